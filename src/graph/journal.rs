@@ -1,0 +1,144 @@
+//! The change journal: which entities changed since a given revision.
+//!
+//! Every mutation bumps the graph's revision and stamps what it touched. A store that
+//! remembers the revision it last saved or loaded asks for `changes_since(rev)` and
+//! writes only those rows, which is what makes a save after a one-node edit cost one
+//! node, not the program. The lineage tells two graphs apart: a clone gets a fresh
+//! lineage, so a store never applies one graph's journal to another's stored state.
+
+use crate::model::{EdgeId, FunctionId, ModuleId, NodeId, TypeId};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static NEXT_LINEAGE: AtomicU64 = AtomicU64::new(1);
+
+/// Identity of one graph value's edit history within this process.
+#[derive(Debug, PartialEq, Eq, Clone, Copy, Hash)]
+pub struct Lineage(u64);
+
+impl Lineage {
+    pub(crate) fn fresh() -> Self {
+        Lineage(NEXT_LINEAGE.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Entities whose state differs from the given revision: each is now either present
+/// (insert or update it) or absent (delete it).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ChangeSet {
+    pub modules: Vec<ModuleId>,
+    pub types: Vec<TypeId>,
+    pub functions: Vec<FunctionId>,
+    pub nodes: Vec<NodeId>,
+    pub edges: Vec<EdgeId>,
+}
+
+impl ChangeSet {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.modules.is_empty()
+            && self.types.is_empty()
+            && self.functions.is_empty()
+            && self.nodes.is_empty()
+            && self.edges.is_empty()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Journal {
+    lineage: Lineage,
+    revision: u64,
+    node_rev: Vec<u64>,
+    edge_rev: Vec<u64>,
+    function_rev: BTreeMap<FunctionId, u64>,
+    module_rev: BTreeMap<ModuleId, u64>,
+    type_rev: BTreeMap<TypeId, u64>,
+}
+
+impl Clone for Journal {
+    fn clone(&self) -> Self {
+        Journal { lineage: Lineage::fresh(), ..self.shallow_copy() }
+    }
+}
+
+impl Journal {
+    pub(crate) fn new() -> Self {
+        Journal {
+            lineage: Lineage::fresh(),
+            revision: 0,
+            node_rev: Vec::new(),
+            edge_rev: Vec::new(),
+            function_rev: BTreeMap::new(),
+            module_rev: BTreeMap::new(),
+            type_rev: BTreeMap::new(),
+        }
+    }
+
+    fn shallow_copy(&self) -> Self {
+        Journal {
+            lineage: self.lineage,
+            revision: self.revision,
+            node_rev: self.node_rev.clone(),
+            edge_rev: self.edge_rev.clone(),
+            function_rev: self.function_rev.clone(),
+            module_rev: self.module_rev.clone(),
+            type_rev: self.type_rev.clone(),
+        }
+    }
+
+    pub(crate) fn lineage(&self) -> Lineage {
+        self.lineage
+    }
+
+    pub(crate) fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// Starts a new revision; the stamps of one public mutation share it.
+    pub(crate) fn bump(&mut self) {
+        self.revision += 1;
+    }
+
+    pub(crate) fn node(&mut self, id: NodeId) {
+        stamp(&mut self.node_rev, id.index(), self.revision);
+    }
+
+    pub(crate) fn edge(&mut self, id: EdgeId) {
+        stamp(&mut self.edge_rev, id.index(), self.revision);
+    }
+
+    pub(crate) fn function(&mut self, id: FunctionId) {
+        self.function_rev.insert(id, self.revision);
+    }
+
+    pub(crate) fn module(&mut self, id: ModuleId) {
+        self.module_rev.insert(id, self.revision);
+    }
+
+    pub(crate) fn type_(&mut self, id: TypeId) {
+        self.type_rev.insert(id, self.revision);
+    }
+
+    pub(crate) fn changes_since(&self, rev: u64) -> ChangeSet {
+        fn dense<T>(revs: &[u64], rev: u64, make: impl Fn(u32) -> T) -> Vec<T> {
+            revs.iter().enumerate().filter(|(_, r)| **r > rev).map(|(i, _)| make(i as u32)).collect()
+        }
+        fn sparse<K: Copy>(revs: &BTreeMap<K, u64>, rev: u64) -> Vec<K> {
+            revs.iter().filter(|(_, r)| **r > rev).map(|(k, _)| *k).collect()
+        }
+        ChangeSet {
+            modules: sparse(&self.module_rev, rev),
+            types: sparse(&self.type_rev, rev),
+            functions: sparse(&self.function_rev, rev),
+            nodes: dense(&self.node_rev, rev, NodeId),
+            edges: dense(&self.edge_rev, rev, EdgeId),
+        }
+    }
+}
+
+fn stamp(revs: &mut Vec<u64>, index: usize, revision: u64) {
+    if revs.len() <= index {
+        revs.resize(index + 1, 0);
+    }
+    revs[index] = revision;
+}

@@ -1,0 +1,257 @@
+//! `validate()`: every invariant of the model checked on any graph, one built by hand,
+//! loaded from a store or read from JSON. Problems come back as data, all of them.
+
+use super::error::{Entity, Violation};
+use super::program::ProgramGraph;
+use crate::model::{FlowEdge, LmType, ModuleId, SemanticKey};
+use petgraph::Direction;
+use petgraph::visit::{EdgeRef, IntoEdgeReferences};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+impl ProgramGraph {
+    /// Every broken invariant, sorted by entity; empty when the graph is whole.
+    pub fn validate(&self) -> Vec<Violation> {
+        let mut out = self.assembly_violations.clone();
+        self.validate_modules(&mut out);
+        self.validate_types(&mut out);
+        self.validate_functions(&mut out);
+        self.validate_nodes_and_edges(&mut out);
+        self.validate_semantic(&mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn validate_modules(&self, out: &mut Vec<Violation>) {
+        match self.modules.get(ModuleId::ROOT) {
+            None => out.push(Violation::new(Entity::Module(ModuleId::ROOT), "the root module is missing")),
+            Some(root) if root.parent.is_some() => {
+                out.push(Violation::new(Entity::Module(ModuleId::ROOT), "the root module has a parent"))
+            }
+            _ => {}
+        }
+        let mut sibling_names = HashSet::new();
+        for m in self.modules.iter() {
+            let e = Entity::Module(m.id);
+            if m.id.0 >= self.modules.next_id().0 {
+                out.push(Violation::new(e, "id is not below the next module id"));
+            }
+            if super::edit::check_name(&m.name).is_err() {
+                out.push(Violation::new(e, format!("invalid name {:?}", m.name)));
+            }
+            if m.id != ModuleId::ROOT {
+                match m.parent {
+                    None => out.push(Violation::new(e, "only the root module may lack a parent")),
+                    Some(p) if self.modules.get(p).is_none() => {
+                        out.push(Violation::new(e, format!("parent {p} does not exist")))
+                    }
+                    Some(p) => {
+                        if !sibling_names.insert((p, m.name.clone())) {
+                            out.push(Violation::new(e, format!("another module in {p} is named {:?}", m.name)));
+                        }
+                    }
+                }
+                // Walk up: a cycle never reaches the root.
+                let mut current = m.parent;
+                let mut steps = 0;
+                while let Some(c) = current {
+                    steps += 1;
+                    if c == ModuleId::ROOT || steps > self.modules.len() {
+                        break;
+                    }
+                    current = self.modules.get(c).and_then(|d| d.parent);
+                }
+                if steps > self.modules.len() {
+                    out.push(Violation::new(e, "module parents form a cycle"));
+                }
+            }
+        }
+    }
+
+    fn validate_types(&self, out: &mut Vec<Violation>) {
+        for (id, ty) in self.types.iter() {
+            let e = Entity::Type(id);
+            if id.0 >= self.types.next_id().0 {
+                out.push(Violation::new(e, "id is not below the next type id"));
+            }
+            for r in ty.referenced_types() {
+                if !self.types.contains(r) {
+                    out.push(Violation::new(e, format!("refers to missing type {r}")));
+                } else if r >= id && self.types.name_of(r).is_none() {
+                    out.push(Violation::new(e, format!("refers to later anonymous type {r}")));
+                }
+            }
+            let name = self.types.name_of(id);
+            let def_fields = match ty {
+                LmType::Struct(d) => Some((&d.name, d.type_id, d.module, d.visibility)),
+                LmType::Enum(d) => Some((&d.name, d.type_id, d.module, d.visibility)),
+                _ => None,
+            };
+            if let LmType::Enum(d) = ty {
+                for (pos, (vname, v)) in d.variants.iter().enumerate() {
+                    if v.index != pos as u32 {
+                        out.push(Violation::new(
+                            e,
+                            format!("variant {vname:?} has index {} at position {pos}", v.index),
+                        ));
+                    }
+                }
+            }
+            match (def_fields, name) {
+                (Some(_), None) => out.push(Violation::new(e, "struct or enum is not registered by name")),
+                (Some((dname, did, dmod, dvis)), Some(n)) => {
+                    if *dname != n.name || did != id || dmod != n.module || dvis != n.visibility {
+                        out.push(Violation::new(
+                            e,
+                            "definition disagrees with its registered name, id, module or visibility",
+                        ));
+                    }
+                }
+                _ => {}
+            }
+            if id.is_builtin() && name.is_some() {
+                out.push(Violation::new(e, "built-in types cannot be named"));
+            }
+        }
+        for (id, n) in self.types.named() {
+            if !self.types.contains(id) {
+                out.push(Violation::new(Entity::Type(id), format!("name {:?} refers to a missing type", n.name)));
+            }
+            if self.modules.get(n.module).is_none() {
+                out.push(Violation::new(Entity::Type(id), format!("module {} does not exist", n.module)));
+            }
+        }
+    }
+
+    fn validate_functions(&self, out: &mut Vec<Violation>) {
+        let mut names = HashSet::new();
+        for (id, entry) in &self.functions {
+            let def = &entry.def;
+            let e = Entity::Function(*id);
+            if def.id != *id {
+                out.push(Violation::new(e, format!("definition carries id {}", def.id)));
+            }
+            if id.0 >= self.next_function {
+                out.push(Violation::new(e, "id is not below the next function id"));
+            }
+            if super::edit::check_name(&def.name).is_err() {
+                out.push(Violation::new(e, format!("invalid name {:?}", def.name)));
+            }
+            if self.modules.get(def.module).is_none() {
+                out.push(Violation::new(e, format!("module {} does not exist", def.module)));
+            }
+            if !names.insert((def.module, def.name.clone())) {
+                out.push(Violation::new(e, format!("another function in {} is named {:?}", def.module, def.name)));
+            }
+            for t in def.signature_types() {
+                if !self.types.contains(t) {
+                    out.push(Violation::new(e, format!("signature refers to missing type {t}")));
+                }
+            }
+            if let Some(n) = def.entry_node {
+                match self.node(n) {
+                    None => out.push(Violation::new(e, format!("entry node {n} does not exist"))),
+                    Some(node) if node.owner != *id => {
+                        out.push(Violation::new(e, format!("entry node {n} belongs to {}", node.owner)))
+                    }
+                    _ => {}
+                }
+            }
+            match (def.is_closure, def.parent_function) {
+                (true, None) => out.push(Violation::new(e, "closure without a parent function")),
+                (false, Some(_)) => out.push(Violation::new(e, "a parent function is set but it is not a closure")),
+                (true, Some(p)) if !self.functions.contains_key(&p) => {
+                    out.push(Violation::new(e, format!("parent function {p} does not exist")))
+                }
+                _ => {}
+            }
+            if !def.is_closure && !def.captures.is_empty() {
+                out.push(Violation::new(e, "captures on a function that is not a closure"));
+            }
+        }
+    }
+
+    fn validate_nodes_and_edges(&self, out: &mut Vec<Violation>) {
+        for (id, node) in self.nodes() {
+            let e = Entity::Node(id);
+            if !self.functions.contains_key(&node.owner) {
+                out.push(Violation::new(e, format!("owner {} does not exist", node.owner)));
+            }
+            if let Some((what, msg)) = self.op_problem(&node.op) {
+                out.push(Violation::new(e, format!("op {} refers to {what}, which {msg}", node.op.kind())));
+            }
+        }
+        let mut ports = BTreeMap::new();
+        for edge in self.edges() {
+            let e = Entity::Edge(edge.id);
+            let (a, b) = (self.node(edge.source), self.node(edge.target));
+            if let (Some(a), Some(b)) = (a, b) {
+                if a.owner != b.owner {
+                    out.push(Violation::new(
+                        e,
+                        format!("joins {} of {} to {} of {}", edge.source, a.owner, edge.target, b.owner),
+                    ));
+                }
+            }
+            if let FlowEdge::Data { target_port, value_type, .. } = edge.edge {
+                if !self.types.contains(value_type) {
+                    out.push(Violation::new(e, format!("value type {value_type} does not exist")));
+                }
+                if let Some(first) = ports.insert((edge.target, target_port), edge.id) {
+                    out.push(Violation::new(
+                        e,
+                        format!("operand slot {target_port} of {} is fed by {first} too", edge.target),
+                    ));
+                }
+            }
+        }
+        self.validate_data_dag(out);
+    }
+
+    /// Kahn's algorithm over data edges: whatever cannot be ordered sits on a cycle.
+    fn validate_data_dag(&self, out: &mut Vec<Violation>) {
+        let mut indegree: BTreeMap<_, usize> = BTreeMap::new();
+        for i in self.compute.node_indices() {
+            indegree.insert(i, 0);
+        }
+        for e in self.compute.edge_references().filter(|e| e.weight().edge.is_data()) {
+            *indegree.entry(e.target()).or_default() += 1;
+        }
+        let mut ready: Vec<_> = indegree.iter().filter(|(_, d)| **d == 0).map(|(i, _)| *i).collect();
+        let mut ordered = BTreeSet::new();
+        while let Some(n) = ready.pop() {
+            ordered.insert(n);
+            for e in self.compute.edges_directed(n, Direction::Outgoing).filter(|e| e.weight().edge.is_data()) {
+                if let Some(d) = indegree.get_mut(&e.target()) {
+                    *d -= 1;
+                    if *d == 0 {
+                        ready.push(e.target());
+                    }
+                }
+            }
+        }
+        for i in self.compute.node_indices().filter(|i| !ordered.contains(i)) {
+            out.push(Violation::new(Entity::Node(self.compute[i].id), "lies on a cycle of data edges"));
+        }
+    }
+
+    /// The semantic graph must hold exactly one node per module, function and named
+    /// type. (Its edges are derived on every edit and rebuild, so they cannot drift.)
+    fn validate_semantic(&self, out: &mut Vec<Violation>) {
+        let nodes = self.semantic.node_set();
+        let expected = self
+            .modules
+            .iter()
+            .map(|m| SemanticKey::Module(m.id))
+            .chain(self.functions.keys().map(|f| SemanticKey::Function(*f)))
+            .chain(self.types.named().map(|(t, _)| SemanticKey::Type(t)))
+            .collect::<BTreeSet<_>>();
+        let present = nodes.keys().copied().collect::<BTreeSet<_>>();
+        for missing in expected.difference(&present) {
+            out.push(Violation::new(Entity::Program, format!("semantic graph lacks a node for {missing:?}")));
+        }
+        for extra in present.difference(&expected) {
+            out.push(Violation::new(Entity::Program, format!("semantic graph has a stray node for {extra:?}")));
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The type system: `LmType`, struct and enum definitions, and the `TypeRegistry`.
+//!
+//! Field and variant order is part of a type's meaning, so the `IndexMap`s here compare
+//! in order (IndexMap's own `==` ignores order).
+
+use super::ids::{ModuleId, TypeId};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Who can see a module, function or named type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Visibility {
+    Public,
+    Private,
+}
+
+impl Visibility {
+    /// Stable name, used as a stored column and hash input.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "Public",
+            Visibility::Private => "Private",
+        }
+    }
+}
+
+/// Primitive value types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ScalarType {
+    Bool,
+    I8,
+    I16,
+    I32,
+    I64,
+    F32,
+    F64,
+}
+
+/// A struct: named fields in declaration order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StructDef {
+    pub name: String,
+    pub type_id: TypeId,
+    pub fields: IndexMap<String, TypeId>,
+    pub module: ModuleId,
+    pub visibility: Visibility,
+}
+
+impl PartialEq for StructDef {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.type_id == other.type_id
+            && self.module == other.module
+            && self.visibility == other.visibility
+            && self.fields.iter().eq(other.fields.iter())
+    }
+}
+
+/// One variant of an enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EnumVariant {
+    pub index: u32,
+    pub payload: Option<TypeId>,
+}
+
+/// An enum: named variants in declaration order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnumDef {
+    pub name: String,
+    pub type_id: TypeId,
+    pub variants: IndexMap<String, EnumVariant>,
+    pub module: ModuleId,
+    pub visibility: Visibility,
+}
+
+impl PartialEq for EnumDef {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.type_id == other.type_id
+            && self.module == other.module
+            && self.visibility == other.visibility
+            && self.variants.iter().eq(other.variants.iter())
+    }
+}
+
+/// A type of the lmlang type system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum LmType {
+    Scalar(ScalarType),
+    Array { element: TypeId, length: u32 },
+    Struct(StructDef),
+    Enum(EnumDef),
+    Pointer { pointee: TypeId, mutable: bool },
+    Function { params: Vec<TypeId>, return_type: TypeId },
+    Unit,
+    Never,
+}
+
+impl LmType {
+    /// Stable name of the variant (a stored column and hash input).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LmType::Scalar(_) => "Scalar",
+            LmType::Array { .. } => "Array",
+            LmType::Struct(_) => "Struct",
+            LmType::Enum(_) => "Enum",
+            LmType::Pointer { .. } => "Pointer",
+            LmType::Function { .. } => "Function",
+            LmType::Unit => "Unit",
+            LmType::Never => "Never",
+        }
+    }
+
+    /// Every type id this type refers to, in declaration order.
+    pub fn referenced_types(&self) -> Vec<TypeId> {
+        match self {
+            LmType::Scalar(_) | LmType::Unit | LmType::Never => Vec::new(),
+            LmType::Array { element, .. } => vec![*element],
+            LmType::Pointer { pointee, .. } => vec![*pointee],
+            LmType::Function { params, return_type } => params.iter().copied().chain([*return_type]).collect(),
+            LmType::Struct(def) => def.fields.values().copied().collect(),
+            LmType::Enum(def) => def.variants.values().filter_map(|v| v.payload).collect(),
+        }
+    }
+}
+
+/// Where a named type lives and who sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypeName {
+    pub name: String,
+    pub module: ModuleId,
+    pub visibility: Visibility,
+}
+
+/// Errors of type registration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TypeError {
+    #[error("a type named {0:?} is already registered")]
+    DuplicateName(String),
+    #[error("type {referenced} referenced by the new type does not exist")]
+    UnknownType { referenced: TypeId },
+    #[error("type names must not be empty")]
+    EmptyName,
+    #[error("enum variant {name:?} has index {index}, expected {expected} (its position)")]
+    VariantIndex { name: String, index: u32, expected: u32 },
+}
+
+/// All types of a program, built-ins at ids 0 to 8 and user types from 9.
+///
+/// Types are append-only: a registered type never changes, so every id that refers to
+/// one stays meaningful for the life of the program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeRegistry {
+    types: BTreeMap<TypeId, LmType>,
+    names: BTreeMap<String, TypeId>,
+    named: BTreeMap<TypeId, TypeName>,
+    next: u32,
+}
+
+impl Default for TypeRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TypeRegistry {
+    /// A registry holding only the nine built-ins.
+    pub fn new() -> Self {
+        let builtins = [
+            LmType::Scalar(ScalarType::Bool),
+            LmType::Scalar(ScalarType::I8),
+            LmType::Scalar(ScalarType::I16),
+            LmType::Scalar(ScalarType::I32),
+            LmType::Scalar(ScalarType::I64),
+            LmType::Scalar(ScalarType::F32),
+            LmType::Scalar(ScalarType::F64),
+            LmType::Unit,
+            LmType::Never,
+        ];
+        let types = builtins.into_iter().enumerate().map(|(i, t)| (TypeId(i as u32), t)).collect();
+        TypeRegistry { types, names: BTreeMap::new(), named: BTreeMap::new(), next: TypeId::FIRST_USER.0 }
+    }
+
+    /// Rebuilds a registry from stored parts without checks; `ProgramGraph::validate`
+    /// reports whatever is wrong with it.
+    pub(crate) fn from_parts(types: BTreeMap<TypeId, LmType>, named: BTreeMap<TypeId, TypeName>, next: u32) -> Self {
+        let names = named.iter().map(|(id, n)| (n.name.clone(), *id)).collect();
+        TypeRegistry { types, names, named, next }
+    }
+
+    /// Registers an anonymous type (array, pointer, function signature...).
+    pub fn register(&mut self, ty: LmType) -> Result<TypeId, TypeError> {
+        self.check_references(&ty)?;
+        Ok(self.insert(ty))
+    }
+
+    /// Registers a named type. A struct's or enum's own `name`, `type_id`, `module` and
+    /// `visibility` are overwritten with the registered ones so the two cannot disagree.
+    pub fn register_named(
+        &mut self,
+        name: &str,
+        module: ModuleId,
+        visibility: Visibility,
+        mut ty: LmType,
+    ) -> Result<TypeId, TypeError> {
+        if name.is_empty() {
+            return Err(TypeError::EmptyName);
+        }
+        if self.names.contains_key(name) {
+            return Err(TypeError::DuplicateName(name.to_string()));
+        }
+        self.check_references(&ty)?;
+        let id = TypeId(self.next);
+        match &mut ty {
+            LmType::Struct(def) => {
+                (def.name, def.type_id, def.module, def.visibility) = (name.to_string(), id, module, visibility)
+            }
+            LmType::Enum(def) => {
+                (def.name, def.type_id, def.module, def.visibility) = (name.to_string(), id, module, visibility)
+            }
+            _ => {}
+        }
+        self.insert(ty);
+        self.names.insert(name.to_string(), id);
+        self.named.insert(id, TypeName { name: name.to_string(), module, visibility });
+        Ok(id)
+    }
+
+    fn check_references(&self, ty: &LmType) -> Result<(), TypeError> {
+        if let Some(missing) = ty.referenced_types().into_iter().find(|t| !self.types.contains_key(t)) {
+            return Err(TypeError::UnknownType { referenced: missing });
+        }
+        if let LmType::Enum(def) = ty {
+            for (pos, (name, v)) in def.variants.iter().enumerate() {
+                if v.index != pos as u32 {
+                    return Err(TypeError::VariantIndex { name: name.clone(), index: v.index, expected: pos as u32 });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, ty: LmType) -> TypeId {
+        let id = TypeId(self.next);
+        self.next += 1;
+        self.types.insert(id, ty);
+        id
+    }
+
+    /// The type with this id.
+    pub fn get(&self, id: TypeId) -> Option<&LmType> {
+        self.types.get(&id)
+    }
+
+    /// Whether the id names a registered type.
+    pub fn contains(&self, id: TypeId) -> bool {
+        self.types.contains_key(&id)
+    }
+
+    /// The id registered under a name.
+    pub fn lookup(&self, name: &str) -> Option<TypeId> {
+        self.names.get(name).copied()
+    }
+
+    /// Name, module and visibility of a named type.
+    pub fn name_of(&self, id: TypeId) -> Option<&TypeName> {
+        self.named.get(&id)
+    }
+
+    /// All types in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (TypeId, &LmType)> {
+        self.types.iter().map(|(id, t)| (*id, t))
+    }
+
+    /// All named types in id order.
+    pub fn named(&self) -> impl Iterator<Item = (TypeId, &TypeName)> {
+        self.named.iter().map(|(id, n)| (*id, n))
+    }
+
+    /// Number of types, built-ins included.
+    pub fn len(&self) -> usize {
+        self.types.len()
+    }
+
+    /// Never true: the built-ins are always there.
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+
+    /// The id the next registration will get.
+    pub fn next_id(&self) -> TypeId {
+        TypeId(self.next)
+    }
+}

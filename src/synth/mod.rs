@@ -1,0 +1,1 @@
+//! Deterministic synthetic programs (being written).
