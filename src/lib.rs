@@ -10,4 +10,5 @@
 pub mod graph;
 pub mod hash;
 pub mod model;
+pub mod store;
 pub mod synth;

@@ -88,8 +88,7 @@ impl ProgramGraph {
     /// otherwise every violation found.
     pub fn from_document(doc: ProgramDocument) -> Result<ProgramGraph, Vec<Violation>> {
         let g = Self::assemble(doc);
-        let violations = g.validate();
-        if violations.is_empty() { Ok(g) } else { Err(violations) }
+        if g.trusted { Ok(g) } else { Err(g.validate()) }
     }
 
     /// Assembles a graph without judging it; `validate()` tells what is wrong. For
@@ -209,8 +208,10 @@ impl ProgramGraph {
             journal: Journal::new(),
             hashes: HashIndex::default(),
             assembly_violations: problems,
+            trusted: false,
         };
         g.rebuild_derived();
+        g.trusted = g.validate().is_empty();
         g
     }
 }

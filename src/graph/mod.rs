@@ -2,6 +2,7 @@
 //! consistent, validation, the change journal and the plain-data document form.
 //! It knows nothing of storage.
 
+mod compare;
 mod document;
 mod edit;
 mod error;

@@ -45,6 +45,12 @@ impl ModuleTree {
         tree
     }
 
+    /// A tree of just these modules (no functions or types), for path look-ups over
+    /// module rows read from a store.
+    pub fn from_defs(defs: impl IntoIterator<Item = ModuleDef>) -> Self {
+        Self::from_parts(defs.into_iter().map(|d| (d.id, d)).collect(), 0)
+    }
+
     pub(crate) fn insert(&mut self, def: ModuleDef) {
         if let Some(parent) = def.parent {
             self.children.entry(parent).or_default().insert(def.id);

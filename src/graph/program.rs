@@ -94,6 +94,9 @@ pub struct ProgramGraph {
     /// Problems found while assembling the graph from parts that petgraph cannot hold
     /// (an edge to a missing node, a duplicate id); `validate()` reports them.
     pub(crate) assembly_violations: Vec<super::Violation>,
+    /// Whether the graph is known to be whole: built through the API, or assembled and
+    /// found valid. Edits keep it whole, so stores need not re-validate on every save.
+    pub(crate) trusted: bool,
 }
 
 impl PartialEq for ProgramGraph {
@@ -125,6 +128,7 @@ impl ProgramGraph {
             journal: Journal::new(),
             hashes: HashIndex::default(),
             assembly_violations: Vec::new(),
+            trusted: true,
         };
         g.rebuild_derived();
         g.journal.bump();
@@ -273,6 +277,12 @@ impl ProgramGraph {
             module: self.modules.next_id().0,
             type_: self.types.next_id().0,
         }
+    }
+
+    /// Whether the graph is known to be whole without running `validate()`: true for
+    /// graphs built through the API and for assembled graphs that validated.
+    pub fn is_trusted(&self) -> bool {
+        self.trusted
     }
 
     // ----- change tracking -----

@@ -1,0 +1,105 @@
+//! `GraphStore`: the storage contract every backend fulfils identically.
+//!
+//! Two layers. Low-level CRUD and queries touch single rows and commit at once (a
+//! mutation is durable when the call returns). High-level `save_program` writes a whole
+//! graph but only the rows that differ from what is stored, and `edit` groups several
+//! edits into one all-or-nothing unit. Every edit is checked by `ProgramGraph`, so every
+//! backend refuses the same things with the same errors. Results come in id order.
+
+use super::error::StorageResult;
+use super::types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport};
+use crate::graph::{EdgeView, GraphError, ProgramGraph};
+use crate::model::{
+    ComputeNode, ComputeNodeOp, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId,
+    TypeId, Visibility,
+};
+
+/// A group of edits run as one unit by [`GraphStore::edit`].
+pub type EditFn<'a> = dyn FnMut(&mut ProgramGraph) -> Result<(), GraphError> + 'a;
+
+/// The storage contract. Synchronous; stores are `Send + Sync` and take `&self`, so one
+/// store serves many threads (readers never wait for the writer).
+pub trait GraphStore: Send + Sync {
+    // ----- programs -----
+
+    /// Creates an empty program (a root module named `root`). Names are unique.
+    fn create_program(&self, name: &str) -> StorageResult<ProgramId>;
+    /// Stores a whole graph as a new program, in one transaction.
+    fn insert_program(&self, name: &str, graph: &ProgramGraph) -> StorageResult<ProgramId>;
+    /// Loads a whole program from one consistent snapshot.
+    fn load_program(&self, program: ProgramId) -> StorageResult<ProgramGraph>;
+    /// Makes the stored program equal to `graph`, writing only what differs.
+    fn save_program(&self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport>;
+    /// Writes one function of `graph` (definition, nodes, edges) and nothing else.
+    fn save_function(&self, program: ProgramId, graph: &ProgramGraph, function: FunctionId)
+    -> StorageResult<SaveReport>;
+    /// Deletes a program and everything it owns.
+    fn delete_program(&self, program: ProgramId) -> StorageResult<()>;
+    /// Renames a program; names stay unique.
+    fn rename_program(&self, program: ProgramId, name: &str) -> StorageResult<()>;
+    /// All programs in id order.
+    fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>>;
+    /// The program with this name.
+    fn find_program(&self, name: &str) -> StorageResult<ProgramId>;
+    /// Runs a group of edits as one unit: all are committed together or none is.
+    fn edit(&self, program: ProgramId, edits: &mut EditFn<'_>) -> StorageResult<SaveReport>;
+
+    // ----- compute nodes and edges -----
+
+    /// Adds a node to a function.
+    fn insert_node(&self, program: ProgramId, function: FunctionId, op: ComputeNodeOp) -> StorageResult<NodeId>;
+    fn get_node(&self, program: ProgramId, node: NodeId) -> StorageResult<ComputeNode>;
+    /// Replaces a node's op; returns the old one.
+    fn update_node(&self, program: ProgramId, node: NodeId, op: ComputeNodeOp) -> StorageResult<ComputeNodeOp>;
+    /// Removes a node with its edges (and clears an entry node that pointed at it).
+    fn delete_node(&self, program: ProgramId, node: NodeId) -> StorageResult<()>;
+    fn insert_edge(&self, program: ProgramId, source: NodeId, target: NodeId, edge: FlowEdge)
+    -> StorageResult<EdgeId>;
+    fn get_edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<EdgeView>;
+    fn delete_edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<()>;
+
+    // ----- types, functions, modules -----
+
+    /// Registers an anonymous type.
+    fn insert_type(&self, program: ProgramId, ty: LmType) -> StorageResult<TypeId>;
+    /// Registers a named type in a module.
+    fn insert_named_type(
+        &self,
+        program: ProgramId,
+        module: ModuleId,
+        visibility: Visibility,
+        name: &str,
+        ty: LmType,
+    ) -> StorageResult<TypeId>;
+    fn get_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<LmType>;
+    fn insert_function(&self, program: ProgramId, function: NewFunction) -> StorageResult<FunctionId>;
+    fn get_function(&self, program: ProgramId, function: FunctionId) -> StorageResult<FunctionDef>;
+    fn update_function(&self, program: ProgramId, function: FunctionId, update: FunctionUpdate) -> StorageResult<()>;
+    /// Removes a function with its body; refused while something refers to it.
+    fn delete_function(&self, program: ProgramId, function: FunctionId) -> StorageResult<()>;
+    fn insert_module(&self, program: ProgramId, parent: ModuleId, name: &str, visibility: Visibility)
+    -> StorageResult<ModuleId>;
+    fn get_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<ModuleDef>;
+    /// Renames a module.
+    fn update_module(&self, program: ProgramId, module: ModuleId, name: &str) -> StorageResult<()>;
+    /// Removes an empty module.
+    fn delete_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<()>;
+
+    // ----- queries (indexed; cost does not grow with the program) -----
+
+    /// A function's nodes in id order.
+    fn find_nodes_by_owner(&self, program: ProgramId, function: FunctionId)
+    -> StorageResult<Vec<(NodeId, ComputeNode)>>;
+    /// Edges leaving a node, in id order.
+    fn find_edges_from(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>>;
+    /// Edges entering a node, in id order.
+    fn find_edges_to(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>>;
+    /// Functions declared in a module, in id order.
+    fn find_functions_in_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<Vec<FunctionDef>>;
+    /// Nodes whose op names a type (StructCreate, EnumCreate, Cast, Invariant), id order.
+    fn find_nodes_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<NodeId>>;
+    /// Data edges carrying a value of a type, in id order.
+    fn find_edges_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<EdgeView>>;
+    /// The module a path names (`["root", "math"]`).
+    fn find_module_by_path(&self, program: ProgramId, path: &[&str]) -> StorageResult<ModuleId>;
+}

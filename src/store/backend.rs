@@ -1,0 +1,66 @@
+//! `Backend`: the small row-level interface a storage engine implements.
+//!
+//! The shared [`Store`](super::Store) does everything that must behave the same on every
+//! backend (checking edits through `ProgramGraph`, choosing which rows a save writes,
+//! caching, error mapping); a backend only keeps rows and indexes and runs transactions.
+//! A new backend (PostgreSQL, say) implements this trait and passes the conformance
+//! suite; it inherits identical semantics.
+
+use super::error::StorageResult;
+use super::types::{ProgramId, ProgramSummary, SaveReport};
+use crate::graph::{ChangeSet, EdgeView, ProgramGraph};
+use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
+
+/// Row-level reads outside a write transaction. Each call sees one committed state;
+/// `load` reads the whole program from one snapshot. Every method that names a program
+/// fails with `ProgramNotFound` when it does not exist.
+pub trait Backend: Send + Sync {
+    /// All programs in id order.
+    fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>>;
+    /// The program with this exact name, if any.
+    fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>>;
+    /// The whole program and the revision it was read at.
+    fn load(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)>;
+    fn node(&self, program: ProgramId, node: NodeId) -> StorageResult<Option<ComputeNode>>;
+    fn edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<Option<EdgeView>>;
+    fn function(&self, program: ProgramId, function: FunctionId) -> StorageResult<Option<FunctionDef>>;
+    fn module(&self, program: ProgramId, module: ModuleId) -> StorageResult<Option<ModuleDef>>;
+    /// All modules of a program in id order (module trees are small).
+    fn modules(&self, program: ProgramId) -> StorageResult<Vec<ModuleDef>>;
+    /// A user type (ids from 9); built-ins are answered by the store.
+    fn user_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Option<LmType>>;
+    fn nodes_by_owner(&self, program: ProgramId, function: FunctionId) -> StorageResult<Vec<(NodeId, ComputeNode)>>;
+    fn edges_from(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>>;
+    fn edges_to(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>>;
+    fn functions_in_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<Vec<FunctionDef>>;
+    fn nodes_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<NodeId>>;
+    fn edges_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<EdgeView>>;
+
+    /// Runs `work` in one write transaction (on SQLite, `BEGIN IMMEDIATE`), committing
+    /// if it returns `Ok` and rolling back otherwise. Writers are serialised.
+    fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T>;
+}
+
+/// What a write transaction can do. Rows for parents are written before children and
+/// deleted after them, so foreign keys hold at every statement.
+pub trait WriteTx {
+    /// Adds a program row with empty content; fails with `DuplicateProgramName`.
+    fn insert_program(&mut self, name: &str, now: i64) -> StorageResult<ProgramId>;
+    /// The program's committed revision.
+    fn revision(&mut self, program: ProgramId) -> StorageResult<u64>;
+    /// The whole program, as this transaction sees it.
+    fn load(&mut self, program: ProgramId) -> StorageResult<ProgramGraph>;
+    /// Makes the listed entities' rows match `graph`: present ones are written, absent
+    /// ones deleted.
+    fn write_changes(&mut self, program: ProgramId, graph: &ProgramGraph, changes: &ChangeSet)
+    -> StorageResult<SaveReport>;
+    /// Writes every row of `graph` into a program that has none yet (bulk path).
+    fn write_all(&mut self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport>;
+    /// Records next ids and counts from `graph`, stamps `updated_at`, bumps and returns
+    /// the revision. Called once at the end of every write to a program.
+    fn finish(&mut self, program: ProgramId, graph: &ProgramGraph, now: i64) -> StorageResult<u64>;
+    /// Removes a program and every row it owns.
+    fn delete_program(&mut self, program: ProgramId) -> StorageResult<()>;
+    /// Renames a program; fails with `DuplicateProgramName`.
+    fn rename_program(&mut self, program: ProgramId, name: &str) -> StorageResult<()>;
+}

@@ -1,0 +1,387 @@
+//! `Store<B>`: the `GraphStore` behaviour shared by every backend.
+//!
+//! Edits are applied to a `ProgramGraph` first, which checks them, then the rows they
+//! touched (`ProgramGraph::changes_since`) are written in one transaction. The graph a
+//! store edits is cached per program with the revision it matches; when another writer
+//! (another process) moved the revision on, the cache is reloaded. A graph handed out by
+//! `load_program` or accepted by `save_program` is remembered by lineage and revision,
+//! so saving it again writes just the journal's changes; any other graph is compared
+//! with the stored one and only the differing rows are written.
+
+use super::api::{EditFn, GraphStore};
+use super::backend::Backend;
+use super::error::{ProgramRef, StorageError, StorageResult};
+use super::types::{now_unix, FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport};
+use crate::graph::{EdgeView, Entity, GraphError, Lineage, ProgramGraph};
+use crate::model::{
+    ComputeNode, ComputeNodeOp, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId,
+    TypeId, TypeRegistry, Visibility,
+};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+/// The name of the root module of a program made by `create_program`.
+pub const DEFAULT_ROOT_MODULE: &str = "root";
+
+#[derive(Default)]
+struct CacheEntry {
+    /// The stored revision `working` and `synced` refer to.
+    revision: u64,
+    /// The store's own copy of the program, edited by CRUD calls.
+    working: Option<ProgramGraph>,
+    /// A caller's graph known to equal the stored program at `revision`.
+    synced: Option<(Lineage, u64)>,
+}
+
+/// A `GraphStore` over a backend. See the module docs for how writes work.
+pub struct Store<B: Backend> {
+    backend: B,
+    cache: Mutex<HashMap<ProgramId, CacheEntry>>,
+}
+
+impl<B: Backend> Store<B> {
+    /// Wraps a backend.
+    pub fn with_backend(backend: B) -> Self {
+        Store { backend, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The backend, for backend-specific operations.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    fn cache(&self) -> MutexGuard<'_, HashMap<ProgramId, CacheEntry>> {
+        // A panic while holding the lock cannot leave the cache inconsistent with the
+        // database (entries are replaced whole), so a poisoned lock is still usable.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies `op` to the store's copy of the program and commits the rows it touched.
+    /// A refused edit writes nothing; a failed write drops the copy, so the next call
+    /// reloads the committed state.
+    fn mutate<T>(
+        &self,
+        program: ProgramId,
+        mut op: impl FnMut(&mut ProgramGraph) -> Result<T, GraphError>,
+    ) -> StorageResult<(T, SaveReport)> {
+        let result = self.backend.write(&mut |tx| {
+            let revision = tx.revision(program)?;
+            let cached = self.cache().get_mut(&program).filter(|c| c.revision == revision).and_then(|c| c.working.take());
+            let mut graph = match cached {
+                Some(g) => g,
+                None => tx.load(program)?,
+            };
+            let before = graph.revision();
+            match op(&mut graph) {
+                Ok(value) => {
+                    let changes = graph.changes_since(before);
+                    let report = tx.write_changes(program, &graph, &changes)?;
+                    let new_revision = tx.finish(program, &graph, now_unix())?;
+                    Ok((value, report, graph, new_revision))
+                }
+                Err(e) => {
+                    // A single refused edit left the graph untouched: keep it. A group
+                    // that failed part-way is thrown away with the transaction.
+                    if graph.revision() == before {
+                        let mut cache = self.cache();
+                        let entry = cache.entry(program).or_default();
+                        entry.revision = revision;
+                        entry.working = Some(graph);
+                    }
+                    Err(StorageError::from_graph(program, e))
+                }
+            }
+        });
+        match result {
+            Ok((value, report, graph, revision)) => {
+                let mut cache = self.cache();
+                *cache.entry(program).or_default() = CacheEntry { revision, working: Some(graph), synced: None };
+                Ok((value, report))
+            }
+            Err(e) => {
+                if !matches!(e, StorageError::Rejected { .. } | StorageError::NotFound { .. }) {
+                    self.cache().remove(&program);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn check_valid(graph: &ProgramGraph) -> StorageResult<()> {
+        let violations = graph.validate();
+        if violations.is_empty() { Ok(()) } else { Err(StorageError::Invalid { violations }) }
+    }
+
+    fn check_name(name: &str) -> StorageResult<()> {
+        if name.is_empty() { Err(StorageError::InvalidProgramName(name.to_string())) } else { Ok(()) }
+    }
+
+    fn remember_synced(&self, program: ProgramId, graph: &ProgramGraph, revision: u64) {
+        let mut cache = self.cache();
+        let entry = cache.entry(program).or_default();
+        if entry.revision != revision {
+            entry.working = None;
+        }
+        entry.revision = revision;
+        entry.synced = Some((graph.lineage(), graph.revision()));
+    }
+
+    fn require<T>(&self, program: ProgramId, found: Option<T>, entity: Entity) -> StorageResult<T> {
+        found.ok_or(StorageError::NotFound { program, entity })
+    }
+}
+
+impl<B: Backend> GraphStore for Store<B> {
+    fn create_program(&self, name: &str) -> StorageResult<ProgramId> {
+        self.insert_program(name, &ProgramGraph::new(DEFAULT_ROOT_MODULE))
+    }
+
+    fn insert_program(&self, name: &str, graph: &ProgramGraph) -> StorageResult<ProgramId> {
+        Self::check_name(name)?;
+        Self::check_valid(graph)?;
+        let (program, revision) = self.backend.write(&mut |tx| {
+            let program = tx.insert_program(name, now_unix())?;
+            tx.write_all(program, graph)?;
+            Ok((program, tx.finish(program, graph, now_unix())?))
+        })?;
+        self.remember_synced(program, graph, revision);
+        Ok(program)
+    }
+
+    fn load_program(&self, program: ProgramId) -> StorageResult<ProgramGraph> {
+        let (graph, revision) = self.backend.load(program)?;
+        self.remember_synced(program, &graph, revision);
+        Ok(graph)
+    }
+
+    fn save_program(&self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport> {
+        Self::check_valid_cheap(graph)?;
+        let (report, revision) = self.backend.write(&mut |tx| {
+            let revision = tx.revision(program)?;
+            let synced = self.cache().get(&program).filter(|c| c.revision == revision).and_then(|c| c.synced);
+            let changes = match synced {
+                Some((lineage, at)) if lineage == graph.lineage() && at <= graph.revision() => {
+                    graph.changes_since(at)
+                }
+                _ => tx.load(program)?.differences(graph),
+            };
+            let report = tx.write_changes(program, graph, &changes)?;
+            Ok((report, tx.finish(program, graph, now_unix())?))
+        })?;
+        self.remember_synced(program, graph, revision);
+        Ok(report)
+    }
+
+    fn save_function(
+        &self,
+        program: ProgramId,
+        graph: &ProgramGraph,
+        function: FunctionId,
+    ) -> StorageResult<SaveReport> {
+        if graph.function(function).is_none() {
+            return Err(StorageError::NotFound { program, entity: Entity::Function(function) });
+        }
+        let (report, revision, merged) = self.backend.write(&mut |tx| {
+            let stored = tx.load(program)?;
+            let merged = stored.with_function_from(graph, function).map_err(|violations| StorageError::Invalid { violations })?;
+            let changes = stored.differences(&merged);
+            let report = tx.write_changes(program, &merged, &changes)?;
+            Ok((report, tx.finish(program, &merged, now_unix())?, merged))
+        })?;
+        let mut cache = self.cache();
+        *cache.entry(program).or_default() = CacheEntry { revision, working: Some(merged), synced: None };
+        Ok(report)
+    }
+
+    fn delete_program(&self, program: ProgramId) -> StorageResult<()> {
+        self.backend.write(&mut |tx| tx.delete_program(program))?;
+        self.cache().remove(&program);
+        Ok(())
+    }
+
+    fn rename_program(&self, program: ProgramId, name: &str) -> StorageResult<()> {
+        Self::check_name(name)?;
+        self.backend.write(&mut |tx| tx.rename_program(program, name))
+    }
+
+    fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
+        self.backend.list_programs()
+    }
+
+    fn find_program(&self, name: &str) -> StorageResult<ProgramId> {
+        self.backend.program_by_name(name)?.ok_or_else(|| StorageError::ProgramNotFound(ProgramRef::Name(name.into())))
+    }
+
+    fn edit(&self, program: ProgramId, edits: &mut EditFn<'_>) -> StorageResult<SaveReport> {
+        self.mutate(program, |g| edits(g)).map(|(_, report)| report)
+    }
+
+    fn insert_node(&self, program: ProgramId, function: FunctionId, op: ComputeNodeOp) -> StorageResult<NodeId> {
+        self.mutate(program, |g| g.add_compute_node(function, op.clone())).map(|(id, _)| id)
+    }
+
+    fn get_node(&self, program: ProgramId, node: NodeId) -> StorageResult<ComputeNode> {
+        let found = self.backend.node(program, node)?;
+        self.require(program, found, Entity::Node(node))
+    }
+
+    fn update_node(&self, program: ProgramId, node: NodeId, op: ComputeNodeOp) -> StorageResult<ComputeNodeOp> {
+        self.mutate(program, |g| g.modify_compute_node_op(node, op.clone())).map(|(old, _)| old)
+    }
+
+    fn delete_node(&self, program: ProgramId, node: NodeId) -> StorageResult<()> {
+        self.mutate(program, |g| g.remove_compute_node(node).map(drop)).map(drop)
+    }
+
+    fn insert_edge(&self, program: ProgramId, source: NodeId, target: NodeId, edge: FlowEdge) -> StorageResult<EdgeId> {
+        self.mutate(program, |g| g.add_edge(source, target, edge)).map(|(id, _)| id)
+    }
+
+    fn get_edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<EdgeView> {
+        let found = self.backend.edge(program, edge)?;
+        self.require(program, found, Entity::Edge(edge))
+    }
+
+    fn delete_edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<()> {
+        self.mutate(program, |g| g.remove_edge(edge).map(drop)).map(drop)
+    }
+
+    fn insert_type(&self, program: ProgramId, ty: LmType) -> StorageResult<TypeId> {
+        self.mutate(program, |g| g.register_type(ty.clone())).map(|(id, _)| id)
+    }
+
+    fn insert_named_type(
+        &self,
+        program: ProgramId,
+        module: ModuleId,
+        visibility: Visibility,
+        name: &str,
+        ty: LmType,
+    ) -> StorageResult<TypeId> {
+        self.mutate(program, |g| g.register_named_in(module, visibility, name, ty.clone())).map(|(id, _)| id)
+    }
+
+    fn get_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<LmType> {
+        if ty.is_builtin() {
+            // Built-ins are not stored; the program must still exist.
+            self.backend.module(program, ModuleId::ROOT)?;
+            let builtin = TypeRegistry::new().get(ty).cloned();
+            return self.require(program, builtin, Entity::Type(ty));
+        }
+        let found = self.backend.user_type(program, ty)?;
+        self.require(program, found, Entity::Type(ty))
+    }
+
+    fn insert_function(&self, program: ProgramId, f: NewFunction) -> StorageResult<FunctionId> {
+        self.mutate(program, |g| match &f.closure_of {
+            None => g.add_function(f.module, &f.name, f.visibility, f.params.clone(), f.return_type),
+            Some((parent, captures)) => {
+                let id = g.add_closure(*parent, &f.name, f.params.clone(), f.return_type, captures.clone())?;
+                if f.visibility != Visibility::Private {
+                    g.set_function_visibility(id, f.visibility)?;
+                }
+                Ok(id)
+            }
+        })
+        .map(|(id, _)| id)
+    }
+
+    fn get_function(&self, program: ProgramId, function: FunctionId) -> StorageResult<FunctionDef> {
+        let found = self.backend.function(program, function)?;
+        self.require(program, found, Entity::Function(function))
+    }
+
+    fn update_function(&self, program: ProgramId, function: FunctionId, u: FunctionUpdate) -> StorageResult<()> {
+        self.mutate(program, |g| {
+            if let Some(name) = &u.name {
+                g.rename_function(function, name)?;
+            }
+            if let Some(module) = u.module {
+                g.move_function(function, module)?;
+            }
+            if let Some(v) = u.visibility {
+                g.set_function_visibility(function, v)?;
+            }
+            if let Some((params, ret)) = &u.signature {
+                g.set_function_signature(function, params.clone(), *ret)?;
+            }
+            if let Some(entry) = u.entry_node {
+                g.set_entry_node(function, entry)?;
+            }
+            if let Some(captures) = &u.captures {
+                g.set_captures(function, captures.clone())?;
+            }
+            if g.function(function).is_none() {
+                return Err(GraphError::NotFound(Entity::Function(function)));
+            }
+            Ok(())
+        })
+        .map(drop)
+    }
+
+    fn delete_function(&self, program: ProgramId, function: FunctionId) -> StorageResult<()> {
+        self.mutate(program, |g| g.remove_function(function).map(drop)).map(drop)
+    }
+
+    fn insert_module(
+        &self,
+        program: ProgramId,
+        parent: ModuleId,
+        name: &str,
+        visibility: Visibility,
+    ) -> StorageResult<ModuleId> {
+        self.mutate(program, |g| g.add_module(parent, name, visibility)).map(|(id, _)| id)
+    }
+
+    fn get_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<ModuleDef> {
+        let found = self.backend.module(program, module)?;
+        self.require(program, found, Entity::Module(module))
+    }
+
+    fn update_module(&self, program: ProgramId, module: ModuleId, name: &str) -> StorageResult<()> {
+        self.mutate(program, |g| g.rename_module(module, name)).map(drop)
+    }
+
+    fn delete_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<()> {
+        self.mutate(program, |g| g.remove_module(module).map(drop)).map(drop)
+    }
+
+    fn find_nodes_by_owner(&self, program: ProgramId, function: FunctionId) -> StorageResult<Vec<(NodeId, ComputeNode)>> {
+        self.backend.nodes_by_owner(program, function)
+    }
+
+    fn find_edges_from(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>> {
+        self.backend.edges_from(program, node)
+    }
+
+    fn find_edges_to(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>> {
+        self.backend.edges_to(program, node)
+    }
+
+    fn find_functions_in_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<Vec<FunctionDef>> {
+        self.backend.functions_in_module(program, module)
+    }
+
+    fn find_nodes_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<NodeId>> {
+        self.backend.nodes_by_type(program, ty)
+    }
+
+    fn find_edges_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<EdgeView>> {
+        self.backend.edges_by_type(program, ty)
+    }
+
+    fn find_module_by_path(&self, program: ProgramId, path: &[&str]) -> StorageResult<ModuleId> {
+        let modules = self.backend.modules(program)?;
+        let tree = crate::graph::ModuleTree::from_defs(modules);
+        tree.resolve(path)
+            .ok_or_else(|| StorageError::ModulePathNotFound { program, path: path.join("::") })
+    }
+}
+
+impl<B: Backend> Store<B> {
+    /// Refuses a graph that was assembled from broken parts. A graph built through its
+    /// API is whole by construction, so this costs nothing for the common case.
+    fn check_valid_cheap(graph: &ProgramGraph) -> StorageResult<()> {
+        if graph.is_trusted() { Ok(()) } else { Self::check_valid(graph) }
+    }
+}

@@ -1,0 +1,526 @@
+//! The in-memory backend: tables and indexes in B-trees, behind one lock.
+//!
+//! It is a real store, not a test double: it keeps rows the way SQLite does (one entry
+//! per module, type, function, node and edge, with secondary indexes for every query),
+//! so loads, queries and incremental saves cost what they cost on disk, minus the I/O.
+//! Readers share the lock; a write holds it exclusively for its whole transaction and
+//! never fails part-way, so a transaction is all or nothing.
+
+use super::backend::{Backend, WriteTx};
+use super::error::{ProgramRef, StorageError, StorageResult};
+use super::types::{ProgramId, ProgramSummary, SaveReport};
+use crate::graph::{ChangeSet, EdgeEntry, EdgeView, NextIds, NodeEntry, ProgramDocument, ProgramGraph, TypeEntry, DOCUMENT_FORMAT_VERSION};
+use crate::model::{ComputeNode, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::RwLock;
+
+#[derive(Default)]
+struct Tables {
+    next_program: i64,
+    programs: BTreeMap<ProgramId, ProgramRows>,
+    names: BTreeMap<String, ProgramId>,
+}
+
+struct ProgramRows {
+    name: String,
+    created_at: i64,
+    updated_at: i64,
+    revision: u64,
+    next_ids: NextIds,
+    modules: BTreeMap<ModuleId, ModuleDef>,
+    types: BTreeMap<TypeId, TypeEntry>,
+    functions: BTreeMap<FunctionId, FunctionDef>,
+    nodes: BTreeMap<NodeId, NodeEntry>,
+    edges: BTreeMap<EdgeId, EdgeEntry>,
+    // Secondary indexes, one per query, as SQLite has.
+    nodes_by_owner: BTreeSet<(FunctionId, NodeId)>,
+    nodes_by_type: BTreeSet<(TypeId, NodeId)>,
+    edges_from: BTreeSet<(NodeId, EdgeId)>,
+    edges_to: BTreeSet<(NodeId, EdgeId)>,
+    edges_by_type: BTreeSet<(TypeId, EdgeId)>,
+    functions_by_module: BTreeSet<(ModuleId, FunctionId)>,
+}
+
+impl ProgramRows {
+    fn new(name: &str, now: i64) -> Self {
+        ProgramRows {
+            name: name.to_string(),
+            created_at: now,
+            updated_at: now,
+            revision: 0,
+            next_ids: NextIds::default(),
+            modules: BTreeMap::new(),
+            types: BTreeMap::new(),
+            functions: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            edges: BTreeMap::new(),
+            nodes_by_owner: BTreeSet::new(),
+            nodes_by_type: BTreeSet::new(),
+            edges_from: BTreeSet::new(),
+            edges_to: BTreeSet::new(),
+            edges_by_type: BTreeSet::new(),
+            functions_by_module: BTreeSet::new(),
+        }
+    }
+
+    fn summary(&self, id: ProgramId) -> ProgramSummary {
+        ProgramSummary {
+            id,
+            name: self.name.clone(),
+            modules: self.modules.len() as u64,
+            functions: self.functions.len() as u64,
+            nodes: self.nodes.len() as u64,
+            edges: self.edges.len() as u64,
+            revision: self.revision,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    fn document(&self) -> ProgramDocument {
+        ProgramDocument {
+            format_version: DOCUMENT_FORMAT_VERSION,
+            next_ids: self.next_ids,
+            modules: self.modules.values().cloned().collect(),
+            types: self.types.values().cloned().collect(),
+            functions: self.functions.values().cloned().collect(),
+            nodes: self.nodes.values().cloned().collect(),
+            edges: self.edges.values().cloned().collect(),
+        }
+    }
+
+    fn edge_view(e: &EdgeEntry) -> EdgeView {
+        EdgeView { id: e.id, source: e.source, target: e.target, edge: e.edge }
+    }
+
+    fn put_node(&mut self, entry: NodeEntry) {
+        self.remove_node(entry.id);
+        self.nodes_by_owner.insert((entry.owner, entry.id));
+        if let Some(t) = entry.op.type_ref() {
+            self.nodes_by_type.insert((t, entry.id));
+        }
+        self.nodes.insert(entry.id, entry);
+    }
+
+    fn remove_node(&mut self, id: NodeId) -> bool {
+        let Some(old) = self.nodes.remove(&id) else { return false };
+        self.nodes_by_owner.remove(&(old.owner, id));
+        if let Some(t) = old.op.type_ref() {
+            self.nodes_by_type.remove(&(t, id));
+        }
+        true
+    }
+
+    fn put_edge(&mut self, entry: EdgeEntry) {
+        self.remove_edge(entry.id);
+        self.edges_from.insert((entry.source, entry.id));
+        self.edges_to.insert((entry.target, entry.id));
+        if let FlowEdge::Data { value_type, .. } = entry.edge {
+            self.edges_by_type.insert((value_type, entry.id));
+        }
+        self.edges.insert(entry.id, entry);
+    }
+
+    fn remove_edge(&mut self, id: EdgeId) -> bool {
+        let Some(old) = self.edges.remove(&id) else { return false };
+        self.edges_from.remove(&(old.source, id));
+        self.edges_to.remove(&(old.target, id));
+        if let FlowEdge::Data { value_type, .. } = old.edge {
+            self.edges_by_type.remove(&(value_type, id));
+        }
+        true
+    }
+
+    fn put_function(&mut self, def: FunctionDef) {
+        self.remove_function(def.id);
+        self.functions_by_module.insert((def.module, def.id));
+        self.functions.insert(def.id, def);
+    }
+
+    fn remove_function(&mut self, id: FunctionId) -> bool {
+        let Some(old) = self.functions.remove(&id) else { return false };
+        self.functions_by_module.remove(&(old.module, id));
+        true
+    }
+}
+
+/// Rows of all programs, in memory.
+#[derive(Default)]
+pub struct MemoryBackend {
+    tables: RwLock<Tables>,
+}
+
+impl MemoryBackend {
+    fn read<T>(&self, program: ProgramId, f: impl FnOnce(&ProgramRows) -> T) -> StorageResult<T> {
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let rows = tables.programs.get(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        Ok(f(rows))
+    }
+}
+
+fn range<K: Ord + Copy, V: Ord + Copy + Bounded>(set: &BTreeSet<(K, V)>, key: K) -> impl Iterator<Item = V> + '_ {
+    set.range((key, V::MIN)..=(key, V::MAX)).map(|(_, v)| *v)
+}
+
+/// Id types with a least and greatest value, for index range scans.
+trait Bounded {
+    const MIN: Self;
+    const MAX: Self;
+}
+
+macro_rules! bounded {
+    ($($t:ident),*) => {$(impl Bounded for $t { const MIN: Self = $t(0); const MAX: Self = $t(u32::MAX); })*};
+}
+bounded!(NodeId, EdgeId, FunctionId);
+
+impl Backend for MemoryBackend {
+    fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        Ok(tables.programs.iter().map(|(id, p)| p.summary(*id)).collect())
+    }
+
+    fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>> {
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        Ok(tables.names.get(name).copied())
+    }
+
+    fn load(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)> {
+        let (doc, revision) = self.read(program, |p| (p.document(), p.revision))?;
+        Ok((assemble_stored(doc)?, revision))
+    }
+
+    fn node(&self, program: ProgramId, node: NodeId) -> StorageResult<Option<ComputeNode>> {
+        self.read(program, |p| p.nodes.get(&node).map(|n| ComputeNode { op: n.op.clone(), owner: n.owner }))
+    }
+
+    fn edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<Option<EdgeView>> {
+        self.read(program, |p| p.edges.get(&edge).map(ProgramRows::edge_view))
+    }
+
+    fn function(&self, program: ProgramId, function: FunctionId) -> StorageResult<Option<FunctionDef>> {
+        self.read(program, |p| p.functions.get(&function).cloned())
+    }
+
+    fn module(&self, program: ProgramId, module: ModuleId) -> StorageResult<Option<ModuleDef>> {
+        self.read(program, |p| p.modules.get(&module).cloned())
+    }
+
+    fn modules(&self, program: ProgramId) -> StorageResult<Vec<ModuleDef>> {
+        self.read(program, |p| p.modules.values().cloned().collect())
+    }
+
+    fn user_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Option<LmType>> {
+        self.read(program, |p| p.types.get(&ty).map(|t| t.ty.clone()))
+    }
+
+    fn nodes_by_owner(&self, program: ProgramId, function: FunctionId) -> StorageResult<Vec<(NodeId, ComputeNode)>> {
+        self.read(program, |p| {
+            range(&p.nodes_by_owner, function)
+                .filter_map(|id| p.nodes.get(&id))
+                .map(|n| (n.id, ComputeNode { op: n.op.clone(), owner: n.owner }))
+                .collect()
+        })
+    }
+
+    fn edges_from(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>> {
+        self.read(program, |p| {
+            range(&p.edges_from, node).filter_map(|id| p.edges.get(&id)).map(ProgramRows::edge_view).collect()
+        })
+    }
+
+    fn edges_to(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>> {
+        self.read(program, |p| {
+            range(&p.edges_to, node).filter_map(|id| p.edges.get(&id)).map(ProgramRows::edge_view).collect()
+        })
+    }
+
+    fn functions_in_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<Vec<FunctionDef>> {
+        self.read(program, |p| {
+            range(&p.functions_by_module, module).filter_map(|id| p.functions.get(&id)).cloned().collect()
+        })
+    }
+
+    fn nodes_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<NodeId>> {
+        self.read(program, |p| range(&p.nodes_by_type, ty).collect())
+    }
+
+    fn edges_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<EdgeView>> {
+        self.read(program, |p| {
+            range(&p.edges_by_type, ty).filter_map(|id| p.edges.get(&id)).map(ProgramRows::edge_view).collect()
+        })
+    }
+
+    fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
+        let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
+        // Work on a transaction log applied only on success: nothing a failed
+        // transaction did is ever visible.
+        let mut tx = MemoryTx { tables: &mut tables, undo: Vec::new() };
+        match work(&mut tx) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                tx.rollback();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Bounded for ModuleId {
+    const MIN: Self = ModuleId(0);
+    const MAX: Self = ModuleId(u32::MAX);
+}
+
+impl Bounded for TypeId {
+    const MIN: Self = TypeId(0);
+    const MAX: Self = TypeId(u32::MAX);
+}
+
+/// Assembles stored rows into a graph; stored rows that do not form a whole program
+/// are reported as corrupt rather than handed out.
+pub(crate) fn assemble_stored(doc: ProgramDocument) -> StorageResult<ProgramGraph> {
+    ProgramGraph::from_document(doc).map_err(|violations| StorageError::Invalid { violations })
+}
+
+/// A memory transaction. Each change first saves what it replaces, so a failure
+/// restores the tables exactly.
+struct MemoryTx<'a> {
+    tables: &'a mut Tables,
+    undo: Vec<Undo>,
+}
+
+enum Undo {
+    Program(ProgramId, Option<Box<ProgramRows>>, Option<String>),
+    Node(ProgramId, NodeId, Option<NodeEntry>),
+    Edge(ProgramId, EdgeId, Option<EdgeEntry>),
+    Function(ProgramId, FunctionId, Option<FunctionDef>),
+    Module(ProgramId, ModuleId, Option<ModuleDef>),
+    Type(ProgramId, TypeId, Option<TypeEntry>),
+    Header(ProgramId, u64, NextIds, i64, String),
+}
+
+impl MemoryTx<'_> {
+    fn rows(&mut self, program: ProgramId) -> StorageResult<&mut ProgramRows> {
+        self.tables.programs.get_mut(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))
+    }
+
+    fn rollback(&mut self) {
+        while let Some(u) = self.undo.pop() {
+            match u {
+                Undo::Program(id, rows, name) => {
+                    if let Some(n) = self.tables.programs.get(&id).map(|p| p.name.clone()) {
+                        self.tables.names.remove(&n);
+                    }
+                    match rows {
+                        Some(r) => {
+                            self.tables.names.insert(r.name.clone(), id);
+                            self.tables.programs.insert(id, *r);
+                        }
+                        None => {
+                            self.tables.programs.remove(&id);
+                        }
+                    }
+                    let _ = name;
+                }
+                Undo::Header(id, revision, next, updated, name) => {
+                    if let Some(p) = self.tables.programs.get_mut(&id) {
+                        if p.name != name {
+                            self.tables.names.remove(&p.name);
+                            self.tables.names.insert(name.clone(), id);
+                        }
+                        (p.revision, p.next_ids, p.updated_at, p.name) = (revision, next, updated, name);
+                    }
+                }
+                Undo::Node(id, n, old) => {
+                    if let Some(p) = self.tables.programs.get_mut(&id) {
+                        p.remove_node(n);
+                        if let Some(o) = old {
+                            p.put_node(o);
+                        }
+                    }
+                }
+                Undo::Edge(id, e, old) => {
+                    if let Some(p) = self.tables.programs.get_mut(&id) {
+                        p.remove_edge(e);
+                        if let Some(o) = old {
+                            p.put_edge(o);
+                        }
+                    }
+                }
+                Undo::Function(id, f, old) => {
+                    if let Some(p) = self.tables.programs.get_mut(&id) {
+                        p.remove_function(f);
+                        if let Some(o) = old {
+                            p.put_function(o);
+                        }
+                    }
+                }
+                Undo::Module(id, m, old) => {
+                    if let Some(p) = self.tables.programs.get_mut(&id) {
+                        match old {
+                            Some(o) => p.modules.insert(m, o),
+                            None => p.modules.remove(&m),
+                        };
+                    }
+                }
+                Undo::Type(id, t, old) => {
+                    if let Some(p) = self.tables.programs.get_mut(&id) {
+                        match old {
+                            Some(o) => p.types.insert(t, o),
+                            None => p.types.remove(&t),
+                        };
+                    }
+                }
+            }
+        }
+    }
+
+    fn header_undo(&mut self, program: ProgramId) -> StorageResult<()> {
+        let p = self.rows(program)?;
+        let u = Undo::Header(program, p.revision, p.next_ids, p.updated_at, p.name.clone());
+        self.undo.push(u);
+        Ok(())
+    }
+}
+
+impl WriteTx for MemoryTx<'_> {
+    fn insert_program(&mut self, name: &str, now: i64) -> StorageResult<ProgramId> {
+        if self.tables.names.contains_key(name) {
+            return Err(StorageError::DuplicateProgramName(name.to_string()));
+        }
+        self.tables.next_program += 1;
+        let id = ProgramId(self.tables.next_program);
+        self.tables.programs.insert(id, ProgramRows::new(name, now));
+        self.tables.names.insert(name.to_string(), id);
+        self.undo.push(Undo::Program(id, None, None));
+        Ok(id)
+    }
+
+    fn revision(&mut self, program: ProgramId) -> StorageResult<u64> {
+        Ok(self.rows(program)?.revision)
+    }
+
+    fn load(&mut self, program: ProgramId) -> StorageResult<ProgramGraph> {
+        let doc = self.rows(program)?.document();
+        assemble_stored(doc)
+    }
+
+    fn write_changes(&mut self, program: ProgramId, g: &ProgramGraph, changes: &ChangeSet) -> StorageResult<SaveReport> {
+        let mut report = SaveReport::default();
+        let mut undo = Vec::new();
+        let p = self.rows(program)?;
+        let count = |report: &mut SaveReport, present: bool, existed: bool| {
+            if present {
+                report.rows_written += 1;
+            } else if existed {
+                report.rows_deleted += 1;
+            }
+        };
+        for &m in &changes.modules {
+            let old = p.modules.get(&m).cloned();
+            let existed = old.is_some();
+            undo.push(Undo::Module(program, m, old));
+            match g.module(m) {
+                Some(def) => p.modules.insert(m, def.clone()),
+                None => p.modules.remove(&m),
+            };
+            count(&mut report, g.module(m).is_some(), existed);
+        }
+        for &t in &changes.types {
+            let old = p.types.get(&t).cloned();
+            let existed = old.is_some();
+            undo.push(Undo::Type(program, t, old));
+            match g.types().get(t) {
+                Some(ty) => p.types.insert(t, TypeEntry { id: t, name: g.types().name_of(t).cloned(), ty: ty.clone() }),
+                None => p.types.remove(&t),
+            };
+            count(&mut report, g.types().get(t).is_some(), existed);
+        }
+        for &f in &changes.functions {
+            let old = p.functions.get(&f).cloned();
+            let existed = old.is_some();
+            undo.push(Undo::Function(program, f, old));
+            match g.function(f) {
+                Some(def) => p.put_function(def.clone()),
+                None => {
+                    p.remove_function(f);
+                }
+            }
+            count(&mut report, g.function(f).is_some(), existed);
+        }
+        for &n in &changes.nodes {
+            let old = p.nodes.get(&n).cloned();
+            let existed = old.is_some();
+            undo.push(Undo::Node(program, n, old));
+            match g.node(n) {
+                Some(node) => p.put_node(NodeEntry { id: n, owner: node.owner, op: node.op.clone() }),
+                None => {
+                    p.remove_node(n);
+                }
+            }
+            count(&mut report, g.node(n).is_some(), existed);
+        }
+        for &e in &changes.edges {
+            let old = p.edges.get(&e).cloned();
+            let existed = old.is_some();
+            undo.push(Undo::Edge(program, e, old));
+            let now = g.edge(e);
+            match now {
+                Some(v) => p.put_edge(EdgeEntry { id: e, source: v.source, target: v.target, edge: v.edge }),
+                None => {
+                    p.remove_edge(e);
+                }
+            }
+            count(&mut report, now.is_some(), existed);
+        }
+        self.undo.extend(undo);
+        Ok(report)
+    }
+
+    fn write_all(&mut self, program: ProgramId, g: &ProgramGraph) -> StorageResult<SaveReport> {
+        let doc = g.to_document();
+        let p = self.rows(program)?;
+        let rows = (doc.modules.len() + doc.types.len() + doc.functions.len() + doc.nodes.len() + doc.edges.len()) as u64;
+        p.modules = doc.modules.into_iter().map(|m| (m.id, m)).collect();
+        p.types = doc.types.into_iter().map(|t| (t.id, t)).collect();
+        for f in doc.functions {
+            p.put_function(f);
+        }
+        for n in doc.nodes {
+            p.put_node(n);
+        }
+        for e in doc.edges {
+            p.put_edge(e);
+        }
+        // The program row was inserted by this transaction; undoing that drops these rows.
+        Ok(SaveReport { rows_written: rows, rows_deleted: 0 })
+    }
+
+    fn finish(&mut self, program: ProgramId, g: &ProgramGraph, now: i64) -> StorageResult<u64> {
+        self.header_undo(program)?;
+        let p = self.rows(program)?;
+        p.next_ids = g.next_ids();
+        p.updated_at = now;
+        p.revision += 1;
+        Ok(p.revision)
+    }
+
+    fn delete_program(&mut self, program: ProgramId) -> StorageResult<()> {
+        let rows = self.tables.programs.remove(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        self.tables.names.remove(&rows.name);
+        self.undo.push(Undo::Program(program, Some(Box::new(rows)), None));
+        Ok(())
+    }
+
+    fn rename_program(&mut self, program: ProgramId, name: &str) -> StorageResult<()> {
+        if self.tables.names.get(name).is_some_and(|id| *id != program) {
+            return Err(StorageError::DuplicateProgramName(name.to_string()));
+        }
+        self.header_undo(program)?;
+        let p = self.rows(program)?;
+        let old = std::mem::replace(&mut p.name, name.to_string());
+        p.revision += 1;
+        self.tables.names.remove(&old);
+        self.tables.names.insert(name.to_string(), program);
+        Ok(())
+    }
+}

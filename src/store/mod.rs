@@ -1,0 +1,37 @@
+//! The storage contract and its shared engine.
+//!
+//! [`GraphStore`] is what callers use; [`Store`] implements it once for any
+//! [`Backend`]; [`InMemoryStore`] is the in-memory backend, first-class and with the
+//! same behaviour as SQLite. Backends differ in where rows live, never in semantics.
+
+mod api;
+mod backend;
+mod engine;
+mod error;
+mod memory;
+mod types;
+
+pub use api::{EditFn, GraphStore};
+pub use backend::{Backend, WriteTx};
+pub use engine::{DEFAULT_ROOT_MODULE, Store};
+pub use error::{ProgramRef, StorageError, StorageResult};
+pub use memory::MemoryBackend;
+pub(crate) use memory::assemble_stored;
+pub use types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport};
+pub(crate) use types::now_unix;
+
+/// The in-memory store.
+pub type InMemoryStore = Store<MemoryBackend>;
+
+impl InMemoryStore {
+    /// An empty in-memory store.
+    pub fn new() -> Self {
+        Store::with_backend(MemoryBackend::default())
+    }
+}
+
+impl Default for InMemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
