@@ -21,7 +21,9 @@ impl ProgramGraph {
             modules: module_ids.into_iter().filter(|m| self.module(*m) != other.module(*m)).collect(),
             types: type_ids
                 .into_iter()
-                .filter(|t| self.types.get(*t) != other.types.get(*t) || self.types.name_of(*t) != other.types.name_of(*t))
+                .filter(|t| {
+                    self.types.get(*t) != other.types.get(*t) || self.types.name_of(*t) != other.types.name_of(*t)
+                })
                 .collect(),
             functions: function_ids.into_iter().filter(|f| self.function(*f) != other.function(*f)).collect(),
             nodes: (0..node_bound).map(NodeId).filter(|n| self.node(*n) != other.node(*n)).collect(),
@@ -32,7 +34,11 @@ impl ProgramGraph {
     /// This graph with one function (definition, nodes and edges) taken from `source`.
     /// Fails with the violations if the result is not whole, for example when the
     /// function calls something this graph lacks or its node ids are taken here.
-    pub fn with_function_from(&self, source: &ProgramGraph, function: FunctionId) -> Result<ProgramGraph, Vec<Violation>> {
+    pub fn with_function_from(
+        &self,
+        source: &ProgramGraph,
+        function: FunctionId,
+    ) -> Result<ProgramGraph, Vec<Violation>> {
         let mut doc = self.to_document();
         let Some(def) = source.function(function).cloned() else {
             return Ok(self.clone());

@@ -10,8 +10,8 @@ use super::error::StorageResult;
 use super::types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport};
 use crate::graph::{EdgeView, GraphError, ProgramGraph};
 use crate::model::{
-    ComputeNode, ComputeNodeOp, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId,
-    TypeId, Visibility,
+    ComputeNode, ComputeNodeOp, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId,
+    Visibility,
 };
 
 /// A group of edits run as one unit by [`GraphStore::edit`].
@@ -31,8 +31,12 @@ pub trait GraphStore: Send + Sync {
     /// Makes the stored program equal to `graph`, writing only what differs.
     fn save_program(&self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport>;
     /// Writes one function of `graph` (definition, nodes, edges) and nothing else.
-    fn save_function(&self, program: ProgramId, graph: &ProgramGraph, function: FunctionId)
-    -> StorageResult<SaveReport>;
+    fn save_function(
+        &self,
+        program: ProgramId,
+        graph: &ProgramGraph,
+        function: FunctionId,
+    ) -> StorageResult<SaveReport>;
     /// Deletes a program and everything it owns.
     fn delete_program(&self, program: ProgramId) -> StorageResult<()>;
     /// Renames a program; names stay unique.
@@ -53,8 +57,7 @@ pub trait GraphStore: Send + Sync {
     fn update_node(&self, program: ProgramId, node: NodeId, op: ComputeNodeOp) -> StorageResult<ComputeNodeOp>;
     /// Removes a node with its edges (and clears an entry node that pointed at it).
     fn delete_node(&self, program: ProgramId, node: NodeId) -> StorageResult<()>;
-    fn insert_edge(&self, program: ProgramId, source: NodeId, target: NodeId, edge: FlowEdge)
-    -> StorageResult<EdgeId>;
+    fn insert_edge(&self, program: ProgramId, source: NodeId, target: NodeId, edge: FlowEdge) -> StorageResult<EdgeId>;
     fn get_edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<EdgeView>;
     fn delete_edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<()>;
 
@@ -77,8 +80,13 @@ pub trait GraphStore: Send + Sync {
     fn update_function(&self, program: ProgramId, function: FunctionId, update: FunctionUpdate) -> StorageResult<()>;
     /// Removes a function with its body; refused while something refers to it.
     fn delete_function(&self, program: ProgramId, function: FunctionId) -> StorageResult<()>;
-    fn insert_module(&self, program: ProgramId, parent: ModuleId, name: &str, visibility: Visibility)
-    -> StorageResult<ModuleId>;
+    fn insert_module(
+        &self,
+        program: ProgramId,
+        parent: ModuleId,
+        name: &str,
+        visibility: Visibility,
+    ) -> StorageResult<ModuleId>;
     fn get_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<ModuleDef>;
     /// Renames a module.
     fn update_module(&self, program: ProgramId, module: ModuleId, name: &str) -> StorageResult<()>;
@@ -88,8 +96,11 @@ pub trait GraphStore: Send + Sync {
     // ----- queries (indexed; cost does not grow with the program) -----
 
     /// A function's nodes in id order.
-    fn find_nodes_by_owner(&self, program: ProgramId, function: FunctionId)
-    -> StorageResult<Vec<(NodeId, ComputeNode)>>;
+    fn find_nodes_by_owner(
+        &self,
+        program: ProgramId,
+        function: FunctionId,
+    ) -> StorageResult<Vec<(NodeId, ComputeNode)>>;
     /// Edges leaving a node, in id order.
     fn find_edges_from(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>>;
     /// Edges entering a node, in id order.

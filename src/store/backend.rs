@@ -52,8 +52,12 @@ pub trait WriteTx {
     fn load(&mut self, program: ProgramId) -> StorageResult<ProgramGraph>;
     /// Makes the listed entities' rows match `graph`: present ones are written, absent
     /// ones deleted.
-    fn write_changes(&mut self, program: ProgramId, graph: &ProgramGraph, changes: &ChangeSet)
-    -> StorageResult<SaveReport>;
+    fn write_changes(
+        &mut self,
+        program: ProgramId,
+        graph: &ProgramGraph,
+        changes: &ChangeSet,
+    ) -> StorageResult<SaveReport>;
     /// Writes every row of `graph` into a program that has none yet (bulk path).
     fn write_all(&mut self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport>;
     /// Records next ids and counts from `graph`, stamps `updated_at`, bumps and returns

@@ -11,11 +11,11 @@
 use super::api::{EditFn, GraphStore};
 use super::backend::Backend;
 use super::error::{ProgramRef, StorageError, StorageResult};
-use super::types::{now_unix, FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport};
+use super::types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport, now_unix};
 use crate::graph::{EdgeView, Entity, GraphError, Lineage, ProgramGraph};
 use crate::model::{
-    ComputeNode, ComputeNodeOp, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId,
-    TypeId, TypeRegistry, Visibility,
+    ComputeNode, ComputeNodeOp, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId,
+    TypeRegistry, Visibility,
 };
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -66,7 +66,8 @@ impl<B: Backend> Store<B> {
     ) -> StorageResult<(T, SaveReport)> {
         let result = self.backend.write(&mut |tx| {
             let revision = tx.revision(program)?;
-            let cached = self.cache().get_mut(&program).filter(|c| c.revision == revision).and_then(|c| c.working.take());
+            let cached =
+                self.cache().get_mut(&program).filter(|c| c.revision == revision).and_then(|c| c.working.take());
             let mut graph = match cached {
                 Some(g) => g,
                 None => tx.load(program)?,
@@ -160,9 +161,7 @@ impl<B: Backend> GraphStore for Store<B> {
             let revision = tx.revision(program)?;
             let synced = self.cache().get(&program).filter(|c| c.revision == revision).and_then(|c| c.synced);
             let changes = match synced {
-                Some((lineage, at)) if lineage == graph.lineage() && at <= graph.revision() => {
-                    graph.changes_since(at)
-                }
+                Some((lineage, at)) if lineage == graph.lineage() && at <= graph.revision() => graph.changes_since(at),
                 _ => tx.load(program)?.differences(graph),
             };
             let report = tx.write_changes(program, graph, &changes)?;
@@ -183,7 +182,9 @@ impl<B: Backend> GraphStore for Store<B> {
         }
         let (report, revision, merged) = self.backend.write(&mut |tx| {
             let stored = tx.load(program)?;
-            let merged = stored.with_function_from(graph, function).map_err(|violations| StorageError::Invalid { violations })?;
+            let merged = stored
+                .with_function_from(graph, function)
+                .map_err(|violations| StorageError::Invalid { violations })?;
             let changes = stored.differences(&merged);
             let report = tx.write_changes(program, &merged, &changes)?;
             Ok((report, tx.finish(program, &merged, now_unix())?, merged))
@@ -346,7 +347,11 @@ impl<B: Backend> GraphStore for Store<B> {
         self.mutate(program, |g| g.remove_module(module).map(drop)).map(drop)
     }
 
-    fn find_nodes_by_owner(&self, program: ProgramId, function: FunctionId) -> StorageResult<Vec<(NodeId, ComputeNode)>> {
+    fn find_nodes_by_owner(
+        &self,
+        program: ProgramId,
+        function: FunctionId,
+    ) -> StorageResult<Vec<(NodeId, ComputeNode)>> {
         self.backend.nodes_by_owner(program, function)
     }
 
@@ -373,8 +378,7 @@ impl<B: Backend> GraphStore for Store<B> {
     fn find_module_by_path(&self, program: ProgramId, path: &[&str]) -> StorageResult<ModuleId> {
         let modules = self.backend.modules(program)?;
         let tree = crate::graph::ModuleTree::from_defs(modules);
-        tree.resolve(path)
-            .ok_or_else(|| StorageError::ModulePathNotFound { program, path: path.join("::") })
+        tree.resolve(path).ok_or_else(|| StorageError::ModulePathNotFound { program, path: path.join("::") })
     }
 }
 

@@ -43,7 +43,9 @@ pub enum StorageError {
     Rejected { program: ProgramId, source: GraphError },
     #[error("corrupt data in table {table}, row {key}: {detail}")]
     Corrupt { table: &'static str, key: String, detail: String },
-    #[error("the database has schema version {found}, newer than the {supported} this build knows; upgrade lmlang-storage")]
+    #[error(
+        "the database has schema version {found}, newer than the {supported} this build knows; upgrade lmlang-storage"
+    )]
     SchemaTooNew { found: i64, supported: i64 },
     #[error("the database stayed locked by another writer past the busy timeout; retry later")]
     Busy,

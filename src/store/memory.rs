@@ -9,8 +9,13 @@
 use super::backend::{Backend, WriteTx};
 use super::error::{ProgramRef, StorageError, StorageResult};
 use super::types::{ProgramId, ProgramSummary, SaveReport};
-use crate::graph::{ChangeSet, EdgeEntry, EdgeView, NextIds, NodeEntry, ProgramDocument, ProgramGraph, TypeEntry, DOCUMENT_FORMAT_VERSION};
-use crate::model::{ComputeNode, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
+use crate::graph::{
+    ChangeSet, DOCUMENT_FORMAT_VERSION, EdgeEntry, EdgeView, NextIds, NodeEntry, ProgramDocument, ProgramGraph,
+    TypeEntry,
+};
+use crate::model::{
+    ComputeNode, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::RwLock;
 
@@ -404,7 +409,12 @@ impl WriteTx for MemoryTx<'_> {
         assemble_stored(doc)
     }
 
-    fn write_changes(&mut self, program: ProgramId, g: &ProgramGraph, changes: &ChangeSet) -> StorageResult<SaveReport> {
+    fn write_changes(
+        &mut self,
+        program: ProgramId,
+        g: &ProgramGraph,
+        changes: &ChangeSet,
+    ) -> StorageResult<SaveReport> {
         let mut report = SaveReport::default();
         let mut undo = Vec::new();
         let p = self.rows(program)?;
@@ -479,7 +489,8 @@ impl WriteTx for MemoryTx<'_> {
     fn write_all(&mut self, program: ProgramId, g: &ProgramGraph) -> StorageResult<SaveReport> {
         let doc = g.to_document();
         let p = self.rows(program)?;
-        let rows = (doc.modules.len() + doc.types.len() + doc.functions.len() + doc.nodes.len() + doc.edges.len()) as u64;
+        let rows =
+            (doc.modules.len() + doc.types.len() + doc.functions.len() + doc.nodes.len() + doc.edges.len()) as u64;
         p.modules = doc.modules.into_iter().map(|m| (m.id, m)).collect();
         p.types = doc.types.into_iter().map(|t| (t.id, t)).collect();
         for f in doc.functions {
@@ -505,7 +516,8 @@ impl WriteTx for MemoryTx<'_> {
     }
 
     fn delete_program(&mut self, program: ProgramId) -> StorageResult<()> {
-        let rows = self.tables.programs.remove(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        let rows =
+            self.tables.programs.remove(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
         self.tables.names.remove(&rows.name);
         self.undo.push(Undo::Program(program, Some(Box::new(rows)), None));
         Ok(())

@@ -17,8 +17,8 @@ pub use engine::{DEFAULT_ROOT_MODULE, Store};
 pub use error::{ProgramRef, StorageError, StorageResult};
 pub use memory::MemoryBackend;
 pub(crate) use memory::assemble_stored;
-pub use types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport};
 pub(crate) use types::now_unix;
+pub use types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport};
 
 /// The in-memory store.
 pub type InMemoryStore = Store<MemoryBackend>;

@@ -1,1 +1,58 @@
-fn main() {}
+//! `lmstore`: the command-line tool over an embedded SQLite file.
+//!
+//! It is also the reference user of the library: it uses only public API. One file per
+//! command group; errors end as one line on stderr and a non-zero exit status.
+
+mod bench;
+mod cli;
+mod demo;
+mod inspect;
+mod output;
+mod programs;
+mod transfer;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use lmlang_storage::sqlite::SqliteStore;
+use std::process::ExitCode;
+
+/// A failure to report: the message, and whether it was the user's input (exit 2
+/// for usage problems is clap's; 1 for everything else).
+pub struct Failure(pub String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+pub type CmdResult = Result<ExitCode, Failure>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(Failure(message)) => {
+            eprintln!("lmstore: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> CmdResult {
+    let open = || SqliteStore::open(&cli.db).map_err(|e| Failure(format!("cannot open {}: {e}", cli.db.display())));
+    match cli.command {
+        Command::Demo => demo::demo(&open()?, &cli.db),
+        Command::Generate { nodes, name, seed, gaps } => demo::generate(&open()?, nodes, &name, seed, gaps),
+        Command::List { json } => programs::list(&open()?, json),
+        Command::Show { program, function, json } => programs::show(&open()?, &program, function.as_deref(), json),
+        Command::Export { program, output } => transfer::export(&open()?, &program, output.as_deref()),
+        Command::Import { file, name } => transfer::import(&open()?, &file, name.as_deref()),
+        Command::Hash { program, json } => inspect::hash(&open()?, &program, json),
+        Command::Diff { a, b, json } => inspect::diff(&open()?, &a, &b, json),
+        Command::Verify { program, json } => inspect::verify(&open()?, program.as_deref(), json),
+        Command::Delete { program } => programs::delete(&open()?, &program),
+        Command::Migrate => programs::migrate(&open()?),
+        Command::Bench(args) => bench::run(&args),
+    }
+}

@@ -1,0 +1,112 @@
+//! Command-line definitions (clap). Every command takes `--db` (or `LMLANG_DB`).
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// lmstore: store, inspect and verify lmlang program graphs in an embedded SQLite file.
+#[derive(Parser, Debug)]
+#[command(name = "lmstore", version, about, long_about = None)]
+#[command(after_help = "Start with `lmstore demo`, then `lmstore list` and `lmstore show sample`.")]
+pub struct Cli {
+    /// The database file; created on first use.
+    #[arg(long, global = true, env = "LMLANG_DB", default_value = "lmlang.db")]
+    pub db: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Store a hand-written sample and a generated 10k-node program, reload and check both.
+    #[command(after_help = "Example: lmstore demo\nRunning it again replaces the two demo programs.")]
+    Demo,
+    /// Store a synthetic program from the benchmark generator.
+    #[command(after_help = "Example: lmstore generate --nodes 100000 --name big --seed 7 --gaps")]
+    Generate {
+        /// Number of compute nodes.
+        #[arg(long, default_value_t = 10_000)]
+        nodes: usize,
+        /// Name of the new program.
+        #[arg(long)]
+        name: String,
+        /// Seed of the generator; the same seed gives the same program.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Delete 5 % of the nodes afterwards, leaving holes in the id space.
+        #[arg(long)]
+        gaps: bool,
+    },
+    /// List stored programs with their sizes and root hashes.
+    #[command(after_help = "Example: lmstore list --json")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a program's modules, types and functions, or one function's nodes and edges.
+    #[command(after_help = "Examples:\n  lmstore show sample\n  lmstore show sample --function main")]
+    Show {
+        /// Program name or id.
+        program: String,
+        /// Show this function (its name or qualified name) in detail.
+        #[arg(long)]
+        function: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a program as a versioned JSON document.
+    #[command(after_help = "Example: lmstore export sample -o sample.json")]
+    Export {
+        /// Program name or id.
+        program: String,
+        /// Output file; standard output when absent.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Read a JSON document, validate it, and store it as a new program.
+    #[command(after_help = "Example: lmstore import sample.json --name sample-copy")]
+    Import {
+        /// The file written by `export`.
+        file: PathBuf,
+        /// Name of the new program; defaults to the name in the file.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Print the program root hash and every function's root hash.
+    #[command(after_help = "Example: lmstore hash sample --json")]
+    Hash {
+        /// Program name or id.
+        program: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List functions added, removed and changed between two programs.
+    #[command(after_help = "Examples:\n  lmstore diff sample sample-copy\n  lmstore diff sample exported.json")]
+    Diff {
+        /// A stored program (name or id) or an exported file.
+        a: String,
+        /// A stored program (name or id) or an exported file.
+        b: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the database and every program (or one); exit status 0 only if all pass.
+    #[command(after_help = "Example: lmstore verify && echo healthy")]
+    Verify {
+        /// Only this program (name or id).
+        program: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a program and everything it owns.
+    #[command(after_help = "Example: lmstore delete sample-copy")]
+    Delete {
+        /// Program name or id.
+        program: String,
+    },
+    /// Apply pending schema migrations and print the schema version.
+    #[command(after_help = "Example: lmstore migrate")]
+    Migrate,
+    /// Measure the figures of the design document beside the raw SQLite floor.
+    #[command(after_help = "Example: lmstore bench --nodes 1000,10000,100000 --reps 5 --json bench.json")]
+    Bench(crate::bench::BenchArgs),
+}

@@ -1,0 +1,202 @@
+//! `demo` and `generate`.
+//!
+//! The demo's sample is written the way an agent would build a program: a `geometry`
+//! module with a `Point` struct and a `Shape` enum, a `math` module with `abs` (an
+//! if/else diamond), `sum_to` (a loop with a back edge) and `scale` (a closure that
+//! captures a factor), contracts, and a `main` that calls them and prints.
+
+use crate::{CmdResult, Failure};
+use lmlang_storage::graph::{GraphError, ProgramGraph};
+use lmlang_storage::model::*;
+use lmlang_storage::sqlite::SqliteStore;
+use lmlang_storage::store::{GraphStore, ProgramId};
+use lmlang_storage::synth::{SynthConfig, generate as synthesize};
+use std::path::Path;
+use std::process::ExitCode;
+
+const SAMPLE: &str = "sample";
+const GENERATED: &str = "generated-10k";
+
+/// The hand-written sample program.
+pub fn sample_program() -> Result<ProgramGraph, GraphError> {
+    let mut g = ProgramGraph::new("app");
+    let geometry = g.add_module(ModuleId::ROOT, "geometry", Visibility::Public)?;
+    let math = g.add_module(ModuleId::ROOT, "math", Visibility::Public)?;
+    let point = g.register_named_in(
+        geometry,
+        Visibility::Public,
+        "Point",
+        LmType::Struct(StructDef {
+            name: String::new(),
+            type_id: TypeId(0),
+            fields: [("x".to_string(), TypeId::F64), ("y".to_string(), TypeId::F64)].into_iter().collect(),
+            module: geometry,
+            visibility: Visibility::Public,
+        }),
+    )?;
+    g.register_named_in(
+        geometry,
+        Visibility::Public,
+        "Shape",
+        LmType::Enum(EnumDef {
+            name: String::new(),
+            type_id: TypeId(0),
+            variants: [
+                ("Dot".to_string(), EnumVariant { index: 0, payload: Some(point) }),
+                ("Empty".to_string(), EnumVariant { index: 1, payload: None }),
+            ]
+            .into_iter()
+            .collect(),
+            module: geometry,
+            visibility: Visibility::Public,
+        }),
+    )?;
+
+    // math::abs(x: i64) -> i64 { if x < 0 { -x } else { x } }
+    let abs = g.add_function(math, "abs", Visibility::Public, vec![("x".into(), TypeId::I64)], TypeId::I64)?;
+    let x = g.add_core_op(abs, ComputeOp::Parameter { index: 0 })?;
+    let zero = g.add_core_op(abs, ComputeOp::Const { value: ConstValue::I64(0) })?;
+    let lt = g.add_core_op(abs, ComputeOp::Compare { op: CmpOp::Lt })?;
+    let branch = g.add_core_op(abs, ComputeOp::IfElse)?;
+    let neg = g.add_core_op(abs, ComputeOp::UnaryArith { op: UnaryArithOp::Neg })?;
+    let phi = g.add_core_op(abs, ComputeOp::Phi)?;
+    let ret = g.add_core_op(abs, ComputeOp::Return)?;
+    g.add_data_edge(x, lt, 0, 0, TypeId::I64)?;
+    g.add_data_edge(zero, lt, 0, 1, TypeId::I64)?;
+    g.add_data_edge(lt, branch, 0, 0, TypeId::BOOL)?;
+    g.add_data_edge(x, neg, 0, 0, TypeId::I64)?;
+    g.add_data_edge(neg, phi, 0, 0, TypeId::I64)?;
+    g.add_data_edge(x, phi, 0, 1, TypeId::I64)?;
+    g.add_data_edge(phi, ret, 0, 0, TypeId::I64)?;
+    g.add_control_edge(branch, neg, Some(0))?;
+    g.add_control_edge(branch, phi, Some(1))?;
+    g.add_control_edge(neg, phi, None)?;
+    g.set_entry_node(abs, Some(x))?;
+
+    // math::sum_to(n: i64) -> i64, a loop whose body jumps back to its header.
+    let sum = g.add_function(math, "sum_to", Visibility::Public, vec![("n".into(), TypeId::I64)], TypeId::I64)?;
+    let n = g.add_core_op(sum, ComputeOp::Parameter { index: 0 })?;
+    let pre = g.add_core_op(sum, ComputeOp::Precondition { message: "n >= 0".into() })?;
+    let head = g.add_core_op(sum, ComputeOp::Loop)?;
+    let acc = g.add_core_op(sum, ComputeOp::Phi)?;
+    let add = g.add_core_op(sum, ComputeOp::BinaryArith { op: ArithOp::Add })?;
+    let back = g.add_core_op(sum, ComputeOp::Jump)?;
+    let done = g.add_core_op(sum, ComputeOp::Return)?;
+    let post = g.add_core_op(sum, ComputeOp::Postcondition { message: "result >= 0".into() })?;
+    g.add_data_edge(n, pre, 0, 0, TypeId::I64)?;
+    g.add_data_edge(n, add, 0, 0, TypeId::I64)?;
+    g.add_data_edge(acc, add, 0, 1, TypeId::I64)?;
+    g.add_data_edge(add, done, 0, 0, TypeId::I64)?;
+    g.add_data_edge(add, post, 0, 0, TypeId::I64)?;
+    g.add_control_edge(pre, head, None)?;
+    g.add_control_edge(head, acc, Some(0))?;
+    g.add_control_edge(acc, back, None)?;
+    g.add_control_edge(back, head, None)?;
+    g.add_control_edge(head, done, Some(1))?;
+    g.set_entry_node(sum, Some(n))?;
+
+    // main: builds a point, scales it with a closure, prints |sum_to(10)|.
+    let main = g.add_function(ModuleId::ROOT, "main", Visibility::Public, vec![], TypeId::UNIT)?;
+    let factor = g.add_core_op(main, ComputeOp::Const { value: ConstValue::F64(2.5) })?;
+    let scale = g.add_closure(
+        main,
+        "scale",
+        vec![("v".into(), TypeId::F64)],
+        TypeId::F64,
+        vec![Capture { name: "factor".into(), captured_type: TypeId::F64, mode: CaptureMode::ByValue }],
+    )?;
+    let v = g.add_core_op(scale, ComputeOp::Parameter { index: 0 })?;
+    let captured = g.add_core_op(scale, ComputeOp::CaptureAccess { index: 0 })?;
+    let mul = g.add_core_op(scale, ComputeOp::BinaryArith { op: ArithOp::Mul })?;
+    let sret = g.add_core_op(scale, ComputeOp::Return)?;
+    g.add_data_edge(v, mul, 0, 0, TypeId::F64)?;
+    g.add_data_edge(captured, mul, 0, 1, TypeId::F64)?;
+    g.add_data_edge(mul, sret, 0, 0, TypeId::F64)?;
+    let closure = g.add_core_op(main, ComputeOp::MakeClosure { function: scale })?;
+    g.add_data_edge(factor, closure, 0, 0, TypeId::F64)?;
+    let ten = g.add_core_op(main, ComputeOp::Const { value: ConstValue::I64(10) })?;
+    let call_sum = g.add_core_op(main, ComputeOp::Call { target: sum })?;
+    let call_abs = g.add_core_op(main, ComputeOp::Call { target: abs })?;
+    let y = g.add_core_op(main, ComputeOp::Const { value: ConstValue::F64(-0.0) })?;
+    let mk = g.add_structured_op(main, StructuredOp::StructCreate { type_id: point })?;
+    let as_f64 = g.add_structured_op(main, StructuredOp::Cast { target_type: TypeId::F64 })?;
+    let print = g.add_core_op(main, ComputeOp::Print)?;
+    let inv = g.add_core_op(main, ComputeOp::Invariant { target_type: point, message: "finite coordinates".into() })?;
+    let mret = g.add_core_op(main, ComputeOp::Return)?;
+    g.add_data_edge(ten, call_sum, 0, 0, TypeId::I64)?;
+    g.add_data_edge(call_sum, call_abs, 0, 0, TypeId::I64)?;
+    g.add_data_edge(call_abs, as_f64, 0, 0, TypeId::I64)?;
+    g.add_data_edge(as_f64, mk, 0, 0, TypeId::F64)?;
+    g.add_data_edge(y, mk, 0, 1, TypeId::F64)?;
+    g.add_data_edge(mk, inv, 0, 0, point)?;
+    g.add_data_edge(call_abs, print, 0, 0, TypeId::I64)?;
+    g.add_control_edge(print, mret, None)?;
+    g.set_entry_node(main, Some(factor))?;
+    Ok(g)
+}
+
+/// Stores `g` under `name`, replacing a program of that name, and checks that a reload
+/// equals it and hashes the same.
+fn store_and_check(store: &SqliteStore, name: &str, g: &ProgramGraph) -> Result<ProgramId, Failure> {
+    if let Ok(old) = store.find_program(name) {
+        store.delete_program(old)?;
+    }
+    let id = store.insert_program(name, g)?;
+    let loaded = store.load_program(id)?;
+    if &loaded != g {
+        return Err(Failure(format!("{name}: the reloaded program differs from the stored one")));
+    }
+    if loaded.hashes().program() != g.hashes().program() {
+        return Err(Failure(format!("{name}: the reloaded program hashes differently")));
+    }
+    Ok(id)
+}
+
+pub fn demo(store: &SqliteStore, db: &Path) -> CmdResult {
+    let sample = sample_program().map_err(|e| Failure(format!("building the sample failed: {e}")))?;
+    store_and_check(store, SAMPLE, &sample)?;
+    let bar = crate::output::spinner("generating a 10k-node program");
+    let generated = synthesize(&SynthConfig { nodes: 10_000, seed: 1, gaps: true });
+    bar.set_message("storing it");
+    store_and_check(store, GENERATED, &generated)?;
+    bar.finish_and_clear();
+    println!("stored in {}:", db.display());
+    println!(
+        "  {SAMPLE:<14} {:>6} nodes {:>6} edges {:>3} functions  root {}",
+        sample.node_count(),
+        sample.edge_count(),
+        sample.functions().count(),
+        &sample.hashes().program().to_hex()[..16]
+    );
+    println!(
+        "  {GENERATED:<14} {:>6} nodes {:>6} edges {:>3} functions  root {}",
+        generated.node_count(),
+        generated.edge_count(),
+        generated.functions().count(),
+        &generated.hashes().program().to_hex()[..16]
+    );
+    println!("both reloaded equal to what was stored, with equal hashes.");
+    println!("\nnext, try:");
+    println!("  lmstore list");
+    println!("  lmstore show {SAMPLE} --function main");
+    println!("  lmstore export {SAMPLE} -o {SAMPLE}.json && lmstore import {SAMPLE}.json --name copy");
+    println!("  lmstore diff {SAMPLE} copy");
+    println!("  lmstore verify");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn generate(store: &SqliteStore, nodes: usize, name: &str, seed: u64, gaps: bool) -> CmdResult {
+    let bar = crate::output::spinner(&format!("generating {nodes} nodes"));
+    let g = synthesize(&SynthConfig { nodes, seed, gaps });
+    bar.set_message("storing");
+    let id = store.insert_program(name, &g)?;
+    bar.finish_and_clear();
+    println!(
+        "stored {name:?} (id {}): {} nodes, {} edges, {} functions",
+        id.0,
+        g.node_count(),
+        g.edge_count(),
+        g.functions().count()
+    );
+    Ok(ExitCode::SUCCESS)
+}

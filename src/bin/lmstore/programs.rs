@@ -1,0 +1,109 @@
+//! `list`, `show`, `delete`, `migrate`, and resolving a PROGRAM argument.
+
+use crate::output::{print_json, print_table};
+use crate::{CmdResult, Failure};
+use lmlang_storage::graph::ProgramGraph;
+use lmlang_storage::model::FunctionId;
+use lmlang_storage::sqlite::SqliteStore;
+use lmlang_storage::store::{GraphStore, ProgramId, StorageError};
+use serde::Serialize;
+use std::process::ExitCode;
+
+/// A program named by name, or by id when no program has that name and it is a number.
+pub fn resolve(store: &SqliteStore, program: &str) -> Result<ProgramId, Failure> {
+    match store.find_program(program) {
+        Ok(id) => Ok(id),
+        Err(StorageError::ProgramNotFound(_)) => {
+            if let Ok(n) = program.trim_start_matches('#').parse::<i64>() {
+                if store.list_programs()?.iter().any(|p| p.id.0 == n) {
+                    return Ok(ProgramId(n));
+                }
+            }
+            Err(Failure(format!("no program named {program:?}; `lmstore list` shows the stored programs")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Serialize)]
+struct ListedProgram {
+    id: i64,
+    name: String,
+    functions: u64,
+    nodes: u64,
+    edges: u64,
+    revision: u64,
+    root_hash: String,
+}
+
+pub fn list(store: &SqliteStore, json: bool) -> CmdResult {
+    let mut listed = Vec::new();
+    for p in store.list_programs()? {
+        let g = store.load_program(p.id)?;
+        listed.push(ListedProgram {
+            id: p.id.0,
+            name: p.name,
+            functions: p.functions,
+            nodes: p.nodes,
+            edges: p.edges,
+            revision: p.revision,
+            root_hash: g.hashes().program().to_hex(),
+        });
+    }
+    if json {
+        print_json(&listed)?;
+    } else if listed.is_empty() {
+        println!("no programs yet; `lmstore demo` stores two");
+    } else {
+        let rows: Vec<Vec<String>> = listed
+            .iter()
+            .map(|p| {
+                vec![
+                    p.id.to_string(),
+                    p.name.clone(),
+                    p.functions.to_string(),
+                    p.nodes.to_string(),
+                    p.edges.to_string(),
+                    p.root_hash[..16].to_string(),
+                ]
+            })
+            .collect();
+        print_table(&["ID", "NAME", "FUNCTIONS", "NODES", "EDGES", "ROOT HASH"], &rows);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A function by plain or qualified name.
+pub fn find_function(g: &ProgramGraph, name: &str) -> Option<FunctionId> {
+    g.functions()
+        .find(|f| g.qualified_name(f.id).as_deref() == Some(name))
+        .or_else(|| g.functions().find(|f| f.name == name))
+        .map(|f| f.id)
+}
+
+pub fn show(store: &SqliteStore, program: &str, function: Option<&str>, json: bool) -> CmdResult {
+    let id = resolve(store, program)?;
+    let g = store.load_program(id)?;
+    match function {
+        None => crate::inspect::show_program(&g, json),
+        Some(name) => {
+            let f = find_function(&g, name).ok_or_else(|| {
+                Failure(format!("no function {name:?} in {program}; `lmstore show {program}` lists them"))
+            })?;
+            crate::inspect::show_function(&g, f, json)
+        }
+    }
+}
+
+pub fn delete(store: &SqliteStore, program: &str) -> CmdResult {
+    let id = resolve(store, program)?;
+    store.delete_program(id)?;
+    println!("deleted {program}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn migrate(store: &SqliteStore) -> CmdResult {
+    // Opening the store already applied pending migrations.
+    println!("schema version {}", store.schema_version()?);
+    Ok(ExitCode::SUCCESS)
+}

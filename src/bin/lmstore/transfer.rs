@@ -1,0 +1,127 @@
+//! `export` and `import`: the versioned JSON document.
+//!
+//! The file wraps the library's `ProgramDocument` (which carries its own format
+//! version, explicit ids and next ids) with the program's name, its root hash, and the
+//! holes in the id space spelled out, so a reader sees deletions without computing them.
+
+use crate::programs::resolve;
+use crate::{CmdResult, Failure};
+use lmlang_storage::graph::{ProgramDocument, ProgramGraph};
+use lmlang_storage::sqlite::SqliteStore;
+use lmlang_storage::store::GraphStore;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Version of the export envelope.
+pub const EXPORT_FORMAT_VERSION: u32 = 1;
+
+/// Ids below the next ids that no live entity has.
+#[derive(Serialize, Deserialize, Default, PartialEq, Debug)]
+pub struct Holes {
+    pub nodes: Vec<u32>,
+    pub edges: Vec<u32>,
+}
+
+/// An exported program.
+#[derive(Serialize, Deserialize)]
+pub struct ExportFile {
+    pub export_format_version: u32,
+    pub name: String,
+    pub root_hash: String,
+    pub holes: Holes,
+    pub program: ProgramDocument,
+}
+
+fn holes(doc: &ProgramDocument) -> Holes {
+    let missing = |live: Vec<u32>, next: u32| {
+        let mut out = Vec::new();
+        let mut it = live.into_iter().peekable();
+        for id in 0..next {
+            if it.peek() == Some(&id) {
+                it.next();
+            } else {
+                out.push(id);
+            }
+        }
+        out
+    };
+    Holes {
+        nodes: missing(doc.nodes.iter().map(|n| n.id.0).collect(), doc.next_ids.node),
+        edges: missing(doc.edges.iter().map(|e| e.id.0).collect(), doc.next_ids.edge),
+    }
+}
+
+pub fn export(store: &SqliteStore, program: &str, output: Option<&Path>) -> CmdResult {
+    let id = resolve(store, program)?;
+    let name = store.list_programs()?.into_iter().find(|p| p.id == id).map(|p| p.name).unwrap_or_default();
+    let bar = crate::output::spinner("exporting");
+    let g = store.load_program(id)?;
+    let doc = g.to_document();
+    let file = ExportFile {
+        export_format_version: EXPORT_FORMAT_VERSION,
+        name,
+        root_hash: g.hashes().program().to_hex(),
+        holes: holes(&doc),
+        program: doc,
+    };
+    let text = serde_json::to_string_pretty(&file)?;
+    bar.finish_and_clear();
+    match output {
+        Some(path) => {
+            std::fs::write(path, text + "\n").map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
+            eprintln!("exported {program} to {}", path.display());
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{text}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads and checks an export file: the graph, or every problem found.
+pub fn read_export(path: &Path) -> Result<(String, ProgramGraph), Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
+    let file: ExportFile = serde_json::from_str(&text)
+        .map_err(|e| Failure(format!("{} is not an lmstore export: {e}", path.display())))?;
+    if file.export_format_version != EXPORT_FORMAT_VERSION {
+        return Err(Failure(format!(
+            "{} has export format {}, this lmstore reads {EXPORT_FORMAT_VERSION}",
+            path.display(),
+            file.export_format_version
+        )));
+    }
+    let mut problems: Vec<String> = Vec::new();
+    if holes(&file.program) != file.holes {
+        problems.push("the listed holes do not match the ids present".into());
+    }
+    let g = ProgramGraph::assemble(file.program);
+    problems.extend(g.validate().iter().map(|v| v.to_string()));
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+        return Err(Failure(format!(
+            "{} is invalid ({} problem(s)); nothing was written:\n{}",
+            path.display(),
+            problems.len(),
+            list.join("\n")
+        )));
+    }
+    let actual = g.hashes().program().to_hex();
+    if actual != file.root_hash {
+        // Not an error: agents may edit exports by hand. But say so.
+        eprintln!("note: {} was edited since export (root hash {actual}, recorded {})", path.display(), file.root_hash);
+    }
+    Ok((file.name, g))
+}
+
+pub fn import(store: &SqliteStore, path: &Path, name: Option<&str>) -> CmdResult {
+    let bar = crate::output::spinner("importing");
+    let (file_name, g) = read_export(path)?;
+    let name = name.unwrap_or(&file_name);
+    let id = store.insert_program(name, &g)?;
+    bar.finish_and_clear();
+    println!("imported {} as {name:?} (id {}, {} nodes)", path.display(), id.0, g.node_count());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,159 @@
+//! The `lmstore` binary end to end, in a temporary directory: the README's flow and
+//! the error paths with their exit statuses.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn lmstore(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lmstore"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("LMLANG_DB")
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = lmstore(dir, args);
+    assert!(out.status.success(), "lmstore {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&ok(dir, args)).expect("valid JSON output")
+}
+
+#[test]
+fn the_whole_flow_works_on_a_fresh_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let demo = ok(d, &["demo"]);
+    assert!(demo.contains("reloaded equal"), "{demo}");
+    assert!(d.join("lmlang.db").exists(), "the default database file is created");
+    // Running it twice works.
+    ok(d, &["demo"]);
+
+    let list = json(d, &["list", "--json"]);
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2, "{list}");
+    assert!(names.contains(&"sample"));
+    let sample = list.as_array().unwrap().iter().find(|p| p["name"] == "sample").unwrap();
+    assert!(sample["nodes"].as_u64().unwrap() > 20);
+
+    let show = ok(d, &["show", "sample"]);
+    assert!(show.contains("app::math::abs"), "{show}");
+    let main = json(d, &["show", "sample", "--function", "main", "--json"]);
+    assert!(!main["nodes"].as_array().unwrap().is_empty());
+
+    ok(d, &["export", "sample", "-o", "sample.json"]);
+    let exported: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("sample.json")).unwrap()).unwrap();
+    assert_eq!(exported["export_format_version"], 1);
+    assert!(exported["program"]["next_ids"]["node"].as_u64().is_some());
+    ok(d, &["import", "sample.json", "--name", "copy"]);
+
+    let diff = json(d, &["diff", "sample", "copy", "--json"]);
+    for key in ["added", "removed", "changed"] {
+        assert!(diff[key].as_array().unwrap().is_empty(), "{diff}");
+    }
+    let file_diff = json(d, &["diff", "sample.json", "copy", "--json"]);
+    assert!(file_diff["changed"].as_array().unwrap().is_empty());
+
+    let h1 = json(d, &["hash", "sample", "--json"]);
+    let h2 = json(d, &["hash", "copy", "--json"]);
+    assert_eq!(h1, h2);
+    assert_eq!(h1["program"].as_str().unwrap().len(), 64);
+
+    let verify = json(d, &["verify", "--json"]);
+    assert_eq!(verify["ok"], true, "{verify}");
+    ok(d, &["verify"]);
+
+    ok(d, &["delete", "copy"]);
+    let list = json(d, &["list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    let migrate = ok(d, &["migrate"]);
+    assert!(migrate.contains("schema version"), "{migrate}");
+}
+
+#[test]
+fn a_changed_function_shows_in_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "2000", "--name", "a", "--seed", "3"]);
+    ok(d, &["generate", "--nodes", "2000", "--name", "b", "--seed", "4"]);
+    let diff = json(d, &["diff", "a", "b", "--json"]);
+    let total: usize = ["added", "removed", "changed"].iter().map(|k| diff[k].as_array().unwrap().len()).sum();
+    assert!(total > 0, "different seeds give different programs: {diff}");
+}
+
+#[test]
+fn errors_are_one_line_with_a_failure_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+
+    let out = lmstore(d, &["show", "no-such-program"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no program named \"no-such-program\""), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!err.contains("panicked"));
+
+    std::fs::write(d.join("corrupt.json"), "{ this is not json").unwrap();
+    let out = lmstore(d, &["import", "corrupt.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not an lmstore export"));
+
+    // A well-formed export of an invalid program: every violation listed, nothing written.
+    ok(d, &["export", "sample", "-o", "sample.json"]);
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("sample.json")).unwrap()).unwrap();
+    doc["program"]["nodes"][0]["owner"] = serde_json::json!(999);
+    doc["program"]["edges"][0]["edge"] =
+        serde_json::json!({"Data": {"source_port": 0, "target_port": 0, "value_type": 4242}});
+    std::fs::write(d.join("broken.json"), doc.to_string()).unwrap();
+    let out = lmstore(d, &["import", "broken.json", "--name", "broken"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("owner f999 does not exist"), "{err}");
+    assert!(err.contains("value type t4242 does not exist"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    let list = json(d, &["list", "--json"]);
+    assert!(list.as_array().unwrap().iter().all(|p| p["name"] != "broken"));
+
+    let out = lmstore(d, &["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2), "clap reports usage errors with status 2");
+
+    let out = lmstore(d, &["import", "missing-file.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+#[test]
+fn help_has_an_example_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in
+        ["demo", "generate", "list", "show", "export", "import", "hash", "diff", "verify", "delete", "migrate", "bench"]
+    {
+        let help = ok(dir.path(), &[cmd, "--help"]);
+        assert!(help.contains("Example"), "{cmd} --help lacks an example:\n{help}");
+    }
+}
+
+#[test]
+fn db_flag_and_environment_choose_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["--db", "other.db", "generate", "--nodes", "1000", "--name", "x"]);
+    assert!(d.join("other.db").exists());
+    assert!(!d.join("lmlang.db").exists());
+    let out = Command::new(env!("CARGO_BIN_EXE_lmstore"))
+        .args(["list", "--json"])
+        .current_dir(d)
+        .env("LMLANG_DB", "other.db")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
