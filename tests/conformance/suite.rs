@@ -1,0 +1,528 @@
+//! The behaviour every `GraphStore` must show, written once against `&dyn GraphStore`.
+
+use lmlang_storage::graph::{Entity, GraphError, ProgramGraph};
+use lmlang_storage::model::*;
+use lmlang_storage::store::{FunctionUpdate, GraphStore, NewFunction, ProgramRef, StorageError};
+
+/// A small program with a struct, a call, a loop and a closure.
+pub fn sample() -> ProgramGraph {
+    let mut g = ProgramGraph::new("app");
+    let math = g.add_module(ModuleId::ROOT, "math", Visibility::Public).unwrap();
+    let point = g
+        .register_named_in(
+            math,
+            Visibility::Public,
+            "Point",
+            LmType::Struct(StructDef {
+                name: String::new(),
+                type_id: TypeId(0),
+                fields: [("x".to_string(), TypeId::F64), ("y".to_string(), TypeId::F64)].into_iter().collect(),
+                module: math,
+                visibility: Visibility::Public,
+            }),
+        )
+        .unwrap();
+    let sq = g.add_function(math, "square", Visibility::Public, vec![("x".into(), TypeId::F64)], TypeId::F64).unwrap();
+    let p = g.add_core_op(sq, ComputeOp::Parameter { index: 0 }).unwrap();
+    let m = g.add_core_op(sq, ComputeOp::BinaryArith { op: ArithOp::Mul }).unwrap();
+    let r = g.add_core_op(sq, ComputeOp::Return).unwrap();
+    g.add_data_edge(p, m, 0, 0, TypeId::F64).unwrap();
+    g.add_data_edge(p, m, 0, 1, TypeId::F64).unwrap();
+    g.add_data_edge(m, r, 0, 0, TypeId::F64).unwrap();
+    g.set_entry_node(sq, Some(p)).unwrap();
+    let main = g.add_function(ModuleId::ROOT, "main", Visibility::Public, vec![], TypeId::UNIT).unwrap();
+    let c = g
+        .add_core_op(main, ComputeOp::Const { value: ConstValue::F64(f64::from_bits(0x7ff8_0000_0000_0001)) })
+        .unwrap();
+    let call = g.add_core_op(main, ComputeOp::Call { target: sq }).unwrap();
+    let mk = g.add_structured_op(main, StructuredOp::StructCreate { type_id: point }).unwrap();
+    let lp = g.add_core_op(main, ComputeOp::Loop).unwrap();
+    let ret = g.add_core_op(main, ComputeOp::Return).unwrap();
+    g.add_data_edge(c, call, 0, 0, TypeId::F64).unwrap();
+    g.add_data_edge(call, mk, 0, 0, TypeId::F64).unwrap();
+    g.add_data_edge(c, mk, 0, 1, TypeId::F64).unwrap();
+    g.add_control_edge(lp, lp, Some(0)).unwrap();
+    g.add_control_edge(lp, ret, Some(1)).unwrap();
+    let clo = g
+        .add_closure(
+            main,
+            "adder",
+            vec![("y".into(), TypeId::I32)],
+            TypeId::I32,
+            vec![Capture { name: "x".into(), captured_type: TypeId::I32, mode: CaptureMode::ByRef }],
+        )
+        .unwrap();
+    g.add_core_op(clo, ComputeOp::CaptureAccess { index: 0 }).unwrap();
+    g.add_core_op(main, ComputeOp::MakeClosure { function: clo }).unwrap();
+    // A hole in the middle of the id space.
+    let doomed = g.add_core_op(main, ComputeOp::Print).unwrap();
+    g.add_core_op(main, ComputeOp::ReadLine).unwrap();
+    g.remove_compute_node(doomed).unwrap();
+    g
+}
+
+fn new_program(store: &dyn GraphStore, name: &str) -> (lmlang_storage::store::ProgramId, ProgramGraph) {
+    let g = sample();
+    let id = store.insert_program(name, &g).unwrap();
+    (id, g)
+}
+
+fn function_named(g: &ProgramGraph, name: &str) -> FunctionId {
+    g.functions().find(|f| f.name == name).map(|f| f.id).unwrap()
+}
+
+pub fn programs_create_list_find_rename_delete(store: &dyn GraphStore) {
+    let a = store.create_program("alpha").unwrap();
+    let b = store.create_program("beta").unwrap();
+    assert!(a < b, "program ids increase");
+    let list = store.list_programs().unwrap();
+    assert_eq!(list.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["alpha", "beta"]);
+    assert_eq!(list[0].id, a);
+    assert_eq!((list[0].modules, list[0].functions, list[0].nodes), (1, 0, 0));
+    assert_eq!(store.find_program("beta").unwrap(), b);
+    store.rename_program(b, "gamma").unwrap();
+    assert_eq!(store.find_program("gamma").unwrap(), b);
+    assert!(matches!(store.find_program("beta"), Err(StorageError::ProgramNotFound(ProgramRef::Name(_)))));
+    store.delete_program(a).unwrap();
+    assert_eq!(store.list_programs().unwrap().len(), 1);
+    let c = store.create_program("alpha").unwrap();
+    assert!(c > b, "a deleted program's id is not reused");
+    let loaded = store.load_program(c).unwrap();
+    assert_eq!(loaded, ProgramGraph::new("root"));
+}
+
+pub fn program_names_are_unique_and_non_empty(store: &dyn GraphStore) {
+    store.create_program("p").unwrap();
+    assert!(matches!(store.create_program("p"), Err(StorageError::DuplicateProgramName(n)) if n == "p"));
+    assert!(matches!(store.create_program(""), Err(StorageError::InvalidProgramName(_))));
+    let q = store.create_program("q").unwrap();
+    assert!(matches!(store.rename_program(q, "p"), Err(StorageError::DuplicateProgramName(_))));
+    // Quotes, Unicode and SQL keywords are just names.
+    let odd = "it's \"DROP TABLE programs;\" -- λ";
+    let id = store.create_program(odd).unwrap();
+    assert_eq!(store.find_program(odd).unwrap(), id);
+    assert_eq!(store.list_programs().unwrap().len(), 3);
+}
+
+pub fn missing_program_is_a_typed_error(store: &dyn GraphStore) {
+    let (p, _) = new_program(store, "x");
+    store.delete_program(p).unwrap();
+    let missing = |r: Result<(), StorageError>| {
+        assert!(matches!(r, Err(StorageError::ProgramNotFound(ProgramRef::Id(id))) if id == p), "{r:?}");
+    };
+    missing(store.load_program(p).map(drop));
+    missing(store.delete_program(p));
+    missing(store.get_node(p, NodeId(0)).map(drop));
+    missing(store.insert_node(p, FunctionId(0), ComputeOp::Return.into()).map(drop));
+    missing(store.find_nodes_by_owner(p, FunctionId(0)).map(drop));
+    missing(store.find_edges_from(p, NodeId(0)).map(drop));
+    missing(store.get_type(p, TypeId::I32).map(drop));
+    missing(store.save_program(p, &sample()).map(drop));
+}
+
+pub fn insert_and_load_round_trip_exactly(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "rt");
+    let loaded = store.load_program(p).unwrap();
+    assert_eq!(loaded, g);
+    assert_eq!(loaded.next_ids(), g.next_ids());
+    assert!(loaded.validate().is_empty());
+    let summary = store.list_programs().unwrap().into_iter().find(|s| s.id == p).unwrap();
+    assert_eq!(summary.nodes as usize, g.node_count());
+    assert_eq!(summary.edges as usize, g.edge_count());
+    assert_eq!(summary.functions as usize, g.functions().count());
+}
+
+pub fn invalid_graph_is_refused_and_nothing_is_written(store: &dyn GraphStore) {
+    let mut doc = sample().to_document();
+    doc.nodes[0].owner = FunctionId(999);
+    let broken = ProgramGraph::assemble(doc);
+    assert!(!broken.validate().is_empty());
+    let err = store.insert_program("broken", &broken).unwrap_err();
+    assert!(matches!(err, StorageError::Invalid { ref violations } if !violations.is_empty()), "{err:?}");
+    assert!(store.list_programs().unwrap().is_empty());
+    let (p, g) = new_program(store, "ok");
+    assert!(matches!(store.save_program(p, &broken), Err(StorageError::Invalid { .. })));
+    assert_eq!(store.load_program(p).unwrap(), g);
+}
+
+pub fn node_crud_and_errors(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "n");
+    let main = function_named(&g, "main");
+    let next = g.next_ids().node;
+    let n = store.insert_node(p, main, ComputeOp::Const { value: ConstValue::F32(-0.0) }.into()).unwrap();
+    assert_eq!(n, NodeId(next));
+    let got = store.get_node(p, n).unwrap();
+    assert_eq!(got, ComputeNode { op: ComputeOp::Const { value: ConstValue::F32(-0.0) }.into(), owner: main });
+    let old = store.update_node(p, n, ComputeOp::Not.into()).unwrap();
+    assert_eq!(old, ComputeOp::Const { value: ConstValue::F32(-0.0) }.into());
+    assert_eq!(store.get_node(p, n).unwrap().op, ComputeOp::Not.into());
+    // Refused edits name what is wrong and change nothing.
+    let before = store.load_program(p).unwrap();
+    let e = store.insert_node(p, FunctionId(77), ComputeOp::Return.into()).unwrap_err();
+    assert!(matches!(e, StorageError::NotFound { entity: Entity::Function(FunctionId(77)), .. }), "{e:?}");
+    let e = store.insert_node(p, main, ComputeOp::Call { target: FunctionId(77) }.into()).unwrap_err();
+    assert!(matches!(e, StorageError::NotFound { entity: Entity::Function(FunctionId(77)), .. }), "{e:?}");
+    let sq = function_named(&g, "square");
+    let e = store.insert_node(p, main, ComputeOp::MakeClosure { function: sq }.into()).unwrap_err();
+    assert!(matches!(e, StorageError::Rejected { source: GraphError::InvalidOp(_), .. }), "{e:?}");
+    let e = store.update_node(p, NodeId(9999), ComputeOp::Not.into()).unwrap_err();
+    assert!(matches!(e, StorageError::NotFound { entity: Entity::Node(NodeId(9999)), .. }), "{e:?}");
+    assert_eq!(store.load_program(p).unwrap(), before);
+    // Deleting a node removes its edges and clears an entry node pointing at it.
+    let entry = g.function(sq).unwrap().entry_node.unwrap();
+    let touching: Vec<_> = g.outgoing(entry).into_iter().map(|e| e.id).collect();
+    assert!(!touching.is_empty());
+    store.delete_node(p, entry).unwrap();
+    assert!(matches!(store.get_node(p, entry), Err(StorageError::NotFound { .. })));
+    for e in touching {
+        assert!(matches!(store.get_edge(p, e), Err(StorageError::NotFound { entity: Entity::Edge(_), .. })));
+    }
+    assert_eq!(store.get_function(p, sq).unwrap().entry_node, None);
+    assert!(matches!(store.delete_node(p, entry), Err(StorageError::NotFound { .. })));
+}
+
+pub fn edge_crud_and_errors(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "e");
+    let main = function_named(&g, "main");
+    let sq = function_named(&g, "square");
+    let a = store.insert_node(p, main, ComputeOp::Const { value: ConstValue::I32(1) }.into()).unwrap();
+    let b = store.insert_node(p, main, ComputeOp::UnaryArith { op: UnaryArithOp::Neg }.into()).unwrap();
+    let other = store.insert_node(p, sq, ComputeOp::Not.into()).unwrap();
+    let data = FlowEdge::Data { source_port: 0, target_port: 0, value_type: TypeId::I32 };
+    let e = store.insert_edge(p, a, b, data).unwrap();
+    assert_eq!(e.0, g.next_ids().edge);
+    let view = store.get_edge(p, e).unwrap();
+    assert_eq!((view.source, view.target, view.edge), (a, b, data));
+    let err = store.insert_edge(p, a, b, data).unwrap_err();
+    assert!(matches!(err, StorageError::Rejected { source: GraphError::PortTaken { .. }, .. }), "{err:?}");
+    let back = FlowEdge::Data { source_port: 0, target_port: 1, value_type: TypeId::I32 };
+    let err = store.insert_edge(p, b, a, back).unwrap_err();
+    assert!(matches!(err, StorageError::Rejected { source: GraphError::DataCycle { .. }, .. }), "{err:?}");
+    let err = store.insert_edge(p, a, other, FlowEdge::Control { branch_index: None }).unwrap_err();
+    assert!(matches!(err, StorageError::Rejected { source: GraphError::CrossFunctionEdge { .. }, .. }), "{err:?}");
+    let bad_type = FlowEdge::Data { source_port: 0, target_port: 3, value_type: TypeId(500) };
+    let err = store.insert_edge(p, a, b, bad_type).unwrap_err();
+    assert!(matches!(err, StorageError::NotFound { entity: Entity::Type(TypeId(500)), .. }), "{err:?}");
+    let err = store.insert_edge(p, a, NodeId(4242), FlowEdge::Control { branch_index: None }).unwrap_err();
+    assert!(matches!(err, StorageError::NotFound { entity: Entity::Node(NodeId(4242)), .. }), "{err:?}");
+    // Control edges may close cycles.
+    let c1 = store.insert_edge(p, b, a, FlowEdge::Control { branch_index: Some(2) }).unwrap();
+    let c2 = store.insert_edge(p, a, a, FlowEdge::Control { branch_index: None }).unwrap();
+    assert_eq!(c2.0, c1.0 + 1);
+    store.delete_edge(p, c1).unwrap();
+    assert!(matches!(store.get_edge(p, c1), Err(StorageError::NotFound { entity: Entity::Edge(_), .. })));
+    assert!(matches!(store.delete_edge(p, c1), Err(StorageError::NotFound { .. })));
+    // The freed edge id is not handed out again.
+    let c3 = store.insert_edge(p, b, a, FlowEdge::Control { branch_index: Some(2) }).unwrap();
+    assert_eq!(c3.0, c2.0 + 1);
+}
+
+pub fn type_crud_and_errors(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "t");
+    assert_eq!(store.get_type(p, TypeId::F64).unwrap(), LmType::Scalar(ScalarType::F64));
+    let arr = store.insert_type(p, LmType::Array { element: TypeId::I8, length: 4 }).unwrap();
+    assert_eq!(arr.0, g.next_ids().type_);
+    assert_eq!(store.get_type(p, arr).unwrap(), LmType::Array { element: TypeId::I8, length: 4 });
+    let variants = [
+        ("None".to_string(), EnumVariant { index: 0, payload: None }),
+        ("Some".to_string(), EnumVariant { index: 1, payload: Some(arr) }),
+    ];
+    let en = LmType::Enum(EnumDef {
+        name: String::new(),
+        type_id: TypeId(0),
+        variants: variants.into_iter().collect(),
+        module: ModuleId::ROOT,
+        visibility: Visibility::Private,
+    });
+    let opt = store.insert_named_type(p, ModuleId::ROOT, Visibility::Private, "MaybeBytes", en.clone()).unwrap();
+    match store.get_type(p, opt).unwrap() {
+        LmType::Enum(def) => {
+            assert_eq!(def.name, "MaybeBytes");
+            assert_eq!(def.type_id, opt);
+            assert_eq!(def.variants.keys().collect::<Vec<_>>(), ["None", "Some"]);
+        }
+        other => panic!("expected an enum, got {other:?}"),
+    }
+    let err = store.insert_named_type(p, ModuleId::ROOT, Visibility::Public, "MaybeBytes", en).unwrap_err();
+    assert!(matches!(err, StorageError::Rejected { source: GraphError::Type(_), .. }), "{err:?}");
+    let err = store.insert_type(p, LmType::Pointer { pointee: TypeId(999), mutable: true }).unwrap_err();
+    assert!(matches!(err, StorageError::Rejected { .. }), "{err:?}");
+    assert!(matches!(store.get_type(p, TypeId(999)), Err(StorageError::NotFound { entity: Entity::Type(_), .. })));
+    let loaded = store.load_program(p).unwrap();
+    assert_eq!(loaded.types().lookup("MaybeBytes"), Some(opt));
+    assert!(loaded.modules().types_in(ModuleId::ROOT).any(|t| t == opt));
+}
+
+pub fn function_crud_and_errors(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "f");
+    let math = g.modules().resolve(&["app", "math"]).unwrap();
+    let f = store
+        .insert_function(
+            p,
+            NewFunction {
+                module: math,
+                name: "cube".into(),
+                visibility: Visibility::Public,
+                params: vec![("x".into(), TypeId::F64)],
+                return_type: TypeId::F64,
+                closure_of: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(f.0, g.next_ids().function);
+    let def = store.get_function(p, f).unwrap();
+    assert_eq!((def.name.as_str(), def.module, def.is_closure), ("cube", math, false));
+    let dup = NewFunction {
+        module: math,
+        name: "square".into(),
+        visibility: Visibility::Public,
+        params: vec![],
+        return_type: TypeId::UNIT,
+        closure_of: None,
+    };
+    let err = store.insert_function(p, dup).unwrap_err();
+    assert!(matches!(err, StorageError::Rejected { source: GraphError::DuplicateName { .. }, .. }), "{err:?}");
+    store
+        .update_function(
+            p,
+            f,
+            FunctionUpdate {
+                name: Some("cubed".into()),
+                module: Some(ModuleId::ROOT),
+                signature: Some((vec![("v".into(), TypeId::F32)], TypeId::F32)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let def = store.get_function(p, f).unwrap();
+    assert_eq!((def.name.as_str(), def.module, def.return_type), ("cubed", ModuleId::ROOT, TypeId::F32));
+    // A failing update changes nothing, not even the parts before the failing field.
+    let err = store
+        .update_function(
+            p,
+            f,
+            FunctionUpdate { name: Some("renamed".into()), entry_node: Some(Some(NodeId(0))), ..Default::default() },
+        )
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Rejected { source: GraphError::WrongOwner { .. }, .. }), "{err:?}");
+    assert_eq!(store.get_function(p, f).unwrap().name, "cubed");
+    let sq = function_named(&g, "square");
+    let err = store.delete_function(p, sq).unwrap_err();
+    assert!(matches!(err, StorageError::Rejected { source: GraphError::InUse(..), .. }), "{err:?}");
+    store.delete_function(p, f).unwrap();
+    assert!(matches!(store.get_function(p, f), Err(StorageError::NotFound { entity: Entity::Function(_), .. })));
+    let closure = function_named(&g, "adder");
+    let def = store.get_function(p, closure).unwrap();
+    assert!(def.is_closure);
+    assert_eq!(def.captures.len(), 1);
+}
+
+pub fn module_crud_and_errors(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "m");
+    let math = g.modules().resolve(&["app", "math"]).unwrap();
+    assert_eq!(store.find_module_by_path(p, &["app", "math"]).unwrap(), math);
+    let trig = store.insert_module(p, math, "trig", Visibility::Private).unwrap();
+    assert_eq!(trig.0, g.next_ids().module);
+    assert_eq!(store.find_module_by_path(p, &["app", "math", "trig"]).unwrap(), trig);
+    let err = store.insert_module(p, math, "trig", Visibility::Public).unwrap_err();
+    assert!(matches!(err, StorageError::Rejected { source: GraphError::DuplicateName { .. }, .. }), "{err:?}");
+    let err = store.insert_module(p, ModuleId(99), "x", Visibility::Public).unwrap_err();
+    assert!(matches!(err, StorageError::NotFound { entity: Entity::Module(ModuleId(99)), .. }), "{err:?}");
+    store.update_module(p, trig, "geometry").unwrap();
+    assert_eq!(store.get_module(p, trig).unwrap().name, "geometry");
+    assert!(matches!(
+        store.find_module_by_path(p, &["app", "math", "trig"]),
+        Err(StorageError::ModulePathNotFound { .. })
+    ));
+    let err = store.delete_module(p, math).unwrap_err();
+    assert!(matches!(err, StorageError::Rejected { source: GraphError::InUse(..), .. }), "{err:?}");
+    store.delete_module(p, trig).unwrap();
+    assert!(matches!(store.get_module(p, trig), Err(StorageError::NotFound { .. })));
+}
+
+pub fn queries_return_id_order(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "q");
+    for f in g.functions() {
+        let found: Vec<_> = store.find_nodes_by_owner(p, f.id).unwrap();
+        let expected: Vec<_> = g.function_nodes(f.id).map(|n| (n, g.node(n).unwrap().clone())).collect();
+        assert_eq!(found, expected, "nodes of {}", f.name);
+    }
+    for (n, _) in g.nodes() {
+        assert_eq!(store.find_edges_from(p, n).unwrap(), g.outgoing(n), "edges from {n}");
+        assert_eq!(store.find_edges_to(p, n).unwrap(), g.incoming(n), "edges to {n}");
+    }
+    for m in g.modules().iter() {
+        let found: Vec<_> = store.find_functions_in_module(p, m.id).unwrap().into_iter().map(|f| f.id).collect();
+        let mut expected: Vec<_> = g.functions().filter(|f| f.module == m.id).map(|f| f.id).collect();
+        expected.sort();
+        assert_eq!(found, expected);
+    }
+    let point = g.types().lookup("Point").unwrap();
+    let by_type = store.find_nodes_by_type(p, point).unwrap();
+    assert_eq!(
+        by_type,
+        g.nodes().filter(|(_, n)| n.op.type_ref() == Some(point)).map(|(id, _)| id).collect::<Vec<_>>()
+    );
+    assert_eq!(by_type.len(), 1);
+    let f64_edges = store.find_edges_by_type(p, TypeId::F64).unwrap();
+    let expected: Vec<_> = g
+        .edges()
+        .filter(|e| matches!(e.edge, FlowEdge::Data { value_type, .. } if value_type == TypeId::F64))
+        .collect();
+    assert_eq!(f64_edges, expected);
+    assert!(store.find_nodes_by_owner(p, FunctionId(999)).unwrap().is_empty());
+}
+
+pub fn grouped_edit_is_all_or_nothing(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "g");
+    let main = function_named(&g, "main");
+    let before = store.load_program(p).unwrap();
+    let revision = store.list_programs().unwrap()[0].revision;
+    let err = store
+        .edit(p, &mut |g| {
+            let a = g.add_core_op(main, ComputeOp::Print)?;
+            let b = g.add_core_op(main, ComputeOp::ReadLine)?;
+            g.add_control_edge(a, b, None)?;
+            g.add_core_op(FunctionId(404), ComputeOp::Return)?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, StorageError::NotFound { entity: Entity::Function(FunctionId(404)), .. }), "{err:?}");
+    assert_eq!(store.load_program(p).unwrap(), before);
+    assert_eq!(store.list_programs().unwrap()[0].revision, revision, "a failed unit commits nothing");
+    let mut added = Vec::new();
+    store
+        .edit(p, &mut |g| {
+            let a = g.add_core_op(main, ComputeOp::Print)?;
+            let b = g.add_core_op(main, ComputeOp::ReadLine)?;
+            g.add_control_edge(a, b, None)?;
+            added = vec![a, b];
+            Ok(())
+        })
+        .unwrap();
+    let after = store.load_program(p).unwrap();
+    assert_eq!(added, vec![NodeId(g.next_ids().node), NodeId(g.next_ids().node + 1)]);
+    assert_eq!(after.node_count(), before.node_count() + 2);
+    assert_eq!(after.outgoing(added[0]).len(), 1);
+}
+
+pub fn delete_program_cascades(store: &dyn GraphStore) {
+    let (p, _) = new_program(store, "doomed");
+    let (q, gq) = new_program(store, "kept");
+    let main = function_named(&gq, "main");
+    store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    store.delete_program(p).unwrap();
+    assert!(matches!(store.load_program(p), Err(StorageError::ProgramNotFound(_))));
+    assert!(matches!(store.get_node(p, NodeId(0)), Err(StorageError::ProgramNotFound(_))));
+    assert_eq!(store.load_program(q).unwrap(), gq);
+    let again = store.insert_program("doomed", &sample()).unwrap();
+    assert_eq!(store.load_program(again).unwrap(), sample());
+}
+
+pub fn save_after_small_edit_writes_few_rows(store: &dyn GraphStore) {
+    let g = lmlang_storage::synth::generate(&lmlang_storage::synth::SynthConfig { nodes: 3_000, seed: 7, gaps: true });
+    let p = store.insert_program("big", &g).unwrap();
+    let mut loaded = store.load_program(p).unwrap();
+    let unchanged = store.save_program(p, &loaded).unwrap();
+    assert_eq!((unchanged.rows_written, unchanged.rows_deleted), (0, 0));
+    let (node, _) = loaded.nodes().find(|(_, n)| matches!(n.op, ComputeNodeOp::Core(ComputeOp::Const { .. }))).unwrap();
+    loaded.modify_compute_node_op(node, ComputeOp::Const { value: ConstValue::I64(-1) }.into()).unwrap();
+    let report = store.save_program(p, &loaded).unwrap();
+    assert_eq!((report.rows_written, report.rows_deleted), (1, 0));
+    let victim = loaded.nodes().map(|(id, _)| id).nth(10).unwrap();
+    let edges = loaded.outgoing(victim).len() + loaded.incoming(victim).len();
+    loaded.remove_compute_node(victim).unwrap();
+    let report = store.save_program(p, &loaded).unwrap();
+    assert!(report.rows_deleted as usize >= 1 + edges.min(1), "{report:?}");
+    assert!(report.rows_written + report.rows_deleted <= 1 + edges as u64 + 1, "{report:?}");
+    assert_eq!(store.load_program(p).unwrap(), loaded);
+}
+
+pub fn save_of_unrelated_copy_writes_only_differences(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "copy");
+    // A copy that went through JSON has no edit history the store knows.
+    let mut copy: ProgramGraph = serde_json::from_str(&serde_json::to_string(&g).unwrap()).unwrap();
+    let main = function_named(&copy, "main");
+    copy.add_core_op(main, ComputeOp::Print).unwrap();
+    let report = store.save_program(p, &copy).unwrap();
+    assert_eq!((report.rows_written, report.rows_deleted), (1, 0));
+    assert_eq!(store.load_program(p).unwrap(), copy);
+}
+
+pub fn save_function_writes_one_function(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "sf");
+    let mut edited = g.clone();
+    let sq = function_named(&g, "square");
+    let main = function_named(&g, "main");
+    edited.add_core_op(sq, ComputeOp::Print).unwrap();
+    edited.add_core_op(main, ComputeOp::ReadLine).unwrap();
+    let report = store.save_function(p, &edited, sq).unwrap();
+    assert_eq!(report.rows_written, 1);
+    let stored = store.load_program(p).unwrap();
+    assert_eq!(stored.function_nodes(sq).count(), g.function_nodes(sq).count() + 1);
+    assert_eq!(stored.function_nodes(main).count(), g.function_nodes(main).count());
+    assert!(matches!(store.save_function(p, &edited, FunctionId(404)), Err(StorageError::NotFound { .. })));
+}
+
+pub fn ids_are_not_reused_after_reload(store: &dyn GraphStore) {
+    let mut g = sample();
+    let main = function_named(&g, "main");
+    let last = g.add_core_op(main, ComputeOp::Print).unwrap();
+    g.remove_compute_node(last).unwrap();
+    let p = store.insert_program("ids", &g).unwrap();
+    let mut loaded = store.load_program(p).unwrap();
+    assert_eq!(loaded.next_ids(), g.next_ids());
+    let a = g.add_core_op(main, ComputeOp::Print).unwrap();
+    let b = loaded.add_core_op(main, ComputeOp::Print).unwrap();
+    assert_eq!(a, b);
+    assert!(a > last);
+    let via_store = store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    assert_eq!(via_store, a);
+}
+
+pub fn crud_mutations_are_visible_to_load(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "vis");
+    let mut expected = g.clone();
+    let main = function_named(&g, "main");
+    let n = store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    let m = expected.add_core_op(main, ComputeOp::Print).unwrap();
+    assert_eq!(n, m);
+    store.set_entry(p, main, n);
+    expected.set_entry_node(main, Some(n)).unwrap();
+    assert_eq!(store.load_program(p).unwrap(), expected);
+}
+
+/// Small extension used by the suite.
+trait SetEntry {
+    fn set_entry(&self, p: lmlang_storage::store::ProgramId, f: FunctionId, n: NodeId);
+}
+
+impl<S: GraphStore + ?Sized> SetEntry for S {
+    fn set_entry(&self, p: lmlang_storage::store::ProgramId, f: FunctionId, n: NodeId) {
+        self.update_function(p, f, FunctionUpdate { entry_node: Some(Some(n)), ..Default::default() }).unwrap();
+    }
+}
+
+pub fn random_programs_round_trip(store: &dyn GraphStore) {
+    use proptest::test_runner::{Config, TestRunner};
+    let mut runner = TestRunner::new(Config { cases: 24, ..Config::default() });
+    let counter = std::cell::Cell::new(0);
+    runner
+        .run(&crate::common::arb_program(), |g| {
+            counter.set(counter.get() + 1);
+            let p = store.insert_program(&format!("random-{}", counter.get()), &g).expect("insert");
+            let mut loaded = store.load_program(p).expect("load");
+            proptest::prop_assert_eq!(&loaded, &g);
+            proptest::prop_assert_eq!(loaded.next_ids(), g.next_ids());
+            // The next id handed out is the one the original would hand out.
+            if let Some(f) = g.functions().next().map(|f| f.id) {
+                let mut original = g.clone();
+                proptest::prop_assert_eq!(
+                    loaded.add_core_op(f, ComputeOp::Print).ok(),
+                    original.add_core_op(f, ComputeOp::Print).ok()
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+}
