@@ -164,6 +164,10 @@ impl<B: Backend> GraphStore for Store<B> {
                 Some((lineage, at)) if lineage == graph.lineage() && at <= graph.revision() => graph.changes_since(at),
                 _ => tx.load(program)?.differences(graph),
             };
+            if changes.is_empty() {
+                // Nothing differs: no write, no new revision.
+                return Ok((SaveReport::default(), revision));
+            }
             let report = tx.write_changes(program, graph, &changes)?;
             Ok((report, tx.finish(program, graph, now_unix())?))
         })?;

@@ -294,7 +294,7 @@ struct MemoryTx<'a> {
 }
 
 enum Undo {
-    Program(ProgramId, Option<Box<ProgramRows>>, Option<String>),
+    Program(ProgramId, Option<Box<ProgramRows>>),
     Node(ProgramId, NodeId, Option<NodeEntry>),
     Edge(ProgramId, EdgeId, Option<EdgeEntry>),
     Function(ProgramId, FunctionId, Option<FunctionDef>),
@@ -311,7 +311,7 @@ impl MemoryTx<'_> {
     fn rollback(&mut self) {
         while let Some(u) = self.undo.pop() {
             match u {
-                Undo::Program(id, rows, name) => {
+                Undo::Program(id, rows) => {
                     if let Some(n) = self.tables.programs.get(&id).map(|p| p.name.clone()) {
                         self.tables.names.remove(&n);
                     }
@@ -324,7 +324,6 @@ impl MemoryTx<'_> {
                             self.tables.programs.remove(&id);
                         }
                     }
-                    let _ = name;
                 }
                 Undo::Header(id, revision, next, updated, name) => {
                     if let Some(p) = self.tables.programs.get_mut(&id) {
@@ -396,7 +395,7 @@ impl WriteTx for MemoryTx<'_> {
         let id = ProgramId(self.tables.next_program);
         self.tables.programs.insert(id, ProgramRows::new(name, now));
         self.tables.names.insert(name.to_string(), id);
-        self.undo.push(Undo::Program(id, None, None));
+        self.undo.push(Undo::Program(id, None));
         Ok(id)
     }
 
@@ -519,7 +518,7 @@ impl WriteTx for MemoryTx<'_> {
         let rows =
             self.tables.programs.remove(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
         self.tables.names.remove(&rows.name);
-        self.undo.push(Undo::Program(program, Some(Box::new(rows)), None));
+        self.undo.push(Undo::Program(program, Some(Box::new(rows))));
         Ok(())
     }
 
