@@ -11,7 +11,6 @@ use super::journal::Journal;
 use super::modules::ModuleTree;
 use super::program::{EdgeSlot, FunctionEntry, NextIds, NodeSlot, ProgramGraph};
 use super::semantic::SemanticIndex;
-use crate::hash::HashIndex;
 use crate::model::{
     ComputeNode, ComputeNodeOp, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, NodeId, TypeId, TypeName,
     TypeRegistry,
@@ -206,7 +205,7 @@ impl ProgramGraph {
             next_function: next.function,
             semantic: SemanticIndex::default(),
             journal: Journal::new(),
-            hashes: HashIndex::default(),
+            hashes: std::sync::OnceLock::new(),
             assembly_violations: problems,
             trusted: false,
         };

@@ -274,14 +274,15 @@ impl ProgramGraph {
         }
         self.journal.bump();
         let nodes: Vec<NodeId> = self.function_nodes(id).collect();
-        for n in nodes {
-            self.detach_node(n);
+        let mut edges = Vec::new();
+        for n in &nodes {
+            edges.extend(self.detach_node(*n).1);
         }
         self.modules.detach_function(def.module, &def.name);
         self.functions.remove(&id);
         self.semantic.remove(SemanticKey::Function(id));
         self.journal.function(id);
-        self.settle(Touched::Removed(def.clone()));
+        self.settle(Touched::Removed { def: def.clone(), nodes, edges });
         Ok(def)
     }
 
@@ -338,19 +339,20 @@ impl ProgramGraph {
     pub fn remove_compute_node(&mut self, id: NodeId) -> Result<ComputeNode, GraphError> {
         let node = self.node(id).ok_or(GraphError::NotFound(Entity::Node(id)))?.clone();
         self.journal.bump();
-        let neighbours = self.detach_node(id);
+        let (neighbours, edges) = self.detach_node(id);
         if self.functions.get(&node.owner).is_some_and(|e| e.def.entry_node == Some(id)) {
             self.update_function(node.owner, |d| d.entry_node = None);
         }
-        self.settle(Touched::NodeRemoved { owner: node.owner, neighbours });
+        self.settle(Touched::NodeRemoved { node: id, owner: node.owner, edges, neighbours });
         Ok(node)
     }
 
     /// Removes a node, its edges and its `Calls` reference; returns the nodes that lost
-    /// an edge to it. The caller has bumped the journal.
-    fn detach_node(&mut self, id: NodeId) -> Vec<NodeId> {
-        let Some(index) = self.node_idx(id) else { return Vec::new() };
+    /// an edge to it and the edges removed. The caller has bumped the journal.
+    fn detach_node(&mut self, id: NodeId) -> (Vec<NodeId>, Vec<EdgeId>) {
+        let Some(index) = self.node_idx(id) else { return (Vec::new(), Vec::new()) };
         let mut neighbours = Vec::new();
+        let mut removed = Vec::new();
         let edges: Vec<_> = self
             .compute
             .edges_directed(index, Direction::Outgoing)
@@ -364,6 +366,7 @@ impl ProgramGraph {
             }
             self.edge_index[edge.index()] = None;
             self.journal.edge(edge);
+            removed.push(edge);
         }
         let slot = self.compute.remove_node(index).expect("index came from node_index");
         if let Some(t) = slot.node.op.function_ref() {
@@ -374,7 +377,9 @@ impl ProgramGraph {
         }
         self.node_index[id.index()] = None;
         self.journal.node(id);
-        neighbours
+        removed.sort();
+        removed.dedup();
+        (neighbours, removed)
     }
 
     // ----- edges -----
@@ -434,7 +439,7 @@ impl ProgramGraph {
         self.compute.remove_edge(index);
         self.journal.bump();
         self.journal.edge(id);
-        self.settle(Touched::Edge { source: view.source, target: view.target });
+        self.settle(Touched::Edge { id, source: view.source, target: view.target });
         Ok(view)
     }
 
@@ -445,7 +450,7 @@ impl ProgramGraph {
         self.journal.bump();
         self.journal.edge(id);
         let (source, target) = (self.compute[a].id, self.compute[b].id);
-        self.settle(Touched::Edge { source, target });
+        self.settle(Touched::Edge { id, source, target });
         id
     }
 
@@ -645,10 +650,11 @@ impl ProgramGraph {
         out
     }
 
-    /// Brings the hashes up to date after an edit.
+    /// Brings the hashes up to date after an edit, if they have been built.
     fn settle(&mut self, touched: Touched) {
-        let mut hashes = std::mem::take(&mut self.hashes);
-        hashes.update(self, touched);
-        self.hashes = hashes;
+        if let Some(mut hashes) = self.hashes.take() {
+            hashes.update(self, touched);
+            self.hashes = std::sync::OnceLock::from(hashes);
+        }
     }
 }

@@ -90,7 +90,8 @@ pub struct ProgramGraph {
     pub(crate) next_function: u32,
     pub(crate) semantic: SemanticIndex,
     pub(crate) journal: Journal,
-    pub(crate) hashes: HashIndex,
+    /// Built on first read, then kept current by every edit.
+    pub(crate) hashes: std::sync::OnceLock<HashIndex>,
     /// Problems found while assembling the graph from parts that petgraph cannot hold
     /// (an edge to a missing node, a duplicate id); `validate()` reports them.
     pub(crate) assembly_violations: Vec<super::Violation>,
@@ -126,7 +127,7 @@ impl ProgramGraph {
             next_function: 0,
             semantic: SemanticIndex::default(),
             journal: Journal::new(),
-            hashes: HashIndex::default(),
+            hashes: std::sync::OnceLock::new(),
             assembly_violations: Vec::new(),
             trusted: true,
         };
@@ -285,6 +286,12 @@ impl ProgramGraph {
         self.trusted
     }
 
+    /// Content hashes of every node, function and the program. The first call builds
+    /// them (linear in the program); after that every edit keeps them current.
+    pub fn hashes(&self) -> &HashIndex {
+        self.hashes.get_or_init(|| HashIndex::build(self))
+    }
+
     // ----- change tracking -----
 
     /// Identity of this graph's edit history; clones get a new one.
@@ -331,6 +338,6 @@ impl ProgramGraph {
         for (from, to) in calls {
             self.semantic.link(SemanticEdge::Calls, SemanticKey::Function(from), SemanticKey::Function(to));
         }
-        self.hashes = HashIndex::build(self);
+        self.hashes = std::sync::OnceLock::new();
     }
 }
