@@ -153,8 +153,7 @@ fn the_semantic_graph_follows_every_change() {
     assert_eq!(g.find_function(m, "helper"), Some(h));
     assert_eq!(g.find_function(ModuleId::ROOT, "helper"), None);
     g.set_function_signature(h, vec![("p".into(), t)], TypeId::UNIT).unwrap();
-    let uses: Vec<_> =
-        g.semantic_graph().edge_indices().filter(|e| g.semantic_graph()[*e] == SemanticEdge::UsesType).count();
+    let uses = g.semantic_graph().edge_indices().filter(|e| g.semantic_graph()[*e] == SemanticEdge::UsesType).count();
     assert_eq!(uses, 1, "the new signature uses P");
     g.remove_function(h).unwrap();
     assert!(g.semantic_node(key(h)).is_none());
