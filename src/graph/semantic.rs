@@ -7,6 +7,7 @@
 //! calls another from three nodes has one edge, which goes when the last call does.
 
 use crate::model::{SemanticEdge, SemanticKey, SemanticNode};
+use petgraph::Direction;
 use petgraph::graph::{EdgeIndex, NodeIndex};
 use petgraph::stable_graph::StableGraph;
 use petgraph::visit::EdgeRef;
@@ -42,10 +43,19 @@ impl SemanticIndex {
         }
     }
 
-    /// Removes a node and every edge that touches it.
+    /// Removes a node and every edge that touches it. Costs the node's degree, not the
+    /// size of the graph.
     pub(crate) fn remove(&mut self, key: SemanticKey) {
         if let Some(index) = self.nodes.remove(&key) {
-            self.edges.retain(|(_, from, to), _| *from != key && *to != key);
+            let touching: Vec<EdgeKey> = self
+                .graph
+                .edges_directed(index, Direction::Outgoing)
+                .chain(self.graph.edges_directed(index, Direction::Incoming))
+                .map(|e| (*e.weight(), self.graph[e.source()].key(), self.graph[e.target()].key()))
+                .collect();
+            for k in touching {
+                self.edges.remove(&k);
+            }
             self.graph.remove_node(index);
         }
     }
@@ -71,12 +81,20 @@ impl SemanticIndex {
         }
     }
 
-    /// Drops every outgoing edge of `kind` from `from` (before re-deriving them).
+    /// Drops every outgoing edge of `kind` from `from` (before re-deriving them). Walks
+    /// the node's own edges: every function edit calls this, and a scan of all edges
+    /// made such an edit cost the size of the program.
     pub(crate) fn unlink_all_from(&mut self, kind: SemanticEdge, from: SemanticKey) {
-        let doomed: Vec<EdgeKey> = self.edges.keys().filter(|(k, f, _)| *k == kind && *f == from).copied().collect();
+        let Some(&index) = self.nodes.get(&from) else { return };
+        let doomed: Vec<EdgeKey> = self
+            .graph
+            .edges_directed(index, Direction::Outgoing)
+            .filter(|e| *e.weight() == kind)
+            .map(|e| (kind, from, self.graph[e.target()].key()))
+            .collect();
         for key in doomed {
-            if let Some((index, _)) = self.edges.remove(&key) {
-                self.graph.remove_edge(index);
+            if let Some((edge, _)) = self.edges.remove(&key) {
+                self.graph.remove_edge(edge);
             }
         }
     }
@@ -85,7 +103,7 @@ impl SemanticIndex {
     pub(crate) fn sources_into(&self, kind: SemanticEdge, to: SemanticKey) -> Vec<SemanticKey> {
         let Some(&index) = self.nodes.get(&to) else { return Vec::new() };
         self.graph
-            .edges_directed(index, petgraph::Direction::Incoming)
+            .edges_directed(index, Direction::Incoming)
             .filter(|e| *e.weight() == kind)
             .map(|e| self.graph[e.source()].key())
             .collect()

@@ -139,7 +139,7 @@ impl<B: Backend> GraphStore for Store<B> {
 
     fn insert_program(&self, name: &str, graph: &ProgramGraph) -> StorageResult<ProgramId> {
         Self::check_name(name)?;
-        Self::check_valid(graph)?;
+        Self::check_valid_cheap(graph)?;
         let (program, revision) = self.backend.write(&mut |tx| {
             let program = tx.insert_program(name, now_unix())?;
             tx.write_all(program, graph)?;

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use lmlang_storage::graph::ProgramGraph;
+use lmlang_storage::graph::{GraphError, ProgramGraph};
 use lmlang_storage::model::*;
 use proptest::prelude::*;
 
@@ -13,6 +13,12 @@ const ODD_NAMES: &[&str] = &["select", "it's", "say \"hi\"", "drop table x;", "�
 
 fn pick<T: Copy>(items: &[T], k: u32) -> T {
     items[k as usize % items.len()]
+}
+
+/// `S17`, or now and then `S17select` or `S17名前`: a fresh-ish name that is sometimes
+/// awkward for storage (quotes, SQL keywords, non-ASCII).
+fn odd_name(prefix: &str, b: u32, k: u32) -> String {
+    if k.is_multiple_of(4) { format!("{prefix}{b}{}", pick(ODD_NAMES, k / 4)) } else { format!("{prefix}{b}") }
 }
 
 fn const_value(k: u32, bits: u64) -> ConstValue {
@@ -28,7 +34,10 @@ fn const_value(k: u32, bits: u64) -> ConstValue {
             &[f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, f64::from_bits(0x7ff0_0000_0000_0001)],
             bits as u32,
         )),
-        8 => ConstValue::F32(pick(&[f32::NAN, f32::INFINITY, -0.0f32, f32::from_bits(0xffc0_0001)], bits as u32)),
+        8 => ConstValue::F32(pick(
+            &[f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0f32, f32::from_bits(0xffc0_0001)],
+            bits as u32,
+        )),
         _ => ConstValue::Unit,
     }
 }
@@ -87,7 +96,14 @@ fn op(g: &ProgramGraph, k: u32, bits: u64) -> ComputeNodeOp {
         36 => StructuredOp::ArrayGet.into(),
         37 => StructuredOp::ArraySet.into(),
         38 => StructuredOp::Cast { target_type: any_type }.into(),
-        39 if !enums.is_empty() => StructuredOp::EnumCreate { type_id: pick(&enums, b), variant_index: 0 }.into(),
+        39 if !enums.is_empty() => {
+            let type_id = pick(&enums, b);
+            let variants = match g.types().get(type_id) {
+                Some(LmType::Enum(def)) => def.variants.len() as u32,
+                _ => 1,
+            };
+            StructuredOp::EnumCreate { type_id, variant_index: (b >> 8) % variants.max(1) }.into()
+        }
         40 => StructuredOp::EnumDiscriminant.into(),
         41 => StructuredOp::EnumPayload { variant_index: b % 2 }.into(),
         _ => core(ComputeOp::Print),
@@ -95,7 +111,13 @@ fn op(g: &ProgramGraph, k: u32, bits: u64) -> ComputeNodeOp {
 }
 
 /// Applies one random edit; refused edits are simply skipped.
-pub fn apply_step(g: &mut ProgramGraph, step: (u32, u32, u64)) {
+pub fn apply_step(g: &mut ProgramGraph, step: Step) {
+    let _ = try_step(g, step);
+}
+
+/// Applies one random edit and returns what the API said; a step that draws no edit
+/// (say, a call with no function to call) is `Ok` and changes nothing.
+pub fn try_step(g: &mut ProgramGraph, step: Step) -> Result<(), GraphError> {
     let (kind, k, bits) = step;
     let b = bits as u32;
     let modules: Vec<ModuleId> = g.modules().iter().map(|m| m.id).collect();
@@ -103,13 +125,14 @@ pub fn apply_step(g: &mut ProgramGraph, step: (u32, u32, u64)) {
     let nodes: Vec<NodeId> = g.nodes().map(|(id, _)| id).collect();
     let types: Vec<TypeId> = g.types().iter().map(|(id, _)| id).collect();
     let vis = if b & 1 == 0 { Visibility::Public } else { Visibility::Private };
-    let _ = match kind % 100 {
+    match kind % 100 {
         0..=3 => {
             g.add_module(pick(&modules, k), &format!("m{b}_{}", pick(ODD_NAMES, k).replace("::", "")), vis).map(drop)
         }
         4..=6 => {
-            let fields: Vec<(String, TypeId)> =
-                (0..(b % 4)).map(|i| (format!("{}{i}", pick(ODD_NAMES, k + i)), pick(&types, k + i))).collect();
+            let fields: Vec<(String, TypeId)> = (0..(b % 4))
+                .map(|i| (format!("{}{i}", pick(ODD_NAMES, k.wrapping_add(i))), pick(&types, k.wrapping_add(i))))
+                .collect();
             let def = StructDef {
                 name: String::new(),
                 type_id: TypeId(0),
@@ -117,11 +140,15 @@ pub fn apply_step(g: &mut ProgramGraph, step: (u32, u32, u64)) {
                 module: pick(&modules, b),
                 visibility: vis,
             };
-            g.register_named(&format!("S{b}"), LmType::Struct(def)).map(drop)
+            g.register_named(&odd_name("S", b, k), LmType::Struct(def)).map(drop)
         }
         7 => {
+            // Names drawn out of alphabetical order, so a store that sorts them loses.
             let variants = (0..(1 + b % 3))
-                .map(|i| (format!("V{i}"), EnumVariant { index: i, payload: (i % 2 == 1).then(|| pick(&types, k)) }))
+                .map(|i| {
+                    let name = format!("{}{i}", pick(ODD_NAMES, k.wrapping_add(i * 3)));
+                    (name, EnumVariant { index: i, payload: (i % 2 == 1).then(|| pick(&types, k.wrapping_add(i))) })
+                })
                 .collect();
             let def = EnumDef {
                 name: String::new(),
@@ -130,39 +157,48 @@ pub fn apply_step(g: &mut ProgramGraph, step: (u32, u32, u64)) {
                 module: pick(&modules, k),
                 visibility: vis,
             };
-            g.register_named(&format!("E{b}"), LmType::Enum(def)).map(drop)
+            g.register_named(&odd_name("E", b, k), LmType::Enum(def)).map(drop)
         }
         8 => g.register_type(LmType::Array { element: pick(&types, k), length: b % 8 }).map(drop),
         9..=15 => {
-            let params = (0..(b % 3)).map(|i| (format!("p{i}"), pick(&types, k + i))).collect();
-            g.add_function(pick(&modules, k), &format!("f{b}"), vis, params, pick(&types, b)).map(drop)
+            let params = (0..(b % 3)).map(|i| (format!("p{i}"), pick(&types, k.wrapping_add(i)))).collect();
+            g.add_function(pick(&modules, k), &odd_name("f", b, k), vis, params, pick(&types, b)).map(drop)
         }
         16..=18 if !functions.is_empty() => {
             let captures = (0..(b % 3))
                 .map(|i| Capture {
                     name: format!("c{i}"),
-                    captured_type: pick(&types, k + i),
-                    mode: pick(&[CaptureMode::ByValue, CaptureMode::ByRef, CaptureMode::ByMutRef], k + i),
+                    captured_type: pick(&types, k.wrapping_add(i)),
+                    mode: pick(&[CaptureMode::ByValue, CaptureMode::ByRef, CaptureMode::ByMutRef], k.wrapping_add(i)),
                 })
                 .collect();
             g.add_closure(pick(&functions, k), &format!("closure{b}"), vec![], pick(&types, k), captures).map(drop)
         }
-        19..=59 if !functions.is_empty() => {
+        19..=49 if !functions.is_empty() => {
+            // Three in four nodes go to the first three functions, so some bodies grow
+            // big enough for interesting edges.
+            let f = if b & 0x300 != 0 { pick(&functions[..functions.len().min(3)], b) } else { pick(&functions, b) };
             let o = op(g, k, bits);
-            g.add_compute_node(pick(&functions, b), o).map(drop)
+            g.add_compute_node(f, o).map(drop)
         }
-        60..=79 if !nodes.is_empty() => {
-            // Both ends in one function; data edges run from a lower to a higher id,
-            // so most of them keep the data graph acyclic and are accepted.
+        50..=79 if !nodes.is_empty() => {
+            // Both ends in one function, mostly two distinct nodes (a self loop now and
+            // then). Data edges mostly run from a lower to a higher id, which keeps the
+            // data graph acyclic; one in eight runs the other way and is refused when it
+            // would close a cycle.
             let a = pick(&nodes, k);
             let owner = g.node(a).map(|n| n.owner).unwrap_or(FunctionId(0));
             let own: Vec<NodeId> = g.function_nodes(owner).collect();
-            let c = pick(&own, b);
+            let mut c = pick(&own, b);
+            if c == a && own.len() > 1 && b & 0x8 == 0 {
+                c = own[(b as usize % own.len() + 1) % own.len()];
+            }
             if kind % 3 != 0 {
-                let (from, to) = if a <= c { (a, c) } else { (c, a) };
-                g.add_data_edge(from, to, (b % 3) as u16, (k % 4) as u16, pick(&types, k ^ b)).map(drop)
+                let forward = (a <= c) != (b & 0x70 == 0);
+                let (from, to) = if forward { (a, c) } else { (c, a) };
+                g.add_data_edge(from, to, (b % 3) as u16, (k % 3) as u16, pick(&types, k ^ b)).map(drop)
             } else {
-                let branch = if b % 3 == 0 { None } else { Some((b % 4) as u16) };
+                let branch = if b.is_multiple_of(3) { None } else { Some((b % 4) as u16) };
                 g.add_control_edge(a, c, branch).map(drop)
             }
         }
@@ -189,26 +225,59 @@ pub fn apply_step(g: &mut ProgramGraph, step: (u32, u32, u64)) {
         }
         97 if modules.len() > 1 => g.rename_module(pick(&modules[1..], k), &format!("mod{b}")),
         98 if modules.len() > 1 => g.remove_module(pick(&modules[1..], k)).map(drop),
+        99 if !functions.is_empty() && b & 2 == 0 => g.set_function_visibility(pick(&functions, k), vis),
+        99 if !functions.is_empty() => {
+            // Refused unless the function is a closure.
+            let captures = vec![Capture {
+                name: pick(ODD_NAMES, b).to_string(),
+                captured_type: pick(&types, k),
+                mode: CaptureMode::ByRef,
+            }];
+            g.set_captures(pick(&functions, k), captures)
+        }
         _ => Ok(()),
-    };
+    }
 }
 
-/// Random edit steps.
-pub fn arb_steps(max: usize) -> impl Strategy<Value = Vec<(u32, u32, u64)>> {
+/// One random edit: the kind of edit, and two numbers that pick its targets and values.
+pub type Step = (u32, u32, u64);
+
+/// Random edit steps, 1 to `max - 1` of them.
+pub fn arb_steps(max: usize) -> impl Strategy<Value = Vec<Step>> {
     prop::collection::vec((any::<u32>(), any::<u32>(), any::<u64>()), 1..max)
+}
+
+/// A random edit script for an existing program (apply it with [`apply_script`]): every
+/// kind of edit, refused ones included, which must then change nothing.
+pub fn arb_edit_script() -> impl Strategy<Value = Vec<Step>> {
+    arb_steps(60)
+}
+
+/// Applies an edit script step by step.
+pub fn apply_script(g: &mut ProgramGraph, script: &[Step]) {
+    for step in script {
+        apply_step(g, *step);
+    }
+}
+
+/// Turns a step into a deletion (of a node, an edge, an entry node or a function).
+fn deletion(step: Step) -> Step {
+    (85 + step.0 % 9, step.1, step.2)
 }
 
 /// Random valid programs of up to a few dozen nodes, with modules, named types,
 /// closures, every op, control cycles, and deletions leaving holes.
 pub fn arb_program() -> impl Strategy<Value = ProgramGraph> {
-    // Bias early steps towards structure so bodies have something to live in.
-    (arb_steps(25), arb_steps(90)).prop_map(|(setup, body)| {
+    // Early steps build structure so bodies have something to live in; the last ones
+    // delete, so holes (and next ids past the highest live id) are common.
+    (arb_steps(25), arb_steps(160), arb_steps(12)).prop_map(|(setup, body, cleanup)| {
         let mut g = ProgramGraph::new("root");
         for (kind, k, bits) in setup {
             apply_step(&mut g, (kind % 19, k, bits));
         }
-        for step in body {
-            apply_step(&mut g, step);
+        apply_script(&mut g, &body);
+        for step in cleanup {
+            apply_step(&mut g, deletion(step));
         }
         g
     })
