@@ -3,10 +3,10 @@
 
 use super::error::{Entity, Violation};
 use super::program::ProgramGraph;
-use crate::model::{FlowEdge, LmType, ModuleId, SemanticKey};
+use crate::model::{EdgeId, FlowEdge, LmType, ModuleId, NodeId, SemanticKey};
 use petgraph::Direction;
-use petgraph::visit::{EdgeRef, IntoEdgeReferences};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use petgraph::visit::{EdgeRef, IntoEdgeReferences, NodeIndexable};
+use std::collections::{BTreeSet, HashSet};
 
 impl ProgramGraph {
     /// Every broken invariant, sorted by entity; empty when the graph is whole.
@@ -181,28 +181,34 @@ impl ProgramGraph {
                 out.push(Violation::new(e, format!("op {} refers to {what}, which {msg}", node.op.kind())));
             }
         }
-        let mut ports = BTreeMap::new();
-        for edge in self.edges() {
+        // Operand slots fed twice: collect (target, slot, edge), sort, compare neighbours.
+        let mut ports: Vec<(NodeId, u16, EdgeId)> = Vec::new();
+        for slot in self.compute.edge_indices() {
+            let Some((a, b)) = self.compute.edge_endpoints(slot) else { continue };
+            let (source, target) = (&self.compute[a], &self.compute[b]);
+            let edge = &self.compute[slot];
             let e = Entity::Edge(edge.id);
-            let (a, b) = (self.node(edge.source), self.node(edge.target));
-            if let (Some(a), Some(b)) = (a, b) {
-                if a.owner != b.owner {
-                    out.push(Violation::new(
-                        e,
-                        format!("joins {} of {} to {} of {}", edge.source, a.owner, edge.target, b.owner),
-                    ));
-                }
+            if source.node.owner != target.node.owner {
+                out.push(Violation::new(
+                    e,
+                    format!("joins {} of {} to {} of {}", source.id, source.node.owner, target.id, target.node.owner),
+                ));
             }
             if let FlowEdge::Data { target_port, value_type, .. } = edge.edge {
                 if !self.types.contains(value_type) {
                     out.push(Violation::new(e, format!("value type {value_type} does not exist")));
                 }
-                if let Some(first) = ports.insert((edge.target, target_port), edge.id) {
-                    out.push(Violation::new(
-                        e,
-                        format!("operand slot {target_port} of {} is fed by {first} too", edge.target),
-                    ));
-                }
+                ports.push((target.id, target_port, edge.id));
+            }
+        }
+        ports.sort_unstable();
+        for pair in ports.windows(2) {
+            if pair[0].0 == pair[1].0 && pair[0].1 == pair[1].1 {
+                let (target, port, first) = pair[0];
+                out.push(Violation::new(
+                    Entity::Edge(pair[1].2),
+                    format!("operand slot {port} of {target} is fed by {first} too"),
+                ));
             }
         }
         self.validate_data_dag(out);
@@ -210,28 +216,27 @@ impl ProgramGraph {
 
     /// Kahn's algorithm over data edges: whatever cannot be ordered sits on a cycle.
     fn validate_data_dag(&self, out: &mut Vec<Violation>) {
-        let mut indegree: BTreeMap<_, usize> = BTreeMap::new();
-        for i in self.compute.node_indices() {
-            indegree.insert(i, 0);
-        }
+        let bound = self.compute.node_bound();
+        let mut indegree = vec![0u32; bound];
         for e in self.compute.edge_references().filter(|e| e.weight().edge.is_data()) {
-            *indegree.entry(e.target()).or_default() += 1;
+            indegree[e.target().index()] += 1;
         }
-        let mut ready: Vec<_> = indegree.iter().filter(|(_, d)| **d == 0).map(|(i, _)| *i).collect();
-        let mut ordered = BTreeSet::new();
+        let mut ready: Vec<_> = self.compute.node_indices().filter(|i| indegree[i.index()] == 0).collect();
+        let mut ordered = 0usize;
         while let Some(n) = ready.pop() {
-            ordered.insert(n);
+            ordered += 1;
             for e in self.compute.edges_directed(n, Direction::Outgoing).filter(|e| e.weight().edge.is_data()) {
-                if let Some(d) = indegree.get_mut(&e.target()) {
-                    *d -= 1;
-                    if *d == 0 {
-                        ready.push(e.target());
-                    }
+                let d = &mut indegree[e.target().index()];
+                *d -= 1;
+                if *d == 0 {
+                    ready.push(e.target());
                 }
             }
         }
-        for i in self.compute.node_indices().filter(|i| !ordered.contains(i)) {
-            out.push(Violation::new(Entity::Node(self.compute[i].id), "lies on a cycle of data edges"));
+        if ordered < self.compute.node_count() {
+            for i in self.compute.node_indices().filter(|i| indegree[i.index()] > 0) {
+                out.push(Violation::new(Entity::Node(self.compute[i].id), "lies on a cycle of data edges"));
+            }
         }
     }
 

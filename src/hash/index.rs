@@ -5,6 +5,7 @@ use super::canon::{self, Canon, domain};
 use super::{ContentHash, Touched};
 use crate::graph::ProgramGraph;
 use crate::model::{EdgeId, FlowEdge, FunctionId, NodeId, TypeId};
+use petgraph::visit::{EdgeRef, IntoEdgeReferences, NodeIndexable};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Running sums of one function's members and its root.
@@ -34,7 +35,7 @@ pub struct HashIndex {
     program: ContentHash,
     /// Memo of type-reference hashes; types never change, named types' qualified names
     /// change only with the module tree, which rebuilds the index.
-    type_refs: HashMap<TypeId, ContentHash>,
+    type_refs: Vec<Option<ContentHash>>,
 }
 
 impl PartialEq for HashIndex {
@@ -95,10 +96,22 @@ impl HashIndex {
     /// Everything from scratch, in time linear in the program.
     pub(crate) fn build(g: &ProgramGraph) -> Self {
         let mut index = HashIndex::default();
-        for (id, _) in g.nodes() {
-            index.recompute_local(g, id);
+        // Local hashes depend on nothing but the node: compute them on two threads.
+        let ids: Vec<NodeId> = g.nodes().map(|(id, _)| id).collect();
+        let (first, second) = ids.split_at(ids.len() / 2);
+        let locals = |part: &[NodeId]| -> Vec<(NodeId, ContentHash)> {
+            part.iter().filter_map(|n| Some((*n, local_hash(g, *n)?))).collect()
+        };
+        let (a, b) = std::thread::scope(|scope| {
+            let other = scope.spawn(|| locals(second));
+            let mine = locals(first);
+            (mine, other.join().unwrap_or_else(|_| locals(second)))
+        });
+        index.local = vec![None; g.next_ids().node as usize];
+        for (n, h) in a.into_iter().chain(b) {
+            put(&mut index.local, n.index(), Some(h));
         }
-        for id in topological(g, g.nodes().map(|(id, _)| id).collect()) {
+        for id in topological_all(g) {
             let owner = g.node(id).map(|n| n.owner);
             let h = index.deep_of(g, id);
             put(&mut index.deep, id.index(), Some(h));
@@ -277,16 +290,16 @@ impl HashIndex {
     }
 
     fn type_ref(&mut self, g: &ProgramGraph, t: TypeId) -> ContentHash {
-        *self.type_refs.entry(t).or_insert_with(|| canon::type_ref(g, t))
+        if let Some(h) = slot(&self.type_refs, t.index()) {
+            return h;
+        }
+        let h = canon::type_ref(g, t);
+        put(&mut self.type_refs, t.index(), Some(h));
+        h
     }
 
     fn recompute_local(&mut self, g: &ProgramGraph, n: NodeId) {
-        let h = g.node(n).map(|node| {
-            let mut c = Canon::new(domain::NODE_LOCAL);
-            canon::op(g, &mut c, &node.op);
-            c.finish()
-        });
-        put(&mut self.local, n.index(), h);
+        put(&mut self.local, n.index(), local_hash(g, n));
     }
 
     /// A node's Merkle hash from its local hash and its data inputs in slot order.
@@ -388,6 +401,47 @@ impl HashIndex {
         c.u64("modules", self.modules).hash("modules_sum", &self.modules_sum);
         self.program = c.finish();
     }
+}
+
+/// A node's own hash: its operation alone.
+fn local_hash(g: &ProgramGraph, n: NodeId) -> Option<ContentHash> {
+    let node = g.node(n)?;
+    let mut c = Canon::new(domain::NODE_LOCAL);
+    canon::op(g, &mut c, &node.op);
+    Some(c.finish())
+}
+
+/// Every node in data order, by Kahn's algorithm on petgraph indices (the whole-graph
+/// case of [`topological`], without its per-node maps). Nodes on a data cycle, which
+/// only a corrupt graph has, come last in id order.
+fn topological_all(g: &ProgramGraph) -> Vec<NodeId> {
+    let bound = g.compute.node_bound();
+    let mut indegree = vec![0u32; bound];
+    for e in g.compute.edge_references().filter(|e| e.weight().edge.is_data()) {
+        indegree[e.target().index()] += 1;
+    }
+    let mut ready: Vec<_> = g.compute.node_indices().filter(|i| indegree[i.index()] == 0).collect();
+    ready.reverse();
+    let mut order = Vec::with_capacity(g.compute.node_count());
+    while let Some(n) = ready.pop() {
+        order.push(g.compute[n].id);
+        for e in g.compute.edges_directed(n, petgraph::Direction::Outgoing) {
+            if e.weight().edge.is_data() {
+                let d = &mut indegree[e.target().index()];
+                *d -= 1;
+                if *d == 0 {
+                    ready.push(e.target());
+                }
+            }
+        }
+    }
+    if order.len() < g.compute.node_count() {
+        let mut rest: Vec<NodeId> =
+            g.compute.node_indices().filter(|i| indegree[i.index()] > 0).map(|i| g.compute[i].id).collect();
+        rest.sort();
+        order.extend(rest);
+    }
+    order
 }
 
 /// `nodes` in an order where every data source comes before its targets (among the
