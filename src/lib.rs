@@ -10,5 +10,7 @@
 pub mod graph;
 pub mod hash;
 pub mod model;
+pub mod schema;
+pub mod sqlite;
 pub mod store;
 pub mod synth;

@@ -53,7 +53,7 @@ impl ProgramGraph {
         self.semantic.upsert(SemanticNode::Module { id, name: name.to_string(), visibility: def.visibility });
         self.journal.bump();
         self.journal.module(id);
-        self.settle(Touched::Modules);
+        self.settle(Touched::ModuleRenamed(id));
         Ok(())
     }
 
@@ -84,7 +84,7 @@ impl ProgramGraph {
         let id = self.types.register(ty)?;
         self.journal.bump();
         self.journal.type_(id);
-        self.settle(Touched::Types);
+        self.settle(Touched::Type(id));
         Ok(id)
     }
 
@@ -114,7 +114,7 @@ impl ProgramGraph {
         self.semantic_link_type_uses(id);
         self.journal.bump();
         self.journal.type_(id);
-        self.settle(Touched::Types);
+        self.settle(Touched::Type(id));
         Ok(id)
     }
 
@@ -276,13 +276,13 @@ impl ProgramGraph {
         let nodes: Vec<NodeId> = self.function_nodes(id).collect();
         let mut edges = Vec::new();
         for n in &nodes {
-            edges.extend(self.detach_node(*n).1);
+            edges.extend(self.detach_node(*n).into_iter().map(|e| e.id));
         }
         self.modules.detach_function(def.module, &def.name);
         self.functions.remove(&id);
         self.semantic.remove(SemanticKey::Function(id));
         self.journal.function(id);
-        self.settle(Touched::Removed { def: def.clone(), nodes, edges });
+        self.settle(Touched::FunctionRemoved { id, nodes, edges });
         Ok(def)
     }
 
@@ -303,7 +303,7 @@ impl ProgramGraph {
         }
         self.journal.bump();
         self.journal.node(id);
-        self.settle(Touched::Node(id));
+        self.settle(Touched::NodeAdded(id));
         Ok(id)
     }
 
@@ -331,7 +331,7 @@ impl ProgramGraph {
         }
         self.journal.bump();
         self.journal.node(id);
-        self.settle(Touched::Node(id));
+        self.settle(Touched::OpChanged(id));
         Ok(old)
     }
 
@@ -339,34 +339,34 @@ impl ProgramGraph {
     pub fn remove_compute_node(&mut self, id: NodeId) -> Result<ComputeNode, GraphError> {
         let node = self.node(id).ok_or(GraphError::NotFound(Entity::Node(id)))?.clone();
         self.journal.bump();
-        let (neighbours, edges) = self.detach_node(id);
+        let edges = self.detach_node(id);
         if self.functions.get(&node.owner).is_some_and(|e| e.def.entry_node == Some(id)) {
             self.update_function(node.owner, |d| d.entry_node = None);
         }
-        self.settle(Touched::NodeRemoved { node: id, owner: node.owner, edges, neighbours });
+        self.settle(Touched::NodeRemoved { node: id, owner: node.owner, edges });
         Ok(node)
     }
 
-    /// Removes a node, its edges and its `Calls` reference; returns the nodes that lost
-    /// an edge to it and the edges removed. The caller has bumped the journal.
-    fn detach_node(&mut self, id: NodeId) -> (Vec<NodeId>, Vec<EdgeId>) {
-        let Some(index) = self.node_idx(id) else { return (Vec::new(), Vec::new()) };
-        let mut neighbours = Vec::new();
+    /// Removes a node, its edges and its `Calls` reference; returns the edges removed
+    /// (the hash index needs their ends and kinds). The caller has bumped the journal.
+    fn detach_node(&mut self, id: NodeId) -> Vec<EdgeView> {
+        let Some(index) = self.node_idx(id) else { return Vec::new() };
         let mut removed = Vec::new();
         let edges: Vec<_> = self
             .compute
             .edges_directed(index, Direction::Outgoing)
             .chain(self.compute.edges_directed(index, Direction::Incoming))
-            .map(|e| (e.weight().id, e.source(), e.target()))
+            .map(|e| EdgeView {
+                id: e.weight().id,
+                source: self.compute[e.source()].id,
+                target: self.compute[e.target()].id,
+                edge: e.weight().edge,
+            })
             .collect();
-        for (edge, a, b) in edges {
-            let other = if a == index { b } else { a };
-            if other != index {
-                neighbours.push(self.compute[other].id);
-            }
-            self.edge_index[edge.index()] = None;
-            self.journal.edge(edge);
-            removed.push(edge);
+        for view in edges {
+            self.edge_index[view.id.index()] = None;
+            self.journal.edge(view.id);
+            removed.push(view);
         }
         let slot = self.compute.remove_node(index).expect("index came from node_index");
         if let Some(t) = slot.node.op.function_ref() {
@@ -377,9 +377,9 @@ impl ProgramGraph {
         }
         self.node_index[id.index()] = None;
         self.journal.node(id);
-        removed.sort();
-        removed.dedup();
-        (neighbours, removed)
+        removed.sort_by_key(|e| e.id);
+        removed.dedup_by_key(|e| e.id);
+        removed
     }
 
     // ----- edges -----
@@ -439,7 +439,7 @@ impl ProgramGraph {
         self.compute.remove_edge(index);
         self.journal.bump();
         self.journal.edge(id);
-        self.settle(Touched::Edge { id, source: view.source, target: view.target });
+        self.settle(Touched::EdgeRemoved(view));
         Ok(view)
     }
 
@@ -450,7 +450,7 @@ impl ProgramGraph {
         self.journal.bump();
         self.journal.edge(id);
         let (source, target) = (self.compute[a].id, self.compute[b].id);
-        self.settle(Touched::Edge { id, source, target });
+        self.settle(Touched::EdgeAdded(EdgeView { id, source, target, edge }));
         id
     }
 

@@ -1,65 +1,113 @@
-//! Why a node hashes as it does: the exact fields that went into its two hashes.
+//! Why a node hashes as it does: every field that went into its Merkle hash and its
+//! context, with the exact bytes, so a surprising hash (or a hash that changed) can be
+//! traced to the field responsible by comparing two explanations.
 
-use super::ContentHash;
-use super::canon::{self, Canon, domain};
+use super::digest::ContentHash;
+use super::encode::{self, Domain, Encoder, TypeHasher};
+use super::index::{data_inputs, slot};
+use super::neighbour::{self, Relation};
 use crate::graph::ProgramGraph;
-use crate::model::{FlowEdge, NodeId};
-use serde::Serialize;
+use crate::model::{EdgeId, FlowEdge, NodeId};
+use serde::{Deserialize, Serialize};
 
-/// One field of a hash input, as written into the hasher.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One field of a hash input: its name, a readable value, and the exact bytes written
+/// (hex), so concatenating `bytes` and hashing under the key reproduces the hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HashInput {
     pub field: String,
     pub value: String,
+    pub bytes: String,
 }
 
-/// The inputs of a node's local hash (its op) and of its Merkle hash (local hash plus
-/// data inputs), each with the resulting digest. Comparing two explanations shows
-/// which field made a hash change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One term of a node's neighbour sum: an edge seen from this node.
+///
+/// `term = multiplier * other_end` modulo 2^256 (both read as little-endian
+/// integers); `multiplier` is `keyed_hash(multiplier key, concat(multiplier_inputs))`
+/// with its lowest bit set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeighbourTerm {
+    pub edge: EdgeId,
+    /// `"data use"` (this node feeds the edge's target), `"control out"` or
+    /// `"control in"`.
+    pub relation: String,
+    /// The target port (data use) or branch (control).
+    pub slot: Option<u16>,
+    pub multiplier_inputs: Vec<HashInput>,
+    pub multiplier: ContentHash,
+    /// The Merkle hash of the edge's other end.
+    pub other_end: ContentHash,
+    pub term: ContentHash,
+}
+
+/// The inputs of a node's two hashes.
+///
+/// The Merkle hash is `keyed_hash(key, concat(inputs.bytes))` with the key
+/// `derive_key(key_context, "")`. The context is `keyed_hash(context key, hash ||
+/// neighbour_sum)`, where `neighbour_sum` is the sum modulo 2^256 of the terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeHashExplanation {
     pub node: NodeId,
-    pub local_inputs: Vec<HashInput>,
-    pub local: ContentHash,
+    pub key_context: String,
     pub inputs: Vec<HashInput>,
     pub hash: ContentHash,
+    pub multiplier_key_context: String,
+    pub neighbour_terms: Vec<NeighbourTerm>,
+    pub neighbour_sum: ContentHash,
+    pub context_key_context: String,
+    pub context: ContentHash,
 }
 
-fn inputs(trace: Option<Vec<(String, String)>>) -> Vec<HashInput> {
-    trace.unwrap_or_default().into_iter().map(|(field, value)| HashInput { field, value }).collect()
+fn term(edge: EdgeId, relation: Relation, slot: Option<u16>, other_end: ContentHash) -> NeighbourTerm {
+    let input = neighbour::multiplier_input(relation, slot, true);
+    let multiplier = neighbour::multiplier(relation, slot);
+    NeighbourTerm {
+        edge,
+        relation: relation.name().to_string(),
+        slot,
+        multiplier_inputs: input.into_trace(),
+        multiplier,
+        other_end,
+        term: neighbour::term(relation, slot, &other_end),
+    }
 }
 
-/// Recomputes a node's hashes with every input recorded; `None` for a missing node.
+/// Recomputes a node's hashes with every input recorded; `None` if the node does not
+/// exist. Source and neighbour hashes are read from the graph's index.
 pub fn explain_node(g: &ProgramGraph, n: NodeId) -> Option<NodeHashExplanation> {
     let node = g.node(n)?;
-    let mut local = Canon::traced(domain::NODE_LOCAL);
-    canon::op(g, &mut local, &node.op);
-    let local_hash = local.finish();
-    let mut data: Vec<_> = g
-        .incoming(n)
-        .into_iter()
-        .filter_map(|e| match e.edge {
-            FlowEdge::Data { source_port, target_port, value_type } => Some((
-                target_port,
-                source_port,
-                canon::type_ref(g, value_type),
-                g.hashes().node(e.source).unwrap_or_default(),
-            )),
-            FlowEdge::Control { .. } => None,
-        })
-        .collect();
-    data.sort();
-    let mut deep = Canon::traced(domain::NODE);
-    deep.hash("local", &local_hash).u32("inputs", data.len() as u32);
-    for (tp, sp, ty, src) in &data {
-        deep.u32("target_port", *tp as u32).u32("source_port", *sp as u32).hash("value_type", ty).hash("source", src);
+    let index = g.hashes();
+    let mut types = TypeHasher::default();
+    let mut inputs = Vec::new();
+    data_inputs(g, &mut types, n, |s| slot(&index.nodes, s.index()), &mut inputs);
+    let mut merkle = Encoder::traced(Domain::Node);
+    encode::node(&mut merkle, g, &mut types, &node.op, &inputs);
+    let hash = merkle.finish();
+
+    let other = |id: NodeId| index.node(id).unwrap_or_default();
+    let mut terms = Vec::new();
+    for e in g.outgoing(n) {
+        terms.push(match e.edge {
+            FlowEdge::Data { target_port, .. } => term(e.id, Relation::DataUse, Some(target_port), other(e.target)),
+            FlowEdge::Control { branch_index } => term(e.id, Relation::ControlOut, branch_index, other(e.target)),
+        });
     }
-    let hash = deep.finish();
+    for e in g.incoming(n) {
+        if let FlowEdge::Control { branch_index } = e.edge {
+            terms.push(term(e.id, Relation::ControlIn, branch_index, other(e.source)));
+        }
+    }
+    terms.sort_by(|a, b| (a.edge, &a.relation).cmp(&(b.edge, &b.relation)));
+    let neighbour_sum = terms.iter().fold(ContentHash::default(), |s, t| s.wrapping_add(t.term));
+    let context = encode::pair(Domain::NodeContext, &hash, &neighbour_sum);
     Some(NodeHashExplanation {
         node: n,
-        local_inputs: inputs(local.trace.take()),
-        local: local_hash,
-        inputs: inputs(deep.trace.take()),
+        key_context: Domain::Node.context(),
+        inputs: merkle.into_trace(),
         hash,
+        multiplier_key_context: Domain::Multiplier.context(),
+        neighbour_terms: terms,
+        neighbour_sum,
+        context_key_context: Domain::NodeContext.context(),
+        context,
     })
 }

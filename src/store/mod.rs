@@ -16,8 +16,6 @@ pub use backend::{Backend, WriteTx};
 pub use engine::{DEFAULT_ROOT_MODULE, Store};
 pub use error::{ProgramRef, StorageError, StorageResult};
 pub use memory::MemoryBackend;
-pub(crate) use memory::assemble_stored;
-pub(crate) use types::now_unix;
 pub use types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport};
 
 /// The in-memory store.

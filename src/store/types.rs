@@ -38,13 +38,6 @@ pub struct SaveReport {
     pub rows_deleted: u64,
 }
 
-impl SaveReport {
-    pub(crate) fn add(&mut self, other: SaveReport) {
-        self.rows_written += other.rows_written;
-        self.rows_deleted += other.rows_deleted;
-    }
-}
-
 /// A new function or closure for [`crate::store::GraphStore::insert_function`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewFunction {

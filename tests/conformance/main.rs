@@ -50,3 +50,4 @@ macro_rules! conformance {
 }
 
 conformance!(in_memory, lmlang_storage::store::InMemoryStore::new());
+conformance!(sqlite, lmlang_storage::sqlite::SqliteStore::temporary().expect("a temporary SQLite store"));

@@ -109,4 +109,9 @@ pub enum Command {
     /// Measure the figures of the design document beside the raw SQLite floor.
     #[command(after_help = "Example: lmstore bench --nodes 1000,10000,100000 --reps 5 --json bench.json")]
     Bench(crate::bench::BenchArgs),
+    /// Long reliability runs: random kills of a writing process, readers against a writer.
+    #[command(
+        after_help = "Examples:\n  lmstore soak crash --kills 200\n  lmstore soak concurrency --readers 4 --seconds 30"
+    )]
+    Soak(crate::soak::SoakArgs),
 }

@@ -9,6 +9,7 @@ mod demo;
 mod inspect;
 mod output;
 mod programs;
+mod soak;
 mod transfer;
 
 use clap::Parser;
@@ -54,5 +55,6 @@ fn run(cli: Cli) -> CmdResult {
         Command::Delete { program } => programs::delete(&open()?, &program),
         Command::Migrate => programs::migrate(&open()?),
         Command::Bench(args) => bench::run(&args),
+        Command::Soak(args) => soak::run(&cli.db, &args),
     }
 }

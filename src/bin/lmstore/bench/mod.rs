@@ -1,7 +1,22 @@
-//! `bench`: the figures of the design document (being written).
+//! `bench`: the figures of design.md §4 on the generator's workload, each beside the raw
+//! SQLite floor for the same rows measured in the same run.
+//!
+//! A figure alone moves with whatever else the machine is doing; its ratio to a floor
+//! taken minutes apart on the same files does not move much, so the ratios are what to
+//! compare between runs. `measure` drives the store, `raw` the floor, `memory` the
+//! child process that measures a load's peak memory, `figures` the goals and output.
 
-use crate::CmdResult;
+mod figures;
+mod measure;
+mod memory;
+mod raw;
+
+use crate::{CmdResult, Failure};
 use clap::Args;
+use figures::{Machine, SizeReport};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Options of `lmstore bench`.
@@ -16,12 +31,72 @@ pub struct BenchArgs {
     /// Repetitions per figure; the median is reported.
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
-    /// Also write the figures as JSON to this file.
+    /// Also write the figures as JSON to this file (an array, one object per size).
     #[arg(long)]
-    pub json: Option<std::path::PathBuf>,
+    pub json: Option<PathBuf>,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Directory for the temporary databases (default: the system's temp directory).
+    /// Put it on the disk you want measured.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Internal: load this database's program in a fresh process and report its peak
+    /// memory (run by `bench` itself).
+    #[arg(long, hide = true, requires = "load_child_program")]
+    pub load_child: Option<PathBuf>,
+    /// Internal: the program for `--load-child`.
+    #[arg(long, hide = true)]
+    pub load_child_program: Option<i64>,
 }
 
-pub fn run(_args: &BenchArgs) -> CmdResult {
-    eprintln!("lmstore bench is not implemented yet");
-    Ok(ExitCode::FAILURE)
+pub fn run(args: &BenchArgs) -> CmdResult {
+    if let (Some(db), Some(program)) = (&args.load_child, args.load_child_program) {
+        return memory::run_child(db, program);
+    }
+    if args.nodes.is_empty() || args.nodes.contains(&0) {
+        return Err(Failure("--nodes needs one or more sizes above zero".into()));
+    }
+    let machine = Machine::detect();
+    let bar = progress_bar(measure::STEPS * args.nodes.len() as u64);
+    println!(
+        "lmstore bench: {} ({} cores, {:.1} GiB); {} repetition(s), seed {}{}",
+        machine.cpu,
+        machine.cores,
+        machine.memory_gib,
+        args.reps.max(1),
+        args.seed,
+        if args.gaps { ", 5 % of nodes deleted" } else { "" }
+    );
+    let mut reports: Vec<SizeReport> = Vec::new();
+    for &nodes in &args.nodes {
+        let mut report = measure::measure_size(nodes, args, &bar)?;
+        report.machine = Some(machine.clone());
+        bar.suspend(|| println!("\n{}", report.render()));
+        reports.push(report);
+        // Written after every size, so a long run interrupted later keeps what it has.
+        if let Some(path) = &args.json {
+            let text = serde_json::to_string_pretty(&reports)?;
+            std::fs::write(path, text + "\n").map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
+        }
+    }
+    bar.finish_and_clear();
+    let scaling = figures::scaling(&reports);
+    if !scaling.is_empty() {
+        println!("\nscaling\n{scaling}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A bar on stderr when it is a terminal; hidden otherwise, so logs and pipes get only
+/// the tables.
+fn progress_bar(steps: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(steps);
+    if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
 }

@@ -1,0 +1,248 @@
+//! The raw SQLite floor: the store's own rows, written and read again with hand-written
+//! prepared statements on rusqlite, against the same schema and the same pragmas.
+//!
+//! The rows are copied out of the database the store wrote rather than produced by a
+//! second mapper, so the floor handles exactly the bytes the store handles (the same
+//! values, JSON payloads and indexes) and measures only what SQLite itself costs. What
+//! a figure spends beyond its floor is ours: encoding, Diesel, the pool, validation,
+//! bookkeeping.
+//!
+//! This file uses nothing of the `lmstore` binary, so the criterion benches include it
+//! too (`#[path]`) and both report the same floor.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Tables in the order their rows must be written for foreign keys to hold (parents
+/// first). A program-owned table missing here is appended after them, so a table
+/// added by a later migration is still copied.
+const WRITE_ORDER: &[&str] =
+    &["programs", "modules", "types", "functions", "compute_nodes", "flow_edges", "semantic_nodes", "semantic_edges"];
+
+/// `find_nodes_by_owner` by hand: the same index range, every column, no decoding.
+pub const NODES_BY_OWNER: &str = "SELECT * FROM compute_nodes WHERE program_id = ?1 AND owner_id = ?2 ORDER BY node_id";
+/// `find_edges_from` by hand.
+pub const EDGES_FROM: &str = "SELECT * FROM flow_edges WHERE program_id = ?1 AND source_id = ?2 ORDER BY edge_id";
+/// `find_edges_to` by hand.
+pub const EDGES_TO: &str = "SELECT * FROM flow_edges WHERE program_id = ?1 AND target_id = ?2 ORDER BY edge_id";
+
+/// One table's rows of one program, row-major.
+pub struct TableRows {
+    pub name: String,
+    /// The column that names the program: `id` for `programs`, `program_id` elsewhere.
+    key: String,
+    pub columns: Vec<String>,
+    cells: Vec<Value>,
+}
+
+impl TableRows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.cells.len().checked_div(self.columns.len()).unwrap_or(0)
+    }
+
+    fn rows(&self) -> impl Iterator<Item = &[Value]> {
+        self.cells.chunks(self.columns.len().max(1))
+    }
+
+    fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// The largest integer in a column, for handing out fresh ids after it.
+    pub fn max_int(&self, column: &str) -> Option<i64> {
+        let i = self.column(column)?;
+        self.rows()
+            .filter_map(|r| match r.get(i) {
+                Some(Value::Integer(v)) => Some(*v),
+                _ => None,
+            })
+            .max()
+    }
+}
+
+/// Every row of one program, table by table in write order.
+pub struct ProgramRows {
+    pub program: i64,
+    pub tables: Vec<TableRows>,
+}
+
+impl ProgramRows {
+    /// The rows of one table.
+    pub fn table(&self, name: &str) -> Option<&TableRows> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// Rows over all tables.
+    pub fn row_count(&self) -> usize {
+        self.tables.iter().map(TableRows::len).sum()
+    }
+}
+
+/// Opens a database file with the pragmas the store gives its connections, so the
+/// floor pays for the same durability and the same foreign-key checks.
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    Ok(conn)
+}
+
+/// The program-owned tables of a schema and the column naming the program, in write
+/// order. Tables without a program column (`op_kinds`, the migrations table) hold
+/// no program rows and come with the schema.
+fn program_tables(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    names.sort_by_key(|n| WRITE_ORDER.iter().position(|w| w == n).unwrap_or(WRITE_ORDER.len()));
+    let mut out = Vec::new();
+    for name in names {
+        if name == "programs" {
+            out.push((name, "id".to_string()));
+            continue;
+        }
+        let has_program: bool =
+            conn.query_row("SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = 'program_id'", [&name], |r| {
+                r.get(0)
+            })?;
+        if has_program {
+            out.push((name, "program_id".to_string()));
+        }
+    }
+    Ok(out)
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Reads every row of a program, in primary-key order.
+pub fn read_program(conn: &Connection, program: i64) -> rusqlite::Result<ProgramRows> {
+    let mut tables = Vec::new();
+    for (name, key) in program_tables(conn)? {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {} WHERE {} = ?1", quoted(&name), quoted(&key)))?;
+        let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+        let width = columns.len();
+        let mut cells = Vec::new();
+        let mut rows = stmt.query([program])?;
+        while let Some(row) = rows.next()? {
+            for i in 0..width {
+                cells.push(row.get::<_, Value>(i)?);
+            }
+        }
+        tables.push(TableRows { name, key, columns, cells });
+    }
+    Ok(ProgramRows { program, tables })
+}
+
+fn insert_sql(table: &TableRows) -> String {
+    let columns: Vec<String> = table.columns.iter().map(|c| quoted(c)).collect();
+    let slots: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+    format!("INSERT INTO {} ({}) VALUES ({})", quoted(&table.name), columns.join(", "), slots.join(", "))
+}
+
+/// Writes all the rows in one `BEGIN IMMEDIATE` transaction, one cached prepared
+/// statement per table; returns the time from `BEGIN` to the end of `COMMIT`.
+pub fn bulk_insert(conn: &mut Connection, rows: &ProgramRows) -> rusqlite::Result<Duration> {
+    let start = Instant::now();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for table in &rows.tables {
+        let mut stmt = tx.prepare_cached(&insert_sql(table))?;
+        for row in table.rows() {
+            stmt.execute(params_from_iter(row.iter()))?;
+        }
+    }
+    tx.commit()?;
+    Ok(start.elapsed())
+}
+
+/// Steps through every row of the program in one read transaction, touching every
+/// column without decoding it: the least a load can do. Returns the rows read and the
+/// time taken.
+pub fn scan_program(conn: &mut Connection, rows: &ProgramRows) -> rusqlite::Result<(usize, Duration)> {
+    let start = Instant::now();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+    let mut count = 0;
+    for table in &rows.tables {
+        let sql = format!("SELECT * FROM {} WHERE {} = ?1", quoted(&table.name), quoted(&table.key));
+        let mut stmt = tx.prepare_cached(&sql)?;
+        let width = stmt.column_count();
+        let mut cursor = stmt.query([rows.program])?;
+        while let Some(row) = cursor.next()? {
+            for i in 0..width {
+                black_box(row.get_ref(i)?);
+            }
+            count += 1;
+        }
+    }
+    tx.commit()?;
+    Ok((count, start.elapsed()))
+}
+
+/// Single-row commits: copies of the table's first row under fresh ids from `first_id`
+/// in `id_column`, each in its own `BEGIN IMMEDIATE` transaction. Returns the time for
+/// all `count` commits.
+pub fn single_row_commits(
+    conn: &mut Connection,
+    table: &TableRows,
+    id_column: &str,
+    first_id: i64,
+    count: usize,
+) -> rusqlite::Result<Duration> {
+    let missing = || rusqlite::Error::InvalidColumnName(format!("{}.{id_column}", table.name));
+    let id_at = table.column(id_column).ok_or_else(missing)?;
+    let mut template: Vec<Value> = table.rows().next().ok_or_else(missing)?.to_vec();
+    let sql = insert_sql(table);
+    let start = Instant::now();
+    for i in 0..count {
+        template[id_at] = Value::Integer(first_id + i as i64);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached(&sql)?.execute(params_from_iter(template.iter()))?;
+        tx.commit()?;
+    }
+    Ok(start.elapsed())
+}
+
+/// Runs an indexed query once per key with a cached statement, reading every column
+/// of every row without decoding; returns the total time and the rows seen.
+pub fn indexed_selects(
+    conn: &Connection,
+    sql: &str,
+    program: i64,
+    keys: &[i64],
+) -> rusqlite::Result<(Duration, usize)> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let width = stmt.column_count();
+    let mut seen = 0;
+    let start = Instant::now();
+    for key in keys {
+        let mut rows = stmt.query([program, *key])?;
+        while let Some(row) = rows.next()? {
+            for i in 0..width {
+                black_box(row.get_ref(i)?);
+            }
+            seen += 1;
+        }
+    }
+    Ok((start.elapsed(), seen))
+}
+
+/// Folds the WAL back into the database file and empties it, so the file size is the
+/// size of the data.
+pub fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+}
+
+/// Bytes the database occupies on disk: the file and whatever its WAL still holds.
+pub fn database_bytes(path: &Path) -> std::io::Result<u64> {
+    let main = std::fs::metadata(path)?.len();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = std::fs::metadata(Path::new(&wal)).map(|m| m.len()).unwrap_or(0);
+    Ok(main + wal)
+}

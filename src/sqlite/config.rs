@@ -1,0 +1,62 @@
+//! `SqliteConfig`: the knobs of a SQLite store, with defaults for a small machine.
+
+use std::time::Duration;
+
+/// How a [`SqliteStore`](super::SqliteStore) uses its database file.
+///
+/// The defaults suit a 2-core machine: a few readers (more would only queue on the
+/// cores), a busy timeout long enough that `SQLITE_BUSY` never reaches a caller under
+/// normal concurrent use, and a WAL that is checkpointed so it stays small.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteConfig {
+    /// Most read-only connections in the pool (loads and queries run on these).
+    pub max_readers: u32,
+    /// Read-only connections kept open while idle.
+    pub min_idle_readers: u32,
+    /// How long a statement waits for a lock held by another connection or process.
+    pub busy_timeout: Duration,
+    /// How long a read waits for a free pooled connection.
+    pub reader_wait: Duration,
+    /// Page cache per connection, in KiB. The writer's cache matters most: a bulk save
+    /// updates several indexes at once.
+    pub cache_size_kib: u32,
+    /// Bytes of the file mapped into memory for reads (0 turns mapping off).
+    pub mmap_size: u64,
+    /// WAL pages after which a commit checkpoints automatically (SQLite's own default
+    /// is 1000).
+    pub wal_autocheckpoint: u32,
+    /// After a write of at least this many rows the store runs a passive checkpoint at
+    /// once, so a bulk save does not leave a large WAL behind.
+    pub checkpoint_after_rows: u64,
+    /// Size in bytes the WAL file is cut back to after a checkpoint resets it.
+    pub journal_size_limit: i64,
+    /// Compare the stored semantic tables with the graph rebuilt on every load (the
+    /// graph never uses them; this checks that they are current).
+    pub verify_semantic_on_load: bool,
+    /// Open the file read-only: nothing is created, migrated or written, and every
+    /// write fails with `StorageError::ReadOnly`. For inspecting a file another
+    /// program owns.
+    pub read_only: bool,
+    /// The most pages the writer may grow the file to (SQLite's `max_page_count`); a
+    /// write past it fails with `StorageError::Full`, as on a full disk. A quota.
+    pub max_page_count: Option<u32>,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig {
+            max_readers: 4,
+            min_idle_readers: 2,
+            busy_timeout: Duration::from_secs(5),
+            reader_wait: Duration::from_secs(30),
+            cache_size_kib: 32 * 1024,
+            mmap_size: 256 * 1024 * 1024,
+            wal_autocheckpoint: 1000,
+            checkpoint_after_rows: 10_000,
+            journal_size_limit: 64 * 1024 * 1024,
+            verify_semantic_on_load: false,
+            read_only: false,
+            max_page_count: None,
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Connections: how each is configured, the reader pool, and write transactions.
+//!
+//! Every connection, the writer and each pooled reader, runs the same set-up once when
+//! it is opened ([`ConnectionSetup`], an r2d2 `CustomizeConnection`): `busy_timeout`
+//! first, so even the following pragmas wait for locks instead of failing, then
+//! `foreign_keys` and `synchronous = NORMAL` (durable across application crashes; in
+//! WAL mode only a power loss can drop the last commits). Readers are also
+//! `query_only`, so a write through one fails instead of competing with the writer.
+
+use super::config::SqliteConfig;
+use super::error::classify_connection;
+use crate::store::{StorageError, StorageResult};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, QueryableByName, RunQueryDsl};
+
+/// The pool of read-only connections.
+pub type ReaderPool = Pool<ConnectionManager<SqliteConnection>>;
+
+/// The per-connection set-up (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionSetup {
+    busy_timeout_ms: u128,
+    cache_size_kib: u32,
+    mmap_size: u64,
+    query_only: bool,
+    max_page_count: Option<u32>,
+}
+
+impl ConnectionSetup {
+    /// Set-up of the one writer connection.
+    pub fn writer(config: &SqliteConfig) -> Self {
+        ConnectionSetup {
+            busy_timeout_ms: config.busy_timeout.as_millis(),
+            cache_size_kib: config.cache_size_kib,
+            mmap_size: config.mmap_size,
+            query_only: false,
+            max_page_count: config.max_page_count,
+        }
+    }
+
+    /// Set-up of a pooled reader.
+    pub fn reader(config: &SqliteConfig) -> Self {
+        ConnectionSetup { query_only: true, max_page_count: None, ..Self::writer(config) }
+    }
+
+    /// Applies the set-up to a fresh connection.
+    pub fn apply(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+        // Pragmas are not expressible in Diesel's query builder.
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+             PRAGMA cache_size = -{}; PRAGMA mmap_size = {}; PRAGMA query_only = {};",
+            self.busy_timeout_ms.min(i32::MAX as u128),
+            self.cache_size_kib,
+            self.mmap_size,
+            if self.query_only { "ON" } else { "OFF" },
+        ))?;
+        if let Some(pages) = self.max_page_count {
+            conn.batch_execute(&format!("PRAGMA max_page_count = {pages}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ConnectionSetup {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        self.apply(conn).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// The name SQLite opens for a path: the path itself, or for a read-only store a
+/// `file:` URI with `mode=ro` (a path that already is a `file:` URI gets the parameter
+/// added).
+pub fn database_url(path: &std::path::Path, read_only: bool) -> StorageResult<String> {
+    let text = path
+        .to_str()
+        .ok_or_else(|| StorageError::Database(format!("the path {} is not valid UTF-8", path.display()).into()))?;
+    if !read_only {
+        return Ok(text.to_string());
+    }
+    if text.starts_with("file:") {
+        let separator = if text.contains('?') { '&' } else { '?' };
+        return Ok(format!("{text}{separator}mode=ro"));
+    }
+    // URI paths escape everything but unreserved characters and slashes.
+    let mut uri = String::from("file:");
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-_.~".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri.push_str("?mode=ro");
+    Ok(uri)
+}
+
+/// Opens a connection and applies a set-up.
+pub fn establish(url: &str, setup: ConnectionSetup) -> StorageResult<SqliteConnection> {
+    let mut conn = SqliteConnection::establish(url).map_err(classify_connection)?;
+    setup.apply(&mut conn).map_err(super::error::classify)?;
+    Ok(conn)
+}
+
+/// Builds the reader pool.
+pub fn reader_pool(url: &str, config: &SqliteConfig) -> StorageResult<ReaderPool> {
+    Pool::builder()
+        .max_size(config.max_readers.max(1))
+        .min_idle(Some(config.min_idle_readers.min(config.max_readers.max(1))))
+        .connection_timeout(config.reader_wait)
+        // A local file's connection does not go stale; r2d2's default check would run
+        // `SELECT 1` before every read.
+        .test_on_check_out(false)
+        .connection_customizer(Box::new(ConnectionSetup::reader(config)))
+        .build(ConnectionManager::new(url))
+        .map_err(super::error::classify_pool)
+}
+
+#[derive(QueryableByName)]
+struct JournalMode {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    journal_mode: String,
+}
+
+/// Puts the database in WAL mode (stored in the file, so once on open) and bounds the
+/// WAL: automatic checkpoints every `wal_autocheckpoint` pages, and the file cut back to
+/// `journal_size_limit` after each reset.
+pub fn enable_wal(conn: &mut SqliteConnection, config: &SqliteConfig) -> StorageResult<()> {
+    // Pragmas; journal_mode answers with the mode actually in force.
+    let modes: Vec<JournalMode> =
+        diesel::sql_query("PRAGMA journal_mode = WAL").load(conn).map_err(super::error::classify)?;
+    let mode = modes.first().map(|m| m.journal_mode.to_ascii_lowercase()).unwrap_or_default();
+    if mode != "wal" {
+        return Err(StorageError::Database(
+            format!("the database refused WAL mode (journal_mode is {mode:?}); use a file on a local disk").into(),
+        ));
+    }
+    conn.batch_execute(&format!(
+        "PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
+        config.wal_autocheckpoint, config.journal_size_limit
+    ))
+    .map_err(super::error::classify)
+}
+
+/// Runs `work` in a write transaction: `BEGIN IMMEDIATE`, which takes the write lock up
+/// front (waiting under `busy_timeout`), so a transaction that reads and then writes
+/// never fails half-way on a lock. Inside a transaction the caller already holds (a
+/// host service's own, or a test transaction) it runs in a savepoint instead.
+pub fn write_transaction<T>(
+    conn: &mut SqliteConnection,
+    work: impl FnOnce(&mut SqliteConnection) -> StorageResult<T>,
+) -> StorageResult<T> {
+    let depth = AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?;
+    if depth.is_some() { conn.transaction(work) } else { conn.immediate_transaction(work) }
+}
+
+/// Runs `work` in a read transaction, so everything it reads comes from one snapshot;
+/// inside a caller's transaction it uses that one.
+pub fn read_transaction<T>(
+    conn: &mut SqliteConnection,
+    work: impl FnOnce(&mut SqliteConnection) -> StorageResult<T>,
+) -> StorageResult<T> {
+    let depth = AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?;
+    if depth.is_some() { work(conn) } else { conn.transaction(work) }
+}

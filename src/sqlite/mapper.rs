@@ -1,0 +1,154 @@
+//! The mapper, read side: rows to a [`ProgramDocument`] and on to a [`ProgramGraph`].
+//!
+//! A load is one `SELECT` per table, each reading one key range of the program in key
+//! order; there is never a query per row. Every row is decoded strictly (see
+//! [`codec`](super::codec)), and the assembled document must pass the graph's own
+//! validation: a reference to a missing node, function or type is reported as a
+//! `Corrupt` error naming the table and key of the offending row.
+
+use super::tables::{edges, functions, modules, nodes, programs, semantic, types};
+use crate::graph::{DOCUMENT_FORMAT_VERSION, Entity, ProgramDocument, ProgramGraph, Violation};
+use crate::model::{SemanticEdge, SemanticKey, SemanticNode};
+use crate::store::{ProgramId, ProgramRef, StorageError, StorageResult};
+use diesel::sqlite::SqliteConnection;
+use petgraph::visit::{EdgeRef, IntoEdgeReferences};
+use std::collections::BTreeSet;
+
+/// A program's stored revision, and its edges as of that revision.
+pub struct EdgeRead {
+    pub revision: u64,
+    pub edges: Vec<crate::graph::EdgeEntry>,
+}
+
+fn header(conn: &mut SqliteConnection, program: ProgramId) -> StorageResult<programs::Header> {
+    programs::find(conn, program.0)?.ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?.header()
+}
+
+/// Everything of a program but its edges, which come empty. Run inside a
+/// transaction.
+pub fn read_without_edges(conn: &mut SqliteConnection, program: ProgramId) -> StorageResult<(ProgramDocument, u64)> {
+    let header = header(conn, program)?;
+    let modules =
+        modules::load(conn, program.0)?.into_iter().map(modules::ModuleRow::decode).collect::<Result<_, _>>()?;
+    let types = types::load(conn, program.0)?.into_iter().map(types::TypeRow::decode).collect::<Result<_, _>>()?;
+    let functions =
+        functions::load(conn, program.0)?.into_iter().map(functions::FunctionRow::decode).collect::<Result<_, _>>()?;
+    // Stored in owner order; documents list nodes in id order. Bodies are mostly id
+    // ranges, so the sort has little to do.
+    let mut nodes = nodes::load_decoded(conn, program.0)?;
+    nodes.sort_unstable_by_key(|n| n.id);
+    let doc = ProgramDocument {
+        format_version: DOCUMENT_FORMAT_VERSION,
+        next_ids: header.next_ids,
+        modules,
+        types,
+        functions,
+        nodes,
+        edges: Vec::new(),
+    };
+    Ok((doc, header.revision))
+}
+
+/// A program's edges with the revision they belong to. Run inside a transaction.
+pub fn read_edges(conn: &mut SqliteConnection, program: ProgramId) -> StorageResult<EdgeRead> {
+    let revision = header(conn, program)?.revision;
+    Ok(EdgeRead { revision, edges: edges::load_decoded(conn, program.0)? })
+}
+
+/// Reads a whole program as a document, with its stored revision. Run it inside a
+/// transaction so every table is read from the same snapshot.
+pub fn read_document(conn: &mut SqliteConnection, program: ProgramId) -> StorageResult<(ProgramDocument, u64)> {
+    let (mut doc, revision) = read_without_edges(conn, program)?;
+    doc.edges = edges::load_decoded(conn, program.0)?;
+    Ok((doc, revision))
+}
+
+/// Reads a whole program and assembles its graph. Run it inside a transaction.
+pub fn read_graph(
+    conn: &mut SqliteConnection,
+    program: ProgramId,
+    verify_semantic: bool,
+) -> StorageResult<(ProgramGraph, u64)> {
+    let (doc, revision) = read_document(conn, program)?;
+    let graph = assemble(program, doc)?;
+    if verify_semantic {
+        check_semantic(conn, program, &graph)?;
+    }
+    Ok((graph, revision))
+}
+
+/// Assembles stored rows into a graph; rows that do not form a whole program are a
+/// `Corrupt` error naming the first offending row.
+pub fn assemble(program: ProgramId, doc: ProgramDocument) -> StorageResult<ProgramGraph> {
+    ProgramGraph::from_document(doc).map_err(|v| violations_to_corrupt(program, v))
+}
+
+/// The table that stores an entity.
+fn table_of(entity: Entity) -> &'static str {
+    match entity {
+        Entity::Program => "programs",
+        Entity::Module(_) => "modules",
+        Entity::Type(_) => "types",
+        Entity::Function(_) => "functions",
+        Entity::Node(_) => "compute_nodes",
+        Entity::Edge(_) => "flow_edges",
+    }
+}
+
+/// Stored rows that do not form a whole program: the first violation names the table
+/// and key, the detail counts the rest.
+fn violations_to_corrupt(program: ProgramId, mut violations: Vec<Violation>) -> StorageError {
+    violations.sort();
+    let Some(first) = violations.first() else {
+        return StorageError::Corrupt {
+            table: "programs",
+            key: format!("program {program}"),
+            detail: "invalid".into(),
+        };
+    };
+    let key = match first.entity {
+        Entity::Program => format!("program {program}"),
+        other => format!("program {program} {other}"),
+    };
+    let more = match violations.len() {
+        1 => String::new(),
+        n => format!(
+            " ({} more: {})",
+            n - 1,
+            violations.iter().skip(1).take(3).map(|v| v.to_string()).collect::<Vec<_>>().join("; ")
+        ),
+    };
+    StorageError::Corrupt { table: table_of(first.entity), key, detail: format!("{}{more}", first.message) }
+}
+
+/// Checks that the stored semantic tables equal the graph's semantic graph (rebuilt
+/// from the primary rows on load).
+pub fn check_semantic(conn: &mut SqliteConnection, program: ProgramId, graph: &ProgramGraph) -> StorageResult<()> {
+    let sem = graph.semantic_graph();
+    let expected_nodes: BTreeSet<(SemanticKey, String)> =
+        sem.node_weights().map(|n| (n.key(), format!("{n:?}"))).collect();
+    let stored_nodes: BTreeSet<(SemanticKey, String)> = semantic::load_nodes(conn, program.0)?
+        .into_iter()
+        .map(|row| row.decode().map(|n: SemanticNode| (n.key(), format!("{n:?}"))))
+        .collect::<Result<_, _>>()?;
+    if let Some(diff) = expected_nodes.symmetric_difference(&stored_nodes).next() {
+        return Err(StorageError::Corrupt {
+            table: "semantic_nodes",
+            key: format!("program {program} {:?}", diff.0),
+            detail: format!("stored semantic node disagrees with the program: {}", diff.1),
+        });
+    }
+    let expected_edges: BTreeSet<(SemanticEdge, SemanticKey, SemanticKey)> =
+        sem.edge_references().map(|e| (*e.weight(), sem[e.source()].key(), sem[e.target()].key())).collect();
+    let stored_edges: BTreeSet<(SemanticEdge, SemanticKey, SemanticKey)> =
+        semantic::load_edges(conn, program.0)?.iter().map(|row| row.decode()).collect::<Result<_, _>>()?;
+    if let Some((kind, from, to)) = expected_edges.symmetric_difference(&stored_edges).next() {
+        let side = if stored_edges.contains(&(*kind, *from, *to)) { "stored but not derived" } else { "missing" };
+        return Err(StorageError::Corrupt {
+            table: "semantic_edges",
+            key: format!("program {program} {from:?} {kind:?} {to:?}"),
+            detail: format!("semantic edge is {side}"),
+        });
+    }
+    Ok(())
+}

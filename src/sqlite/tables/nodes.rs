@@ -1,0 +1,173 @@
+//! `compute_nodes`: one row per compute node, clustered by owner so that a function's
+//! body is one contiguous key range. Ops are spread over typed columns by
+//! [`ops`](crate::sqlite::ops).
+
+use crate::graph::NodeEntry;
+use crate::model::{ComputeNode, FunctionId, NodeId};
+use crate::schema::compute_nodes;
+use crate::sqlite::codec::{Json, Strict, cell_id, corrupt, show};
+use crate::sqlite::ops::{OpColumns, OpPayload, decode_op, encode_op};
+use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, upsert_chunked};
+use crate::store::{ProgramId, StorageResult};
+use diesel::connection::DefaultLoadingMode;
+use diesel::dsl;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use diesel::upsert::excluded;
+
+/// A compute node row.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = compute_nodes, check_for_backend(diesel::sqlite::Sqlite), treat_none_as_default_value = false)]
+pub struct NodeRow {
+    pub program_id: i64,
+    pub owner_id: Strict<i64>,
+    pub node_id: Strict<i64>,
+    pub op: Strict<i16>,
+    pub arg: Option<Strict<i64>>,
+    pub type_ref: Option<Strict<i64>>,
+    pub callee_id: Option<Strict<i64>>,
+    pub payload: Option<Json<OpPayload>>,
+}
+
+const _: () = assert!(CHUNK * 8 <= MAX_PARAMETERS);
+
+impl NodeRow {
+    /// The row of a node.
+    pub fn new(program: ProgramId, id: NodeId, node: &ComputeNode) -> StorageResult<Self> {
+        let OpColumns { op, arg, type_ref, callee_id, payload } = encode_op(&node.op)?;
+        Ok(NodeRow {
+            program_id: program.0,
+            owner_id: i64::from(node.owner.0).into(),
+            node_id: i64::from(id.0).into(),
+            op: op.into(),
+            arg: arg.map(Strict::from),
+            type_ref: type_ref.map(Strict::from),
+            callee_id: callee_id.map(Strict::from),
+            payload,
+        })
+    }
+
+    /// The node a row holds, or a `Corrupt` error naming it.
+    pub fn decode(self) -> StorageResult<NodeEntry> {
+        let (program, node) = (ProgramId(self.program_id), self.node_id);
+        let bad = |detail: String| corrupt("compute_nodes", format!("program {program} node {}", show(node)), detail);
+        let id = NodeId(cell_id(self.node_id).map_err(bad)?);
+        let owner = FunctionId(cell_id(self.owner_id).map_err(|e| bad(format!("owner_id: {e}")))?);
+        let column = |cell: Option<Strict<i64>>, name: &str| {
+            cell.map(|c| c.get()).transpose().map_err(|e| bad(format!("{name}: {e}")))
+        };
+        let cols = OpColumns {
+            op: self.op.get().map_err(|e| bad(format!("op: {e}")))?,
+            arg: column(self.arg, "arg")?,
+            type_ref: column(self.type_ref, "type_ref")?,
+            callee_id: column(self.callee_id, "callee_id")?,
+            payload: self.payload,
+        };
+        let op = decode_op(&cols).map_err(bad)?;
+        Ok(NodeEntry { id, owner, op })
+    }
+}
+
+/// One node by id (index `compute_nodes_by_id`).
+#[dsl::auto_type(no_type_alias)]
+pub fn by_id(program: i64, node: i64) -> _ {
+    compute_nodes::table.filter(compute_nodes::program_id.eq(program)).filter(compute_nodes::node_id.eq(node))
+}
+
+/// The nodes a function owns, in id order: a range of the primary key.
+#[dsl::auto_type(no_type_alias)]
+pub fn by_owner(program: i64, owner: i64) -> _ {
+    compute_nodes::table
+        .filter(compute_nodes::program_id.eq(program))
+        .filter(compute_nodes::owner_id.eq(owner))
+        .order_by(compute_nodes::node_id)
+}
+
+/// The ids of nodes whose op names a type, in id order (index `compute_nodes_by_type`).
+#[dsl::auto_type(no_type_alias)]
+pub fn by_type(program: i64, ty: i64) -> _ {
+    compute_nodes::table
+        .filter(compute_nodes::program_id.eq(program))
+        .filter(compute_nodes::type_ref.eq(ty))
+        .order_by(compute_nodes::node_id)
+        .select(compute_nodes::node_id)
+}
+
+/// All nodes of a program in key order (by owner, then id): one sequential read.
+#[dsl::auto_type(no_type_alias)]
+pub fn of_program(program: i64) -> _ {
+    compute_nodes::table
+        .filter(compute_nodes::program_id.eq(program))
+        .order_by((compute_nodes::owner_id, compute_nodes::node_id))
+}
+
+/// Loads one node.
+pub fn find(conn: &mut SqliteConnection, program: i64, node: i64) -> QueryResult<Option<NodeRow>> {
+    by_id(program, node).select(NodeRow::as_select()).get_result(conn).optional()
+}
+
+/// Loads the nodes a function owns.
+pub fn load_by_owner(conn: &mut SqliteConnection, program: i64, owner: i64) -> QueryResult<Vec<NodeRow>> {
+    by_owner(program, owner).select(NodeRow::as_select()).load(conn)
+}
+
+/// Loads the ids of the nodes naming a type.
+pub fn load_by_type(conn: &mut SqliteConnection, program: i64, ty: i64) -> QueryResult<Vec<Strict<i64>>> {
+    by_type(program, ty).load(conn)
+}
+
+/// Loads and decodes all nodes of a program (in key order, not id order), row by row
+/// so no intermediate rows pile up.
+pub fn load_decoded(conn: &mut SqliteConnection, program: i64) -> StorageResult<Vec<NodeEntry>> {
+    let mut out = Vec::new();
+    for row in of_program(program).select(NodeRow::as_select()).load_iter::<_, DefaultLoadingMode>(conn)? {
+        out.push(row?.decode()?);
+    }
+    Ok(out)
+}
+
+/// The owners of the stored call nodes (`Call`, `MakeClosure`) among `ids`: the
+/// functions whose `Calls` edges may change when those nodes are rewritten.
+pub fn call_owners(conn: &mut SqliteConnection, program: i64, ids: &[i64]) -> QueryResult<Vec<Strict<i64>>> {
+    let mut owners = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        owners.extend(
+            compute_nodes::table
+                .filter(compute_nodes::program_id.eq(program))
+                .filter(compute_nodes::node_id.eq_any(chunk))
+                .filter(compute_nodes::callee_id.is_not_null())
+                .select(compute_nodes::owner_id)
+                .load::<Strict<i64>>(conn)?,
+        );
+    }
+    Ok(owners)
+}
+
+/// Inserts rows that do not exist yet.
+pub fn insert(conn: &mut SqliteConnection, rows: &[NodeRow]) -> QueryResult<usize> {
+    insert_chunked!(conn, compute_nodes::table, rows)
+}
+
+/// Inserts or replaces rows, matched by node id (an owner never changes through the
+/// graph API, but a save of an unrelated graph may give an id another owner).
+pub fn upsert(conn: &mut SqliteConnection, rows: &[NodeRow]) -> QueryResult<usize> {
+    upsert_chunked!(
+        conn,
+        compute_nodes::table,
+        rows,
+        (compute_nodes::program_id, compute_nodes::node_id),
+        (
+            compute_nodes::owner_id.eq(excluded(compute_nodes::owner_id)),
+            compute_nodes::op.eq(excluded(compute_nodes::op)),
+            compute_nodes::arg.eq(excluded(compute_nodes::arg)),
+            compute_nodes::type_ref.eq(excluded(compute_nodes::type_ref)),
+            compute_nodes::callee_id.eq(excluded(compute_nodes::callee_id)),
+            compute_nodes::payload.eq(excluded(compute_nodes::payload)),
+        )
+    )
+}
+
+/// Deletes nodes by id.
+pub fn delete(conn: &mut SqliteConnection, program: i64, ids: &[i64]) -> QueryResult<usize> {
+    delete_ids!(conn, compute_nodes, node_id, program, ids)
+}

@@ -1,0 +1,197 @@
+//! `programs`: one row per program, with what must survive a reload besides the parts
+//! (revision, the next ids to hand out) and what a listing shows without loading
+//! (counts, times).
+
+use crate::graph::NextIds;
+use crate::schema::programs;
+use crate::sqlite::codec::{Strict, cell_id, corrupt, count_u64};
+use crate::store::{ProgramId, ProgramSummary, StorageResult};
+use diesel::prelude::*;
+use diesel::query_builder::{AsChangeset, AstPass, QueryFragment, QueryId};
+use diesel::sqlite::{Sqlite, SqliteConnection};
+
+/// Version of how a program's parts are laid out in the rows, stored per program. A
+/// layout change that old builds cannot read bumps it (with a migration).
+pub const FORMAT_VERSION: i32 = 1;
+
+/// A program row as read.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = programs, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct ProgramRow {
+    pub id: i64,
+    pub name: Strict<String>,
+    pub format_version: Strict<i32>,
+    pub revision: Strict<i64>,
+    pub next_node_id: Strict<i64>,
+    pub next_edge_id: Strict<i64>,
+    pub next_function_id: Strict<i64>,
+    pub next_module_id: Strict<i64>,
+    pub next_type_id: Strict<i64>,
+    pub module_count: Strict<i64>,
+    pub function_count: Strict<i64>,
+    pub node_count: Strict<i64>,
+    pub edge_count: Strict<i64>,
+    pub created_at: Strict<i64>,
+    pub updated_at: Strict<i64>,
+}
+
+/// A new program row.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = programs, check_for_backend(diesel::sqlite::Sqlite), treat_none_as_default_value = false)]
+pub struct NewProgram<'a> {
+    pub name: &'a str,
+    pub format_version: i32,
+    pub revision: i64,
+    pub next_node_id: i64,
+    pub next_edge_id: i64,
+    pub next_function_id: i64,
+    pub next_module_id: i64,
+    pub next_type_id: i64,
+    pub module_count: i64,
+    pub function_count: i64,
+    pub node_count: i64,
+    pub edge_count: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a write to a program changes in its row.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = programs, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct ProgramState {
+    pub revision: i64,
+    pub next_node_id: i64,
+    pub next_edge_id: i64,
+    pub next_function_id: i64,
+    pub next_module_id: i64,
+    pub next_type_id: i64,
+    pub module_count: i64,
+    pub function_count: i64,
+    pub node_count: i64,
+    pub edge_count: i64,
+    pub updated_at: i64,
+}
+
+/// The parts of a program row a load and a write need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub revision: u64,
+    pub next_ids: NextIds,
+}
+
+impl ProgramRow {
+    fn key(&self) -> String {
+        format!("program {}", ProgramId(self.id))
+    }
+
+    /// Revision and next ids, checked.
+    pub fn header(&self) -> StorageResult<Header> {
+        let bad = |detail: String| corrupt("programs", self.key(), detail);
+        let format = self.format_version.get().map_err(|e| bad(format!("format_version: {e}")))?;
+        if format != FORMAT_VERSION {
+            return Err(bad(format!("format version {format} is not the {FORMAT_VERSION} this build reads")));
+        }
+        let id = |v: Strict<i64>, what: &str| cell_id(v).map_err(|e| bad(format!("{what}: {e}")));
+        Ok(Header {
+            revision: count_u64(self.revision, "revision").map_err(bad)?,
+            next_ids: NextIds {
+                node: id(self.next_node_id, "next_node_id")?,
+                edge: id(self.next_edge_id, "next_edge_id")?,
+                function: id(self.next_function_id, "next_function_id")?,
+                module: id(self.next_module_id, "next_module_id")?,
+                type_: id(self.next_type_id, "next_type_id")?,
+            },
+        })
+    }
+
+    /// The row as a listing entry, checked.
+    pub fn summary(&self) -> StorageResult<ProgramSummary> {
+        let count = |v: Strict<i64>, what: &str| count_u64(v, what).map_err(|e| corrupt("programs", self.key(), e));
+        let time =
+            |v: Strict<i64>, what: &str| v.get().map_err(|e| corrupt("programs", self.key(), format!("{what}: {e}")));
+        Ok(ProgramSummary {
+            id: ProgramId(self.id),
+            name: self.name.clone().get().map_err(|e| corrupt("programs", self.key(), format!("name: {e}")))?,
+            modules: count(self.module_count, "module_count")?,
+            functions: count(self.function_count, "function_count")?,
+            nodes: count(self.node_count, "node_count")?,
+            edges: count(self.edge_count, "edge_count")?,
+            revision: count(self.revision, "revision")?,
+            created_at: time(self.created_at, "created_at")?,
+            updated_at: time(self.updated_at, "updated_at")?,
+        })
+    }
+}
+
+/// The program with this id.
+pub fn find(conn: &mut SqliteConnection, id: i64) -> QueryResult<Option<ProgramRow>> {
+    programs::table.find(id).select(ProgramRow::as_select()).get_result(conn).optional()
+}
+
+/// Whether the program exists.
+pub fn exists(conn: &mut SqliteConnection, id: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(programs::table.find(id))).get_result(conn)
+}
+
+/// The id of the program with this name.
+pub fn id_by_name(conn: &mut SqliteConnection, name: &str) -> QueryResult<Option<i64>> {
+    programs::table.filter(programs::name.eq(name)).select(programs::id).get_result(conn).optional()
+}
+
+/// All programs in id order.
+pub fn list(conn: &mut SqliteConnection) -> QueryResult<Vec<ProgramRow>> {
+    programs::table.order_by(programs::id).select(ProgramRow::as_select()).load(conn)
+}
+
+/// Inserts a program row and returns its id (names are unique, so the name finds it).
+pub fn insert(conn: &mut SqliteConnection, row: &NewProgram<'_>) -> QueryResult<i64> {
+    diesel::insert_into(programs::table).values(row).execute(conn)?;
+    programs::table.filter(programs::name.eq(row.name)).select(programs::id).get_result(conn)
+}
+
+/// Records the state after a write.
+pub fn set_state(conn: &mut SqliteConnection, id: i64, state: &ProgramState) -> QueryResult<usize> {
+    StateUpdate { changeset: state.as_changeset(), filter: programs::id.eq(id) }.execute(conn)
+}
+
+/// `UPDATE programs SET <state> WHERE id = ?` as a cacheable statement.
+///
+/// Every write ends with this update, so preparing it each time costs a noticeable
+/// share of a small commit. Diesel never caches an `UPDATE` (a changeset may be empty
+/// and render differently); this one never is, so its SQL depends only on its type and
+/// the prepared statement can be reused. The SQL is still Diesel's: the changeset and
+/// the filter render themselves.
+struct StateUpdate<'a> {
+    changeset: <&'a ProgramState as AsChangeset>::Changeset,
+    filter: diesel::dsl::Eq<programs::id, i64>,
+}
+
+impl QueryFragment<Sqlite> for StateUpdate<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql("UPDATE ");
+        out.push_identifier("programs")?;
+        out.push_sql(" SET ");
+        self.changeset.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        self.filter.walk_ast(out.reborrow())
+    }
+}
+
+impl QueryId for StateUpdate<'_> {
+    type QueryId = StateUpdate<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl RunQueryDsl<SqliteConnection> for StateUpdate<'_> {}
+
+/// Renames a program and bumps its revision.
+pub fn rename(conn: &mut SqliteConnection, id: i64, name: &str) -> QueryResult<usize> {
+    diesel::update(programs::table.find(id))
+        .set((programs::name.eq(name), programs::revision.eq(programs::revision + 1)))
+        .execute(conn)
+}
+
+/// Deletes a program; every table's foreign key cascades from it.
+pub fn delete(conn: &mut SqliteConnection, id: i64) -> QueryResult<usize> {
+    diesel::delete(programs::table.find(id)).execute(conn)
+}

@@ -1,0 +1,206 @@
+//! Bad stored data, as a hand edit or a broken tool would leave it: every case is a
+//! typed `Corrupt` error naming the table and the row's key. Never a panic, never a
+//! silently defaulted value.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use lmlang_storage::graph::ProgramGraph;
+use lmlang_storage::model::*;
+use lmlang_storage::sqlite::SqliteStore;
+use lmlang_storage::store::{GraphStore, ProgramId, StorageError};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+    program: ProgramId,
+    constant: NodeId,
+    call: NodeId,
+    edge: EdgeId,
+    point: TypeId,
+    main: FunctionId,
+}
+
+fn sample() -> (ProgramGraph, NodeId, NodeId, EdgeId, TypeId, FunctionId) {
+    let mut g = ProgramGraph::new("app");
+    let point = g
+        .register_named_in(
+            ModuleId::ROOT,
+            Visibility::Public,
+            "Point",
+            LmType::Struct(StructDef {
+                name: String::new(),
+                type_id: TypeId(0),
+                fields: [("x".to_string(), TypeId::F64), ("y".to_string(), TypeId::F64)].into_iter().collect(),
+                module: ModuleId::ROOT,
+                visibility: Visibility::Public,
+            }),
+        )
+        .expect("type");
+    let helper = g.add_function(ModuleId::ROOT, "helper", Visibility::Private, vec![], TypeId::F64).expect("helper");
+    let main = g.add_function(ModuleId::ROOT, "main", Visibility::Public, vec![], TypeId::UNIT).expect("main");
+    let constant = g.add_core_op(main, ComputeOp::Const { value: ConstValue::F64(1.5) }).expect("const");
+    let call = g.add_core_op(main, ComputeOp::Call { target: helper }).expect("call");
+    let edge = g.add_data_edge(constant, call, 0, 0, TypeId::F64).expect("edge");
+    g.add_structured_op(main, StructuredOp::StructCreate { type_id: point }).expect("struct");
+    g.set_entry_node(main, Some(constant)).expect("entry");
+    (g, constant, call, edge, point, main)
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path().join("bad.db")).expect("store");
+    let (g, constant, call, edge, point, main) = sample();
+    let program = store.insert_program("victim", &g).expect("insert");
+    assert_eq!(store.load_program(program).expect("clean load"), g);
+    Fixture { _dir: dir, store, program, constant, call, edge, point, main }
+}
+
+impl Fixture {
+    /// Runs SQL as a hand edit would: checks and foreign keys off.
+    fn tamper(&self, sql: &str) {
+        let mut conn =
+            SqliteConnection::establish(self.store.path().to_str().expect("utf-8 path")).expect("connection");
+        conn.batch_execute("PRAGMA foreign_keys = OFF; PRAGMA ignore_check_constraints = ON;").expect("pragmas");
+        conn.batch_execute(sql).expect("tamper");
+    }
+
+    /// Loading fails with `Corrupt` for this table, with the key mentioning `key_part`.
+    fn load_is_corrupt(&self, table: &str, key_part: &str) -> String {
+        match self.store.load_program(self.program) {
+            Err(StorageError::Corrupt { table: t, key, detail }) => {
+                assert_eq!(t, table, "table ({key}: {detail})");
+                assert!(key.contains(key_part), "key {key:?} should name {key_part:?} ({detail})");
+                detail
+            }
+            Err(other) => panic!("expected Corrupt in {table}, got {other}"),
+            Ok(_) => panic!("corrupt data loaded without error"),
+        }
+    }
+}
+
+#[test]
+fn bad_json_in_a_payload() {
+    let f = fixture();
+    f.tamper(&format!("UPDATE functions SET params = '[[\"x\", ' WHERE function_id = {}", f.main.0));
+    let detail = f.load_is_corrupt("functions", &format!("function {}", f.main.0));
+    assert!(detail.contains("params"), "{detail}");
+    assert!(matches!(f.store.get_function(f.program, f.main), Err(StorageError::Corrupt { table: "functions", .. })));
+}
+
+#[test]
+fn unknown_variant_in_a_text_enum() {
+    let f = fixture();
+    f.tamper("UPDATE modules SET visibility = 'Secret' WHERE module_id = 0");
+    let detail = f.load_is_corrupt("modules", "module 0");
+    assert!(detail.contains("Secret"), "{detail}");
+}
+
+#[test]
+fn unknown_variant_in_json() {
+    let f = fixture();
+    f.tamper(&format!("UPDATE types SET definition = '{{\"Quaternion\":4}}' WHERE type_id = {}", f.point.0));
+    f.load_is_corrupt("types", &format!("type {}", f.point.0));
+}
+
+#[test]
+fn unknown_op_code() {
+    let f = fixture();
+    f.tamper(&format!("UPDATE compute_nodes SET op = 99 WHERE node_id = {}", f.call.0));
+    let detail = f.load_is_corrupt("compute_nodes", &format!("node {}", f.call.0));
+    assert!(detail.contains("99"), "{detail}");
+    assert!(matches!(f.store.get_node(f.program, f.call), Err(StorageError::Corrupt { table: "compute_nodes", .. })));
+}
+
+#[test]
+fn op_columns_that_do_not_fit_the_op() {
+    let f = fixture();
+    f.tamper(&format!("UPDATE compute_nodes SET arg = 3 WHERE node_id = {}", f.call.0));
+    let detail = f.load_is_corrupt("compute_nodes", &format!("node {}", f.call.0));
+    assert!(detail.contains("arg"), "{detail}");
+}
+
+#[test]
+fn garbage_and_non_nan_bits_in_a_float_payload() {
+    let f = fixture();
+    for payload in
+        ["{\"F64\":\"NaN:0xzz\"}", "{\"F64\":\"NaN:0x0000000000000001\"}", "{\"F64\":\"lots\"}", "{\"F64\":null}"]
+    {
+        f.tamper(&format!("UPDATE compute_nodes SET payload = '{payload}' WHERE node_id = {}", f.constant.0));
+        let detail = f.load_is_corrupt("compute_nodes", &format!("node {}", f.constant.0));
+        assert!(detail.contains("constant"), "{payload}: {detail}");
+    }
+    // A float stored as REAL (the way SQLite would lose a NaN) is not a payload either.
+    f.tamper(&format!("UPDATE compute_nodes SET payload = 1.5 WHERE node_id = {}", f.constant.0));
+    f.load_is_corrupt("compute_nodes", &format!("node {}", f.constant.0));
+}
+
+#[test]
+fn dangling_edge_endpoint() {
+    let f = fixture();
+    f.tamper(&format!("UPDATE flow_edges SET source_id = 4242 WHERE edge_id = {}", f.edge.0));
+    let detail = f.load_is_corrupt("flow_edges", &format!("edge e{}", f.edge.0));
+    assert!(detail.contains("4242"), "{detail}");
+}
+
+#[test]
+fn dangling_node_owner_and_call_target() {
+    let f = fixture();
+    f.tamper(&format!("UPDATE compute_nodes SET callee_id = 77 WHERE node_id = {}", f.call.0));
+    f.load_is_corrupt("compute_nodes", &format!("node n{}", f.call.0));
+}
+
+#[test]
+fn id_out_of_range() {
+    let f = fixture();
+    f.tamper(&format!("UPDATE compute_nodes SET node_id = 5000000000 WHERE node_id = {}", f.call.0));
+    let detail = f.load_is_corrupt("compute_nodes", "node 5000000000");
+    assert!(detail.contains("out of range"), "{detail}");
+}
+
+#[test]
+fn id_at_or_past_the_next_id() {
+    let f = fixture();
+    f.tamper(&format!("UPDATE programs SET next_node_id = 1 WHERE id = {}", f.program.0));
+    let detail = f.load_is_corrupt("compute_nodes", "node n");
+    assert!(detail.contains("next_ids"), "{detail}");
+}
+
+#[test]
+fn negative_revision_and_unknown_format() {
+    let f = fixture();
+    f.tamper(&format!("UPDATE programs SET revision = -3 WHERE id = {}", f.program.0));
+    f.load_is_corrupt("programs", &format!("program {}", f.program));
+    f.tamper(&format!("UPDATE programs SET revision = 3, format_version = 7 WHERE id = {}", f.program.0));
+    let detail = f.load_is_corrupt("programs", &format!("program {}", f.program));
+    assert!(detail.contains("format version 7"), "{detail}");
+}
+
+#[test]
+fn wrong_type_in_a_typed_column() {
+    // SQLite lets any value into any column; a text where an id belongs must not be
+    // read as 0.
+    let f = fixture();
+    f.tamper(&format!("UPDATE flow_edges SET value_type = 'F64' WHERE edge_id = {}", f.edge.0));
+    match f.store.load_program(f.program) {
+        Err(StorageError::Corrupt { .. } | StorageError::Database(_)) => {}
+        Err(other) => panic!("expected a typed error, got {other}"),
+        Ok(g) => panic!("loaded {:?}", g.edge(f.edge)),
+    }
+}
+
+#[test]
+fn stale_semantic_rows_are_caught_when_verification_is_on() {
+    let f = fixture();
+    f.tamper("DELETE FROM semantic_edges WHERE kind = 'Calls'");
+    // The graph rebuilds its semantic graph from the primary rows, so a default load
+    // is correct regardless; verification reports the stale table.
+    assert!(f.store.load_program(f.program).is_ok());
+    let config = lmlang_storage::sqlite::SqliteConfig { verify_semantic_on_load: true, ..Default::default() };
+    let verifying = SqliteStore::open_with(f.store.path(), config).expect("second store");
+    match verifying.load_program(f.program) {
+        Err(StorageError::Corrupt { table: "semantic_edges", key, detail }) => {
+            assert!(key.contains("Calls"), "{key}: {detail}");
+        }
+        other => panic!("expected a semantic_edges Corrupt error, got {other:?}"),
+    }
+}

@@ -1,0 +1,275 @@
+//! SQLite-specific round trips: float bits through the JSON payload, the stored
+//! semantic tables kept current by every kind of write, ids surviving reloads, and the
+//! functions that run on a host service's own connection and transaction.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use lmlang_storage::graph::ProgramGraph;
+use lmlang_storage::model::*;
+use lmlang_storage::sqlite::{self, SqliteConfig, SqliteStore};
+use lmlang_storage::store::{FunctionUpdate, GraphStore, NewFunction, StorageError};
+use lmlang_storage::synth::{SynthConfig, generate};
+use proptest::prelude::*;
+
+fn verifying_store() -> SqliteStore {
+    SqliteStore::temporary_with(SqliteConfig { verify_semantic_on_load: true, ..Default::default() }).expect("store")
+}
+
+#[test]
+fn float_constants_keep_their_bits() {
+    let mut floats64: Vec<f64> = vec![
+        f64::NAN,
+        -f64::NAN,
+        f64::from_bits(0x7ff0_0000_0000_0001),
+        f64::from_bits(0xfff8_dead_beef_0001),
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.0,
+        -0.0,
+        f64::MIN_POSITIVE,
+        f64::from_bits(1),
+        f64::MAX,
+        f64::MIN,
+        92645.26976402709,
+        0.1 + 0.2,
+    ];
+    let mut floats32: Vec<f32> =
+        vec![f32::NAN, f32::from_bits(0xffc0_0001), f32::from_bits(0x7f80_0001), -0.0, f32::from_bits(1), f32::MAX];
+    // Pseudo-random bit patterns, every exponent and payload.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..2000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        floats64.push(f64::from_bits(x));
+        floats32.push(f32::from_bits((x >> 32) as u32));
+    }
+    let mut g = ProgramGraph::new("floats");
+    let f = g.add_function(ModuleId::ROOT, "consts", Visibility::Public, vec![], TypeId::UNIT).expect("function");
+    for v in &floats64 {
+        g.add_core_op(f, ComputeOp::Const { value: ConstValue::F64(*v) }).expect("f64");
+    }
+    for v in &floats32 {
+        g.add_core_op(f, ComputeOp::Const { value: ConstValue::F32(*v) }).expect("f32");
+    }
+    let store = SqliteStore::temporary().expect("store");
+    let p = store.insert_program("floats", &g).expect("insert");
+    let loaded = store.load_program(p).expect("load");
+    for ((id, a), (_, b)) in g.nodes().zip(loaded.nodes()) {
+        assert_eq!(a, b, "node {id}");
+    }
+    assert_eq!(loaded, g);
+    // The single-row paths too.
+    let (id, node) = g.nodes().next().expect("a node");
+    assert_eq!(&store.get_node(p, id).expect("get"), node);
+    let nan = ComputeNodeOp::Core(ComputeOp::Const { value: ConstValue::F64(f64::from_bits(0x7ff4_0000_0000_00ff)) });
+    store.update_node(p, id, nan.clone()).expect("update");
+    assert_eq!(store.get_node(p, id).expect("get").op, nan);
+}
+
+#[test]
+fn semantic_tables_follow_every_kind_of_write() {
+    let store = verifying_store();
+    let p = store.create_program("skeleton").expect("program");
+    let math = store.insert_module(p, ModuleId::ROOT, "math", Visibility::Public).expect("module");
+    let io = store.insert_module(p, ModuleId::ROOT, "io", Visibility::Private).expect("module");
+    let point = store
+        .insert_named_type(
+            p,
+            math,
+            Visibility::Public,
+            "Point",
+            LmType::Struct(StructDef {
+                name: String::new(),
+                type_id: TypeId(0),
+                fields: [("x".to_string(), TypeId::F64)].into_iter().collect(),
+                module: math,
+                visibility: Visibility::Public,
+            }),
+        )
+        .expect("type");
+    let ptr = store.insert_type(p, LmType::Pointer { pointee: point, mutable: true }).expect("anonymous type");
+    let new_fn = |name: &str, module, params: Vec<(String, TypeId)>| NewFunction {
+        module,
+        name: name.into(),
+        visibility: Visibility::Public,
+        params,
+        return_type: TypeId::UNIT,
+        closure_of: None,
+    };
+    let callee = store.insert_function(p, new_fn("callee", math, vec![("p".into(), ptr)])).expect("function");
+    let caller = store.insert_function(p, new_fn("caller", ModuleId::ROOT, vec![])).expect("function");
+    let closure = store
+        .insert_function(
+            p,
+            NewFunction {
+                closure_of: Some((
+                    caller,
+                    vec![Capture { name: "c".into(), captured_type: point, mode: CaptureMode::ByMutRef }],
+                )),
+                ..new_fn("inner", ModuleId::ROOT, vec![])
+            },
+        )
+        .expect("closure");
+    store.load_program(p).expect("verified after inserts");
+
+    let call = store.insert_node(p, caller, ComputeOp::Call { target: callee }.into()).expect("call");
+    let call2 = store.insert_node(p, caller, ComputeOp::Call { target: callee }.into()).expect("second call");
+    store.insert_node(p, caller, ComputeOp::MakeClosure { function: closure }.into()).expect("closure node");
+    store.load_program(p).expect("verified after calls");
+
+    store.delete_node(p, call).expect("one call goes");
+    store.load_program(p).expect("verified: the other call keeps the edge");
+    store.update_node(p, call2, ComputeOp::Return.into()).expect("last call becomes a return");
+    store.load_program(p).expect("verified: Calls edge gone");
+
+    store.update_function(p, callee, FunctionUpdate { module: Some(io), ..Default::default() }).expect("move");
+    store
+        .update_function(p, callee, FunctionUpdate { signature: Some((vec![], TypeId::I32)), ..Default::default() })
+        .expect("signature");
+    store.update_module(p, math, "maths").expect("rename module");
+    store.load_program(p).expect("verified after moves and renames");
+
+    store.delete_function(p, callee).expect("delete function");
+    let empty = store.insert_module(p, io, "empty", Visibility::Public).expect("module");
+    store.delete_module(p, empty).expect("delete module");
+    store.load_program(p).expect("verified after deletions");
+
+    // A group of edits and a save of an unrelated copy.
+    store
+        .edit(p, &mut |g| {
+            let f = g.add_function(ModuleId::ROOT, "grouped", Visibility::Public, vec![], TypeId::UNIT)?;
+            let entry = g.add_core_op(f, ComputeOp::Call { target: caller })?;
+            g.set_entry_node(f, Some(entry))?;
+            Ok(())
+        })
+        .expect("group");
+    let mut copy = store.load_program(p).expect("load");
+    let extra = copy.add_function(ModuleId::ROOT, "extra", Visibility::Private, vec![], TypeId::UNIT).expect("f");
+    copy.add_core_op(extra, ComputeOp::Call { target: caller }).expect("call");
+    store.save_program(p, &copy).expect("save copy");
+    assert_eq!(store.load_program(p).expect("verified after saves"), copy);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Random programs, saved incrementally after random edits: every load equals the
+    /// graph and the semantic tables equal its semantic graph.
+    #[test]
+    fn random_programs_and_edits_keep_tables_current(g in common::arb_program(), seed in any::<u64>()) {
+        let store = verifying_store();
+        let p = store.insert_program("random", &g).expect("insert");
+        let mut g = store.load_program(p).expect("load");
+        for round in 0..3u64 {
+            common::apply_random_edits(&mut g, seed.wrapping_add(round), 12);
+            store.save_program(p, &g).expect("save");
+            prop_assert_eq!(&store.load_program(p).expect("load"), &g);
+        }
+        // And a graph the store never saw (compared with the stored one).
+        let mut other = g.clone();
+        common::apply_random_edits(&mut other, seed ^ 0xfeed, 20);
+        store.save_program(p, &other).expect("save unrelated");
+        prop_assert_eq!(&store.load_program(p).expect("load"), &other);
+    }
+}
+
+#[test]
+fn ids_survive_a_reload_with_holes() {
+    let g = generate(&SynthConfig { nodes: 4_000, seed: 3, gaps: true });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ids.db");
+    let p = SqliteStore::open(&path).expect("store").insert_program("gaps", &g).expect("insert");
+    let store = SqliteStore::open(&path).expect("reopen");
+    let mut loaded = store.load_program(p).expect("load");
+    assert_eq!(loaded, g);
+    assert_eq!(loaded.next_ids(), g.next_ids());
+    let mut original = g.clone();
+    let f = g.functions().next().map(|f| f.id).expect("a function");
+    let expected = original.add_core_op(f, ComputeOp::Print).expect("add");
+    assert_eq!(loaded.add_core_op(f, ComputeOp::Print).expect("add"), expected);
+    assert_eq!(store.insert_node(p, f, ComputeOp::Print.into()).expect("insert"), expected);
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+#[test]
+fn saves_and_loads_join_a_host_transaction() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("host.db");
+    let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("connection");
+    sqlite::run_migrations(&mut conn).expect("migrations");
+    conn.batch_execute("PRAGMA foreign_keys = ON; CREATE TABLE host_notes (note TEXT NOT NULL);").expect("host table");
+    let g = generate(&SynthConfig { nodes: 500, seed: 1, gaps: false });
+
+    // A failed host transaction takes the program with it.
+    let failed: Result<(), StorageError> = conn.immediate_transaction(|conn| {
+        conn.batch_execute("INSERT INTO host_notes VALUES ('first')")?;
+        sqlite::insert_program(conn, "app", &g)?;
+        Err(StorageError::InvalidProgramName("the host changed its mind".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(sqlite::find_program(&mut conn, "app").expect("find"), None);
+
+    // A committed one keeps both, and reads inside it see its own writes.
+    let id = conn
+        .immediate_transaction(|conn| {
+            conn.batch_execute("INSERT INTO host_notes VALUES ('second')")?;
+            let id = sqlite::insert_program(conn, "app", &g)?;
+            assert_eq!(sqlite::load_program(conn, id)?, g);
+            let mut edited = g.clone();
+            lmlang_storage::synth::one_node_edit(&mut edited, 4).expect("an edit");
+            let report = sqlite::save_program(conn, id, &edited)?;
+            assert_eq!((report.rows_written, report.rows_deleted), (1, 0));
+            Ok::<_, StorageError>(id)
+        })
+        .expect("host transaction");
+    let notes: Vec<Count> = diesel::sql_query("SELECT count(*) AS n FROM host_notes").load(&mut conn).expect("count");
+    assert_eq!(notes[0].n, 1);
+
+    // Outside a transaction each call makes its own; a store sees what the host wrote.
+    let loaded = sqlite::load_program(&mut conn, id).expect("load");
+    let store = SqliteStore::open(&path).expect("store");
+    assert_eq!(store.load_program(id).expect("store load"), loaded);
+    sqlite::delete_program(&mut conn, id).expect("delete");
+    assert!(matches!(store.load_program(id), Err(StorageError::ProgramNotFound(_))));
+    assert_eq!(store.schema_version().expect("version"), sqlite::schema_version(&mut conn).expect("version"));
+}
+
+#[test]
+fn maintenance_reports_a_sound_file() {
+    let store = SqliteStore::temporary().expect("store");
+    store.insert_program("p", &generate(&SynthConfig { nodes: 2_000, seed: 2, gaps: true })).expect("insert");
+    assert_eq!(store.integrity_check().expect("integrity"), Vec::<String>::new());
+    assert_eq!(store.foreign_key_check().expect("foreign keys"), Vec::<String>::new());
+    let checkpoint = store.checkpoint().expect("checkpoint");
+    assert!(!checkpoint.busy);
+    assert!(store.database_bytes().expect("size") > 0);
+}
+
+#[test]
+fn a_panic_inside_a_write_rolls_it_back_and_the_store_goes_on() {
+    let store = SqliteStore::temporary().expect("store");
+    let g = generate(&SynthConfig { nodes: 300, seed: 8, gaps: false });
+    let p = store.insert_program("p", &g).expect("insert");
+    let f = g.functions().next().map(|f| f.id).expect("a function");
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.edit(p, &mut |g| {
+            g.add_core_op(f, ComputeOp::Print)?;
+            panic!("a caller's edit closure panics half-way");
+        })
+    }));
+    assert!(outcome.is_err(), "the panic reached the caller");
+    assert_eq!(store.load_program(p).expect("load"), g, "nothing of the panicked write is stored");
+    let mut expected = g.clone();
+    let id = store.insert_node(p, f, ComputeOp::Print.into()).expect("the writer works again");
+    assert_eq!(expected.add_core_op(f, ComputeOp::Print).expect("add"), id);
+    assert_eq!(store.load_program(p).expect("load"), expected);
+}
