@@ -12,7 +12,8 @@
 --   TEXT enums with CHECK constraints.
 -- * Foreign keys guard references inside a program. The cycle between a function's
 --   entry node and the node's owner is broken by deferring the entry-node check to
---   commit.
+--   commit; so are the self-references (a module's parent, a closure's parent), which
+--   a valid imported program may list after the row that refers to them.
 
 CREATE TABLE programs (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
@@ -40,6 +41,7 @@ CREATE TABLE modules (
     visibility TEXT NOT NULL CHECK (visibility IN ('Public', 'Private')),
     PRIMARY KEY (program_id, module_id),
     FOREIGN KEY (program_id, parent_id) REFERENCES modules (program_id, module_id)
+        DEFERRABLE INITIALLY DEFERRED
 ) WITHOUT ROWID;
 -- Foreign-key look-ups when a module is deleted.
 CREATE INDEX modules_by_parent ON modules (program_id, parent_id) WHERE parent_id IS NOT NULL;
@@ -76,7 +78,8 @@ CREATE TABLE functions (
     captures TEXT NOT NULL,
     PRIMARY KEY (program_id, function_id),
     FOREIGN KEY (program_id, module_id) REFERENCES modules (program_id, module_id),
-    FOREIGN KEY (program_id, parent_function_id) REFERENCES functions (program_id, function_id),
+    FOREIGN KEY (program_id, parent_function_id) REFERENCES functions (program_id, function_id)
+        DEFERRABLE INITIALLY DEFERRED,
     FOREIGN KEY (program_id, entry_node_id) REFERENCES compute_nodes (program_id, node_id)
         DEFERRABLE INITIALLY DEFERRED
 ) WITHOUT ROWID;

@@ -100,7 +100,30 @@ impl ProgramGraph {
                 format!("document format {} is not the supported {DOCUMENT_FORMAT_VERSION}", doc.format_version),
             ));
         }
-        let next = doc.next_ids;
+        let mut next = doc.next_ids;
+        // The id tables are dense, one slot per id ever handed out. A next id far
+        // beyond every live id (a corrupt or hostile document) would make them
+        // enormous, so it is reported and clamped instead of allocated.
+        let bound = |live: usize, highest: Option<u32>| -> u32 {
+            let highest = highest.map_or(0, |h| h as u64 + 1);
+            (highest + (4 * live as u64).max(1 << 22)).min(u32::MAX as u64) as u32
+        };
+        let node_bound = bound(doc.nodes.len(), doc.nodes.iter().map(|n| n.id.0).max());
+        if next.node > node_bound {
+            problems.push(Violation::new(
+                Entity::Program,
+                format!("next_ids.node {} is implausibly far beyond the node ids", next.node),
+            ));
+            next.node = doc.nodes.iter().map(|n| n.id.0.saturating_add(1)).max().unwrap_or(0);
+        }
+        let edge_bound = bound(doc.edges.len(), doc.edges.iter().map(|e| e.id.0).max());
+        if next.edge > edge_bound {
+            problems.push(Violation::new(
+                Entity::Program,
+                format!("next_ids.edge {} is implausibly far beyond the edge ids", next.edge),
+            ));
+            next.edge = doc.edges.iter().map(|e| e.id.0.saturating_add(1)).max().unwrap_or(0);
+        }
 
         let mut types = BTreeMap::new();
         let mut named = BTreeMap::new();

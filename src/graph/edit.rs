@@ -27,6 +27,9 @@ impl ProgramGraph {
         if self.modules.child_named(parent, name).is_some() {
             return Err(GraphError::DuplicateName { kind: "module", name: name.to_string(), module: parent });
         }
+        if self.modules.next_id().0 == u32::MAX {
+            return Err(GraphError::IdsExhausted("modules"));
+        }
         let id = self.modules.allocate();
         self.modules.insert(ModuleDef { id, name: name.to_string(), parent: Some(parent), visibility });
         self.semantic.upsert(SemanticNode::Module { id, name: name.to_string(), visibility });
@@ -42,10 +45,10 @@ impl ProgramGraph {
     pub fn rename_module(&mut self, id: ModuleId, name: &str) -> Result<(), GraphError> {
         check_name(name)?;
         let def = self.require_module(id)?.clone();
-        if let Some(parent) = def.parent {
-            if self.modules.child_named(parent, name).is_some_and(|m| m != id) {
-                return Err(GraphError::DuplicateName { kind: "module", name: name.to_string(), module: parent });
-            }
+        if let Some(parent) = def.parent
+            && self.modules.child_named(parent, name).is_some_and(|m| m != id)
+        {
+            return Err(GraphError::DuplicateName { kind: "module", name: name.to_string(), module: parent });
         }
         if let Some(m) = self.modules.def_mut(id) {
             m.name = name.to_string();
@@ -546,11 +549,12 @@ impl ProgramGraph {
                 (ComputeNodeOp::Structured(StructuredOp::StructCreate { .. }), _) => {
                     return Some((Entity::Type(t), "is not a struct; StructCreate needs one".into()));
                 }
-                (ComputeNodeOp::Structured(StructuredOp::EnumCreate { variant_index, .. }), LmType::Enum(def)) => {
-                    if *variant_index as usize >= def.variants.len() {
-                        return Some((Entity::Type(t), format!("has no variant {variant_index}")));
-                    }
+                (ComputeNodeOp::Structured(StructuredOp::EnumCreate { variant_index, .. }), LmType::Enum(def))
+                    if *variant_index as usize >= def.variants.len() =>
+                {
+                    return Some((Entity::Type(t), format!("has no variant {variant_index}")));
                 }
+                (ComputeNodeOp::Structured(StructuredOp::EnumCreate { .. }), LmType::Enum(_)) => {}
                 (ComputeNodeOp::Structured(StructuredOp::EnumCreate { .. }), _) => {
                     return Some((Entity::Type(t), "is not an enum; EnumCreate needs one".into()));
                 }

@@ -44,10 +44,28 @@ impl ChangeSet {
     }
 }
 
+/// One stamp of the recent log: which entity, by kind and raw id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stamp {
+    Module(u32),
+    Type(u32),
+    Function(u32),
+    Node(u32),
+    Edge(u32),
+}
+
+/// How many recent stamps are kept; older ones fall back to a scan of the tables.
+const RECENT_CAP: usize = 1 << 16;
+
 #[derive(Debug)]
 pub(crate) struct Journal {
     lineage: Lineage,
     revision: u64,
+    /// The latest stamps in revision order. Every stamp after `recent_floor` is here,
+    /// so `changes_since` a recent revision costs the size of the edit, not a scan
+    /// over every id ever handed out (which made each commit grow with the program).
+    recent: Vec<(u64, Stamp)>,
+    recent_floor: u64,
     node_rev: Vec<u64>,
     edge_rev: Vec<u64>,
     function_rev: BTreeMap<FunctionId, u64>,
@@ -66,6 +84,8 @@ impl Journal {
         Journal {
             lineage: Lineage::fresh(),
             revision: 0,
+            recent: Vec::new(),
+            recent_floor: 0,
             node_rev: Vec::new(),
             edge_rev: Vec::new(),
             function_rev: BTreeMap::new(),
@@ -78,6 +98,8 @@ impl Journal {
         Journal {
             lineage: self.lineage,
             revision: self.revision,
+            recent: self.recent.clone(),
+            recent_floor: self.recent_floor,
             node_rev: self.node_rev.clone(),
             edge_rev: self.edge_rev.clone(),
             function_rev: self.function_rev.clone(),
@@ -99,27 +121,68 @@ impl Journal {
         self.revision += 1;
     }
 
+    fn log(&mut self, s: Stamp) {
+        if self.recent.len() >= RECENT_CAP {
+            let cut = RECENT_CAP / 2;
+            self.recent_floor = self.recent[cut - 1].0;
+            self.recent.drain(..cut);
+        }
+        self.recent.push((self.revision, s));
+    }
+
     pub(crate) fn node(&mut self, id: NodeId) {
         stamp(&mut self.node_rev, id.index(), self.revision);
+        self.log(Stamp::Node(id.0));
     }
 
     pub(crate) fn edge(&mut self, id: EdgeId) {
         stamp(&mut self.edge_rev, id.index(), self.revision);
+        self.log(Stamp::Edge(id.0));
     }
 
     pub(crate) fn function(&mut self, id: FunctionId) {
         self.function_rev.insert(id, self.revision);
+        self.log(Stamp::Function(id.0));
     }
 
     pub(crate) fn module(&mut self, id: ModuleId) {
         self.module_rev.insert(id, self.revision);
+        self.log(Stamp::Module(id.0));
     }
 
     pub(crate) fn type_(&mut self, id: TypeId) {
         self.type_rev.insert(id, self.revision);
+        self.log(Stamp::Type(id.0));
     }
 
     pub(crate) fn changes_since(&self, rev: u64) -> ChangeSet {
+        if rev >= self.recent_floor {
+            return self.recent_changes_since(rev);
+        }
+        self.scan_changes_since(rev)
+    }
+
+    /// From the recent log: every entity stamped after `rev`, each once, in id order.
+    fn recent_changes_since(&self, rev: u64) -> ChangeSet {
+        let start = self.recent.partition_point(|(r, _)| *r <= rev);
+        let mut stamps: Vec<Stamp> = self.recent[start..].iter().map(|(_, s)| *s).collect();
+        stamps.sort_unstable();
+        stamps.dedup();
+        let mut out = ChangeSet::default();
+        for s in stamps {
+            match s {
+                Stamp::Module(i) => out.modules.push(ModuleId(i)),
+                Stamp::Type(i) => out.types.push(TypeId(i)),
+                Stamp::Function(i) => out.functions.push(FunctionId(i)),
+                Stamp::Node(i) => out.nodes.push(NodeId(i)),
+                Stamp::Edge(i) => out.edges.push(EdgeId(i)),
+            }
+        }
+        out
+    }
+
+    /// From the per-entity stamps: a scan over every id, for revisions older than the log.
+    fn scan_changes_since(&self, rev: u64) -> ChangeSet {
         fn dense<T>(revs: &[u64], rev: u64, make: impl Fn(u32) -> T) -> Vec<T> {
             revs.iter().enumerate().filter(|(_, r)| **r > rev).map(|(i, _)| make(i as u32)).collect()
         }
@@ -141,4 +204,32 @@ fn stamp(revs: &mut Vec<u64>, index: usize, revision: u64) {
         revs.resize(index + 1, 0);
     }
     revs[index] = revision;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The log and the full scan must always agree, including after the log was cut.
+    #[test]
+    fn recent_log_agrees_with_the_scan() {
+        let mut j = Journal::new();
+        for i in 0..(RECENT_CAP as u32 * 2 + 17) {
+            j.bump();
+            j.node(NodeId(i % 5000));
+            if i % 3 == 0 {
+                j.edge(EdgeId(i % 777));
+            }
+            if i % 1000 == 0 {
+                j.function(FunctionId(i % 7));
+            }
+        }
+        for rev in [0, 5, j.recent_floor, j.recent_floor + 1, j.revision() - 100, j.revision() - 1, j.revision()] {
+            let scan = j.scan_changes_since(rev);
+            assert_eq!(j.changes_since(rev), scan, "revision {rev}");
+            if rev >= j.recent_floor {
+                assert_eq!(j.recent_changes_since(rev), scan, "log at revision {rev}");
+            }
+        }
+    }
 }

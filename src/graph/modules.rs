@@ -55,7 +55,7 @@ impl ModuleTree {
         if let Some(parent) = def.parent {
             self.children.entry(parent).or_default().insert(def.id);
         }
-        self.next = self.next.max(def.id.0 + 1);
+        self.next = self.next.max(def.id.0.saturating_add(1));
         self.modules.insert(def.id, def);
     }
 
@@ -67,10 +67,8 @@ impl ModuleTree {
 
     pub(crate) fn remove(&mut self, id: ModuleId) -> Option<ModuleDef> {
         let def = self.modules.remove(&id)?;
-        if let Some(parent) = def.parent {
-            if let Some(set) = self.children.get_mut(&parent) {
-                set.remove(&id);
-            }
+        if let Some(set) = def.parent.and_then(|parent| self.children.get_mut(&parent)) {
+            set.remove(&id);
         }
         self.children.remove(&id);
         self.functions.remove(&id);

@@ -99,13 +99,13 @@ impl ProgramGraph {
             }
             match (def_fields, name) {
                 (Some(_), None) => out.push(Violation::new(e, "struct or enum is not registered by name")),
-                (Some((dname, did, dmod, dvis)), Some(n)) => {
-                    if *dname != n.name || did != id || dmod != n.module || dvis != n.visibility {
-                        out.push(Violation::new(
-                            e,
-                            "definition disagrees with its registered name, id, module or visibility",
-                        ));
-                    }
+                (Some((dname, did, dmod, dvis)), Some(n))
+                    if *dname != n.name || did != id || dmod != n.module || dvis != n.visibility =>
+                {
+                    out.push(Violation::new(
+                        e,
+                        "definition disagrees with its registered name, id, module or visibility",
+                    ));
                 }
                 _ => {}
             }

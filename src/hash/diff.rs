@@ -11,8 +11,11 @@ use std::collections::{BTreeMap, HashMap};
 /// (`root::math::sqrt`), each list sorted; with node detail for the changed ones.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ProgramDiff {
+    /// Functions only in `b`.
     pub added: Vec<String>,
+    /// Functions only in `a`.
     pub removed: Vec<String>,
+    /// Functions in both whose roots differ (body, signature, or a callee's path).
     pub changed: Vec<String>,
     /// One entry per name in `changed`, in the same order.
     pub details: Vec<FunctionChange>,
@@ -40,6 +43,7 @@ impl ProgramDiff {
 /// consumers, direct neighbours).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FunctionChange {
+    /// The qualified name, as in [`ProgramDiff::changed`].
     pub name: String,
     /// Whether the signature (parameters, return type, visibility, captures) changed.
     pub signature_changed: bool,

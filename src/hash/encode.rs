@@ -236,8 +236,14 @@ pub(crate) fn type_path(g: &ProgramGraph, t: TypeId) -> Option<String> {
 /// cannot overflow the call stack.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TypeHasher {
-    memo: Vec<Option<ContentHash>>,
+    /// Ids below [`DENSE_TYPES`] (all of them in practice) index a vector; others, which
+    /// only a hostile document has, go to a map, so a type id near `u32::MAX` does not
+    /// allocate a table of that size.
+    dense: Vec<Option<ContentHash>>,
+    sparse: std::collections::HashMap<TypeId, ContentHash>,
 }
+
+const DENSE_TYPES: usize = 1 << 16;
 
 const FORM_NAMED: u8 = 0;
 const FORM_STRUCTURAL: u8 = 1;
@@ -246,14 +252,22 @@ const FORM_FORWARD: u8 = 3;
 
 impl TypeHasher {
     fn memo(&self, t: TypeId) -> Option<ContentHash> {
-        self.memo.get(t.index()).copied().flatten()
+        if t.index() < DENSE_TYPES {
+            self.dense.get(t.index()).copied().flatten()
+        } else {
+            self.sparse.get(&t).copied()
+        }
     }
 
     fn remember(&mut self, t: TypeId, h: ContentHash) {
-        if self.memo.len() <= t.index() {
-            self.memo.resize(t.index() + 1, None);
+        if t.index() >= DENSE_TYPES {
+            self.sparse.insert(t, h);
+            return;
         }
-        self.memo[t.index()] = Some(h);
+        if self.dense.len() <= t.index() {
+            self.dense.resize(t.index() + 1, None);
+        }
+        self.dense[t.index()] = Some(h);
     }
 
     /// How a reference to `t` hashes.
@@ -293,12 +307,14 @@ impl TypeHasher {
     /// The hash of a reference from `from` (an anonymous type, or `None` for a node,
     /// edge or signature) to `t`, once every anonymous type below `t` is memoised.
     fn reference(&mut self, g: &ProgramGraph, from: Option<TypeId>, t: TypeId) -> ContentHash {
-        if let Some(h) = self.memo(t) {
-            return h;
-        }
+        // The rule is checked before the memo, so the answer does not depend on
+        // whether `t` happened to be hashed already.
         let anonymous = g.types().name_of(t).is_none();
         if from.is_some_and(|f| anonymous && t >= f) {
             return Encoder::new(Domain::TypeRef).u8("form", FORM_FORWARD).finish();
+        }
+        if let Some(h) = self.memo(t) {
+            return h;
         }
         match self.evaluate(g, t) {
             Some(h) => {

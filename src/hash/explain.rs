@@ -14,8 +14,11 @@ use serde::{Deserialize, Serialize};
 /// (hex), so concatenating `bytes` and hashing under the key reproduces the hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HashInput {
+    /// What the field is (`"op"`, `"target_port"`, `"source"`...).
     pub field: String,
+    /// The value as a person reads it (a number, a quoted string, a hex digest).
     pub value: String,
+    /// The bytes written for it, in hex.
     pub bytes: String,
 }
 
@@ -26,16 +29,20 @@ pub struct HashInput {
 /// with its lowest bit set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NeighbourTerm {
+    /// The edge this term stands for.
     pub edge: EdgeId,
     /// `"data use"` (this node feeds the edge's target), `"control out"` or
     /// `"control in"`.
     pub relation: String,
     /// The target port (data use) or branch (control).
     pub slot: Option<u16>,
+    /// The fields of the multiplier's input.
     pub multiplier_inputs: Vec<HashInput>,
+    /// The multiplier, a 256-bit little-endian odd number.
     pub multiplier: ContentHash,
     /// The Merkle hash of the edge's other end.
     pub other_end: ContentHash,
+    /// `multiplier * other_end` modulo 2^256.
     pub term: ContentHash,
 }
 
@@ -46,14 +53,24 @@ pub struct NeighbourTerm {
 /// neighbour_sum)`, where `neighbour_sum` is the sum modulo 2^256 of the terms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeHashExplanation {
+    /// The node explained.
     pub node: NodeId,
+    /// The blake3 `derive_key` context of the Merkle hash's key.
     pub key_context: String,
+    /// The fields of the Merkle hash's input: the op, then the sorted data inputs.
     pub inputs: Vec<HashInput>,
+    /// The Merkle hash, as `HashIndex::node` reports it.
     pub hash: ContentHash,
+    /// The `derive_key` context of the key multipliers are hashed under.
     pub multiplier_key_context: String,
+    /// One term per data edge the node feeds and per control edge at either end,
+    /// ordered by edge id.
     pub neighbour_terms: Vec<NeighbourTerm>,
+    /// The sum of the terms modulo 2^256.
     pub neighbour_sum: ContentHash,
+    /// The `derive_key` context of the context hash's key.
     pub context_key_context: String,
+    /// The context hash, as `HashIndex::node_context` reports it.
     pub context: ContentHash,
 }
 

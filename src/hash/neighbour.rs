@@ -10,8 +10,8 @@
 //! hashed (into the node's context), so it needs to be injective and unrelated across
 //! slots, not one-way; and a multiplication costs a few nanoseconds where a blake3
 //! block costs about a hundred. Terms are the most numerous inputs (two per control
-//! edge, one per data edge), so this is a third of the cost of hashing a program. The
-//! sums stay non-adversarial fingerprints, exactly like the function-root multisets
+//! edge, one per data edge): hashing them with blake3 made a full hash about a quarter
+//! slower. The sums stay non-adversarial fingerprints, like the function-root multisets
 //! (see `docs/hashing.md`). A changed Merkle hash also updates a sum with one
 //! multiplication: `K * new - K * old = K * (new - old)`.
 

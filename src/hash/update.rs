@@ -8,19 +8,20 @@
 //! 2. contexts of the nodes whose Merkle hash or neighbour sum changed;
 //! 3. control edges at a node whose context changed;
 //!
-//! then the roots of the functions touched and their shares of the program root, each in O(1) thanks
-//! to the multiset sums. A plain node addition costs O(1); a rewire costs the data
-//! descendants of its target plus the degrees of the nodes whose hashes changed.
+//! then the roots of the functions touched and their members of the program's function
+//! sum, each in O(1) thanks to the multiset sums. A plain node addition costs O(1); a
+//! rewire costs the data descendants of its target plus the degrees of the nodes whose
+//! hashes changed.
 
 use super::encode::{self, Domain};
-use super::index::{HashIndex, NodeHashes, data_order, put, slot};
+use super::index::{HashIndex, NodeHashes, put, slot};
 use super::neighbour::{Relation, delta, term};
 use super::{ContentHash, Touched};
 use crate::graph::{EdgeView, ProgramGraph};
 use crate::model::{EdgeId, FlowEdge, FunctionId, ModuleId, NodeId};
 use petgraph::Direction;
 use petgraph::visit::EdgeRef;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// What is dirty after an edit, before settling.
 #[derive(Default)]
@@ -289,4 +290,45 @@ fn data_descendants(g: &ProgramGraph, seeds: &[NodeId]) -> Vec<NodeId> {
         }
     }
     out
+}
+
+/// `nodes` (distinct) in an order where every data source comes before its targets
+/// among them: Kahn's algorithm over data edges. Nodes on a data cycle, which only a
+/// corrupt graph has, come last in id order, so hashing still ends.
+fn data_order(g: &ProgramGraph, nodes: Vec<NodeId>) -> Vec<NodeId> {
+    let data_targets = |n: NodeId| {
+        g.node_idx(n).into_iter().flat_map(move |i| {
+            g.compute
+                .edges_directed(i, Direction::Outgoing)
+                .filter(|e| e.weight().edge.is_data())
+                .map(|e| g.compute[e.target()].id)
+        })
+    };
+    let mut indegree: HashMap<NodeId, u32> = nodes.iter().map(|n| (*n, 0)).collect();
+    for n in &nodes {
+        for t in data_targets(*n) {
+            if let Some(d) = indegree.get_mut(&t) {
+                *d += 1;
+            }
+        }
+    }
+    let mut ready: Vec<NodeId> = nodes.iter().copied().filter(|n| indegree.get(n) == Some(&0)).collect();
+    let mut order = Vec::with_capacity(nodes.len());
+    while let Some(n) = ready.pop() {
+        order.push(n);
+        for t in data_targets(n) {
+            if let Some(d) = indegree.get_mut(&t) {
+                *d -= 1;
+                if *d == 0 {
+                    ready.push(t);
+                }
+            }
+        }
+    }
+    if order.len() < nodes.len() {
+        let mut rest: Vec<NodeId> = nodes.into_iter().filter(|n| indegree.get(n).is_some_and(|d| *d > 0)).collect();
+        rest.sort();
+        order.extend(rest);
+    }
+    order
 }

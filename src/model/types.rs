@@ -142,6 +142,8 @@ pub enum TypeError {
     UnknownType { referenced: TypeId },
     #[error("type names must not be empty")]
     EmptyName,
+    #[error("type ids are exhausted")]
+    IdsExhausted,
     #[error("enum variant {name:?} has index {index}, expected {expected} (its position)")]
     VariantIndex { name: String, index: u32, expected: u32 },
 }
@@ -228,6 +230,9 @@ impl TypeRegistry {
     }
 
     fn check_references(&self, ty: &LmType) -> Result<(), TypeError> {
+        if self.next == u32::MAX {
+            return Err(TypeError::IdsExhausted);
+        }
         if let Some(missing) = ty.referenced_types().into_iter().find(|t| !self.types.contains_key(t)) {
             return Err(TypeError::UnknownType { referenced: missing });
         }

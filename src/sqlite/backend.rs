@@ -202,8 +202,9 @@ impl Backend for SqliteBackend {
     fn load(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)> {
         let verify = self.config.verify_semantic_on_load;
         let mut conn = self.readers.get().map_err(classify_pool)?;
-        let big = programs::find(&mut conn, program.0)?
-            .is_some_and(|row| row.edge_count.get().is_ok_and(|n| n >= PARALLEL_LOAD_EDGES));
+        let big = self.config.split_loads
+            && programs::find(&mut conn, program.0)?
+                .is_some_and(|row| row.edge_count.get().is_ok_and(|n| n >= PARALLEL_LOAD_EDGES));
         // A second connection only if one is free: waiting for it while holding the
         // first could deadlock a busy pool. (Verification reads more tables, which a
         // split load could see at another revision, so it keeps to one transaction.)

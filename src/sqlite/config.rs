@@ -33,6 +33,11 @@ pub struct SqliteConfig {
     /// Compare the stored semantic tables with the graph rebuilt on every load (the
     /// graph never uses them; this checks that they are current).
     pub verify_semantic_on_load: bool,
+    /// Load a large program (20,000 edges or more) over two pooled connections at
+    /// once, edges on one and the rest on the other, keeping the result only if both
+    /// read the same program revision (so it equals a one-transaction read). Off, every
+    /// load is one read transaction on one connection.
+    pub split_loads: bool,
     /// Open the file read-only: nothing is created, migrated or written, and every
     /// write fails with `StorageError::ReadOnly`. For inspecting a file another
     /// program owns.
@@ -55,6 +60,7 @@ impl Default for SqliteConfig {
             checkpoint_after_rows: 10_000,
             journal_size_limit: 64 * 1024 * 1024,
             verify_semantic_on_load: false,
+            split_loads: true,
             read_only: false,
             max_page_count: None,
         }

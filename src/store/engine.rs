@@ -160,11 +160,18 @@ impl<B: Backend> GraphStore for Store<B> {
         let (report, revision) = self.backend.write(&mut |tx| {
             let revision = tx.revision(program)?;
             let synced = self.cache().get(&program).filter(|c| c.revision == revision).and_then(|c| c.synced);
-            let changes = match synced {
-                Some((lineage, at)) if lineage == graph.lineage() && at <= graph.revision() => graph.changes_since(at),
-                _ => tx.load(program)?.differences(graph),
+            let (changes, ids_moved) = match synced {
+                Some((lineage, at)) if lineage == graph.lineage() && at <= graph.revision() => {
+                    (graph.changes_since(at), false)
+                }
+                _ => {
+                    let stored = tx.load(program)?;
+                    // A node added and removed again leaves no row to write but moves
+                    // the next ids on, which must be stored all the same.
+                    (stored.differences(graph), stored.next_ids() != graph.next_ids())
+                }
             };
-            if changes.is_empty() {
+            if changes.is_empty() && !ids_moved {
                 // Nothing differs: no write, no new revision.
                 return Ok((SaveReport::default(), revision));
             }

@@ -14,10 +14,10 @@ pub fn resolve(store: &SqliteStore, program: &str) -> Result<ProgramId, Failure>
     match store.find_program(program) {
         Ok(id) => Ok(id),
         Err(StorageError::ProgramNotFound(_)) => {
-            if let Ok(n) = program.trim_start_matches('#').parse::<i64>() {
-                if store.list_programs()?.iter().any(|p| p.id.0 == n) {
-                    return Ok(ProgramId(n));
-                }
+            if let Ok(n) = program.trim_start_matches('#').parse::<i64>()
+                && store.list_programs()?.iter().any(|p| p.id.0 == n)
+            {
+                return Ok(ProgramId(n));
             }
             Err(Failure(format!("no program named {program:?}; `lmstore list` shows the stored programs")))
         }
