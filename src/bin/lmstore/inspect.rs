@@ -254,6 +254,12 @@ pub fn diff(store: &SqliteStore, a: &str, b: &str, json: bool) -> CmdResult {
         for name in &d.changed {
             println!("~ {name}");
         }
+        if d.types_differ {
+            println!("~ named types differ");
+        }
+        if d.modules_differ {
+            println!("~ modules differ");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
