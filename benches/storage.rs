@@ -158,7 +158,7 @@ fn queries(c: &mut Criterion, f: &mut Fixture) {
     group.bench_function("find_nodes_by_owner_floor", |b| {
         b.iter(|| {
             let key = i64::from(spread(&f.functions, next()).0);
-            raw::indexed_selects(&f.floor, raw::NODES_BY_OWNER, program.0, &[key]).expect("query")
+            raw::indexed_selects(&f.floor, &f.rows, raw::NODES_BY_OWNER, &[key]).expect("query")
         })
     });
     group.bench_function("find_edges_from", |b| {
@@ -167,7 +167,7 @@ fn queries(c: &mut Criterion, f: &mut Fixture) {
     group.bench_function("find_edges_from_floor", |b| {
         b.iter(|| {
             let key = i64::from(spread(&f.nodes, next()).0);
-            raw::indexed_selects(&f.floor, raw::EDGES_FROM, program.0, &[key]).expect("query")
+            raw::indexed_selects(&f.floor, &f.rows, raw::EDGES_FROM, &[key]).expect("query")
         })
     });
     group.bench_function("find_edges_to", |b| {
@@ -176,7 +176,7 @@ fn queries(c: &mut Criterion, f: &mut Fixture) {
     group.bench_function("find_edges_to_floor", |b| {
         b.iter(|| {
             let key = i64::from(spread(&f.nodes, next()).0);
-            raw::indexed_selects(&f.floor, raw::EDGES_TO, program.0, &[key]).expect("query")
+            raw::indexed_selects(&f.floor, &f.rows, raw::EDGES_TO, &[key]).expect("query")
         })
     });
     group.finish();

@@ -219,9 +219,18 @@ fn opening_a_locked_database_ends_within_the_timeout() {
 
     // Rollback-journal mode: an exclusive lock blocks readers too, and opening must
     // switch the file to WAL, so the open fails with Busy once the timeout passed.
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let _: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0)).unwrap();
-    drop(conn);
+    // Leaving WAL mode needs every other connection closed, and SQLite answers BUSY at
+    // once rather than waiting; the lock holder and the store's pool close theirs
+    // asynchronously, so retry the switch for a while.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        match conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get::<_, String>(0)) {
+            Ok(mode) if mode == "delete" => break,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            other => panic!("could not leave WAL mode: {other:?}"),
+        }
+    }
     for c in companions(&db) {
         assert!(!c.exists());
     }

@@ -291,7 +291,7 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
         let seen = seen?;
         by_owner.push(per_call(t));
         let keys: Vec<i64> = fkeys.iter().map(|f| i64::from(f.0)).collect();
-        let (t, floor_seen) = raw::indexed_selects(&floor, raw::NODES_BY_OWNER, program.0, &keys).map_err(raw_err)?;
+        let (t, floor_seen) = raw::indexed_selects(&floor, &rows, raw::NODES_BY_OWNER, &keys).map_err(raw_err)?;
         check_same(seen, floor_seen, "find_nodes_by_owner")?;
         by_owner_floor.push(per_call(t));
 
@@ -301,7 +301,7 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
         });
         let seen = seen?;
         from.push(per_call(t));
-        let (t, floor_seen) = raw::indexed_selects(&floor, raw::EDGES_FROM, program.0, &keys).map_err(raw_err)?;
+        let (t, floor_seen) = raw::indexed_selects(&floor, &rows, raw::EDGES_FROM, &keys).map_err(raw_err)?;
         check_same(seen, floor_seen, "find_edges_from")?;
         from_floor.push(per_call(t));
 
@@ -310,7 +310,7 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
         });
         let seen = seen?;
         to.push(per_call(t));
-        let (t, floor_seen) = raw::indexed_selects(&floor, raw::EDGES_TO, program.0, &keys).map_err(raw_err)?;
+        let (t, floor_seen) = raw::indexed_selects(&floor, &rows, raw::EDGES_TO, &keys).map_err(raw_err)?;
         check_same(seen, floor_seen, "find_edges_to")?;
         to_floor.push(per_call(t));
     }

@@ -22,12 +22,21 @@ use std::time::{Duration, Instant};
 const WRITE_ORDER: &[&str] =
     &["programs", "modules", "types", "functions", "compute_nodes", "flow_edges", "semantic_nodes", "semantic_edges"];
 
+/// A hand-written indexed query: the rows of `table` whose `column` equals a key,
+/// ordered as the store orders them.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexedQuery {
+    table: &'static str,
+    column: &'static str,
+    order: &'static str,
+}
+
 /// `find_nodes_by_owner` by hand: the same index range, every column, no decoding.
-pub const NODES_BY_OWNER: &str = "SELECT * FROM compute_nodes WHERE program_id = ?1 AND owner_id = ?2 ORDER BY node_id";
+pub const NODES_BY_OWNER: IndexedQuery = IndexedQuery { table: "compute_nodes", column: "owner_id", order: "node_id" };
 /// `find_edges_from` by hand.
-pub const EDGES_FROM: &str = "SELECT * FROM flow_edges WHERE program_id = ?1 AND source_id = ?2 ORDER BY edge_id";
+pub const EDGES_FROM: IndexedQuery = IndexedQuery { table: "flow_edges", column: "source_id", order: "edge_id" };
 /// `find_edges_to` by hand.
-pub const EDGES_TO: &str = "SELECT * FROM flow_edges WHERE program_id = ?1 AND target_id = ?2 ORDER BY edge_id";
+pub const EDGES_TO: IndexedQuery = IndexedQuery { table: "flow_edges", column: "target_id", order: "edge_id" };
 
 /// One table's rows of one program, row-major.
 pub struct TableRows {
@@ -121,13 +130,26 @@ fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// The columns a row stores, in declaration order. Generated columns (an edge's
+/// `kind`) are left out: they cannot be inserted, and the store does not read them.
+fn stored_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 0 ORDER BY cid")?
+        .query_map([table], |r| r.get(0))?
+        .collect()
+}
+
+fn select_sql(table: &str, columns: &[String], filter: &str) -> String {
+    let columns: Vec<String> = columns.iter().map(|c| quoted(c)).collect();
+    format!("SELECT {} FROM {} WHERE {filter}", columns.join(", "), quoted(table))
+}
+
 /// Reads every row of a program, in primary-key order.
 pub fn read_program(conn: &Connection, program: i64) -> rusqlite::Result<ProgramRows> {
     let mut tables = Vec::new();
     for (name, key) in program_tables(conn)? {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM {} WHERE {} = ?1", quoted(&name), quoted(&key)))?;
-        let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+        let columns = stored_columns(conn, &name)?;
         let width = columns.len();
+        let mut stmt = conn.prepare(&select_sql(&name, &columns, &format!("{} = ?1", quoted(&key))))?;
         let mut cells = Vec::new();
         let mut rows = stmt.query([program])?;
         while let Some(row) = rows.next()? {
@@ -135,6 +157,8 @@ pub fn read_program(conn: &Connection, program: i64) -> rusqlite::Result<Program
                 cells.push(row.get::<_, Value>(i)?);
             }
         }
+        drop(rows);
+        drop(stmt);
         tables.push(TableRows { name, key, columns, cells });
     }
     Ok(ProgramRows { program, tables })
@@ -169,7 +193,7 @@ pub fn scan_program(conn: &mut Connection, rows: &ProgramRows) -> rusqlite::Resu
     let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
     let mut count = 0;
     for table in &rows.tables {
-        let sql = format!("SELECT * FROM {} WHERE {} = ?1", quoted(&table.name), quoted(&table.key));
+        let sql = select_sql(&table.name, &table.columns, &format!("{} = ?1", quoted(&table.key)));
         let mut stmt = tx.prepare_cached(&sql)?;
         let width = stmt.column_count();
         let mut cursor = stmt.query([rows.program])?;
@@ -208,21 +232,23 @@ pub fn single_row_commits(
     Ok(start.elapsed())
 }
 
-/// Runs an indexed query once per key with a cached statement, reading every column
-/// of every row without decoding; returns the total time and the rows seen.
+/// Runs an indexed query once per key with a cached statement, reading every stored
+/// column of every row without decoding; returns the total time and the rows seen.
 pub fn indexed_selects(
     conn: &Connection,
-    sql: &str,
-    program: i64,
+    rows: &ProgramRows,
+    query: IndexedQuery,
     keys: &[i64],
 ) -> rusqlite::Result<(Duration, usize)> {
-    let mut stmt = conn.prepare_cached(sql)?;
+    let table = rows.table(query.table).ok_or_else(|| rusqlite::Error::InvalidParameterName(query.table.into()))?;
+    let filter = format!("program_id = ?1 AND {} = ?2 ORDER BY {}", quoted(query.column), quoted(query.order));
+    let mut stmt = conn.prepare_cached(&select_sql(query.table, &table.columns, &filter))?;
     let width = stmt.column_count();
     let mut seen = 0;
     let start = Instant::now();
     for key in keys {
-        let mut rows = stmt.query([program, *key])?;
-        while let Some(row) = rows.next()? {
+        let mut cursor = stmt.query([rows.program, *key])?;
+        while let Some(row) = cursor.next()? {
             for i in 0..width {
                 black_box(row.get_ref(i)?);
             }
