@@ -52,7 +52,7 @@ fn fixture() -> Fixture {
     let rows = raw::read_program(&raw::open(&main).expect("open raw"), program.0).expect("read rows");
     let (floor_dir, floor_path) = fresh_db();
     let mut floor = raw::open(&floor_path).expect("open floor");
-    raw::bulk_insert(&mut floor, &rows).expect("floor insert");
+    raw::bulk_insert(&mut floor, &rows, raw::BULK_ROWS_PER_STATEMENT).expect("floor insert");
     let functions = graph.functions().map(|f| f.id).collect();
     let nodes = graph.nodes().map(|(id, _)| id).collect();
     Fixture { graph, _dirs: (main_dir, floor_dir), store, program, rows, floor, functions, nodes }
@@ -87,7 +87,7 @@ fn whole_program(c: &mut Criterion, f: &mut Fixture) {
                 (dir, raw::open(&path).expect("open"))
             },
             |(dir, mut conn)| {
-                raw::bulk_insert(&mut conn, &f.rows).expect("insert");
+                raw::bulk_insert(&mut conn, &f.rows, raw::BULK_ROWS_PER_STATEMENT).expect("insert");
                 (dir, conn)
             },
             BatchSize::PerIteration,

@@ -96,6 +96,16 @@ fn raw_err(e: rusqlite::Error) -> Failure {
     Failure(format!("raw floor: {e}"))
 }
 
+/// Flushes files written by earlier steps (see `raw::settle`): a commit that
+/// checkpoints calls fsync, and on Linux file systems an fsync can be made to wait for
+/// unrelated dirty data, which would charge one step's writes to the next.
+fn settle(paths: &[&Path]) -> Result<(), Failure> {
+    for path in paths {
+        raw::settle(path)?;
+    }
+    Ok(())
+}
+
 /// Checkpoints a database file and returns its bytes per node.
 fn bytes_per_node(path: &Path, nodes: usize) -> Result<f64, Failure> {
     let conn = raw::open(path).map_err(raw_err)?;
@@ -152,6 +162,9 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
     let mut samples = Vec::new();
     let mut kept: Option<(TempDb, ProgramId)> = None;
     for _ in 0..reps {
+        if let Some((db, _)) = &kept {
+            settle(&[&db.path])?;
+        }
         let db = TempDb::with_schema(dir)?;
         let store = open_store(&db.path)?;
         let (program, t) = timed(|| store.insert_program("bench", &graph));
@@ -175,9 +188,13 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
     let mut samples = Vec::new();
     let mut floor_db: Option<TempDb> = None;
     for _ in 0..reps {
+        settle(&[&main.path])?;
+        if let Some(db) = &floor_db {
+            settle(&[&db.path])?;
+        }
         let db = TempDb::with_schema(dir)?;
         let mut conn = raw::open(&db.path).map_err(raw_err)?;
-        samples.push(ms(raw::bulk_insert(&mut conn, &rows).map_err(raw_err)?));
+        samples.push(ms(raw::bulk_insert(&mut conn, &rows, raw::BULK_ROWS_PER_STATEMENT).map_err(raw_err)?));
         drop(conn);
         if floor_db.is_none() {
             floor_db = Some(db);
@@ -227,6 +244,7 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
     bar.inc(1);
 
     step("save after a one-node edit");
+    settle(&[&main.path, &floor_db.path])?;
     let mut samples = Vec::new();
     for rep in 0..reps {
         let mut g = store.load_program(program)?;
@@ -323,6 +341,7 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
     bar.inc(1);
 
     step("single-mutation commits");
+    settle(&[&main.path, &floor_db.path])?;
     let (node_rate, edge_rate) = mutation_rates(&store, program, functions.first().copied(), reps)?;
     report.node_commits_per_s = node_rate;
     report.edge_commits_per_s = edge_rate;
@@ -393,4 +412,18 @@ fn floor_mutation_rates(
         next_edge += COMMITS_PER_REP as i64;
     }
     Ok((median(node_rates), median(edge_rates)))
+}
+
+pub fn tmp_mut(db: &Path) -> crate::CmdResult {
+    let store = open_store(db)?;
+    let program = ProgramId(1);
+    let (t0, tl) = timed(|| store.load_program(program));
+    let g = t0?;
+    eprintln!("load {:?}", tl);
+    let f = g.functions().next().map(|f| f.id);
+    for _ in 0..3 {
+        let (a, b) = mutation_rates(&store, program, f, 3)?;
+        eprintln!("node {a:.0}/s edge {b:.0}/s");
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }

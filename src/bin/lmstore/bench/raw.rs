@@ -10,6 +10,7 @@
 //! This file uses nothing of the `lmstore` binary, so the criterion benches include it
 //! too (`#[path]`) and both report the same floor.
 
+use lmlang_storage::sqlite::SqliteConfig;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
 use std::hint::black_box;
@@ -91,12 +92,20 @@ impl ProgramRows {
     }
 }
 
-/// Opens a database file with the pragmas the store gives its connections, so the
-/// floor pays for the same durability and the same foreign-key checks.
+/// Opens a database file with the pragmas the store gives its writer (from the
+/// store's default [`SqliteConfig`]), so the floor pays for the same durability,
+/// foreign-key checks and checkpoints, with the same page cache.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let config = SqliteConfig::default();
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    conn.busy_timeout(config.busy_timeout)?;
+    // Two statements per table and a few more: more than rusqlite's default of 16.
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{}; PRAGMA mmap_size = {}; \
+         PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
+        config.cache_size_kib, config.mmap_size, config.wal_autocheckpoint, config.journal_size_limit
+    ))?;
     Ok(conn)
 }
 
@@ -164,21 +173,73 @@ pub fn read_program(conn: &Connection, program: i64) -> rusqlite::Result<Program
     Ok(ProgramRows { program, tables })
 }
 
-fn insert_sql(table: &TableRows) -> String {
+/// Rows per statement on the bulk path: multi-row `VALUES` lists, as the store writes
+/// them. One row per statement costs about a third more here (SQLite parses and steps
+/// far fewer statements), and a floor the store could beat would be no floor.
+pub const BULK_ROWS_PER_STATEMENT: usize = 512;
+
+/// SQLite's limit on bound parameters per statement.
+const MAX_PARAMETERS: usize = 32_766;
+
+fn insert_sql_rows(table: &TableRows, rows: usize) -> String {
     let columns: Vec<String> = table.columns.iter().map(|c| quoted(c)).collect();
-    let slots: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-    format!("INSERT INTO {} ({}) VALUES ({})", quoted(&table.name), columns.join(", "), slots.join(", "))
+    let tuple = format!("({})", vec!["?"; columns.len()].join(", "));
+    let values = vec![tuple.as_str(); rows].join(", ");
+    format!("INSERT INTO {} ({}) VALUES {values}", quoted(&table.name), columns.join(", "))
 }
 
-/// Writes all the rows in one `BEGIN IMMEDIATE` transaction, one cached prepared
-/// statement per table; returns the time from `BEGIN` to the end of `COMMIT`.
-pub fn bulk_insert(conn: &mut Connection, rows: &ProgramRows) -> rusqlite::Result<Duration> {
+fn insert_sql(table: &TableRows) -> String {
+    insert_sql_rows(table, 1)
+}
+
+/// Writes all the rows in one `BEGIN IMMEDIATE` transaction with cached statements of
+/// up to `rows_per_statement` rows (the rest one by one); returns the time from
+/// `BEGIN` to the end of `COMMIT`.
+///
+/// Functions go in without their entry node, which is set once the nodes exist: a
+/// pending deferred foreign key would make SQLite search `functions` for every node
+/// inserted meanwhile (the store does the same, for the same reason).
+pub fn bulk_insert(conn: &mut Connection, rows: &ProgramRows, rows_per_statement: usize) -> rusqlite::Result<Duration> {
     let start = Instant::now();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut entries: Vec<[Value; 3]> = Vec::new();
     for table in &rows.tables {
-        let mut stmt = tx.prepare_cached(&insert_sql(table))?;
-        for row in table.rows() {
-            stmt.execute(params_from_iter(row.iter()))?;
+        let width = table.columns.len().max(1);
+        let deferred = match (table.name.as_str(), table.column("entry_node_id"), table.column("function_id")) {
+            ("functions", Some(entry), Some(id)) => Some((entry, id)),
+            _ => None,
+        };
+        if let Some((entry, id)) = deferred {
+            let mut single = tx.prepare_cached(&insert_sql(table))?;
+            for row in table.rows() {
+                let mut row = row.to_vec();
+                let target = std::mem::replace(&mut row[entry], Value::Null);
+                if target != Value::Null {
+                    entries.push([target, Value::Integer(rows.program), row[id].clone()]);
+                }
+                single.execute(params_from_iter(row.iter()))?;
+            }
+            continue;
+        }
+        let per_statement = rows_per_statement.clamp(1, MAX_PARAMETERS / width);
+        let mut chunks = table.cells.chunks_exact(per_statement * width);
+        if per_statement > 1 {
+            let mut multi = tx.prepare_cached(&insert_sql_rows(table, per_statement))?;
+            for chunk in chunks.by_ref() {
+                multi.execute(params_from_iter(chunk.iter()))?;
+            }
+        }
+        let rest = if per_statement > 1 { chunks.remainder() } else { &table.cells[..] };
+        let mut single = tx.prepare_cached(&insert_sql(table))?;
+        for row in rest.chunks(width) {
+            single.execute(params_from_iter(row.iter()))?;
+        }
+        if table.name == "compute_nodes" && !entries.is_empty() {
+            let mut update = tx
+                .prepare_cached("UPDATE functions SET entry_node_id = ?1 WHERE program_id = ?2 AND function_id = ?3")?;
+            for entry in entries.drain(..) {
+                update.execute(params_from_iter(entry.iter()))?;
+            }
         }
     }
     tx.commit()?;
@@ -262,6 +323,19 @@ pub fn indexed_selects(
 /// size of the data.
 pub fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+}
+
+/// Flushes a database file and its WAL to the disk, so that writes an earlier step
+/// left in the OS's cache are not paid for by the fsync of a later step's checkpoint.
+pub fn settle(path: &Path) -> std::io::Result<()> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    for file in [path, Path::new(&wal)] {
+        if let Ok(f) = std::fs::File::open(file) {
+            f.sync_all()?;
+        }
+    }
+    Ok(())
 }
 
 /// Bytes the database occupies on disk: the file and whatever its WAL still holds.
