@@ -413,17 +413,3 @@ fn floor_mutation_rates(
     }
     Ok((median(node_rates), median(edge_rates)))
 }
-
-pub fn tmp_mut(db: &Path) -> crate::CmdResult {
-    let store = open_store(db)?;
-    let program = ProgramId(1);
-    let (t0, tl) = timed(|| store.load_program(program));
-    let g = t0?;
-    eprintln!("load {:?}", tl);
-    let f = g.functions().next().map(|f| f.id);
-    for _ in 0..3 {
-        let (a, b) = mutation_rates(&store, program, f, 3)?;
-        eprintln!("node {a:.0}/s edge {b:.0}/s");
-    }
-    Ok(std::process::ExitCode::SUCCESS)
-}

@@ -54,9 +54,6 @@ pub fn run(args: &BenchArgs) -> CmdResult {
     if let (Some(db), Some(program)) = (&args.load_child, args.load_child_program) {
         return memory::run_child(db, program);
     }
-    if let Ok(db) = std::env::var("TMP_MUT") {
-        return measure::tmp_mut(std::path::Path::new(&db));
-    }
     if args.nodes.is_empty() || args.nodes.contains(&0) {
         return Err(Failure("--nodes needs one or more sizes above zero".into()));
     }
