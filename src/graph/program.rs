@@ -210,6 +210,12 @@ impl ProgramGraph {
         self.functions.values().map(|e| &e.def)
     }
 
+    /// Number of functions, closures included; constant time (stores record it on
+    /// every commit).
+    pub fn function_count(&self) -> usize {
+        self.functions.len()
+    }
+
     /// The ids of the nodes a function owns, ascending; costs the size of the function.
     pub fn function_nodes(&self, id: FunctionId) -> impl Iterator<Item = NodeId> + '_ {
         self.functions.get(&id).into_iter().flat_map(|e| e.nodes.iter().copied())

@@ -410,7 +410,7 @@ impl WriteTx for SqliteTx<'_> {
             next_module_id: next.module.into(),
             next_type_id: next.type_.into(),
             module_count: to_i64(graph.modules().len() as u64),
-            function_count: to_i64(graph.functions().count() as u64),
+            function_count: to_i64(graph.function_count() as u64),
             node_count: to_i64(graph.node_count() as u64),
             edge_count: to_i64(graph.edge_count() as u64),
             updated_at: now,
