@@ -177,6 +177,77 @@ proptest! {
     }
 }
 
+/// `PRAGMA foreign_keys` as a connection has it.
+#[derive(QueryableByName)]
+struct ForeignKeys {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    foreign_keys: i32,
+}
+
+fn enforces_foreign_keys(conn: &mut SqliteConnection) -> bool {
+    let rows: Vec<ForeignKeys> = diesel::sql_query("PRAGMA foreign_keys").load(conn).expect("pragma");
+    rows[0].foreign_keys == 1
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// A new program is written without foreign-key enforcement (the graph was checked
+    /// whole): every reference its rows make must still hold, and the writer must
+    /// enforce foreign keys again for the writes after it.
+    #[test]
+    fn inserted_programs_satisfy_every_foreign_key(g in common::arb_program()) {
+        let store = SqliteStore::temporary().expect("store");
+        store.insert_program("first", &g).expect("insert");
+        store.insert_program("second", &g).expect("insert again");
+        prop_assert_eq!(store.foreign_key_check().expect("foreign keys"), Vec::<String>::new());
+        prop_assert!(store.backend().with_writer(|c| Ok(enforces_foreign_keys(c))).expect("writer"));
+    }
+}
+
+#[test]
+fn a_failed_insert_leaves_foreign_keys_enforced_and_nothing_written() {
+    let store = SqliteStore::temporary().expect("store");
+    let g = generate(&SynthConfig { nodes: 500, seed: 4, gaps: false });
+    store.insert_program("taken", &g).expect("insert");
+    let before = store.list_programs().expect("list");
+    assert!(matches!(store.insert_program("taken", &g), Err(StorageError::DuplicateProgramName(_))));
+    assert_eq!(store.list_programs().expect("list"), before);
+    assert!(store.backend().with_writer(|c| Ok(enforces_foreign_keys(c))).expect("writer"));
+    // The writer refuses a dangling row again.
+    let dangling = store.backend().with_writer(|c| {
+        Ok(c.batch_execute(
+            "INSERT INTO compute_nodes (program_id, owner_id, node_id, op) VALUES (1, 999999, 999999, 0)",
+        ))
+    });
+    assert!(dangling.expect("writer").is_err(), "a node of a missing function was accepted");
+}
+
+#[test]
+fn a_host_connection_keeps_its_own_foreign_key_setting() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut conn = SqliteConnection::establish(dir.path().join("host.db").to_str().expect("path")).expect("open");
+    sqlite::run_migrations(&mut conn).expect("migrate");
+    let g = generate(&SynthConfig { nodes: 300, seed: 5, gaps: true });
+
+    conn.batch_execute("PRAGMA foreign_keys = ON").expect("pragma");
+    sqlite::insert_program(&mut conn, "on", &g).expect("insert");
+    assert!(enforces_foreign_keys(&mut conn));
+
+    conn.batch_execute("PRAGMA foreign_keys = OFF").expect("pragma");
+    sqlite::insert_program(&mut conn, "off", &g).expect("insert");
+    assert!(!enforces_foreign_keys(&mut conn));
+
+    // Inside the host's transaction the setting cannot change and is left alone.
+    conn.batch_execute("PRAGMA foreign_keys = ON").expect("pragma");
+    conn.transaction(|c| sqlite::insert_program(c, "inside", &g).map(|_| ())).expect("host transaction");
+    assert!(enforces_foreign_keys(&mut conn));
+    for name in ["on", "off", "inside"] {
+        let id = sqlite::find_program(&mut conn, name).expect("find").expect("stored");
+        assert_eq!(sqlite::load_program(&mut conn, id).expect("load"), g);
+    }
+}
+
 #[test]
 fn ids_survive_a_reload_with_holes() {
     let g = generate(&SynthConfig { nodes: 4_000, seed: 3, gaps: true });

@@ -113,16 +113,21 @@ impl SqliteBackend {
                 // A panic inside a write left the connection in an unknown transaction
                 // state; SQLite rolled nothing back for us, so start afresh.
                 let mut guard = poisoned.into_inner();
-                let mut fresh = connection::establish(&self.url, ConnectionSetup::writer(&self.config))?;
-                if !self.config.read_only {
-                    // The WAL limits are per connection.
-                    connection::enable_wal(&mut fresh, &self.config)?;
-                }
-                *guard = fresh;
+                *guard = self.fresh_writer()?;
                 self.writer.clear_poison();
                 Ok(guard)
             }
         }
+    }
+
+    /// A newly opened writer connection, set up as the first one was.
+    fn fresh_writer(&self) -> StorageResult<SqliteConnection> {
+        let mut fresh = connection::establish(&self.url, ConnectionSetup::writer(&self.config))?;
+        if !self.config.read_only {
+            // The WAL limits are per connection.
+            connection::enable_wal(&mut fresh, &self.config)?;
+        }
+        Ok(fresh)
     }
 
     /// Loads a big program over two connections at once: edges (the largest table) on
@@ -291,17 +296,44 @@ impl Backend for SqliteBackend {
     }
 
     fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
+        self.write_with(false, work)
+    }
+
+    fn write_new_program<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
+        self.write_with(true, work)
+    }
+}
+
+impl SqliteBackend {
+    /// A write on the writer connection; `new_program` turns foreign-key enforcement
+    /// off for it (see [`connection::new_program_transaction`]).
+    fn write_with<T>(
+        &self,
+        new_program: bool,
+        work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>,
+    ) -> StorageResult<T> {
         if self.config.read_only {
             return Err(StorageError::ReadOnly);
         }
         let mut conn = self.writer()?;
         let mut rows = 0u64;
-        let value = connection::write_transaction(&mut conn, |c| {
+        let mut run = |c: &mut SqliteConnection| {
             let mut tx = SqliteTx::new(c);
             let value = work(&mut tx)?;
             rows = tx.rows;
             Ok(value)
-        })?;
+        };
+        let value = if new_program {
+            let result = connection::new_program_transaction(&mut conn, &mut run);
+            if !connection::foreign_keys_enforced(&mut conn) {
+                // Enforcement could not be turned back on: never write through this
+                // connection again.
+                *conn = self.fresh_writer()?;
+            }
+            result?
+        } else {
+            connection::write_transaction(&mut conn, run)?
+        };
         if rows >= self.config.checkpoint_after_rows {
             // The commit is durable already; a checkpoint that cannot run now (a
             // reader holds old pages) is retried by the next automatic one.

@@ -25,7 +25,7 @@
 //! ```
 
 use super::backend::SqliteTx;
-use super::connection::{read_transaction, write_transaction};
+use super::connection::{new_program_transaction, read_transaction, write_transaction};
 use super::mapper;
 use super::migrate;
 use super::tables::programs;
@@ -76,7 +76,8 @@ pub fn insert_program(conn: &mut SqliteConnection, name: &str, graph: &ProgramGr
         return Err(StorageError::InvalidProgramName(name.to_string()));
     }
     check_graph(graph)?;
-    write_transaction(conn, |c| {
+    // The graph was just checked whole, so its rows need no foreign-key checks.
+    new_program_transaction(conn, |c| {
         let mut tx = SqliteTx::new(c);
         let program = tx.insert_program(name, now())?;
         tx.write_all(program, graph)?;

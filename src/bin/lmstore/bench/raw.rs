@@ -94,7 +94,8 @@ impl ProgramRows {
 
 /// Opens a database file with the pragmas the store gives its writer (from the
 /// store's default [`SqliteConfig`]), so the floor pays for the same durability,
-/// foreign-key checks and checkpoints, with the same page cache.
+/// foreign-key checks and checkpoints, with the same page cache and in-memory
+/// statement journals.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let config = SqliteConfig::default();
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
@@ -103,7 +104,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.set_prepared_statement_cache_capacity(64);
     conn.execute_batch(&format!(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{}; PRAGMA mmap_size = {}; \
-         PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
+         PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {}; PRAGMA temp_store = MEMORY;",
         config.cache_size_kib, config.mmap_size, config.wal_autocheckpoint, config.journal_size_limit
     ))?;
     Ok(conn)
@@ -196,11 +197,23 @@ fn insert_sql(table: &TableRows) -> String {
 /// up to `rows_per_statement` rows (the rest one by one); returns the time from
 /// `BEGIN` to the end of `COMMIT`.
 ///
-/// Functions go in without their entry node, which is set once the nodes exist: a
-/// pending deferred foreign key would make SQLite search `functions` for every node
-/// inserted meanwhile (the store does the same, for the same reason).
+/// Like the store's `insert_program`, the transaction runs with foreign-key
+/// enforcement off (a new program's rows refer only to each other; the store has
+/// validated them), which SQLite lets change only between transactions.
+///
+/// Functions go in without their entry node, which is set once the nodes exist (the
+/// store does the same: with enforcement on, a pending deferred foreign key would make
+/// SQLite search `functions` for every node inserted meanwhile).
 pub fn bulk_insert(conn: &mut Connection, rows: &ProgramRows, rows_per_statement: usize) -> rusqlite::Result<Duration> {
     let start = Instant::now();
+    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let written = bulk_insert_rows(conn, rows, rows_per_statement);
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    written?;
+    Ok(start.elapsed())
+}
+
+fn bulk_insert_rows(conn: &mut Connection, rows: &ProgramRows, rows_per_statement: usize) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut entries: Vec<[Value; 3]> = Vec::new();
     for table in &rows.tables {
@@ -242,8 +255,7 @@ pub fn bulk_insert(conn: &mut Connection, rows: &ProgramRows, rows_per_statement
             }
         }
     }
-    tx.commit()?;
-    Ok(start.elapsed())
+    tx.commit()
 }
 
 /// Steps through every row of the program in one read transaction, touching every
