@@ -192,15 +192,17 @@ fn enforces_foreign_keys(conn: &mut SqliteConnection) -> bool {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
-    /// A new program is written without foreign-key enforcement (the graph was checked
-    /// whole): every reference its rows make must still hold, and the writer must
-    /// enforce foreign keys again for the writes after it.
+    /// A new program is written without foreign-key and CHECK enforcement (the graph
+    /// was checked whole): every reference its rows make must still hold, every CHECK
+    /// must pass (`integrity_check` evaluates them), and the writer must enforce
+    /// foreign keys again for the writes after it.
     #[test]
-    fn inserted_programs_satisfy_every_foreign_key(g in common::arb_program()) {
+    fn inserted_programs_satisfy_every_constraint(g in common::arb_program()) {
         let store = SqliteStore::temporary().expect("store");
         store.insert_program("first", &g).expect("insert");
         store.insert_program("second", &g).expect("insert again");
         prop_assert_eq!(store.foreign_key_check().expect("foreign keys"), Vec::<String>::new());
+        prop_assert_eq!(store.integrity_check().expect("integrity"), Vec::<String>::new());
         prop_assert!(store.backend().with_writer(|c| Ok(enforces_foreign_keys(c))).expect("writer"));
     }
 }
@@ -246,6 +248,30 @@ fn a_host_connection_keeps_its_own_foreign_key_setting() {
         let id = sqlite::find_program(&mut conn, name).expect("find").expect("stored");
         assert_eq!(sqlite::load_program(&mut conn, id).expect("load"), g);
     }
+}
+
+#[test]
+fn a_bulk_insert_is_checkpointed_into_the_file_without_the_caller() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bulk.db");
+    let store = SqliteStore::open(&path).expect("store");
+    let empty = std::fs::metadata(&path).expect("file").len();
+    let g = generate(&SynthConfig { nodes: 20_000, seed: 6, gaps: false });
+    let p = store.insert_program("bulk", &g).expect("insert");
+    // Committed when the call returns: another connection sees it at once.
+    let other = SqliteStore::open(&path).expect("second store");
+    assert_eq!(other.load_program(p).expect("load"), g);
+    // The commit skipped SQLite's own checkpoint; the store's checkpoint thread copies
+    // the pages into the database file soon after. (A generous deadline: this is not
+    // a timing test, the file must simply get there.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::metadata(&path).expect("file").len() < empty + 1_000_000 {
+        assert!(std::time::Instant::now() < deadline, "the WAL was never checkpointed into the file");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(store);
+    assert_eq!(other.load_program(p).expect("load after the first store closed"), g);
+    assert_eq!(other.integrity_check().expect("integrity"), Vec::<String>::new());
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! `BEGIN IMMEDIATE` transaction. A write of many rows is followed by a passive
 //! checkpoint so the WAL does not keep the bulk of it.
 
+use super::checkpointer::Checkpointer;
 use super::config::SqliteConfig;
 use super::connection::{self, ConnectionSetup, ReaderPool};
 use super::error::classify_pool;
@@ -19,7 +20,7 @@ use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// Programs with at least this many edges are loaded over two connections at once.
 const PARALLEL_LOAD_EDGES: i64 = 20_000;
@@ -31,6 +32,9 @@ pub struct SqliteBackend {
     config: SqliteConfig,
     readers: ReaderPool,
     writer: Mutex<SqliteConnection>,
+    /// Checkpoints the WAL after bulk writes; started by the first one (`None` if the
+    /// thread could not be started: the writer then checkpoints itself).
+    checkpointer: OnceLock<Option<Checkpointer>>,
     /// Keeps the directory of a temporary database alive as long as the store.
     _temp_dir: Option<tempfile::TempDir>,
 }
@@ -79,6 +83,7 @@ impl SqliteBackend {
             config,
             readers,
             writer: Mutex::new(writer),
+            checkpointer: OnceLock::new(),
             _temp_dir: temp,
         })
     }
@@ -305,8 +310,10 @@ impl Backend for SqliteBackend {
 }
 
 impl SqliteBackend {
-    /// A write on the writer connection; `new_program` turns foreign-key enforcement
-    /// off for it (see [`connection::new_program_transaction`]).
+    /// A write on the writer connection. A `new_program` write runs without
+    /// foreign-key enforcement (see [`connection::new_program_transaction`]) and
+    /// without SQLite's automatic checkpoint in its commit: the checkpoint thread
+    /// folds its pages into the file afterwards.
     fn write_with<T>(
         &self,
         new_program: bool,
@@ -324,10 +331,12 @@ impl SqliteBackend {
             Ok(value)
         };
         let value = if new_program {
+            conn.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
             let result = connection::new_program_transaction(&mut conn, &mut run);
-            if !connection::foreign_keys_enforced(&mut conn) {
-                // Enforcement could not be turned back on: never write through this
-                // connection again.
+            let restored = conn.batch_execute(&format!("PRAGMA wal_autocheckpoint = {}", self.config.wal_autocheckpoint));
+            if restored.is_err() || !connection::foreign_keys_enforced(&mut conn) {
+                // The connection's settings could not be put back: never write
+                // through it again.
                 *conn = self.fresh_writer()?;
             }
             result?
@@ -335,11 +344,22 @@ impl SqliteBackend {
             connection::write_transaction(&mut conn, run)?
         };
         if rows >= self.config.checkpoint_after_rows {
-            // The commit is durable already; a checkpoint that cannot run now (a
-            // reader holds old pages) is retried by the next automatic one.
-            let _ = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)");
+            match if new_program { self.checkpointer() } else { None } {
+                Some(checkpointer) => checkpointer.request(),
+                None => {
+                    // The commit is durable already; a checkpoint that cannot run now
+                    // (a reader holds old pages) is retried by the next automatic one.
+                    let _ = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)");
+                }
+            }
         }
         Ok(value)
+    }
+
+    fn checkpointer(&self) -> Option<&Checkpointer> {
+        self.checkpointer
+            .get_or_init(|| Checkpointer::start(self.url.clone(), ConnectionSetup::writer(&self.config)).ok())
+            .as_ref()
     }
 }
 

@@ -25,8 +25,10 @@ pub struct SqliteConfig {
     /// WAL pages after which a commit checkpoints automatically (SQLite's own default
     /// is 1000).
     pub wal_autocheckpoint: u32,
-    /// After a write of at least this many rows the store runs a passive checkpoint at
-    /// once, so a bulk save does not leave a large WAL behind.
+    /// After a write of at least this many rows the store runs a passive checkpoint,
+    /// so a bulk save does not leave a large WAL behind: at once for an edit, and on
+    /// the store's checkpoint thread for a new program (`insert_program` then returns
+    /// as soon as its commit is durable, without copying its pages a second time).
     pub checkpoint_after_rows: u64,
     /// Size in bytes the WAL file is cut back to after a checkpoint resets it.
     pub journal_size_limit: i64,

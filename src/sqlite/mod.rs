@@ -53,7 +53,11 @@
 //! One writer connection behind a mutex, `BEGIN IMMEDIATE` per write (a savepoint
 //! inside a caller's transaction); a pool of `query_only` readers; WAL, so readers see
 //! committed snapshots and never block the writer. Every connection gets `busy_timeout`
-//! (first), `foreign_keys = ON` and `synchronous = NORMAL` when it opens. A load reads
+//! (first), `foreign_keys = ON`, `synchronous = NORMAL` and in-memory statement
+//! journals when it opens. `insert_program` of a new program, whose graph has just been
+//! validated whole, is the one write that turns foreign-key and CHECK enforcement off
+//! for its transaction (its rows can refer to nothing but each other; the checks were a
+//! third of a bulk save) and leaves the checkpoint of its pages to a background thread. A load reads
 //! in one read transaction; a large one reads its edges on a second connection at the
 //! same time and keeps the result only if both read the same program revision (every
 //! write bumps it), which is what one snapshot would have read.
@@ -65,6 +69,7 @@
 //! `SqliteConnection`, inside the caller's transaction.
 
 mod backend;
+mod checkpointer;
 mod codec;
 mod config;
 mod connection;
