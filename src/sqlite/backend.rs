@@ -333,7 +333,8 @@ impl SqliteBackend {
         let value = if new_program {
             conn.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
             let result = connection::new_program_transaction(&mut conn, &mut run);
-            let restored = conn.batch_execute(&format!("PRAGMA wal_autocheckpoint = {}", self.config.wal_autocheckpoint));
+            let restored =
+                conn.batch_execute(&format!("PRAGMA wal_autocheckpoint = {}", self.config.wal_autocheckpoint));
             if restored.is_err() || !connection::foreign_keys_enforced(&mut conn) {
                 // The connection's settings could not be put back: never write
                 // through it again.

@@ -31,9 +31,8 @@ impl Checkpointer {
     pub fn start(url: String, setup: ConnectionSetup) -> std::io::Result<Self> {
         // One pending request is enough: requests made while one waits add nothing.
         let (wake, requests) = mpsc::sync_channel(1);
-        let thread = std::thread::Builder::new()
-            .name("lmlang-checkpoint".into())
-            .spawn(move || run(&url, setup, &requests))?;
+        let thread =
+            std::thread::Builder::new().name("lmlang-checkpoint".into()).spawn(move || run(&url, setup, &requests))?;
         Ok(Checkpointer { wake: Some(wake), thread: Some(thread) })
     }
 

@@ -177,7 +177,8 @@ pub fn new_program_transaction<T>(
     if depth.is_some() || !foreign_keys_enforced(conn) {
         return write_transaction(conn, work);
     }
-    conn.batch_execute("PRAGMA foreign_keys = OFF; PRAGMA ignore_check_constraints = ON").map_err(super::error::classify)?;
+    conn.batch_execute("PRAGMA foreign_keys = OFF; PRAGMA ignore_check_constraints = ON")
+        .map_err(super::error::classify)?;
     let result = conn.immediate_transaction(work);
     let restored = conn
         .batch_execute("PRAGMA foreign_keys = ON; PRAGMA ignore_check_constraints = OFF")

@@ -208,7 +208,9 @@ fn insert_sql(table: &TableRows) -> String {
 /// SQLite search `functions` for every node inserted meanwhile).
 pub fn bulk_insert(conn: &mut Connection, rows: &ProgramRows, rows_per_statement: usize) -> rusqlite::Result<Duration> {
     let start = Instant::now();
-    conn.execute_batch("PRAGMA foreign_keys = OFF; PRAGMA ignore_check_constraints = ON; PRAGMA wal_autocheckpoint = 0")?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF; PRAGMA ignore_check_constraints = ON; PRAGMA wal_autocheckpoint = 0",
+    )?;
     let written = bulk_insert_rows(conn, rows, rows_per_statement);
     let elapsed = start.elapsed();
     conn.execute_batch(&format!(
