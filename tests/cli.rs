@@ -73,6 +73,13 @@ fn the_whole_flow_works_on_a_fresh_directory() {
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
     let migrate = ok(d, &["migrate"]);
     assert!(migrate.contains("schema version"), "{migrate}");
+
+    // The deleted program's pages are free; vacuum gives them back and keeps the rest.
+    let vacuum = ok(d, &["vacuum"]);
+    let sizes: Vec<u64> = vacuum.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    assert!(sizes.len() == 2 && sizes[1] < sizes[0], "{vacuum}");
+    assert_eq!(json(d, &["verify", "--json"])["ok"], true);
+    assert_eq!(json(d, &["hash", "sample", "--json"]), h1);
 }
 
 #[test]
@@ -132,9 +139,10 @@ fn errors_are_one_line_with_a_failure_status() {
 #[test]
 fn help_has_an_example_for_every_command() {
     let dir = tempfile::tempdir().unwrap();
-    for cmd in
-        ["demo", "generate", "list", "show", "export", "import", "hash", "diff", "verify", "delete", "migrate", "bench"]
-    {
+    for cmd in [
+        "demo", "generate", "list", "show", "export", "import", "hash", "diff", "verify", "delete", "migrate",
+        "vacuum", "bench",
+    ] {
         let help = ok(dir.path(), &[cmd, "--help"]);
         assert!(help.contains("Example"), "{cmd} --help lacks an example:\n{help}");
     }

@@ -106,6 +106,10 @@ pub enum Command {
     /// Apply pending schema migrations and print the schema version.
     #[command(after_help = "Example: lmstore migrate")]
     Migrate,
+    /// Repack the database file (VACUUM): pages filled completely, free pages returned.
+    /// Worth it after importing or deleting large programs; it copies the whole file.
+    #[command(after_help = "Example: lmstore vacuum")]
+    Vacuum,
     /// Measure the figures of the design document beside the raw SQLite floor.
     #[command(after_help = "Example: lmstore bench --nodes 1000,10000,100000 --reps 5 --json bench.json")]
     Bench(crate::bench::BenchArgs),

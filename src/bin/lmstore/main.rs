@@ -54,6 +54,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::Verify { program, json } => inspect::verify(&open()?, program.as_deref(), json),
         Command::Delete { program } => programs::delete(&open()?, &program),
         Command::Migrate => programs::migrate(&open()?),
+        Command::Vacuum => programs::vacuum(&open()?),
         Command::Bench(args) => bench::run(&args),
         Command::Soak(args) => soak::run(&cli.db, &args),
     }

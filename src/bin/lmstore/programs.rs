@@ -107,3 +107,11 @@ pub fn migrate(store: &SqliteStore) -> CmdResult {
     println!("schema version {}", store.schema_version()?);
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn vacuum(store: &SqliteStore) -> CmdResult {
+    let before = store.database_bytes()?;
+    store.vacuum()?;
+    let after = store.database_bytes()?;
+    println!("{before} bytes before, {after} after");
+    Ok(ExitCode::SUCCESS)
+}
