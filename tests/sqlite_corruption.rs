@@ -204,3 +204,94 @@ fn stale_semantic_rows_are_caught_when_verification_is_on() {
         other => panic!("expected a semantic_edges Corrupt error, got {other:?}"),
     }
 }
+
+/// A big program loads over two connections, its graph assembled while the edges
+/// stream in; every corrupt row must come out exactly as the one-transaction load
+/// reports it, and a sound program must load equal and trusted both ways.
+#[test]
+fn split_loads_report_corrupt_rows_as_one_transaction_loads_do() {
+    use lmlang_storage::graph::EdgeView;
+    use lmlang_storage::sqlite::SqliteConfig;
+    use lmlang_storage::synth::{SynthConfig, generate};
+
+    // Past 20,000 edges, with holes in the ids.
+    let g = generate(&SynthConfig { nodes: 16_000, seed: 11, gaps: true });
+    assert!(g.edge_count() > 20_000, "{} edges", g.edge_count());
+    let data: Vec<EdgeView> = g.edges().filter(|e| e.edge.is_data()).collect();
+    // Late edges, so the damage sits in a later batch than the first.
+    let late = data[data.len() * 3 / 4];
+    let twin = data.iter().rev().find(|e| e.target == late.target && e.id != late.id).expect("a node fed twice");
+    let stranger =
+        g.nodes().find(|(_, n)| n.owner != g.node(late.source).expect("source").owner).expect("another body");
+    let next_edge = g.next_ids().edge;
+    let cases: Vec<(&str, String)> = vec![
+        ("sound", String::new()),
+        ("edge to a missing node", format!("UPDATE flow_edges SET target_id = 99999999 WHERE edge_id = {}", late.id.0)),
+        ("edge id past the next id", format!("UPDATE programs SET next_edge_id = {}", late.id.0)),
+        ("implausible next edge id", "UPDATE programs SET next_edge_id = 4000000000".into()),
+        (
+            "operand slot fed twice",
+            format!("UPDATE flow_edges SET target_port = {} WHERE edge_id = {}", late_port(&late), twin.id.0),
+        ),
+        (
+            "high operand slot fed twice",
+            format!("UPDATE flow_edges SET target_port = 100 WHERE edge_id IN ({}, {})", late.id.0, twin.id.0),
+        ),
+        (
+            "data cycle",
+            format!(
+                "INSERT INTO flow_edges (program_id, edge_id, source_id, target_id, source_port, target_port, \
+                 value_type) SELECT program_id, {next_edge}, target_id, source_id, 0, 200, value_type \
+                 FROM flow_edges WHERE edge_id = {}; UPDATE programs SET next_edge_id = {}",
+                late.id.0,
+                next_edge + 1
+            ),
+        ),
+        (
+            "edge across functions",
+            format!("UPDATE flow_edges SET target_id = {} WHERE edge_id = {}", stranger.0.0, late.id.0),
+        ),
+        (
+            "text in an edge column",
+            format!("UPDATE flow_edges SET target_port = 'first' WHERE edge_id = {}", late.id.0),
+        ),
+        (
+            "node of a missing function",
+            format!("UPDATE compute_nodes SET owner_id = 77777 WHERE node_id = {}", late.target.0),
+        ),
+    ];
+    for (case, sql) in cases {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("big.db");
+        let split = SqliteStore::open(&path).expect("store");
+        let program = split.insert_program("big", &g).expect("insert");
+        if !sql.is_empty() {
+            let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("connection");
+            conn.batch_execute("PRAGMA foreign_keys = OFF; PRAGMA ignore_check_constraints = ON;").expect("pragmas");
+            conn.batch_execute(&sql).expect("tamper");
+        }
+        let single = SqliteStore::open_with(&path, SqliteConfig { split_loads: false, ..Default::default() })
+            .expect("second store");
+        match (split.load_program(program), single.load_program(program)) {
+            (Ok(a), Ok(b)) => {
+                assert!(sql.is_empty(), "{case}: corrupt rows loaded without error");
+                assert!(a.is_trusted() && b.is_trusted(), "{case}");
+                assert_eq!(a, g, "{case}");
+                assert_eq!(b, g, "{case}");
+            }
+            (Err(a), Err(b)) => {
+                assert!(matches!(a, StorageError::Corrupt { .. }), "{case}: {a}");
+                assert_eq!(format!("{a:?}"), format!("{b:?}"), "{case}");
+            }
+            (a, b) => panic!("{case}: split {:?} but one transaction {:?}", a.err(), b.err()),
+        }
+    }
+}
+
+/// The operand slot an edge feeds.
+fn late_port(e: &lmlang_storage::graph::EdgeView) -> u16 {
+    match e.edge {
+        FlowEdge::Data { target_port, .. } => target_port,
+        FlowEdge::Control { .. } => unreachable!("a data edge"),
+    }
+}

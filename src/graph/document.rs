@@ -15,6 +15,7 @@ use crate::model::{
     ComputeNode, ComputeNodeOp, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, NodeId, TypeId, TypeName,
     TypeRegistry,
 };
+use petgraph::graph::NodeIndex;
 use petgraph::stable_graph::StableGraph;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
@@ -86,13 +87,45 @@ impl ProgramGraph {
     /// Assembles a graph from a document and checks it: the graph if it is whole,
     /// otherwise every violation found.
     pub fn from_document(doc: ProgramDocument) -> Result<ProgramGraph, Vec<Violation>> {
-        let g = Self::assemble(doc);
-        if g.trusted { Ok(g) } else { Err(g.validate()) }
+        Self::assemble(doc).checked()
     }
 
     /// Assembles a graph without judging it; `validate()` tells what is wrong. For
     /// tools that must show a broken program rather than refuse it.
     pub fn assemble(doc: ProgramDocument) -> ProgramGraph {
+        PartialGraph::new(doc).finish()
+    }
+
+    /// The graph if it is known to be whole, otherwise every violation found.
+    pub(crate) fn checked(self) -> Result<ProgramGraph, Vec<Violation>> {
+        if self.trusted { Ok(self) } else { Err(self.validate()) }
+    }
+}
+
+/// A graph assembled in steps: everything but the flow edges, then the edges as they
+/// come, then the checks of the edges.
+///
+/// A store reads a big program's edges on another connection while it reads the rest;
+/// with this it builds and checks the nodes (their table, functions, modules, types,
+/// the semantic graph) while the edges are still being read, and adds the edges batch
+/// by batch as they arrive. [`ProgramGraph::assemble`] is the same steps back to back,
+/// so both ways give the same graph, the same violations and the same trust.
+pub(crate) struct PartialGraph {
+    graph: ProgramGraph,
+    /// The document's next edge id; whether it is plausible is known once every edge
+    /// is in.
+    next_edge: u32,
+    /// Edges given so far, accepted or not, and the highest id among them.
+    edges_seen: usize,
+    highest_edge: Option<u32>,
+    /// Whether every check that reads no edge passed (assembly problems included).
+    whole_without_edges: bool,
+}
+
+impl PartialGraph {
+    /// Assembles `doc`: everything but the edges, the checks that read no edge, then
+    /// the document's edges. More edges may follow with [`add_edges`](Self::add_edges).
+    pub(crate) fn new(doc: ProgramDocument) -> PartialGraph {
         let mut problems = Vec::new();
         if doc.format_version != DOCUMENT_FORMAT_VERSION {
             problems.push(Violation::new(
@@ -101,28 +134,13 @@ impl ProgramGraph {
             ));
         }
         let mut next = doc.next_ids;
-        // The id tables are dense, one slot per id ever handed out. A next id far
-        // beyond every live id (a corrupt or hostile document) would make them
-        // enormous, so it is reported and clamped instead of allocated.
-        let bound = |live: usize, highest: Option<u32>| -> u32 {
-            let highest = highest.map_or(0, |h| h as u64 + 1);
-            (highest + (4 * live as u64).max(1 << 22)).min(u32::MAX as u64) as u32
-        };
-        let node_bound = bound(doc.nodes.len(), doc.nodes.iter().map(|n| n.id.0).max());
+        let node_bound = id_table_bound(doc.nodes.len(), doc.nodes.iter().map(|n| n.id.0).max());
         if next.node > node_bound {
             problems.push(Violation::new(
                 Entity::Program,
                 format!("next_ids.node {} is implausibly far beyond the node ids", next.node),
             ));
             next.node = doc.nodes.iter().map(|n| n.id.0.saturating_add(1)).max().unwrap_or(0);
-        }
-        let edge_bound = bound(doc.edges.len(), doc.edges.iter().map(|e| e.id.0).max());
-        if next.edge > edge_bound {
-            problems.push(Violation::new(
-                Entity::Program,
-                format!("next_ids.edge {} is implausibly far beyond the edge ids", next.edge),
-            ));
-            next.edge = doc.edges.iter().map(|e| e.id.0.saturating_add(1)).max().unwrap_or(0);
         }
 
         let mut types = BTreeMap::new();
@@ -178,10 +196,15 @@ impl ProgramGraph {
             modules.attach_type(n.module, id);
         }
 
-        let mut compute = StableGraph::with_capacity(doc.nodes.len(), doc.edges.len());
-        let mut node_index = vec![None; next.node as usize];
-        for n in doc.nodes {
-            let Some(slot) = node_index.get_mut(n.id.index()) else {
+        // Nodes go into petgraph in id order whatever the document's order (a store
+        // reads them by owner): first each id's place in the document, in document
+        // order (so the first of a duplicate id wins), then the nodes id by id. A
+        // counting sort on the dense id table; sorting the nodes themselves would move
+        // every one of them twice more.
+        let mut place: Vec<Option<u32>> = vec![None; next.node as usize];
+        let mut owned = Vec::with_capacity(doc.nodes.len());
+        for (at, n) in (0u32..).zip(&doc.nodes) {
+            let Some(slot) = place.get_mut(n.id.index()) else {
                 problems.push(Violation::new(Entity::Node(n.id), "id is not below next_ids.node"));
                 continue;
             };
@@ -189,13 +212,68 @@ impl ProgramGraph {
                 problems.push(Violation::new(Entity::Node(n.id), "id appears twice"));
                 continue;
             }
-            if let Some(f) = functions.get_mut(&n.owner) {
-                f.nodes.insert(n.id);
-            }
-            *slot = Some(compute.add_node(NodeSlot { id: n.id, node: ComputeNode { op: n.op, owner: n.owner } }));
+            *slot = Some(at);
+            owned.push((n.owner, n.id));
         }
-        let mut edge_index = vec![None; next.edge as usize];
-        for e in doc.edges {
+        let mut nodes: Vec<Option<NodeEntry>> = doc.nodes.into_iter().map(Some).collect();
+        // Room for as many edges as the document has edge ids (up to the least bound
+        // of a plausible id table), so that edges added in batches do not make the
+        // edge storage and table grow, and copy, step by step.
+        let edge_room = (next.edge.min(id_table_bound(0, None)) as usize).max(doc.edges.len());
+        let mut compute = StableGraph::with_capacity(owned.len(), edge_room);
+        let node_index: Vec<Option<NodeIndex>> = place
+            .into_iter()
+            .map(|at| {
+                let n = nodes.get_mut(at? as usize)?.take()?;
+                Some(compute.add_node(NodeSlot { id: n.id, node: ComputeNode { op: n.op, owner: n.owner } }))
+            })
+            .collect();
+        drop(nodes);
+        // Each function's node set in one go rather than an insert per node: sorted by
+        // owner (stably; a store's order is already by owner, a document's has one run
+        // per body), every body is a run of ids, from which a set is built in bulk.
+        owned.sort_by_key(|&(owner, _)| owner);
+        for body in owned.chunk_by(|a, b| a.0 == b.0) {
+            if let Some(f) = body.first().and_then(|(owner, _)| functions.get_mut(owner)) {
+                f.nodes = body.iter().map(|&(_, id)| id).collect();
+            }
+        }
+
+        let mut graph = ProgramGraph {
+            compute,
+            node_index,
+            edge_index: Vec::with_capacity(edge_room),
+            types,
+            modules,
+            functions,
+            next_function: next.function,
+            semantic: SemanticIndex::default(),
+            journal: Journal::new(),
+            hashes: std::sync::OnceLock::new(),
+            assembly_violations: problems,
+            trusted: false,
+        };
+        graph.rebuild_derived();
+        let mut found = Vec::new();
+        graph.validate_without_edges(&mut found);
+        let whole_without_edges = graph.assembly_violations.is_empty() && found.is_empty();
+        let mut partial =
+            PartialGraph { graph, next_edge: next.edge, edges_seen: 0, highest_edge: None, whole_without_edges };
+        partial.add_edges(doc.edges);
+        partial
+    }
+
+    /// Adds edges after those already in. An edge that petgraph cannot hold (an end
+    /// missing, its id taken or not below the next edge id) is left out and
+    /// remembered as a violation.
+    pub(crate) fn add_edges(&mut self, edges: Vec<EdgeEntry>) {
+        let graph = &mut self.graph;
+        let problems = &mut graph.assembly_violations;
+        let (compute, node_index, edge_index) = (&mut graph.compute, &graph.node_index, &mut graph.edge_index);
+        compute.reserve_edges(edges.len());
+        self.edges_seen += edges.len();
+        for e in edges {
+            self.highest_edge = self.highest_edge.max(Some(e.id.0));
             let ends = (
                 node_index.get(e.source.index()).copied().flatten(),
                 node_index.get(e.target.index()).copied().flatten(),
@@ -207,35 +285,52 @@ impl ProgramGraph {
                 ));
                 continue;
             };
-            let Some(slot) = edge_index.get_mut(e.id.index()) else {
+            // The table grows with the ids seen and reaches next_edge in `finish`. An
+            // id at or past the stored next_edge is refused even if `finish` finds that
+            // implausible and lowers it: it is lowered to just past the highest id, so
+            // it refuses nothing either way.
+            if e.id.0 >= self.next_edge {
                 problems.push(Violation::new(Entity::Edge(e.id), "id is not below next_ids.edge"));
                 continue;
-            };
+            }
+            if edge_index.len() <= e.id.index() {
+                edge_index.resize(e.id.index() + 1, None);
+            }
+            let slot = &mut edge_index[e.id.index()];
             if slot.is_some() {
                 problems.push(Violation::new(Entity::Edge(e.id), "id appears twice"));
                 continue;
             }
             *slot = Some(compute.add_edge(a, b, EdgeSlot { id: e.id, edge: e.edge }));
         }
-
-        let mut g = ProgramGraph {
-            compute,
-            node_index,
-            edge_index,
-            types,
-            modules,
-            functions,
-            next_function: next.function,
-            semantic: SemanticIndex::default(),
-            journal: Journal::new(),
-            hashes: std::sync::OnceLock::new(),
-            assembly_violations: problems,
-            trusted: false,
-        };
-        g.rebuild_derived();
-        g.trusted = g.validate().is_empty();
-        g
     }
+
+    /// Settles the next edge id, runs the checks of the edges and decides whether the
+    /// graph is trusted: what `ProgramGraph::assemble` returns.
+    pub(crate) fn finish(self) -> ProgramGraph {
+        let PartialGraph { mut graph, mut next_edge, edges_seen, highest_edge, whole_without_edges } = self;
+        if next_edge > id_table_bound(edges_seen, highest_edge) {
+            graph.assembly_violations.push(Violation::new(
+                Entity::Program,
+                format!("next_ids.edge {next_edge} is implausibly far beyond the edge ids"),
+            ));
+            next_edge = highest_edge.map_or(0, |h| h.saturating_add(1));
+        }
+        graph.edge_index.resize(next_edge as usize, None);
+        let mut found = Vec::new();
+        graph.validate_edges(&mut found);
+        graph.trusted = whole_without_edges && graph.assembly_violations.is_empty() && found.is_empty();
+        graph
+    }
+}
+
+/// The largest next id an id table may be sized for. The tables are dense, one slot
+/// per id ever handed out, so a next id far beyond every live id (a corrupt or hostile
+/// document) would make them enormous; beyond this bound it is reported and clamped
+/// instead of allocated.
+fn id_table_bound(live: usize, highest: Option<u32>) -> u32 {
+    let highest = highest.map_or(0, |h| h as u64 + 1);
+    (highest + (4 * live as u64).max(1 << 22)).min(u32::MAX as u64) as u32
 }
 
 impl Serialize for ProgramGraph {

@@ -12,6 +12,7 @@ mod program;
 mod semantic;
 mod validate;
 
+pub(crate) use document::PartialGraph;
 pub use document::{DOCUMENT_FORMAT_VERSION, EdgeEntry, NodeEntry, ProgramDocument, TypeEntry};
 pub use error::{Entity, GraphError, Violation};
 pub use journal::{ChangeSet, Lineage};

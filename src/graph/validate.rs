@@ -12,14 +12,30 @@ impl ProgramGraph {
     /// Every broken invariant, sorted by entity; empty when the graph is whole.
     pub fn validate(&self) -> Vec<Violation> {
         let mut out = self.assembly_violations.clone();
-        self.validate_modules(&mut out);
-        self.validate_types(&mut out);
-        self.validate_functions(&mut out);
-        self.validate_nodes_and_edges(&mut out);
-        self.validate_semantic(&mut out);
+        self.validate_without_edges(&mut out);
+        self.validate_edges(&mut out);
         out.sort();
         out.dedup();
         out
+    }
+
+    /// The checks that read no flow edge: modules, types, functions, nodes and the
+    /// semantic graph. Split from [`validate_edges`](Self::validate_edges) so assembly
+    /// can run them before the edges are in (see `PartialGraph`); the two together
+    /// find exactly what `validate()` finds.
+    pub(crate) fn validate_without_edges(&self, out: &mut Vec<Violation>) {
+        self.validate_modules(out);
+        self.validate_types(out);
+        self.validate_functions(out);
+        self.validate_nodes(out);
+        self.validate_semantic(out);
+    }
+
+    /// The checks of the flow edges: their ends, types and operand slots, and that the
+    /// data edges form no cycle.
+    pub(crate) fn validate_edges(&self, out: &mut Vec<Violation>) {
+        self.validate_edge_rows(out);
+        self.validate_data_dag(out);
     }
 
     fn validate_modules(&self, out: &mut Vec<Violation>) {
@@ -171,7 +187,7 @@ impl ProgramGraph {
         }
     }
 
-    fn validate_nodes_and_edges(&self, out: &mut Vec<Violation>) {
+    fn validate_nodes(&self, out: &mut Vec<Violation>) {
         for (id, node) in self.nodes() {
             let e = Entity::Node(id);
             if !self.functions.contains_key(&node.owner) {
@@ -181,8 +197,12 @@ impl ProgramGraph {
                 out.push(Violation::new(e, format!("op {} refers to {what}, which {msg}", node.op.kind())));
             }
         }
-        // Operand slots fed twice: collect (target, slot, edge), sort, compare neighbours.
-        let mut ports: Vec<(NodeId, u16, EdgeId)> = Vec::new();
+    }
+
+    fn validate_edge_rows(&self, out: &mut Vec<Violation>) {
+        // One bit per operand slot below 64 and node: a slot fed twice finds its bit set.
+        let mut fed = vec![0u64; self.compute.node_bound()];
+        let mut slot_fed_twice = false;
         for slot in self.compute.edge_indices() {
             let Some((a, b)) = self.compute.edge_endpoints(slot) else { continue };
             let (source, target) = (&self.compute[a], &self.compute[b]);
@@ -198,7 +218,24 @@ impl ProgramGraph {
                 if !self.types.contains(value_type) {
                     out.push(Violation::new(e, format!("value type {value_type} does not exist")));
                 }
-                ports.push((target.id, target_port, edge.id));
+                // A slot of 64 or more has no bit: the exact check below decides.
+                let bit = 1u64.checked_shl(target_port.into()).unwrap_or(0);
+                slot_fed_twice |= bit == 0 || fed[b.index()] & bit != 0;
+                fed[b.index()] |= bit;
+            }
+        }
+        if slot_fed_twice {
+            self.validate_operand_slots(out);
+        }
+    }
+
+    /// Operand slots fed twice: collect (target, slot, edge), sort, compare neighbours.
+    /// Run only when the bitmap pass above saw a slot set twice (or a high slot).
+    fn validate_operand_slots(&self, out: &mut Vec<Violation>) {
+        let mut ports: Vec<(NodeId, u16, EdgeId)> = Vec::new();
+        for e in self.compute.edge_references() {
+            if let FlowEdge::Data { target_port, .. } = e.weight().edge {
+                ports.push((self.compute[e.target()].id, target_port, e.weight().id));
             }
         }
         ports.sort_unstable();
@@ -211,14 +248,21 @@ impl ProgramGraph {
                 ));
             }
         }
-        self.validate_data_dag(out);
     }
 
     /// Kahn's algorithm over data edges: whatever cannot be ordered sits on a cycle.
     fn validate_data_dag(&self, out: &mut Vec<Violation>) {
+        // If every data edge runs from a lower petgraph index to a higher one, index
+        // order is a topological order and there is no cycle. Assembled graphs index
+        // nodes in id order, in which programs are mostly built, so this usually ends
+        // the check in one pass over the edges.
+        let data_edges = || self.compute.edge_references().filter(|e| e.weight().edge.is_data());
+        if data_edges().all(|e| e.source() < e.target()) {
+            return;
+        }
         let bound = self.compute.node_bound();
         let mut indegree = vec![0u32; bound];
-        for e in self.compute.edge_references().filter(|e| e.weight().edge.is_data()) {
+        for e in data_edges() {
             indegree[e.target().index()] += 1;
         }
         let mut ready: Vec<_> = self.compute.node_indices().filter(|i| indegree[i.index()] == 0).collect();

@@ -13,7 +13,7 @@ use super::error::classify_pool;
 use super::migrate;
 use super::tables::{edges, functions, modules, nodes, programs, types};
 use super::{mapper, writer};
-use crate::graph::{ChangeSet, EdgeView, ProgramGraph};
+use crate::graph::{ChangeSet, EdgeView, PartialGraph, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
 use crate::store::{Backend, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError, StorageResult, WriteTx};
 use diesel::connection::SimpleConnection;
@@ -139,26 +139,48 @@ impl SqliteBackend {
     /// one, everything else on the other, each in its own read transaction. Every write
     /// to a program bumps its revision in the same transaction, so two snapshots that
     /// read the same revision hold the same rows of this program: the result is what
-    /// one transaction would have read. `None` when a write came in between (the
-    /// caller then loads in one transaction).
+    /// one transaction would have read. `None` when a write came in between, or no
+    /// thread could be started (the caller then loads in one transaction).
+    ///
+    /// The graph is built without its edges, and those parts checked, while the edges
+    /// are still being read; then edges are added in batches as they arrive, so only
+    /// the last batch and the checks of the edges wait for the whole read.
     fn load_split(
         &self,
         first: &mut SqliteConnection,
         second: &mut SqliteConnection,
         program: ProgramId,
     ) -> StorageResult<Option<(ProgramGraph, u64)>> {
-        let (main, edges) = std::thread::scope(|scope| {
-            let edges = scope.spawn(|| connection::read_transaction(second, |c| mapper::read_edges(c, program)));
-            let main = connection::read_transaction(first, |c| mapper::read_without_edges(c, program));
-            (main, edges.join())
+        let (batches, arriving) = std::sync::mpsc::channel();
+        let both = std::thread::scope(|scope| {
+            let edges = std::thread::Builder::new()
+                .name("lmlang-load-edges".into())
+                .spawn_scoped(scope, move || {
+                    // A send fails only once the other side has given up on the load.
+                    let sink = |batch| drop(batches.send(batch));
+                    connection::read_transaction(second, |c| mapper::read_edges(c, program, sink))
+                })
+                .ok()?;
+            let main = connection::read_transaction(first, |c| mapper::read_without_edges(c, program)).map(
+                |(doc, revision)| {
+                    let mut partial = PartialGraph::new(doc);
+                    // Until the reader is done and drops its end of the channel.
+                    for batch in &arriving {
+                        partial.add_edges(batch);
+                    }
+                    (partial, revision)
+                },
+            );
+            drop(arriving);
+            Some((main, edges.join()))
         });
-        let (mut doc, revision) = main?;
-        let edges = edges.map_err(|_| StorageError::Database("the edge reader thread panicked".into()))??;
-        if edges.revision != revision {
+        let Some((main, edges)) = both else { return Ok(None) };
+        let (partial, revision) = main?;
+        let edge_revision = edges.map_err(|_| StorageError::Database("the edge reader thread panicked".into()))??;
+        if edge_revision != revision {
             return Ok(None);
         }
-        doc.edges = edges.edges;
-        Ok(Some((mapper::assemble(program, doc)?, revision)))
+        Ok(Some((mapper::finish(program, partial)?, revision)))
     }
 
     fn require_program(conn: &mut SqliteConnection, program: ProgramId) -> StorageResult<()> {

@@ -107,8 +107,8 @@ pub fn query_plans(conn: &mut SqliteConnection) -> StorageResult<Vec<QueryPlan>>
         explain(conn, "load: modules", modules::of_program(p).select(modules::ModuleRow::as_select()))?,
         explain(conn, "load: types", types::of_program(p).select(types::TypeRow::as_select()))?,
         explain(conn, "load: functions", functions::of_program(p).select(functions::FunctionRow::as_select()))?,
-        explain(conn, "load: compute_nodes", nodes::of_program(p).select(nodes::NodeRow::as_select()))?,
-        explain(conn, "load: flow_edges", edges::of_program(p).select(edges::EdgeRow::as_select()))?,
+        explain(conn, "load: compute_nodes", nodes::cells_of_program(p))?,
+        explain(conn, "load: flow_edges", edges::cells_of_program(p))?,
     ])
 }
 

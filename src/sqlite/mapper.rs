@@ -7,25 +7,21 @@
 //! `Corrupt` error naming the table and key of the offending row.
 
 use super::tables::{edges, functions, modules, nodes, programs, semantic, types};
-use crate::graph::{DOCUMENT_FORMAT_VERSION, Entity, ProgramDocument, ProgramGraph, Violation};
+use crate::graph::{
+    DOCUMENT_FORMAT_VERSION, EdgeEntry, Entity, PartialGraph, ProgramDocument, ProgramGraph, Violation,
+};
 use crate::model::{SemanticEdge, SemanticKey, SemanticNode};
 use crate::store::{ProgramId, ProgramRef, StorageError, StorageResult};
 use diesel::sqlite::SqliteConnection;
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use std::collections::BTreeSet;
 
-/// A program's stored revision, and its edges as of that revision.
-pub struct EdgeRead {
-    pub revision: u64,
-    pub edges: Vec<crate::graph::EdgeEntry>,
-}
-
 fn header(conn: &mut SqliteConnection, program: ProgramId) -> StorageResult<programs::Header> {
     programs::find(conn, program.0)?.ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?.header()
 }
 
-/// Everything of a program but its edges, which come empty. Run inside a
-/// transaction.
+/// Everything of a program but its edges, which come empty; its nodes come by owner,
+/// not in id order (assembly accepts either). Run inside a transaction.
 pub fn read_without_edges(conn: &mut SqliteConnection, program: ProgramId) -> StorageResult<(ProgramDocument, u64)> {
     let header = header(conn, program)?;
     let modules =
@@ -33,10 +29,8 @@ pub fn read_without_edges(conn: &mut SqliteConnection, program: ProgramId) -> St
     let types = types::load(conn, program.0)?.into_iter().map(types::TypeRow::decode).collect::<Result<_, _>>()?;
     let functions =
         functions::load(conn, program.0)?.into_iter().map(functions::FunctionRow::decode).collect::<Result<_, _>>()?;
-    // Stored in owner order; documents list nodes in id order. Bodies are mostly id
-    // ranges, so the sort has little to do.
-    let mut nodes = nodes::load_decoded(conn, program.0)?;
-    nodes.sort_unstable_by_key(|n| n.id);
+    // In stored order, by owner: assembly puts nodes in id order itself.
+    let nodes = nodes::load_decoded(conn, program.0)?;
     let doc = ProgramDocument {
         format_version: DOCUMENT_FORMAT_VERSION,
         next_ids: header.next_ids,
@@ -49,14 +43,21 @@ pub fn read_without_edges(conn: &mut SqliteConnection, program: ProgramId) -> St
     Ok((doc, header.revision))
 }
 
-/// A program's edges with the revision they belong to. Run inside a transaction.
-pub fn read_edges(conn: &mut SqliteConnection, program: ProgramId) -> StorageResult<EdgeRead> {
+/// Reads a program's edges, handing them to `sink` in batches as they are read, and
+/// returns the revision they belong to. Run inside a transaction.
+pub fn read_edges(
+    conn: &mut SqliteConnection,
+    program: ProgramId,
+    sink: impl FnMut(Vec<EdgeEntry>),
+) -> StorageResult<u64> {
     let revision = header(conn, program)?.revision;
-    Ok(EdgeRead { revision, edges: edges::load_decoded(conn, program.0)? })
+    edges::load_decoded_batches(conn, program.0, sink)?;
+    Ok(revision)
 }
 
-/// Reads a whole program as a document, with its stored revision. Run it inside a
-/// transaction so every table is read from the same snapshot.
+/// Reads a whole program as a document (nodes by owner, see [`read_without_edges`]),
+/// with its stored revision. Run it inside a transaction so every table is read from
+/// the same snapshot.
 pub fn read_document(conn: &mut SqliteConnection, program: ProgramId) -> StorageResult<(ProgramDocument, u64)> {
     let (mut doc, revision) = read_without_edges(conn, program)?;
     doc.edges = edges::load_decoded(conn, program.0)?;
@@ -81,6 +82,13 @@ pub fn read_graph(
 /// `Corrupt` error naming the first offending row.
 pub fn assemble(program: ProgramId, doc: ProgramDocument) -> StorageResult<ProgramGraph> {
     ProgramGraph::from_document(doc).map_err(|v| violations_to_corrupt(program, v))
+}
+
+/// Finishes a graph assembled in steps (see [`PartialGraph`]); like [`assemble`],
+/// rows that do not form a whole program are a `Corrupt` error naming the first
+/// offending row.
+pub fn finish(program: ProgramId, partial: PartialGraph) -> StorageResult<ProgramGraph> {
+    partial.finish().checked().map_err(|v| violations_to_corrupt(program, v))
 }
 
 /// The table that stores an entity.

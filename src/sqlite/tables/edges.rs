@@ -5,13 +5,17 @@
 use crate::graph::{EdgeEntry, EdgeView};
 use crate::model::{EdgeId, NodeId};
 use crate::schema::flow_edges;
-use crate::sqlite::codec::{Strict, cell_id, corrupt, show};
+use crate::sqlite::codec::{Strict, cell_id, corrupt, read_cell, read_required, show};
 use crate::sqlite::ops::{EdgeColumns, decode_edge, encode_edge};
 use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
 use diesel::connection::DefaultLoadingMode;
+use diesel::deserialize::{self, FromSqlRow};
 use diesel::dsl;
 use diesel::prelude::*;
+use diesel::row::Row;
+use diesel::sql_types::{BigInt, Integer, Nullable};
+use diesel::sqlite::Sqlite;
 use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 
@@ -49,29 +53,83 @@ impl EdgeRow {
 
     /// The edge a row holds, or a `Corrupt` error naming it.
     pub fn decode(&self) -> StorageResult<EdgeView> {
-        let bad = |detail: String| {
-            corrupt("flow_edges", format!("program {} edge {}", ProgramId(self.program_id), show(self.edge_id)), detail)
+        let cells = EdgeCells {
+            edge_id: self.edge_id,
+            source_id: self.source_id,
+            target_id: self.target_id,
+            source_port: self.source_port,
+            target_port: self.target_port,
+            value_type: self.value_type,
+            branch: self.branch,
         };
-        fn column<T: Copy>(cell: Option<Strict<T>>, name: &str) -> Result<Option<T>, String> {
+        cells.decode(ProgramId(self.program_id)).map(|e| EdgeView {
+            id: e.id,
+            source: e.source,
+            target: e.target,
+            edge: e.edge,
+        })
+    }
+}
+
+/// The SQL types of [`EdgeCells`], in column order.
+type CellTypes = (BigInt, BigInt, BigInt, Nullable<Integer>, Nullable<Integer>, Nullable<BigInt>, Nullable<Integer>);
+
+/// An edge row as a whole-program load reads it: the cells of [`EdgeRow`] but the
+/// program id, which the query's key gives. Built by a hand-written `FromSqlRow`
+/// (see [`read_cell`]): edges are most of the rows a load reads, and Diesel's derived
+/// row decoding took longer than SQLite took to read them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EdgeCells {
+    pub edge_id: Strict<i64>,
+    pub source_id: Strict<i64>,
+    pub target_id: Strict<i64>,
+    pub source_port: Option<Strict<i32>>,
+    pub target_port: Option<Strict<i32>>,
+    pub value_type: Option<Strict<i64>>,
+    pub branch: Option<Strict<i32>>,
+}
+
+impl FromSqlRow<CellTypes, Sqlite> for EdgeCells {
+    fn build_from_row<'a>(row: &impl Row<'a, Sqlite>) -> deserialize::Result<Self> {
+        Ok(EdgeCells {
+            edge_id: read_required::<BigInt, _>(row, 0)?,
+            source_id: read_required::<BigInt, _>(row, 1)?,
+            target_id: read_required::<BigInt, _>(row, 2)?,
+            source_port: read_cell::<Integer, _>(row, 3)?,
+            target_port: read_cell::<Integer, _>(row, 4)?,
+            value_type: read_cell::<BigInt, _>(row, 5)?,
+            branch: read_cell::<Integer, _>(row, 6)?,
+        })
+    }
+}
+
+impl EdgeCells {
+    /// The edge the row holds, or a `Corrupt` error naming it.
+    pub fn decode(self, program: ProgramId) -> StorageResult<EdgeEntry> {
+        self.entry()
+            .map_err(|detail| corrupt("flow_edges", format!("program {program} edge {}", show(self.edge_id)), detail))
+    }
+
+    /// The edge, or what is wrong with the row. Inlined, like `column`: it runs for
+    /// every edge of a load, and out of line its results went through memory.
+    #[inline]
+    fn entry(self) -> Result<EdgeEntry, String> {
+        #[inline]
+        fn column<T>(cell: Option<Strict<T>>, name: &str) -> Result<Option<T>, String> {
             cell.map(|c| c.get()).transpose().map_err(|e| format!("{name}: {e}"))
         }
         let cols = EdgeColumns {
-            source_port: column(self.source_port, "source_port").map_err(bad)?,
-            target_port: column(self.target_port, "target_port").map_err(bad)?,
-            value_type: column(self.value_type, "value_type").map_err(bad)?,
-            branch: column(self.branch, "branch").map_err(bad)?,
+            source_port: column(self.source_port, "source_port")?,
+            target_port: column(self.target_port, "target_port")?,
+            value_type: column(self.value_type, "value_type")?,
+            branch: column(self.branch, "branch")?,
         };
-        Ok(EdgeView {
-            id: EdgeId(cell_id(self.edge_id).map_err(bad)?),
-            source: NodeId(cell_id(self.source_id).map_err(|e| bad(format!("source_id: {e}")))?),
-            target: NodeId(cell_id(self.target_id).map_err(|e| bad(format!("target_id: {e}")))?),
-            edge: decode_edge(&cols).map_err(bad)?,
+        Ok(EdgeEntry {
+            id: EdgeId(cell_id(self.edge_id)?),
+            source: NodeId(cell_id(self.source_id).map_err(|e| format!("source_id: {e}"))?),
+            target: NodeId(cell_id(self.target_id).map_err(|e| format!("target_id: {e}"))?),
+            edge: decode_edge(&cols)?,
         })
-    }
-
-    /// The edge as a document entry.
-    pub fn decode_entry(&self) -> StorageResult<EdgeEntry> {
-        self.decode().map(|v| EdgeEntry { id: v.id, source: v.source, target: v.target, edge: v.edge })
     }
 }
 
@@ -108,10 +166,18 @@ pub fn by_type(program: i64, ty: i64) -> _ {
         .order_by(flow_edges::edge_id)
 }
 
-/// All edges of a program, in id order.
+/// All edges of a program, in id order, as [`EdgeCells`]: what a load runs.
 #[dsl::auto_type(no_type_alias)]
-pub fn of_program(program: i64) -> _ {
-    flow_edges::table.filter(flow_edges::program_id.eq(program)).order_by(flow_edges::edge_id)
+pub fn cells_of_program(program: i64) -> _ {
+    flow_edges::table.filter(flow_edges::program_id.eq(program)).order_by(flow_edges::edge_id).select((
+        flow_edges::edge_id,
+        flow_edges::source_id,
+        flow_edges::target_id,
+        flow_edges::source_port,
+        flow_edges::target_port,
+        flow_edges::value_type,
+        flow_edges::branch,
+    ))
 }
 
 /// Loads one edge.
@@ -138,10 +204,34 @@ pub fn load_by_type(conn: &mut SqliteConnection, program: i64, ty: i64) -> Query
 /// up.
 pub fn load_decoded(conn: &mut SqliteConnection, program: i64) -> StorageResult<Vec<EdgeEntry>> {
     let mut out = Vec::new();
-    for row in of_program(program).select(EdgeRow::as_select()).load_iter::<_, DefaultLoadingMode>(conn)? {
-        out.push(row?.decode_entry()?);
-    }
+    load_decoded_batches(conn, program, |batch| out.extend(batch))?;
     Ok(out)
+}
+
+/// Edges per batch of [`load_decoded_batches`]: small enough that the first arrive
+/// early, and that a batch (96 KiB) comes from the allocator's pool rather than a
+/// fresh mapping of its own.
+const BATCH: usize = 4096;
+
+/// Loads and decodes all edges of a program in id order, handing them to `sink` in
+/// batches as they are read, so a load can build the graph from the first edges while
+/// it still reads the rest.
+pub fn load_decoded_batches(
+    conn: &mut SqliteConnection,
+    program: i64,
+    mut sink: impl FnMut(Vec<EdgeEntry>),
+) -> StorageResult<()> {
+    let mut batch = Vec::with_capacity(BATCH);
+    for row in cells_of_program(program).load_iter::<EdgeCells, DefaultLoadingMode>(conn)? {
+        batch.push(row?.decode(ProgramId(program))?);
+        if batch.len() == BATCH {
+            sink(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+        }
+    }
+    if !batch.is_empty() {
+        sink(batch);
+    }
+    Ok(())
 }
 
 /// Inserts rows that do not exist yet.

@@ -5,13 +5,17 @@
 use crate::graph::NodeEntry;
 use crate::model::{ComputeNode, FunctionId, NodeId};
 use crate::schema::compute_nodes;
-use crate::sqlite::codec::{Json, Strict, cell_id, corrupt, show};
+use crate::sqlite::codec::{Json, Strict, cell_id, corrupt, read_cell, read_required, show};
 use crate::sqlite::ops::{OpColumns, OpPayload, decode_op, encode_op};
 use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
 use diesel::connection::DefaultLoadingMode;
+use diesel::deserialize::{self, FromSqlRow};
 use diesel::dsl;
 use diesel::prelude::*;
+use diesel::row::Row;
+use diesel::sql_types::{BigInt, Nullable, SmallInt, Text};
+use diesel::sqlite::Sqlite;
 use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 
@@ -49,22 +53,75 @@ impl NodeRow {
 
     /// The node a row holds, or a `Corrupt` error naming it.
     pub fn decode(self) -> StorageResult<NodeEntry> {
-        let (program, node) = (ProgramId(self.program_id), self.node_id);
-        let bad = |detail: String| corrupt("compute_nodes", format!("program {program} node {}", show(node)), detail);
-        let id = NodeId(cell_id(self.node_id).map_err(bad)?);
-        let owner = FunctionId(cell_id(self.owner_id).map_err(|e| bad(format!("owner_id: {e}")))?);
+        let cells = NodeCells {
+            owner_id: self.owner_id,
+            node_id: self.node_id,
+            op: self.op,
+            arg: self.arg,
+            type_ref: self.type_ref,
+            callee_id: self.callee_id,
+            payload: self.payload,
+        };
+        cells.decode(ProgramId(self.program_id))
+    }
+}
+
+/// The SQL types of [`NodeCells`], in column order.
+type CellTypes = (BigInt, BigInt, SmallInt, Nullable<BigInt>, Nullable<BigInt>, Nullable<BigInt>, Nullable<Text>);
+
+/// A node row as a whole-program load reads it: the cells of [`NodeRow`] but the
+/// program id, which the query's key gives. Built by a hand-written `FromSqlRow` (see
+/// [`read_cell`]), which costs a load less than Diesel's derived one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeCells {
+    pub owner_id: Strict<i64>,
+    pub node_id: Strict<i64>,
+    pub op: Strict<i16>,
+    pub arg: Option<Strict<i64>>,
+    pub type_ref: Option<Strict<i64>>,
+    pub callee_id: Option<Strict<i64>>,
+    pub payload: Option<Json<OpPayload>>,
+}
+
+impl FromSqlRow<CellTypes, Sqlite> for NodeCells {
+    fn build_from_row<'a>(row: &impl Row<'a, Sqlite>) -> deserialize::Result<Self> {
+        Ok(NodeCells {
+            owner_id: read_required::<BigInt, _>(row, 0)?,
+            node_id: read_required::<BigInt, _>(row, 1)?,
+            op: read_required::<SmallInt, _>(row, 2)?,
+            arg: read_cell::<BigInt, _>(row, 3)?,
+            type_ref: read_cell::<BigInt, _>(row, 4)?,
+            callee_id: read_cell::<BigInt, _>(row, 5)?,
+            payload: read_cell::<Text, _>(row, 6)?,
+        })
+    }
+}
+
+impl NodeCells {
+    /// The node the row holds, or a `Corrupt` error naming it.
+    pub fn decode(self, program: ProgramId) -> StorageResult<NodeEntry> {
+        let node = self.node_id;
+        self.entry()
+            .map_err(|detail| corrupt("compute_nodes", format!("program {program} node {}", show(node)), detail))
+    }
+
+    /// The node, or what is wrong with the row (inlined for the reason
+    /// `EdgeCells::entry` is).
+    #[inline]
+    fn entry(self) -> Result<NodeEntry, String> {
+        let id = NodeId(cell_id(self.node_id)?);
+        let owner = FunctionId(cell_id(self.owner_id).map_err(|e| format!("owner_id: {e}"))?);
         let column = |cell: Option<Strict<i64>>, name: &str| {
-            cell.map(|c| c.get()).transpose().map_err(|e| bad(format!("{name}: {e}")))
+            cell.map(|c| c.get()).transpose().map_err(|e| format!("{name}: {e}"))
         };
         let cols = OpColumns {
-            op: self.op.get().map_err(|e| bad(format!("op: {e}")))?,
+            op: self.op.get().map_err(|e| format!("op: {e}"))?,
             arg: column(self.arg, "arg")?,
             type_ref: column(self.type_ref, "type_ref")?,
             callee_id: column(self.callee_id, "callee_id")?,
             payload: self.payload,
         };
-        let op = decode_op(&cols).map_err(bad)?;
-        Ok(NodeEntry { id, owner, op })
+        Ok(NodeEntry { id, owner, op: decode_op(&cols)? })
     }
 }
 
@@ -93,12 +150,22 @@ pub fn by_type(program: i64, ty: i64) -> _ {
         .select(compute_nodes::node_id)
 }
 
-/// All nodes of a program in key order (by owner, then id): one sequential read.
+/// All nodes of a program in key order (by owner, then id), as [`NodeCells`]: one
+/// sequential read, what a load runs.
 #[dsl::auto_type(no_type_alias)]
-pub fn of_program(program: i64) -> _ {
+pub fn cells_of_program(program: i64) -> _ {
     compute_nodes::table
         .filter(compute_nodes::program_id.eq(program))
         .order_by((compute_nodes::owner_id, compute_nodes::node_id))
+        .select((
+            compute_nodes::owner_id,
+            compute_nodes::node_id,
+            compute_nodes::op,
+            compute_nodes::arg,
+            compute_nodes::type_ref,
+            compute_nodes::callee_id,
+            compute_nodes::payload,
+        ))
 }
 
 /// Loads one node.
@@ -120,8 +187,8 @@ pub fn load_by_type(conn: &mut SqliteConnection, program: i64, ty: i64) -> Query
 /// so no intermediate rows pile up.
 pub fn load_decoded(conn: &mut SqliteConnection, program: i64) -> StorageResult<Vec<NodeEntry>> {
     let mut out = Vec::new();
-    for row in of_program(program).select(NodeRow::as_select()).load_iter::<_, DefaultLoadingMode>(conn)? {
-        out.push(row?.decode()?);
+    for row in cells_of_program(program).load_iter::<NodeCells, DefaultLoadingMode>(conn)? {
+        out.push(row?.decode(ProgramId(program))?);
     }
     Ok(out)
 }
