@@ -13,7 +13,7 @@ mod common;
 mod reliability_support;
 
 use lmlang_storage::graph::{ProgramDocument, ProgramGraph, TypeEntry};
-use lmlang_storage::model::{FlowEdge, LmType, ModuleDef, ModuleId, TypeId, Visibility};
+use lmlang_storage::model::{EdgeId, FlowEdge, LmType, ModuleDef, ModuleId, NodeId, TypeId, Visibility};
 use lmlang_storage::sqlite::SqliteStore;
 use lmlang_storage::store::{GraphStore, InMemoryStore, StorageError};
 use proptest::prelude::*;
@@ -393,6 +393,45 @@ fn type_ids_near_the_top_do_not_exhaust_memory() {
     import_is_safe(&serde_json::to_string(&doc).unwrap());
     // The same reference, dangling.
     doc.types.pop();
+    import_is_safe(&serde_json::to_string(&doc).unwrap());
+}
+
+/// A node and an edge with ids near u32::MAX, next ids just past them: every id is
+/// then "plausible" relative to the highest one, yet the dense id tables would take
+/// 32 GB each. Refused as implausibly sparse, in a child limited to 2 GB.
+#[test]
+fn node_and_edge_ids_near_the_top_do_not_exhaust_memory() {
+    if !is_small_address_space_child() {
+        in_small_address_space("node_and_edge_ids_near_the_top_do_not_exhaust_memory").unwrap();
+        return;
+    }
+    let (g, ids) = sample_program();
+    let mut doc = g.to_document();
+    let top = u32::MAX - 1;
+    for n in &mut doc.nodes {
+        if n.id == ids.seven {
+            n.id = NodeId(top);
+        }
+    }
+    for e in &mut doc.edges {
+        for end in [&mut e.source, &mut e.target] {
+            if *end == ids.seven {
+                *end = NodeId(top);
+            }
+        }
+    }
+    doc.next_ids.node = u32::MAX;
+    let violations = ProgramGraph::assemble(doc.clone()).validate();
+    assert!(violations.iter().any(|v| v.to_string().contains("implausibly sparse")), "{violations:?}");
+    import_is_safe(&serde_json::to_string(&doc).unwrap());
+
+    let mut doc = g.to_document();
+    if let Some(e) = doc.edges.iter_mut().find(|e| e.id == ids.data_edge) {
+        e.id = EdgeId(top);
+    }
+    doc.next_ids.edge = u32::MAX;
+    let violations = ProgramGraph::assemble(doc.clone()).validate();
+    assert!(violations.iter().any(|v| v.to_string().contains("implausibly sparse")), "{violations:?}");
     import_is_safe(&serde_json::to_string(&doc).unwrap());
 }
 

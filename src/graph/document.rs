@@ -142,6 +142,24 @@ impl PartialGraph {
             ));
             next.node = doc.nodes.iter().map(|n| n.id.0.saturating_add(1)).max().unwrap_or(0);
         }
+        // Even just past the highest id, a few nodes with ids in the billions would
+        // need tables of gigabytes: such a document is refused, not allocated.
+        let node_limit = sparse_id_limit(doc.nodes.len(), 64);
+        if next.node > node_limit {
+            problems.push(Violation::new(
+                Entity::Program,
+                format!("node ids up to {} are implausibly sparse for {} nodes", next.node, doc.nodes.len()),
+            ));
+            next.node = node_limit;
+        }
+        let edge_limit = sparse_id_limit(doc.nodes.len(), 256);
+        if next.edge > edge_limit {
+            problems.push(Violation::new(
+                Entity::Program,
+                format!("edge ids up to {} are implausibly sparse for {} nodes", next.edge, doc.nodes.len()),
+            ));
+            next.edge = edge_limit;
+        }
 
         let mut types = BTreeMap::new();
         let mut named = BTreeMap::new();
@@ -322,6 +340,14 @@ impl PartialGraph {
         graph.trusted = whole_without_edges && graph.assembly_violations.is_empty() && found.is_empty();
         graph
     }
+}
+
+/// The highest next id accepted for a program of `live` nodes, at most `per_live` ids
+/// per node (and at least 2^24, tables of 128 MiB). Ids are never reused, so a program
+/// edited for a long time has more ids than nodes, but not this many more; a document
+/// past it is corrupt or hostile, and its dense id tables would not fit in memory.
+fn sparse_id_limit(live: usize, per_live: u64) -> u32 {
+    (live as u64).saturating_mul(per_live).max(1 << 24).min(u32::MAX as u64) as u32
 }
 
 /// The largest next id an id table may be sized for. The tables are dense, one slot
