@@ -269,12 +269,16 @@ pub struct Mix {
 pub struct Scripter {
     rng: ChaCha8Rng,
     mix: Mix,
+    /// Numbers the names it makes. The crash soak's lives have consecutive seeds and
+    /// share one database, so each seed gets its own block of a million numbers: a
+    /// life must never make a name an earlier life's program still has (the store
+    /// would rightly refuse it, and the soak would report the refusal as a failure).
     counter: u64,
 }
 
 impl Scripter {
     pub fn new(seed: u64, mix: Mix) -> Self {
-        Scripter { rng: ChaCha8Rng::seed_from_u64(seed), mix, counter: seed.wrapping_mul(1_000_003) % 1_000_000 }
+        Scripter { rng: ChaCha8Rng::seed_from_u64(seed), mix, counter: (seed % 1_000_000) * 1_000_000 }
     }
 
     fn fresh_name(&mut self, prefix: &str) -> String {
