@@ -9,7 +9,7 @@
 use super::error::{Entity, Violation};
 use super::journal::Journal;
 use super::modules::ModuleTree;
-use super::program::{EdgeSlot, FunctionEntry, NextIds, NodeSlot, ProgramGraph};
+use super::program::{EdgeSlot, EdgeView, FunctionEntry, NextIds, NodeSlot, ProgramGraph};
 use super::semantic::SemanticIndex;
 use crate::model::{
     ComputeNode, ComputeNodeOp, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, NodeId, TypeId, TypeName,
@@ -47,6 +47,12 @@ pub struct EdgeEntry {
     pub source: NodeId,
     pub target: NodeId,
     pub edge: FlowEdge,
+}
+
+impl From<&EdgeEntry> for EdgeView {
+    fn from(e: &EdgeEntry) -> Self {
+        EdgeView { id: e.id, source: e.source, target: e.target, edge: e.edge }
+    }
 }
 
 /// A whole program as plain data, every list in id order. The built-in types (ids 0

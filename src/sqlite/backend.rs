@@ -367,13 +367,13 @@ impl SqliteBackend {
             connection::write_transaction(&mut conn, run)?
         };
         if rows >= self.config.checkpoint_after_rows {
-            match if new_program { self.checkpointer() } else { None } {
-                Some(checkpointer) => checkpointer.request(),
-                None => {
-                    // The commit is durable already; a checkpoint that cannot run now
-                    // (a reader holds old pages) is retried by the next automatic one.
-                    let _ = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)");
-                }
+            let background = if new_program { self.checkpointer() } else { None };
+            if let Some(checkpointer) = background {
+                checkpointer.request();
+            } else {
+                // The commit is durable already; a checkpoint that cannot run now (a
+                // reader holds old pages) is retried by the next automatic one.
+                let _ = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)");
             }
         }
         Ok(value)
@@ -431,18 +431,9 @@ impl WriteTx for SqliteTx<'_> {
         let row = programs::NewProgram {
             name,
             format_version: programs::FORMAT_VERSION,
-            revision: 0,
-            next_node_id: 0,
-            next_edge_id: 0,
-            next_function_id: 0,
-            next_module_id: 0,
-            next_type_id: 0,
-            module_count: 0,
-            function_count: 0,
-            node_count: 0,
-            edge_count: 0,
             created_at: now,
-            updated_at: now,
+            // Empty until `finish` records the program written into it.
+            state: programs::ProgramState { updated_at: now, ..Default::default() },
         };
         let id = ProgramId(programs::insert(self.conn, &row)?);
         self.headers.insert(id, programs::Header { revision: 0, next_ids: Default::default() });

@@ -94,10 +94,6 @@ impl ProgramRows {
         }
     }
 
-    fn edge_view(e: &EdgeEntry) -> EdgeView {
-        EdgeView { id: e.id, source: e.source, target: e.target, edge: e.edge }
-    }
-
     fn put_node(&mut self, entry: NodeEntry) {
         self.remove_node(entry.id);
         self.nodes_by_owner.insert((entry.owner, entry.id));
@@ -199,7 +195,7 @@ impl Backend for MemoryBackend {
     }
 
     fn edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<Option<EdgeView>> {
-        self.read(program, |p| p.edges.get(&edge).map(ProgramRows::edge_view))
+        self.read(program, |p| p.edges.get(&edge).map(EdgeView::from))
     }
 
     fn function(&self, program: ProgramId, function: FunctionId) -> StorageResult<Option<FunctionDef>> {
@@ -229,14 +225,12 @@ impl Backend for MemoryBackend {
 
     fn edges_from(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>> {
         self.read(program, |p| {
-            range(&p.edges_from, node).filter_map(|id| p.edges.get(&id)).map(ProgramRows::edge_view).collect()
+            range(&p.edges_from, node).filter_map(|id| p.edges.get(&id)).map(EdgeView::from).collect()
         })
     }
 
     fn edges_to(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>> {
-        self.read(program, |p| {
-            range(&p.edges_to, node).filter_map(|id| p.edges.get(&id)).map(ProgramRows::edge_view).collect()
-        })
+        self.read(program, |p| range(&p.edges_to, node).filter_map(|id| p.edges.get(&id)).map(EdgeView::from).collect())
     }
 
     fn functions_in_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<Vec<FunctionDef>> {
@@ -251,7 +245,7 @@ impl Backend for MemoryBackend {
 
     fn edges_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<EdgeView>> {
         self.read(program, |p| {
-            range(&p.edges_by_type, ty).filter_map(|id| p.edges.get(&id)).map(ProgramRows::edge_view).collect()
+            range(&p.edges_by_type, ty).filter_map(|id| p.edges.get(&id)).map(EdgeView::from).collect()
         })
     }
 

@@ -62,12 +62,7 @@ impl EdgeRow {
             value_type: self.value_type,
             branch: self.branch,
         };
-        cells.decode(ProgramId(self.program_id)).map(|e| EdgeView {
-            id: e.id,
-            source: e.source,
-            target: e.target,
-            edge: e.edge,
-        })
+        cells.decode(ProgramId(self.program_id)).map(|e| EdgeView::from(&e))
     }
 }
 

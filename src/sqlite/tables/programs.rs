@@ -35,29 +35,20 @@ pub struct ProgramRow {
     pub updated_at: Strict<i64>,
 }
 
-/// A new program row.
+/// A new program row: its name and creation, then the same state every write records.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = programs, check_for_backend(diesel::sqlite::Sqlite), treat_none_as_default_value = false)]
 pub struct NewProgram<'a> {
     pub name: &'a str,
     pub format_version: i32,
-    pub revision: i64,
-    pub next_node_id: i64,
-    pub next_edge_id: i64,
-    pub next_function_id: i64,
-    pub next_module_id: i64,
-    pub next_type_id: i64,
-    pub module_count: i64,
-    pub function_count: i64,
-    pub node_count: i64,
-    pub edge_count: i64,
     pub created_at: i64,
-    pub updated_at: i64,
+    #[diesel(embed)]
+    pub state: ProgramState,
 }
 
 /// What a write to a program changes in its row.
-#[derive(Debug, AsChangeset)]
-#[diesel(table_name = programs, check_for_backend(diesel::sqlite::Sqlite))]
+#[derive(Debug, Default, Insertable, AsChangeset)]
+#[diesel(table_name = programs, check_for_backend(diesel::sqlite::Sqlite), treat_none_as_default_value = false)]
 pub struct ProgramState {
     pub revision: i64,
     pub next_node_id: i64,
