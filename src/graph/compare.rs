@@ -3,7 +3,7 @@
 
 use super::error::Violation;
 use super::journal::ChangeSet;
-use super::program::{NextIds, ProgramGraph};
+use super::program::ProgramGraph;
 use crate::model::{EdgeId, FunctionId, ModuleId, NodeId, TypeId};
 use std::collections::BTreeSet;
 
@@ -55,14 +55,7 @@ impl ProgramGraph {
         doc.edges.extend(src.edges.into_iter().filter(|e| new_nodes.contains(&e.source)));
         doc.nodes.sort_by_key(|n| n.id);
         doc.edges.sort_by_key(|e| e.id);
-        let (a, b) = (self.next_ids(), source.next_ids());
-        doc.next_ids = NextIds {
-            node: a.node.max(b.node),
-            edge: a.edge.max(b.edge),
-            function: a.function.max(b.function),
-            module: a.module.max(b.module),
-            type_: a.type_.max(b.type_),
-        };
+        doc.next_ids = self.next_ids().max(source.next_ids());
         ProgramGraph::from_document(doc)
     }
 }

@@ -13,8 +13,20 @@ use petgraph::Direction;
 use petgraph::visit::EdgeRef;
 use std::collections::BTreeSet;
 
+/// Names of modules, functions and named types: non-empty, without `::` (paths stay
+/// unambiguous) and without NUL (which PostgreSQL refuses in text and SQLite's
+/// `length()` stops at, so no backend could keep it faithfully).
 pub(crate) fn check_name(name: &str) -> Result<(), GraphError> {
-    if name.is_empty() || name.contains("::") { Err(GraphError::InvalidName(name.to_string())) } else { Ok(()) }
+    if name.is_empty() || name.contains("::") || name.contains('\0') {
+        Err(GraphError::InvalidName(name.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Names of parameters and captures: non-empty, without NUL.
+pub(crate) fn check_label(name: &str) -> Result<(), GraphError> {
+    if name.is_empty() || name.contains('\0') { Err(GraphError::InvalidName(name.to_string())) } else { Ok(()) }
 }
 
 impl ProgramGraph {
@@ -517,10 +529,8 @@ impl ProgramGraph {
         if let Some(t) = def.signature_types().find(|t| !self.types.contains(*t)) {
             return Err(GraphError::NotFound(Entity::Type(t)));
         }
-        for (name, _) in &def.params {
-            if name.is_empty() {
-                return Err(GraphError::InvalidName(name.clone()));
-            }
+        for name in def.params.iter().map(|(n, _)| n).chain(def.captures.iter().map(|c| &c.name)) {
+            check_label(name)?;
         }
         if let Some(p) = def.parent_function {
             self.require_function(p)?;

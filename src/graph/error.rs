@@ -56,7 +56,9 @@ pub enum GraphError {
     Type(#[from] TypeError),
     #[error("a {kind} named {name:?} already exists in module {module}")]
     DuplicateName { kind: &'static str, name: String, module: ModuleId },
-    #[error("invalid name {0:?}: names are non-empty and contain no \"::\"")]
+    #[error(
+        "invalid name {0:?}: names are non-empty and contain no NUL (nor \"::\" in module, function and type names)"
+    )]
     InvalidName(String),
     #[error("edge endpoints {from} and {to} belong to different functions")]
     CrossFunctionEdge { from: NodeId, to: NodeId },

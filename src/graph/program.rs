@@ -64,6 +64,21 @@ pub struct NextIds {
     pub type_: u32,
 }
 
+impl NextIds {
+    /// Each counter at the larger of the two. Stored next ids only ever move up through
+    /// this: an id handed out once stays spent even when a graph whose counters are
+    /// behind (loaded before the id was issued) is saved over the program.
+    pub fn max(self, other: NextIds) -> NextIds {
+        NextIds {
+            node: self.node.max(other.node),
+            edge: self.edge.max(other.edge),
+            function: self.function.max(other.function),
+            module: self.module.max(other.module),
+            type_: self.type_.max(other.type_),
+        }
+    }
+}
+
 /// An lmlang program: compute graph, semantic graph, types, modules and functions,
 /// kept consistent by its own API and content-hashed after every edit.
 ///

@@ -97,7 +97,15 @@ impl ProgramGraph {
                     out.push(Violation::new(e, format!("refers to later anonymous type {r}")));
                 }
             }
+            if let Some(bad) = ty.member_names().find(|n| n.contains('\0')) {
+                out.push(Violation::new(e, format!("invalid name {bad:?}: names contain no NUL")));
+            }
             let name = self.types.name_of(id);
+            if let Some(n) = name
+                && super::edit::check_name(&n.name).is_err()
+            {
+                out.push(Violation::new(e, format!("invalid name {:?}", n.name)));
+            }
             let def_fields = match ty {
                 LmType::Struct(d) => Some((&d.name, d.type_id, d.module, d.visibility)),
                 LmType::Enum(d) => Some((&d.name, d.type_id, d.module, d.visibility)),
@@ -152,6 +160,11 @@ impl ProgramGraph {
             }
             if super::edit::check_name(&def.name).is_err() {
                 out.push(Violation::new(e, format!("invalid name {:?}", def.name)));
+            }
+            for label in def.params.iter().map(|(n, _)| n).chain(def.captures.iter().map(|c| &c.name)) {
+                if super::edit::check_label(label).is_err() {
+                    out.push(Violation::new(e, format!("invalid parameter or capture name {label:?}")));
+                }
             }
             if self.modules.get(def.module).is_none() {
                 out.push(Violation::new(e, format!("module {} does not exist", def.module)));

@@ -112,6 +112,16 @@ impl LmType {
         }
     }
 
+    /// The names inside the type: its own (struct or enum), fields and variants.
+    pub fn member_names(&self) -> impl Iterator<Item = &str> {
+        let (own, members): (Option<&str>, Vec<&str>) = match self {
+            LmType::Struct(d) => (Some(&d.name), d.fields.keys().map(String::as_str).collect()),
+            LmType::Enum(d) => (Some(&d.name), d.variants.keys().map(String::as_str).collect()),
+            _ => (None, Vec::new()),
+        };
+        own.into_iter().chain(members)
+    }
+
     /// Every type id this type refers to, in declaration order.
     pub fn referenced_types(&self) -> Vec<TypeId> {
         match self {
@@ -142,6 +152,8 @@ pub enum TypeError {
     UnknownType { referenced: TypeId },
     #[error("type names must not be empty")]
     EmptyName,
+    #[error("invalid name {0:?} in a type: type, field and variant names contain no NUL")]
+    NulInName(String),
     #[error("type ids are exhausted")]
     IdsExhausted,
     #[error("enum variant {name:?} has index {index}, expected {expected} (its position)")]
@@ -209,6 +221,9 @@ impl TypeRegistry {
         if name.is_empty() {
             return Err(TypeError::EmptyName);
         }
+        if name.contains('\0') {
+            return Err(TypeError::NulInName(name.to_string()));
+        }
         if self.names.contains_key(name) {
             return Err(TypeError::DuplicateName(name.to_string()));
         }
@@ -235,6 +250,9 @@ impl TypeRegistry {
         }
         if let Some(missing) = ty.referenced_types().into_iter().find(|t| !self.types.contains_key(t)) {
             return Err(TypeError::UnknownType { referenced: missing });
+        }
+        if let Some(name) = ty.member_names().find(|n| n.contains('\0')) {
+            return Err(TypeError::NulInName(name.to_string()));
         }
         if let LmType::Enum(def) = ty {
             for (pos, (name, v)) in def.variants.iter().enumerate() {

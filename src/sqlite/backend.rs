@@ -1,186 +1,35 @@
-//! `SqliteBackend`: the [`Backend`] over a pool of readers and one writer.
+//! `SqliteBackend`: the [`Backend`] on SQLite, over any source of connections.
 //!
-//! Reads take a pooled read-only connection; a load reads all its tables inside one
-//! read transaction, so under WAL it sees one committed state and never waits for the
-//! writer. Writes go through the single writer connection, behind a mutex, each in a
-//! `BEGIN IMMEDIATE` transaction. A write of many rows is followed by a passive
-//! checkpoint so the WAL does not keep the bulk of it.
+//! Every row-level read and write is here, once: the store's own pool and writer,
+//! a host's pool and a host's single connection differ only in how a connection is
+//! had and a transaction begun ([`Connections`]).
 
-use super::checkpointer::Checkpointer;
-use super::config::SqliteConfig;
-use super::connection::{self, ConnectionSetup, ReaderPool};
-use super::error::classify_pool;
-use super::migrate;
+use super::owned::OwnedConnections;
+use super::source::Connections;
 use super::tables::{edges, functions, modules, nodes, programs, types};
 use super::{mapper, writer};
-use crate::graph::{ChangeSet, EdgeView, PartialGraph, ProgramGraph};
+use crate::graph::{ChangeSet, EdgeView, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
 use crate::store::{Backend, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError, StorageResult, WriteTx};
-use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, OnceLock};
 
-/// Programs with at least this many edges are loaded over two connections at once.
-const PARALLEL_LOAD_EDGES: i64 = 20_000;
-
-/// The SQLite backend of [`SqliteStore`](super::SqliteStore).
-pub struct SqliteBackend {
-    path: PathBuf,
-    url: String,
-    config: SqliteConfig,
-    readers: ReaderPool,
-    writer: Mutex<SqliteConnection>,
-    /// Checkpoints the WAL after bulk writes; started by the first one (`None` if the
-    /// thread could not be started: the writer then checkpoints itself).
-    checkpointer: OnceLock<Option<Checkpointer>>,
-    /// Keeps the directory of a temporary database alive as long as the store.
-    _temp_dir: Option<tempfile::TempDir>,
+/// The SQLite backend of [`SqliteStore`](super::SqliteStore) (on its own connections)
+/// and of the stores on a host's pool or connection.
+#[derive(Debug)]
+pub struct SqliteBackend<C = OwnedConnections> {
+    connections: C,
 }
 
-impl std::fmt::Debug for SqliteBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteBackend").field("path", &self.path).field("config", &self.config).finish()
-    }
-}
-
-impl SqliteBackend {
-    /// Opens (creating if needed) and migrates a database file.
-    pub fn open(path: &Path, config: SqliteConfig) -> StorageResult<Self> {
-        Self::open_inner(path, config, None)
+impl<C: Connections> SqliteBackend<C> {
+    /// A backend reading and writing through `connections`.
+    pub fn new(connections: C) -> Self {
+        SqliteBackend { connections }
     }
 
-    /// A database in a fresh temporary directory, removed when the backend is dropped.
-    pub fn temporary(config: SqliteConfig) -> StorageResult<Self> {
-        let dir = tempfile::Builder::new().prefix("lmlang-store-").tempdir()?;
-        let path = dir.path().join("store.db");
-        Self::open_inner(&path, config, Some(dir))
-    }
-
-    fn open_inner(path: &Path, config: SqliteConfig, temp: Option<tempfile::TempDir>) -> StorageResult<Self> {
-        let url = connection::database_url(path, config.read_only)?;
-        if config.read_only && !path.to_string_lossy().starts_with("file:") && !path.exists() {
-            // Said plainly rather than as SQLite's "unable to open database file".
-            return Err(StorageError::Io(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("{} does not exist", path.display()),
-            )));
-        }
-        let mut writer = connection::establish(&url, ConnectionSetup::writer(&config))?;
-        if config.read_only {
-            migrate::require_current(&mut writer)?;
-        } else {
-            // Refused before anything is written, WAL mode included: a newer file
-            // stays as it was.
-            migrate::migrate(&mut writer)?;
-            connection::enable_wal(&mut writer, &config)?;
-        }
-        let readers = connection::reader_pool(&url, &config)?;
-        Ok(SqliteBackend {
-            path: path.to_path_buf(),
-            url,
-            config,
-            readers,
-            writer: Mutex::new(writer),
-            checkpointer: OnceLock::new(),
-            _temp_dir: temp,
-        })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The configuration the store was opened with.
-    pub fn config(&self) -> &SqliteConfig {
-        &self.config
-    }
-
-    /// Runs `work` on a pooled read-only connection.
-    pub fn with_reader<T>(&self, work: impl FnOnce(&mut SqliteConnection) -> StorageResult<T>) -> StorageResult<T> {
-        let mut conn = self.readers.get().map_err(classify_pool)?;
-        work(&mut conn)
-    }
-
-    /// Runs `work` on the writer connection, outside any transaction (for maintenance
-    /// such as checkpoints).
-    pub fn with_writer<T>(&self, work: impl FnOnce(&mut SqliteConnection) -> StorageResult<T>) -> StorageResult<T> {
-        let mut conn = self.writer()?;
-        work(&mut conn)
-    }
-
-    fn writer(&self) -> StorageResult<MutexGuard<'_, SqliteConnection>> {
-        match self.writer.lock() {
-            Ok(guard) => Ok(guard),
-            Err(poisoned) => {
-                // A panic inside a write left the connection in an unknown transaction
-                // state; SQLite rolled nothing back for us, so start afresh.
-                let mut guard = poisoned.into_inner();
-                *guard = self.fresh_writer()?;
-                self.writer.clear_poison();
-                Ok(guard)
-            }
-        }
-    }
-
-    /// A newly opened writer connection, set up as the first one was.
-    fn fresh_writer(&self) -> StorageResult<SqliteConnection> {
-        let mut fresh = connection::establish(&self.url, ConnectionSetup::writer(&self.config))?;
-        if !self.config.read_only {
-            // The WAL limits are per connection.
-            connection::enable_wal(&mut fresh, &self.config)?;
-        }
-        Ok(fresh)
-    }
-
-    /// Loads a big program over two connections at once: edges (the largest table) on
-    /// one, everything else on the other, each in its own read transaction. Every write
-    /// to a program bumps its revision in the same transaction, so two snapshots that
-    /// read the same revision hold the same rows of this program: the result is what
-    /// one transaction would have read. `None` when a write came in between, or no
-    /// thread could be started (the caller then loads in one transaction).
-    ///
-    /// The graph is built without its edges, and those parts checked, while the edges
-    /// are still being read; then edges are added in batches as they arrive, so only
-    /// the last batch and the checks of the edges wait for the whole read.
-    fn load_split(
-        &self,
-        first: &mut SqliteConnection,
-        second: &mut SqliteConnection,
-        program: ProgramId,
-    ) -> StorageResult<Option<(ProgramGraph, u64)>> {
-        let (batches, arriving) = std::sync::mpsc::channel();
-        let both = std::thread::scope(|scope| {
-            let edges = std::thread::Builder::new()
-                .name("lmlang-load-edges".into())
-                .spawn_scoped(scope, move || {
-                    // A send fails only once the other side has given up on the load.
-                    let sink = |batch| drop(batches.send(batch));
-                    connection::read_transaction(second, |c| mapper::read_edges(c, program, sink))
-                })
-                .ok()?;
-            let main = connection::read_transaction(first, |c| mapper::read_without_edges(c, program)).map(
-                |(doc, revision)| {
-                    let mut partial = PartialGraph::new(doc);
-                    // Until the reader is done and drops its end of the channel.
-                    for batch in &arriving {
-                        partial.add_edges(batch);
-                    }
-                    (partial, revision)
-                },
-            );
-            drop(arriving);
-            Some((main, edges.join()))
-        });
-        let Some((main, edges)) = both else { return Ok(None) };
-        let (partial, revision) = main?;
-        let edge_revision = edges.map_err(|_| StorageError::Database("the edge reader thread panicked".into()))??;
-        if edge_revision != revision {
-            return Ok(None);
-        }
-        Ok(Some((mapper::finish(program, partial)?, revision)))
+    /// Where the connections come from.
+    pub fn connections(&self) -> &C {
+        &self.connections
     }
 
     fn require_program(conn: &mut SqliteConnection, program: ProgramId) -> StorageResult<()> {
@@ -196,10 +45,10 @@ impl SqliteBackend {
     fn read_one<R, T>(
         &self,
         program: ProgramId,
-        find: impl FnOnce(&mut SqliteConnection) -> diesel::QueryResult<Option<R>>,
-        decode: impl FnOnce(R) -> StorageResult<T>,
+        find: impl Fn(&mut SqliteConnection) -> diesel::QueryResult<Option<R>>,
+        decode: impl Fn(R) -> StorageResult<T>,
     ) -> StorageResult<Option<T>> {
-        self.with_reader(|conn| match find(conn)? {
+        self.connections.read(&mut |conn| match find(conn)? {
             Some(row) => decode(row).map(Some),
             None => Self::require_program(conn, program).map(|_| None),
         })
@@ -209,45 +58,63 @@ impl SqliteBackend {
     fn read_list<R, T>(
         &self,
         program: ProgramId,
-        find: impl FnOnce(&mut SqliteConnection) -> diesel::QueryResult<Vec<R>>,
-        decode: impl FnMut(R) -> StorageResult<T>,
+        find: impl Fn(&mut SqliteConnection) -> diesel::QueryResult<Vec<R>>,
+        decode: impl Fn(R) -> StorageResult<T>,
     ) -> StorageResult<Vec<T>> {
-        self.with_reader(|conn| {
+        self.connections.read(&mut |conn| {
             let rows = find(conn)?;
             if rows.is_empty() {
                 Self::require_program(conn, program)?;
             }
-            rows.into_iter().map(decode).collect()
+            rows.into_iter().map(&decode).collect()
+        })
+    }
+
+    fn write_with<T>(
+        &self,
+        new_program: bool,
+        work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        if self.connections.read_only() {
+            return Err(StorageError::ReadOnly);
+        }
+        self.connections.write(new_program, &mut |c| {
+            let mut tx = SqliteTx::new(c);
+            let value = work(&mut tx)?;
+            Ok((value, tx.rows))
         })
     }
 }
 
-impl Backend for SqliteBackend {
+impl SqliteBackend {
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        self.connections.path()
+    }
+
+    /// Runs `work` on a pooled read-only connection.
+    pub fn with_reader<T>(&self, work: impl FnOnce(&mut SqliteConnection) -> StorageResult<T>) -> StorageResult<T> {
+        self.connections.with_reader(work)
+    }
+
+    /// Runs `work` on the writer connection, outside any transaction (for maintenance
+    /// such as checkpoints).
+    pub fn with_writer<T>(&self, work: impl FnOnce(&mut SqliteConnection) -> StorageResult<T>) -> StorageResult<T> {
+        self.connections.with_writer(work)
+    }
+}
+
+impl<C: Connections> Backend for SqliteBackend<C> {
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
-        self.with_reader(|conn| programs::list(conn)?.iter().map(programs::ProgramRow::summary).collect())
+        self.connections.read(&mut |conn| programs::list(conn)?.iter().map(programs::ProgramRow::summary).collect())
     }
 
     fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>> {
-        self.with_reader(|conn| Ok(programs::id_by_name(conn, name)?.map(ProgramId)))
+        self.connections.read(&mut |conn| Ok(programs::id_by_name(conn, name)?.map(ProgramId)))
     }
 
     fn load(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)> {
-        let verify = self.config.verify_semantic_on_load;
-        let mut conn = self.readers.get().map_err(classify_pool)?;
-        let big = self.config.split_loads
-            && programs::find(&mut conn, program.0)?
-                .is_some_and(|row| row.edge_count.get().is_ok_and(|n| n >= PARALLEL_LOAD_EDGES));
-        // A second connection only if one is free: waiting for it while holding the
-        // first could deadlock a busy pool. (Verification reads more tables, which a
-        // split load could see at another revision, so it keeps to one transaction.)
-        if big
-            && !verify
-            && let Some(mut second) = self.readers.try_get()
-            && let Some(loaded) = self.load_split(&mut conn, &mut second, program)?
-        {
-            return Ok(loaded);
-        }
-        connection::read_transaction(&mut conn, |c| mapper::read_graph(c, program, verify))
+        self.connections.load(program, self.connections.verify_semantic_on_load())
     }
 
     fn node(&self, program: ProgramId, node: NodeId) -> StorageResult<Option<ComputeNode>> {
@@ -331,61 +198,6 @@ impl Backend for SqliteBackend {
     }
 }
 
-impl SqliteBackend {
-    /// A write on the writer connection. A `new_program` write runs without
-    /// foreign-key enforcement (see [`connection::new_program_transaction`]) and
-    /// without SQLite's automatic checkpoint in its commit: the checkpoint thread
-    /// folds its pages into the file afterwards.
-    fn write_with<T>(
-        &self,
-        new_program: bool,
-        work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>,
-    ) -> StorageResult<T> {
-        if self.config.read_only {
-            return Err(StorageError::ReadOnly);
-        }
-        let mut conn = self.writer()?;
-        let mut rows = 0u64;
-        let mut run = |c: &mut SqliteConnection| {
-            let mut tx = SqliteTx::new(c);
-            let value = work(&mut tx)?;
-            rows = tx.rows;
-            Ok(value)
-        };
-        let value = if new_program {
-            conn.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
-            let result = connection::new_program_transaction(&mut conn, &mut run);
-            let restored =
-                conn.batch_execute(&format!("PRAGMA wal_autocheckpoint = {}", self.config.wal_autocheckpoint));
-            if restored.is_err() || !connection::foreign_keys_enforced(&mut conn) {
-                // The connection's settings could not be put back: never write
-                // through it again.
-                *conn = self.fresh_writer()?;
-            }
-            result?
-        } else {
-            connection::write_transaction(&mut conn, run)?
-        };
-        if rows >= self.config.checkpoint_after_rows {
-            let background = if new_program { self.checkpointer() } else { None };
-            if let Some(checkpointer) = background {
-                checkpointer.request();
-            } else {
-                // The commit is durable already; a checkpoint that cannot run now (a
-                // reader holds old pages) is retried by the next automatic one.
-                let _ = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)");
-            }
-        }
-        Ok(value)
-    }
-
-    fn checkpointer(&self) -> Option<&Checkpointer> {
-        self.checkpointer
-            .get_or_init(|| Checkpointer::start(self.url.clone(), ConnectionSetup::writer(&self.config)).ok())
-            .as_ref()
-    }
-}
-
 /// A write transaction on a SQLite connection: the [`WriteTx`] the shared engine drives,
 /// also used by the functions that run on a caller's own connection.
 pub struct SqliteTx<'c> {
@@ -466,8 +278,10 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     fn finish(&mut self, program: ProgramId, graph: &ProgramGraph, now: i64) -> StorageResult<u64> {
-        let revision = self.header(program)?.revision + 1;
-        let next = graph.next_ids();
+        let header = self.header(program)?;
+        let revision = header.revision + 1;
+        // Never down: see `NextIds::max`.
+        let next = header.next_ids.max(graph.next_ids());
         let state = programs::ProgramState {
             revision: to_i64(revision),
             next_node_id: next.node.into(),

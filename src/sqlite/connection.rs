@@ -73,6 +73,44 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ConnectionSe
     }
 }
 
+/// The connection settings the store depends on, for a host service's own r2d2 pool:
+/// `busy_timeout` (first, so a writer waits for the lock instead of failing at once),
+/// `foreign_keys = ON`, `synchronous = NORMAL`, in-memory statement journals and the
+/// page cache of [`SqliteConfig`]. Install it with
+/// `Pool::builder().connection_customizer(Box::new(SqliteCustomizer::default()))`.
+///
+/// One writer at a time per file: SQLite has one write lock, and a pool without a
+/// busy timeout hands `SQLITE_BUSY` to whichever writer comes second.
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteCustomizer {
+    setup: ConnectionSetup,
+}
+
+impl SqliteCustomizer {
+    /// The settings of a store opened with `config` (its busy timeout, cache, mmap
+    /// and page-count quota).
+    pub fn from_config(config: &SqliteConfig) -> Self {
+        SqliteCustomizer { setup: ConnectionSetup::writer(config) }
+    }
+
+    /// Applies the settings to a connection the caller opened itself.
+    pub fn apply(&self, conn: &mut SqliteConnection) -> StorageResult<()> {
+        self.setup.apply(conn).map_err(super::error::classify)
+    }
+}
+
+impl Default for SqliteCustomizer {
+    fn default() -> Self {
+        Self::from_config(&SqliteConfig::default())
+    }
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteCustomizer {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        self.setup.on_acquire(conn)
+    }
+}
+
 /// The name SQLite opens for a path: the path itself, or for a read-only store a
 /// `file:` URI with `mode=ro` (a path that already is a `file:` URI gets the parameter
 /// added).

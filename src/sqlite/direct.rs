@@ -1,52 +1,35 @@
-//! Saves and loads on a caller's own connection, for host services that keep lmlang
-//! programs beside their own tables and want both in one transaction.
+//! Whole-program saves and loads on a caller's own connection, for host services that
+//! keep lmlang programs beside their own tables and want both in one transaction.
 //!
-//! Each function joins the caller's transaction if one is open (as a savepoint, so a
-//! failure undoes only its own work) and opens its own otherwise (`BEGIN IMMEDIATE`
-//! for writes, a read transaction for loads). They apply the same checks and write the
-//! same rows as [`SqliteStore`](super::SqliteStore); a store open on the same file
-//! notices the new revision and reloads.
+//! Each function is a one-call [`ConnectionStore`](super::ConnectionStore): it joins the
+//! caller's transaction if one is open (as a savepoint, so a failure undoes only its
+//! own work) and opens its own otherwise, with exactly the checks, rows and errors of
+//! [`SqliteStore`](super::SqliteStore). For more than one call, or for the rest of the
+//! `GraphStore` API (CRUD, `edit`, queries), build a `ConnectionStore` once.
 //!
 //! ```no_run
 //! use diesel::prelude::*;
 //! use lmlang_storage::graph::ProgramGraph;
-//! use lmlang_storage::sqlite;
+//! use lmlang_storage::sqlite::{self, ConnectionStore};
+//! use lmlang_storage::store::GraphStore;
 //!
 //! let mut conn = SqliteConnection::establish("host.db")?;
 //! sqlite::run_migrations(&mut conn)?;
 //! conn.immediate_transaction(|conn| {
 //!     // ... the service's own writes ...
-//!     let id = sqlite::insert_program(conn, "app", &ProgramGraph::new("app"))?;
-//!     let loaded = sqlite::load_program(conn, id)?;
-//!     assert_eq!(loaded, ProgramGraph::new("app"));
+//!     let store = ConnectionStore::on_connection(conn);
+//!     let id = store.insert_program("app", &ProgramGraph::new("app"))?;
+//!     assert_eq!(store.load_program(id)?, ProgramGraph::new("app"));
 //!     Ok::<_, lmlang_storage::store::StorageError>(())
 //! })?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use super::backend::SqliteTx;
-use super::connection::{new_program_transaction, read_transaction, write_transaction};
-use super::mapper;
+use super::ConnectionStore;
 use super::migrate;
-use super::tables::programs;
 use crate::graph::ProgramGraph;
-use crate::store::{ProgramId, SaveReport, StorageError, StorageResult, WriteTx};
+use crate::store::{GraphStore, ProgramId, SaveReport, StorageResult};
 use diesel::sqlite::SqliteConnection;
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-fn check_graph(graph: &ProgramGraph) -> StorageResult<()> {
-    if graph.is_trusted() {
-        return Ok(());
-    }
-    let violations = graph.validate();
-    if violations.is_empty() { Ok(()) } else { Err(StorageError::Invalid { violations }) }
-}
 
 /// Applies pending migrations (refusing a newer database), as opening a store does.
 /// Returns the versions applied. Run it outside any transaction: it switches foreign
@@ -55,57 +38,37 @@ pub fn run_migrations(conn: &mut SqliteConnection) -> StorageResult<Vec<String>>
     migrate::migrate(conn)
 }
 
-/// The schema version of the database (its newest applied migration).
+/// The schema version of the database (this crate's newest applied migration).
 pub fn schema_version(conn: &mut SqliteConnection) -> StorageResult<i64> {
     migrate::schema_version(conn)
 }
 
 /// Loads a whole program from one snapshot.
 pub fn load_program(conn: &mut SqliteConnection, program: ProgramId) -> StorageResult<ProgramGraph> {
-    read_transaction(conn, |c| mapper::read_graph(c, program, false).map(|(g, _)| g))
+    ConnectionStore::on_connection(conn).load_program(program)
 }
 
-/// The id of the program with this name.
-pub fn find_program(conn: &mut SqliteConnection, name: &str) -> StorageResult<Option<ProgramId>> {
-    Ok(programs::id_by_name(conn, name)?.map(ProgramId))
+/// The id of the program with this name; `ProgramNotFound` if there is none.
+pub fn find_program(conn: &mut SqliteConnection, name: &str) -> StorageResult<ProgramId> {
+    ConnectionStore::on_connection(conn).find_program(name)
 }
 
 /// Stores a graph as a new program.
 pub fn insert_program(conn: &mut SqliteConnection, name: &str, graph: &ProgramGraph) -> StorageResult<ProgramId> {
-    if name.is_empty() {
-        return Err(StorageError::InvalidProgramName(name.to_string()));
-    }
-    check_graph(graph)?;
-    // The graph was just checked whole, so its rows need no foreign-key checks.
-    new_program_transaction(conn, |c| {
-        let mut tx = SqliteTx::new(c);
-        let program = tx.insert_program(name, now())?;
-        tx.write_all(program, graph)?;
-        tx.finish(program, graph, now())?;
-        Ok(program)
-    })
+    ConnectionStore::on_connection(conn).insert_program(name, graph)
 }
 
-/// Makes a stored program equal to `graph`, writing only the rows that differ.
+/// Makes a stored program equal to `graph`, writing only the rows that differ (and
+/// the next ids, which never go down).
 pub fn save_program(
     conn: &mut SqliteConnection,
     program: ProgramId,
     graph: &ProgramGraph,
 ) -> StorageResult<SaveReport> {
-    check_graph(graph)?;
-    write_transaction(conn, |c| {
-        let mut tx = SqliteTx::new(c);
-        let changes = tx.load(program)?.differences(graph);
-        if changes.is_empty() {
-            return Ok(SaveReport::default());
-        }
-        let report = tx.write_changes(program, graph, &changes)?;
-        tx.finish(program, graph, now())?;
-        Ok(report)
-    })
+    ConnectionStore::on_connection(conn).save_program(program, graph)
 }
 
 /// Deletes a program and everything it owns.
 pub fn delete_program(conn: &mut SqliteConnection, program: ProgramId) -> StorageResult<()> {
-    write_transaction(conn, |c| SqliteTx::new(c).delete_program(program))
+    ConnectionStore::on_connection(conn).delete_program(program)
 }

@@ -75,27 +75,61 @@ mod config;
 mod connection;
 mod direct;
 mod error;
+mod host;
 mod maintenance;
 mod mapper;
 mod migrate;
 mod ops;
+mod owned;
+mod source;
 mod tables;
 mod writer;
 
 pub use backend::SqliteBackend;
 pub use config::SqliteConfig;
+pub use connection::SqliteCustomizer;
 pub use direct::{
     delete_program, find_program, insert_program, load_program, run_migrations, save_program, schema_version,
 };
+pub use host::{HostConnection, HostPool};
 pub use maintenance::{Checkpoint, QueryPlan};
 pub use migrate::MIGRATIONS;
 pub use ops::OP_NAMES;
+pub use owned::OwnedConnections;
+pub use source::{Connections, WriteWork};
 
 use crate::store::{StorageResult, Store};
 use std::path::Path;
 
-/// The SQLite store: the shared engine over [`SqliteBackend`].
+/// The SQLite store: the shared engine over [`SqliteBackend`] on its own file, pool
+/// and writer.
 pub type SqliteStore = Store<SqliteBackend>;
+
+/// The whole store on a host service's r2d2 pool: the service keeps its pool, and the
+/// store is one more user of it.
+pub type PooledSqliteStore = Store<SqliteBackend<HostPool>>;
+
+/// The whole store on one connection a host lends, usually inside the host's open
+/// transaction: everything done through it commits or rolls back with that
+/// transaction.
+pub type ConnectionStore<'c> = Store<SqliteBackend<HostConnection<'c>>>;
+
+impl PooledSqliteStore {
+    /// The store on the service's pool. The pool should install
+    /// [`SqliteCustomizer`] (busy timeout, foreign keys, synchronous), and the
+    /// database must be migrated ([`run_migrations`]).
+    pub fn on_pool(pool: diesel::r2d2::Pool<diesel::r2d2::ConnectionManager<diesel::SqliteConnection>>) -> Self {
+        Store::with_backend(SqliteBackend::new(HostPool::new(pool)))
+    }
+}
+
+impl<'c> ConnectionStore<'c> {
+    /// The store on a connection the caller lends for the store's lifetime. The
+    /// database must be migrated ([`run_migrations`]).
+    pub fn on_connection(conn: &'c mut diesel::SqliteConnection) -> Self {
+        Store::with_backend(SqliteBackend::new(HostConnection::new(conn)))
+    }
+}
 
 impl SqliteStore {
     /// Opens the database at `path` (creating it if needed) with default settings,
@@ -106,7 +140,7 @@ impl SqliteStore {
 
     /// Opens the database at `path` with the given settings.
     pub fn open_with(path: impl AsRef<Path>, config: SqliteConfig) -> StorageResult<Self> {
-        Ok(Store::with_backend(SqliteBackend::open(path.as_ref(), config)?))
+        Ok(Store::with_backend(SqliteBackend::new(OwnedConnections::open(path.as_ref(), config)?)))
     }
 
     /// A store on a fresh database in a temporary directory, deleted with the store:
@@ -118,7 +152,7 @@ impl SqliteStore {
 
     /// A temporary store with the given settings.
     pub fn temporary_with(config: SqliteConfig) -> StorageResult<Self> {
-        Ok(Store::with_backend(SqliteBackend::temporary(config)?))
+        Ok(Store::with_backend(SqliteBackend::new(OwnedConnections::temporary(config)?)))
     }
 
     /// The database file.

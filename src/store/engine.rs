@@ -114,7 +114,11 @@ impl<B: Backend> Store<B> {
     }
 
     fn check_name(name: &str) -> StorageResult<()> {
-        if name.is_empty() { Err(StorageError::InvalidProgramName(name.to_string())) } else { Ok(()) }
+        if name.is_empty() || name.contains('\0') {
+            Err(StorageError::InvalidProgramName(name.to_string()))
+        } else {
+            Ok(())
+        }
     }
 
     fn remember_synced(&self, program: ProgramId, graph: &ProgramGraph, revision: u64) {
@@ -169,8 +173,10 @@ impl<B: Backend> GraphStore for Store<B> {
                 _ => {
                     let stored = tx.load(program)?;
                     // A node added and removed again leaves no row to write but moves
-                    // the next ids on, which must be stored all the same.
-                    (stored.differences(graph), stored.next_ids() != graph.next_ids())
+                    // the next ids on, which must be stored all the same. Counters
+                    // behind the stored ones change nothing: stored ids never go down.
+                    let next = stored.next_ids();
+                    (stored.differences(graph), next.max(graph.next_ids()) != next)
                 }
             };
             if changes.is_empty() && !ids_moved {

@@ -35,7 +35,7 @@ pub enum StorageError {
     ModulePathNotFound { program: ProgramId, path: String },
     #[error("a program named {0:?} already exists; choose another name or delete it first")]
     DuplicateProgramName(String),
-    #[error("invalid program name {0:?}: it must be non-empty")]
+    #[error("invalid program name {0:?}: it must be non-empty and contain no NUL character")]
     InvalidProgramName(String),
     #[error("the program is invalid ({} violation(s)); first: {}", .violations.len(), .violations.first().map(|v| v.to_string()).unwrap_or_default())]
     Invalid { violations: Vec<Violation> },

@@ -502,7 +502,8 @@ impl WriteTx for MemoryTx<'_> {
     fn finish(&mut self, program: ProgramId, g: &ProgramGraph, now: i64) -> StorageResult<u64> {
         self.header_undo(program)?;
         let p = self.rows(program)?;
-        p.next_ids = g.next_ids();
+        // Never down: see `NextIds::max`.
+        p.next_ids = p.next_ids.max(g.next_ids());
         p.updated_at = now;
         p.revision += 1;
         Ok(p.revision)

@@ -1,22 +1,75 @@
-//! The conformance suite: every test in `suite.rs` runs against every backend.
-//! Adding a backend is one line at the end of this file.
+//! The conformance suite: every test in `suite.rs` runs against every backend, and on
+//! SQLite against every way a service can hold the connections (the store's own file,
+//! the service's r2d2 pool, one lent connection, and one lent connection inside the
+//! service's open transaction). Adding a backend is one function and one line at the
+//! end of this file.
 
 #[path = "../common/mod.rs"]
 mod common;
 mod suite;
 
-/// Expands every suite test into a `#[test]` for one backend.
+use diesel::Connection;
+use diesel::r2d2::{ConnectionManager, Pool};
+use diesel::sqlite::SqliteConnection;
+use lmlang_storage::sqlite::{self, ConnectionStore, PooledSqliteStore, SqliteCustomizer, SqliteStore};
+use lmlang_storage::store::{GraphStore, InMemoryStore};
+
+/// Runs one suite test on a store.
+type Test<'a> = &'a dyn Fn(&dyn GraphStore);
+
+fn in_memory(test: Test<'_>) {
+    test(&InMemoryStore::new());
+}
+
+fn sqlite_file(test: Test<'_>) {
+    test(&SqliteStore::temporary().expect("a temporary SQLite store"));
+}
+
+/// A migrated database file the way a service would open it: its own connection.
+fn host_connection_on(dir: &tempfile::TempDir) -> SqliteConnection {
+    let url = dir.path().join("host.db");
+    let mut conn = SqliteConnection::establish(url.to_str().expect("UTF-8 path")).expect("connection");
+    SqliteCustomizer::default().apply(&mut conn).expect("settings");
+    sqlite::run_migrations(&mut conn).expect("migrations");
+    conn
+}
+
+fn host_pool(test: Test<'_>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    drop(host_connection_on(&dir));
+    let url = dir.path().join("host.db").to_string_lossy().into_owned();
+    let pool = Pool::builder()
+        .max_size(3)
+        .connection_customizer(Box::new(SqliteCustomizer::default()))
+        .build(ConnectionManager::<SqliteConnection>::new(url))
+        .expect("pool");
+    test(&PooledSqliteStore::on_pool(pool));
+}
+
+fn host_connection(test: Test<'_>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut conn = host_connection_on(&dir);
+    test(&ConnectionStore::on_connection(&mut conn));
+}
+
+fn host_transaction(test: Test<'_>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut conn = host_connection_on(&dir);
+    conn.immediate_transaction(|c| {
+        test(&ConnectionStore::on_connection(c));
+        Ok::<_, diesel::result::Error>(())
+    })
+    .expect("the host's transaction commits");
+}
+
+/// Expands every suite test into a `#[test]` for one way of holding a store.
 macro_rules! conformance {
-    ($backend:ident, $factory:expr) => {
+    ($backend:ident) => {
         mod $backend {
-            #[allow(unused_imports)]
-            use super::*;
-            fn store() -> impl lmlang_storage::store::GraphStore {
-                $factory
-            }
-            conformance!(@tests
+            conformance!(@tests $backend,
                 programs_create_list_find_rename_delete,
                 program_names_are_unique_and_non_empty,
+                names_with_nul_are_refused,
                 missing_program_is_a_typed_error,
                 insert_and_load_round_trip_exactly,
                 invalid_graph_is_refused_and_nothing_is_written,
@@ -35,19 +88,23 @@ macro_rules! conformance {
                 crud_mutations_are_visible_to_load,
                 random_programs_round_trip,
                 next_ids_are_saved_even_when_no_row_changes,
+                a_stale_save_never_hands_out_an_id_twice,
+                a_stale_save_function_never_hands_out_an_id_twice,
             );
         }
     };
-    (@tests $($name:ident),* $(,)?) => {
+    (@tests $backend:ident, $($name:ident),* $(,)?) => {
         $(
             #[test]
             fn $name() {
-                let store = store();
-                super::suite::$name(&store);
+                crate::$backend(&|store| crate::suite::$name(store));
             }
         )*
     };
 }
 
-conformance!(in_memory, lmlang_storage::store::InMemoryStore::new());
-conformance!(sqlite, lmlang_storage::sqlite::SqliteStore::temporary().expect("a temporary SQLite store"));
+conformance!(in_memory);
+conformance!(sqlite_file);
+conformance!(host_pool);
+conformance!(host_connection);
+conformance!(host_transaction);

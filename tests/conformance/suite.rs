@@ -537,3 +537,85 @@ pub fn next_ids_are_saved_even_when_no_row_changes(store: &dyn GraphStore) {
     store.save_program(p, &g).unwrap();
     assert_eq!(store.load_program(p).unwrap().next_ids(), g.next_ids());
 }
+
+/// A graph loaded before the store handed out more ids, saved afterwards, must not
+/// pull the stored next ids back: every id the store handed out stays spent.
+pub fn a_stale_save_never_hands_out_an_id_twice(store: &dyn GraphStore) {
+    let (p, _) = new_program(store, "stale");
+    let stale = store.load_program(p).unwrap();
+    let main = function_named(&stale, "main");
+    let issued = store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    let ty = store.insert_type(p, LmType::Array { element: TypeId::I32, length: 3 }).unwrap();
+    let f = store
+        .insert_function(
+            p,
+            NewFunction {
+                module: ModuleId::ROOT,
+                name: "later".into(),
+                visibility: Visibility::Private,
+                params: vec![],
+                return_type: TypeId::UNIT,
+                closure_of: None,
+            },
+        )
+        .unwrap();
+    // The stale graph has none of the three: saving it removes them again.
+    store.save_program(p, &stale).unwrap();
+    let next_node = store.insert_node(p, main, ComputeOp::ReadLine.into()).unwrap();
+    assert!(next_node > issued, "node id {issued:?} handed out twice");
+    let next_type = store.insert_type(p, LmType::Array { element: TypeId::I64, length: 1 }).unwrap();
+    assert!(next_type > ty, "type id {ty:?} handed out twice");
+    let g = store.load_program(p).unwrap();
+    assert!(g.next_ids().function > f.0, "function id {f:?} would be handed out again");
+    // Reloaded, the program has the stale graph's content with the store's counters.
+    assert_ne!(g.next_ids(), stale.next_ids());
+}
+
+/// The same through `save_function`, which merges one function into the stored program.
+pub fn a_stale_save_function_never_hands_out_an_id_twice(store: &dyn GraphStore) {
+    let (p, _) = new_program(store, "stale-function");
+    let stale = store.load_program(p).unwrap();
+    let main = function_named(&stale, "main");
+    let issued = store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    store.save_function(p, &stale, main).unwrap();
+    assert!(store.get_node(p, issued).is_err(), "the stale function has no such node");
+    let next = store.insert_node(p, main, ComputeOp::ReadLine.into()).unwrap();
+    assert!(next > issued, "node id {issued:?} handed out twice");
+}
+
+/// NUL cannot be stored by every database (PostgreSQL refuses it in text, SQLite's
+/// `length()` stops at it), so no name may contain one, on any backend.
+pub fn names_with_nul_are_refused(store: &dyn GraphStore) {
+    assert!(matches!(store.create_program("\0x"), Err(StorageError::InvalidProgramName(_))));
+    assert!(matches!(store.create_program("a\0"), Err(StorageError::InvalidProgramName(_))));
+    let (p, g) = new_program(store, "nul");
+    assert!(matches!(store.rename_program(p, "\0y"), Err(StorageError::InvalidProgramName(_))));
+    let rejected = |r: Result<_, StorageError>| matches!(r, Err(StorageError::Rejected { .. }));
+    assert!(rejected(store.insert_module(p, ModuleId::ROOT, "m\0", Visibility::Public).map(drop)));
+    assert!(rejected(store.update_module(p, ModuleId::ROOT, "r\0")));
+    let function = |name: &str, params: Vec<(String, TypeId)>| NewFunction {
+        module: ModuleId::ROOT,
+        name: name.into(),
+        visibility: Visibility::Public,
+        params,
+        return_type: TypeId::UNIT,
+        closure_of: None,
+    };
+    assert!(rejected(store.insert_function(p, function("f\0", vec![])).map(drop)));
+    assert!(rejected(store.insert_function(p, function("f", vec![("x\0".into(), TypeId::I32)])).map(drop)));
+    let main = function_named(&g, "main");
+    let rename = FunctionUpdate { name: Some("ma\0in".into()), ..Default::default() };
+    assert!(rejected(store.update_function(p, main, rename)));
+    let named = |ty| store.insert_named_type(p, ModuleId::ROOT, Visibility::Public, "T", ty).map(drop);
+    assert!(rejected(store.insert_named_type(p, ModuleId::ROOT, Visibility::Public, "T\0", LmType::Unit).map(drop)));
+    assert!(rejected(named(LmType::Struct(StructDef {
+        name: String::new(),
+        type_id: TypeId(0),
+        fields: [("f\0".to_string(), TypeId::I32)].into_iter().collect(),
+        module: ModuleId::ROOT,
+        visibility: Visibility::Public,
+    }))));
+    // Nothing was written: the program is as it was, and every name is still clean.
+    assert_eq!(store.load_program(p).unwrap(), g);
+    assert!(store.list_programs().unwrap().iter().all(|s| !s.name.contains('\0')));
+}

@@ -1,0 +1,272 @@
+//! `OwnedConnections`: the store's own file, reader pool and single writer.
+//!
+//! Reads take a pooled read-only connection; a load reads all its tables inside one
+//! read transaction, so under WAL it sees one committed state and never waits for the
+//! writer. Writes go through the single writer connection, behind a mutex, each in a
+//! `BEGIN IMMEDIATE` transaction. A write of many rows is followed by a passive
+//! checkpoint so the WAL does not keep the bulk of it.
+
+use super::checkpointer::Checkpointer;
+use super::config::SqliteConfig;
+use super::connection::{self, ConnectionSetup, ReaderPool};
+use super::error::classify_pool;
+use super::source::{Connections, WriteWork};
+use super::tables::programs;
+use super::{mapper, migrate};
+use crate::graph::{PartialGraph, ProgramGraph};
+use crate::store::{ProgramId, StorageError, StorageResult};
+use diesel::connection::SimpleConnection;
+use diesel::sqlite::SqliteConnection;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// Programs with at least this many edges are loaded over two connections at once.
+const PARALLEL_LOAD_EDGES: i64 = 20_000;
+
+/// The connections of a store that opened its database file itself.
+pub struct OwnedConnections {
+    path: PathBuf,
+    url: String,
+    config: SqliteConfig,
+    readers: ReaderPool,
+    writer: Mutex<SqliteConnection>,
+    /// Checkpoints the WAL after bulk writes; started by the first one (`None` if the
+    /// thread could not be started: the writer then checkpoints itself).
+    checkpointer: OnceLock<Option<Checkpointer>>,
+    /// Keeps the directory of a temporary database alive as long as the store.
+    _temp_dir: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for OwnedConnections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnedConnections").field("path", &self.path).field("config", &self.config).finish()
+    }
+}
+
+impl OwnedConnections {
+    /// Opens (creating if needed) and migrates a database file.
+    pub fn open(path: &Path, config: SqliteConfig) -> StorageResult<Self> {
+        Self::open_inner(path, config, None)
+    }
+
+    /// A database in a fresh temporary directory, removed when the store is dropped.
+    pub fn temporary(config: SqliteConfig) -> StorageResult<Self> {
+        let dir = tempfile::Builder::new().prefix("lmlang-store-").tempdir()?;
+        let path = dir.path().join("store.db");
+        Self::open_inner(&path, config, Some(dir))
+    }
+
+    fn open_inner(path: &Path, config: SqliteConfig, temp: Option<tempfile::TempDir>) -> StorageResult<Self> {
+        let url = connection::database_url(path, config.read_only)?;
+        if config.read_only && !path.to_string_lossy().starts_with("file:") && !path.exists() {
+            // Said plainly rather than as SQLite's "unable to open database file".
+            return Err(StorageError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} does not exist", path.display()),
+            )));
+        }
+        let mut writer = connection::establish(&url, ConnectionSetup::writer(&config))?;
+        if config.read_only {
+            migrate::require_current(&mut writer)?;
+        } else {
+            // Refused before anything is written, WAL mode included: a newer file
+            // stays as it was.
+            migrate::migrate(&mut writer)?;
+            connection::enable_wal(&mut writer, &config)?;
+        }
+        let readers = connection::reader_pool(&url, &config)?;
+        Ok(OwnedConnections {
+            path: path.to_path_buf(),
+            url,
+            config,
+            readers,
+            writer: Mutex::new(writer),
+            checkpointer: OnceLock::new(),
+            _temp_dir: temp,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &SqliteConfig {
+        &self.config
+    }
+
+    /// Runs `work` on a pooled read-only connection.
+    pub fn with_reader<T>(&self, work: impl FnOnce(&mut SqliteConnection) -> StorageResult<T>) -> StorageResult<T> {
+        let mut conn = self.readers.get().map_err(classify_pool)?;
+        work(&mut conn)
+    }
+
+    /// Runs `work` on the writer connection, outside any transaction (for maintenance
+    /// such as checkpoints).
+    pub fn with_writer<T>(&self, work: impl FnOnce(&mut SqliteConnection) -> StorageResult<T>) -> StorageResult<T> {
+        let mut conn = self.writer()?;
+        work(&mut conn)
+    }
+
+    fn writer(&self) -> StorageResult<MutexGuard<'_, SqliteConnection>> {
+        match self.writer.lock() {
+            Ok(guard) => Ok(guard),
+            Err(poisoned) => {
+                // A panic inside a write left the connection in an unknown transaction
+                // state; SQLite rolled nothing back for us, so start afresh.
+                tracing::warn!(path = %self.path.display(), "a write panicked; replacing the writer connection");
+                let mut guard = poisoned.into_inner();
+                *guard = self.fresh_writer()?;
+                self.writer.clear_poison();
+                Ok(guard)
+            }
+        }
+    }
+
+    /// A newly opened writer connection, set up as the first one was.
+    fn fresh_writer(&self) -> StorageResult<SqliteConnection> {
+        let mut fresh = connection::establish(&self.url, ConnectionSetup::writer(&self.config))?;
+        if !self.config.read_only {
+            // The WAL limits are per connection.
+            connection::enable_wal(&mut fresh, &self.config)?;
+        }
+        Ok(fresh)
+    }
+
+    fn checkpointer(&self) -> Option<&Checkpointer> {
+        self.checkpointer
+            .get_or_init(|| match Checkpointer::start(self.url.clone(), ConnectionSetup::writer(&self.config)) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no checkpoint thread; the writer checkpoints bulk writes itself");
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    /// Loads a big program over two connections at once: edges (the largest table) on
+    /// one, everything else on the other, each in its own read transaction. Every write
+    /// to a program bumps its revision in the same transaction, so two snapshots that
+    /// read the same revision hold the same rows of this program: the result is what
+    /// one transaction would have read. `None` when a write came in between, or no
+    /// thread could be started (the caller then loads in one transaction).
+    ///
+    /// The graph is built without its edges, and those parts checked, while the edges
+    /// are still being read; then edges are added in batches as they arrive, so only
+    /// the last batch and the checks of the edges wait for the whole read.
+    fn load_split(
+        &self,
+        first: &mut SqliteConnection,
+        second: &mut SqliteConnection,
+        program: ProgramId,
+    ) -> StorageResult<Option<(ProgramGraph, u64)>> {
+        let (batches, arriving) = std::sync::mpsc::channel();
+        let both = std::thread::scope(|scope| {
+            let edges = std::thread::Builder::new()
+                .name("lmlang-load-edges".into())
+                .spawn_scoped(scope, move || {
+                    // A send fails only once the other side has given up on the load.
+                    let sink = |batch| drop(batches.send(batch));
+                    connection::read_transaction(second, |c| mapper::read_edges(c, program, sink))
+                })
+                .ok()?;
+            let main = connection::read_transaction(first, |c| mapper::read_without_edges(c, program)).map(
+                |(doc, revision)| {
+                    let mut partial = PartialGraph::new(doc);
+                    // Until the reader is done and drops its end of the channel.
+                    for batch in &arriving {
+                        partial.add_edges(batch);
+                    }
+                    (partial, revision)
+                },
+            );
+            drop(arriving);
+            Some((main, edges.join()))
+        });
+        let Some((main, edges)) = both else { return Ok(None) };
+        let (partial, revision) = main?;
+        let edge_revision = edges.map_err(|_| StorageError::Database("the edge reader thread panicked".into()))??;
+        if edge_revision != revision {
+            tracing::debug!(%program, "a write came between the two halves of a split load; loading again in one");
+            return Ok(None);
+        }
+        Ok(Some((mapper::finish(program, partial)?, revision)))
+    }
+}
+
+impl Connections for OwnedConnections {
+    fn read<T>(&self, work: &mut dyn FnMut(&mut SqliteConnection) -> StorageResult<T>) -> StorageResult<T> {
+        self.with_reader(work)
+    }
+
+    /// A write on the writer connection. A `new_program` write runs without
+    /// foreign-key enforcement (see [`connection::new_program_transaction`]) and
+    /// without SQLite's automatic checkpoint in its commit: the checkpoint thread
+    /// folds its pages into the file afterwards.
+    fn write<T>(&self, new_program: bool, work: &mut WriteWork<'_, T>) -> StorageResult<T> {
+        if self.config.read_only {
+            return Err(StorageError::ReadOnly);
+        }
+        let mut conn = self.writer()?;
+        let mut rows = 0u64;
+        let mut run = |c: &mut SqliteConnection| {
+            let (value, written) = work(c)?;
+            rows = written;
+            Ok(value)
+        };
+        let value = if new_program {
+            conn.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
+            let result = connection::new_program_transaction(&mut conn, &mut run);
+            let restored =
+                conn.batch_execute(&format!("PRAGMA wal_autocheckpoint = {}", self.config.wal_autocheckpoint));
+            if restored.is_err() || !connection::foreign_keys_enforced(&mut conn) {
+                // The connection's settings could not be put back: never write
+                // through it again.
+                tracing::warn!(path = %self.path.display(), "writer settings not restored; replacing the connection");
+                *conn = self.fresh_writer()?;
+            }
+            result?
+        } else {
+            connection::write_transaction(&mut conn, run)?
+        };
+        if rows >= self.config.checkpoint_after_rows {
+            let background = if new_program { self.checkpointer() } else { None };
+            if let Some(checkpointer) = background {
+                checkpointer.request();
+            } else if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+                // The commit is durable already; a checkpoint that cannot run now (a
+                // reader holds old pages) is retried by the next automatic one.
+                tracing::warn!(error = %e, "passive checkpoint after a bulk write failed");
+            }
+        }
+        Ok(value)
+    }
+
+    fn load(&self, program: ProgramId, verify_semantic: bool) -> StorageResult<(ProgramGraph, u64)> {
+        let mut conn = self.readers.get().map_err(classify_pool)?;
+        let big = self.config.split_loads
+            && programs::find(&mut conn, program.0)?
+                .is_some_and(|row| row.edge_count.get().is_ok_and(|n| n >= PARALLEL_LOAD_EDGES));
+        // A second connection only if one is free: waiting for it while holding the
+        // first could deadlock a busy pool. (Verification reads more tables, which a
+        // split load could see at another revision, so it keeps to one transaction.)
+        if big
+            && !verify_semantic
+            && let Some(mut second) = self.readers.try_get()
+            && let Some(loaded) = self.load_split(&mut conn, &mut second, program)?
+        {
+            return Ok(loaded);
+        }
+        connection::read_transaction(&mut conn, |c| mapper::read_graph(c, program, verify_semantic))
+    }
+
+    fn read_only(&self) -> bool {
+        self.config.read_only
+    }
+
+    fn verify_semantic_on_load(&self) -> bool {
+        self.config.verify_semantic_on_load
+    }
+}

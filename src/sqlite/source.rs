@@ -1,0 +1,46 @@
+//! Where a SQLite backend gets its connections.
+//!
+//! The row-level work of [`SqliteBackend`](super::SqliteBackend) is the same whoever
+//! owns the connections; what differs is how a connection is had and how a write
+//! transaction begins and ends. [`Connections`] is that difference, implemented by
+//! the store's own pool and writer ([`OwnedConnections`](super::OwnedConnections)), a
+//! host service's r2d2 pool ([`HostPool`](super::HostPool)) and a single connection a
+//! host lends, possibly inside its own open transaction
+//! ([`HostConnection`](super::HostConnection)).
+
+use super::{connection, mapper};
+use crate::graph::ProgramGraph;
+use crate::store::{ProgramId, StorageResult};
+use diesel::sqlite::SqliteConnection;
+
+/// A write transaction's body: it gets a connection inside the transaction and returns
+/// its value with the number of rows it wrote or deleted (which decides checkpoints).
+pub type WriteWork<'a, T> = dyn FnMut(&mut SqliteConnection) -> StorageResult<(T, u64)> + 'a;
+
+/// How a backend reads and writes. See the module docs.
+pub trait Connections: Send + Sync {
+    /// Runs `work` on a connection that may read. Each call sees committed data (or,
+    /// on a host's connection inside its transaction, what that transaction sees).
+    fn read<T>(&self, work: &mut dyn FnMut(&mut SqliteConnection) -> StorageResult<T>) -> StorageResult<T>;
+
+    /// Runs `work` in one write transaction: `BEGIN IMMEDIATE`, or a savepoint inside a
+    /// transaction the connection already has. Writers are serialised. A `new_program`
+    /// write only creates one program from a validated graph, so it may run without
+    /// foreign-key and CHECK enforcement (see `connection::new_program_transaction`).
+    fn write<T>(&self, new_program: bool, work: &mut WriteWork<'_, T>) -> StorageResult<T>;
+
+    /// Loads a whole program from one snapshot, with the revision it was read at.
+    fn load(&self, program: ProgramId, verify_semantic: bool) -> StorageResult<(ProgramGraph, u64)> {
+        self.read(&mut |conn| connection::read_transaction(conn, |c| mapper::read_graph(c, program, verify_semantic)))
+    }
+
+    /// Whether every write must be refused with `ReadOnly` before it starts.
+    fn read_only(&self) -> bool {
+        false
+    }
+
+    /// Whether loads also compare the stored semantic tables with the graph.
+    fn verify_semantic_on_load(&self) -> bool {
+        false
+    }
+}
