@@ -201,8 +201,8 @@ fn mutations(c: &mut Criterion, f: &mut Fixture) {
         b.iter(|| f.store.insert_edge(program, a, b_node, FlowEdge::Control { branch_index: None }).expect("insert"))
     });
 
-    let nodes = f.rows.table("compute_nodes").expect("node rows");
-    let edges = f.rows.table("flow_edges").expect("edge rows");
+    let nodes = f.rows.table("lmlang_compute_nodes").expect("node rows");
+    let edges = f.rows.table("lmlang_flow_edges").expect("edge rows");
     let mut next_node = nodes.max_int("node_id").expect("node ids") + 1;
     let mut next_edge = edges.max_int("edge_id").expect("edge ids") + 1;
     group.bench_function("commit_insert_node_floor", |b| {

@@ -47,148 +47,172 @@ fn unchecked(name: &'static str, sql: impl Into<String>, expect: Expect) -> Case
 fn cases(p: ProgramId, ids: &SampleIds) -> Vec<Case> {
     use Expect::*;
     let p = p.0;
-    let node =
-        |n: NodeId, set: &str| format!("UPDATE compute_nodes SET {set} WHERE program_id = {p} AND node_id = {}", n.0);
-    let function = |f: FunctionId, set: &str| {
-        format!("UPDATE functions SET {set} WHERE program_id = {p} AND function_id = {}", f.0)
+    let node = |n: NodeId, set: &str| {
+        format!("UPDATE lmlang_compute_nodes SET {set} WHERE program_id = {p} AND node_id = {}", n.0)
     };
-    let edge =
-        |set: &str| format!("UPDATE flow_edges SET {set} WHERE program_id = {p} AND edge_id = {}", ids.data_edge.0);
-    let types = |set: &str| format!("UPDATE types SET {set} WHERE program_id = {p} AND type_id = {}", ids.point.0);
-    let module =
-        |m: ModuleId, set: &str| format!("UPDATE modules SET {set} WHERE program_id = {p} AND module_id = {}", m.0);
-    let program = |set: &str| format!("UPDATE programs SET {set} WHERE id = {p}");
+    let function = |f: FunctionId, set: &str| {
+        format!("UPDATE lmlang_functions SET {set} WHERE program_id = {p} AND function_id = {}", f.0)
+    };
+    let edge = |set: &str| {
+        format!("UPDATE lmlang_flow_edges SET {set} WHERE program_id = {p} AND edge_id = {}", ids.data_edge.0)
+    };
+    let types =
+        |set: &str| format!("UPDATE lmlang_types SET {set} WHERE program_id = {p} AND type_id = {}", ids.point.0);
+    let module = |m: ModuleId, set: &str| {
+        format!("UPDATE lmlang_modules SET {set} WHERE program_id = {p} AND module_id = {}", m.0)
+    };
+    let program = |set: &str| format!("UPDATE lmlang_programs SET {set} WHERE id = {p}");
     vec![
         // JSON payloads.
         case(
             "truncated constant JSON",
             node(ids.nan, "payload = substr(payload, 1, length(payload) - 3)"),
-            Corrupt("compute_nodes"),
+            Corrupt("lmlang_compute_nodes"),
         ),
         case(
             "constant with an unknown variant",
             node(ids.seven, r#"payload = '{"I128":7}'"#),
-            Corrupt("compute_nodes"),
+            Corrupt("lmlang_compute_nodes"),
         ),
-        case("constant of the wrong JSON type", node(ids.seven, "payload = '[1,2]'"), Corrupt("compute_nodes")),
+        case("constant of the wrong JSON type", node(ids.seven, "payload = '[1,2]'"), Corrupt("lmlang_compute_nodes")),
         case(
             "constant with bad NaN bits",
             node(ids.nan, r#"payload = '{"F64":"NaN:0xzz"}'"#),
-            Corrupt("compute_nodes"),
+            Corrupt("lmlang_compute_nodes"),
         ),
-        case("constant missing", node(ids.seven, "payload = NULL"), Corrupt("compute_nodes")),
-        case("message as a number", node(ids.check, "payload = '42'"), Corrupt("compute_nodes")),
-        case("payload on an op without one", node(ids.ret, "payload = '\"stray\"'"), Corrupt("compute_nodes")),
-        case("truncated parameter list", function(ids.main, "params = substr(params, 1, 5)"), Corrupt("functions")),
-        case("captures of the wrong shape", function(ids.closure, r#"captures = '{"n":1}'"#), Corrupt("functions")),
+        case("constant missing", node(ids.seven, "payload = NULL"), Corrupt("lmlang_compute_nodes")),
+        case("message as a number", node(ids.check, "payload = '42'"), Corrupt("lmlang_compute_nodes")),
+        case("payload on an op without one", node(ids.ret, "payload = '\"stray\"'"), Corrupt("lmlang_compute_nodes")),
+        case(
+            "truncated parameter list",
+            function(ids.main, "params = substr(params, 1, 5)"),
+            Corrupt("lmlang_functions"),
+        ),
+        case(
+            "captures of the wrong shape",
+            function(ids.closure, r#"captures = '{"n":1}'"#),
+            Corrupt("lmlang_functions"),
+        ),
         case(
             "capture with an unknown mode",
             function(ids.closure, "captures = replace(captures, 'ByRef', 'ByMagic')"),
-            Corrupt("functions"),
+            Corrupt("lmlang_functions"),
         ),
-        case("truncated type definition", types("definition = substr(definition, 1, 10)"), Corrupt("types")),
+        case("truncated type definition", types("definition = substr(definition, 1, 10)"), Corrupt("lmlang_types")),
         case(
             "type definition with an unknown variant",
             types("definition = replace(definition, 'Struct', 'Klass')"),
-            Corrupt("types"),
+            Corrupt("lmlang_types"),
         ),
-        case("type kind disagrees with its definition", types("kind = 'Array'"), Corrupt("types")),
+        case("type kind disagrees with its definition", types("kind = 'Array'"), Corrupt("lmlang_types")),
         // Values of the wrong SQL type (SQLite stores whatever it is given in a column
         // without a CHECK; Diesel would read text or a real as an integer).
-        case("callee as text", node(ids.call, "callee_id = 'helper'"), Corrupt("compute_nodes")),
-        case("type reference as a fraction", node(ids.cast, "type_ref = 5.75"), Corrupt("compute_nodes")),
-        case("type reference as text", node(ids.cast, "type_ref = 'I64'"), Corrupt("compute_nodes")),
-        case("type reference as a blob", node(ids.cast, "type_ref = x'04'"), Corrupt("compute_nodes")),
-        case("return type as text", function(ids.helper, "return_type = 'unit'"), Corrupt("functions")),
-        case("module parent as text", module(ids.util, "parent_id = 'root'"), Corrupt("modules")),
-        case("function name as invalid UTF-8", function(ids.helper, "name = x'ff00fe'"), Corrupt("functions")),
-        case("edge value type as a fraction", edge("value_type = 5.5"), Corrupt("flow_edges")),
-        unchecked("op code as text", node(ids.seven, "op = 'Const'"), Corrupt("compute_nodes")),
-        unchecked("parameter index as text", node(ids.param, "arg = 'zero'"), Corrupt("compute_nodes")),
-        unchecked("port as text", edge("target_port = 'first'"), Corrupt("flow_edges")),
-        unchecked("visibility as a number", function(ids.main, "visibility = 1"), Corrupt("functions")),
+        case("callee as text", node(ids.call, "callee_id = 'helper'"), Corrupt("lmlang_compute_nodes")),
+        case("type reference as a fraction", node(ids.cast, "type_ref = 5.75"), Corrupt("lmlang_compute_nodes")),
+        case("type reference as text", node(ids.cast, "type_ref = 'I64'"), Corrupt("lmlang_compute_nodes")),
+        case("type reference as a blob", node(ids.cast, "type_ref = x'04'"), Corrupt("lmlang_compute_nodes")),
+        case("return type as text", function(ids.helper, "return_type = 'unit'"), Corrupt("lmlang_functions")),
+        case("module parent as text", module(ids.util, "parent_id = 'root'"), Corrupt("lmlang_modules")),
+        case("function name as invalid UTF-8", function(ids.helper, "name = x'ff00fe'"), Corrupt("lmlang_functions")),
+        case("edge value type as a fraction", edge("value_type = 5.5"), Corrupt("lmlang_flow_edges")),
+        unchecked("op code as text", node(ids.seven, "op = 'Const'"), Corrupt("lmlang_compute_nodes")),
+        unchecked("parameter index as text", node(ids.param, "arg = 'zero'"), Corrupt("lmlang_compute_nodes")),
+        unchecked("port as text", edge("target_port = 'first'"), Corrupt("lmlang_flow_edges")),
+        unchecked("visibility as a number", function(ids.main, "visibility = 1"), Corrupt("lmlang_functions")),
         // Floats in numeric columns: SQLite stores NaN as NULL, infinities as REAL.
-        case("NaN type reference", node(ids.cast, "type_ref = 0.0 / 0.0"), Corrupt("compute_nodes")),
-        case("infinite type reference", node(ids.cast, "type_ref = 9e999"), Corrupt("compute_nodes")),
-        case("negative infinite callee", node(ids.call, "callee_id = -9e999"), Corrupt("compute_nodes")),
-        case("infinite edge value type", edge("value_type = 9e999"), Corrupt("flow_edges")),
-        unchecked("infinite node id", node(ids.ret, "node_id = 9e999"), Corrupt("compute_nodes")),
-        unchecked("NaN port", edge("source_port = 0.0 / 0.0"), Corrupt("flow_edges")),
+        case("NaN type reference", node(ids.cast, "type_ref = 0.0 / 0.0"), Corrupt("lmlang_compute_nodes")),
+        case("infinite type reference", node(ids.cast, "type_ref = 9e999"), Corrupt("lmlang_compute_nodes")),
+        case("negative infinite callee", node(ids.call, "callee_id = -9e999"), Corrupt("lmlang_compute_nodes")),
+        case("infinite edge value type", edge("value_type = 9e999"), Corrupt("lmlang_flow_edges")),
+        unchecked("infinite node id", node(ids.ret, "node_id = 9e999"), Corrupt("lmlang_compute_nodes")),
+        unchecked("NaN port", edge("source_port = 0.0 / 0.0"), Corrupt("lmlang_flow_edges")),
         // Unknown variants in coded columns.
-        unchecked("unknown op code", node(ids.ret, "op = 99"), Corrupt("compute_nodes")),
-        unchecked("unknown arithmetic sub-op", node(ids.add, "arg = 17"), Corrupt("compute_nodes")),
-        unchecked("data edge without its ports", edge("source_port = NULL"), Corrupt("flow_edges")),
-        unchecked("control edge with ports", edge("value_type = NULL"), Corrupt("flow_edges")),
-        unchecked("unknown visibility", function(ids.main, "visibility = 'Protected'"), Corrupt("functions")),
-        unchecked("unknown type kind", types("kind = 'Quantum'"), Corrupt("types")),
+        unchecked("unknown op code", node(ids.ret, "op = 99"), Corrupt("lmlang_compute_nodes")),
+        unchecked("unknown arithmetic sub-op", node(ids.add, "arg = 17"), Corrupt("lmlang_compute_nodes")),
+        unchecked("data edge without its ports", edge("source_port = NULL"), Corrupt("lmlang_flow_edges")),
+        unchecked("control edge with ports", edge("value_type = NULL"), Corrupt("lmlang_flow_edges")),
+        unchecked("unknown visibility", function(ids.main, "visibility = 'Protected'"), Corrupt("lmlang_functions")),
+        unchecked("unknown type kind", types("kind = 'Quantum'"), Corrupt("lmlang_types")),
         // Ids and numbers out of range.
-        unchecked("node id beyond u32", node(ids.ret, "node_id = 4294967296 + node_id"), Corrupt("compute_nodes")),
-        unchecked("negative edge id", edge("edge_id = -1"), Corrupt("flow_edges")),
-        unchecked("port beyond u16", edge("target_port = 70000"), Corrupt("flow_edges")),
+        unchecked(
+            "node id beyond u32",
+            node(ids.ret, "node_id = 4294967296 + node_id"),
+            Corrupt("lmlang_compute_nodes"),
+        ),
+        unchecked("negative edge id", edge("edge_id = -1"), Corrupt("lmlang_flow_edges")),
+        unchecked("port beyond u16", edge("target_port = 70000"), Corrupt("lmlang_flow_edges")),
         unchecked(
             "port beyond u32 (truncates to a valid one)",
             edge("target_port = 4294967296 + target_port"),
-            Corrupt("flow_edges"),
+            Corrupt("lmlang_flow_edges"),
         ),
         unchecked(
             "op code beyond i16 (truncates to a valid one)",
             node(ids.ret, "op = 65536 + op"),
-            Corrupt("compute_nodes"),
+            Corrupt("lmlang_compute_nodes"),
         ),
         case(
             "node id at or beyond the next id",
             program(&format!("next_node_id = {}", ids.ret.0)),
-            Corrupt("compute_nodes"),
+            Corrupt("lmlang_compute_nodes"),
         ),
-        case("edge id at or beyond the next id", program("next_edge_id = 0"), Corrupt("flow_edges")),
-        unchecked("negative next id", program("next_type_id = -3"), Corrupt("programs")),
-        unchecked("negative revision", program("revision = -1"), Corrupt("programs")),
+        case("edge id at or beyond the next id", program("next_edge_id = 0"), Corrupt("lmlang_flow_edges")),
+        unchecked("negative next id", program("next_type_id = -3"), Corrupt("lmlang_programs")),
+        unchecked("negative revision", program("revision = -1"), Corrupt("lmlang_programs")),
         // Dangling references (foreign keys are off, as in the sqlite3 shell).
-        case("call to a missing function", node(ids.call, "callee_id = 999"), Corrupt("compute_nodes")),
-        case("cast to a missing type", node(ids.cast, "type_ref = 999"), Corrupt("compute_nodes")),
-        case("node of a missing function", node(ids.ret, "owner_id = 77"), Corrupt("compute_nodes")),
-        case("edge to a missing node", edge("target_id = 999"), Corrupt("flow_edges")),
-        case("edge of a missing type", edge("value_type = 12345"), Corrupt("flow_edges")),
-        case("entry node missing", function(ids.main, "entry_node_id = 999"), Corrupt("functions")),
-        case("function in a missing module", function(ids.helper, "module_id = 55"), Corrupt("functions")),
-        case("closure of a missing parent", function(ids.closure, "parent_function_id = 66"), Corrupt("functions")),
-        case("module under a missing parent", module(ids.util, "parent_id = 99"), Corrupt("modules")),
-        case("module its own parent", module(ids.util, &format!("parent_id = {}", ids.util.0)), Corrupt("modules")),
+        case("call to a missing function", node(ids.call, "callee_id = 999"), Corrupt("lmlang_compute_nodes")),
+        case("cast to a missing type", node(ids.cast, "type_ref = 999"), Corrupt("lmlang_compute_nodes")),
+        case("node of a missing function", node(ids.ret, "owner_id = 77"), Corrupt("lmlang_compute_nodes")),
+        case("edge to a missing node", edge("target_id = 999"), Corrupt("lmlang_flow_edges")),
+        case("edge of a missing type", edge("value_type = 12345"), Corrupt("lmlang_flow_edges")),
+        case("entry node missing", function(ids.main, "entry_node_id = 999"), Corrupt("lmlang_functions")),
+        case("function in a missing module", function(ids.helper, "module_id = 55"), Corrupt("lmlang_functions")),
+        case(
+            "closure of a missing parent",
+            function(ids.closure, "parent_function_id = 66"),
+            Corrupt("lmlang_functions"),
+        ),
+        case("module under a missing parent", module(ids.util, "parent_id = 99"), Corrupt("lmlang_modules")),
+        case(
+            "module its own parent",
+            module(ids.util, &format!("parent_id = {}", ids.util.0)),
+            Corrupt("lmlang_modules"),
+        ),
         case(
             "root module deleted",
-            format!("DELETE FROM modules WHERE program_id = {p} AND module_id = 0"),
-            Corrupt("modules"),
+            format!("DELETE FROM lmlang_modules WHERE program_id = {p} AND module_id = 0"),
+            Corrupt("lmlang_modules"),
         ),
         case(
             "function deleted under its nodes",
-            format!("DELETE FROM functions WHERE program_id = {p} AND function_id = {}", ids.helper.0),
-            Corrupt("compute_nodes"),
+            format!("DELETE FROM lmlang_functions WHERE program_id = {p} AND function_id = {}", ids.helper.0),
+            Corrupt("lmlang_compute_nodes"),
         ),
         case(
             "node deleted under its edges",
-            format!("DELETE FROM compute_nodes WHERE program_id = {p} AND node_id = {}", ids.nan.0),
-            Corrupt("flow_edges"),
+            format!("DELETE FROM lmlang_compute_nodes WHERE program_id = {p} AND node_id = {}", ids.nan.0),
+            Corrupt("lmlang_flow_edges"),
         ),
         // Duplicated and derived data.
         case(
             "named type's name duplicated",
             format!(
-                "INSERT INTO types SELECT program_id, type_id + 100, kind, name, module_id, visibility, definition FROM types WHERE program_id = {p} AND type_id = {}",
+                "INSERT INTO lmlang_types SELECT program_id, type_id + 100, kind, name, module_id, visibility, definition FROM lmlang_types WHERE program_id = {p} AND type_id = {}",
                 ids.point.0
             ),
-            Corrupt("types"),
+            Corrupt("lmlang_types"),
         ),
         case(
             "semantic rows garbled",
-            format!("UPDATE semantic_nodes SET name = 'garbage' WHERE program_id = {p}"),
-            CorruptOrIntact("semantic_nodes"),
+            format!("UPDATE lmlang_semantic_nodes SET name = 'garbage' WHERE program_id = {p}"),
+            CorruptOrIntact("lmlang_semantic_nodes"),
         ),
         case(
             "semantic rows deleted",
-            format!("DELETE FROM semantic_edges WHERE program_id = {p}"),
-            CorruptOrIntact("semantic_edges"),
+            format!("DELETE FROM lmlang_semantic_edges WHERE program_id = {p}"),
+            CorruptOrIntact("lmlang_semantic_edges"),
         ),
-        case("counts wrong", program("node_count = 123456, edge_count = -4"), CorruptOrIntact("programs")),
+        case("counts wrong", program("node_count = 123456, edge_count = -4"), CorruptOrIntact("lmlang_programs")),
     ]
 }
 
@@ -220,7 +244,7 @@ fn damage(path: &Path, case: &Case) -> Result<(), String> {
 
 fn revision(path: &Path, program: ProgramId) -> i64 {
     let conn = rusqlite::Connection::open(path).unwrap();
-    conn.query_row("SELECT revision FROM programs WHERE id = ?1", [program.0], |r| {
+    conn.query_row("SELECT revision FROM lmlang_programs WHERE id = ?1", [program.0], |r| {
         r.get::<_, rusqlite::types::Value>(0)
     })
     .map(|v| match v {
@@ -286,7 +310,7 @@ fn run_case(
             Err(e) => return Err(format!("find_module_by_path: {e:?}")),
         }
         match store.list_programs() {
-            Ok(_) | Err(StorageError::Corrupt { table: "programs", .. }) => {}
+            Ok(_) | Err(StorageError::Corrupt { table: "lmlang_programs", .. }) => {}
             Err(e) => return Err(format!("list_programs: {e:?}")),
         }
         // A write to a damaged program is refused; the bystander is untouched and
@@ -384,8 +408,11 @@ fn a_huge_next_id_in_a_row_does_not_exhaust_memory() {
     let dir = tempfile::tempdir().unwrap();
     let (path, victim, _, saved, _) = template(dir.path());
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute("UPDATE programs SET next_node_id = 4294967295, next_edge_id = 4294967295 WHERE id = ?1", [victim.0])
-        .unwrap();
+    conn.execute(
+        "UPDATE lmlang_programs SET next_node_id = 4294967295, next_edge_id = 4294967295 WHERE id = ?1",
+        [victim.0],
+    )
+    .unwrap();
     drop(conn);
     let store = SqliteStore::open(&path).unwrap();
     match store.load_program(victim) {
@@ -395,7 +422,7 @@ fn a_huge_next_id_in_a_row_does_not_exhaust_memory() {
             assert_eq!(g.node_count(), saved.node_count());
             let _ = g.hashes().program();
         }
-        Err(StorageError::Corrupt { table: "programs", .. }) => {}
+        Err(StorageError::Corrupt { table: "lmlang_programs", .. }) => {}
         Err(e) => panic!("{e:?}"),
     }
 }

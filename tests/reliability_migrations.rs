@@ -153,6 +153,8 @@ fn future_database(dir: &Path, journal_mode: &str) -> PathBuf {
     // Same shape as the real versions, far in the future.
     let future: String = newest.chars().map(|c| if c.is_ascii_digit() { '9' } else { c }).collect();
     conn.execute("INSERT INTO __diesel_schema_migrations (version) VALUES (?1)", [&future]).unwrap();
+    // A newer lmlang-storage also lists the version among its own.
+    conn.execute("INSERT INTO lmlang_schema_versions (version) VALUES (?1)", [&future]).unwrap();
     let mode: String = conn.query_row(&format!("PRAGMA journal_mode = {journal_mode}"), [], |r| r.get(0)).unwrap();
     assert_eq!(mode.to_lowercase(), journal_mode.to_lowercase());
     drop(conn);

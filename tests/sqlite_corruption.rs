@@ -81,41 +81,47 @@ impl Fixture {
 #[test]
 fn bad_json_in_a_payload() {
     let f = fixture();
-    f.tamper(&format!("UPDATE functions SET params = '[[\"x\", ' WHERE function_id = {}", f.main.0));
-    let detail = f.load_is_corrupt("functions", &format!("function {}", f.main.0));
+    f.tamper(&format!("UPDATE lmlang_functions SET params = '[[\"x\", ' WHERE function_id = {}", f.main.0));
+    let detail = f.load_is_corrupt("lmlang_functions", &format!("function {}", f.main.0));
     assert!(detail.contains("params"), "{detail}");
-    assert!(matches!(f.store.get_function(f.program, f.main), Err(StorageError::Corrupt { table: "functions", .. })));
+    assert!(matches!(
+        f.store.get_function(f.program, f.main),
+        Err(StorageError::Corrupt { table: "lmlang_functions", .. })
+    ));
 }
 
 #[test]
 fn unknown_variant_in_a_text_enum() {
     let f = fixture();
-    f.tamper("UPDATE modules SET visibility = 'Secret' WHERE module_id = 0");
-    let detail = f.load_is_corrupt("modules", "module 0");
+    f.tamper("UPDATE lmlang_modules SET visibility = 'Secret' WHERE module_id = 0");
+    let detail = f.load_is_corrupt("lmlang_modules", "module 0");
     assert!(detail.contains("Secret"), "{detail}");
 }
 
 #[test]
 fn unknown_variant_in_json() {
     let f = fixture();
-    f.tamper(&format!("UPDATE types SET definition = '{{\"Quaternion\":4}}' WHERE type_id = {}", f.point.0));
-    f.load_is_corrupt("types", &format!("type {}", f.point.0));
+    f.tamper(&format!("UPDATE lmlang_types SET definition = '{{\"Quaternion\":4}}' WHERE type_id = {}", f.point.0));
+    f.load_is_corrupt("lmlang_types", &format!("type {}", f.point.0));
 }
 
 #[test]
 fn unknown_op_code() {
     let f = fixture();
-    f.tamper(&format!("UPDATE compute_nodes SET op = 99 WHERE node_id = {}", f.call.0));
-    let detail = f.load_is_corrupt("compute_nodes", &format!("node {}", f.call.0));
+    f.tamper(&format!("UPDATE lmlang_compute_nodes SET op = 99 WHERE node_id = {}", f.call.0));
+    let detail = f.load_is_corrupt("lmlang_compute_nodes", &format!("node {}", f.call.0));
     assert!(detail.contains("99"), "{detail}");
-    assert!(matches!(f.store.get_node(f.program, f.call), Err(StorageError::Corrupt { table: "compute_nodes", .. })));
+    assert!(matches!(
+        f.store.get_node(f.program, f.call),
+        Err(StorageError::Corrupt { table: "lmlang_compute_nodes", .. })
+    ));
 }
 
 #[test]
 fn op_columns_that_do_not_fit_the_op() {
     let f = fixture();
-    f.tamper(&format!("UPDATE compute_nodes SET arg = 3 WHERE node_id = {}", f.call.0));
-    let detail = f.load_is_corrupt("compute_nodes", &format!("node {}", f.call.0));
+    f.tamper(&format!("UPDATE lmlang_compute_nodes SET arg = 3 WHERE node_id = {}", f.call.0));
+    let detail = f.load_is_corrupt("lmlang_compute_nodes", &format!("node {}", f.call.0));
     assert!(detail.contains("arg"), "{detail}");
 }
 
@@ -125,53 +131,53 @@ fn garbage_and_non_nan_bits_in_a_float_payload() {
     for payload in
         ["{\"F64\":\"NaN:0xzz\"}", "{\"F64\":\"NaN:0x0000000000000001\"}", "{\"F64\":\"lots\"}", "{\"F64\":null}"]
     {
-        f.tamper(&format!("UPDATE compute_nodes SET payload = '{payload}' WHERE node_id = {}", f.constant.0));
-        let detail = f.load_is_corrupt("compute_nodes", &format!("node {}", f.constant.0));
+        f.tamper(&format!("UPDATE lmlang_compute_nodes SET payload = '{payload}' WHERE node_id = {}", f.constant.0));
+        let detail = f.load_is_corrupt("lmlang_compute_nodes", &format!("node {}", f.constant.0));
         assert!(detail.contains("constant"), "{payload}: {detail}");
     }
     // A float stored as REAL (the way SQLite would lose a NaN) is not a payload either.
-    f.tamper(&format!("UPDATE compute_nodes SET payload = 1.5 WHERE node_id = {}", f.constant.0));
-    f.load_is_corrupt("compute_nodes", &format!("node {}", f.constant.0));
+    f.tamper(&format!("UPDATE lmlang_compute_nodes SET payload = 1.5 WHERE node_id = {}", f.constant.0));
+    f.load_is_corrupt("lmlang_compute_nodes", &format!("node {}", f.constant.0));
 }
 
 #[test]
 fn dangling_edge_endpoint() {
     let f = fixture();
-    f.tamper(&format!("UPDATE flow_edges SET source_id = 4242 WHERE edge_id = {}", f.edge.0));
-    let detail = f.load_is_corrupt("flow_edges", &format!("edge e{}", f.edge.0));
+    f.tamper(&format!("UPDATE lmlang_flow_edges SET source_id = 4242 WHERE edge_id = {}", f.edge.0));
+    let detail = f.load_is_corrupt("lmlang_flow_edges", &format!("edge e{}", f.edge.0));
     assert!(detail.contains("4242"), "{detail}");
 }
 
 #[test]
 fn dangling_node_owner_and_call_target() {
     let f = fixture();
-    f.tamper(&format!("UPDATE compute_nodes SET callee_id = 77 WHERE node_id = {}", f.call.0));
-    f.load_is_corrupt("compute_nodes", &format!("node n{}", f.call.0));
+    f.tamper(&format!("UPDATE lmlang_compute_nodes SET callee_id = 77 WHERE node_id = {}", f.call.0));
+    f.load_is_corrupt("lmlang_compute_nodes", &format!("node n{}", f.call.0));
 }
 
 #[test]
 fn id_out_of_range() {
     let f = fixture();
-    f.tamper(&format!("UPDATE compute_nodes SET node_id = 5000000000 WHERE node_id = {}", f.call.0));
-    let detail = f.load_is_corrupt("compute_nodes", "node 5000000000");
+    f.tamper(&format!("UPDATE lmlang_compute_nodes SET node_id = 5000000000 WHERE node_id = {}", f.call.0));
+    let detail = f.load_is_corrupt("lmlang_compute_nodes", "node 5000000000");
     assert!(detail.contains("out of range"), "{detail}");
 }
 
 #[test]
 fn id_at_or_past_the_next_id() {
     let f = fixture();
-    f.tamper(&format!("UPDATE programs SET next_node_id = 1 WHERE id = {}", f.program.0));
-    let detail = f.load_is_corrupt("compute_nodes", "node n");
+    f.tamper(&format!("UPDATE lmlang_programs SET next_node_id = 1 WHERE id = {}", f.program.0));
+    let detail = f.load_is_corrupt("lmlang_compute_nodes", "node n");
     assert!(detail.contains("next_ids"), "{detail}");
 }
 
 #[test]
 fn negative_revision_and_unknown_format() {
     let f = fixture();
-    f.tamper(&format!("UPDATE programs SET revision = -3 WHERE id = {}", f.program.0));
-    f.load_is_corrupt("programs", &format!("program {}", f.program));
-    f.tamper(&format!("UPDATE programs SET revision = 3, format_version = 7 WHERE id = {}", f.program.0));
-    let detail = f.load_is_corrupt("programs", &format!("program {}", f.program));
+    f.tamper(&format!("UPDATE lmlang_programs SET revision = -3 WHERE id = {}", f.program.0));
+    f.load_is_corrupt("lmlang_programs", &format!("program {}", f.program));
+    f.tamper(&format!("UPDATE lmlang_programs SET revision = 3, format_version = 7 WHERE id = {}", f.program.0));
+    let detail = f.load_is_corrupt("lmlang_programs", &format!("program {}", f.program));
     assert!(detail.contains("format version 7"), "{detail}");
 }
 
@@ -180,7 +186,7 @@ fn wrong_type_in_a_typed_column() {
     // SQLite lets any value into any column; a text where an id belongs must not be
     // read as 0.
     let f = fixture();
-    f.tamper(&format!("UPDATE flow_edges SET value_type = 'F64' WHERE edge_id = {}", f.edge.0));
+    f.tamper(&format!("UPDATE lmlang_flow_edges SET value_type = 'F64' WHERE edge_id = {}", f.edge.0));
     match f.store.load_program(f.program) {
         Err(StorageError::Corrupt { .. } | StorageError::Database(_)) => {}
         Err(other) => panic!("expected a typed error, got {other}"),
@@ -191,14 +197,14 @@ fn wrong_type_in_a_typed_column() {
 #[test]
 fn stale_semantic_rows_are_caught_when_verification_is_on() {
     let f = fixture();
-    f.tamper("DELETE FROM semantic_edges WHERE kind = 'Calls'");
+    f.tamper("DELETE FROM lmlang_semantic_edges WHERE kind = 'Calls'");
     // The graph rebuilds its semantic graph from the primary rows, so a default load
     // is correct regardless; verification reports the stale table.
     assert!(f.store.load_program(f.program).is_ok());
     let config = lmlang_storage::sqlite::SqliteConfig { verify_semantic_on_load: true, ..Default::default() };
     let verifying = SqliteStore::open_with(f.store.path(), config).expect("second store");
     match verifying.load_program(f.program) {
-        Err(StorageError::Corrupt { table: "semantic_edges", key, detail }) => {
+        Err(StorageError::Corrupt { table: "lmlang_semantic_edges", key, detail }) => {
             assert!(key.contains("Calls"), "{key}: {detail}");
         }
         other => panic!("expected a semantic_edges Corrupt error, got {other:?}"),
@@ -226,38 +232,41 @@ fn split_loads_report_corrupt_rows_as_one_transaction_loads_do() {
     let next_edge = g.next_ids().edge;
     let cases: Vec<(&str, String)> = vec![
         ("sound", String::new()),
-        ("edge to a missing node", format!("UPDATE flow_edges SET target_id = 99999999 WHERE edge_id = {}", late.id.0)),
-        ("edge id past the next id", format!("UPDATE programs SET next_edge_id = {}", late.id.0)),
-        ("implausible next edge id", "UPDATE programs SET next_edge_id = 4000000000".into()),
+        (
+            "edge to a missing node",
+            format!("UPDATE lmlang_flow_edges SET target_id = 99999999 WHERE edge_id = {}", late.id.0),
+        ),
+        ("edge id past the next id", format!("UPDATE lmlang_programs SET next_edge_id = {}", late.id.0)),
+        ("implausible next edge id", "UPDATE lmlang_programs SET next_edge_id = 4000000000".into()),
         (
             "operand slot fed twice",
-            format!("UPDATE flow_edges SET target_port = {} WHERE edge_id = {}", late_port(&late), twin.id.0),
+            format!("UPDATE lmlang_flow_edges SET target_port = {} WHERE edge_id = {}", late_port(&late), twin.id.0),
         ),
         (
             "high operand slot fed twice",
-            format!("UPDATE flow_edges SET target_port = 100 WHERE edge_id IN ({}, {})", late.id.0, twin.id.0),
+            format!("UPDATE lmlang_flow_edges SET target_port = 100 WHERE edge_id IN ({}, {})", late.id.0, twin.id.0),
         ),
         (
             "data cycle",
             format!(
-                "INSERT INTO flow_edges (program_id, edge_id, source_id, target_id, source_port, target_port, \
+                "INSERT INTO lmlang_flow_edges (program_id, edge_id, source_id, target_id, source_port, target_port, \
                  value_type) SELECT program_id, {next_edge}, target_id, source_id, 0, 200, value_type \
-                 FROM flow_edges WHERE edge_id = {}; UPDATE programs SET next_edge_id = {}",
+                 FROM lmlang_flow_edges WHERE edge_id = {}; UPDATE lmlang_programs SET next_edge_id = {}",
                 late.id.0,
                 next_edge + 1
             ),
         ),
         (
             "edge across functions",
-            format!("UPDATE flow_edges SET target_id = {} WHERE edge_id = {}", stranger.0.0, late.id.0),
+            format!("UPDATE lmlang_flow_edges SET target_id = {} WHERE edge_id = {}", stranger.0.0, late.id.0),
         ),
         (
             "text in an edge column",
-            format!("UPDATE flow_edges SET target_port = 'first' WHERE edge_id = {}", late.id.0),
+            format!("UPDATE lmlang_flow_edges SET target_port = 'first' WHERE edge_id = {}", late.id.0),
         ),
         (
             "node of a missing function",
-            format!("UPDATE compute_nodes SET owner_id = 77777 WHERE node_id = {}", late.target.0),
+            format!("UPDATE lmlang_compute_nodes SET owner_id = 77777 WHERE node_id = {}", late.target.0),
         ),
     ];
     for (case, sql) in cases {

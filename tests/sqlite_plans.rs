@@ -10,25 +10,37 @@ use lmlang_storage::synth::{SynthConfig, generate};
 
 /// The access path each operation must use.
 const EXPECTED: &[(&str, &str)] = &[
-    ("get_node", "SEARCH compute_nodes USING INDEX compute_nodes_by_id (program_id=? AND node_id=?)"),
-    ("find_nodes_by_owner", "SEARCH compute_nodes USING PRIMARY KEY (program_id=? AND owner_id=?)"),
+    ("get_node", "SEARCH lmlang_compute_nodes USING INDEX lmlang_compute_nodes_by_id (program_id=? AND node_id=?)"),
+    ("find_nodes_by_owner", "SEARCH lmlang_compute_nodes USING PRIMARY KEY (program_id=? AND owner_id=?)"),
     (
         "find_nodes_by_type",
-        "SEARCH compute_nodes USING COVERING INDEX compute_nodes_by_type (program_id=? AND type_ref=?)",
+        "SEARCH lmlang_compute_nodes USING COVERING INDEX lmlang_compute_nodes_by_type (program_id=? AND type_ref=?)",
     ),
-    ("get_edge", "SEARCH flow_edges USING PRIMARY KEY (program_id=? AND edge_id=?)"),
-    ("find_edges_from", "SEARCH flow_edges USING INDEX flow_edges_by_source (program_id=? AND source_id=?)"),
-    ("find_edges_to", "SEARCH flow_edges USING INDEX flow_edges_by_target (program_id=? AND target_id=?)"),
-    ("find_edges_by_type", "SEARCH flow_edges USING INDEX flow_edges_by_type (program_id=? AND value_type=?)"),
-    ("get_function", "SEARCH functions USING PRIMARY KEY (program_id=? AND function_id=?)"),
-    ("find_functions_in_module", "SEARCH functions USING INDEX functions_by_module (program_id=? AND module_id=?)"),
-    ("get_module", "SEARCH modules USING PRIMARY KEY (program_id=? AND module_id=?)"),
-    ("get_type", "SEARCH types USING PRIMARY KEY (program_id=? AND type_id=?)"),
-    ("load: modules", "SEARCH modules USING PRIMARY KEY (program_id=?)"),
-    ("load: types", "SEARCH types USING PRIMARY KEY (program_id=?)"),
-    ("load: functions", "SEARCH functions USING PRIMARY KEY (program_id=?)"),
-    ("load: compute_nodes", "SEARCH compute_nodes USING PRIMARY KEY (program_id=?)"),
-    ("load: flow_edges", "SEARCH flow_edges USING PRIMARY KEY (program_id=?)"),
+    ("get_edge", "SEARCH lmlang_flow_edges USING PRIMARY KEY (program_id=? AND edge_id=?)"),
+    (
+        "find_edges_from",
+        "SEARCH lmlang_flow_edges USING INDEX lmlang_flow_edges_by_source (program_id=? AND source_id=?)",
+    ),
+    (
+        "find_edges_to",
+        "SEARCH lmlang_flow_edges USING INDEX lmlang_flow_edges_by_target (program_id=? AND target_id=?)",
+    ),
+    (
+        "find_edges_by_type",
+        "SEARCH lmlang_flow_edges USING INDEX lmlang_flow_edges_by_type (program_id=? AND value_type=?)",
+    ),
+    ("get_function", "SEARCH lmlang_functions USING PRIMARY KEY (program_id=? AND function_id=?)"),
+    (
+        "find_functions_in_module",
+        "SEARCH lmlang_functions USING INDEX lmlang_functions_by_module (program_id=? AND module_id=?)",
+    ),
+    ("get_module", "SEARCH lmlang_modules USING PRIMARY KEY (program_id=? AND module_id=?)"),
+    ("get_type", "SEARCH lmlang_types USING PRIMARY KEY (program_id=? AND type_id=?)"),
+    ("load: modules", "SEARCH lmlang_modules USING PRIMARY KEY (program_id=?)"),
+    ("load: types", "SEARCH lmlang_types USING PRIMARY KEY (program_id=?)"),
+    ("load: functions", "SEARCH lmlang_functions USING PRIMARY KEY (program_id=?)"),
+    ("load: compute_nodes", "SEARCH lmlang_compute_nodes USING PRIMARY KEY (program_id=?)"),
+    ("load: flow_edges", "SEARCH lmlang_flow_edges USING PRIMARY KEY (program_id=?)"),
 ];
 
 fn check(plans: &[QueryPlan]) {
@@ -82,9 +94,13 @@ fn foreign_key_checks_use_indexes_too() {
     let mut conn = rusqlite::Connection::open(store.path()).expect("connection");
     conn.execute_batch("PRAGMA foreign_keys = ON").expect("pragma");
     let tx = conn.transaction().expect("transaction");
-    tx.execute("DELETE FROM flow_edges WHERE program_id = ?1 AND (source_id = ?2 OR target_id = ?2)", (p.0, victim.0))
-        .expect("delete edges");
-    let mut delete = tx.prepare("DELETE FROM compute_nodes WHERE program_id = ?1 AND node_id = ?2").expect("prepare");
+    tx.execute(
+        "DELETE FROM lmlang_flow_edges WHERE program_id = ?1 AND (source_id = ?2 OR target_id = ?2)",
+        (p.0, victim.0),
+    )
+    .expect("delete edges");
+    let mut delete =
+        tx.prepare("DELETE FROM lmlang_compute_nodes WHERE program_id = ?1 AND node_id = ?2").expect("prepare");
     assert_eq!(delete.execute((p.0, victim.0)).expect("delete node"), 1);
     let steps = delete.get_status(rusqlite::StatementStatus::VmStep);
     assert!(steps < 500, "deleting one node took {steps} VM steps: a foreign-key check scans");

@@ -219,7 +219,7 @@ fn a_failed_insert_leaves_foreign_keys_enforced_and_nothing_written() {
     // The writer refuses a dangling row again.
     let dangling = store.backend().with_writer(|c| {
         Ok(c.batch_execute(
-            "INSERT INTO compute_nodes (program_id, owner_id, node_id, op) VALUES (1, 999999, 999999, 0)",
+            "INSERT INTO lmlang_compute_nodes (program_id, owner_id, node_id, op) VALUES (1, 999999, 999999, 0)",
         ))
     });
     assert!(dangling.expect("writer").is_err(), "a node of a missing function was accepted");

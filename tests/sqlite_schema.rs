@@ -126,17 +126,17 @@ fn schema_file_matches_the_migrations() {
 #[test]
 fn the_compiled_schema_names_the_same_columns() {
     // The column lists Diesel compiled from src/schema.rs, as it writes them in SQL.
-    use lmlang_storage::schema::{compute_nodes, flow_edges};
+    use lmlang_storage::schema::{lmlang_compute_nodes as compute_nodes, lmlang_flow_edges as flow_edges};
     let sql = diesel::debug_query::<diesel::sqlite::Sqlite, _>(&flow_edges::table.select(flow_edges::all_columns))
         .to_string();
     let expected = "program_id edge_id source_id target_id source_port target_port value_type branch kind";
     for column in expected.split(' ') {
-        assert!(sql.contains(&format!("`flow_edges`.`{column}`")), "{column} missing from {sql}");
+        assert!(sql.contains(&format!("`lmlang_flow_edges`.`{column}`")), "{column} missing from {sql}");
     }
     let sql =
         diesel::debug_query::<diesel::sqlite::Sqlite, _>(&compute_nodes::table.select(compute_nodes::all_columns))
             .to_string();
-    assert!(sql.contains("`compute_nodes`.`payload`"), "{sql}");
+    assert!(sql.contains("`lmlang_compute_nodes`.`payload`"), "{sql}");
 }
 
 #[derive(QueryableByName, Debug, PartialEq)]
@@ -153,8 +153,9 @@ struct OpKind {
 fn op_codes_agree_with_the_op_kinds_table() {
     let store = SqliteStore::temporary().expect("store");
     let mut conn = SqliteConnection::establish(store.path().to_str().expect("utf-8 path")).expect("connection");
-    let rows: Vec<OpKind> =
-        diesel::sql_query("SELECT code, name, tier FROM op_kinds ORDER BY code").load(&mut conn).expect("op kinds");
+    let rows: Vec<OpKind> = diesel::sql_query("SELECT code, name, tier FROM lmlang_op_kinds ORDER BY code")
+        .load(&mut conn)
+        .expect("op kinds");
     let expected: Vec<OpKind> = OP_NAMES
         .iter()
         .enumerate()
@@ -233,6 +234,7 @@ fn a_database_from_a_newer_build_is_refused_and_left_untouched() {
         let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("connection");
         conn.batch_execute(
             "INSERT INTO __diesel_schema_migrations (version) VALUES ('999912312359590000'); \
+             INSERT INTO lmlang_schema_versions (version) VALUES ('999912312359590000'); \
              PRAGMA wal_checkpoint(TRUNCATE);",
         )
         .expect("fake a newer migration");
@@ -249,7 +251,7 @@ fn a_database_from_a_newer_build_is_refused_and_left_untouched() {
     assert_eq!(std::fs::read(&path).expect("file"), before, "the refused file was modified");
     // It is still the newer build's database, programs intact.
     let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("connection");
-    let n: Vec<Count> = diesel::sql_query("SELECT count(*) AS n FROM programs").load(&mut conn).expect("count");
+    let n: Vec<Count> = diesel::sql_query("SELECT count(*) AS n FROM lmlang_programs").load(&mut conn).expect("count");
     assert_eq!(n[0].n, 1);
 }
 

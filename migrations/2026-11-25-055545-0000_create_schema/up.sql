@@ -209,7 +209,7 @@ CREATE INDEX semantic_edges_by_target ON semantic_edges (program_id, target_kind
 -- Control Of Query Plans Using SQLITE_STAT Tables" in SQLite's optimizer overview), so
 -- the planner picks the right index from the first statement. ANALYZE run on real data
 -- later replaces them with measured ones of the same shape.
-ANALYZE;
+ANALYZE programs;
 DELETE FROM sqlite_stat1 WHERE tbl IN (
     'programs', 'modules', 'types', 'functions', 'compute_nodes', 'flow_edges', 'semantic_nodes', 'semantic_edges'
 );

@@ -176,7 +176,7 @@ impl<C: Connections> Backend for SqliteBackend<C> {
             |id| {
                 super::codec::cell_id(id).map(NodeId).map_err(|e| {
                     super::codec::corrupt(
-                        "compute_nodes",
+                        "lmlang_compute_nodes",
                         format!("program {program} node {}", super::codec::show(id)),
                         e,
                     )

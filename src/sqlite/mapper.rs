@@ -94,12 +94,12 @@ pub fn finish(program: ProgramId, partial: PartialGraph) -> StorageResult<Progra
 /// The table that stores an entity.
 fn table_of(entity: Entity) -> &'static str {
     match entity {
-        Entity::Program => "programs",
-        Entity::Module(_) => "modules",
-        Entity::Type(_) => "types",
-        Entity::Function(_) => "functions",
-        Entity::Node(_) => "compute_nodes",
-        Entity::Edge(_) => "flow_edges",
+        Entity::Program => "lmlang_programs",
+        Entity::Module(_) => "lmlang_modules",
+        Entity::Type(_) => "lmlang_types",
+        Entity::Function(_) => "lmlang_functions",
+        Entity::Node(_) => "lmlang_compute_nodes",
+        Entity::Edge(_) => "lmlang_flow_edges",
     }
 }
 
@@ -109,7 +109,7 @@ fn violations_to_corrupt(program: ProgramId, mut violations: Vec<Violation>) -> 
     violations.sort();
     let Some(first) = violations.first() else {
         return StorageError::Corrupt {
-            table: "programs",
+            table: "lmlang_programs",
             key: format!("program {program}"),
             detail: "invalid".into(),
         };
@@ -141,7 +141,7 @@ pub fn check_semantic(conn: &mut SqliteConnection, program: ProgramId, graph: &P
         .collect::<Result<_, _>>()?;
     if let Some(diff) = expected_nodes.symmetric_difference(&stored_nodes).next() {
         return Err(StorageError::Corrupt {
-            table: "semantic_nodes",
+            table: "lmlang_semantic_nodes",
             key: format!("program {program} {:?}", diff.0),
             detail: format!("stored semantic node disagrees with the program: {}", diff.1),
         });
@@ -153,7 +153,7 @@ pub fn check_semantic(conn: &mut SqliteConnection, program: ProgramId, graph: &P
     if let Some((kind, from, to)) = expected_edges.symmetric_difference(&stored_edges).next() {
         let side = if stored_edges.contains(&(*kind, *from, *to)) { "stored but not derived" } else { "missing" };
         return Err(StorageError::Corrupt {
-            table: "semantic_edges",
+            table: "lmlang_semantic_edges",
             key: format!("program {program} {from:?} {kind:?} {to:?}"),
             detail: format!("semantic edge is {side}"),
         });

@@ -40,17 +40,46 @@ fn applied_versions(conn: &mut SqliteConnection) -> StorageResult<Vec<String>> {
     Ok(applied.iter().map(|v| v.to_string()).collect())
 }
 
-/// The schema version of the database: its newest applied migration (0 if none).
-pub fn schema_version(conn: &mut SqliteConnection) -> StorageResult<i64> {
-    Ok(applied_versions(conn)?.iter().map(|v| version_number(v)).max().unwrap_or(0))
+#[derive(QueryableByName)]
+struct Version {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    version: String,
 }
 
-/// Refuses a database that has migrations this build does not know (it was written by
-/// a newer lmlang-storage), without changing the file.
+/// This crate's migrations that the database records as applied. A host service's
+/// migrations share `__diesel_schema_migrations` with ours, so that table alone cannot
+/// tell them from migrations of a newer lmlang-storage: `lmlang_schema_versions`
+/// (created by the prefix migration, added to by every later one) can. A database
+/// without it predates that migration and holds only versions this build knows.
+fn own_versions(conn: &mut SqliteConnection) -> StorageResult<Vec<String>> {
+    let exists = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'lmlang_schema_versions')",
+    ))
+    .get_result::<bool>(conn)
+    .map_err(classify)?;
+    if !exists {
+        let known = known_versions()?;
+        return Ok(applied_versions(conn)?.into_iter().filter(|v| known.contains(v)).collect());
+    }
+    // Read as text whatever a newer build wrote; the table is ours alone.
+    let rows: Vec<Version> =
+        diesel::sql_query("SELECT version FROM lmlang_schema_versions").load(conn).map_err(classify)?;
+    Ok(rows.into_iter().map(|r| r.version).collect())
+}
+
+/// The schema version of the database: this crate's newest applied migration (0 if
+/// none). A host service's own migrations do not count.
+pub fn schema_version(conn: &mut SqliteConnection) -> StorageResult<i64> {
+    Ok(own_versions(conn)?.iter().map(|v| version_number(v)).max().unwrap_or(0))
+}
+
+/// Refuses a database that records migrations of this crate that this build does not
+/// know (it was written by a newer lmlang-storage), without changing the file. A host
+/// service's own migrations, older or newer than ours, are not this crate's business.
 pub fn refuse_newer(conn: &mut SqliteConnection) -> StorageResult<()> {
     let known = known_versions()?;
-    let applied = applied_versions(conn)?;
-    if let Some(unknown) = applied.iter().filter(|v| !known.contains(*v)).max_by_key(|v| version_number(v)) {
+    let own = own_versions(conn)?;
+    if let Some(unknown) = own.iter().filter(|v| !known.contains(*v)).max_by_key(|v| version_number(v)) {
         return Err(StorageError::SchemaTooNew {
             found: version_number(unknown),
             supported: known.iter().map(|v| version_number(v)).max().unwrap_or(0),
@@ -73,8 +102,14 @@ struct ForeignKeyProblem {
 
 /// Every row whose foreign key points at nothing, described for people.
 pub fn foreign_key_problems(conn: &mut SqliteConnection) -> StorageResult<Vec<String>> {
-    // A pragma: Diesel cannot express it.
-    let rows: Vec<ForeignKeyProblem> = diesel::sql_query("PRAGMA foreign_key_check").load(conn).map_err(classify)?;
+    // A pragma: Diesel cannot express it. Only this crate's tables: a host service's
+    // own rows are its business.
+    let rows: Vec<ForeignKeyProblem> = diesel::sql_query(
+        "SELECT \"table\", rowid, parent, fkid FROM pragma_foreign_key_check() \
+         WHERE \"table\" LIKE 'lmlang\\_%' ESCAPE '\\'",
+    )
+    .load(conn)
+    .map_err(classify)?;
     Ok(rows
         .into_iter()
         .map(|p| {
@@ -95,30 +130,50 @@ pub fn require_current(conn: &mut SqliteConnection) -> StorageResult<()> {
     if pending.is_empty() { Ok(()) } else { Err(StorageError::ReadOnly) }
 }
 
+fn pending(conn: &mut SqliteConnection) -> StorageResult<usize> {
+    conn.pending_migrations(MIGRATIONS).map(|p| p.len()).map_err(|e| match e.downcast::<diesel::result::Error>() {
+        Ok(db) => classify(*db),
+        Err(other) => StorageError::Migration(other.to_string()),
+    })
+}
+
 /// Brings the schema up to date: refuses a newer file, then applies pending
 /// migrations with foreign keys off and checks them after. Returns the versions
 /// applied.
+///
+/// Several processes may open a new file at once. The common case (nothing pending)
+/// is answered without a write lock; otherwise the check and the migrations run
+/// inside one `BEGIN IMMEDIATE` transaction (each migration a savepoint in it), so the
+/// second opener waits for the first and then finds nothing left to do.
 pub fn migrate(conn: &mut SqliteConnection) -> StorageResult<Vec<String>> {
     refuse_newer(conn)?;
-    let pending = conn.pending_migrations(MIGRATIONS).map_err(|e| StorageError::Migration(e.to_string()))?;
-    if pending.is_empty() {
+    if pending(conn)? == 0 {
         return Ok(Vec::new());
     }
+    let _span = tracing::info_span!("lmlang_migrate").entered();
     // Pragmas; they only take effect outside a transaction, which is where we are.
     conn.batch_execute("PRAGMA foreign_keys = OFF").map_err(classify)?;
-    let applied = conn
-        .run_pending_migrations(MIGRATIONS)
-        .map(|versions| versions.iter().map(|v| v.to_string()).collect::<Vec<_>>())
-        .map_err(|e| StorageError::Migration(e.to_string()));
+    let applied = conn.immediate_transaction(|c| {
+        refuse_newer(c)?;
+        if pending(c)? == 0 {
+            return Ok(Vec::new());
+        }
+        let applied = c
+            .run_pending_migrations(MIGRATIONS)
+            .map(|versions| versions.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+            .map_err(|e| StorageError::Migration(e.to_string()))?;
+        let problems = foreign_key_problems(c)?;
+        if let Some(first) = problems.first() {
+            return Err(StorageError::Migration(format!(
+                "after migrating, {} row(s) break a foreign key; first: {first}",
+                problems.len()
+            )));
+        }
+        Ok(applied)
+    });
     let restored = conn.batch_execute("PRAGMA foreign_keys = ON").map_err(classify);
     let applied = applied?;
     restored?;
-    let problems = foreign_key_problems(conn)?;
-    if let Some(first) = problems.first() {
-        return Err(StorageError::Migration(format!(
-            "after migrating, {} row(s) break a foreign key; first: {first}",
-            problems.len()
-        )));
-    }
+    tracing::info!(applied = ?applied, "lmlang-storage migrations applied");
     Ok(applied)
 }

@@ -192,8 +192,8 @@ pub fn write_changes(
             .map(|node| SemanticKey::Function(node.owner)),
     );
     for owner in old_call_owners {
-        let owner =
-            cell_id(owner).map_err(|e| corrupt("compute_nodes", format!("program {program}, an owner_id"), e))?;
+        let owner = cell_id(owner)
+            .map_err(|e| corrupt("lmlang_compute_nodes", format!("program {program}, an owner_id"), e))?;
         affected.insert(SemanticKey::Function(FunctionId(owner)));
     }
     sync_semantic(conn, program, g, &affected)?;

@@ -4,7 +4,7 @@
 
 use crate::graph::{EdgeEntry, EdgeView};
 use crate::model::{EdgeId, NodeId};
-use crate::schema::flow_edges;
+use crate::schema::lmlang_flow_edges as flow_edges;
 use crate::sqlite::codec::{Strict, cell_id, corrupt, read_cell, read_required, show};
 use crate::sqlite::ops::{EdgeColumns, decode_edge, encode_edge};
 use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, upsert_chunked};
@@ -101,8 +101,9 @@ impl FromSqlRow<CellTypes, Sqlite> for EdgeCells {
 impl EdgeCells {
     /// The edge the row holds, or a `Corrupt` error naming it.
     pub fn decode(self, program: ProgramId) -> StorageResult<EdgeEntry> {
-        self.entry()
-            .map_err(|detail| corrupt("flow_edges", format!("program {program} edge {}", show(self.edge_id)), detail))
+        self.entry().map_err(|detail| {
+            corrupt("lmlang_flow_edges", format!("program {program} edge {}", show(self.edge_id)), detail)
+        })
     }
 
     /// The edge, or what is wrong with the row. Inlined, like `column`: it runs for

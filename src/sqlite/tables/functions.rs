@@ -2,7 +2,7 @@
 //! declaration order.
 
 use crate::model::{Capture, FunctionDef, FunctionId, ModuleId, NodeId, TypeId, Visibility};
-use crate::schema::functions;
+use crate::schema::lmlang_functions as functions;
 use crate::sqlite::codec::{Json, Named, Strict, cell_id, corrupt, show};
 use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
@@ -51,7 +51,7 @@ impl FunctionRow {
     /// The function a row holds, or a `Corrupt` error naming it.
     pub fn decode(self) -> StorageResult<FunctionDef> {
         let key = || format!("program {} function {}", ProgramId(self.program_id), show(self.function_id));
-        let bad = |detail: String| corrupt("functions", key(), detail);
+        let bad = |detail: String| corrupt("lmlang_functions", key(), detail);
         let id = |v: Strict<i64>, what: &str| cell_id(v).map_err(|e| bad(format!("{what}: {e}")));
         Ok(FunctionDef {
             id: FunctionId(id(self.function_id, "function_id")?),

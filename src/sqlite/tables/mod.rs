@@ -77,18 +77,13 @@ macro_rules! delete_ids {
         let ids: &[i64] = $ids;
         let mut deleted = 0usize;
         if let [id] = ids {
-            deleted += diesel::delete(
-                $crate::schema::$table::table
-                    .filter($crate::schema::$table::program_id.eq(program))
-                    .filter($crate::schema::$table::$id_column.eq(*id)),
-            )
-            .execute(&mut *conn)?;
+            deleted +=
+                diesel::delete($table::table.filter($table::program_id.eq(program)).filter($table::$id_column.eq(*id)))
+                    .execute(&mut *conn)?;
         } else {
             for chunk in ids.chunks($crate::sqlite::tables::CHUNK) {
                 deleted += diesel::delete(
-                    $crate::schema::$table::table
-                        .filter($crate::schema::$table::program_id.eq(program))
-                        .filter($crate::schema::$table::$id_column.eq_any(chunk)),
+                    $table::table.filter($table::program_id.eq(program)).filter($table::$id_column.eq_any(chunk)),
                 )
                 .execute(&mut *conn)?;
             }

@@ -1,7 +1,7 @@
 //! `modules`: the module tree, one row per module with its parent.
 
 use crate::model::{ModuleDef, ModuleId, Visibility};
-use crate::schema::modules;
+use crate::schema::lmlang_modules as modules;
 use crate::sqlite::codec::{Named, Strict, cell_id, cell_opt_id, corrupt, show};
 use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
@@ -38,7 +38,7 @@ impl ModuleRow {
     /// The module a row holds, or a `Corrupt` error naming it.
     pub fn decode(self) -> StorageResult<ModuleDef> {
         let key = || format!("program {} module {}", ProgramId(self.program_id), show(self.module_id));
-        let bad = |detail: String| corrupt("modules", key(), detail);
+        let bad = |detail: String| corrupt("lmlang_modules", key(), detail);
         Ok(ModuleDef {
             id: ModuleId(cell_id(self.module_id).map_err(bad)?),
             parent: cell_opt_id(self.parent_id).map_err(|e| bad(format!("parent_id: {e}")))?.map(ModuleId),

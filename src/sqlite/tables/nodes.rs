@@ -4,7 +4,7 @@
 
 use crate::graph::NodeEntry;
 use crate::model::{ComputeNode, FunctionId, NodeId};
-use crate::schema::compute_nodes;
+use crate::schema::lmlang_compute_nodes as compute_nodes;
 use crate::sqlite::codec::{Json, Strict, cell_id, corrupt, read_cell, read_required, show};
 use crate::sqlite::ops::{OpColumns, OpPayload, decode_op, encode_op};
 use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, upsert_chunked};
@@ -102,7 +102,7 @@ impl NodeCells {
     pub fn decode(self, program: ProgramId) -> StorageResult<NodeEntry> {
         let node = self.node_id;
         self.entry()
-            .map_err(|detail| corrupt("compute_nodes", format!("program {program} node {}", show(node)), detail))
+            .map_err(|detail| corrupt("lmlang_compute_nodes", format!("program {program} node {}", show(node)), detail))
     }
 
     /// The node, or what is wrong with the row (inlined for the reason

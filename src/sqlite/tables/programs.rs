@@ -3,7 +3,7 @@
 //! (counts, times).
 
 use crate::graph::NextIds;
-use crate::schema::programs;
+use crate::schema::lmlang_programs as programs;
 use crate::sqlite::codec::{Strict, cell_id, corrupt, count_u64};
 use crate::store::{ProgramId, ProgramSummary, StorageResult};
 use diesel::prelude::*;
@@ -77,7 +77,7 @@ impl ProgramRow {
 
     /// Revision and next ids, checked.
     pub fn header(&self) -> StorageResult<Header> {
-        let bad = |detail: String| corrupt("programs", self.key(), detail);
+        let bad = |detail: String| corrupt("lmlang_programs", self.key(), detail);
         let format = self.format_version.get().map_err(|e| bad(format!("format_version: {e}")))?;
         if format != FORMAT_VERSION {
             return Err(bad(format!("format version {format} is not the {FORMAT_VERSION} this build reads")));
@@ -97,12 +97,14 @@ impl ProgramRow {
 
     /// The row as a listing entry, checked.
     pub fn summary(&self) -> StorageResult<ProgramSummary> {
-        let count = |v: Strict<i64>, what: &str| count_u64(v, what).map_err(|e| corrupt("programs", self.key(), e));
-        let time =
-            |v: Strict<i64>, what: &str| v.get().map_err(|e| corrupt("programs", self.key(), format!("{what}: {e}")));
+        let count =
+            |v: Strict<i64>, what: &str| count_u64(v, what).map_err(|e| corrupt("lmlang_programs", self.key(), e));
+        let time = |v: Strict<i64>, what: &str| {
+            v.get().map_err(|e| corrupt("lmlang_programs", self.key(), format!("{what}: {e}")))
+        };
         Ok(ProgramSummary {
             id: ProgramId(self.id),
-            name: self.name.clone().get().map_err(|e| corrupt("programs", self.key(), format!("name: {e}")))?,
+            name: self.name.clone().get().map_err(|e| corrupt("lmlang_programs", self.key(), format!("name: {e}")))?,
             modules: count(self.module_count, "module_count")?,
             functions: count(self.function_count, "function_count")?,
             nodes: count(self.node_count, "node_count")?,
@@ -145,7 +147,7 @@ pub fn set_state(conn: &mut SqliteConnection, id: i64, state: &ProgramState) -> 
     StateUpdate { changeset: state.as_changeset(), filter: programs::id.eq(id) }.execute(conn)
 }
 
-/// `UPDATE programs SET <state> WHERE id = ?` as a cacheable statement.
+/// `UPDATE lmlang_programs SET <state> WHERE id = ?` as a cacheable statement.
 ///
 /// Every write ends with this update, so preparing it each time costs a noticeable
 /// share of a small commit. Diesel never caches an `UPDATE` (a changeset may be empty
@@ -160,7 +162,7 @@ struct StateUpdate<'a> {
 impl QueryFragment<Sqlite> for StateUpdate<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         out.push_sql("UPDATE ");
-        out.push_identifier("programs")?;
+        out.push_identifier("lmlang_programs")?;
         out.push_sql(" SET ");
         self.changeset.walk_ast(out.reborrow())?;
         out.push_sql(" WHERE ");

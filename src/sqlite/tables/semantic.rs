@@ -5,7 +5,7 @@
 use crate::model::{
     FunctionId, FunctionSignature, ModuleId, SemanticEdge, SemanticKey, SemanticNode, TypeId, Visibility,
 };
-use crate::schema::{semantic_edges, semantic_nodes};
+use crate::schema::{lmlang_semantic_edges as semantic_edges, lmlang_semantic_nodes as semantic_nodes};
 use crate::sqlite::codec::{Json, Named, SemanticKind, Strict, cell_id, corrupt, show};
 use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, insert_chunked, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
@@ -65,7 +65,7 @@ impl SemanticNodeRow {
     /// The semantic node a row holds, or a `Corrupt` error naming it.
     pub fn decode(self) -> StorageResult<SemanticNode> {
         let key = format!("program {} {:?} {}", ProgramId(self.program_id), self.kind, show(self.entity_id));
-        let bad = |detail: String| corrupt("semantic_nodes", &key, detail);
+        let bad = |detail: String| corrupt("lmlang_semantic_nodes", &key, detail);
         let kind = self.kind.get().map_err(bad)?;
         let visibility = self.visibility.get().map_err(bad)?;
         let id = cell_id(self.entity_id).map_err(bad)?;
@@ -119,7 +119,7 @@ impl SemanticEdgeRow {
                 self.target_kind,
                 show(self.target_id)
             );
-            corrupt("semantic_edges", key, detail)
+            corrupt("lmlang_semantic_edges", key, detail)
         };
         let from = self.source_kind.get().and_then(|k| k.key(self.source_id.get()?)).map_err(bad)?;
         let to = self.target_kind.get().and_then(|k| k.key(self.target_id.get()?)).map_err(bad)?;

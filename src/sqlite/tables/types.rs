@@ -3,7 +3,7 @@
 
 use crate::graph::TypeEntry;
 use crate::model::{LmType, ModuleId, TypeId, TypeName, Visibility};
-use crate::schema::types;
+use crate::schema::lmlang_types as types;
 use crate::sqlite::codec::{Json, Named, Strict, cell_id, corrupt, show};
 use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
@@ -45,7 +45,7 @@ impl TypeRow {
     /// The type a row holds, or a `Corrupt` error naming it.
     pub fn decode(self) -> StorageResult<TypeEntry> {
         let key = || format!("program {} type {}", ProgramId(self.program_id), show(self.type_id));
-        let bad = |detail: String| corrupt("types", key(), detail);
+        let bad = |detail: String| corrupt("lmlang_types", key(), detail);
         let id = TypeId(cell_id(self.type_id).map_err(bad)?);
         let ty = self.definition.decode().map_err(bad)?;
         let kind = self.kind.get().map_err(|e| bad(format!("kind: {e}")))?;

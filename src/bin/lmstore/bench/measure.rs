@@ -410,10 +410,10 @@ fn floor_mutation_rates(
     reps: usize,
 ) -> Result<(f64, f64), Failure> {
     let missing = |t: &str| Failure(format!("raw floor: no {t} rows"));
-    let nodes = rows.table("compute_nodes").ok_or_else(|| missing("compute_nodes"))?;
-    let edges = rows.table("flow_edges").ok_or_else(|| missing("flow_edges"))?;
-    let mut next_node = nodes.max_int("node_id").ok_or_else(|| missing("compute_nodes"))? + 1;
-    let mut next_edge = edges.max_int("edge_id").ok_or_else(|| missing("flow_edges"))? + 1;
+    let nodes = rows.table("lmlang_compute_nodes").ok_or_else(|| missing("lmlang_compute_nodes"))?;
+    let edges = rows.table("lmlang_flow_edges").ok_or_else(|| missing("lmlang_flow_edges"))?;
+    let mut next_node = nodes.max_int("node_id").ok_or_else(|| missing("lmlang_compute_nodes"))? + 1;
+    let mut next_edge = edges.max_int("edge_id").ok_or_else(|| missing("lmlang_flow_edges"))? + 1;
     let (mut node_rates, mut edge_rates) = (Vec::new(), Vec::new());
     for _ in 0..reps {
         let t = raw::single_row_commits(conn, nodes, "node_id", next_node, COMMITS_PER_REP).map_err(raw_err)?;

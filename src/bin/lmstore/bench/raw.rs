@@ -20,8 +20,16 @@ use std::time::{Duration, Instant};
 /// Tables in the order their rows must be written for foreign keys to hold (parents
 /// first). A program-owned table missing here is appended after them, so a table
 /// added by a later migration is still copied.
-const WRITE_ORDER: &[&str] =
-    &["programs", "modules", "types", "functions", "compute_nodes", "flow_edges", "semantic_nodes", "semantic_edges"];
+const WRITE_ORDER: &[&str] = &[
+    "lmlang_programs",
+    "lmlang_modules",
+    "lmlang_types",
+    "lmlang_functions",
+    "lmlang_compute_nodes",
+    "lmlang_flow_edges",
+    "lmlang_semantic_nodes",
+    "lmlang_semantic_edges",
+];
 
 /// A hand-written indexed query: the rows of `table` whose `column` equals a key,
 /// ordered as the store orders them.
@@ -33,11 +41,12 @@ pub struct IndexedQuery {
 }
 
 /// `find_nodes_by_owner` by hand: the same index range, every column, no decoding.
-pub const NODES_BY_OWNER: IndexedQuery = IndexedQuery { table: "compute_nodes", column: "owner_id", order: "node_id" };
+pub const NODES_BY_OWNER: IndexedQuery =
+    IndexedQuery { table: "lmlang_compute_nodes", column: "owner_id", order: "node_id" };
 /// `find_edges_from` by hand.
-pub const EDGES_FROM: IndexedQuery = IndexedQuery { table: "flow_edges", column: "source_id", order: "edge_id" };
+pub const EDGES_FROM: IndexedQuery = IndexedQuery { table: "lmlang_flow_edges", column: "source_id", order: "edge_id" };
 /// `find_edges_to` by hand.
-pub const EDGES_TO: IndexedQuery = IndexedQuery { table: "flow_edges", column: "target_id", order: "edge_id" };
+pub const EDGES_TO: IndexedQuery = IndexedQuery { table: "lmlang_flow_edges", column: "target_id", order: "edge_id" };
 
 /// One table's rows of one program, row-major.
 pub struct TableRows {
@@ -121,7 +130,7 @@ fn program_tables(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> 
     names.sort_by_key(|n| WRITE_ORDER.iter().position(|w| w == n).unwrap_or(WRITE_ORDER.len()));
     let mut out = Vec::new();
     for name in names {
-        if name == "programs" {
+        if name == "lmlang_programs" {
             out.push((name, "id".to_string()));
             continue;
         }
@@ -227,7 +236,7 @@ fn bulk_insert_rows(conn: &mut Connection, rows: &ProgramRows, rows_per_statemen
     for table in &rows.tables {
         let width = table.columns.len().max(1);
         let deferred = match (table.name.as_str(), table.column("entry_node_id"), table.column("function_id")) {
-            ("functions", Some(entry), Some(id)) => Some((entry, id)),
+            ("lmlang_functions", Some(entry), Some(id)) => Some((entry, id)),
             _ => None,
         };
         if let Some((entry, id)) = deferred {
@@ -255,9 +264,10 @@ fn bulk_insert_rows(conn: &mut Connection, rows: &ProgramRows, rows_per_statemen
         for row in rest.chunks(width) {
             single.execute(params_from_iter(row.iter()))?;
         }
-        if table.name == "compute_nodes" && !entries.is_empty() {
-            let mut update = tx
-                .prepare_cached("UPDATE functions SET entry_node_id = ?1 WHERE program_id = ?2 AND function_id = ?3")?;
+        if table.name == "lmlang_compute_nodes" && !entries.is_empty() {
+            let mut update = tx.prepare_cached(
+                "UPDATE lmlang_functions SET entry_node_id = ?1 WHERE program_id = ?2 AND function_id = ?3",
+            )?;
             for entry in entries.drain(..) {
                 update.execute(params_from_iter(entry.iter()))?;
             }

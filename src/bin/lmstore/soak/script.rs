@@ -162,7 +162,12 @@ impl Step {
             }
             Step::Replace { program, nodes, seed } => {
                 let g = programs.get_mut(program).ok_or_else(|| missing(program))?;
-                *g = generated(*nodes, *seed);
+                // The store keeps the replacement's content but never lowers its next
+                // ids: the ids the old program handed out stay spent.
+                let mut doc = generated(*nodes, *seed).to_document();
+                doc.next_ids = doc.next_ids.max(g.next_ids());
+                *g = ProgramGraph::from_document(doc)
+                    .map_err(|v| format!("replacing {program:?}: {} violation(s)", v.len()))?;
                 Ok(())
             }
             Step::Create { name, nodes, seed } => {
