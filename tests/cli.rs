@@ -1,27 +1,10 @@
 //! The `lmstore` binary end to end, in a temporary directory: the README's flow and
 //! the error paths with their exit statuses.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod cli_support;
 
-fn lmstore(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lmstore"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("LMLANG_DB")
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = lmstore(dir, args);
-    assert!(out.status.success(), "lmstore {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    serde_json::from_str(&ok(dir, args)).expect("valid JSON output")
-}
+use cli_support::{json, lmstore, ok};
+use std::process::Command;
 
 #[test]
 fn the_whole_flow_works_on_a_fresh_directory() {
@@ -124,6 +107,9 @@ fn errors_are_one_line_with_a_failure_status() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("owner f999 does not exist"), "{err}");
     assert!(err.contains("value type t4242 does not exist"), "{err}");
+    // Violations name their node or edge in the readable notation, not only by id.
+    assert!(err.contains("edge e0 (n0:0 -> n2:0  t4242): value type t4242 does not exist"), "{err}");
+    assert!(err.contains("node n0 (param 0): owner f999 does not exist"), "{err}");
     assert!(err.contains("nothing was written"), "{err}");
     let list = json(d, &["list", "--json"]);
     assert!(list.as_array().unwrap().iter().all(|p| p["name"] != "broken"));
@@ -140,7 +126,7 @@ fn errors_are_one_line_with_a_failure_status() {
 fn help_has_an_example_for_every_command() {
     let dir = tempfile::tempdir().unwrap();
     for cmd in [
-        "demo", "generate", "list", "show", "export", "import", "hash", "diff", "verify", "delete", "migrate",
+        "demo", "generate", "list", "show", "export", "import", "hash", "diff", "dot", "verify", "delete", "migrate",
         "vacuum", "bench",
     ] {
         let help = ok(dir.path(), &[cmd, "--help"]);

@@ -1,6 +1,6 @@
 //! `ProgramGraph`: the program held in petgraph, its editing API that keeps every layer
-//! consistent, validation, the change journal and the plain-data document form.
-//! It knows nothing of storage.
+//! consistent, validation, the change journal, the plain-data document form and the
+//! readable notation people see it in. It knows nothing of storage.
 
 mod compare;
 mod document;
@@ -8,6 +8,7 @@ mod edit;
 mod error;
 mod journal;
 mod modules;
+mod notation;
 mod program;
 mod semantic;
 mod validate;
@@ -17,4 +18,5 @@ pub use document::{DOCUMENT_FORMAT_VERSION, EdgeEntry, NodeEntry, ProgramDocumen
 pub use error::{Entity, GraphError, Violation};
 pub use journal::{ChangeSet, Lineage};
 pub use modules::ModuleTree;
+pub use notation::Notation;
 pub use program::{EdgeView, NextIds, ProgramGraph};

@@ -79,15 +79,42 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List functions added, removed and changed between two programs.
-    #[command(after_help = "Examples:\n  lmstore diff sample sample-copy\n  lmstore diff sample exported.json")]
+    /// List functions added, removed and changed between two programs, or the nodes and
+    /// edges that differ inside them (matched by content, not by id).
+    #[command(
+        after_help = "Examples:\n  lmstore diff sample sample-copy\n  lmstore diff sample exported.json --nodes\n  lmstore diff sample edited.json --function main"
+    )]
     Diff {
         /// A stored program (name or id) or an exported file.
         a: String,
         /// A stored program (name or id) or an exported file.
         b: String,
+        /// Nodes and edges added, removed and changed in this function (name or qualified name).
+        #[arg(long, conflicts_with = "nodes")]
+        function: Option<String>,
+        /// Nodes and edges added, removed and changed in every changed function.
+        #[arg(long)]
+        nodes: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Write a program (or one function) as a Graphviz DOT picture, or render it with Graphviz.
+    #[command(
+        after_help = "Examples:\n  lmstore dot sample --function main --svg main.svg\n  lmstore dot sample -o sample.dot\n  lmstore dot sample | dot -Tpng -o sample.png\n\nData edges are solid and labelled `source port -> operand slot  type`; control edges\nare dashed, labelled with their branch index; the entry node has a double border."
+    )]
+    Dot {
+        /// A stored program (name or id) or an exported file.
+        program: String,
+        /// Only this function (name or qualified name); every function when absent.
+        #[arg(long)]
+        function: Option<String>,
+        /// Output file: DOT text, or a picture rendered by Graphviz when it ends in .svg,
+        /// .png or .pdf. Standard output when absent.
+        #[arg(short, long, conflicts_with = "svg")]
+        output: Option<PathBuf>,
+        /// Render an SVG picture to this file with Graphviz (`dot`).
+        #[arg(long)]
+        svg: Option<PathBuf>,
     },
     /// Check the database and every program (or one); exit status 0 only if all pass.
     #[command(after_help = "Example: lmstore verify && echo healthy")]

@@ -5,6 +5,7 @@
 //! if/else diamond), `sum_to` (a loop with a back edge) and `scale` (a closure that
 //! captures a factor), contracts, and a `main` that calls them and prints.
 
+use crate::output::Progress;
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::{GraphError, ProgramGraph};
 use lmlang_storage::model::*;
@@ -153,13 +154,15 @@ fn store_and_check(store: &SqliteStore, name: &str, g: &ProgramGraph) -> Result<
 }
 
 pub fn demo(store: &SqliteStore, db: &Path) -> CmdResult {
+    let progress = Progress::steps(3);
+    progress.step("storing the sample");
     let sample = sample_program().map_err(|e| Failure(format!("building the sample failed: {e}")))?;
     store_and_check(store, SAMPLE, &sample)?;
-    let bar = crate::output::spinner("generating a 10k-node program");
+    progress.step("generating a 10k-node program");
     let generated = synthesize(&SynthConfig { nodes: 10_000, seed: 1, gaps: true });
-    bar.set_message("storing it");
+    progress.step("storing it and reading it back");
     store_and_check(store, GENERATED, &generated)?;
-    bar.finish_and_clear();
+    progress.finish();
     println!("stored in {}:", db.display());
     println!(
         "  {SAMPLE:<14} {:>6} nodes {:>6} edges {:>3} functions  root {}",
@@ -179,18 +182,20 @@ pub fn demo(store: &SqliteStore, db: &Path) -> CmdResult {
     println!("\nnext, try:");
     println!("  lmstore list");
     println!("  lmstore show {SAMPLE} --function main");
+    println!("  lmstore dot {SAMPLE} --function main --svg main.svg");
     println!("  lmstore export {SAMPLE} -o {SAMPLE}.json && lmstore import {SAMPLE}.json --name copy");
-    println!("  lmstore diff {SAMPLE} copy");
+    println!("  lmstore diff {SAMPLE} copy --nodes");
     println!("  lmstore verify");
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn generate(store: &SqliteStore, nodes: usize, name: &str, seed: u64, gaps: bool) -> CmdResult {
-    let bar = crate::output::spinner(&format!("generating {nodes} nodes"));
+    let progress = Progress::steps(2);
+    progress.step(format!("generating {nodes} nodes"));
     let g = synthesize(&SynthConfig { nodes, seed, gaps });
-    bar.set_message("storing");
+    progress.step(format!("storing {} nodes and {} edges", g.node_count(), g.edge_count()));
     let id = store.insert_program(name, &g)?;
-    bar.finish_and_clear();
+    progress.finish();
     println!(
         "stored {name:?} (id {}): {} nodes, {} edges, {} functions",
         id.0,

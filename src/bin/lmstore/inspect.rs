@@ -1,203 +1,16 @@
-//! `show` output, `hash`, `diff` and `verify`.
+//! `hash`, `diff` and `verify`.
 
-use crate::output::{print_json, print_table};
-use crate::programs::resolve;
+use crate::node_diff::{self, FunctionNodeDiff};
+use crate::output::{Progress, print_json, print_table};
+use crate::programs::{find_function, resolve};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::hash;
-use lmlang_storage::model::{FunctionId, LmType, ModuleId};
 use lmlang_storage::sqlite::SqliteStore;
 use lmlang_storage::store::GraphStore;
 use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
-
-fn type_name(g: &ProgramGraph, t: lmlang_storage::model::TypeId) -> String {
-    if let Some(n) = g.types().name_of(t) {
-        return n.name.clone();
-    }
-    match g.types().get(t) {
-        Some(LmType::Scalar(s)) => format!("{s:?}").to_lowercase(),
-        Some(LmType::Unit) => "unit".into(),
-        Some(LmType::Never) => "never".into(),
-        Some(LmType::Array { element, length }) => format!("[{}; {length}]", type_name(g, *element)),
-        Some(LmType::Pointer { pointee, mutable }) => {
-            format!("*{}{}", if *mutable { "mut " } else { "" }, type_name(g, *pointee))
-        }
-        Some(LmType::Function { params, return_type }) => {
-            let ps: Vec<String> = params.iter().map(|p| type_name(g, *p)).collect();
-            format!("fn({}) -> {}", ps.join(", "), type_name(g, *return_type))
-        }
-        _ => t.to_string(),
-    }
-}
-
-fn signature(g: &ProgramGraph, f: FunctionId) -> String {
-    let Some(def) = g.function(f) else { return String::new() };
-    let params: Vec<String> = def.params.iter().map(|(n, t)| format!("{n}: {}", type_name(g, *t))).collect();
-    format!("({}) -> {}", params.join(", "), type_name(g, def.return_type))
-}
-
-#[derive(Serialize)]
-struct FunctionLine {
-    id: u32,
-    name: String,
-    signature: String,
-    closure: bool,
-    nodes: usize,
-    root_hash: String,
-}
-
-#[derive(Serialize)]
-struct ProgramView {
-    root_hash: String,
-    modules: Vec<String>,
-    types: Vec<String>,
-    functions: Vec<FunctionLine>,
-}
-
-fn function_lines(g: &ProgramGraph) -> Vec<FunctionLine> {
-    g.functions()
-        .map(|f| FunctionLine {
-            id: f.id.0,
-            name: g.qualified_name(f.id).unwrap_or_default(),
-            signature: signature(g, f.id),
-            closure: f.is_closure,
-            nodes: g.function_nodes(f.id).count(),
-            root_hash: g.hashes().function(f.id).map(|h| h.to_hex()).unwrap_or_default(),
-        })
-        .collect()
-}
-
-pub fn show_program(g: &ProgramGraph, json: bool) -> CmdResult {
-    let modules: Vec<String> = g.modules().iter().map(|m| g.modules().path(m.id).join("::")).collect();
-    let types: Vec<String> = g
-        .types()
-        .named()
-        .map(|(id, n)| {
-            let kind = g.types().get(id).map(|t| t.kind()).unwrap_or("?");
-            format!("{}::{} ({kind})", g.modules().path(n.module).join("::"), n.name)
-        })
-        .collect();
-    let view = ProgramView { root_hash: g.hashes().program().to_hex(), modules, types, functions: function_lines(g) };
-    if json {
-        print_json(&view)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!("root hash {}", view.root_hash);
-    println!("\nmodules:");
-    print_tree(g, ModuleId::ROOT, 1);
-    println!("\ntypes:");
-    for t in &view.types {
-        println!("  {t}");
-    }
-    println!("\nfunctions:");
-    let rows: Vec<Vec<String>> = view
-        .functions
-        .iter()
-        .map(|f| {
-            let name = if f.closure { format!("{} (closure)", f.name) } else { f.name.clone() };
-            vec![name, f.signature.clone(), f.nodes.to_string(), f.root_hash[..16.min(f.root_hash.len())].to_string()]
-        })
-        .collect();
-    print_table(&["NAME", "SIGNATURE", "NODES", "ROOT HASH"], &rows);
-    Ok(ExitCode::SUCCESS)
-}
-
-fn print_tree(g: &ProgramGraph, m: ModuleId, depth: usize) {
-    let Some(def) = g.module(m) else { return };
-    let counts = (g.modules().functions_in(m).count(), g.modules().types_in(m).count());
-    println!("{}{} ({} functions, {} types)", "  ".repeat(depth), def.name, counts.0, counts.1);
-    for c in g.modules().children(m) {
-        print_tree(g, c, depth + 1);
-    }
-}
-
-#[derive(Serialize)]
-struct FunctionDetail {
-    function: FunctionLine,
-    entry_node: Option<u32>,
-    nodes: Vec<NodeLine>,
-    edges: Vec<EdgeLine>,
-}
-
-#[derive(Serialize)]
-struct NodeLine {
-    id: u32,
-    op: lmlang_storage::model::ComputeNodeOp,
-    hash: String,
-}
-
-#[derive(Serialize)]
-struct EdgeLine {
-    id: u32,
-    source: u32,
-    target: u32,
-    edge: lmlang_storage::model::FlowEdge,
-}
-
-pub fn show_function(g: &ProgramGraph, f: FunctionId, json: bool) -> CmdResult {
-    let line =
-        function_lines(g).into_iter().find(|l| l.id == f.0).ok_or_else(|| Failure("function vanished".into()))?;
-    let nodes: Vec<NodeLine> = g
-        .function_nodes(f)
-        .filter_map(|n| {
-            let node = g.node(n)?;
-            Some(NodeLine {
-                id: n.0,
-                op: node.op.clone(),
-                hash: g.hashes().node(n).map(|h| h.to_hex()).unwrap_or_default(),
-            })
-        })
-        .collect();
-    let edges: Vec<EdgeLine> = g
-        .function_nodes(f)
-        .flat_map(|n| g.outgoing(n))
-        .map(|e| EdgeLine { id: e.id.0, source: e.source.0, target: e.target.0, edge: e.edge })
-        .collect();
-    let detail = FunctionDetail {
-        function: line,
-        entry_node: g.function(f).and_then(|d| d.entry_node).map(|n| n.0),
-        nodes,
-        edges,
-    };
-    if json {
-        print_json(&detail)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!("{} {}", detail.function.name, detail.function.signature);
-    println!("root hash {}", detail.function.root_hash);
-    if let Some(e) = detail.entry_node {
-        println!("entry n{e}");
-    }
-    println!("\nnodes:");
-    let rows: Vec<Vec<String>> = detail
-        .nodes
-        .iter()
-        .map(|n| {
-            vec![
-                format!("n{}", n.id),
-                serde_json::to_string(&n.op).unwrap_or_default(),
-                n.hash[..16.min(n.hash.len())].to_string(),
-            ]
-        })
-        .collect();
-    print_table(&["ID", "OP", "HASH"], &rows);
-    println!("\nedges:");
-    let rows: Vec<Vec<String>> = detail
-        .edges
-        .iter()
-        .map(|e| {
-            vec![
-                format!("e{}", e.id),
-                format!("n{} -> n{}", e.source, e.target),
-                serde_json::to_string(&e.edge).unwrap_or_default(),
-            ]
-        })
-        .collect();
-    print_table(&["ID", "FROM -> TO", "EDGE"], &rows);
-    Ok(ExitCode::SUCCESS)
-}
 
 #[derive(Serialize)]
 struct HashView {
@@ -229,7 +42,7 @@ pub fn hash(store: &SqliteStore, program: &str, json: bool) -> CmdResult {
 }
 
 /// A stored program, or an exported file when a file exists at that path.
-fn program_or_file(store: &SqliteStore, what: &str) -> Result<ProgramGraph, Failure> {
+pub fn program_or_file(store: &SqliteStore, what: &str) -> Result<ProgramGraph, Failure> {
     let path = Path::new(what);
     if path.is_file() {
         return crate::transfer::read_export(path).map(|(_, g)| g);
@@ -237,31 +50,97 @@ fn program_or_file(store: &SqliteStore, what: &str) -> Result<ProgramGraph, Fail
     Ok(store.load_program(resolve(store, what)?)?)
 }
 
-pub fn diff(store: &SqliteStore, a: &str, b: &str, json: bool) -> CmdResult {
+/// The function-level summary, and with `function` or `nodes` the node-level diff of
+/// that function or of every changed one.
+#[derive(Serialize)]
+struct NodeLevelDiff {
+    #[serde(flatten)]
+    summary: hash::ProgramDiff,
+    functions: Vec<FunctionNodeDiff>,
+}
+
+pub fn diff(store: &SqliteStore, a: &str, b: &str, function: Option<&str>, nodes: bool, json: bool) -> CmdResult {
     let (ga, gb) = (program_or_file(store, a)?, program_or_file(store, b)?);
-    let d = hash::diff(&ga, &gb);
+    let summary = hash::diff(&ga, &gb);
+    let functions = match function {
+        Some(name) => vec![diff_named_function(&ga, &gb, name, a, b)?],
+        None if nodes => summary
+            .changed
+            .iter()
+            .map(|name| {
+                let (fa, fb) = (find_function(&ga, name), find_function(&gb, name));
+                node_diff::diff_function(name, &ga, fa, &gb, fb)
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let detailed = function.is_some() || nodes;
     if json {
-        print_json(&d)?;
-    } else if d.is_empty() {
-        println!("no differences (root hash {})", ga.hashes().program().to_hex());
-    } else {
-        for name in &d.added {
-            println!("+ {name}");
+        if detailed {
+            print_json(&NodeLevelDiff { summary, functions })?;
+        } else {
+            print_json(&summary)?;
         }
-        for name in &d.removed {
-            println!("- {name}");
-        }
-        for name in &d.changed {
-            println!("~ {name}");
-        }
-        if d.types_differ {
-            println!("~ named types differ");
-        }
-        if d.modules_differ {
-            println!("~ modules differ");
-        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    match function {
+        Some(_) => functions.iter().for_each(|f| print_function(if f.is_empty() { "=" } else { "~" }, f)),
+        None => print_summary(&ga, &summary, &functions),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `~ app::main` and, indented below it, what changed inside.
+fn print_function(mark: &str, f: &FunctionNodeDiff) {
+    println!("{mark} {}", f.name);
+    if f.is_empty() {
+        println!("    same nodes and edges");
+    }
+    for line in f.lines() {
+        println!("    {line}");
+    }
+}
+
+fn print_summary(ga: &ProgramGraph, d: &hash::ProgramDiff, details: &[FunctionNodeDiff]) {
+    if d.is_empty() {
+        println!("no differences (root hash {})", ga.hashes().program().to_hex());
+        return;
+    }
+    for name in &d.added {
+        println!("+ {name}");
+    }
+    for name in &d.removed {
+        println!("- {name}");
+    }
+    for name in &d.changed {
+        match details.iter().find(|f| &f.name == name) {
+            Some(f) => print_function("~", f),
+            None => println!("~ {name}"),
+        }
+    }
+    if d.types_differ {
+        println!("~ named types differ");
+    }
+    if d.modules_differ {
+        println!("~ modules differ");
+    }
+}
+
+/// The node-level diff of the function called `name` (plain or qualified) in either
+/// program, matched across the two by qualified name.
+fn diff_named_function(
+    ga: &ProgramGraph,
+    gb: &ProgramGraph,
+    name: &str,
+    a: &str,
+    b: &str,
+) -> Result<FunctionNodeDiff, Failure> {
+    let qualified = find_function(ga, name)
+        .map(|f| ga.notation().function_name(f))
+        .or_else(|| find_function(gb, name).map(|f| gb.notation().function_name(f)))
+        .ok_or_else(|| Failure(format!("no function {name:?} in {a} or {b}; `lmstore show {a}` lists them")))?;
+    let (fa, fb) = (find_function(ga, &qualified), find_function(gb, &qualified));
+    Ok(node_diff::diff_function(&qualified, ga, fa, gb, fb))
 }
 
 #[derive(Serialize, Default)]
@@ -282,18 +161,21 @@ struct ProgramCheck {
 }
 
 pub fn verify(store: &SqliteStore, program: Option<&str>, json: bool) -> CmdResult {
-    let mut report = VerifyReport {
-        integrity_check: store.integrity_check()?,
-        foreign_key_check: store.foreign_key_check()?,
-        ..Default::default()
-    };
     let ids = match program {
         Some(p) => vec![resolve(store, p)?],
         None => store.list_programs()?.into_iter().map(|p| p.id).collect(),
     };
     let names: std::collections::HashMap<_, _> = store.list_programs()?.into_iter().map(|p| (p.id, p.name)).collect();
+    // Two steps for the database checks, one per program.
+    let progress = Progress::items(ids.len() as u64 + 2);
+    progress.step("integrity_check");
+    let integrity_check = store.integrity_check()?;
+    progress.step("foreign_key_check");
+    let mut report =
+        VerifyReport { integrity_check, foreign_key_check: store.foreign_key_check()?, ..Default::default() };
     for id in ids {
         let name = names.get(&id).cloned().unwrap_or_default();
+        progress.step(format!("checking {name}"));
         let check = match store.load_program(id) {
             Err(e) => ProgramCheck {
                 name,
@@ -306,7 +188,7 @@ pub fn verify(store: &SqliteStore, program: Option<&str>, json: bool) -> CmdResu
                 let again = store.load_program(id)?;
                 ProgramCheck {
                     name,
-                    violations: g.validate().iter().map(|v| v.to_string()).collect(),
+                    violations: g.validate().iter().map(|v| g.notation().violation(v)).collect(),
                     reload_equal: again == g && again.hashes().program() == g.hashes().program(),
                     hashes_consistent: hash::verify_index(&g),
                     root_hash: g.hashes().program().to_hex(),
@@ -315,6 +197,7 @@ pub fn verify(store: &SqliteStore, program: Option<&str>, json: bool) -> CmdResu
         };
         report.programs.push(check);
     }
+    progress.finish();
     report.ok = report.integrity_check.is_empty()
         && report.foreign_key_check.is_empty()
         && report.programs.iter().all(|p| p.violations.is_empty() && p.reload_equal && p.hashes_consistent);

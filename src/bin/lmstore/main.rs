@@ -6,9 +6,12 @@
 mod bench;
 mod cli;
 mod demo;
+mod dot;
 mod inspect;
+mod node_diff;
 mod output;
 mod programs;
+mod show;
 mod soak;
 mod transfer;
 
@@ -50,7 +53,12 @@ fn run(cli: Cli) -> CmdResult {
         Command::Export { program, output } => transfer::export(&open()?, &program, output.as_deref()),
         Command::Import { file, name } => transfer::import(&open()?, &file, name.as_deref()),
         Command::Hash { program, json } => inspect::hash(&open()?, &program, json),
-        Command::Diff { a, b, json } => inspect::diff(&open()?, &a, &b, json),
+        Command::Diff { a, b, function, nodes, json } => {
+            inspect::diff(&open()?, &a, &b, function.as_deref(), nodes, json)
+        }
+        Command::Dot { program, function, output, svg } => {
+            dot::dot(&open()?, &program, function.as_deref(), output.as_deref(), svg.as_deref())
+        }
         Command::Verify { program, json } => inspect::verify(&open()?, program.as_deref(), json),
         Command::Delete { program } => programs::delete(&open()?, &program),
         Command::Migrate => programs::migrate(&open()?),

@@ -2,6 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use std::io::IsTerminal;
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: Serialize>(value: &T) -> Result<(), crate::Failure> {
@@ -27,13 +28,56 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// A spinner on stderr that shows only when stderr is a terminal.
-pub fn spinner(message: &str) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
-        bar.set_style(style);
+/// Progress through the steps of one command, on stderr, drawn only when stderr is a
+/// terminal: piped or redirected output gets no bar characters at all.
+///
+/// The library reports no progress inside a load or a save, so a step is a stage of
+/// the command (`[2/3] storing 100000 nodes`) or one item of a list; the spinner and
+/// the elapsed time show that a long stage is still alive.
+pub struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    /// A command of `steps` steps; call [`step`](Self::step) at the start of each.
+    pub fn steps(steps: u64) -> Progress {
+        Progress::with_template(steps, "{spinner} [{pos}/{len}] {msg} ({elapsed})")
     }
-    bar.set_message(message.to_string());
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    bar
+
+    /// A run over `items` items, drawn as a bar.
+    pub fn items(items: u64) -> Progress {
+        Progress::with_template(items, "{bar:30} {pos}/{len} {msg} ({elapsed})")
+    }
+
+    fn with_template(len: u64, template: &str) -> Progress {
+        if !std::io::stderr().is_terminal() {
+            return Progress { bar: ProgressBar::hidden() };
+        }
+        let bar = ProgressBar::new(len);
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Progress { bar }
+    }
+
+    /// Starts the next step (or item), described by `message`.
+    pub fn step(&self, message: impl Into<String>) {
+        self.bar.inc(1);
+        self.bar.set_message(message.into());
+    }
+
+    /// Removes the bar, leaving the terminal as it was.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Drop for Progress {
+    /// A command that fails half-way must not leave a bar on the line of its error.
+    fn drop(&mut self) {
+        if !self.bar.is_finished() {
+            self.bar.finish_and_clear();
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! `list`, `show`, `delete`, `migrate`, and resolving a PROGRAM argument.
 
-use crate::output::{print_json, print_table};
+use crate::output::{Progress, print_json, print_table};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::FunctionId;
@@ -85,12 +85,12 @@ pub fn show(store: &SqliteStore, program: &str, function: Option<&str>, json: bo
     let id = resolve(store, program)?;
     let g = store.load_program(id)?;
     match function {
-        None => crate::inspect::show_program(&g, json),
+        None => crate::show::show_program(&g, json),
         Some(name) => {
             let f = find_function(&g, name).ok_or_else(|| {
                 Failure(format!("no function {name:?} in {program}; `lmstore show {program}` lists them"))
             })?;
-            crate::inspect::show_function(&g, f, json)
+            crate::show::show_function(&g, f, json)
         }
     }
 }
@@ -110,7 +110,10 @@ pub fn migrate(store: &SqliteStore) -> CmdResult {
 
 pub fn vacuum(store: &SqliteStore) -> CmdResult {
     let before = store.database_bytes()?;
+    let progress = Progress::steps(1);
+    progress.step(format!("repacking {before} bytes"));
     store.vacuum()?;
+    progress.finish();
     let after = store.database_bytes()?;
     println!("{before} bytes before, {after} after");
     Ok(ExitCode::SUCCESS)

@@ -4,6 +4,7 @@
 //! version, explicit ids and next ids) with the program's name, its root hash, and the
 //! holes in the id space spelled out, so a reader sees deletions without computing them.
 
+use crate::output::Progress;
 use crate::programs::resolve;
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::{ProgramDocument, ProgramGraph};
@@ -56,8 +57,10 @@ fn holes(doc: &ProgramDocument) -> Holes {
 pub fn export(store: &SqliteStore, program: &str, output: Option<&Path>) -> CmdResult {
     let id = resolve(store, program)?;
     let name = store.list_programs()?.into_iter().find(|p| p.id == id).map(|p| p.name).unwrap_or_default();
-    let bar = crate::output::spinner("exporting");
+    let progress = Progress::steps(3);
+    progress.step(format!("loading {program}"));
     let g = store.load_program(id)?;
+    progress.step(format!("encoding {} nodes and {} edges", g.node_count(), g.edge_count()));
     let doc = g.to_document();
     let file = ExportFile {
         export_format_version: EXPORT_FORMAT_VERSION,
@@ -67,15 +70,17 @@ pub fn export(store: &SqliteStore, program: &str, output: Option<&Path>) -> CmdR
         program: doc,
     };
     let text = serde_json::to_string_pretty(&file)?;
-    bar.finish_and_clear();
     match output {
         Some(path) => {
+            progress.step(format!("writing {} bytes to {}", text.len(), path.display()));
             std::fs::write(path, text + "\n").map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
+            progress.finish();
             eprintln!("exported {program} to {}", path.display());
         }
         None => {
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{text}")?;
+            // The bar goes first so that it never shares a terminal line with the document.
+            progress.finish();
+            writeln!(std::io::stdout().lock(), "{text}")?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -98,7 +103,7 @@ pub fn read_export(path: &Path) -> Result<(String, ProgramGraph), Failure> {
         problems.push("the listed holes do not match the ids present".into());
     }
     let g = ProgramGraph::assemble(file.program);
-    problems.extend(g.validate().iter().map(|v| v.to_string()));
+    problems.extend(g.validate().iter().map(|v| g.notation().violation(v)));
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
         return Err(Failure(format!(
@@ -117,11 +122,13 @@ pub fn read_export(path: &Path) -> Result<(String, ProgramGraph), Failure> {
 }
 
 pub fn import(store: &SqliteStore, path: &Path, name: Option<&str>) -> CmdResult {
-    let bar = crate::output::spinner("importing");
+    let progress = Progress::steps(2);
+    progress.step(format!("reading and validating {}", path.display()));
     let (file_name, g) = read_export(path)?;
     let name = name.unwrap_or(&file_name);
+    progress.step(format!("storing {} nodes and {} edges", g.node_count(), g.edge_count()));
     let id = store.insert_program(name, &g)?;
-    bar.finish_and_clear();
+    progress.finish();
     println!("imported {} as {name:?} (id {}, {} nodes)", path.display(), id.0, g.node_count());
     Ok(ExitCode::SUCCESS)
 }
