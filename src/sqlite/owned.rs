@@ -57,7 +57,6 @@ impl OwnedConnections {
     }
 
     fn open_inner(path: &Path, config: SqliteConfig, temp: Option<tempfile::TempDir>) -> StorageResult<Self> {
-        let url = connection::database_url(path, config.read_only)?;
         if config.read_only && !path.to_string_lossy().starts_with("file:") && !path.exists() {
             // Said plainly rather than as SQLite's "unable to open database file".
             return Err(StorageError::Io(std::io::Error::new(
@@ -65,10 +64,27 @@ impl OwnedConnections {
                 format!("{} does not exist", path.display()),
             )));
         }
-        let mut writer = connection::establish(&url, ConnectionSetup::writer(&config))?;
-        if config.read_only {
-            migrate::require_current(&mut writer)?;
+        let (url, writer) = if config.read_only {
+            let url = connection::database_url(path, true)?;
+            match Self::open_current(&url, &config) {
+                // A WAL file whose directory cannot be written (a read-only mount, an
+                // immutable directory) cannot get the shared-memory file a reader
+                // needs; no writer can be at work there either, so SQLite may read it
+                // as immutable.
+                Err(e) if e.to_string().contains("unable to open database file") => {
+                    tracing::debug!(path = %path.display(), "read-only open falls back to an immutable read");
+                    let url = format!("{url}&immutable=1");
+                    let writer = Self::open_current(&url, &config)?;
+                    (url, writer)
+                }
+                opened => (url, opened?),
+            }
         } else {
+            let url = connection::database_url(path, false)?;
+            (url.clone(), connection::establish(&url, ConnectionSetup::writer(&config))?)
+        };
+        let mut writer = writer;
+        if !config.read_only {
             // Refused before anything is written, WAL mode included: a newer file
             // stays as it was.
             migrate::migrate(&mut writer)?;
@@ -84,6 +100,13 @@ impl OwnedConnections {
             checkpointer: OnceLock::new(),
             _temp_dir: temp,
         })
+    }
+
+    /// A read-only connection to a file whose schema is this build's.
+    fn open_current(url: &str, config: &SqliteConfig) -> StorageResult<SqliteConnection> {
+        let mut conn = connection::establish(url, ConnectionSetup::reader(config))?;
+        migrate::require_current(&mut conn)?;
+        Ok(conn)
     }
 
     /// The database file.

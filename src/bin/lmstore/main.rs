@@ -17,7 +17,8 @@ mod transfer;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use lmlang_storage::sqlite::SqliteStore;
+use lmlang_storage::sqlite::{SqliteConfig, SqliteStore};
+use lmlang_storage::store::StorageError;
 use std::process::ExitCode;
 
 /// A failure to report: the message, and whether it was the user's input (exit 2
@@ -45,21 +46,33 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> CmdResult {
     let open = || SqliteStore::open(&cli.db).map_err(|e| Failure(format!("cannot open {}: {e}", cli.db.display())));
+    // Commands that only read open the file read-only when its schema is current, so
+    // they work on a read-only file or mount; a missing file or one that needs
+    // migrating is opened as the writing commands open it.
+    let read = || {
+        let read_only = SqliteConfig { read_only: true, ..SqliteConfig::default() };
+        match SqliteStore::open_with(&cli.db, read_only) {
+            Ok(store) => Ok(store),
+            Err(StorageError::ReadOnly) => open(),
+            Err(StorageError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => open(),
+            Err(e) => Err(Failure(format!("cannot open {}: {e}", cli.db.display()))),
+        }
+    };
     match cli.command {
         Command::Demo => demo::demo(&open()?, &cli.db),
         Command::Generate { nodes, name, seed, gaps } => demo::generate(&open()?, nodes, &name, seed, gaps),
-        Command::List { json } => programs::list(&open()?, json),
-        Command::Show { program, function, json } => programs::show(&open()?, &program, function.as_deref(), json),
-        Command::Export { program, output } => transfer::export(&open()?, &program, output.as_deref()),
+        Command::List { json } => programs::list(&read()?, json),
+        Command::Show { program, function, json } => programs::show(&read()?, &program, function.as_deref(), json),
+        Command::Export { program, output } => transfer::export(&read()?, &program, output.as_deref()),
         Command::Import { file, name } => transfer::import(&open()?, &file, name.as_deref()),
-        Command::Hash { program, json } => inspect::hash(&open()?, &program, json),
+        Command::Hash { program, json } => inspect::hash(&read()?, &program, json),
         Command::Diff { a, b, function, nodes, json } => {
-            inspect::diff(&open()?, &a, &b, function.as_deref(), nodes, json)
+            inspect::diff(&read()?, &a, &b, function.as_deref(), nodes, json)
         }
         Command::Dot { program, function, output, svg } => {
-            dot::dot(&open()?, &program, function.as_deref(), output.as_deref(), svg.as_deref())
+            dot::dot(&read()?, &program, function.as_deref(), output.as_deref(), svg.as_deref())
         }
-        Command::Verify { program, json } => inspect::verify(&open()?, program.as_deref(), json),
+        Command::Verify { program, json } => inspect::verify(&read()?, program.as_deref(), json),
         Command::Delete { program } => programs::delete(&open()?, &program),
         Command::Migrate => programs::migrate(&open()?),
         Command::Vacuum => programs::vacuum(&open()?),

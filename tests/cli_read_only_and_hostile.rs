@@ -1,0 +1,106 @@
+//! `lmstore` on files a user cannot or must not write, and on hostile exports: reading
+//! commands work on a read-only database, writes are refused with a clear error, and
+//! an export with ids at the top of the id space is refused in bounded memory.
+
+mod cli_support;
+
+use cli_support::{lmstore, ok};
+use std::path::Path;
+use std::process::Command;
+
+/// Makes a path immutable (even root cannot write it) for the life of the guard.
+struct Immutable<'a>(Vec<&'a Path>);
+
+impl<'a> Immutable<'a> {
+    fn new(paths: Vec<&'a Path>) -> Option<Self> {
+        for p in &paths {
+            let done = Command::new("chattr").arg("+i").arg(p).status().is_ok_and(|s| s.success());
+            if !done {
+                return None;
+            }
+        }
+        Some(Immutable(paths))
+    }
+}
+
+impl Drop for Immutable<'_> {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = Command::new("chattr").arg("-i").arg(p).status();
+        }
+    }
+}
+
+#[test]
+fn reading_commands_work_on_a_read_only_database_and_writes_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let work = dir.path().join("ro");
+    std::fs::create_dir(&work).expect("dir");
+    ok(&work, &["demo"]);
+    let export = dir.path().join("sample.json");
+    ok(&work, &["export", "sample", "-o", export.to_str().expect("UTF-8")]);
+    let list_before = ok(&work, &["list"]);
+    // The file and its directory (no WAL or shared-memory file can be made there), as
+    // on a read-only mount. chattr needs root and an ext4-like file system.
+    let db = work.join("lmlang.db");
+    let Some(_guard) = Immutable::new(vec![db.as_path(), work.as_path()]) else {
+        println!("skipped: chattr +i is not available here");
+        return;
+    };
+    assert_eq!(ok(&work, &["list"]), list_before);
+    for args in [
+        vec!["show", "sample"],
+        vec!["show", "sample", "--function", "main"],
+        vec!["export", "sample"],
+        vec!["hash", "sample"],
+        vec!["diff", "sample", "sample"],
+        vec!["verify"],
+        vec!["dot", "sample", "--function", "main"],
+    ] {
+        let out = lmstore(&work, &args);
+        assert!(out.status.success(), "{args:?} on a read-only file: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    for args in [
+        vec!["delete", "sample"],
+        vec!["import", export.to_str().expect("UTF-8"), "--name", "again"],
+        vec!["generate", "--nodes", "100", "--name", "more"],
+    ] {
+        let out = lmstore(&work, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?} must fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.contains("read-only") || err.contains("readonly"), "{args:?}: {err}");
+    }
+    drop(_guard);
+    assert_eq!(ok(&work, &["list"]), list_before, "nothing was changed");
+}
+
+#[test]
+fn an_export_with_next_ids_at_the_top_is_refused_in_bounded_memory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    ok(dir.path(), &["demo"]);
+    let text = ok(dir.path(), &["export", "sample"]);
+    for field in ["node", "edge"] {
+        let mut file: serde_json::Value = serde_json::from_str(&text).expect("export JSON");
+        file["program"]["next_ids"][field] = serde_json::json!(4294967295u32);
+        let path = dir.path().join(format!("hostile-{field}.json"));
+        std::fs::write(&path, serde_json::to_string(&file).expect("JSON")).expect("write");
+        // 2 GB of address space: building a list of every id below 2^32 would need
+        // 16 GB and abort the process.
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 2000000 && exec \"$0\" import \"$1\" --name hostile")
+            .arg(env!("CARGO_BIN_EXE_lmstore"))
+            .arg(&path)
+            .current_dir(dir.path())
+            .env_remove("LMLANG_DB")
+            .output()
+            .expect("lmstore runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{field}: a typed refusal, not an abort: {err}");
+        assert!(err.contains("implausibly"), "{field}: {err}");
+        assert!(err.contains("nothing was written"), "{field}: {err}");
+    }
+    let listed = ok(dir.path(), &["list", "--json"]);
+    assert!(!listed.contains("hostile"), "nothing was stored: {listed}");
+}
