@@ -42,7 +42,9 @@ fn diesel(scratch: &Path, db: &Path, args: &[&str]) -> String {
 #[test]
 fn the_diesel_cli_reproduces_src_schema_rs() {
     if !diesel_available() {
-        println!("skipped: the diesel CLI is not installed (cargo install diesel_cli --no-default-features --features sqlite-bundled)");
+        println!(
+            "skipped: the diesel CLI is not installed (cargo install diesel_cli --no-default-features --features sqlite-bundled)"
+        );
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

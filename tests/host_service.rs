@@ -1,0 +1,82 @@
+//! A host service's view: its own migrations (`examples/host_service/migrations`) run
+//! beside ours through `diesel_migrations`, its own r2d2 pool, and its own
+//! transactions, in which the store's writes commit or roll back with the service's
+//! rows.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, Pool};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use lmlang_storage::model::ComputeOp;
+use lmlang_storage::sqlite::{self, ConnectionStore, PooledSqliteStore, SqliteCustomizer};
+use lmlang_storage::store::GraphStore;
+
+const SERVICE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("examples/host_service/migrations");
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn users(conn: &mut SqliteConnection) -> i64 {
+    diesel::sql_query("SELECT count(*) AS n FROM users").get_result::<Count>(conn).expect("count").n
+}
+
+fn service_pool(dir: &tempfile::TempDir) -> Pool<ConnectionManager<SqliteConnection>> {
+    let path = dir.path().join("service.db").to_string_lossy().into_owned();
+    let pool = Pool::builder()
+        .max_size(3)
+        .connection_customizer(Box::new(SqliteCustomizer::default()))
+        .build(ConnectionManager::<SqliteConnection>::new(path))
+        .expect("pool");
+    let mut conn = pool.get().expect("connection");
+    sqlite::run_migrations(&mut conn).expect("our migrations");
+    conn.run_pending_migrations(SERVICE_MIGRATIONS).expect("the service's migrations");
+    pool
+}
+
+#[test]
+fn the_service_transaction_rolls_back_its_rows_and_the_program_together() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pool = service_pool(&dir);
+    let mut conn = pool.get().expect("connection");
+    let sample = lmlang_storage::synth::generate(&lmlang_storage::synth::SynthConfig::new(2_000));
+    let result = conn.immediate_transaction(|conn| {
+        conn.batch_execute("INSERT INTO users (name) VALUES ('ada')")?;
+        let store = ConnectionStore::on_connection(conn);
+        let p = store.insert_program("ada's", &sample).expect("insert");
+        let main = store.find_functions_in_module(p, lmlang_storage::model::ModuleId::ROOT).expect("functions")[0].id;
+        store.insert_node(p, main, ComputeOp::Print.into()).expect("node");
+        assert_eq!(store.list_programs().expect("list").len(), 1, "visible inside the transaction");
+        // The service changes its mind.
+        Err::<(), _>(diesel::result::Error::RollbackTransaction)
+    });
+    assert!(result.is_err());
+    assert_eq!(users(&mut conn), 0, "the service's row was rolled back");
+    drop(conn);
+    let store = PooledSqliteStore::on_pool(pool.clone());
+    assert!(store.list_programs().expect("list").is_empty(), "the program was rolled back with it");
+}
+
+#[test]
+fn the_service_transaction_commits_its_rows_and_the_program_together() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pool = service_pool(&dir);
+    let mut conn = pool.get().expect("connection");
+    let sample = lmlang_storage::synth::generate(&lmlang_storage::synth::SynthConfig::new(2_000));
+    let p = conn
+        .immediate_transaction(|conn| {
+            conn.batch_execute("INSERT INTO users (name) VALUES ('ada')")?;
+            let p = ConnectionStore::on_connection(conn).insert_program("ada's", &sample).expect("insert");
+            diesel::sql_query(format!("UPDATE users SET program_id = {} WHERE name = 'ada'", p.0)).execute(conn)?;
+            Ok::<_, diesel::result::Error>(p)
+        })
+        .expect("commit");
+    assert_eq!(users(&mut conn), 1);
+    drop(conn);
+    let store = PooledSqliteStore::on_pool(pool.clone());
+    assert_eq!(store.load_program(p).expect("load"), sample);
+    // A second instance of the service on the same pool sees the same program.
+    assert_eq!(PooledSqliteStore::on_pool(pool).load_program(p).expect("load"), sample);
+}
