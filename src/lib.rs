@@ -4,8 +4,16 @@
 //! - [`model`]: value types of the program model (ids, ops, types, edges).
 //! - [`hash`]: content hashing (blake3, Merkle), independent of numbering.
 //! - [`graph`]: [`graph::ProgramGraph`], the program in memory on petgraph.
-//! - `store`: the `GraphStore` trait, its errors and the in-memory backend.
-//! - `sqlite`: the Diesel/SQLite backend.
+//! - `store`: the `GraphStore` trait, its errors, the shared engine and the in-memory
+//!   backend.
+//! - `sqlite`: the Diesel/SQLite backend, on its own file or on a host service's pool
+//!   or connection.
+//! - `synth` (feature `synth`): the seeded synthetic program generator.
+//!
+//! Features: `bundled` (default; SQLite built from source, otherwise the system's
+//! libsqlite3), `synth`, and `temporary` (`SqliteStore::temporary()` for tests).
+
+#![forbid(unsafe_code)]
 
 pub mod graph;
 pub mod hash;
@@ -13,4 +21,5 @@ pub mod model;
 pub mod schema;
 pub mod sqlite;
 pub mod store;
+#[cfg(feature = "synth")]
 pub mod synth;

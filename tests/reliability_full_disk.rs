@@ -86,7 +86,7 @@ fn a_write_past_max_page_count_fails_with_full_and_loses_nothing() {
     let limit = pages(&store) + 24;
     drop(store);
 
-    let config = SqliteConfig { max_page_count: Some(limit), ..SqliteConfig::default() };
+    let config = SqliteConfig::default().with_max_page_count(Some(limit));
     let store = SqliteStore::open_with(&db, config).unwrap();
     let big = generate(&SynthConfig::new(20_000));
     let committed = exercise_full_store(&store, small, &big);

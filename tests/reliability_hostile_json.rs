@@ -261,7 +261,6 @@ fn import_is_safe(text: &str) -> bool {
     assert_eq!(checked.is_ok(), violations.is_empty(), "from_document and validate agree");
     let s = stores();
     for store in [&s.sqlite as &dyn GraphStore, &s.memory] {
-        let before = store.list_programs().unwrap();
         let name = fresh_name();
         match (&checked, store.insert_program(&name, &assembled)) {
             (Ok(g), Ok(id)) => {
@@ -273,7 +272,12 @@ fn import_is_safe(text: &str) -> bool {
             (Err(_), Ok(_)) => panic!("an invalid document was stored: {violations:?}"),
             (_, Err(StorageError::Invalid { violations: v })) => {
                 assert!(!v.is_empty());
-                assert_eq!(store.list_programs().unwrap(), before, "a refused import writes nothing");
+                // Tests share the stores and run in parallel: look for this import's
+                // own (unique) name rather than comparing whole listings.
+                assert!(
+                    store.list_programs().unwrap().iter().all(|p| p.name != name),
+                    "a refused import writes nothing"
+                );
             }
             (_, Err(e)) => panic!("an import failed with an untyped error: {e:?}"),
         }
@@ -483,49 +487,4 @@ fn a_module_id_at_the_top_does_not_panic() {
         visibility: Visibility::Public,
     });
     import_is_safe(&serde_json::to_string(&doc).unwrap());
-}
-
-/// The command-line import refuses broken files with a message and exit status 1 (a
-/// panic would be 101) and stores nothing.
-#[test]
-fn lmstore_import_refuses_broken_files_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let lmstore = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lmstore"))
-            .args(args)
-            .current_dir(dir.path())
-            .env_remove("LMLANG_DB")
-            .output()
-            .unwrap()
-    };
-    let (g, _) = sample_program();
-    let export = serde_json::json!({
-        "export_format_version": 1,
-        "name": "sample",
-        "root_hash": g.hashes().program().to_hex(),
-        "holes": { "nodes": [3], "edges": [] },
-        "program": g.to_document(),
-    })
-    .to_string();
-    let ok = dir.path().join("ok.json");
-    std::fs::write(&ok, &export).unwrap();
-    let out = lmstore(&["import", "ok.json"]);
-    assert!(out.status.success(), "the unbroken export imports: {}", String::from_utf8_lossy(&out.stderr));
-    let broken: Vec<(&str, Vec<u8>)> = vec![
-        ("truncated", export.as_bytes()[..export.len() / 2].to_vec()),
-        ("unknown variant", export.replace("\"Return\"", "\"Retorn\"").into_bytes()),
-        ("dangling edge", export.replace("\"target\":9", "\"target\":99").into_bytes()),
-        ("random bytes", (0..3000u32).map(|i| (i.wrapping_mul(2654435761) >> 11) as u8).collect()),
-        ("empty", Vec::new()),
-    ];
-    for (name, bytes) in broken {
-        std::fs::write(dir.path().join("broken.json"), &bytes).unwrap();
-        let out = lmstore(&["import", "broken.json", "--name", name]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
-        assert!(stderr.contains("lmstore: error"), "{name}: {stderr}");
-    }
-    let list = lmstore(&["list", "--json"]);
-    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 1, "only the unbroken import is stored: {listed}");
 }

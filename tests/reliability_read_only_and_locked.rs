@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn read_only() -> SqliteConfig {
-    SqliteConfig { read_only: true, ..SqliteConfig::default() }
+    SqliteConfig::default().with_read_only(true)
 }
 
 /// A database holding the sample program, closed (so no WAL is left).
@@ -172,7 +172,7 @@ fn hold_lock(db: &Path, statement: &'static str) -> std::sync::mpsc::Sender<()> 
 }
 
 fn short_timeout() -> SqliteConfig {
-    SqliteConfig { busy_timeout: Duration::from_millis(300), ..SqliteConfig::default() }
+    SqliteConfig::default().with_busy_timeout(Duration::from_millis(300))
 }
 
 #[test]

@@ -201,7 +201,7 @@ fn stale_semantic_rows_are_caught_when_verification_is_on() {
     // The graph rebuilds its semantic graph from the primary rows, so a default load
     // is correct regardless; verification reports the stale table.
     assert!(f.store.load_program(f.program).is_ok());
-    let config = lmlang_storage::sqlite::SqliteConfig { verify_semantic_on_load: true, ..Default::default() };
+    let config = lmlang_storage::sqlite::SqliteConfig::default().with_verify_semantic_on_load(true);
     let verifying = SqliteStore::open_with(f.store.path(), config).expect("second store");
     match verifying.load_program(f.program) {
         Err(StorageError::Corrupt { table: "lmlang_semantic_edges", key, detail }) => {
@@ -279,8 +279,8 @@ fn split_loads_report_corrupt_rows_as_one_transaction_loads_do() {
             conn.batch_execute("PRAGMA foreign_keys = OFF; PRAGMA ignore_check_constraints = ON;").expect("pragmas");
             conn.batch_execute(&sql).expect("tamper");
         }
-        let single = SqliteStore::open_with(&path, SqliteConfig { split_loads: false, ..Default::default() })
-            .expect("second store");
+        let single =
+            SqliteStore::open_with(&path, SqliteConfig::default().with_split_loads(false)).expect("second store");
         match (split.load_program(program), single.load_program(program)) {
             (Ok(a), Ok(b)) => {
                 assert!(sql.is_empty(), "{case}: corrupt rows loaded without error");

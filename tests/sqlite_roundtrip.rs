@@ -15,7 +15,7 @@ use lmlang_storage::synth::{SynthConfig, generate};
 use proptest::prelude::*;
 
 fn verifying_store() -> SqliteStore {
-    SqliteStore::temporary_with(SqliteConfig { verify_semantic_on_load: true, ..Default::default() }).expect("store")
+    SqliteStore::temporary_with(SqliteConfig::default().with_verify_semantic_on_load(true)).expect("store")
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 /// cores), a busy timeout long enough that `SQLITE_BUSY` never reaches a caller under
 /// normal concurrent use, and a WAL that is checkpointed so it stays small.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SqliteConfig {
     /// Most read-only connections in the pool (loads and queries run on these).
     pub max_readers: u32,
@@ -68,4 +69,37 @@ impl Default for SqliteConfig {
             max_page_count: None,
         }
     }
+}
+
+/// Chained setters, one per field: the struct is `#[non_exhaustive]` (a later version
+/// may add knobs without breaking callers), so callers outside the crate start from
+/// `SqliteConfig::default()` and change what they need.
+macro_rules! setters {
+    ($($setter:ident => $field:ident: $ty:ty),* $(,)?) => {
+        impl SqliteConfig {
+            $(
+                #[doc = concat!("This configuration with `", stringify!($field), "` set.")]
+                pub fn $setter(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    with_max_readers => max_readers: u32,
+    with_min_idle_readers => min_idle_readers: u32,
+    with_busy_timeout => busy_timeout: Duration,
+    with_reader_wait => reader_wait: Duration,
+    with_cache_size_kib => cache_size_kib: u32,
+    with_mmap_size => mmap_size: u64,
+    with_wal_autocheckpoint => wal_autocheckpoint: u32,
+    with_checkpoint_after_rows => checkpoint_after_rows: u64,
+    with_journal_size_limit => journal_size_limit: i64,
+    with_verify_semantic_on_load => verify_semantic_on_load: bool,
+    with_split_loads => split_loads: bool,
+    with_read_only => read_only: bool,
+    with_max_page_count => max_page_count: Option<u32>,
 }

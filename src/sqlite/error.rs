@@ -58,7 +58,7 @@ pub fn classify_connection(e: diesel::ConnectionError) -> StorageError {
 }
 
 /// Classifies an error of the reader pool (which wraps connection errors).
-pub fn classify_pool(e: r2d2::Error) -> StorageError {
+pub fn classify_pool(e: diesel::r2d2::PoolError) -> StorageError {
     let message = e.to_string();
     classify_message(&message).unwrap_or_else(|| StorageError::Database(Box::new(e)))
 }

@@ -146,11 +146,13 @@ impl SqliteStore {
     /// A store on a fresh database in a temporary directory, deleted with the store:
     /// for tests and scratch work. (A file, not `:memory:`: pooled connections to an
     /// in-memory database would each see their own empty database.)
+    #[cfg(feature = "temporary")]
     pub fn temporary() -> StorageResult<Self> {
         Self::temporary_with(SqliteConfig::default())
     }
 
     /// A temporary store with the given settings.
+    #[cfg(feature = "temporary")]
     pub fn temporary_with(config: SqliteConfig) -> StorageResult<Self> {
         Ok(Store::with_backend(SqliteBackend::new(OwnedConnections::temporary(config)?)))
     }

@@ -34,6 +34,7 @@ pub struct OwnedConnections {
     /// thread could not be started: the writer then checkpoints itself).
     checkpointer: OnceLock<Option<Checkpointer>>,
     /// Keeps the directory of a temporary database alive as long as the store.
+    #[cfg(feature = "temporary")]
     _temp_dir: Option<tempfile::TempDir>,
 }
 
@@ -46,17 +47,20 @@ impl std::fmt::Debug for OwnedConnections {
 impl OwnedConnections {
     /// Opens (creating if needed) and migrates a database file.
     pub fn open(path: &Path, config: SqliteConfig) -> StorageResult<Self> {
-        Self::open_inner(path, config, None)
+        Self::open_inner(path, config)
     }
 
     /// A database in a fresh temporary directory, removed when the store is dropped.
+    #[cfg(feature = "temporary")]
     pub fn temporary(config: SqliteConfig) -> StorageResult<Self> {
         let dir = tempfile::Builder::new().prefix("lmlang-store-").tempdir()?;
         let path = dir.path().join("store.db");
-        Self::open_inner(&path, config, Some(dir))
+        let mut opened = Self::open_inner(&path, config)?;
+        opened._temp_dir = Some(dir);
+        Ok(opened)
     }
 
-    fn open_inner(path: &Path, config: SqliteConfig, temp: Option<tempfile::TempDir>) -> StorageResult<Self> {
+    fn open_inner(path: &Path, config: SqliteConfig) -> StorageResult<Self> {
         if config.read_only && !path.to_string_lossy().starts_with("file:") && !path.exists() {
             // Said plainly rather than as SQLite's "unable to open database file".
             return Err(StorageError::Io(std::io::Error::new(
@@ -98,7 +102,8 @@ impl OwnedConnections {
             readers,
             writer: Mutex::new(writer),
             checkpointer: OnceLock::new(),
-            _temp_dir: temp,
+            #[cfg(feature = "temporary")]
+            _temp_dir: None,
         })
     }
 

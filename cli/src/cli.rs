@@ -11,6 +11,10 @@ pub struct Cli {
     /// The database file; created on first use.
     #[arg(long, global = true, env = "LMLANG_DB", default_value = "lmlang.db")]
     pub db: PathBuf,
+    /// Log what the store does to stderr: -v for opens, migrations, loads and saves
+    /// with their sizes and durations, -vv for every commit (`RUST_LOG` overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -4,14 +4,14 @@
 //! that finds the file locked waits for the lock.
 //!
 //! The reader/writer harness is the one `lmstore soak concurrency` runs (shared source,
-//! `src/bin/lmstore/soak/concurrency.rs`), here for a few seconds.
+//! `cli/src/soak/concurrency.rs`), here for a few seconds.
 
 #[allow(dead_code)]
-#[path = "../src/bin/lmstore/soak/script.rs"]
+#[path = "../src/soak/script.rs"]
 mod script;
 
 #[allow(dead_code)]
-#[path = "../src/bin/lmstore/soak/concurrency.rs"]
+#[path = "../src/soak/concurrency.rs"]
 mod concurrency;
 
 use lmlang_storage::model::{ComputeNodeOp, ComputeOp, ConstValue, FunctionId, NodeId};
@@ -101,7 +101,7 @@ fn two_processes_writing_one_file_lose_nothing() {
 fn a_writer_waits_for_a_lock_held_briefly_then_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("wait.db");
-    let config = SqliteConfig { busy_timeout: Duration::from_secs(10), ..SqliteConfig::default() };
+    let config = SqliteConfig::default().with_busy_timeout(Duration::from_secs(10));
     let store = SqliteStore::open_with(&db, config).unwrap();
     let program = store.insert_program("p", &generate(&SynthConfig::new(100))).unwrap();
     let (locked_tx, locked_rx) = std::sync::mpsc::channel();

@@ -3,15 +3,15 @@
 //! and hashes as the acknowledged steps say it should.
 //!
 //! The harness is the one `lmstore soak crash` runs (shared source, see
-//! `src/bin/lmstore/soak/crash.rs`); here with few kills and small programs, so it fits
+//! `cli/src/soak/crash.rs`); here with few kills and small programs, so it fits
 //! in CI. The child is the `lmstore` binary's hidden `soak crash-child` command.
 
 #[allow(dead_code)]
-#[path = "../src/bin/lmstore/soak/script.rs"]
+#[path = "../src/soak/script.rs"]
 mod script;
 
 #[allow(dead_code)]
-#[path = "../src/bin/lmstore/soak/crash.rs"]
+#[path = "../src/soak/crash.rs"]
 mod crash;
 
 use std::path::PathBuf;

@@ -7,7 +7,7 @@
 
 // The floor is the one `lmstore bench` uses; a few of its helpers serve only the CLI.
 #[allow(dead_code)]
-#[path = "../src/bin/lmstore/bench/raw.rs"]
+#[path = "../src/bench/raw.rs"]
 mod raw;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};

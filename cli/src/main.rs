@@ -33,8 +33,29 @@ impl<E: std::fmt::Display> From<E> for Failure {
 
 pub type CmdResult = Result<ExitCode, Failure>;
 
+/// The library logs through `tracing` and installs nothing; the tool shows its events
+/// on stderr when asked to.
+fn install_logging(verbose: u8) {
+    if verbose == 0 && std::env::var_os("RUST_LOG").is_none() {
+        return;
+    }
+    let level = match verbose {
+        0 | 1 => "lmlang_storage=info",
+        2 => "lmlang_storage=debug",
+        _ => "lmlang_storage=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    install_logging(cli.verbose);
     match run(cli) {
         Ok(code) => code,
         Err(Failure(message)) => {
@@ -50,7 +71,7 @@ fn run(cli: Cli) -> CmdResult {
     // they work on a read-only file or mount; a missing file or one that needs
     // migrating is opened as the writing commands open it.
     let read = || {
-        let read_only = SqliteConfig { read_only: true, ..SqliteConfig::default() };
+        let read_only = SqliteConfig::default().with_read_only(true);
         match SqliteStore::open_with(&cli.db, read_only) {
             Ok(store) => Ok(store),
             Err(StorageError::ReadOnly) => open(),

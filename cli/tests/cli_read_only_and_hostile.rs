@@ -3,6 +3,8 @@
 //! an export with ids at the top of the id space is refused in bounded memory.
 
 mod cli_support;
+#[path = "../../tests/reliability_support/mod.rs"]
+mod reliability_support;
 
 use cli_support::{lmstore, ok};
 use std::path::Path;
@@ -103,4 +105,49 @@ fn an_export_with_next_ids_at_the_top_is_refused_in_bounded_memory() {
     }
     let listed = ok(dir.path(), &["list", "--json"]);
     assert!(!listed.contains("hostile"), "nothing was stored: {listed}");
+}
+
+/// The command-line import refuses broken files with a message and exit status 1 (a
+/// panic would be 101) and stores nothing.
+#[test]
+fn lmstore_import_refuses_broken_files_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let lmstore = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lmstore"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("LMLANG_DB")
+            .output()
+            .unwrap()
+    };
+    let (g, _) = reliability_support::sample_program();
+    let export = serde_json::json!({
+        "export_format_version": 1,
+        "name": "sample",
+        "root_hash": g.hashes().program().to_hex(),
+        "holes": { "nodes": [3], "edges": [] },
+        "program": g.to_document(),
+    })
+    .to_string();
+    let ok = dir.path().join("ok.json");
+    std::fs::write(&ok, &export).unwrap();
+    let out = lmstore(&["import", "ok.json"]);
+    assert!(out.status.success(), "the unbroken export imports: {}", String::from_utf8_lossy(&out.stderr));
+    let broken: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated", export.as_bytes()[..export.len() / 2].to_vec()),
+        ("unknown variant", export.replace("\"Return\"", "\"Retorn\"").into_bytes()),
+        ("dangling edge", export.replace("\"target\":9", "\"target\":99").into_bytes()),
+        ("random bytes", (0..3000u32).map(|i| (i.wrapping_mul(2654435761) >> 11) as u8).collect()),
+        ("empty", Vec::new()),
+    ];
+    for (name, bytes) in broken {
+        std::fs::write(dir.path().join("broken.json"), &bytes).unwrap();
+        let out = lmstore(&["import", "broken.json", "--name", name]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains("lmstore: error"), "{name}: {stderr}");
+    }
+    let list = lmstore(&["list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "only the unbroken import is stored: {listed}");
 }
