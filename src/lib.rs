@@ -18,6 +18,7 @@
 pub mod graph;
 pub mod hash;
 pub mod model;
+pub mod rows;
 pub mod schema;
 pub mod sqlite;
 pub mod store;

@@ -4,12 +4,13 @@
 //! a host's pool and a host's single connection differ only in how a connection is
 //! had and a transaction begun ([`Connections`]).
 
+use super::mapper::{self, SqliteRows};
 use super::owned::OwnedConnections;
 use super::source::Connections;
 use super::tables::{edges, functions, modules, nodes, programs, types};
-use super::{mapper, writer};
 use crate::graph::{ChangeSet, EdgeView, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
+use crate::rows;
 use crate::store::{Backend, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError, StorageResult, WriteTx};
 use diesel::sqlite::SqliteConnection;
 use std::collections::HashMap;
@@ -267,13 +268,13 @@ impl WriteTx for SqliteTx<'_> {
         changes: &ChangeSet,
     ) -> StorageResult<SaveReport> {
         let stored = self.header(program)?.next_ids;
-        let report = writer::write_changes(self.conn, program, graph, changes, stored)?;
+        let report = rows::write_changes(&mut SqliteRows(self.conn), program, graph, changes, stored)?;
         Ok(self.count(report))
     }
 
     fn write_all(&mut self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport> {
         self.header(program)?;
-        let report = writer::write_all(self.conn, program, graph)?;
+        let report = rows::write_all(&mut SqliteRows(self.conn), program, graph)?;
         Ok(self.count(report))
     }
 

@@ -9,13 +9,12 @@
 use super::backend::{Backend, WriteTx};
 use super::error::{ProgramRef, StorageError, StorageResult};
 use super::types::{ProgramId, ProgramSummary, SaveReport};
-use crate::graph::{
-    ChangeSet, DOCUMENT_FORMAT_VERSION, EdgeEntry, EdgeView, NextIds, NodeEntry, ProgramDocument, ProgramGraph,
-    TypeEntry,
-};
+use crate::graph::{ChangeSet, EdgeEntry, EdgeView, NextIds, NodeEntry, ProgramGraph, TypeEntry};
 use crate::model::{
-    ComputeNode, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId,
+    ComputeNode, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, SemanticEdge,
+    SemanticKey, SemanticNode, TypeId, TypeName,
 };
+use crate::rows::{self, Header, RowSink, RowSource, SemanticRows};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::RwLock;
 
@@ -79,18 +78,6 @@ impl ProgramRows {
             revision: self.revision,
             created_at: self.created_at,
             updated_at: self.updated_at,
-        }
-    }
-
-    fn document(&self) -> ProgramDocument {
-        ProgramDocument {
-            format_version: DOCUMENT_FORMAT_VERSION,
-            next_ids: self.next_ids,
-            modules: self.modules.values().cloned().collect(),
-            types: self.types.values().cloned().collect(),
-            functions: self.functions.values().cloned().collect(),
-            nodes: self.nodes.values().cloned().collect(),
-            edges: self.edges.values().cloned().collect(),
         }
     }
 
@@ -186,8 +173,8 @@ impl Backend for MemoryBackend {
     }
 
     fn load(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)> {
-        let (doc, revision) = self.read(program, |p| (p.document(), p.revision))?;
-        Ok((assemble_stored(doc)?, revision))
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        rows::read_graph(&mut MemoryRows(&tables), program, false)
     }
 
     fn node(&self, program: ProgramId, node: NodeId) -> StorageResult<Option<ComputeNode>> {
@@ -272,12 +259,6 @@ impl Bounded for ModuleId {
 impl Bounded for TypeId {
     const MIN: Self = TypeId(0);
     const MAX: Self = TypeId(u32::MAX);
-}
-
-/// Assembles stored rows into a graph; stored rows that do not form a whole program
-/// are reported as corrupt rather than handed out.
-pub(crate) fn assemble_stored(doc: ProgramDocument) -> StorageResult<ProgramGraph> {
-    ProgramGraph::from_document(doc).map_err(|violations| StorageError::Invalid { violations })
 }
 
 /// A memory transaction. Each change first saves what it replaces, so a failure
@@ -398,8 +379,7 @@ impl WriteTx for MemoryTx<'_> {
     }
 
     fn load(&mut self, program: ProgramId) -> StorageResult<ProgramGraph> {
-        let doc = self.rows(program)?.document();
-        assemble_stored(doc)
+        rows::read_graph(&mut MemoryRows(self.tables), program, false).map(|(g, _)| g)
     }
 
     fn write_changes(
@@ -408,95 +388,12 @@ impl WriteTx for MemoryTx<'_> {
         g: &ProgramGraph,
         changes: &ChangeSet,
     ) -> StorageResult<SaveReport> {
-        let mut report = SaveReport::default();
-        let mut undo = Vec::new();
-        let p = self.rows(program)?;
-        let count = |report: &mut SaveReport, present: bool, existed: bool| {
-            if present {
-                report.rows_written += 1;
-            } else if existed {
-                report.rows_deleted += 1;
-            }
-        };
-        for &m in &changes.modules {
-            let old = p.modules.get(&m).cloned();
-            let existed = old.is_some();
-            undo.push(Undo::Module(program, m, old));
-            match g.module(m) {
-                Some(def) => p.modules.insert(m, def.clone()),
-                None => p.modules.remove(&m),
-            };
-            count(&mut report, g.module(m).is_some(), existed);
-        }
-        for &t in &changes.types {
-            let old = p.types.get(&t).cloned();
-            let existed = old.is_some();
-            undo.push(Undo::Type(program, t, old));
-            match g.types().get(t) {
-                Some(ty) => p.types.insert(t, TypeEntry { id: t, name: g.types().name_of(t).cloned(), ty: ty.clone() }),
-                None => p.types.remove(&t),
-            };
-            count(&mut report, g.types().get(t).is_some(), existed);
-        }
-        for &f in &changes.functions {
-            let old = p.functions.get(&f).cloned();
-            let existed = old.is_some();
-            undo.push(Undo::Function(program, f, old));
-            match g.function(f) {
-                Some(def) => p.put_function(def.clone()),
-                None => {
-                    p.remove_function(f);
-                }
-            }
-            count(&mut report, g.function(f).is_some(), existed);
-        }
-        for &n in &changes.nodes {
-            let old = p.nodes.get(&n).cloned();
-            let existed = old.is_some();
-            undo.push(Undo::Node(program, n, old));
-            match g.node(n) {
-                Some(node) => p.put_node(NodeEntry { id: n, owner: node.owner, op: node.op.clone() }),
-                None => {
-                    p.remove_node(n);
-                }
-            }
-            count(&mut report, g.node(n).is_some(), existed);
-        }
-        for &e in &changes.edges {
-            let old = p.edges.get(&e).cloned();
-            let existed = old.is_some();
-            undo.push(Undo::Edge(program, e, old));
-            let now = g.edge(e);
-            match now {
-                Some(v) => p.put_edge(EdgeEntry { id: e, source: v.source, target: v.target, edge: v.edge }),
-                None => {
-                    p.remove_edge(e);
-                }
-            }
-            count(&mut report, now.is_some(), existed);
-        }
-        self.undo.extend(undo);
-        Ok(report)
+        let stored = self.rows(program)?.next_ids;
+        rows::write_changes(self, program, g, changes, stored)
     }
 
     fn write_all(&mut self, program: ProgramId, g: &ProgramGraph) -> StorageResult<SaveReport> {
-        let doc = g.to_document();
-        let p = self.rows(program)?;
-        let rows =
-            (doc.modules.len() + doc.types.len() + doc.functions.len() + doc.nodes.len() + doc.edges.len()) as u64;
-        p.modules = doc.modules.into_iter().map(|m| (m.id, m)).collect();
-        p.types = doc.types.into_iter().map(|t| (t.id, t)).collect();
-        for f in doc.functions {
-            p.put_function(f);
-        }
-        for n in doc.nodes {
-            p.put_node(n);
-        }
-        for e in doc.edges {
-            p.put_edge(e);
-        }
-        // The program row was inserted by this transaction; undoing that drops these rows.
-        Ok(SaveReport { rows_written: rows, rows_deleted: 0 })
+        rows::write_all(self, program, g)
     }
 
     fn finish(&mut self, program: ProgramId, g: &ProgramGraph, now: i64) -> StorageResult<u64> {
@@ -528,5 +425,238 @@ impl WriteTx for MemoryTx<'_> {
         self.tables.names.remove(&old);
         self.tables.names.insert(name.to_string(), program);
         Ok(())
+    }
+}
+
+/// The tables as a [`RowSource`]: what a load reads, under the caller's lock.
+struct MemoryRows<'a>(&'a Tables);
+
+impl MemoryRows<'_> {
+    fn program(&self, program: ProgramId) -> StorageResult<&ProgramRows> {
+        self.0.programs.get(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))
+    }
+}
+
+impl RowSource for MemoryRows<'_> {
+    fn header(&mut self, program: ProgramId) -> StorageResult<Header> {
+        let p = self.program(program)?;
+        Ok(Header { revision: p.revision, next_ids: p.next_ids })
+    }
+
+    fn modules(&mut self, program: ProgramId) -> StorageResult<Vec<ModuleDef>> {
+        Ok(self.program(program)?.modules.values().cloned().collect())
+    }
+
+    fn types(&mut self, program: ProgramId) -> StorageResult<Vec<TypeEntry>> {
+        Ok(self.program(program)?.types.values().cloned().collect())
+    }
+
+    fn functions(&mut self, program: ProgramId) -> StorageResult<Vec<FunctionDef>> {
+        Ok(self.program(program)?.functions.values().cloned().collect())
+    }
+
+    fn nodes(&mut self, program: ProgramId) -> StorageResult<Vec<NodeEntry>> {
+        Ok(self.program(program)?.nodes.values().cloned().collect())
+    }
+
+    fn edges(&mut self, program: ProgramId, sink: &mut dyn FnMut(Vec<EdgeEntry>)) -> StorageResult<()> {
+        sink(self.program(program)?.edges.values().cloned().collect());
+        Ok(())
+    }
+
+    /// None: memory keeps no semantic rows, the graph derives them on load.
+    fn semantic(&mut self, program: ProgramId) -> StorageResult<Option<SemanticRows>> {
+        self.program(program).map(|_| None)
+    }
+}
+
+/// The memory transaction as the shared diff's [`RowSink`]: rows are the model's own
+/// values, and every write first records what it replaces, for rollback. Memory keeps
+/// no semantic rows (the graph derives them), so those writes do nothing.
+impl RowSink for MemoryTx<'_> {
+    type Module = ModuleDef;
+    type Type = TypeEntry;
+    type Function = FunctionDef;
+    type Node = NodeEntry;
+    type Edge = EdgeEntry;
+    type SemanticNode = ();
+    type SemanticEdge = ();
+
+    fn module_row(_: ProgramId, def: &ModuleDef) -> StorageResult<ModuleDef> {
+        Ok(def.clone())
+    }
+
+    fn type_row(_: ProgramId, id: TypeId, name: Option<&TypeName>, ty: &LmType) -> StorageResult<TypeEntry> {
+        Ok(TypeEntry { id, name: name.cloned(), ty: ty.clone() })
+    }
+
+    fn function_row(_: ProgramId, def: &FunctionDef) -> StorageResult<FunctionDef> {
+        Ok(def.clone())
+    }
+
+    fn node_row(_: ProgramId, id: NodeId, node: &ComputeNode) -> StorageResult<NodeEntry> {
+        Ok(NodeEntry { id, owner: node.owner, op: node.op.clone() })
+    }
+
+    fn edge_row(_: ProgramId, v: &EdgeView) -> StorageResult<EdgeEntry> {
+        Ok(EdgeEntry { id: v.id, source: v.source, target: v.target, edge: v.edge })
+    }
+
+    fn semantic_node_row(_: ProgramId, _: &SemanticNode) -> StorageResult<()> {
+        Ok(())
+    }
+
+    fn semantic_edge_row(_: ProgramId, _: SemanticEdge, _: SemanticKey, _: SemanticKey) -> StorageResult<()> {
+        Ok(())
+    }
+
+    fn insert_modules(&mut self, program: ProgramId, rows: &[ModuleDef]) -> StorageResult<usize> {
+        self.upsert_modules(program, rows)
+    }
+
+    fn upsert_modules(&mut self, program: ProgramId, rows: &[ModuleDef]) -> StorageResult<usize> {
+        let p = self.tables.programs.get_mut(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        for m in rows {
+            self.undo.push(Undo::Module(program, m.id, p.modules.insert(m.id, m.clone())));
+        }
+        Ok(rows.len())
+    }
+
+    fn delete_modules(&mut self, program: ProgramId, ids: &[u32]) -> StorageResult<usize> {
+        let p = self.tables.programs.get_mut(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        let mut deleted = 0;
+        for &id in ids {
+            if let Some(old) = p.modules.remove(&ModuleId(id)) {
+                self.undo.push(Undo::Module(program, ModuleId(id), Some(old)));
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn insert_types(&mut self, program: ProgramId, rows: &[TypeEntry]) -> StorageResult<usize> {
+        self.upsert_types(program, rows)
+    }
+
+    fn upsert_types(&mut self, program: ProgramId, rows: &[TypeEntry]) -> StorageResult<usize> {
+        let p = self.tables.programs.get_mut(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        for t in rows {
+            self.undo.push(Undo::Type(program, t.id, p.types.insert(t.id, t.clone())));
+        }
+        Ok(rows.len())
+    }
+
+    fn delete_types(&mut self, program: ProgramId, ids: &[u32]) -> StorageResult<usize> {
+        let p = self.tables.programs.get_mut(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        let mut deleted = 0;
+        for &id in ids {
+            if let Some(old) = p.types.remove(&TypeId(id)) {
+                self.undo.push(Undo::Type(program, TypeId(id), Some(old)));
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn insert_functions(&mut self, program: ProgramId, rows: &[FunctionDef]) -> StorageResult<usize> {
+        self.upsert_functions(program, rows)
+    }
+
+    fn upsert_functions(&mut self, program: ProgramId, rows: &[FunctionDef]) -> StorageResult<usize> {
+        let p = self.tables.programs.get_mut(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        for f in rows {
+            self.undo.push(Undo::Function(program, f.id, p.functions.get(&f.id).cloned()));
+            p.put_function(f.clone());
+        }
+        Ok(rows.len())
+    }
+
+    fn delete_functions(&mut self, program: ProgramId, ids: &[u32]) -> StorageResult<usize> {
+        let p = self.tables.programs.get_mut(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        let mut deleted = 0;
+        for &id in ids {
+            let old = p.functions.get(&FunctionId(id)).cloned();
+            if p.remove_function(FunctionId(id)) {
+                self.undo.push(Undo::Function(program, FunctionId(id), old));
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn insert_nodes(&mut self, program: ProgramId, rows: &[NodeEntry]) -> StorageResult<usize> {
+        self.upsert_nodes(program, rows)
+    }
+
+    fn upsert_nodes(&mut self, program: ProgramId, rows: &[NodeEntry]) -> StorageResult<usize> {
+        let p = self.tables.programs.get_mut(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        for n in rows {
+            self.undo.push(Undo::Node(program, n.id, p.nodes.get(&n.id).cloned()));
+            p.put_node(n.clone());
+        }
+        Ok(rows.len())
+    }
+
+    fn delete_nodes(&mut self, program: ProgramId, ids: &[u32]) -> StorageResult<usize> {
+        let p = self.tables.programs.get_mut(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        let mut deleted = 0;
+        for &id in ids {
+            let old = p.nodes.get(&NodeId(id)).cloned();
+            if p.remove_node(NodeId(id)) {
+                self.undo.push(Undo::Node(program, NodeId(id), old));
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn insert_edges(&mut self, program: ProgramId, rows: &[EdgeEntry]) -> StorageResult<usize> {
+        self.upsert_edges(program, rows)
+    }
+
+    fn upsert_edges(&mut self, program: ProgramId, rows: &[EdgeEntry]) -> StorageResult<usize> {
+        let p = self.tables.programs.get_mut(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        for e in rows {
+            self.undo.push(Undo::Edge(program, e.id, p.edges.get(&e.id).cloned()));
+            p.put_edge(e.clone());
+        }
+        Ok(rows.len())
+    }
+
+    fn delete_edges(&mut self, program: ProgramId, ids: &[u32]) -> StorageResult<usize> {
+        let p = self.tables.programs.get_mut(&program).ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        let mut deleted = 0;
+        for &id in ids {
+            let old = p.edges.get(&EdgeId(id)).cloned();
+            if p.remove_edge(EdgeId(id)) {
+                self.undo.push(Undo::Edge(program, EdgeId(id), old));
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn call_owners(&mut self, _: ProgramId, _: &[NodeId]) -> StorageResult<Vec<FunctionId>> {
+        Ok(Vec::new())
+    }
+
+    fn insert_semantic_nodes(&mut self, _: ProgramId, _: &[()]) -> StorageResult<usize> {
+        Ok(0)
+    }
+
+    fn upsert_semantic_nodes(&mut self, _: ProgramId, _: &[()]) -> StorageResult<usize> {
+        Ok(0)
+    }
+
+    fn insert_semantic_edges(&mut self, _: ProgramId, _: &[()]) -> StorageResult<usize> {
+        Ok(0)
+    }
+
+    fn delete_owned_semantic_edges(&mut self, _: ProgramId, _: SemanticKey) -> StorageResult<usize> {
+        Ok(0)
+    }
+
+    fn delete_semantic_node(&mut self, _: ProgramId, _: SemanticKey) -> StorageResult<usize> {
+        Ok(0)
     }
 }

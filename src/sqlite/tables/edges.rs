@@ -196,14 +196,6 @@ pub fn load_by_type(conn: &mut SqliteConnection, program: i64, ty: i64) -> Query
     by_type(program, ty).select(EdgeRow::as_select()).load(conn)
 }
 
-/// Loads and decodes all edges of a program, row by row so no intermediate rows pile
-/// up.
-pub fn load_decoded(conn: &mut SqliteConnection, program: i64) -> StorageResult<Vec<EdgeEntry>> {
-    let mut out = Vec::new();
-    load_decoded_batches(conn, program, |batch| out.extend(batch))?;
-    Ok(out)
-}
-
 /// Edges per batch of [`load_decoded_batches`]: small enough that the first arrive
 /// early, and that a batch (96 KiB) comes from the allocator's pool rather than a
 /// fresh mapping of its own.
@@ -215,7 +207,7 @@ const BATCH: usize = 4096;
 pub fn load_decoded_batches(
     conn: &mut SqliteConnection,
     program: i64,
-    mut sink: impl FnMut(Vec<EdgeEntry>),
+    sink: &mut dyn FnMut(Vec<EdgeEntry>),
 ) -> StorageResult<()> {
     let mut batch = Vec::with_capacity(BATCH);
     for row in cells_of_program(program).load_iter::<EdgeCells, DefaultLoadingMode>(conn)? {

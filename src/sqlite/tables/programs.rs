@@ -63,12 +63,7 @@ pub struct ProgramState {
     pub updated_at: i64,
 }
 
-/// The parts of a program row a load and a write need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
-    pub revision: u64,
-    pub next_ids: NextIds,
-}
+pub use crate::rows::Header;
 
 impl ProgramRow {
     fn key(&self) -> String {

@@ -1,0 +1,22 @@
+//! The row layer every backend shares: which rows a save writes, and how rows become
+//! a graph again.
+//!
+//! A backend keeps rows; it does not decide which. [`write_changes`] and
+//! [`write_all`] turn a graph (or the part of it a [`ChangeSet`](crate::graph::ChangeSet)
+//! names) into calls on a [`RowSink`], parents first and children last, with the
+//! semantic rows of everything whose skeleton may have changed; [`read_graph`] and its
+//! parts turn what a [`RowSource`] reads back into a checked
+//! [`ProgramGraph`](crate::graph::ProgramGraph). So SQLite, PostgreSQL and the
+//! in-memory backend agree on every row by construction, and a backend implements
+//! only row reads and writes, its transactions and its bulk path.
+
+mod assemble;
+mod diff;
+mod sink;
+mod source;
+
+pub(crate) use assemble::finish;
+pub use assemble::{assemble, check_semantic, table_of};
+pub use diff::{write_all, write_changes};
+pub use sink::RowSink;
+pub use source::{Header, RowSource, SemanticRows, read_document, read_edges, read_graph, read_without_edges};
