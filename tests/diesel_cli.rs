@@ -53,7 +53,10 @@ fn the_diesel_cli_reproduces_src_schema_rs() {
     let generated = scratch.path().join("schema.rs");
     let config = config
         .replace("file = \"src/schema.rs\"", &format!("file = {:?}", generated.to_str().expect("UTF-8")))
-        .replace("dir = \"migrations\"", &format!("dir = {:?}", root.join("migrations").to_str().expect("UTF-8")));
+        .replace(
+            "dir = \"migrations/sqlite\"",
+            &format!("dir = {:?}", root.join("migrations/sqlite").to_str().expect("UTF-8")),
+        );
     std::fs::write(scratch.path().join("diesel.toml"), config).expect("config");
     let db = scratch.path().join("cli.db");
     let committed = std::fs::read_to_string(root.join("src/schema.rs")).expect("src/schema.rs");

@@ -166,7 +166,7 @@ fn op_codes_agree_with_the_op_kinds_table() {
 
 #[test]
 fn migrations_are_in_cli_layout_and_reverse_cleanly() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
     for entry in std::fs::read_dir(&dir).expect("migrations dir").flatten() {
         if !entry.file_type().expect("file type").is_dir() {
             continue;
@@ -205,7 +205,7 @@ fn migrations_are_in_cli_layout_and_reverse_cleanly() {
 #[test]
 fn schema_version_is_the_newest_migration() {
     let store = SqliteStore::temporary().expect("store");
-    let newest = std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations"))
+    let newest = std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"))
         .expect("migrations dir")
         .flatten()
         .filter_map(|e| e.file_name().to_string_lossy().split('_').next().map(|v| v.replace('-', "")))

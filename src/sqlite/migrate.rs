@@ -1,4 +1,4 @@
-//! Schema migrations: embedded from `migrations/`, applied on open, refused when the
+//! Schema migrations: embedded from `migrations/sqlite/`, applied on open, refused when the
 //! file is newer than this build.
 //!
 //! Diesel runs each migration in a transaction, where `PRAGMA foreign_keys` cannot be
@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 /// migrations (`MigrationHarness::run_pending_migrations(conn, MIGRATIONS)`); the store
 /// runs them itself on open, and [`run_migrations`](super::run_migrations) runs them the same way
 /// on a caller's connection.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// A migration version as a number (`2026-11-25-055545-0000` is 202611250555450000),
 /// which orders like the text.

@@ -4,7 +4,7 @@
 //! exactly like the in-memory store (same checks, errors and orders); this module only
 //! decides how rows are kept.
 //!
-//! # Schema (`migrations/`, generated into `crate::schema`)
+//! # Schema (`migrations/sqlite/`, generated into `crate::schema`)
 //!
 //! A `programs` table (name unique, revision, the next ids so ids survive a reload,
 //! counts for listings) and one table per stored entity: `modules`, `types`,
