@@ -18,8 +18,15 @@
 pub mod graph;
 pub mod hash;
 pub mod model;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod rows;
 pub mod schema;
+/// The PostgreSQL schema as `diesel print-schema` generates it from `migrations/postgres/`
+/// (never edited by hand). Queries use [`schema`], whose tables this one matches column
+/// for column (`tests/postgres_schema.rs`).
+#[cfg(feature = "postgres")]
+pub mod schema_postgres;
 pub mod sqlite;
 pub mod store;
 #[cfg(feature = "synth")]

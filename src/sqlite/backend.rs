@@ -232,22 +232,12 @@ impl<'c> SqliteTx<'c> {
     }
 }
 
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
 impl WriteTx for SqliteTx<'_> {
     fn insert_program(&mut self, name: &str, now: i64) -> StorageResult<ProgramId> {
         if programs::id_by_name(self.conn, name)?.is_some() {
             return Err(StorageError::DuplicateProgramName(name.to_string()));
         }
-        let row = programs::NewProgram {
-            name,
-            format_version: programs::FORMAT_VERSION,
-            created_at: now,
-            // Empty until `finish` records the program written into it.
-            state: programs::ProgramState { updated_at: now, ..Default::default() },
-        };
+        let row = programs::NewProgram::empty(name, now);
         let id = ProgramId(programs::insert(self.conn, &row)?);
         self.headers.insert(id, programs::Header { revision: 0, next_ids: Default::default() });
         Ok(id)
@@ -279,26 +269,10 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     fn finish(&mut self, program: ProgramId, graph: &ProgramGraph, now: i64) -> StorageResult<u64> {
-        let header = self.header(program)?;
-        let revision = header.revision + 1;
-        // Never down: see `NextIds::max`.
-        let next = header.next_ids.max(graph.next_ids());
-        let state = programs::ProgramState {
-            revision: to_i64(revision),
-            next_node_id: next.node.into(),
-            next_edge_id: next.edge.into(),
-            next_function_id: next.function.into(),
-            next_module_id: next.module.into(),
-            next_type_id: next.type_.into(),
-            module_count: to_i64(graph.modules().len() as u64),
-            function_count: to_i64(graph.function_count() as u64),
-            node_count: to_i64(graph.node_count() as u64),
-            edge_count: to_i64(graph.edge_count() as u64),
-            updated_at: now,
-        };
+        let (state, header) = programs::ProgramState::after_write(self.header(program)?, graph, now);
         programs::set_state(self.conn, program.0, &state)?;
-        self.headers.insert(program, programs::Header { revision, next_ids: next });
-        Ok(revision)
+        self.headers.insert(program, header);
+        Ok(header.revision)
     }
 
     fn delete_program(&mut self, program: ProgramId) -> StorageResult<()> {

@@ -405,3 +405,75 @@ fn excerpt(text: &str) -> String {
         None => format!("{text:?}"),
     }
 }
+
+/// The same cells on PostgreSQL. Its columns are strictly typed by the server, so a
+/// value always has the column's type and reading cannot meet another storage class;
+/// the cells exist so one set of row structs serves both backends.
+#[cfg(feature = "postgres")]
+mod pg {
+    use super::{Json, Named, StoredName, Strict, WrongType};
+    use diesel::deserialize::{self, FromSql};
+    use diesel::pg::{Pg, PgValue};
+    use diesel::serialize::{self, Output, ToSql};
+    use diesel::sql_types::{BigInt, Bool, Integer, SmallInt, Text};
+    use std::marker::PhantomData;
+
+    macro_rules! strict_pg {
+        ($sql:ty, $rust:ty) => {
+            impl ToSql<$sql, Pg> for Strict<$rust> {
+                fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+                    match &self.0 {
+                        Ok(v) => <$rust as ToSql<$sql, Pg>>::to_sql(v, out),
+                        Err(e) => Err(format!("refusing to write a cell read as {e:?}").into()),
+                    }
+                }
+            }
+
+            impl FromSql<$sql, Pg> for Strict<$rust> {
+                fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
+                    <$rust as FromSql<$sql, Pg>>::from_sql(value).map(|v| Strict(Ok(v)))
+                }
+            }
+        };
+    }
+
+    strict_pg!(BigInt, i64);
+    strict_pg!(Integer, i32);
+    strict_pg!(SmallInt, i16);
+    strict_pg!(Bool, bool);
+
+    impl ToSql<Text, Pg> for Strict<String> {
+        fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+            match &self.0 {
+                Ok(v) => <str as ToSql<Text, Pg>>::to_sql(v.as_str(), out),
+                Err(e) => Err(format!("refusing to write a cell read as {e:?}").into()),
+            }
+        }
+    }
+
+    /// Text as the server sent it; not UTF-8 is kept as an error for the mapper.
+    fn read_text(value: PgValue<'_>) -> Result<String, WrongType> {
+        String::from_utf8(value.as_bytes().to_vec()).map_err(|_| WrongType::NotUtf8)
+    }
+
+    impl FromSql<Text, Pg> for Strict<String> {
+        fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
+            Ok(Strict(read_text(value)))
+        }
+    }
+
+    impl<T> FromSql<Text, Pg> for Json<T> {
+        fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
+            Ok(Json { text: read_text(value), of: PhantomData })
+        }
+    }
+
+    impl<E: StoredName> FromSql<Text, Pg> for Named<E> {
+        fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
+            Ok(match read_text(value) {
+                Ok(text) => E::from_name(&text).map(Named::Known).unwrap_or(Named::Unknown(text)),
+                Err(wrong) => Named::Unreadable(wrong),
+            })
+        }
+    }
+}

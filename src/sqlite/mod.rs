@@ -70,7 +70,7 @@
 
 mod backend;
 mod checkpointer;
-mod codec;
+pub(crate) mod codec;
 mod config;
 mod connection;
 mod direct;
@@ -79,11 +79,11 @@ mod host;
 mod maintenance;
 mod mapper;
 mod migrate;
-mod ops;
+pub(crate) mod ops;
 mod owned;
 mod source;
-mod tables;
-mod writer;
+pub(crate) mod tables;
+pub(crate) mod writer;
 
 pub use backend::SqliteBackend;
 pub use config::SqliteConfig;

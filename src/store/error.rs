@@ -55,6 +55,11 @@ pub enum StorageError {
     Full,
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The connection to a database server broke (the server restarted, the network
+    /// failed). Nothing of the failed operation was committed; retrying it on a new
+    /// connection is safe.
+    #[error("the connection to the database server was lost ({0}); retry")]
+    ConnectionLost(String),
     #[error("database error: {0}")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("JSON payload error: {0}")]

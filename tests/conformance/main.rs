@@ -6,6 +6,9 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[cfg(feature = "postgres")]
+#[path = "../pg_support/mod.rs"]
+mod pg_support;
 mod suite;
 
 use diesel::Connection;
@@ -62,6 +65,14 @@ fn host_transaction(test: Test<'_>) {
     .expect("the host's transaction commits");
 }
 
+/// PostgreSQL (feature `postgres`): a store in a fresh schema of the test server
+/// (`LMLANG_TEST_PG_URL`), dropped after; skipped without a server unless
+/// `LMLANG_PG_REQUIRED=1`.
+#[cfg(feature = "postgres")]
+fn postgres(test: Test<'_>) {
+    pg_support::with_store(|store| test(store));
+}
+
 /// Expands every suite test into a `#[test]` for one way of holding a store.
 macro_rules! conformance {
     ($backend:ident) => {
@@ -108,3 +119,5 @@ conformance!(sqlite_file);
 conformance!(host_pool);
 conformance!(host_connection);
 conformance!(host_transaction);
+#[cfg(feature = "postgres")]
+conformance!(postgres);

@@ -7,7 +7,7 @@ use crate::model::{EdgeId, NodeId};
 use crate::schema::lmlang_flow_edges as flow_edges;
 use crate::sqlite::codec::{Strict, cell_id, corrupt, read_cell, read_required, show};
 use crate::sqlite::ops::{EdgeColumns, decode_edge, encode_edge};
-use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, upsert_chunked};
+use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
 use diesel::connection::DefaultLoadingMode;
 use diesel::deserialize::{self, FromSqlRow};
@@ -176,26 +176,6 @@ pub fn cells_of_program(program: i64) -> _ {
     ))
 }
 
-/// Loads one edge.
-pub fn find(conn: &mut SqliteConnection, program: i64, edge: i64) -> QueryResult<Option<EdgeRow>> {
-    by_id(program, edge).select(EdgeRow::as_select()).get_result(conn).optional()
-}
-
-/// Loads the edges leaving a node.
-pub fn load_from(conn: &mut SqliteConnection, program: i64, node: i64) -> QueryResult<Vec<EdgeRow>> {
-    from(program, node).select(EdgeRow::as_select()).load(conn)
-}
-
-/// Loads the edges entering a node.
-pub fn load_to(conn: &mut SqliteConnection, program: i64, node: i64) -> QueryResult<Vec<EdgeRow>> {
-    to(program, node).select(EdgeRow::as_select()).load(conn)
-}
-
-/// Loads the data edges carrying a type.
-pub fn load_by_type(conn: &mut SqliteConnection, program: i64, ty: i64) -> QueryResult<Vec<EdgeRow>> {
-    by_type(program, ty).select(EdgeRow::as_select()).load(conn)
-}
-
 /// Edges per batch of [`load_decoded_batches`]: small enough that the first arrive
 /// early, and that a batch (96 KiB) comes from the allocator's pool rather than a
 /// fresh mapping of its own.
@@ -222,30 +202,52 @@ pub fn load_decoded_batches(
     Ok(())
 }
 
-/// Inserts rows that do not exist yet.
-pub fn insert(conn: &mut SqliteConnection, rows: &[EdgeRow]) -> QueryResult<usize> {
-    insert_chunked!(conn, flow_edges::table, rows)
-}
+per_connection! {
+    /// Loads one edge.
+    pub fn find(conn: &mut Conn, program: i64, edge: i64) -> QueryResult<Option<EdgeRow>> {
+        by_id(program, edge).select(EdgeRow::as_select()).get_result(conn).optional()
+    }
 
-/// Inserts or replaces rows.
-pub fn upsert(conn: &mut SqliteConnection, rows: &[EdgeRow]) -> QueryResult<usize> {
-    upsert_chunked!(
-        conn,
-        flow_edges::table,
-        rows,
-        (flow_edges::program_id, flow_edges::edge_id),
-        (
-            flow_edges::source_id.eq(excluded(flow_edges::source_id)),
-            flow_edges::target_id.eq(excluded(flow_edges::target_id)),
-            flow_edges::source_port.eq(excluded(flow_edges::source_port)),
-            flow_edges::target_port.eq(excluded(flow_edges::target_port)),
-            flow_edges::value_type.eq(excluded(flow_edges::value_type)),
-            flow_edges::branch.eq(excluded(flow_edges::branch)),
+    /// Loads the edges leaving a node.
+    pub fn load_from(conn: &mut Conn, program: i64, node: i64) -> QueryResult<Vec<EdgeRow>> {
+        from(program, node).select(EdgeRow::as_select()).load(conn)
+    }
+
+    /// Loads the edges entering a node.
+    pub fn load_to(conn: &mut Conn, program: i64, node: i64) -> QueryResult<Vec<EdgeRow>> {
+        to(program, node).select(EdgeRow::as_select()).load(conn)
+    }
+
+    /// Loads the data edges carrying a type.
+    pub fn load_by_type(conn: &mut Conn, program: i64, ty: i64) -> QueryResult<Vec<EdgeRow>> {
+        by_type(program, ty).select(EdgeRow::as_select()).load(conn)
+    }
+
+    /// Inserts rows that do not exist yet.
+    pub fn insert(conn: &mut Conn, rows: &[EdgeRow]) -> QueryResult<usize> {
+        insert_chunked!(conn, flow_edges::table, rows)
+    }
+
+    /// Inserts or replaces rows.
+    pub fn upsert(conn: &mut Conn, rows: &[EdgeRow]) -> QueryResult<usize> {
+        upsert_chunked!(
+            conn,
+            flow_edges::table,
+            rows,
+            (flow_edges::program_id, flow_edges::edge_id),
+            (
+                flow_edges::source_id.eq(excluded(flow_edges::source_id)),
+                flow_edges::target_id.eq(excluded(flow_edges::target_id)),
+                flow_edges::source_port.eq(excluded(flow_edges::source_port)),
+                flow_edges::target_port.eq(excluded(flow_edges::target_port)),
+                flow_edges::value_type.eq(excluded(flow_edges::value_type)),
+                flow_edges::branch.eq(excluded(flow_edges::branch)),
+            )
         )
-    )
-}
+    }
 
-/// Deletes edges by id.
-pub fn delete(conn: &mut SqliteConnection, program: i64, ids: &[i64]) -> QueryResult<usize> {
-    delete_ids!(conn, flow_edges, edge_id, program, ids)
+    /// Deletes edges by id.
+    pub fn delete(conn: &mut Conn, program: i64, ids: &[i64]) -> QueryResult<usize> {
+        delete_ids!(conn, flow_edges, edge_id, program, ids)
+    }
 }

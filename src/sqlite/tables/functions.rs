@@ -4,11 +4,10 @@
 use crate::model::{Capture, FunctionDef, FunctionId, ModuleId, NodeId, TypeId, Visibility};
 use crate::schema::lmlang_functions as functions;
 use crate::sqlite::codec::{Json, Named, Strict, cell_id, corrupt, show};
-use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, upsert_chunked};
+use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
 use diesel::dsl;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 
 /// A function row.
@@ -92,48 +91,50 @@ pub fn of_program(program: i64) -> _ {
     functions::table.filter(functions::program_id.eq(program)).order_by(functions::function_id)
 }
 
-/// Loads one function.
-pub fn find(conn: &mut SqliteConnection, program: i64, function: i64) -> QueryResult<Option<FunctionRow>> {
-    by_id(program, function).select(FunctionRow::as_select()).get_result(conn).optional()
-}
+per_connection! {
+    /// Loads one function.
+    pub fn find(conn: &mut Conn, program: i64, function: i64) -> QueryResult<Option<FunctionRow>> {
+        by_id(program, function).select(FunctionRow::as_select()).get_result(conn).optional()
+    }
 
-/// Loads the functions of a module.
-pub fn load_in_module(conn: &mut SqliteConnection, program: i64, module: i64) -> QueryResult<Vec<FunctionRow>> {
-    in_module(program, module).select(FunctionRow::as_select()).load(conn)
-}
+    /// Loads the functions of a module.
+    pub fn load_in_module(conn: &mut Conn, program: i64, module: i64) -> QueryResult<Vec<FunctionRow>> {
+        in_module(program, module).select(FunctionRow::as_select()).load(conn)
+    }
 
-/// Loads all functions of a program.
-pub fn load(conn: &mut SqliteConnection, program: i64) -> QueryResult<Vec<FunctionRow>> {
-    of_program(program).select(FunctionRow::as_select()).load(conn)
-}
+    /// Loads all functions of a program.
+    pub fn load(conn: &mut Conn, program: i64) -> QueryResult<Vec<FunctionRow>> {
+        of_program(program).select(FunctionRow::as_select()).load(conn)
+    }
 
-/// Inserts rows that do not exist yet.
-pub fn insert(conn: &mut SqliteConnection, rows: &[FunctionRow]) -> QueryResult<usize> {
-    insert_chunked!(conn, functions::table, rows)
-}
+    /// Inserts rows that do not exist yet.
+    pub fn insert(conn: &mut Conn, rows: &[FunctionRow]) -> QueryResult<usize> {
+        insert_chunked!(conn, functions::table, rows)
+    }
 
-/// Inserts or replaces rows.
-pub fn upsert(conn: &mut SqliteConnection, rows: &[FunctionRow]) -> QueryResult<usize> {
-    upsert_chunked!(
-        conn,
-        functions::table,
-        rows,
-        (functions::program_id, functions::function_id),
-        (
-            functions::module_id.eq(excluded(functions::module_id)),
-            functions::name.eq(excluded(functions::name)),
-            functions::visibility.eq(excluded(functions::visibility)),
-            functions::params.eq(excluded(functions::params)),
-            functions::return_type.eq(excluded(functions::return_type)),
-            functions::entry_node_id.eq(excluded(functions::entry_node_id)),
-            functions::is_closure.eq(excluded(functions::is_closure)),
-            functions::parent_function_id.eq(excluded(functions::parent_function_id)),
-            functions::captures.eq(excluded(functions::captures)),
+    /// Inserts or replaces rows.
+    pub fn upsert(conn: &mut Conn, rows: &[FunctionRow]) -> QueryResult<usize> {
+        upsert_chunked!(
+            conn,
+            functions::table,
+            rows,
+            (functions::program_id, functions::function_id),
+            (
+                functions::module_id.eq(excluded(functions::module_id)),
+                functions::name.eq(excluded(functions::name)),
+                functions::visibility.eq(excluded(functions::visibility)),
+                functions::params.eq(excluded(functions::params)),
+                functions::return_type.eq(excluded(functions::return_type)),
+                functions::entry_node_id.eq(excluded(functions::entry_node_id)),
+                functions::is_closure.eq(excluded(functions::is_closure)),
+                functions::parent_function_id.eq(excluded(functions::parent_function_id)),
+                functions::captures.eq(excluded(functions::captures)),
+            )
         )
-    )
-}
+    }
 
-/// Deletes functions by id.
-pub fn delete(conn: &mut SqliteConnection, program: i64, ids: &[i64]) -> QueryResult<usize> {
-    delete_ids!(conn, functions, function_id, program, ids)
+    /// Deletes functions by id.
+    pub fn delete(conn: &mut Conn, program: i64, ids: &[i64]) -> QueryResult<usize> {
+        delete_ids!(conn, functions, function_id, program, ids)
+    }
 }

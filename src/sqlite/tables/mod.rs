@@ -1,4 +1,5 @@
-//! One module per stored entity: its row structs and the queries on its table.
+//! One module per stored entity: its row structs and the queries on its table, shared
+//! by SQLite and PostgreSQL (see [`per_connection`]).
 //!
 //! Rows are written in multi-row `INSERT`s over fixed-size arrays: Diesel caches a
 //! prepared statement per array type, while a statement built from a `Vec` is prepared
@@ -26,7 +27,7 @@ pub const MAX_PARAMETERS: usize = 32_766;
 macro_rules! insert_chunked {
     ($conn:expr, $table:expr, $rows:expr) => {{
         use diesel::RunQueryDsl as _;
-        let conn: &mut diesel::sqlite::SqliteConnection = $conn;
+        let conn = $conn;
         let mut rest = $rows;
         let mut written = 0usize;
         while let Some((chunk, tail)) = rest.split_first_chunk::<{ $crate::sqlite::tables::CHUNK }>() {
@@ -53,7 +54,7 @@ macro_rules! insert_chunked {
 macro_rules! upsert_chunked {
     ($conn:expr, $table:expr, $rows:expr, $target:expr, $set:expr) => {{
         use diesel::RunQueryDsl as _;
-        let conn: &mut diesel::sqlite::SqliteConnection = $conn;
+        let conn = $conn;
         let mut written = 0usize;
         for chunk in $rows.chunks($crate::sqlite::tables::CHUNK) {
             written += diesel::insert_into($table)
@@ -72,7 +73,7 @@ macro_rules! upsert_chunked {
 macro_rules! delete_ids {
     ($conn:expr, $table:ident, $id_column:ident, $program:expr, $ids:expr) => {{
         use diesel::{ExpressionMethods as _, QueryDsl as _, RunQueryDsl as _};
-        let conn: &mut diesel::sqlite::SqliteConnection = $conn;
+        let conn = $conn;
         let program: i64 = $program;
         let ids: &[i64] = $ids;
         let mut deleted = 0usize;
@@ -92,4 +93,32 @@ macro_rules! delete_ids {
     }};
 }
 
-pub(crate) use {delete_ids, insert_chunked, upsert_chunked};
+/// Defines a table's queries once for each backend's connection type (`Conn` in the
+/// items): in a `sqlite` submodule (re-exported at the module's top level) and a `pg`
+/// submodule on PostgreSQL
+/// (feature `postgres`). The tables, row structs and query builders are the same on
+/// both (the PostgreSQL schema matches `crate::schema` column for column), so only the
+/// connection differs; what really differs per backend lives in that backend's module.
+macro_rules! per_connection {
+    ($($item:item)*) => {
+        /// The queries on a SQLite connection (also at the module's top level).
+        pub mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            type Conn = diesel::sqlite::SqliteConnection;
+            $($item)*
+        }
+        pub use self::sqlite::*;
+
+        /// The same queries on a PostgreSQL connection.
+        #[cfg(feature = "postgres")]
+        pub mod pg {
+            #[allow(unused_imports)]
+            use super::*;
+            type Conn = diesel::pg::PgConnection;
+            $($item)*
+        }
+    };
+}
+
+pub(crate) use {delete_ids, insert_chunked, per_connection, upsert_chunked};

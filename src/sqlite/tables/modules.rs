@@ -3,11 +3,10 @@
 use crate::model::{ModuleDef, ModuleId, Visibility};
 use crate::schema::lmlang_modules as modules;
 use crate::sqlite::codec::{Named, Strict, cell_id, cell_opt_id, corrupt, show};
-use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, upsert_chunked};
+use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
 use diesel::dsl;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 
 /// A module row.
@@ -60,37 +59,39 @@ pub fn of_program(program: i64) -> _ {
     modules::table.filter(modules::program_id.eq(program)).order_by(modules::module_id)
 }
 
-/// Loads one module.
-pub fn find(conn: &mut SqliteConnection, program: i64, module: i64) -> QueryResult<Option<ModuleRow>> {
-    by_id(program, module).select(ModuleRow::as_select()).get_result(conn).optional()
-}
+per_connection! {
+    /// Loads one module.
+    pub fn find(conn: &mut Conn, program: i64, module: i64) -> QueryResult<Option<ModuleRow>> {
+        by_id(program, module).select(ModuleRow::as_select()).get_result(conn).optional()
+    }
 
-/// Loads all modules of a program.
-pub fn load(conn: &mut SqliteConnection, program: i64) -> QueryResult<Vec<ModuleRow>> {
-    of_program(program).select(ModuleRow::as_select()).load(conn)
-}
+    /// Loads all modules of a program.
+    pub fn load(conn: &mut Conn, program: i64) -> QueryResult<Vec<ModuleRow>> {
+        of_program(program).select(ModuleRow::as_select()).load(conn)
+    }
 
-/// Inserts rows that do not exist yet.
-pub fn insert(conn: &mut SqliteConnection, rows: &[ModuleRow]) -> QueryResult<usize> {
-    insert_chunked!(conn, modules::table, rows)
-}
+    /// Inserts rows that do not exist yet.
+    pub fn insert(conn: &mut Conn, rows: &[ModuleRow]) -> QueryResult<usize> {
+        insert_chunked!(conn, modules::table, rows)
+    }
 
-/// Inserts or replaces rows.
-pub fn upsert(conn: &mut SqliteConnection, rows: &[ModuleRow]) -> QueryResult<usize> {
-    upsert_chunked!(
-        conn,
-        modules::table,
-        rows,
-        (modules::program_id, modules::module_id),
-        (
-            modules::name.eq(excluded(modules::name)),
-            modules::parent_id.eq(excluded(modules::parent_id)),
-            modules::visibility.eq(excluded(modules::visibility)),
+    /// Inserts or replaces rows.
+    pub fn upsert(conn: &mut Conn, rows: &[ModuleRow]) -> QueryResult<usize> {
+        upsert_chunked!(
+            conn,
+            modules::table,
+            rows,
+            (modules::program_id, modules::module_id),
+            (
+                modules::name.eq(excluded(modules::name)),
+                modules::parent_id.eq(excluded(modules::parent_id)),
+                modules::visibility.eq(excluded(modules::visibility)),
+            )
         )
-    )
-}
+    }
 
-/// Deletes modules by id.
-pub fn delete(conn: &mut SqliteConnection, program: i64, ids: &[i64]) -> QueryResult<usize> {
-    delete_ids!(conn, modules, module_id, program, ids)
+    /// Deletes modules by id.
+    pub fn delete(conn: &mut Conn, program: i64, ids: &[i64]) -> QueryResult<usize> {
+        delete_ids!(conn, modules, module_id, program, ids)
+    }
 }

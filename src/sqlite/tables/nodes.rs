@@ -7,7 +7,7 @@ use crate::model::{ComputeNode, FunctionId, NodeId};
 use crate::schema::lmlang_compute_nodes as compute_nodes;
 use crate::sqlite::codec::{Json, Strict, cell_id, corrupt, read_cell, read_required, show};
 use crate::sqlite::ops::{OpColumns, OpPayload, decode_op, encode_op};
-use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, upsert_chunked};
+use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
 use diesel::connection::DefaultLoadingMode;
 use diesel::deserialize::{self, FromSqlRow};
@@ -168,21 +168,6 @@ pub fn cells_of_program(program: i64) -> _ {
         ))
 }
 
-/// Loads one node.
-pub fn find(conn: &mut SqliteConnection, program: i64, node: i64) -> QueryResult<Option<NodeRow>> {
-    by_id(program, node).select(NodeRow::as_select()).get_result(conn).optional()
-}
-
-/// Loads the nodes a function owns.
-pub fn load_by_owner(conn: &mut SqliteConnection, program: i64, owner: i64) -> QueryResult<Vec<NodeRow>> {
-    by_owner(program, owner).select(NodeRow::as_select()).load(conn)
-}
-
-/// Loads the ids of the nodes naming a type.
-pub fn load_by_type(conn: &mut SqliteConnection, program: i64, ty: i64) -> QueryResult<Vec<Strict<i64>>> {
-    by_type(program, ty).load(conn)
-}
-
 /// Loads and decodes all nodes of a program (in key order, not id order), row by row
 /// so no intermediate rows pile up.
 pub fn load_decoded(conn: &mut SqliteConnection, program: i64) -> StorageResult<Vec<NodeEntry>> {
@@ -193,48 +178,65 @@ pub fn load_decoded(conn: &mut SqliteConnection, program: i64) -> StorageResult<
     Ok(out)
 }
 
-/// The owners of the stored call nodes (`Call`, `MakeClosure`) among `ids`: the
-/// functions whose `Calls` edges may change when those nodes are rewritten.
-pub fn call_owners(conn: &mut SqliteConnection, program: i64, ids: &[i64]) -> QueryResult<Vec<Strict<i64>>> {
-    let mut owners = Vec::new();
-    for chunk in ids.chunks(CHUNK) {
-        owners.extend(
-            compute_nodes::table
-                .filter(compute_nodes::program_id.eq(program))
-                .filter(compute_nodes::node_id.eq_any(chunk))
-                .filter(compute_nodes::callee_id.is_not_null())
-                .select(compute_nodes::owner_id)
-                .load::<Strict<i64>>(conn)?,
-        );
+per_connection! {
+    /// Loads one node.
+    pub fn find(conn: &mut Conn, program: i64, node: i64) -> QueryResult<Option<NodeRow>> {
+        by_id(program, node).select(NodeRow::as_select()).get_result(conn).optional()
     }
-    Ok(owners)
-}
 
-/// Inserts rows that do not exist yet.
-pub fn insert(conn: &mut SqliteConnection, rows: &[NodeRow]) -> QueryResult<usize> {
-    insert_chunked!(conn, compute_nodes::table, rows)
-}
+    /// Loads the nodes a function owns.
+    pub fn load_by_owner(conn: &mut Conn, program: i64, owner: i64) -> QueryResult<Vec<NodeRow>> {
+        by_owner(program, owner).select(NodeRow::as_select()).load(conn)
+    }
 
-/// Inserts or replaces rows, matched by node id (an owner never changes through the
-/// graph API, but a save of an unrelated graph may give an id another owner).
-pub fn upsert(conn: &mut SqliteConnection, rows: &[NodeRow]) -> QueryResult<usize> {
-    upsert_chunked!(
-        conn,
-        compute_nodes::table,
-        rows,
-        (compute_nodes::program_id, compute_nodes::node_id),
-        (
-            compute_nodes::owner_id.eq(excluded(compute_nodes::owner_id)),
-            compute_nodes::op.eq(excluded(compute_nodes::op)),
-            compute_nodes::arg.eq(excluded(compute_nodes::arg)),
-            compute_nodes::type_ref.eq(excluded(compute_nodes::type_ref)),
-            compute_nodes::callee_id.eq(excluded(compute_nodes::callee_id)),
-            compute_nodes::payload.eq(excluded(compute_nodes::payload)),
+    /// Loads the ids of the nodes naming a type.
+    pub fn load_by_type(conn: &mut Conn, program: i64, ty: i64) -> QueryResult<Vec<Strict<i64>>> {
+        by_type(program, ty).load(conn)
+    }
+
+    /// The owners of the stored call nodes (`Call`, `MakeClosure`) among `ids`: the
+    /// functions whose `Calls` edges may change when those nodes are rewritten.
+    pub fn call_owners(conn: &mut Conn, program: i64, ids: &[i64]) -> QueryResult<Vec<Strict<i64>>> {
+        let mut owners = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            owners.extend(
+                compute_nodes::table
+                    .filter(compute_nodes::program_id.eq(program))
+                    .filter(compute_nodes::node_id.eq_any(chunk))
+                    .filter(compute_nodes::callee_id.is_not_null())
+                    .select(compute_nodes::owner_id)
+                    .load::<Strict<i64>>(conn)?,
+            );
+        }
+        Ok(owners)
+    }
+
+    /// Inserts rows that do not exist yet.
+    pub fn insert(conn: &mut Conn, rows: &[NodeRow]) -> QueryResult<usize> {
+        insert_chunked!(conn, compute_nodes::table, rows)
+    }
+
+    /// Inserts or replaces rows, matched by node id (an owner never changes through the
+    /// graph API, but a save of an unrelated graph may give an id another owner).
+    pub fn upsert(conn: &mut Conn, rows: &[NodeRow]) -> QueryResult<usize> {
+        upsert_chunked!(
+            conn,
+            compute_nodes::table,
+            rows,
+            (compute_nodes::program_id, compute_nodes::node_id),
+            (
+                compute_nodes::owner_id.eq(excluded(compute_nodes::owner_id)),
+                compute_nodes::op.eq(excluded(compute_nodes::op)),
+                compute_nodes::arg.eq(excluded(compute_nodes::arg)),
+                compute_nodes::type_ref.eq(excluded(compute_nodes::type_ref)),
+                compute_nodes::callee_id.eq(excluded(compute_nodes::callee_id)),
+                compute_nodes::payload.eq(excluded(compute_nodes::payload)),
+            )
         )
-    )
-}
+    }
 
-/// Deletes nodes by id.
-pub fn delete(conn: &mut SqliteConnection, program: i64, ids: &[i64]) -> QueryResult<usize> {
-    delete_ids!(conn, compute_nodes, node_id, program, ids)
+    /// Deletes nodes by id.
+    pub fn delete(conn: &mut Conn, program: i64, ids: &[i64]) -> QueryResult<usize> {
+        delete_ids!(conn, compute_nodes, node_id, program, ids)
+    }
 }

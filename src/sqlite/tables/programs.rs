@@ -2,13 +2,14 @@
 //! (revision, the next ids to hand out) and what a listing shows without loading
 //! (counts, times).
 
-use crate::graph::NextIds;
+use crate::graph::{NextIds, ProgramGraph};
 use crate::schema::lmlang_programs as programs;
 use crate::sqlite::codec::{Strict, cell_id, corrupt, count_u64};
+use crate::sqlite::tables::per_connection;
 use crate::store::{ProgramId, ProgramSummary, StorageResult};
+use diesel::backend::Backend;
 use diesel::prelude::*;
 use diesel::query_builder::{AsChangeset, AstPass, QueryFragment, QueryId};
-use diesel::sqlite::{Sqlite, SqliteConnection};
 
 /// Version of how a program's parts are laid out in the rows, stored per program. A
 /// layout change that old builds cannot read bumps it (with a migration).
@@ -65,6 +66,43 @@ pub struct ProgramState {
 
 pub use crate::rows::Header;
 
+impl NewProgram<'_> {
+    /// The row of a new, empty program (`finish` records what is written into it).
+    pub fn empty(name: &str, now: i64) -> NewProgram<'_> {
+        NewProgram {
+            name,
+            format_version: FORMAT_VERSION,
+            created_at: now,
+            state: ProgramState { updated_at: now, ..Default::default() },
+        }
+    }
+}
+
+impl ProgramState {
+    /// The state a write of `graph` leaves, over a row that had `header`: the next
+    /// revision, next ids that never go down (see `NextIds::max`), fresh counts. Returns
+    /// it with the header it makes.
+    pub fn after_write(header: Header, graph: &ProgramGraph, now: i64) -> (ProgramState, Header) {
+        let revision = header.revision + 1;
+        let next = header.next_ids.max(graph.next_ids());
+        let wide = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        let state = ProgramState {
+            revision: wide(revision),
+            next_node_id: next.node.into(),
+            next_edge_id: next.edge.into(),
+            next_function_id: next.function.into(),
+            next_module_id: next.module.into(),
+            next_type_id: next.type_.into(),
+            module_count: wide(graph.modules().len() as u64),
+            function_count: wide(graph.function_count() as u64),
+            node_count: wide(graph.node_count() as u64),
+            edge_count: wide(graph.edge_count() as u64),
+            updated_at: now,
+        };
+        (state, Header { revision, next_ids: next })
+    }
+}
+
 impl ProgramRow {
     fn key(&self) -> String {
         format!("program {}", ProgramId(self.id))
@@ -111,37 +149,6 @@ impl ProgramRow {
     }
 }
 
-/// The program with this id.
-pub fn find(conn: &mut SqliteConnection, id: i64) -> QueryResult<Option<ProgramRow>> {
-    programs::table.find(id).select(ProgramRow::as_select()).get_result(conn).optional()
-}
-
-/// Whether the program exists.
-pub fn exists(conn: &mut SqliteConnection, id: i64) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(programs::table.find(id))).get_result(conn)
-}
-
-/// The id of the program with this name.
-pub fn id_by_name(conn: &mut SqliteConnection, name: &str) -> QueryResult<Option<i64>> {
-    programs::table.filter(programs::name.eq(name)).select(programs::id).get_result(conn).optional()
-}
-
-/// All programs in id order.
-pub fn list(conn: &mut SqliteConnection) -> QueryResult<Vec<ProgramRow>> {
-    programs::table.order_by(programs::id).select(ProgramRow::as_select()).load(conn)
-}
-
-/// Inserts a program row and returns its id (names are unique, so the name finds it).
-pub fn insert(conn: &mut SqliteConnection, row: &NewProgram<'_>) -> QueryResult<i64> {
-    diesel::insert_into(programs::table).values(row).execute(conn)?;
-    programs::table.filter(programs::name.eq(row.name)).select(programs::id).get_result(conn)
-}
-
-/// Records the state after a write.
-pub fn set_state(conn: &mut SqliteConnection, id: i64, state: &ProgramState) -> QueryResult<usize> {
-    StateUpdate { changeset: state.as_changeset(), filter: programs::id.eq(id) }.execute(conn)
-}
-
 /// `UPDATE lmlang_programs SET <state> WHERE id = ?` as a cacheable statement.
 ///
 /// Every write ends with this update, so preparing it each time costs a noticeable
@@ -154,8 +161,12 @@ struct StateUpdate<'a> {
     filter: diesel::dsl::Eq<programs::id, i64>,
 }
 
-impl QueryFragment<Sqlite> for StateUpdate<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+impl<'a, DB: Backend> QueryFragment<DB> for StateUpdate<'a>
+where
+    <&'a ProgramState as AsChangeset>::Changeset: QueryFragment<DB>,
+    diesel::dsl::Eq<programs::id, i64>: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("UPDATE ");
         out.push_identifier("lmlang_programs")?;
         out.push_sql(" SET ");
@@ -170,16 +181,49 @@ impl QueryId for StateUpdate<'_> {
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl RunQueryDsl<SqliteConnection> for StateUpdate<'_> {}
+impl<C> RunQueryDsl<C> for StateUpdate<'_> {}
 
-/// Renames a program and bumps its revision.
-pub fn rename(conn: &mut SqliteConnection, id: i64, name: &str) -> QueryResult<usize> {
-    diesel::update(programs::table.find(id))
-        .set((programs::name.eq(name), programs::revision.eq(programs::revision + 1)))
-        .execute(conn)
-}
+per_connection! {
+    /// The program with this id.
+    pub fn find(conn: &mut Conn, id: i64) -> QueryResult<Option<ProgramRow>> {
+        programs::table.find(id).select(ProgramRow::as_select()).get_result(conn).optional()
+    }
 
-/// Deletes a program; every table's foreign key cascades from it.
-pub fn delete(conn: &mut SqliteConnection, id: i64) -> QueryResult<usize> {
-    diesel::delete(programs::table.find(id)).execute(conn)
+    /// Whether the program exists.
+    pub fn exists(conn: &mut Conn, id: i64) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(programs::table.find(id))).get_result(conn)
+    }
+
+    /// The id of the program with this name.
+    pub fn id_by_name(conn: &mut Conn, name: &str) -> QueryResult<Option<i64>> {
+        programs::table.filter(programs::name.eq(name)).select(programs::id).get_result(conn).optional()
+    }
+
+    /// All programs in id order.
+    pub fn list(conn: &mut Conn) -> QueryResult<Vec<ProgramRow>> {
+        programs::table.order_by(programs::id).select(ProgramRow::as_select()).load(conn)
+    }
+
+    /// Inserts a program row and returns its id (names are unique, so the name finds it).
+    pub fn insert(conn: &mut Conn, row: &NewProgram<'_>) -> QueryResult<i64> {
+        diesel::insert_into(programs::table).values(row).execute(conn)?;
+        programs::table.filter(programs::name.eq(row.name)).select(programs::id).get_result(conn)
+    }
+
+    /// Records the state after a write.
+    pub fn set_state(conn: &mut Conn, id: i64, state: &ProgramState) -> QueryResult<usize> {
+        StateUpdate { changeset: state.as_changeset(), filter: programs::id.eq(id) }.execute(conn)
+    }
+
+    /// Renames a program and bumps its revision.
+    pub fn rename(conn: &mut Conn, id: i64, name: &str) -> QueryResult<usize> {
+        diesel::update(programs::table.find(id))
+            .set((programs::name.eq(name), programs::revision.eq(programs::revision + 1)))
+            .execute(conn)
+    }
+
+    /// Deletes a program; every table's foreign key cascades from it.
+    pub fn delete(conn: &mut Conn, id: i64) -> QueryResult<usize> {
+        diesel::delete(programs::table.find(id)).execute(conn)
+    }
 }

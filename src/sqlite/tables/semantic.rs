@@ -7,10 +7,9 @@ use crate::model::{
 };
 use crate::schema::{lmlang_semantic_edges as semantic_edges, lmlang_semantic_nodes as semantic_nodes};
 use crate::sqlite::codec::{Json, Named, SemanticKind, Strict, cell_id, corrupt, show};
-use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, insert_chunked, upsert_chunked};
+use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, insert_chunked, per_connection, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 
 /// A semantic node row.
@@ -127,102 +126,104 @@ impl SemanticEdgeRow {
     }
 }
 
-/// All semantic nodes of a program, in key order.
-pub fn load_nodes(conn: &mut SqliteConnection, program: i64) -> QueryResult<Vec<SemanticNodeRow>> {
-    semantic_nodes::table
-        .filter(semantic_nodes::program_id.eq(program))
-        .order_by((semantic_nodes::kind, semantic_nodes::entity_id))
-        .select(SemanticNodeRow::as_select())
-        .load(conn)
-}
-
-/// All semantic edges of a program, in key order.
-pub fn load_edges(conn: &mut SqliteConnection, program: i64) -> QueryResult<Vec<SemanticEdgeRow>> {
-    semantic_edges::table
-        .filter(semantic_edges::program_id.eq(program))
-        .order_by((
-            semantic_edges::source_kind,
-            semantic_edges::source_id,
-            semantic_edges::kind,
-            semantic_edges::target_kind,
-            semantic_edges::target_id,
-        ))
-        .select(SemanticEdgeRow::as_select())
-        .load(conn)
-}
-
-/// Inserts node rows that do not exist yet.
-pub fn insert_nodes(conn: &mut SqliteConnection, rows: &[SemanticNodeRow]) -> QueryResult<usize> {
-    insert_chunked!(conn, semantic_nodes::table, rows)
-}
-
-/// Inserts or replaces node rows.
-pub fn upsert_nodes(conn: &mut SqliteConnection, rows: &[SemanticNodeRow]) -> QueryResult<usize> {
-    upsert_chunked!(
-        conn,
-        semantic_nodes::table,
-        rows,
-        (semantic_nodes::program_id, semantic_nodes::kind, semantic_nodes::entity_id),
-        (
-            semantic_nodes::name.eq(excluded(semantic_nodes::name)),
-            semantic_nodes::module_id.eq(excluded(semantic_nodes::module_id)),
-            semantic_nodes::visibility.eq(excluded(semantic_nodes::visibility)),
-            semantic_nodes::signature.eq(excluded(semantic_nodes::signature)),
-        )
-    )
-}
-
-/// Inserts edge rows.
-pub fn insert_edges(conn: &mut SqliteConnection, rows: &[SemanticEdgeRow]) -> QueryResult<usize> {
-    insert_chunked!(conn, semantic_edges::table, rows)
-}
-
-/// Deletes the edges a node owns: its outgoing `Calls` and `UsesType` edges and the
-/// `Contains` edge into it (each edge has exactly one owner, see the writer).
-pub fn delete_owned_edges(conn: &mut SqliteConnection, program: ProgramId, key: SemanticKey) -> QueryResult<usize> {
-    let (kind, id) = SemanticKind::of(key);
-    let contains = Named::Known(SemanticEdge::Contains);
-    let outgoing = diesel::delete(
-        semantic_edges::table
-            .filter(semantic_edges::program_id.eq(program.0))
-            .filter(semantic_edges::source_kind.eq(Named::Known(kind)))
-            .filter(semantic_edges::source_id.eq(id))
-            .filter(semantic_edges::kind.ne(contains.clone())),
-    )
-    .execute(conn)?;
-    let incoming = diesel::delete(
-        semantic_edges::table
-            .filter(semantic_edges::program_id.eq(program.0))
-            .filter(semantic_edges::target_kind.eq(Named::Known(kind)))
-            .filter(semantic_edges::target_id.eq(id))
-            .filter(semantic_edges::kind.eq(contains)),
-    )
-    .execute(conn)?;
-    Ok(outgoing + incoming)
-}
-
-/// Deletes a node and every edge that touches it.
-pub fn delete_node(conn: &mut SqliteConnection, program: ProgramId, key: SemanticKey) -> QueryResult<usize> {
-    let (kind, id) = SemanticKind::of(key);
-    diesel::delete(
-        semantic_edges::table
-            .filter(semantic_edges::program_id.eq(program.0))
-            .filter(semantic_edges::source_kind.eq(Named::Known(kind)))
-            .filter(semantic_edges::source_id.eq(id)),
-    )
-    .execute(conn)?;
-    diesel::delete(
-        semantic_edges::table
-            .filter(semantic_edges::program_id.eq(program.0))
-            .filter(semantic_edges::target_kind.eq(Named::Known(kind)))
-            .filter(semantic_edges::target_id.eq(id)),
-    )
-    .execute(conn)?;
-    diesel::delete(
+per_connection! {
+    /// All semantic nodes of a program, in key order.
+    pub fn load_nodes(conn: &mut Conn, program: i64) -> QueryResult<Vec<SemanticNodeRow>> {
         semantic_nodes::table
-            .filter(semantic_nodes::program_id.eq(program.0))
-            .filter(semantic_nodes::kind.eq(Named::Known(kind)))
-            .filter(semantic_nodes::entity_id.eq(id)),
-    )
-    .execute(conn)
+            .filter(semantic_nodes::program_id.eq(program))
+            .order_by((semantic_nodes::kind, semantic_nodes::entity_id))
+            .select(SemanticNodeRow::as_select())
+            .load(conn)
+    }
+
+    /// All semantic edges of a program, in key order.
+    pub fn load_edges(conn: &mut Conn, program: i64) -> QueryResult<Vec<SemanticEdgeRow>> {
+        semantic_edges::table
+            .filter(semantic_edges::program_id.eq(program))
+            .order_by((
+                semantic_edges::source_kind,
+                semantic_edges::source_id,
+                semantic_edges::kind,
+                semantic_edges::target_kind,
+                semantic_edges::target_id,
+            ))
+            .select(SemanticEdgeRow::as_select())
+            .load(conn)
+    }
+
+    /// Inserts node rows that do not exist yet.
+    pub fn insert_nodes(conn: &mut Conn, rows: &[SemanticNodeRow]) -> QueryResult<usize> {
+        insert_chunked!(conn, semantic_nodes::table, rows)
+    }
+
+    /// Inserts or replaces node rows.
+    pub fn upsert_nodes(conn: &mut Conn, rows: &[SemanticNodeRow]) -> QueryResult<usize> {
+        upsert_chunked!(
+            conn,
+            semantic_nodes::table,
+            rows,
+            (semantic_nodes::program_id, semantic_nodes::kind, semantic_nodes::entity_id),
+            (
+                semantic_nodes::name.eq(excluded(semantic_nodes::name)),
+                semantic_nodes::module_id.eq(excluded(semantic_nodes::module_id)),
+                semantic_nodes::visibility.eq(excluded(semantic_nodes::visibility)),
+                semantic_nodes::signature.eq(excluded(semantic_nodes::signature)),
+            )
+        )
+    }
+
+    /// Inserts edge rows.
+    pub fn insert_edges(conn: &mut Conn, rows: &[SemanticEdgeRow]) -> QueryResult<usize> {
+        insert_chunked!(conn, semantic_edges::table, rows)
+    }
+
+    /// Deletes the edges a node owns: its outgoing `Calls` and `UsesType` edges and the
+    /// `Contains` edge into it (each edge has exactly one owner, see the writer).
+    pub fn delete_owned_edges(conn: &mut Conn, program: ProgramId, key: SemanticKey) -> QueryResult<usize> {
+        let (kind, id) = SemanticKind::of(key);
+        let contains = Named::Known(SemanticEdge::Contains);
+        let outgoing = diesel::delete(
+            semantic_edges::table
+                .filter(semantic_edges::program_id.eq(program.0))
+                .filter(semantic_edges::source_kind.eq(Named::Known(kind)))
+                .filter(semantic_edges::source_id.eq(id))
+                .filter(semantic_edges::kind.ne(contains.clone())),
+        )
+        .execute(conn)?;
+        let incoming = diesel::delete(
+            semantic_edges::table
+                .filter(semantic_edges::program_id.eq(program.0))
+                .filter(semantic_edges::target_kind.eq(Named::Known(kind)))
+                .filter(semantic_edges::target_id.eq(id))
+                .filter(semantic_edges::kind.eq(contains)),
+        )
+        .execute(conn)?;
+        Ok(outgoing + incoming)
+    }
+
+    /// Deletes a node and every edge that touches it.
+    pub fn delete_node(conn: &mut Conn, program: ProgramId, key: SemanticKey) -> QueryResult<usize> {
+        let (kind, id) = SemanticKind::of(key);
+        diesel::delete(
+            semantic_edges::table
+                .filter(semantic_edges::program_id.eq(program.0))
+                .filter(semantic_edges::source_kind.eq(Named::Known(kind)))
+                .filter(semantic_edges::source_id.eq(id)),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            semantic_edges::table
+                .filter(semantic_edges::program_id.eq(program.0))
+                .filter(semantic_edges::target_kind.eq(Named::Known(kind)))
+                .filter(semantic_edges::target_id.eq(id)),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            semantic_nodes::table
+                .filter(semantic_nodes::program_id.eq(program.0))
+                .filter(semantic_nodes::kind.eq(Named::Known(kind)))
+                .filter(semantic_nodes::entity_id.eq(id)),
+        )
+        .execute(conn)
+    }
 }

@@ -5,11 +5,10 @@ use crate::graph::TypeEntry;
 use crate::model::{LmType, ModuleId, TypeId, TypeName, Visibility};
 use crate::schema::lmlang_types as types;
 use crate::sqlite::codec::{Json, Named, Strict, cell_id, corrupt, show};
-use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, upsert_chunked};
+use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
 use diesel::dsl;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 
 /// A type row.
@@ -77,39 +76,41 @@ pub fn of_program(program: i64) -> _ {
     types::table.filter(types::program_id.eq(program)).order_by(types::type_id)
 }
 
-/// Loads one type.
-pub fn find(conn: &mut SqliteConnection, program: i64, ty: i64) -> QueryResult<Option<TypeRow>> {
-    by_id(program, ty).select(TypeRow::as_select()).get_result(conn).optional()
-}
+per_connection! {
+    /// Loads one type.
+    pub fn find(conn: &mut Conn, program: i64, ty: i64) -> QueryResult<Option<TypeRow>> {
+        by_id(program, ty).select(TypeRow::as_select()).get_result(conn).optional()
+    }
 
-/// Loads all types of a program.
-pub fn load(conn: &mut SqliteConnection, program: i64) -> QueryResult<Vec<TypeRow>> {
-    of_program(program).select(TypeRow::as_select()).load(conn)
-}
+    /// Loads all types of a program.
+    pub fn load(conn: &mut Conn, program: i64) -> QueryResult<Vec<TypeRow>> {
+        of_program(program).select(TypeRow::as_select()).load(conn)
+    }
 
-/// Inserts rows that do not exist yet.
-pub fn insert(conn: &mut SqliteConnection, rows: &[TypeRow]) -> QueryResult<usize> {
-    insert_chunked!(conn, types::table, rows)
-}
+    /// Inserts rows that do not exist yet.
+    pub fn insert(conn: &mut Conn, rows: &[TypeRow]) -> QueryResult<usize> {
+        insert_chunked!(conn, types::table, rows)
+    }
 
-/// Inserts or replaces rows.
-pub fn upsert(conn: &mut SqliteConnection, rows: &[TypeRow]) -> QueryResult<usize> {
-    upsert_chunked!(
-        conn,
-        types::table,
-        rows,
-        (types::program_id, types::type_id),
-        (
-            types::kind.eq(excluded(types::kind)),
-            types::name.eq(excluded(types::name)),
-            types::module_id.eq(excluded(types::module_id)),
-            types::visibility.eq(excluded(types::visibility)),
-            types::definition.eq(excluded(types::definition)),
+    /// Inserts or replaces rows.
+    pub fn upsert(conn: &mut Conn, rows: &[TypeRow]) -> QueryResult<usize> {
+        upsert_chunked!(
+            conn,
+            types::table,
+            rows,
+            (types::program_id, types::type_id),
+            (
+                types::kind.eq(excluded(types::kind)),
+                types::name.eq(excluded(types::name)),
+                types::module_id.eq(excluded(types::module_id)),
+                types::visibility.eq(excluded(types::visibility)),
+                types::definition.eq(excluded(types::definition)),
+            )
         )
-    )
-}
+    }
 
-/// Deletes types by id.
-pub fn delete(conn: &mut SqliteConnection, program: i64, ids: &[i64]) -> QueryResult<usize> {
-    delete_ids!(conn, types, type_id, program, ids)
+    /// Deletes types by id.
+    pub fn delete(conn: &mut Conn, program: i64, ids: &[i64]) -> QueryResult<usize> {
+        delete_ids!(conn, types, type_id, program, ids)
+    }
 }

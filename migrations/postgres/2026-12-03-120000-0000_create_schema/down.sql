@@ -1,0 +1,11 @@
+DROP TABLE lmlang_schema_versions;
+DROP TABLE lmlang_semantic_edges;
+DROP TABLE lmlang_semantic_nodes;
+DROP TABLE lmlang_flow_edges;
+ALTER TABLE lmlang_functions DROP CONSTRAINT lmlang_functions_program_id_entry_node_id_fkey;
+DROP TABLE lmlang_compute_nodes;
+DROP TABLE lmlang_op_kinds;
+DROP TABLE lmlang_functions;
+DROP TABLE lmlang_types;
+DROP TABLE lmlang_modules;
+DROP TABLE lmlang_programs;

@@ -1,0 +1,282 @@
+//! `PgBackend`: the [`Backend`] on PostgreSQL, and `PgTx`, its write transaction.
+
+use super::connections::{self, PgConfig, PgPool};
+use super::error::reclassify;
+use super::rows::PgRows;
+use crate::graph::{ChangeSet, EdgeView, ProgramGraph};
+use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
+use crate::rows::{self, Header};
+use crate::schema::lmlang_programs;
+use crate::sqlite::codec::{cell_id, corrupt, show};
+use crate::sqlite::tables::{edges, functions, modules, nodes, programs, types};
+use crate::store::{Backend, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError, StorageResult, WriteTx};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use std::collections::HashMap;
+
+/// The PostgreSQL backend of [`PgStore`](super::PgStore): a pool shared by readers and
+/// writers.
+pub struct PgBackend {
+    pool: PgPool,
+    config: PgConfig,
+}
+
+impl std::fmt::Debug for PgBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgBackend").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl PgBackend {
+    /// A backend on `pool`, whose connections must already see the store's tables
+    /// (see [`PgCustomizer`](super::PgCustomizer)).
+    pub fn new(pool: PgPool, config: PgConfig) -> Self {
+        PgBackend { pool, config }
+    }
+
+    /// The pool, for maintenance and tests.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Runs `work` on a pooled connection, outside a transaction (each statement sees
+    /// what is committed when it runs).
+    pub fn with_connection<T>(&self, work: impl FnOnce(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
+        work(&mut *connections::connection(&self.pool)?).map_err(reclassify)
+    }
+
+    /// A single-row read: the existence check runs only when the row is missing.
+    fn read_one<R, T>(
+        &self,
+        program: ProgramId,
+        find: impl FnOnce(&mut PgConnection) -> QueryResult<Option<R>>,
+        decode: impl FnOnce(R) -> StorageResult<T>,
+    ) -> StorageResult<Option<T>> {
+        self.with_connection(|conn| match find(conn)? {
+            Some(row) => decode(row).map(Some),
+            None => require_program(conn, program).map(|()| None),
+        })
+    }
+
+    /// A list read; an empty answer checks that the program exists.
+    fn read_list<R, T>(
+        &self,
+        program: ProgramId,
+        find: impl FnOnce(&mut PgConnection) -> QueryResult<Vec<R>>,
+        decode: impl Fn(R) -> StorageResult<T>,
+    ) -> StorageResult<Vec<T>> {
+        self.with_connection(|conn| {
+            let rows = find(conn)?;
+            if rows.is_empty() {
+                require_program(conn, program)?;
+            }
+            rows.into_iter().map(decode).collect()
+        })
+    }
+}
+
+fn require_program(conn: &mut PgConnection, program: ProgramId) -> StorageResult<()> {
+    if programs::pg::exists(conn, program.0)? {
+        Ok(())
+    } else {
+        Err(StorageError::ProgramNotFound(ProgramRef::Id(program)))
+    }
+}
+
+impl Backend for PgBackend {
+    fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
+        self.with_connection(|conn| programs::pg::list(conn)?.iter().map(programs::ProgramRow::summary).collect())
+    }
+
+    fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>> {
+        self.with_connection(|conn| Ok(programs::pg::id_by_name(conn, name)?.map(ProgramId)))
+    }
+
+    fn load(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)> {
+        let mut conn = connections::connection(&self.pool)?;
+        connections::snapshot(&mut conn, |c| rows::read_graph(&mut PgRows(c), program, false))
+    }
+
+    fn node(&self, program: ProgramId, node: NodeId) -> StorageResult<Option<ComputeNode>> {
+        self.read_one(
+            program,
+            |c| nodes::pg::find(c, program.0, node.0.into()),
+            |row| row.decode().map(|n| ComputeNode { op: n.op, owner: n.owner }),
+        )
+    }
+
+    fn edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<Option<EdgeView>> {
+        self.read_one(program, |c| edges::pg::find(c, program.0, edge.0.into()), |row| row.decode())
+    }
+
+    fn function(&self, program: ProgramId, function: FunctionId) -> StorageResult<Option<FunctionDef>> {
+        self.read_one(program, |c| functions::pg::find(c, program.0, function.0.into()), functions::FunctionRow::decode)
+    }
+
+    fn module(&self, program: ProgramId, module: ModuleId) -> StorageResult<Option<ModuleDef>> {
+        self.read_one(program, |c| modules::pg::find(c, program.0, module.0.into()), modules::ModuleRow::decode)
+    }
+
+    fn modules(&self, program: ProgramId) -> StorageResult<Vec<ModuleDef>> {
+        self.read_list(program, |c| modules::pg::load(c, program.0), modules::ModuleRow::decode)
+    }
+
+    fn user_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Option<LmType>> {
+        self.read_one(program, |c| types::pg::find(c, program.0, ty.0.into()), |row| row.decode().map(|t| t.ty))
+    }
+
+    fn nodes_by_owner(&self, program: ProgramId, function: FunctionId) -> StorageResult<Vec<(NodeId, ComputeNode)>> {
+        self.read_list(
+            program,
+            |c| nodes::pg::load_by_owner(c, program.0, function.0.into()),
+            |row| row.decode().map(|n| (n.id, ComputeNode { op: n.op, owner: n.owner })),
+        )
+    }
+
+    fn edges_from(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>> {
+        self.read_list(program, |c| edges::pg::load_from(c, program.0, node.0.into()), |row| row.decode())
+    }
+
+    fn edges_to(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>> {
+        self.read_list(program, |c| edges::pg::load_to(c, program.0, node.0.into()), |row| row.decode())
+    }
+
+    fn functions_in_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<Vec<FunctionDef>> {
+        self.read_list(
+            program,
+            |c| functions::pg::load_in_module(c, program.0, module.0.into()),
+            functions::FunctionRow::decode,
+        )
+    }
+
+    fn nodes_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<NodeId>> {
+        self.read_list(
+            program,
+            |c| nodes::pg::load_by_type(c, program.0, ty.0.into()),
+            |id| {
+                cell_id(id)
+                    .map(NodeId)
+                    .map_err(|e| corrupt("lmlang_compute_nodes", format!("program {program} node {}", show(id)), e))
+            },
+        )
+    }
+
+    fn edges_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<EdgeView>> {
+        self.read_list(program, |c| edges::pg::load_by_type(c, program.0, ty.0.into()), |row| row.decode())
+    }
+
+    fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
+        connections::write(&self.pool, self.config.write_retries, &mut |conn| work(&mut PgTx::new(conn)))
+    }
+}
+
+/// A write transaction on PostgreSQL: the [`WriteTx`] the shared engine drives.
+///
+/// The first time it touches a program it locks the program's row (`SELECT ... FOR
+/// UPDATE`) and keeps the header it read: a writer of the same program in another
+/// process waits for this one to commit and then reads the new revision, so the
+/// engine's cache check sees every other writer.
+pub struct PgTx<'c> {
+    conn: &'c mut PgConnection,
+    headers: HashMap<ProgramId, Header>,
+}
+
+impl<'c> PgTx<'c> {
+    /// Wraps a connection inside a write transaction.
+    pub fn new(conn: &'c mut PgConnection) -> Self {
+        PgTx { conn, headers: HashMap::new() }
+    }
+
+    fn header(&mut self, program: ProgramId) -> StorageResult<Header> {
+        if let Some(h) = self.headers.get(&program) {
+            return Ok(*h);
+        }
+        let row = lmlang_programs::table
+            .find(program.0)
+            .select(programs::ProgramRow::as_select())
+            .for_update()
+            .get_result(self.conn)
+            .optional()?
+            .ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        let header = row.header()?;
+        self.headers.insert(program, header);
+        Ok(header)
+    }
+}
+
+/// A unique violation on the program name (a concurrent writer took it first).
+fn duplicate_name(e: DieselError, name: &str) -> StorageError {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            StorageError::DuplicateProgramName(name.to_string())
+        }
+        other => other.into(),
+    }
+}
+
+impl WriteTx for PgTx<'_> {
+    fn insert_program(&mut self, name: &str, now: i64) -> StorageResult<ProgramId> {
+        if programs::pg::id_by_name(self.conn, name)?.is_some() {
+            return Err(StorageError::DuplicateProgramName(name.to_string()));
+        }
+        let id = ProgramId(
+            programs::pg::insert(self.conn, &programs::NewProgram::empty(name, now))
+                .map_err(|e| duplicate_name(e, name))?,
+        );
+        self.headers.insert(id, Header { revision: 0, next_ids: Default::default() });
+        Ok(id)
+    }
+
+    fn revision(&mut self, program: ProgramId) -> StorageResult<u64> {
+        Ok(self.header(program)?.revision)
+    }
+
+    fn load(&mut self, program: ProgramId) -> StorageResult<ProgramGraph> {
+        self.header(program)?;
+        rows::read_graph(&mut PgRows(self.conn), program, false).map(|(g, _)| g)
+    }
+
+    fn write_changes(
+        &mut self,
+        program: ProgramId,
+        graph: &ProgramGraph,
+        changes: &ChangeSet,
+    ) -> StorageResult<SaveReport> {
+        let stored = self.header(program)?.next_ids;
+        rows::write_changes(&mut PgRows(self.conn), program, graph, changes, stored)
+    }
+
+    fn write_all(&mut self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport> {
+        self.header(program)?;
+        rows::write_all(&mut PgRows(self.conn), program, graph)
+    }
+
+    fn finish(&mut self, program: ProgramId, graph: &ProgramGraph, now: i64) -> StorageResult<u64> {
+        let (state, header) = programs::ProgramState::after_write(self.header(program)?, graph, now);
+        programs::pg::set_state(self.conn, program.0, &state)?;
+        self.headers.insert(program, header);
+        Ok(header.revision)
+    }
+
+    fn delete_program(&mut self, program: ProgramId) -> StorageResult<()> {
+        self.header(program)?;
+        if programs::pg::delete(self.conn, program.0)? == 0 {
+            return Err(StorageError::ProgramNotFound(ProgramRef::Id(program)));
+        }
+        self.headers.remove(&program);
+        Ok(())
+    }
+
+    fn rename_program(&mut self, program: ProgramId, name: &str) -> StorageResult<()> {
+        self.header(program)?;
+        if programs::pg::id_by_name(self.conn, name)?.is_some_and(|other| other != program.0) {
+            return Err(StorageError::DuplicateProgramName(name.to_string()));
+        }
+        if programs::pg::rename(self.conn, program.0, name).map_err(|e| duplicate_name(e, name))? == 0 {
+            return Err(StorageError::ProgramNotFound(ProgramRef::Id(program)));
+        }
+        self.headers.remove(&program);
+        Ok(())
+    }
+}

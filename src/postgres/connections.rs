@@ -1,0 +1,127 @@
+//! The pool, what every pooled connection gets, and the two kinds of transaction.
+//!
+//! Loads read one snapshot (`REPEATABLE READ READ ONLY`). Writes run in `READ
+//! COMMITTED` and lock the row of every program they touch (`SELECT ... FOR UPDATE`,
+//! see `backend::PgTx`), so writers of one program queue behind each other while
+//! writers of different programs run in parallel, in this process or any other. A
+//! write rolled back by a serialization failure or a deadlock runs again, a few times,
+//! before `Busy` reaches the caller.
+
+use super::error::{classify_pool, reclassify, retryable};
+use crate::store::StorageResult;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use std::time::Duration;
+
+/// An r2d2 pool of PostgreSQL connections.
+pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+
+/// Settings of a [`PgStore`](super::PgStore).
+#[derive(Debug, Clone)]
+pub struct PgConfig {
+    /// Connections in the pool (readers and writers share it).
+    pub pool_size: u32,
+    /// How long a caller waits for a pooled connection before `ConnectionLost`.
+    pub connection_timeout: Duration,
+    /// The schema the store's tables live in (`search_path`, set on every pooled
+    /// connection); `None` keeps the server's default (`public`). Lets several stores,
+    /// or a store and a service, share a database.
+    pub schema: Option<String>,
+    /// How many times a write rolled back by a serialization failure or deadlock is run
+    /// again before `Busy` is returned.
+    pub write_retries: u32,
+    /// Whether opening applies pending migrations (under an advisory lock).
+    pub migrate: bool,
+}
+
+impl Default for PgConfig {
+    fn default() -> Self {
+        PgConfig {
+            pool_size: 8,
+            connection_timeout: Duration::from_secs(10),
+            schema: None,
+            write_retries: 8,
+            migrate: true,
+        }
+    }
+}
+
+/// Sets `search_path` on every new pooled connection, so the store's (and Diesel's
+/// migration) tables resolve in the configured schema.
+#[derive(Debug, Clone)]
+pub struct PgCustomizer {
+    schema: Option<String>,
+}
+
+impl PgCustomizer {
+    /// A customizer for connections to `schema` (`None`: leave `search_path` alone).
+    pub fn new(schema: Option<String>) -> Self {
+        PgCustomizer { schema }
+    }
+
+    /// Applies the settings to one connection.
+    pub fn apply(&self, conn: &mut PgConnection) -> diesel::QueryResult<()> {
+        match &self.schema {
+            Some(schema) => conn.batch_execute(&format!("SET search_path TO {}", quote_identifier(schema))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for PgCustomizer {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        self.apply(conn).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// An SQL identifier, quoted: any text is a valid schema name this way.
+pub fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Builds the pool; fails with `ConnectionLost` when the server cannot be reached.
+pub fn pool(url: &str, config: &PgConfig) -> StorageResult<PgPool> {
+    Pool::builder()
+        .max_size(config.pool_size.max(1))
+        .connection_timeout(config.connection_timeout)
+        .connection_customizer(Box::new(PgCustomizer::new(config.schema.clone())))
+        .build(ConnectionManager::new(url))
+        .map_err(|e| crate::store::StorageError::ConnectionLost(e.to_string()))
+}
+
+/// A pooled connection; `ConnectionLost` if none can be had.
+pub fn connection(pool: &PgPool) -> StorageResult<PooledConnection<ConnectionManager<PgConnection>>> {
+    pool.get().map_err(classify_pool)
+}
+
+/// Runs `work` in a `REPEATABLE READ READ ONLY` transaction: everything it reads comes
+/// from one snapshot.
+pub fn snapshot<T>(
+    conn: &mut PgConnection,
+    work: impl FnOnce(&mut PgConnection) -> StorageResult<T>,
+) -> StorageResult<T> {
+    conn.build_transaction().repeatable_read().read_only().run(work).map_err(reclassify)
+}
+
+/// Runs `work` in a `READ COMMITTED` write transaction on a pooled connection, again
+/// (on a fresh transaction) when a serialization failure or deadlock rolled it back.
+pub fn write<T>(
+    pool: &PgPool,
+    retries: u32,
+    work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
+) -> StorageResult<T> {
+    let mut attempt = 0u32;
+    loop {
+        let mut conn = connection(pool)?;
+        match conn.build_transaction().read_committed().run(|c| work(c)) {
+            Err(e) if attempt < retries && retryable(&e) => {
+                attempt += 1;
+                tracing::warn!(attempt, error = %e, "write rolled back by a serialization failure or deadlock; retrying");
+                // Spread the retries of colliding writers apart.
+                std::thread::sleep(Duration::from_millis(1u64 << attempt.min(7)));
+            }
+            other => return other.map_err(reclassify),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! `PgStore`: the lmlang store on PostgreSQL, through Diesel (feature `postgres`).
+//!
+//! [`PgStore`] is the shared [`Store`] engine over [`PgBackend`], so it behaves exactly
+//! like the SQLite and in-memory stores: same checks, errors, orders and round trips.
+//! Which rows a save writes and how rows become a graph are the shared row layer's
+//! ([`crate::rows`]); rows, encodings and queries are the SQLite backend's (the
+//! schema is the same column for column). This module holds only what is
+//! PostgreSQL's: the pool and its `search_path`, snapshot and locking transactions with
+//! retries, error classification, migrations under an advisory lock, and the
+//! whole-program reads.
+//!
+//! # Schema (`migrations/postgres/`, generated into `crate::schema_postgres`)
+//!
+//! The SQLite tables with `program_id` first in every key, BIGINT ids, an identity
+//! column for program ids, constants as bit-exact TEXT, the edge kind as a STORED
+//! generated column, and deferrable foreign keys for the function/entry-node cycle. See
+//! the migration's comments for the differences and why.
+//!
+//! # Transactions
+//!
+//! Loads read one `REPEATABLE READ READ ONLY` snapshot. Writes run in `READ COMMITTED`
+//! and lock each program's row before touching it, so writers of one program (in any
+//! process, on any host) are serialised and writers of different programs run in
+//! parallel; a write rolled back by a serialization failure (40001) or deadlock
+//! (40P01) runs again ([`PgConfig::write_retries`]). A lost connection is
+//! [`StorageError::ConnectionLost`](crate::store::StorageError::ConnectionLost), which
+//! is safe to retry.
+//!
+//! # TLS
+//!
+//! The `postgres` feature builds libpq from source without OpenSSL, so `sslmode=require`
+//! URLs fail. For TLS, enable pq-sys's `bundled` feature with `openssl-sys/vendored` in
+//! your own Cargo.toml (or use pq-sys without bundling to link the system's libpq).
+
+mod backend;
+mod connections;
+mod error;
+mod migrate;
+mod rows;
+
+pub use backend::{PgBackend, PgTx};
+pub use connections::{PgConfig, PgCustomizer, PgPool, quote_identifier};
+pub use error::classify;
+pub use migrate::{MIGRATIONS, run_migrations};
+pub use rows::PgRows;
+
+use crate::store::{StorageResult, Store};
+
+/// The PostgreSQL store: the shared engine over [`PgBackend`].
+pub type PgStore = Store<PgBackend>;
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user@host/db`) with default
+    /// settings, applying pending migrations.
+    pub fn connect(url: &str) -> StorageResult<Self> {
+        Self::connect_with(url, PgConfig::default())
+    }
+
+    /// Connects with the given settings.
+    pub fn connect_with(url: &str, config: PgConfig) -> StorageResult<Self> {
+        let pool = connections::pool(url, &config)?;
+        if config.migrate {
+            migrate::migrate(&pool)?;
+        }
+        Ok(Store::with_backend(PgBackend::new(pool, config)))
+    }
+
+    /// The store on a host's pool, whose connections must see a migrated schema
+    /// ([`run_migrations`]; install a [`PgCustomizer`] for another schema than
+    /// `public`).
+    pub fn on_pool(pool: PgPool, config: PgConfig) -> Self {
+        Store::with_backend(PgBackend::new(pool, config))
+    }
+}

@@ -1,0 +1,80 @@
+//! `PgRows`: a PostgreSQL connection as the shared row layer's source and sink.
+//!
+//! The rows, encodings and queries are the SQLite backend's (`sqlite::tables`, whose
+//! `pg` submodules run them on a `PgConnection`), and so is the sink
+//! (`sql_row_sink!`); what is PostgreSQL's own is the whole-program read, which loads
+//! each table in key order through Diesel's derived row decoding (SQLite's hand-written
+//! cell readers are SQLite's), and the bulk insert of a new program, which uses COPY.
+
+use crate::graph::{EdgeEntry, NodeEntry, TypeEntry};
+use crate::model::{FunctionDef, ModuleDef};
+use crate::rows::{Header, RowSource, SemanticRows};
+use crate::schema::{lmlang_compute_nodes as compute_nodes, lmlang_flow_edges as flow_edges};
+use crate::sqlite::tables::{edges, functions, modules, nodes, programs, semantic, types};
+use crate::store::{ProgramId, ProgramRef, StorageError, StorageResult};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+
+/// Edges handed to a load's sink per batch.
+const EDGE_BATCH: usize = 4096;
+
+/// A PostgreSQL connection, inside the caller's transaction, as a [`RowSource`] and a
+/// [`RowSink`](crate::rows::RowSink).
+pub struct PgRows<'c>(pub &'c mut PgConnection);
+
+crate::sqlite::writer::sql_row_sink!(PgRows, pg);
+
+impl RowSource for PgRows<'_> {
+    fn header(&mut self, program: ProgramId) -> StorageResult<Header> {
+        programs::pg::find(self.0, program.0)?.ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?.header()
+    }
+
+    fn modules(&mut self, program: ProgramId) -> StorageResult<Vec<ModuleDef>> {
+        modules::pg::load(self.0, program.0)?.into_iter().map(modules::ModuleRow::decode).collect()
+    }
+
+    fn types(&mut self, program: ProgramId) -> StorageResult<Vec<TypeEntry>> {
+        types::pg::load(self.0, program.0)?.into_iter().map(types::TypeRow::decode).collect()
+    }
+
+    fn functions(&mut self, program: ProgramId) -> StorageResult<Vec<FunctionDef>> {
+        functions::pg::load(self.0, program.0)?.into_iter().map(functions::FunctionRow::decode).collect()
+    }
+
+    fn nodes(&mut self, program: ProgramId) -> StorageResult<Vec<NodeEntry>> {
+        compute_nodes::table
+            .filter(compute_nodes::program_id.eq(program.0))
+            .order_by(compute_nodes::node_id)
+            .select(nodes::NodeRow::as_select())
+            .load(self.0)?
+            .into_iter()
+            .map(nodes::NodeRow::decode)
+            .collect()
+    }
+
+    fn edges(&mut self, program: ProgramId, sink: &mut dyn FnMut(Vec<EdgeEntry>)) -> StorageResult<()> {
+        let rows: Vec<edges::EdgeRow> = flow_edges::table
+            .filter(flow_edges::program_id.eq(program.0))
+            .order_by(flow_edges::edge_id)
+            .select(edges::EdgeRow::as_select())
+            .load(self.0)?;
+        for chunk in rows.chunks(EDGE_BATCH) {
+            let batch = chunk
+                .iter()
+                .map(|row| {
+                    row.decode().map(|e| EdgeEntry { id: e.id, source: e.source, target: e.target, edge: e.edge })
+                })
+                .collect::<StorageResult<Vec<_>>>()?;
+            sink(batch);
+        }
+        Ok(())
+    }
+
+    fn semantic(&mut self, program: ProgramId) -> StorageResult<Option<SemanticRows>> {
+        let nodes =
+            semantic::pg::load_nodes(self.0, program.0)?.into_iter().map(|r| r.decode()).collect::<Result<_, _>>()?;
+        let edges =
+            semantic::pg::load_edges(self.0, program.0)?.iter().map(|r| r.decode()).collect::<Result<_, _>>()?;
+        Ok(Some((nodes, edges)))
+    }
+}
