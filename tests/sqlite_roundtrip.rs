@@ -7,7 +7,6 @@ mod common;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::*;
 use lmlang_storage::sqlite::{self, SqliteConfig, SqliteStore};
 use lmlang_storage::store::{FunctionUpdate, GraphStore, NewFunction, StorageError};
@@ -20,41 +19,7 @@ fn verifying_store() -> SqliteStore {
 
 #[test]
 fn float_constants_keep_their_bits() {
-    let mut floats64: Vec<f64> = vec![
-        f64::NAN,
-        -f64::NAN,
-        f64::from_bits(0x7ff0_0000_0000_0001),
-        f64::from_bits(0xfff8_dead_beef_0001),
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        0.0,
-        -0.0,
-        f64::MIN_POSITIVE,
-        f64::from_bits(1),
-        f64::MAX,
-        f64::MIN,
-        92645.26976402709,
-        0.1 + 0.2,
-    ];
-    let mut floats32: Vec<f32> =
-        vec![f32::NAN, f32::from_bits(0xffc0_0001), f32::from_bits(0x7f80_0001), -0.0, f32::from_bits(1), f32::MAX];
-    // Pseudo-random bit patterns, every exponent and payload.
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for _ in 0..2000 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        floats64.push(f64::from_bits(x));
-        floats32.push(f32::from_bits((x >> 32) as u32));
-    }
-    let mut g = ProgramGraph::new("floats");
-    let f = g.add_function(ModuleId::ROOT, "consts", Visibility::Public, vec![], TypeId::UNIT).expect("function");
-    for v in &floats64 {
-        g.add_core_op(f, ComputeOp::Const { value: ConstValue::F64(*v) }).expect("f64");
-    }
-    for v in &floats32 {
-        g.add_core_op(f, ComputeOp::Const { value: ConstValue::F32(*v) }).expect("f32");
-    }
+    let g = common::float_program();
     let store = SqliteStore::temporary().expect("store");
     let p = store.insert_program("floats", &g).expect("insert");
     let loaded = store.load_program(p).expect("load");
@@ -63,11 +28,7 @@ fn float_constants_keep_their_bits() {
     }
     assert_eq!(loaded, g);
     // The single-row paths too.
-    let (id, node) = g.nodes().next().expect("a node");
-    assert_eq!(&store.get_node(p, id).expect("get"), node);
-    let nan = ComputeNodeOp::Core(ComputeOp::Const { value: ConstValue::F64(f64::from_bits(0x7ff4_0000_0000_00ff)) });
-    store.update_node(p, id, nan.clone()).expect("update");
-    assert_eq!(store.get_node(p, id).expect("get").op, nan);
+    common::check_single_row_float_paths(&store, p, &g);
 }
 
 #[test]
