@@ -22,7 +22,34 @@ const EDGE_BATCH: usize = 4096;
 /// [`RowSink`](crate::rows::RowSink).
 pub struct PgRows<'c>(pub &'c mut PgConnection);
 
-crate::sqlite::writer::sql_row_sink!(PgRows, pg);
+crate::sqlite::writer::sql_row_sink!(PgRows, pg, nodes = insert_nodes, edges = insert_edges);
+
+/// Fewer rows than this go in as multi-row `INSERT`s (a prepared, cached statement);
+/// more through binary `COPY`, which measured a little faster for a bulk save
+/// (BENCHMARKS.md: both are dominated by the foreign-key triggers).
+const COPY_FROM_ROWS: usize = 256;
+
+fn copy_wanted(rows: usize) -> bool {
+    rows >= COPY_FROM_ROWS
+}
+
+/// Inserts fresh node rows: COPY for a batch of a bulk save, INSERT otherwise.
+fn insert_nodes(conn: &mut PgConnection, rows: &[nodes::NodeRow]) -> QueryResult<usize> {
+    if copy_wanted(rows.len()) {
+        diesel::copy_from(compute_nodes::table).from_insertable(rows).execute(conn)
+    } else {
+        nodes::pg::insert(conn, rows)
+    }
+}
+
+/// Inserts fresh edge rows: COPY for a batch of a bulk save, INSERT otherwise.
+fn insert_edges(conn: &mut PgConnection, rows: &[edges::EdgeRow]) -> QueryResult<usize> {
+    if copy_wanted(rows.len()) {
+        diesel::copy_from(flow_edges::table).from_insertable(rows).execute(conn)
+    } else {
+        edges::pg::insert(conn, rows)
+    }
+}
 
 impl RowSource for PgRows<'_> {
     fn header(&mut self, program: ProgramId) -> StorageResult<Header> {

@@ -15,10 +15,19 @@ pub(crate) fn wide(ids: &[u32]) -> Vec<i64> {
 /// Implements [`RowSink`] for a row-writer type `$rows` (a tuple struct over a
 /// connection) with the table queries of submodule `$on` (`sqlite` or `pg`, see
 /// `tables::per_connection`): the SQL backends share rows, queries and this impl, and
-/// differ in the connection type only. Diesel errors convert through `?`; a backend
+/// differ in the connection type and, optionally, in how fresh nodes and edges (the
+/// bulk of a new program) are inserted (`nodes = path, edges = path`). Diesel errors convert through `?`; a backend
 /// reclassifies them at its boundary.
 macro_rules! sql_row_sink {
     ($rows:ident, $on:ident) => {
+        $crate::sqlite::writer::sql_row_sink!(
+            $rows,
+            $on,
+            nodes = $crate::sqlite::tables::nodes::$on::insert,
+            edges = $crate::sqlite::tables::edges::$on::insert
+        );
+    };
+    ($rows:ident, $on:ident, nodes = $insert_nodes:path, edges = $insert_edges:path) => {
         const _: () = {
             use $crate::graph::EdgeView;
             use $crate::model::{
@@ -116,7 +125,7 @@ macro_rules! sql_row_sink {
                 }
 
                 fn insert_nodes(&mut self, _: ProgramId, rows: &[Self::Node]) -> StorageResult<usize> {
-                    Ok(nodes::$on::insert(self.0, rows)?)
+                    Ok($insert_nodes(self.0, rows)?)
                 }
 
                 fn upsert_nodes(&mut self, _: ProgramId, rows: &[Self::Node]) -> StorageResult<usize> {
@@ -128,7 +137,7 @@ macro_rules! sql_row_sink {
                 }
 
                 fn insert_edges(&mut self, _: ProgramId, rows: &[Self::Edge]) -> StorageResult<usize> {
-                    Ok(edges::$on::insert(self.0, rows)?)
+                    Ok($insert_edges(self.0, rows)?)
                 }
 
                 fn upsert_edges(&mut self, _: ProgramId, rows: &[Self::Edge]) -> StorageResult<usize> {
@@ -179,7 +188,6 @@ macro_rules! sql_row_sink {
     };
 }
 
-#[cfg(feature = "postgres")]
 pub(crate) use sql_row_sink;
 
 sql_row_sink!(SqliteRows, sqlite);
