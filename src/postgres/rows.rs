@@ -8,9 +8,9 @@
 
 use crate::graph::{EdgeEntry, NodeEntry, TypeEntry};
 use crate::model::{FunctionDef, ModuleDef};
+use crate::rows::sql::tables::{edges, functions, modules, nodes, programs, semantic, types};
 use crate::rows::{Header, RowSource, SemanticRows};
 use crate::schema::{lmlang_compute_nodes as compute_nodes, lmlang_flow_edges as flow_edges};
-use crate::sqlite::tables::{edges, functions, modules, nodes, programs, semantic, types};
 use crate::store::{ProgramId, ProgramRef, StorageError, StorageResult};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -22,7 +22,7 @@ const EDGE_BATCH: usize = 4096;
 /// [`RowSink`](crate::rows::RowSink).
 pub struct PgRows<'c>(pub &'c mut PgConnection);
 
-crate::sqlite::writer::sql_row_sink!(PgRows, pg, nodes = insert_nodes, edges = insert_edges);
+crate::rows::sql::sink::sql_row_sink!(PgRows, pg, nodes = insert_nodes, edges = insert_edges);
 
 /// Fewer rows than this go in as multi-row `INSERT`s (a prepared, cached statement);
 /// more through binary `COPY`, which measured a little faster for a bulk save

@@ -14,6 +14,7 @@ mod assemble;
 mod diff;
 mod sink;
 mod source;
+pub(crate) mod sql;
 
 pub(crate) use assemble::finish;
 pub use assemble::{assemble, check_semantic, table_of};

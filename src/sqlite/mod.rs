@@ -70,7 +70,6 @@
 
 mod backend;
 mod checkpointer;
-pub(crate) mod codec;
 mod config;
 mod connection;
 mod direct;
@@ -79,11 +78,12 @@ mod host;
 mod maintenance;
 mod mapper;
 mod migrate;
-pub(crate) mod ops;
 mod owned;
 mod source;
-pub(crate) mod tables;
-pub(crate) mod writer;
+mod writer;
+
+// The shared SQL rows, under the names this module's files use.
+pub(crate) use crate::rows::sql::{codec, ops, tables};
 
 pub use backend::SqliteBackend;
 pub use config::SqliteConfig;

@@ -3,9 +3,9 @@
 //! (counts, times).
 
 use crate::graph::{NextIds, ProgramGraph};
+use crate::rows::sql::codec::{Strict, cell_id, corrupt, count_u64};
+use crate::rows::sql::tables::per_connection;
 use crate::schema::lmlang_programs as programs;
-use crate::sqlite::codec::{Strict, cell_id, corrupt, count_u64};
-use crate::sqlite::tables::per_connection;
 use crate::store::{ProgramId, ProgramSummary, StorageResult};
 use diesel::backend::Backend;
 use diesel::prelude::*;

@@ -1,13 +1,13 @@
 //! `flow_edges`: one row per data or control edge, spread over typed columns by
-//! [`ops`](crate::sqlite::ops). The table's `kind` column is generated from
+//! [`ops`](crate::rows::sql::ops). The table's `kind` column is generated from
 //! `value_type`, so the row structs leave it out.
 
 use crate::graph::{EdgeEntry, EdgeView};
 use crate::model::{EdgeId, NodeId};
+use crate::rows::sql::codec::{Strict, cell_id, corrupt, read_cell, read_required, show};
+use crate::rows::sql::ops::{EdgeColumns, decode_edge, encode_edge};
+use crate::rows::sql::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
 use crate::schema::lmlang_flow_edges as flow_edges;
-use crate::sqlite::codec::{Strict, cell_id, corrupt, read_cell, read_required, show};
-use crate::sqlite::ops::{EdgeColumns, decode_edge, encode_edge};
-use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
 use diesel::connection::DefaultLoadingMode;
 use diesel::deserialize::{self, FromSqlRow};

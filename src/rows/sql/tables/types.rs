@@ -3,9 +3,9 @@
 
 use crate::graph::TypeEntry;
 use crate::model::{LmType, ModuleId, TypeId, TypeName, Visibility};
+use crate::rows::sql::codec::{Json, Named, Strict, cell_id, corrupt, show};
+use crate::rows::sql::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
 use crate::schema::lmlang_types as types;
-use crate::sqlite::codec::{Json, Named, Strict, cell_id, corrupt, show};
-use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
 use diesel::dsl;
 use diesel::prelude::*;

@@ -5,9 +5,9 @@
 use crate::model::{
     FunctionId, FunctionSignature, ModuleId, SemanticEdge, SemanticKey, SemanticNode, TypeId, Visibility,
 };
+use crate::rows::sql::codec::{Json, Named, SemanticKind, Strict, cell_id, corrupt, show};
+use crate::rows::sql::tables::{CHUNK, MAX_PARAMETERS, insert_chunked, per_connection, upsert_chunked};
 use crate::schema::{lmlang_semantic_edges as semantic_edges, lmlang_semantic_nodes as semantic_nodes};
-use crate::sqlite::codec::{Json, Named, SemanticKind, Strict, cell_id, corrupt, show};
-use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, insert_chunked, per_connection, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
 use diesel::prelude::*;
 use diesel::upsert::excluded;

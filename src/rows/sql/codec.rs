@@ -9,7 +9,8 @@
 //! Diesel replaces invalid UTF-8; both are refused here.
 //!
 //! Writes go through the ordinary `ToSql` of the inner values (generic over the
-//! backend); the strict reads are SQLite's, since storage classes are SQLite's.
+//! backend); the strict reads are SQLite's, since storage classes are SQLite's (on
+//! PostgreSQL, whose columns are typed, the same cells read plainly: see `mod pg`).
 
 use crate::model::{SemanticEdge, SemanticKey, Visibility};
 use crate::store::{StorageError, StorageResult};

@@ -30,7 +30,7 @@ macro_rules! insert_chunked {
         let conn = $conn;
         let mut rest = $rows;
         let mut written = 0usize;
-        while let Some((chunk, tail)) = rest.split_first_chunk::<{ $crate::sqlite::tables::CHUNK }>() {
+        while let Some((chunk, tail)) = rest.split_first_chunk::<{ $crate::rows::sql::tables::CHUNK }>() {
             written += diesel::insert_into($table).values(chunk).execute(&mut *conn)?;
             rest = tail;
         }
@@ -56,7 +56,7 @@ macro_rules! upsert_chunked {
         use diesel::RunQueryDsl as _;
         let conn = $conn;
         let mut written = 0usize;
-        for chunk in $rows.chunks($crate::sqlite::tables::CHUNK) {
+        for chunk in $rows.chunks($crate::rows::sql::tables::CHUNK) {
             written += diesel::insert_into($table)
                 .values(chunk)
                 .on_conflict($target)
@@ -82,7 +82,7 @@ macro_rules! delete_ids {
                 diesel::delete($table::table.filter($table::program_id.eq(program)).filter($table::$id_column.eq(*id)))
                     .execute(&mut *conn)?;
         } else {
-            for chunk in ids.chunks($crate::sqlite::tables::CHUNK) {
+            for chunk in ids.chunks($crate::rows::sql::tables::CHUNK) {
                 deleted += diesel::delete(
                     $table::table.filter($table::program_id.eq(program)).filter($table::$id_column.eq_any(chunk)),
                 )

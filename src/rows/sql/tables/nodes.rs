@@ -1,13 +1,13 @@
 //! `compute_nodes`: one row per compute node, clustered by owner so that a function's
 //! body is one contiguous key range. Ops are spread over typed columns by
-//! [`ops`](crate::sqlite::ops).
+//! [`ops`](crate::rows::sql::ops).
 
 use crate::graph::NodeEntry;
 use crate::model::{ComputeNode, FunctionId, NodeId};
+use crate::rows::sql::codec::{Json, Strict, cell_id, corrupt, read_cell, read_required, show};
+use crate::rows::sql::ops::{OpColumns, OpPayload, decode_op, encode_op};
+use crate::rows::sql::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
 use crate::schema::lmlang_compute_nodes as compute_nodes;
-use crate::sqlite::codec::{Json, Strict, cell_id, corrupt, read_cell, read_required, show};
-use crate::sqlite::ops::{OpColumns, OpPayload, decode_op, encode_op};
-use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
 use diesel::connection::DefaultLoadingMode;
 use diesel::deserialize::{self, FromSqlRow};

@@ -6,11 +6,11 @@
 //! filter on them), and only constants and contract messages go to the JSON `payload`.
 //! Each code knows exactly which columns it uses: a stray or missing value is corrupt.
 
-use super::codec::{Json, id_u32, parse, small_u16};
 use crate::model::{
     ArithOp, CmpOp, ComputeNodeOp, ComputeOp, ConstValue, FlowEdge, FunctionId, LogicOp, ShiftOp, StructuredOp, TypeId,
     UnaryArithOp,
 };
+use crate::rows::sql::codec::{Json, id_u32, parse, small_u16};
 use crate::store::StorageResult;
 use serde::Serialize;
 

@@ -1,9 +1,9 @@
 //! `modules`: the module tree, one row per module with its parent.
 
 use crate::model::{ModuleDef, ModuleId, Visibility};
+use crate::rows::sql::codec::{Named, Strict, cell_id, cell_opt_id, corrupt, show};
+use crate::rows::sql::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
 use crate::schema::lmlang_modules as modules;
-use crate::sqlite::codec::{Named, Strict, cell_id, cell_opt_id, corrupt, show};
-use crate::sqlite::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
 use crate::store::{ProgramId, StorageResult};
 use diesel::dsl;
 use diesel::prelude::*;
