@@ -6,12 +6,17 @@
 //! - [`graph`]: [`graph::ProgramGraph`], the program in memory on petgraph.
 //! - `store`: the `GraphStore` trait, its errors, the shared engine and the in-memory
 //!   backend.
+//! - [`rows`]: the one diff of a graph into rows and the one assembly of rows into a
+//!   graph, which every backend drives through `RowSink` and `RowSource`; and, for the
+//!   SQL backends, the shared row structs, encodings and queries.
 //! - `sqlite`: the Diesel/SQLite backend, on its own file or on a host service's pool
 //!   or connection.
+//! - `postgres` (feature `postgres`): the Diesel/PostgreSQL backend.
 //! - `synth` (feature `synth`): the seeded synthetic program generator.
 //!
 //! Features: `bundled` (default; SQLite built from source, otherwise the system's
-//! libsqlite3), `synth`, and `temporary` (`SqliteStore::temporary()` for tests).
+//! libsqlite3), `postgres` (libpq built from source, no TLS: see the module docs),
+//! `synth`, and `temporary` (`SqliteStore::temporary()` for tests).
 
 #![forbid(unsafe_code)]
 
