@@ -5,12 +5,12 @@
 //! if/else diamond), `sum_to` (a loop with a back edge) and `scale` (a closure that
 //! captures a factor), contracts, and a `main` that calls them and prints.
 
+use crate::db::Db;
 use crate::output::Progress;
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::{GraphError, ProgramGraph};
 use lmlang_storage::model::*;
-use lmlang_storage::sqlite::SqliteStore;
-use lmlang_storage::store::{GraphStore, ProgramId};
+use lmlang_storage::store::ProgramId;
 use lmlang_storage::synth::{SynthConfig, generate as synthesize};
 use std::path::Path;
 use std::process::ExitCode;
@@ -138,7 +138,7 @@ pub fn sample_program() -> Result<ProgramGraph, GraphError> {
 
 /// Stores `g` under `name`, replacing a program of that name, and checks that a reload
 /// equals it and hashes the same.
-fn store_and_check(store: &SqliteStore, name: &str, g: &ProgramGraph) -> Result<ProgramId, Failure> {
+fn store_and_check(store: &Db, name: &str, g: &ProgramGraph) -> Result<ProgramId, Failure> {
     if let Ok(old) = store.find_program(name) {
         store.delete_program(old)?;
     }
@@ -153,7 +153,7 @@ fn store_and_check(store: &SqliteStore, name: &str, g: &ProgramGraph) -> Result<
     Ok(id)
 }
 
-pub fn demo(store: &SqliteStore, db: &Path) -> CmdResult {
+pub fn demo(store: &Db, db: &Path) -> CmdResult {
     let progress = Progress::steps(3);
     progress.step("storing the sample");
     let sample = sample_program().map_err(|e| Failure(format!("building the sample failed: {e}")))?;
@@ -189,7 +189,7 @@ pub fn demo(store: &SqliteStore, db: &Path) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn generate(store: &SqliteStore, nodes: usize, name: &str, seed: u64, gaps: bool) -> CmdResult {
+pub fn generate(store: &Db, nodes: usize, name: &str, seed: u64, gaps: bool) -> CmdResult {
     let progress = Progress::steps(2);
     progress.step(format!("generating {nodes} nodes"));
     let g = synthesize(&SynthConfig { nodes, seed, gaps });

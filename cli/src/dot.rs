@@ -6,12 +6,12 @@
 //! double border and an `entry` arrow pointing at it. Pictures are rendered by Graphviz's `dot`,
 //! which the tool runs when asked for an .svg, .png or .pdf file.
 
+use crate::db::Db;
 use crate::inspect::program_or_file;
 use crate::programs::find_function;
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::{ComputeNodeOp, ComputeOp, FlowEdge, FunctionId};
-use lmlang_storage::sqlite::SqliteStore;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -22,13 +22,7 @@ const INSTALL_GRAPHVIZ: &str = "install Graphviz (Debian/Ubuntu: `sudo apt-get i
                                 graphviz`, others: https://graphviz.org/download/), or write DOT text with `-o FILE.dot` \
                                 and render it elsewhere";
 
-pub fn dot(
-    store: &SqliteStore,
-    program: &str,
-    function: Option<&str>,
-    output: Option<&Path>,
-    svg: Option<&Path>,
-) -> CmdResult {
+pub fn dot(store: &Db, program: &str, function: Option<&str>, output: Option<&Path>, svg: Option<&Path>) -> CmdResult {
     let g = program_or_file(store, program)?;
     let functions: Vec<FunctionId> = match function {
         Some(name) => vec![find_function(&g, name).ok_or_else(|| {

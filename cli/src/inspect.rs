@@ -1,13 +1,12 @@
 //! `hash`, `diff` and `verify`.
 
+use crate::db::Db;
 use crate::node_diff::{self, FunctionNodeDiff};
 use crate::output::{Progress, print_json, print_table};
 use crate::programs::{find_function, resolve};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::hash;
-use lmlang_storage::sqlite::SqliteStore;
-use lmlang_storage::store::GraphStore;
 use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
@@ -18,7 +17,7 @@ struct HashView {
     functions: Vec<(String, String)>,
 }
 
-pub fn hash(store: &SqliteStore, program: &str, json: bool) -> CmdResult {
+pub fn hash(store: &Db, program: &str, json: bool) -> CmdResult {
     let g = store.load_program(resolve(store, program)?)?;
     let mut functions: Vec<(String, String)> = g
         .functions()
@@ -42,7 +41,7 @@ pub fn hash(store: &SqliteStore, program: &str, json: bool) -> CmdResult {
 }
 
 /// A stored program, or an exported file when a file exists at that path.
-pub fn program_or_file(store: &SqliteStore, what: &str) -> Result<ProgramGraph, Failure> {
+pub fn program_or_file(store: &Db, what: &str) -> Result<ProgramGraph, Failure> {
     let path = Path::new(what);
     if path.is_file() {
         return crate::transfer::read_export(path).map(|(_, g)| g);
@@ -59,7 +58,7 @@ struct NodeLevelDiff {
     functions: Vec<FunctionNodeDiff>,
 }
 
-pub fn diff(store: &SqliteStore, a: &str, b: &str, function: Option<&str>, nodes: bool, json: bool) -> CmdResult {
+pub fn diff(store: &Db, a: &str, b: &str, function: Option<&str>, nodes: bool, json: bool) -> CmdResult {
     let (ga, gb) = (program_or_file(store, a)?, program_or_file(store, b)?);
     let summary = hash::diff(&ga, &gb);
     let functions = match function {
@@ -160,7 +159,7 @@ struct ProgramCheck {
     root_hash: String,
 }
 
-pub fn verify(store: &SqliteStore, program: Option<&str>, json: bool) -> CmdResult {
+pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
     let ids = match program {
         Some(p) => vec![resolve(store, p)?],
         None => store.list_programs()?.into_iter().map(|p| p.id).collect(),

@@ -5,6 +5,7 @@
 
 mod bench;
 mod cli;
+mod db;
 mod demo;
 mod dot;
 mod inspect;
@@ -17,6 +18,7 @@ mod transfer;
 
 use clap::Parser;
 use cli::{Cli, Command};
+use db::Db;
 use lmlang_storage::sqlite::{SqliteConfig, SqliteStore};
 use lmlang_storage::store::StorageError;
 use std::process::ExitCode;
@@ -66,14 +68,25 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> CmdResult {
-    let open = || SqliteStore::open(&cli.db).map_err(|e| Failure(format!("cannot open {}: {e}", cli.db.display())));
+    let postgres = db::is_postgres_url(&cli.db);
+    let open = || {
+        if postgres {
+            return db::connect(&cli.db.to_string_lossy());
+        }
+        SqliteStore::open(&cli.db)
+            .map(|s| Db::Sqlite(Box::new(s)))
+            .map_err(|e| Failure(format!("cannot open {}: {e}", cli.db.display())))
+    };
     // Commands that only read open the file read-only when its schema is current, so
     // they work on a read-only file or mount; a missing file or one that needs
     // migrating is opened as the writing commands open it.
     let read = || {
+        if postgres {
+            return open();
+        }
         let read_only = SqliteConfig::default().with_read_only(true);
         match SqliteStore::open_with(&cli.db, read_only) {
-            Ok(store) => Ok(store),
+            Ok(store) => Ok(Db::Sqlite(Box::new(store))),
             Err(StorageError::ReadOnly) => open(),
             Err(StorageError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => open(),
             Err(e) => Err(Failure(format!("cannot open {}: {e}", cli.db.display()))),
@@ -97,6 +110,9 @@ fn run(cli: Cli) -> CmdResult {
         Command::Delete { program } => programs::delete(&open()?, &program),
         Command::Migrate => programs::migrate(&open()?),
         Command::Vacuum => programs::vacuum(&open()?),
+        Command::Bench(_) | Command::Soak(_) if postgres => {
+            Err(Failure("bench and soak run on SQLite files only (PostgreSQL figures: BENCHMARKS.md)".into()))
+        }
         Command::Bench(args) => bench::run(&args),
         Command::Soak(args) => soak::run(&cli.db, &args),
     }

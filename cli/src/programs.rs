@@ -1,16 +1,16 @@
 //! `list`, `show`, `delete`, `migrate`, and resolving a PROGRAM argument.
 
+use crate::db::Db;
 use crate::output::{Progress, print_json, print_table};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::FunctionId;
-use lmlang_storage::sqlite::SqliteStore;
-use lmlang_storage::store::{GraphStore, ProgramId, StorageError};
+use lmlang_storage::store::{ProgramId, StorageError};
 use serde::Serialize;
 use std::process::ExitCode;
 
 /// A program named by name, or by id when no program has that name and it is a number.
-pub fn resolve(store: &SqliteStore, program: &str) -> Result<ProgramId, Failure> {
+pub fn resolve(store: &Db, program: &str) -> Result<ProgramId, Failure> {
     match store.find_program(program) {
         Ok(id) => Ok(id),
         Err(StorageError::ProgramNotFound(_)) => {
@@ -36,7 +36,7 @@ struct ListedProgram {
     root_hash: String,
 }
 
-pub fn list(store: &SqliteStore, json: bool) -> CmdResult {
+pub fn list(store: &Db, json: bool) -> CmdResult {
     let mut listed = Vec::new();
     for p in store.list_programs()? {
         let g = store.load_program(p.id)?;
@@ -81,7 +81,7 @@ pub fn find_function(g: &ProgramGraph, name: &str) -> Option<FunctionId> {
         .map(|f| f.id)
 }
 
-pub fn show(store: &SqliteStore, program: &str, function: Option<&str>, json: bool) -> CmdResult {
+pub fn show(store: &Db, program: &str, function: Option<&str>, json: bool) -> CmdResult {
     let id = resolve(store, program)?;
     let g = store.load_program(id)?;
     match function {
@@ -95,20 +95,20 @@ pub fn show(store: &SqliteStore, program: &str, function: Option<&str>, json: bo
     }
 }
 
-pub fn delete(store: &SqliteStore, program: &str) -> CmdResult {
+pub fn delete(store: &Db, program: &str) -> CmdResult {
     let id = resolve(store, program)?;
     store.delete_program(id)?;
     println!("deleted {program}");
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn migrate(store: &SqliteStore) -> CmdResult {
+pub fn migrate(store: &Db) -> CmdResult {
     // Opening the store already applied pending migrations.
     println!("schema version {}", store.schema_version()?);
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn vacuum(store: &SqliteStore) -> CmdResult {
+pub fn vacuum(store: &Db) -> CmdResult {
     let before = store.database_bytes()?;
     let progress = Progress::steps(1);
     progress.step(format!("repacking {before} bytes"));

@@ -4,12 +4,11 @@
 //! version, explicit ids and next ids) with the program's name, its root hash, and the
 //! holes in the id space spelled out, so a reader sees deletions without computing them.
 
+use crate::db::Db;
 use crate::output::Progress;
 use crate::programs::resolve;
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::{ProgramDocument, ProgramGraph};
-use lmlang_storage::sqlite::SqliteStore;
-use lmlang_storage::store::GraphStore;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
@@ -54,7 +53,7 @@ fn holes(doc: &ProgramDocument) -> Holes {
     }
 }
 
-pub fn export(store: &SqliteStore, program: &str, output: Option<&Path>) -> CmdResult {
+pub fn export(store: &Db, program: &str, output: Option<&Path>) -> CmdResult {
     let id = resolve(store, program)?;
     let name = store.list_programs()?.into_iter().find(|p| p.id == id).map(|p| p.name).unwrap_or_default();
     let progress = Progress::steps(3);
@@ -123,7 +122,7 @@ pub fn read_export(path: &Path) -> Result<(String, ProgramGraph), Failure> {
     Ok((file.name, g))
 }
 
-pub fn import(store: &SqliteStore, path: &Path, name: Option<&str>) -> CmdResult {
+pub fn import(store: &Db, path: &Path, name: Option<&str>) -> CmdResult {
     let progress = Progress::steps(2);
     progress.step(format!("reading and validating {}", path.display()));
     let (file_name, g) = read_export(path)?;

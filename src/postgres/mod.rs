@@ -35,6 +35,7 @@
 mod backend;
 mod connections;
 mod error;
+mod maintenance;
 mod migrate;
 mod rows;
 

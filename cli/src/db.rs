@@ -1,0 +1,96 @@
+//! The store a command works on: a SQLite file, or (feature `postgres`) a PostgreSQL
+//! server when `--db` is a `postgres://` URL. Commands use it as a `GraphStore`; the
+//! few maintenance calls that differ per backend are here.
+
+use crate::Failure;
+use lmlang_storage::sqlite::SqliteStore;
+use lmlang_storage::store::{GraphStore, StorageResult};
+
+/// An opened store.
+pub enum Db {
+    /// A SQLite file.
+    Sqlite(Box<SqliteStore>),
+    /// A PostgreSQL database.
+    #[cfg(feature = "postgres")]
+    Postgres(lmlang_storage::postgres::PgStore),
+}
+
+impl std::ops::Deref for Db {
+    type Target = dyn GraphStore;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Db::Sqlite(s) => &**s,
+            #[cfg(feature = "postgres")]
+            Db::Postgres(s) => s,
+        }
+    }
+}
+
+/// Whether `--db` names a PostgreSQL server rather than a file.
+pub fn is_postgres_url(db: &std::path::Path) -> bool {
+    db.to_str().is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+/// Connects to the PostgreSQL server `url` (applying pending migrations).
+#[cfg(feature = "postgres")]
+pub fn connect(url: &str) -> Result<Db, Failure> {
+    lmlang_storage::postgres::PgStore::connect(url)
+        .map(Db::Postgres)
+        .map_err(|e| Failure(format!("cannot connect to {url}: {e}")))
+}
+
+/// Without the feature, a URL is refused with what to do.
+#[cfg(not(feature = "postgres"))]
+pub fn connect(url: &str) -> Result<Db, Failure> {
+    Err(Failure(format!("{url}: this lmstore was built without PostgreSQL support (build with --features postgres)")))
+}
+
+impl Db {
+    /// The schema version (this crate's newest applied migration).
+    pub fn schema_version(&self) -> StorageResult<i64> {
+        match self {
+            Db::Sqlite(s) => s.schema_version(),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(s) => s.schema_version(),
+        }
+    }
+
+    /// Bytes the store takes.
+    pub fn database_bytes(&self) -> StorageResult<i64> {
+        match self {
+            Db::Sqlite(s) => s.database_bytes(),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(s) => s.database_bytes(),
+        }
+    }
+
+    /// Repacks (SQLite `VACUUM`) or vacuums and analyses (PostgreSQL) the store.
+    pub fn vacuum(&self) -> StorageResult<()> {
+        match self {
+            Db::Sqlite(s) => s.vacuum(),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(s) => s.vacuum(),
+        }
+    }
+
+    /// Problems SQLite's `integrity_check` finds (none: empty); a PostgreSQL server
+    /// checks its own pages, so none there.
+    pub fn integrity_check(&self) -> StorageResult<Vec<String>> {
+        match self {
+            Db::Sqlite(s) => s.integrity_check(),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Rows whose foreign key points at nothing (PostgreSQL enforces every key, so
+    /// none there).
+    pub fn foreign_key_check(&self) -> StorageResult<Vec<String>> {
+        match self {
+            Db::Sqlite(s) => s.foreign_key_check(),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => Ok(Vec::new()),
+        }
+    }
+}
