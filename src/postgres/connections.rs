@@ -84,6 +84,10 @@ pub fn quote_identifier(name: &str) -> String {
 pub fn pool(url: &str, config: &PgConfig) -> StorageResult<PgPool> {
     Pool::builder()
         .max_size(config.pool_size.max(1))
+        // No `SELECT 1` round trip per checkout (a single-mutation commit is five round
+        // trips): a connection libpq saw break is dropped by the pool anyway, and a
+        // write that meets a dead one fails with `ConnectionLost`, which callers retry.
+        .test_on_check_out(false)
         .connection_timeout(config.connection_timeout)
         .connection_customizer(Box::new(PgCustomizer::new(config.schema.clone())))
         .build(ConnectionManager::new(url))
