@@ -141,3 +141,39 @@ proptest! {
         prop_assert_eq!(&load_verified(&schema, p), &other);
     }
 }
+
+/// `url` with a server setting for every connection (libpq `options`).
+fn with_option(url: &str, setting: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c{}", setting.replace('=', "%3D"))
+}
+
+#[test]
+fn a_read_only_server_refuses_writes_with_read_only() {
+    let Some(schema) = TestSchema::new() else { return };
+    let p = schema.store().create_program("kept").expect("create");
+    let mut config = schema.config();
+    config.migrate = false;
+    let url = with_option(&schema.url, "default_transaction_read_only=on");
+    let store = PgStore::connect_with(&url, config).expect("a store on read-only sessions");
+    assert!(matches!(store.create_program("new"), Err(StorageError::ReadOnly)));
+    assert!(matches!(store.rename_program(p, "renamed"), Err(StorageError::ReadOnly)));
+    assert_eq!(store.find_program("kept").expect("reads still work"), p);
+}
+
+#[test]
+fn a_writer_waiting_past_the_lock_timeout_gets_busy_and_changes_nothing() {
+    use diesel::connection::SimpleConnection;
+    let Some(schema) = TestSchema::new() else { return };
+    let p = schema.store().create_program("locked").expect("create");
+    let mut config = schema.config();
+    config.migrate = false;
+    let store = PgStore::connect_with(&with_option(&schema.url, "lock_timeout=100"), config).expect("store");
+    // Another session holds the program's row, as a long write would.
+    let mut holder = schema.connection();
+    holder.batch_execute(&format!("BEGIN; SELECT 1 FROM lmlang_programs WHERE id = {} FOR UPDATE", p.0)).expect("lock");
+    assert!(matches!(store.rename_program(p, "renamed"), Err(StorageError::Busy)));
+    holder.batch_execute("COMMIT").expect("release");
+    assert_eq!(store.find_program("locked").expect("unchanged"), p);
+    store.rename_program(p, "renamed").expect("the lock is free again");
+}
