@@ -81,6 +81,7 @@ mod mapper;
 mod migrate;
 mod ops;
 mod owned;
+pub mod records;
 mod source;
 mod tables;
 mod writer;
