@@ -14,7 +14,7 @@ use super::source::{Connections, WriteWork};
 use super::tables::programs;
 use super::{mapper, migrate};
 use crate::graph::{PartialGraph, ProgramGraph};
-use crate::store::{ProgramId, StorageError, StorageResult};
+use crate::store::{DatabaseErrorKind, ProgramId, StorageError, StorageResult};
 use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
 use std::path::{Path, PathBuf};
@@ -75,8 +75,12 @@ impl OwnedConnections {
                 // immutable directory) cannot get the shared-memory file a reader
                 // needs; no writer can be at work there either, so SQLite may read it
                 // as immutable.
-                Err(e) if e.to_string().contains("unable to open database file") => {
-                    tracing::debug!(path = %path.display(), "read-only open falls back to an immutable read");
+                Err(StorageError::Database { kind: DatabaseErrorKind::CannotOpen, source }) => {
+                    tracing::warn!(
+                        path = %path.display(),
+                        error = %source,
+                        "cannot open the WAL index beside a read-only database; reading it as immutable"
+                    );
                     let url = format!("{url}&immutable=1");
                     let writer = Self::open_current(&url, &config)?;
                     (url, writer)
@@ -215,7 +219,8 @@ impl OwnedConnections {
         });
         let Some((main, edges)) = both else { return Ok(None) };
         let (partial, revision) = main?;
-        let edge_revision = edges.map_err(|_| StorageError::Database("the edge reader thread panicked".into()))??;
+        let edge_revision = edges
+            .map_err(|_| StorageError::database(DatabaseErrorKind::Other, "the edge reader thread panicked"))??;
         if edge_revision != revision {
             tracing::debug!(%program, "a write came between the two halves of a split load; loading again in one");
             return Ok(None);

@@ -14,7 +14,7 @@ mod types;
 pub use api::{EditFn, GraphStore};
 pub use backend::{Backend, WriteTx};
 pub use engine::{DEFAULT_ROOT_MODULE, Store};
-pub use error::{ProgramRef, StorageError, StorageResult};
+pub use error::{DatabaseErrorKind, ProgramRef, StorageError, StorageResult};
 pub use memory::MemoryBackend;
 pub use types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport};
 
