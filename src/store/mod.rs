@@ -9,6 +9,7 @@ mod backend;
 mod engine;
 mod error;
 mod memory;
+pub(crate) mod trace;
 mod types;
 
 pub use api::{EditFn, GraphStore};
