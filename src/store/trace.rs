@@ -32,7 +32,9 @@ impl Timed {
 impl Drop for Timed {
     fn drop(&mut self) {
         if let Some(started) = self.started {
-            self.span.record("duration_ms", started.elapsed().as_secs_f64() * 1e3);
+            // Whole microseconds, so the milliseconds print without float noise.
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.span.record("duration_ms", micros as f64 / 1e3);
         }
     }
 }
