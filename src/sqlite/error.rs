@@ -19,8 +19,8 @@
 //!   keeps nothing but the text of `sqlite3_errmsg` (its `DatabaseErrorInformation` is a
 //!   bare `String`: no code, table, column or constraint). Asking SQLite for the code
 //!   again would need the raw handle (`SqliteConnection::with_raw_connection`, an
-//!   `unsafe` function this crate does not call), and by the time the error reaches us
-//!   Diesel's rollback has replaced the connection's last code anyway.
+//!   `unsafe` function this crate does not call), and inside a transaction Diesel's
+//!   rollback has replaced the connection's last code before the error reaches us.
 //! - What the text does tell: unless SQLite set a message of its own, `sqlite3_errmsg`
 //!   is `sqlite3_errstr(code)`, the canonical text of the primary code (SQLite's
 //!   `sqlite3ErrStr`, one fixed text per primary code, extended codes reported as their
@@ -28,12 +28,15 @@
 //!   that primary code exactly ([`CANONICAL_TEXTS`]). Calling `sqlite3_errstr` here
 //!   would be an `unsafe` FFI call, so the texts are written out;
 //!   `tests/sqlite_errors.rs` checks them against the SQLite actually linked.
-//! - For these codes SQLite sets a message of its own in three places (SQLite 3.50):
-//!   shared-cache table and schema locks (`SQLITE_LOCKED`, "database table is locked:
-//!   T", "database schema is locked: S") and an unreadable schema (`SQLITE_CORRUPT`,
-//!   "malformed database schema (X)", perhaps with " - detail"). Each starts with a
-//!   fixed text SQLite uses for nothing else ([`DETAILED_TEXTS`]). The extended code
-//!   (which of busy, busy-snapshot, busy-timeout, ...) is never recoverable.
+//! - Where SQLite sets a message of its own for these codes (SQLite 3.50), it is
+//!   recognised by the fixed text it starts with, which SQLite uses for nothing else
+//!   ([`DETAILED_TEXTS`]): shared-cache table and schema locks (`SQLITE_LOCKED`,
+//!   "database table is locked: T", "database schema is locked: S") and an unreadable
+//!   schema (`SQLITE_CORRUPT`, "malformed database schema (X)", perhaps with
+//!   " - detail"). The `SQLITE_BUSY` of "cannot commit transaction - SQL statements in
+//!   progress" (and of opening or releasing a savepoint) is deliberately left `Other`:
+//!   it is a statement left running, which no retry cures. The extended code (which
+//!   of busy, busy-snapshot, busy-timeout, ...) is never recoverable.
 //! - **Opening**: Diesel turns a failed `sqlite3_open_v2` into
 //!   `ConnectionError::BadConnection(libsqlite3_sys::code_to_str(code))`, with the
 //!   primary code (SQLite masks extended codes unless asked for them). `code_to_str` is
