@@ -49,6 +49,7 @@ impl fmt::Display for Violation {
 
 /// Why a graph edit was refused. A refused edit changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum GraphError {
     #[error("{0} does not exist")]
     NotFound(Entity),

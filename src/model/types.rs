@@ -145,6 +145,7 @@ pub struct TypeName {
 
 /// Errors of type registration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TypeError {
     #[error("a type named {0:?} is already registered")]
     DuplicateName(String),
