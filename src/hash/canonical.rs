@@ -91,6 +91,9 @@ pub(crate) struct Canonicaliser {
     bytes: Vec<u8>,
     /// Descriptors of the unnumbered nodes, sorted by descriptor.
     pending: Vec<(ContentHash, NodeId)>,
+    /// Whether some unnumbered node has an edge to another.
+    residual_linked: bool,
+    has_entry: bool,
     items: Vec<[u8; ITEM]>,
 }
 
@@ -99,6 +102,10 @@ pub(crate) struct Canonicaliser {
 /// round at a time from costing quadratic time.
 const ANCHOR_ROUNDS: u32 = 4;
 
+/// Most branches individualisation may explore for one function (the product of the
+/// sizes of the classes it tries); beyond, the residual stays a multiset.
+const INDIVIDUALISE_BRANCHES: u32 = 64;
+
 /// Bytes of one residual link: relation, slot, source port, value type, then the other
 /// end as `0 number` or `1 Merkle hash`.
 const ITEM: usize = 1 + 4 + 2 + 32 + 1 + 32;
@@ -106,8 +113,9 @@ const ITEM: usize = 1 + 4 + 2 + 32 + 1 + 32;
 /// The hash of a function's body.
 pub(crate) struct Body {
     pub(crate) hash: ContentHash,
-    /// How many nodes were left to the residual multiset.
-    pub(crate) residual: u32,
+    /// Whether the encoding describes the body up to isomorphism: no unnumbered node
+    /// is linked to another (so each is pinned down by its descriptor).
+    pub(crate) exact: bool,
 }
 
 fn slot_of_branch(branch: Option<u16>) -> u32 {
@@ -139,49 +147,105 @@ impl Canonicaliser {
         self.order.clear();
         self.links.clear();
         self.spans.clear();
-        self.bytes.clear();
         let entry = g.function(f).and_then(|d| d.entry_node).filter(|n| g.node(*n).is_some_and(|x| x.owner == f));
-        self.bytes.push(entry.is_some() as u8);
+        self.has_entry = entry.is_some();
         if let Some(entry) = entry {
             self.assign(entry);
         }
-
-        // 1. Number: breadth first from the entry, then from anchors: unnumbered nodes
-        //    whose descriptor no other unnumbered node shares, in descriptor order.
-        //    Each round of anchors can single out more nodes (descriptors name
-        //    numbered neighbours by number), up to `ANCHOR_ROUNDS`.
         self.traverse(g, types, &merkle);
-        let mut rounds = 0;
-        loop {
-            self.describe_unnumbered(g, types, &merkle, f);
-            if rounds == ANCHOR_ROUNDS {
-                break;
-            }
+        self.anchor(g, types, &merkle, f);
+        let body = self.individualise(g, types, &merkle, f, 1);
+        for n in &self.order {
+            self.numbers[n.index()] = UNNUMBERED;
+        }
+        body
+    }
+
+    /// Numbers more nodes from anchors: unnumbered nodes whose descriptor no other
+    /// unnumbered node shares, in descriptor order. Each round of anchors can single
+    /// out more nodes (descriptors name numbered neighbours by number), up to
+    /// `ANCHOR_ROUNDS`. Leaves `pending` describing the nodes still unnumbered.
+    fn anchor(
+        &mut self,
+        g: &ProgramGraph,
+        types: &mut TypeHasher,
+        merkle: &impl Fn(NodeId) -> ContentHash,
+        f: FunctionId,
+    ) {
+        for _ in 0..ANCHOR_ROUNDS {
+            self.describe_unnumbered(g, types, merkle, f);
             let pending = std::mem::take(&mut self.pending);
             let mut anchored = false;
-            let mut k = 0;
-            while k < pending.len() {
-                let mut run = k + 1;
-                while run < pending.len() && pending[run].0 == pending[k].0 {
-                    run += 1;
-                }
-                if run == k + 1 && self.number(pending[k].1) == UNNUMBERED {
+            for k in 0..pending.len() {
+                let unique = (k == 0 || pending[k - 1].0 != pending[k].0)
+                    && pending.get(k + 1).is_none_or(|next| next.0 != pending[k].0);
+                if unique && self.number(pending[k].1) == UNNUMBERED {
                     self.assign(pending[k].1);
-                    self.traverse(g, types, &merkle);
+                    self.traverse(g, types, merkle);
                     anchored = true;
                 }
-                k = run;
             }
             self.pending = pending;
             if !anchored {
-                break;
+                return;
             }
-            rounds += 1;
         }
+        self.describe_unnumbered(g, types, merkle, f);
+    }
 
-        // 2. Encode the numbered nodes: Merkle hash, then data inputs and control
-        //    successors by number (the other two relations are the same edges seen
-        //    from their other end).
+    /// When unnumbered nodes are linked to each other, the multiset of their
+    /// descriptors could miss how; so, within a budget of `INDIVIDUALISE_BRANCHES`,
+    /// try numbering each member of the first class of equal descriptors next, carry
+    /// on, and keep the smallest resulting hash. The set of choices depends on content only, so the minimum does
+    /// too, and each choice ends in an encoding that describes the body exactly.
+    fn individualise(
+        &mut self,
+        g: &ProgramGraph,
+        types: &mut TypeHasher,
+        merkle: &impl Fn(NodeId) -> ContentHash,
+        f: FunctionId,
+        branches: u32,
+    ) -> Body {
+        // The first class of two or more (each level at least doubles the branches, so
+        // the recursion is at most six deep).
+        let first = self.pending.windows(2).find(|w| w[0].0 == w[1].0).map(|w| w[0].0);
+        let class: Vec<NodeId> = match first {
+            Some(d) if self.residual_linked => self.pending.iter().filter(|p| p.0 == d).map(|p| p.1).collect(),
+            _ => Vec::new(),
+        };
+        let product = branches.saturating_mul(class.len() as u32);
+        if class.len() < 2 || product > INDIVIDUALISE_BRANCHES {
+            return self.encode(merkle);
+        }
+        let saved = (self.order.len(), self.links.len(), self.spans.len(), self.pending.clone(), self.residual_linked);
+        let mut best: Option<Body> = None;
+        for c in class {
+            self.assign(c);
+            self.traverse(g, types, merkle);
+            self.anchor(g, types, merkle, f);
+            let body = self.individualise(g, types, merkle, f, product);
+            if best.as_ref().is_none_or(|b| body.hash < b.hash) {
+                best = Some(body);
+            }
+            for n in &self.order[saved.0..] {
+                self.numbers[n.index()] = UNNUMBERED;
+            }
+            self.order.truncate(saved.0);
+            self.links.truncate(saved.1);
+            self.spans.truncate(saved.2);
+            self.pending.clone_from(&saved.3);
+            self.residual_linked = saved.4;
+        }
+        best.unwrap_or_else(|| self.encode(merkle))
+    }
+
+    /// The hash of the current numbering: the numbered nodes' records, then the
+    /// residual descriptors.
+    fn encode(&mut self, merkle: &impl Fn(NodeId) -> ContentHash) -> Body {
+        self.bytes.clear();
+        self.bytes.push(self.has_entry as u8);
+        // Each numbered node: Merkle hash, then data inputs and control successors by
+        // number (the other two relations are the same edges seen from their other end).
         let numbered = self.order.len();
         self.bytes.extend_from_slice(&(numbered as u64).to_le_bytes());
         for i in 0..numbered {
@@ -212,18 +276,13 @@ impl Canonicaliser {
                 k = run;
             }
         }
-
-        // 3. The residual: the descriptors of the nodes still unnumbered, sorted.
+        // The residual: the descriptors of the nodes still unnumbered, sorted.
         self.bytes.extend_from_slice(&(self.pending.len() as u64).to_le_bytes());
         for (d, _) in &self.pending {
             self.bytes.extend_from_slice(&d.0);
         }
         let hash = ContentHash(*blake3::keyed_hash(Domain::Body.key(), &self.bytes).as_bytes());
-
-        for n in &self.order {
-            self.numbers[n.index()] = UNNUMBERED;
-        }
-        Body { hash, residual: self.pending.len() as u32 }
+        Body { hash, exact: !self.residual_linked }
     }
 
     /// Continues the breadth-first traversal until every numbered node's links have
@@ -257,6 +316,7 @@ impl Canonicaliser {
         f: FunctionId,
     ) {
         self.pending.clear();
+        self.residual_linked = false;
         if self.order.len() == g.functions.get(&f).map_or(0, |e| e.nodes.len()) {
             return;
         }
@@ -305,6 +365,7 @@ impl Canonicaliser {
     ) -> ContentHash {
         let mut items = std::mem::take(&mut self.items);
         items.clear();
+        let mut linked = false;
         edges_at(g, types, merkle, v, |(relation, slot, source_port, value_type, other, n)| {
             let mut item = [0u8; ITEM];
             item[0] = relation;
@@ -313,6 +374,7 @@ impl Canonicaliser {
             item[7..39].copy_from_slice(&value_type.0);
             match self.number(n) {
                 UNNUMBERED => {
+                    linked = true;
                     item[39] = 1;
                     item[40..72].copy_from_slice(&other.0);
                 }
@@ -322,6 +384,7 @@ impl Canonicaliser {
         });
         items.sort_unstable();
         self.items = items;
+        self.residual_linked |= linked;
         let mut h = blake3::Hasher::new_keyed(Domain::Residual.key());
         h.update(&merkle(v).0);
         h.update(&(self.items.len() as u32).to_le_bytes());

@@ -21,8 +21,8 @@ pub(crate) struct FunctionHashes {
     pub(crate) signature: ContentHash,
     /// The canonical form of the body (see `canonical.rs`).
     pub(crate) body: ContentHash,
-    /// Nodes the canonical numbering did not reach, hashed as a multiset.
-    pub(crate) residual: u32,
+    /// Whether equal roots imply isomorphic bodies (see `canonical.rs`).
+    pub(crate) exact: bool,
     pub(crate) root: ContentHash,
     /// This function's member of the program root, pair(path, root), once computed.
     pub(crate) share: Option<ContentHash>,
@@ -118,12 +118,14 @@ impl HashIndex {
         self.functions.get(&id).map(|f| f.signature)
     }
 
-    /// How many nodes of a function its root covers only as a multiset: those the
-    /// canonical numbering from the entry did not reach (dead code, a function without
-    /// entry, or nodes reached only through a tie). With 0, equal roots mean isomorphic
-    /// bodies; see `docs/hashing.md` for what the multiset can miss otherwise.
-    pub fn residual_nodes(&self, id: FunctionId) -> Option<u32> {
-        self.functions.get(&id).map(|f| f.residual)
+    /// Whether the function's root pins its body down exactly: then any function
+    /// with the same root has an isomorphic body (same ops, constants, ports,
+    /// branches, value types and signature, wired the same way from the same entry).
+    /// False only when some nodes could not be numbered (identical nodes linked to each
+    /// other, in symmetries too large to try out); those are hashed as a multiset that
+    /// can miss how they connect among themselves. See `docs/hashing.md`.
+    pub fn is_exact(&self, id: FunctionId) -> Option<bool> {
+        self.functions.get(&id).map(|f| f.exact)
     }
 
     /// A node's Merkle hash: its operation and, through its data inputs, everything
@@ -236,7 +238,7 @@ impl HashIndex {
         let body = self.canon.body(g, &mut self.types, |n| slot(nodes, n.index()).unwrap_or_default(), f);
         if let Some(h) = self.functions.get_mut(&f) {
             h.body = body.hash;
-            h.residual = body.residual;
+            h.exact = body.exact;
         }
     }
 
