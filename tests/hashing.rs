@@ -669,7 +669,7 @@ fn long_chains_of_types_do_not_overflow_the_stack() {
 fn measure_full_hash_and_one_node_rehash() {
     use lmlang_storage::synth::{SynthConfig, generate, one_node_edit};
     use std::time::Instant;
-    for nodes in [100_000usize, 300_000] {
+    for nodes in [100_000usize, 300_000, 1_000_000] {
         let mut g = generate(&SynthConfig::new(nodes));
         let mut full = Vec::new();
         for _ in 0..5 {
@@ -694,6 +694,62 @@ fn measure_full_hash_and_one_node_rehash() {
             full[0],
             edits[100],
             edits[190]
+        );
+        assert!(hash::verify_index(&g));
+    }
+    // One big function: an edit rehashes the edited function whole, so this is the
+    // worst case of a one-node edit there; and the same function with an unreachable
+    // ring of identical nodes that individualisation must try 64 ways.
+    for ring in [0usize, 64] {
+        let mut g = ProgramGraph::new("big");
+        let f = g.add_function(ModuleId::ROOT, "big", Visibility::Public, vec![], TypeId::I64).unwrap();
+        let mut prev: Vec<NodeId> = Vec::new();
+        let mut constants = Vec::new();
+        let mut last_statement: Option<NodeId> = None;
+        for i in 0..10_000 - ring as u32 {
+            let op = if i % 3 == 0 {
+                ComputeOp::Const { value: ConstValue::I64(i as i64) }
+            } else if i % 7 == 0 {
+                ComputeOp::Print
+            } else {
+                ComputeOp::BinaryArith { op: ArithOp::Add }
+            };
+            let n = g.add_core_op(f, op).unwrap();
+            if i % 3 == 0 {
+                constants.push(n);
+            } else {
+                g.add_data_edge(prev[prev.len() - 1], n, 0, 0, TypeId::I64).unwrap();
+                if i % 7 != 0 {
+                    g.add_data_edge(prev[(i as usize * 7) % prev.len()], n, 0, 1, TypeId::I64).unwrap();
+                }
+            }
+            if i % 7 == 0 {
+                match last_statement {
+                    Some(s) => g.add_control_edge(s, n, None).map(drop).unwrap(),
+                    None => g.set_entry_node(f, Some(n)).unwrap(),
+                }
+                last_statement = Some(n);
+            }
+            prev.push(n);
+        }
+        let jumps: Vec<NodeId> = (0..ring).map(|_| g.add_core_op(f, ComputeOp::Jump).unwrap()).collect();
+        for (i, j) in jumps.iter().enumerate() {
+            g.add_control_edge(*j, jumps[(i + 1) % ring], None).unwrap();
+        }
+        let _ = g.hashes();
+        let mut edits = Vec::new();
+        for (k, c) in constants.iter().step_by(constants.len() / 50).enumerate() {
+            let t = Instant::now();
+            g.modify_compute_node_op(*c, ComputeOp::Const { value: ConstValue::I64(-(k as i64) - 1) }.into()).unwrap();
+            edits.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        edits.sort_by(f64::total_cmp);
+        println!(
+            "one function of {} nodes (unreachable ring of {ring}, exact: {}): one-node edit incl. rehash median {:.0} µs, max {:.0} µs",
+            g.node_count(),
+            g.hashes().is_exact(f).unwrap(),
+            edits[edits.len() / 2],
+            edits[edits.len() - 1]
         );
         assert!(hash::verify_index(&g));
     }

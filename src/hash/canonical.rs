@@ -292,7 +292,7 @@ impl Canonicaliser {
             let u = self.order[self.spans.len()];
             let start = self.links.len();
             self.collect_links(g, types, merkle, u);
-            self.links[start..].sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            self.links[start..].sort_unstable_by_key(|l| l.0);
             let mut k = start;
             while k < self.links.len() {
                 let run = self.run_end(k, self.links.len());
@@ -326,7 +326,7 @@ impl Canonicaliser {
                 self.pending.push((d, v));
             }
         }
-        self.pending.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.pending.sort_unstable_by_key(|p| p.0);
     }
 
     /// The end of the run of links before `end` with the same key as `links[k]`.
@@ -404,26 +404,19 @@ fn edges_at(
     mut visit: impl FnMut(Seen),
 ) {
     let Some(index) = g.node_idx(u) else { return };
-    for e in g.compute.edges_directed(index, Direction::Incoming) {
-        let source = g.compute[e.source()].id;
-        visit(match e.weight().edge {
-            FlowEdge::Data { source_port, target_port, value_type } => {
-                (DATA_INPUT, target_port as u32, source_port, types.type_ref(g, value_type), merkle(source), source)
-            }
-            FlowEdge::Control { branch_index } => {
-                (CONTROL_IN, slot_of_branch(branch_index), 0, ContentHash::default(), merkle(source), source)
-            }
-        });
-    }
-    for e in g.compute.edges_directed(index, Direction::Outgoing) {
-        let target = g.compute[e.target()].id;
-        visit(match e.weight().edge {
-            FlowEdge::Data { source_port, target_port, value_type } => {
-                (DATA_USE, target_port as u32, source_port, types.type_ref(g, value_type), merkle(target), target)
-            }
-            FlowEdge::Control { branch_index } => {
-                (CONTROL_OUT, slot_of_branch(branch_index), 0, ContentHash::default(), merkle(target), target)
-            }
-        });
+    for (direction, data, control) in
+        [(Direction::Incoming, DATA_INPUT, CONTROL_IN), (Direction::Outgoing, DATA_USE, CONTROL_OUT)]
+    {
+        for e in g.compute.edges_directed(index, direction) {
+            let other = g.compute[if direction == Direction::Incoming { e.source() } else { e.target() }].id;
+            visit(match e.weight().edge {
+                FlowEdge::Data { source_port, target_port, value_type } => {
+                    (data, target_port as u32, source_port, types.type_ref(g, value_type), merkle(other), other)
+                }
+                FlowEdge::Control { branch_index } => {
+                    (control, slot_of_branch(branch_index), 0, ContentHash::default(), merkle(other), other)
+                }
+            });
+        }
     }
 }

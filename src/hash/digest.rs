@@ -1,10 +1,10 @@
 //! `ContentHash`, the 32-byte digest every hash is, and `Multiset`, the order-free sum
-//! that lets one edit update a function or program root in constant time.
+//! that lets one edit update the program root in constant time.
 //!
-//! A function root must not depend on the order its nodes were inserted in, and an
-//! edit must not re-sort the function to recompute it. So members are combined by
-//! addition modulo 2^256: commutative (order-free) and invertible (removing or
-//! replacing one member is one subtraction and one addition).
+//! The program root must not depend on the order functions, types and modules were
+//! created in, and an edit of one function must not revisit the others. So members
+//! are combined by addition modulo 2^256: commutative (order-free) and invertible
+//! (removing or replacing one member is one subtraction and one addition).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;

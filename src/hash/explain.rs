@@ -92,7 +92,7 @@ fn items(g: &ProgramGraph, types: &mut TypeHasher, index: &HashIndex, n: NodeId)
     }
     // Sorted without the edge id, so the order (hence the hash) is free of numbering;
     // equal items write equal bytes whatever their order.
-    out.sort_unstable_by(|a, b| (a.0, a.1, a.2, a.3, a.4).cmp(&(b.0, b.1, b.2, b.3, b.4)));
+    out.sort_unstable_by_key(|i| (i.0, i.1, i.2, i.3, i.4));
     out
 }
 
