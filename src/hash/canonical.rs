@@ -89,11 +89,12 @@ pub(crate) struct Canonicaliser {
     /// `links[spans[i].0..spans[i].1]` are the links of `order[i]`.
     spans: Vec<(u32, u32)>,
     bytes: Vec<u8>,
-    /// Descriptors of the unnumbered nodes, sorted by descriptor.
-    pending: Vec<(ContentHash, NodeId)>,
-    /// Whether some unnumbered node has an edge to another.
-    residual_linked: bool,
-    has_entry: bool,
+    /// Descriptors of the unnumbered nodes, sorted by descriptor, each with whether it
+    /// names another unnumbered node.
+    pending: Vec<(ContentHash, NodeId, bool)>,
+    /// Unnumbered nodes linked to other unnumbered nodes, once the traversal and the
+    /// anchors are done: what individualisation works on.
+    active: Vec<NodeId>,
     items: Vec<[u8; ITEM]>,
 }
 
@@ -147,30 +148,42 @@ impl Canonicaliser {
         self.order.clear();
         self.links.clear();
         self.spans.clear();
+        self.active.clear();
         let entry = g.function(f).and_then(|d| d.entry_node).filter(|n| g.node(*n).is_some_and(|x| x.owner == f));
-        self.has_entry = entry.is_some();
         if let Some(entry) = entry {
             self.assign(entry);
         }
         self.traverse(g, types, &merkle);
-        self.anchor(g, types, &merkle, f);
-        let body = self.individualise(g, types, &merkle, f, 1);
+        self.anchor(g, types, &merkle, Some(f));
+
+        let mut bytes = std::mem::take(&mut self.bytes);
+        bytes.clear();
+        bytes.push(entry.is_some() as u8);
+        bytes.extend_from_slice(&(self.order.len() as u64).to_le_bytes());
+        for i in 0..self.order.len() {
+            self.write_record(i, false, &merkle, &mut bytes);
+        }
+        self.write_inert(&mut bytes);
+        let exact = self.individualise(g, types, &merkle, 1, &mut bytes);
+        let hash = ContentHash(*blake3::keyed_hash(Domain::Body.key(), &bytes).as_bytes());
+        self.bytes = bytes;
         for n in &self.order {
             self.numbers[n.index()] = UNNUMBERED;
         }
-        body
+        Body { hash, exact }
     }
 
     /// Numbers more nodes from anchors: unnumbered nodes whose descriptor no other
     /// unnumbered node shares, in descriptor order. Each round of anchors can single
     /// out more nodes (descriptors name numbered neighbours by number), up to
-    /// `ANCHOR_ROUNDS`. Leaves `pending` describing the nodes still unnumbered.
+    /// `ANCHOR_ROUNDS`. Leaves `pending` describing the nodes still unnumbered: those
+    /// of `f`, or with `None` those of `active`.
     fn anchor(
         &mut self,
         g: &ProgramGraph,
         types: &mut TypeHasher,
         merkle: &impl Fn(NodeId) -> ContentHash,
-        f: FunctionId,
+        f: Option<FunctionId>,
     ) {
         for _ in 0..ANCHOR_ROUNDS {
             self.describe_unnumbered(g, types, merkle, f);
@@ -193,39 +206,68 @@ impl Canonicaliser {
         self.describe_unnumbered(g, types, merkle, f);
     }
 
-    /// When unnumbered nodes are linked to each other, the multiset of their
-    /// descriptors could miss how; so, within a budget of `INDIVIDUALISE_BRANCHES`,
+    /// Writes the descriptors of the unnumbered nodes linked to no other unnumbered
+    /// node (*inert*: every edge of theirs names a number, and nothing numbered later
+    /// can reach them), and makes the others the `active` set.
+    fn write_inert(&mut self, out: &mut Vec<u8>) {
+        let inert = self.pending.iter().filter(|p| !p.2).count();
+        out.extend_from_slice(&(inert as u64).to_le_bytes());
+        for (d, _, _) in self.pending.iter().filter(|p| !p.2) {
+            out.extend_from_slice(&d.0);
+        }
+        self.pending.retain(|p| p.2);
+        self.active.clear();
+        self.active.extend(self.pending.iter().map(|p| p.1));
+    }
+
+    /// The active nodes (unnumbered and linked to each other) are what a multiset of
+    /// descriptors could get wrong. So, within a budget of `INDIVIDUALISE_BRANCHES`,
     /// try numbering each member of the first class of equal descriptors next, carry
-    /// on, and keep the smallest resulting hash. The set of choices depends on content only, so the minimum does
-    /// too, and each choice ends in an encoding that describes the body exactly.
+    /// on, and write the smallest branch hash. The set of choices depends on content
+    /// only, so the minimum does too. Each branch writes the records of the nodes it
+    /// numbers with all their links (so edges back to earlier numbers are named from
+    /// this side), then its inert descriptors, then its own individualisation. Returns
+    /// whether everything ended up numbered or inert.
     fn individualise(
         &mut self,
         g: &ProgramGraph,
         types: &mut TypeHasher,
         merkle: &impl Fn(NodeId) -> ContentHash,
-        f: FunctionId,
         branches: u32,
-    ) -> Body {
-        // The first class of two or more (each level at least doubles the branches, so
-        // the recursion is at most six deep).
+        out: &mut Vec<u8>,
+    ) -> bool {
+        // The first class of two or more (each level at least doubles the branches,
+        // so the recursion is at most six deep).
         let first = self.pending.windows(2).find(|w| w[0].0 == w[1].0).map(|w| w[0].0);
         let class: Vec<NodeId> = match first {
-            Some(d) if self.residual_linked => self.pending.iter().filter(|p| p.0 == d).map(|p| p.1).collect(),
-            _ => Vec::new(),
+            Some(d) => self.pending.iter().filter(|p| p.0 == d).map(|p| p.1).collect(),
+            None => Vec::new(),
         };
         let product = branches.saturating_mul(class.len() as u32);
-        if class.len() < 2 || product > INDIVIDUALISE_BRANCHES {
-            return self.encode(merkle);
+        if class.is_empty() || product > INDIVIDUALISE_BRANCHES {
+            out.push(0);
+            out.extend_from_slice(&(self.pending.len() as u64).to_le_bytes());
+            for (d, _, _) in &self.pending {
+                out.extend_from_slice(&d.0);
+            }
+            return self.pending.is_empty();
         }
-        let saved = (self.order.len(), self.links.len(), self.spans.len(), self.pending.clone(), self.residual_linked);
-        let mut best: Option<Body> = None;
+        let saved = (self.order.len(), self.links.len(), self.spans.len(), self.pending.clone(), self.active.clone());
+        let mut best: Option<(ContentHash, bool)> = None;
         for c in class {
             self.assign(c);
             self.traverse(g, types, merkle);
-            self.anchor(g, types, merkle, f);
-            let body = self.individualise(g, types, merkle, f, product);
-            if best.as_ref().is_none_or(|b| body.hash < b.hash) {
-                best = Some(body);
+            self.anchor(g, types, merkle, None);
+            let mut branch = Vec::new();
+            branch.extend_from_slice(&((self.order.len() - saved.0) as u64).to_le_bytes());
+            for i in saved.0..self.order.len() {
+                self.write_record(i, true, merkle, &mut branch);
+            }
+            self.write_inert(&mut branch);
+            let exact = self.individualise(g, types, merkle, product, &mut branch);
+            let hash = ContentHash(*blake3::keyed_hash(Domain::Body.key(), &branch).as_bytes());
+            if best.is_none_or(|b| hash < b.0) {
+                best = Some((hash, exact));
             }
             for n in &self.order[saved.0..] {
                 self.numbers[n.index()] = UNNUMBERED;
@@ -234,55 +276,45 @@ impl Canonicaliser {
             self.links.truncate(saved.1);
             self.spans.truncate(saved.2);
             self.pending.clone_from(&saved.3);
-            self.residual_linked = saved.4;
+            self.active.clone_from(&saved.4);
         }
-        best.unwrap_or_else(|| self.encode(merkle))
+        let (hash, exact) = best.unwrap_or_default();
+        out.push(1);
+        out.extend_from_slice(&hash.0);
+        exact
     }
 
-    /// The hash of the current numbering: the numbered nodes' records, then the
-    /// residual descriptors.
-    fn encode(&mut self, merkle: &impl Fn(NodeId) -> ContentHash) -> Body {
-        self.bytes.clear();
-        self.bytes.push(self.has_entry as u8);
-        // Each numbered node: Merkle hash, then data inputs and control successors by
-        // number (the other two relations are the same edges seen from their other end).
-        let numbered = self.order.len();
-        self.bytes.extend_from_slice(&(numbered as u64).to_le_bytes());
-        for i in 0..numbered {
-            let (start, end) = (self.spans[i].0 as usize, self.spans[i].1 as usize);
-            let m = merkle(self.order[i]);
-            self.bytes.extend_from_slice(&m.0);
-            let own = self.links[start..end].iter().filter(|l| l.0.relation() <= CONTROL_OUT).count();
-            self.bytes.extend_from_slice(&(own as u32).to_le_bytes());
-            let mut k = start;
-            while k < end && self.links[k].0.relation() <= CONTROL_OUT {
-                let run = self.run_end(k, end);
-                if run - k > 1 {
-                    // Equal keys: order by number (unnumbered ends write identical bytes).
-                    let numbers = &self.numbers;
-                    let at = |n: NodeId| numbers.get(n.index()).copied().unwrap_or(UNNUMBERED);
-                    self.links[k..run].sort_unstable_by_key(|l| at(l.1));
-                }
-                for j in k..run {
-                    let (key, n) = self.links[j];
-                    let number = self.number(n);
-                    self.bytes.push(key.relation());
-                    self.bytes.extend_from_slice(&key.slot().to_le_bytes());
-                    self.bytes.extend_from_slice(&number.to_le_bytes());
-                    if number == UNNUMBERED {
-                        self.bytes.extend_from_slice(&merkle(n).0);
-                    }
-                }
-                k = run;
+    /// Writes the record of the node numbered `i`: its Merkle hash, then its data
+    /// inputs and control successors (with `all`, every link) in key order, equal keys
+    /// by number, each `u8(relation) u32(slot) u32(number)`, followed by the other
+    /// end's Merkle hash when it has no number yet.
+    fn write_record(&mut self, i: usize, all: bool, merkle: &impl Fn(NodeId) -> ContentHash, out: &mut Vec<u8>) {
+        let (start, end) = (self.spans[i].0 as usize, self.spans[i].1 as usize);
+        out.extend_from_slice(&merkle(self.order[i]).0);
+        let written = |k: &LinkKey| all || k.relation() <= CONTROL_OUT;
+        let count = self.links[start..end].iter().filter(|l| written(&l.0)).count();
+        out.extend_from_slice(&(count as u32).to_le_bytes());
+        let mut k = start;
+        while k < end && written(&self.links[k].0) {
+            let run = self.run_end(k, end);
+            if run - k > 1 {
+                // Equal keys: order by number (unnumbered ends write identical bytes).
+                let numbers = &self.numbers;
+                let at = |n: NodeId| numbers.get(n.index()).copied().unwrap_or(UNNUMBERED);
+                self.links[k..run].sort_unstable_by_key(|l| at(l.1));
             }
+            for j in k..run {
+                let (key, n) = self.links[j];
+                let number = self.number(n);
+                out.push(key.relation());
+                out.extend_from_slice(&key.slot().to_le_bytes());
+                out.extend_from_slice(&number.to_le_bytes());
+                if number == UNNUMBERED {
+                    out.extend_from_slice(&merkle(n).0);
+                }
+            }
+            k = run;
         }
-        // The residual: the descriptors of the nodes still unnumbered, sorted.
-        self.bytes.extend_from_slice(&(self.pending.len() as u64).to_le_bytes());
-        for (d, _) in &self.pending {
-            self.bytes.extend_from_slice(&d.0);
-        }
-        let hash = ContentHash(*blake3::keyed_hash(Domain::Body.key(), &self.bytes).as_bytes());
-        Body { hash, exact: !self.residual_linked }
     }
 
     /// Continues the breadth-first traversal until every numbered node's links have
@@ -307,24 +339,24 @@ impl Canonicaliser {
         }
     }
 
-    /// Sets `pending` to the descriptor of every unnumbered node of `f`, sorted.
+    /// Sets `pending` to the descriptor of every unnumbered node of `f` (with `None`,
+    /// of `active`), sorted, each with whether it names another unnumbered node.
     fn describe_unnumbered(
         &mut self,
         g: &ProgramGraph,
         types: &mut TypeHasher,
         merkle: &impl Fn(NodeId) -> ContentHash,
-        f: FunctionId,
+        f: Option<FunctionId>,
     ) {
         self.pending.clear();
-        self.residual_linked = false;
-        if self.order.len() == g.functions.get(&f).map_or(0, |e| e.nodes.len()) {
-            return;
-        }
-        for v in g.function_nodes(f) {
-            if self.number(v) == UNNUMBERED {
-                let d = self.descriptor(g, types, merkle, v);
-                self.pending.push((d, v));
-            }
+        let candidates: Vec<NodeId> = match f {
+            Some(f) if self.order.len() == g.functions.get(&f).map_or(0, |e| e.nodes.len()) => return,
+            Some(f) => g.function_nodes(f).filter(|v| self.number(*v) == UNNUMBERED).collect(),
+            None => self.active.iter().copied().filter(|v| self.number(*v) == UNNUMBERED).collect(),
+        };
+        for v in candidates {
+            let (d, linked) = self.descriptor(g, types, merkle, v);
+            self.pending.push((d, v, linked));
         }
         self.pending.sort_unstable_by_key(|p| p.0);
     }
@@ -362,7 +394,7 @@ impl Canonicaliser {
         types: &mut TypeHasher,
         merkle: &impl Fn(NodeId) -> ContentHash,
         v: NodeId,
-    ) -> ContentHash {
+    ) -> (ContentHash, bool) {
         let mut items = std::mem::take(&mut self.items);
         items.clear();
         let mut linked = false;
@@ -384,14 +416,13 @@ impl Canonicaliser {
         });
         items.sort_unstable();
         self.items = items;
-        self.residual_linked |= linked;
         let mut h = blake3::Hasher::new_keyed(Domain::Residual.key());
         h.update(&merkle(v).0);
         h.update(&(self.items.len() as u32).to_le_bytes());
         for item in &self.items {
             h.update(item);
         }
-        ContentHash(*h.finalize().as_bytes())
+        (ContentHash(*h.finalize().as_bytes()), linked)
     }
 }
 
