@@ -16,14 +16,19 @@
 //! (two links with equal keys to different nodes: a *tie*), the traversal does not
 //! follow those links, since any order between them would be a choice; their ends are
 //! usually reached another way. Nodes left unnumbered (other components, dead code
-//! reached by nothing, or nodes reached only through a tie) form the *residual*,
-//! hashed as a multiset of descriptors naming every incident edge, with the other end
-//! as its number when it has one. `docs/hashing.md` proves both directions and says
-//! what the residual misses.
+//! reached by nothing, or nodes reached only through a tie) get *descriptors* naming
+//! every incident edge, the other end by its number when it has one. Those whose
+//! descriptor no other shares become *anchors* the traversal restarts from; those
+//! whose edges all go to numbered nodes (*inert*) are pinned down by their
+//! descriptor; what remains is symmetric, and *individualisation* tries each member of
+//! a class of identical nodes as the next number and keeps the smallest result, within
+//! a budget past which the rest stays a multiset (the function is then not exact).
+//! `docs/hashing.md` has the byte layout and proves both directions.
 //!
 //! Cost: linear in the function (each node's links are sorted, a handful at most), and
-//! one blake3 call over the whole encoding, which blake3 hashes with SIMD. An edit
-//! re-runs it for the edited function only.
+//! one blake3 call over the whole encoding, which blake3 hashes with SIMD; at most 64
+//! branches, each linear in the nodes still symmetric. An edit re-runs it for the
+//! edited function only.
 
 use super::digest::ContentHash;
 use super::encode::{Domain, TypeHasher};
