@@ -289,15 +289,14 @@ impl ProgramGraph {
         }
         self.journal.bump();
         let nodes: Vec<NodeId> = self.function_nodes(id).collect();
-        let mut edges = Vec::new();
         for n in &nodes {
-            edges.extend(self.detach_node(*n).into_iter().map(|e| e.id));
+            self.detach_node(*n);
         }
         self.modules.detach_function(def.module, &def.name);
         self.functions.remove(&id);
         self.semantic.remove(SemanticKey::Function(id));
         self.journal.function(id);
-        self.settle(Touched::FunctionRemoved { id, nodes, edges });
+        self.settle(Touched::FunctionRemoved { id, nodes });
         Ok(def)
     }
 
