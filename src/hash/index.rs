@@ -87,7 +87,11 @@ impl HashIndex {
 
     /// The program root: covers every function (by path and root), named type and
     /// module, and the root module's name. Equal roots mean equal programs up to
-    /// numbering.
+    /// numbering, with exactly two exceptions: an anonymous type that is registered
+    /// but referred to by nothing does not enter it (types are append-only and such a
+    /// type changes no computation; every type that is used enters through its users),
+    /// and a function whose [`is_exact`](Self::is_exact) is false may share its root
+    /// with a function that is not isomorphic to it (`docs/hashing.md` says how).
     ///
     /// Computed on each call from sums that every edit keeps current (one hash of
     /// about 130 bytes), rather than stored: edits far outnumber reads of it.
