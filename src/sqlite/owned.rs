@@ -250,7 +250,7 @@ impl Connections for OwnedConnections {
     }
 
     /// A write on the writer connection. A `new_program` write runs without
-    /// foreign-key enforcement (see [`connection::new_program_transaction`]) and
+    /// foreign-key enforcement (see `connection::new_program_transaction`) and
     /// without SQLite's automatic checkpoint in its commit: the checkpoint thread
     /// folds its pages into the file afterwards.
     fn write<T>(&self, new_program: bool, work: &mut WriteWork<'_, T>) -> StorageResult<T> {
