@@ -218,6 +218,11 @@ pub enum TypeError {
     /// no backend stores faithfully (PostgreSQL refuses it in text). Carries the name.
     #[error("invalid name {0:?} in a type: type, field and variant names contain no NUL")]
     NulInName(String),
+    /// A struct or enum was registered as an anonymous type. Structs and enums are
+    /// known by their names (that is how other types, hashes and paths refer to them),
+    /// so they must be registered by name.
+    #[error("a struct or enum must be registered by name")]
+    UnnamedStructOrEnum,
     /// All `u32` type ids are spent; the program can take no new type.
     #[error("type ids are exhausted")]
     IdsExhausted,
@@ -279,6 +284,11 @@ impl TypeRegistry {
 
     /// Registers an anonymous type (array, pointer, function signature...).
     pub fn register(&mut self, ty: LmType) -> Result<TypeId, TypeError> {
+        if matches!(ty, LmType::Struct(_) | LmType::Enum(_)) {
+            // `validate()` would refuse the graph afterwards ("not registered by
+            // name"), and a store could then not load what it saved.
+            return Err(TypeError::UnnamedStructOrEnum);
+        }
         self.check_references(&ty)?;
         Ok(self.insert(ty))
     }
