@@ -26,6 +26,9 @@ pub mod model;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod rows;
+/// This crate's tables for Diesel, as `diesel print-schema` generates them from the
+/// migrations (never edited by hand), for the store's own queries and a service's.
+#[allow(missing_docs)]
 pub mod schema;
 /// The PostgreSQL schema as `diesel print-schema` generates it from `migrations/postgres/`
 /// (never edited by hand). Queries use [`schema`], whose tables this one matches column

@@ -80,3 +80,65 @@ fn the_service_transaction_commits_its_rows_and_the_program_together() {
     // A second instance of the service on the same pool sees the same program.
     assert_eq!(PooledSqliteStore::on_pool(pool).load_program(p).expect("load"), sample);
 }
+
+/// The public row models let a service query and join this crate's tables with its own
+/// Diesel code; what they read agrees with what the store holds.
+#[test]
+fn the_service_joins_its_own_queries_against_the_stored_rows() {
+    use lmlang_storage::schema::{lmlang_compute_nodes, lmlang_flow_edges, lmlang_functions, lmlang_programs};
+    use lmlang_storage::sqlite::records::{EdgeRecord, FunctionRecord, NodeRecord, ProgramRecord};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pool = service_pool(&dir);
+    let store = PooledSqliteStore::on_pool(pool.clone());
+    let g = lmlang_storage::synth::generate(&lmlang_storage::synth::SynthConfig::new(3_000));
+    let p = store.insert_program("report", &g).expect("insert");
+    store.create_program("other").expect("another program");
+    let mut conn = pool.get().expect("connection");
+
+    let program: ProgramRecord = lmlang_programs::table
+        .filter(lmlang_programs::name.eq("report"))
+        .select(ProgramRecord::as_select())
+        .first(&mut conn)
+        .expect("program row");
+    assert_eq!(program.id, p.0);
+    assert_eq!(program.node_count, g.node_count() as i64);
+
+    let functions: Vec<FunctionRecord> = lmlang_functions::table
+        .inner_join(lmlang_programs::table)
+        .filter(lmlang_programs::name.eq("report"))
+        .select(FunctionRecord::as_select())
+        .load(&mut conn)
+        .expect("join");
+    assert_eq!(functions.len(), g.function_count());
+    assert!(functions.iter().all(|f| g.function(lmlang_storage::model::FunctionId(f.function_id as u32)).is_some()));
+
+    let nodes: Vec<NodeRecord> = lmlang_compute_nodes::table
+        .filter(lmlang_compute_nodes::program_id.eq(p.0))
+        .select(NodeRecord::as_select())
+        .load(&mut conn)
+        .expect("nodes");
+    assert_eq!(nodes.len(), g.node_count());
+    let returns = nodes.iter().filter(|n| n.op_name() == Some("Return")).count();
+    let expected = g
+        .nodes()
+        .filter(|(_, n)| matches!(n.op, lmlang_storage::model::ComputeNodeOp::Core(ComputeOp::Return)))
+        .count();
+    assert!(returns > 0);
+    assert_eq!(returns, expected);
+
+    let control: i64 = lmlang_flow_edges::table
+        .filter(lmlang_flow_edges::program_id.eq(p.0))
+        .filter(lmlang_flow_edges::kind.eq(1))
+        .count()
+        .get_result(&mut conn)
+        .expect("count");
+    let data: Vec<EdgeRecord> = lmlang_flow_edges::table
+        .filter(lmlang_flow_edges::program_id.eq(p.0))
+        .filter(lmlang_flow_edges::kind.eq(0))
+        .select(EdgeRecord::as_select())
+        .load(&mut conn)
+        .expect("data edges");
+    assert!(data.iter().all(|e| e.value_type.is_some() && e.branch.is_none()));
+    assert_eq!(control as usize + data.len(), g.edge_count());
+}

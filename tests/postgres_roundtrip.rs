@@ -115,7 +115,8 @@ fn a_lost_server_is_a_typed_error() {
     let mut config = schema.config();
     config.connection_timeout = std::time::Duration::from_millis(300);
     let unreachable = "postgres://root@127.0.0.1:1/test";
-    assert!(matches!(PgStore::connect_with(unreachable, config), Err(StorageError::ConnectionLost(_))));
+    let lost = PgStore::connect_with(unreachable, config).err().and_then(|e| e.database_kind());
+    assert_eq!(lost, Some(lmlang_storage::store::DatabaseErrorKind::ConnectionLost));
 }
 
 proptest! {

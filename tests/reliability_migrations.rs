@@ -130,7 +130,10 @@ fn every_fixture_opens_at_the_current_schema_without_loss() {
             let g = store.load_program(id).unwrap();
             assert!(g.validate().is_empty());
             assert!(g.to_document() == want.document, "{}: {name:?} lost something", fixture.display());
-            assert_eq!(g.hashes().program().to_hex(), want.root_hash, "{}: {name:?}", fixture.display());
+            // Hashes are derived, never stored, and `root_hash` was computed by the hash
+            // algorithm of the fixture's day: compare with the document hashed today.
+            let today = ProgramGraph::from_document(want.document.clone()).unwrap().hashes().program();
+            assert_eq!(g.hashes().program(), today, "{}: {name:?}", fixture.display());
             // Still writable, and ids continue where the old build left them.
             let next = g.next_ids().node;
             let n = store.insert_node(id, FunctionId(0), ComputeOp::Print.into()).unwrap();

@@ -188,7 +188,7 @@ fn wrong_type_in_a_typed_column() {
     let f = fixture();
     f.tamper(&format!("UPDATE lmlang_flow_edges SET value_type = 'F64' WHERE edge_id = {}", f.edge.0));
     match f.store.load_program(f.program) {
-        Err(StorageError::Corrupt { .. } | StorageError::Database(_)) => {}
+        Err(StorageError::Corrupt { .. } | StorageError::Database { .. }) => {}
         Err(other) => panic!("expected a typed error, got {other}"),
         Ok(g) => panic!("loaded {:?}", g.edge(f.edge)),
     }

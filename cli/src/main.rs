@@ -55,7 +55,20 @@ fn install_logging(verbose: u8) {
         .init();
 }
 
+/// Rust ignores SIGPIPE, so printing to a closed pipe (`lmstore export p | head`)
+/// fails, and `println!` panics on the failure. A command-line tool should end quietly
+/// instead, as other Unix tools do: restore the default action.
+fn end_quietly_on_closed_pipes() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists; setting a
+    // signal's disposition to its default has no other effect on the process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    end_quietly_on_closed_pipes();
     let cli = Cli::parse();
     install_logging(cli.verbose);
     match run(cli) {

@@ -9,6 +9,7 @@ use crate::output::Progress;
 use crate::programs::resolve;
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::{ProgramDocument, ProgramGraph};
+use lmlang_storage::hash::HASH_ALGORITHM_VERSION;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
@@ -30,8 +31,16 @@ pub struct ExportFile {
     pub export_format_version: u32,
     pub name: String,
     pub root_hash: String,
+    /// The content-hash algorithm `root_hash` was computed with; files written before
+    /// the field existed used version 2.
+    #[serde(default = "hash_algorithm_of_unversioned_exports")]
+    pub hash_algorithm_version: u32,
     pub holes: Holes,
     pub program: ProgramDocument,
+}
+
+fn hash_algorithm_of_unversioned_exports() -> u32 {
+    2
 }
 
 fn holes(doc: &ProgramDocument) -> Holes {
@@ -65,6 +74,7 @@ pub fn export(store: &Db, program: &str, output: Option<&Path>) -> CmdResult {
         export_format_version: EXPORT_FORMAT_VERSION,
         name,
         root_hash: g.hashes().program().to_hex(),
+        hash_algorithm_version: HASH_ALGORITHM_VERSION,
         holes: holes(&doc),
         program: doc,
     };
@@ -115,7 +125,8 @@ pub fn read_export(path: &Path) -> Result<(String, ProgramGraph), Failure> {
         )));
     }
     let actual = g.hashes().program().to_hex();
-    if actual != file.root_hash {
+    // A root recorded by another hash algorithm says nothing about edits.
+    if file.hash_algorithm_version == HASH_ALGORITHM_VERSION && actual != file.root_hash {
         // Not an error: agents may edit exports by hand. But say so.
         eprintln!("note: {} was edited since export (root hash {actual}, recorded {})", path.display(), file.root_hash);
     }

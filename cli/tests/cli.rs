@@ -151,3 +151,26 @@ fn db_flag_and_environment_choose_the_file() {
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
+
+/// A reader that stops early (`lmstore export p | head`) ends lmstore quietly: no
+/// panic message about a broken pipe.
+#[test]
+fn a_closed_pipe_ends_lmstore_quietly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().expect("temp dir");
+    cli_support::ok(dir.path(), &["generate", "--nodes", "20000", "--name", "big"]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lmstore"))
+        .args(["export", "big"])
+        .current_dir(dir.path())
+        .env_remove("LMLANG_DB")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = [0u8; 16];
+    child.stdout.take().expect("stdout").read_exact(&mut first).expect("the export starts");
+    // The reader goes away with most of the document unread.
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+}

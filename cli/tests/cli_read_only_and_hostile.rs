@@ -151,3 +151,29 @@ fn lmstore_import_refuses_broken_files_cleanly() {
     let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1, "only the unbroken import is stored: {listed}");
 }
+
+/// An export records the hash algorithm of its root: a file written by an earlier
+/// algorithm (no version field: version 2) imports without a false "edited" note, and a
+/// file of today's algorithm whose root does not match is reported as edited.
+#[test]
+fn import_compares_the_recorded_root_only_under_the_same_hash_algorithm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    ok(dir.path(), &["demo"]);
+    let text = ok(dir.path(), &["export", "sample"]);
+    let mut file: serde_json::Value = serde_json::from_str(&text).expect("export JSON");
+    assert_eq!(file["hash_algorithm_version"], serde_json::json!(lmlang_storage::hash::HASH_ALGORITHM_VERSION));
+    file["root_hash"] = serde_json::json!("00".repeat(32));
+    let edited = dir.path().join("edited.json");
+    std::fs::write(&edited, serde_json::to_string(&file).expect("JSON")).expect("write");
+    let out = lmstore(dir.path(), &["import", edited.to_str().expect("UTF-8"), "--name", "edited"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was edited since export"));
+
+    let object = file.as_object_mut().expect("an object");
+    object.remove("hash_algorithm_version");
+    let older = dir.path().join("older.json");
+    std::fs::write(&older, serde_json::to_string(&file).expect("JSON")).expect("write");
+    let out = lmstore(dir.path(), &["import", older.to_str().expect("UTF-8"), "--name", "older"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("edited"), "{}", String::from_utf8_lossy(&out.stderr));
+}

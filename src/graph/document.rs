@@ -26,26 +26,37 @@ pub const DOCUMENT_FORMAT_VERSION: u32 = 1;
 /// A user type with its name, if it has one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TypeEntry {
+    /// The type's id, 9 or above (built-ins are never listed).
     pub id: TypeId,
+    /// Name, module and visibility of a named type; `None` (and absent from JSON) for
+    /// an anonymous one. Structs and enums must have one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<TypeName>,
+    /// The type itself.
     pub ty: LmType,
 }
 
 /// A compute node with its id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeEntry {
+    /// The node's id, below `next_ids.node`.
     pub id: NodeId,
+    /// The function whose body holds it.
     pub owner: FunctionId,
+    /// What it does.
     pub op: ComputeNodeOp,
 }
 
 /// A flow edge with its id and endpoints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EdgeEntry {
+    /// The edge's id, below `next_ids.edge`.
     pub id: EdgeId,
+    /// Where the value or control comes from.
     pub source: NodeId,
+    /// Where it goes; a node of the same function as `source`.
     pub target: NodeId,
+    /// Kind, ports, value type or branch.
     pub edge: FlowEdge,
 }
 
@@ -59,12 +70,21 @@ impl From<&EdgeEntry> for EdgeView {
 /// to 8) are implied and not listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgramDocument {
+    /// [`DOCUMENT_FORMAT_VERSION`] when written; any other value is a violation on
+    /// assembly.
     pub format_version: u32,
+    /// The ids the program hands out next, each above every id it has used, deleted
+    /// ones included; this is what keeps ids from being reused after a round trip.
     pub next_ids: NextIds,
+    /// Every module, the root included.
     pub modules: Vec<ModuleDef>,
+    /// The user types (ids from 9).
     pub types: Vec<TypeEntry>,
+    /// Every function and closure.
     pub functions: Vec<FunctionDef>,
+    /// Every compute node.
     pub nodes: Vec<NodeEntry>,
+    /// Every flow edge.
     pub edges: Vec<EdgeEntry>,
 }
 

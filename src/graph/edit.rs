@@ -16,6 +16,13 @@ use std::collections::BTreeSet;
 /// Names of modules, functions and named types: non-empty, without `::` (paths stay
 /// unambiguous) and without NUL (which PostgreSQL refuses in text and SQLite's
 /// `length()` stops at, so no backend could keep it faithfully).
+/// Why an op's reference does not resolve: the entity is missing (a store reports
+/// `NotFound`), or it exists but does not fit the op.
+pub(crate) enum OpProblem {
+    Missing(Entity),
+    Unfit(Entity, String),
+}
+
 pub(crate) fn check_name(name: &str) -> Result<(), GraphError> {
     if name.is_empty() || name.contains("::") || name.contains('\0') {
         Err(GraphError::InvalidName(name.to_string()))
@@ -289,15 +296,14 @@ impl ProgramGraph {
         }
         self.journal.bump();
         let nodes: Vec<NodeId> = self.function_nodes(id).collect();
-        let mut edges = Vec::new();
         for n in &nodes {
-            edges.extend(self.detach_node(*n).into_iter().map(|e| e.id));
+            self.detach_node(*n);
         }
         self.modules.detach_function(def.module, &def.name);
         self.functions.remove(&id);
         self.semantic.remove(SemanticKey::Function(id));
         self.journal.function(id);
-        self.settle(Touched::FunctionRemoved { id, nodes, edges });
+        self.settle(Touched::FunctionRemoved { id, nodes });
         Ok(def)
     }
 
@@ -540,33 +546,34 @@ impl ProgramGraph {
 
     /// The references an op makes must resolve: functions exist (a `MakeClosure` body
     /// is a closure), struct and enum constructors name a struct or enum.
-    pub(crate) fn op_problem(&self, op: &ComputeNodeOp) -> Option<(Entity, String)> {
+    pub(crate) fn op_problem(&self, op: &ComputeNodeOp) -> Option<OpProblem> {
+        let unfit = |entity, why: String| Some(OpProblem::Unfit(entity, why));
         if let Some(f) = op.function_ref() {
             match self.function(f) {
-                None => return Some((Entity::Function(f), "does not exist".into())),
+                None => return Some(OpProblem::Missing(Entity::Function(f))),
                 Some(def) if matches!(op, ComputeNodeOp::Core(ComputeOp::MakeClosure { .. })) && !def.is_closure => {
-                    return Some((Entity::Function(f), "is not a closure; MakeClosure needs one".into()));
+                    return unfit(Entity::Function(f), "is not a closure; MakeClosure needs one".into());
                 }
                 _ => {}
             }
         }
         if let Some(t) = op.type_ref() {
             let Some(ty) = self.types.get(t) else {
-                return Some((Entity::Type(t), "does not exist".into()));
+                return Some(OpProblem::Missing(Entity::Type(t)));
             };
             match (op, ty) {
                 (ComputeNodeOp::Structured(StructuredOp::StructCreate { .. }), LmType::Struct(_)) => {}
                 (ComputeNodeOp::Structured(StructuredOp::StructCreate { .. }), _) => {
-                    return Some((Entity::Type(t), "is not a struct; StructCreate needs one".into()));
+                    return unfit(Entity::Type(t), "is not a struct; StructCreate needs one".into());
                 }
                 (ComputeNodeOp::Structured(StructuredOp::EnumCreate { variant_index, .. }), LmType::Enum(def))
                     if *variant_index as usize >= def.variants.len() =>
                 {
-                    return Some((Entity::Type(t), format!("has no variant {variant_index}")));
+                    return unfit(Entity::Type(t), format!("has no variant {variant_index}"));
                 }
                 (ComputeNodeOp::Structured(StructuredOp::EnumCreate { .. }), LmType::Enum(_)) => {}
                 (ComputeNodeOp::Structured(StructuredOp::EnumCreate { .. }), _) => {
-                    return Some((Entity::Type(t), "is not an enum; EnumCreate needs one".into()));
+                    return unfit(Entity::Type(t), "is not an enum; EnumCreate needs one".into());
                 }
                 _ => {}
             }
@@ -577,10 +584,8 @@ impl ProgramGraph {
     fn check_op(&self, op: &ComputeNodeOp) -> Result<(), GraphError> {
         match self.op_problem(op) {
             None => Ok(()),
-            Some((entity @ (Entity::Function(_) | Entity::Type(_)), msg)) if msg == "does not exist" => {
-                Err(GraphError::NotFound(entity))
-            }
-            Some((entity, msg)) => Err(GraphError::InvalidOp(format!("{entity} {msg}"))),
+            Some(OpProblem::Missing(entity)) => Err(GraphError::NotFound(entity)),
+            Some(OpProblem::Unfit(entity, why)) => Err(GraphError::InvalidOp(format!("{entity} {why}"))),
         }
     }
 

@@ -26,10 +26,16 @@ impl Lineage {
 /// (insert or update it) or absent (delete it).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ChangeSet {
+    /// Modules that differ, in id order, each once.
     pub modules: Vec<ModuleId>,
+    /// User types that differ, in id order, each once. Within one graph's history this
+    /// only ever lists new types: a registered type never changes.
     pub types: Vec<TypeId>,
+    /// Functions (definitions only, not bodies) that differ, in id order, each once.
     pub functions: Vec<FunctionId>,
+    /// Nodes that differ, in id order, each once.
     pub nodes: Vec<NodeId>,
+    /// Edges that differ, in id order, each once.
     pub edges: Vec<EdgeId>,
 }
 

@@ -46,9 +46,13 @@ pub(crate) struct FunctionEntry {
 /// A flow edge with its endpoints, as read from the graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EdgeView {
+    /// The edge's id, never reused within its program.
     pub id: EdgeId,
+    /// The node the edge leaves (a value's producer, or the node that runs first).
     pub source: NodeId,
+    /// The node the edge enters; always in the same function as `source`.
     pub target: NodeId,
+    /// Ports and value type of a data edge, or the branch of a control edge.
     pub edge: FlowEdge,
 }
 
@@ -56,10 +60,15 @@ pub struct EdgeView {
 /// never reused after a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct NextIds {
+    /// The id the next compute node gets (also the number of node ids ever issued).
     pub node: u32,
+    /// The id the next flow edge gets.
     pub edge: u32,
+    /// The id the next function or closure gets.
     pub function: u32,
+    /// The id the next module gets.
     pub module: u32,
+    /// The id the next registered type gets (built-ins take 0 to 8).
     #[serde(rename = "type")]
     pub type_: u32,
 }

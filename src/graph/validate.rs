@@ -206,8 +206,14 @@ impl ProgramGraph {
             if !self.functions.contains_key(&node.owner) {
                 out.push(Violation::new(e, format!("owner {} does not exist", node.owner)));
             }
-            if let Some((what, msg)) = self.op_problem(&node.op) {
-                out.push(Violation::new(e, format!("op {} refers to {what}, which {msg}", node.op.kind())));
+            match self.op_problem(&node.op) {
+                None => {}
+                Some(super::edit::OpProblem::Missing(what)) => {
+                    out.push(Violation::new(e, format!("op {} refers to {what}, which does not exist", node.op.kind())))
+                }
+                Some(super::edit::OpProblem::Unfit(what, why)) => {
+                    out.push(Violation::new(e, format!("op {} refers to {what}, which {why}", node.op.kind())))
+                }
             }
         }
     }

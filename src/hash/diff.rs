@@ -1,7 +1,10 @@
 //! What differs between two programs (or a program and what a store holds), found by
-//! comparing hashes: functions by root, nodes inside a changed function by context.
+//! comparing hashes: functions by root, nodes inside a changed function by local
+//! context.
 
 use super::digest::ContentHash;
+use super::encode::TypeHasher;
+use super::explain::local_context;
 use crate::graph::ProgramGraph;
 use crate::model::{FunctionId, NodeId};
 use serde::Serialize;
@@ -37,8 +40,8 @@ impl ProgramDiff {
 
 /// How one function with the same qualified name differs between `a` and `b`.
 ///
-/// Nodes are matched by context hash (what they compute and how they are wired), as a
-/// multiset: ids need not correspond between the two programs. A node whose op or
+/// Nodes are matched by local context (what they compute, and each edge beyond their
+/// data inputs with what the other end computes), as a multiset: ids need not correspond between the two programs. A node whose op or
 /// wiring changed appears on both sides, and so do the nodes its change reaches (data
 /// consumers, direct neighbours).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,15 +86,16 @@ pub fn diff(a: &ProgramGraph, b: &ProgramGraph) -> ProgramDiff {
 
 fn function_change(a: &ProgramGraph, fa: FunctionId, b: &ProgramGraph, fb: FunctionId, name: &str) -> FunctionChange {
     let (ia, ib) = (a.hashes(), b.hashes());
+    let (mut ta, mut tb) = (TypeHasher::default(), TypeHasher::default());
     let mut unmatched: HashMap<ContentHash, Vec<NodeId>> = HashMap::new();
     for n in a.function_nodes(fa) {
-        if let Some(c) = ia.node_context(n) {
+        if let Some(c) = local_context(a, &mut ta, n) {
             unmatched.entry(c).or_default().push(n);
         }
     }
     let mut added_nodes = Vec::new();
     for n in b.function_nodes(fb) {
-        let Some(c) = ib.node_context(n) else { continue };
+        let Some(c) = local_context(b, &mut tb, n) else { continue };
         match unmatched.get_mut(&c).and_then(Vec::pop) {
             Some(_) => {}
             None => added_nodes.push(n),

@@ -1,10 +1,10 @@
 //! `ContentHash`, the 32-byte digest every hash is, and `Multiset`, the order-free sum
-//! that lets one edit update a function or program root in constant time.
+//! that lets one edit update the program root in constant time.
 //!
-//! A function root must not depend on the order its nodes were inserted in, and an
-//! edit must not re-sort the function to recompute it. So members are combined by
-//! addition modulo 2^256: commutative (order-free) and invertible (removing or
-//! replacing one member is one subtraction and one addition).
+//! The program root must not depend on the order functions, types and modules were
+//! created in, and an edit of one function must not revisit the others. So members
+//! are combined by addition modulo 2^256: commutative (order-free) and invertible
+//! (removing or replacing one member is one subtraction and one addition).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -88,24 +88,6 @@ impl ContentHash {
     }
 }
 
-impl ContentHash {
-    /// `self * other` modulo 2^256 (schoolbook on four u64 limbs). Neighbour terms are
-    /// multiples of a Merkle hash: see `neighbour.rs`.
-    pub(crate) fn wrapping_mul(self, other: ContentHash) -> ContentHash {
-        let (a, b) = (self.lanes(), other.lanes());
-        let mut out = [0u64; 4];
-        for i in 0..4 {
-            let mut carry = 0u128;
-            for j in 0..4 - i {
-                let t = out[i + j] as u128 + a[i] as u128 * b[j] as u128 + carry;
-                out[i + j] = t as u64;
-                carry = t >> 64;
-            }
-        }
-        ContentHash::from_lanes(out)
-    }
-}
-
 impl fmt::Display for ContentHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())
@@ -149,10 +131,6 @@ impl Multiset {
         self.sum = self.sum.wrapping_sub(h);
         self.count = self.count.wrapping_sub(1);
     }
-
-    pub(crate) fn replace(&mut self, old: ContentHash, new: ContentHash) {
-        self.sum = self.sum.wrapping_sub(old).wrapping_add(new);
-    }
 }
 
 #[cfg(test)]
@@ -172,19 +150,6 @@ mod tests {
         let max = ContentHash([0xff; 32]);
         assert_eq!(max.wrapping_add(ContentHash::from_lanes([1, 0, 0, 0])), ContentHash::default(), "carries wrap");
         assert_eq!(ContentHash::default().wrapping_sub(ContentHash::from_lanes([1, 0, 0, 0])), max, "borrows wrap");
-    }
-
-    #[test]
-    fn multiplication_is_modulo_two_to_the_256() {
-        let (a, b, c) = (h(4), h(5), h(6));
-        assert_eq!(a.wrapping_mul(b), b.wrapping_mul(a));
-        assert_eq!(a.wrapping_mul(b.wrapping_add(c)), a.wrapping_mul(b).wrapping_add(a.wrapping_mul(c)));
-        let two = ContentHash::from_lanes([2, 0, 0, 0]);
-        assert_eq!(a.wrapping_mul(two), a.wrapping_add(a));
-        let top = ContentHash::from_lanes([0, 0, 0, 1 << 63]);
-        assert_eq!(top.wrapping_mul(two), ContentHash::default(), "overflow is dropped");
-        let carry = ContentHash::from_lanes([u64::MAX, 0, 0, 0]);
-        assert_eq!(carry.wrapping_mul(carry), ContentHash::from_lanes([1, u64::MAX - 1, 0, 0]));
     }
 
     #[test]

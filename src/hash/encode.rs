@@ -2,8 +2,8 @@
 //!
 //! Each kind of hash input ([`Domain`]) is hashed under its own blake3 key, derived from
 //! the kind's name and [`HASH_ALGORITHM_VERSION`]: domain separation and versioning cost
-//! no input bytes, which keeps the frequent inputs (neighbour terms, contexts, edges) to
-//! one 64-byte blake3 block. Fields are fixed-width little-endian numbers, 32-byte
+//! no input bytes, which keeps small inputs (a program's function members) to one
+//! 64-byte blake3 block. Fields are fixed-width little-endian numbers, 32-byte
 //! digests, and strings prefixed by their u64 byte length; enums are written by their
 //! stable names. No numeric id is ever written: a function is named by its path, a type
 //! by its hash ([`TypeHasher`]). The byte layout is documented in `docs/hashing.md`;
@@ -26,9 +26,9 @@ pub(crate) enum Domain {
     TypeRef,
     TypeDef,
     Node,
-    Multiplier,
     NodeContext,
-    ControlEdge,
+    Body,
+    Residual,
     Signature,
     Function,
     FunctionPath,
@@ -42,9 +42,9 @@ impl Domain {
         Domain::TypeRef,
         Domain::TypeDef,
         Domain::Node,
-        Domain::Multiplier,
         Domain::NodeContext,
-        Domain::ControlEdge,
+        Domain::Body,
+        Domain::Residual,
         Domain::Signature,
         Domain::Function,
         Domain::FunctionPath,
@@ -58,9 +58,9 @@ impl Domain {
             Domain::TypeRef => "type/ref",
             Domain::TypeDef => "type/def",
             Domain::Node => "node",
-            Domain::Multiplier => "neighbour/multiplier",
             Domain::NodeContext => "node/context",
-            Domain::ControlEdge => "edge/control",
+            Domain::Body => "function/body",
+            Domain::Residual => "node/residual",
             Domain::Signature => "function/signature",
             Domain::Function => "function",
             Domain::FunctionPath => "function/path",
@@ -71,20 +71,20 @@ impl Domain {
     }
 
     /// The blake3 `derive_key` context this kind's key comes from, e.g.
-    /// `"lmlang content hash v2 node"`.
+    /// `"lmlang content hash v3 node"`.
     pub(crate) fn context(self) -> String {
         format!("lmlang content hash v{HASH_ALGORITHM_VERSION} {}", self.name())
     }
 
-    fn key(self) -> &'static [u8; 32] {
+    pub(crate) fn key(self) -> &'static [u8; 32] {
         static KEYS: LazyLock<[[u8; 32]; 12]> =
             LazyLock::new(|| Domain::ALL.map(|d| blake3::derive_key(&d.context(), b"")));
         &KEYS[self as usize]
     }
 }
 
-/// The hash of two digests under one domain: a single blake3 block. Used for node
-/// contexts (Merkle hash, neighbour sum) and control edges (both end contexts).
+/// The hash of two digests under one domain: a single blake3 block. Used for each
+/// function's member of the program root (path hash, root).
 pub(crate) fn pair(domain: Domain, a: &ContentHash, b: &ContentHash) -> ContentHash {
     let mut block = [0u8; 64];
     block[..32].copy_from_slice(&a.0);
@@ -155,15 +155,6 @@ impl Encoder {
 
     pub(crate) fn u64(&mut self, field: &str, v: u64) -> &mut Self {
         self.put(field, &[&v.to_le_bytes()], || v.to_string());
-        self
-    }
-
-    /// Absent: one byte 0. Present: byte 1 then the value.
-    pub(crate) fn opt_u16(&mut self, field: &str, v: Option<u16>) -> &mut Self {
-        match v {
-            None => self.put(field, &[&[0]], || "none".into()),
-            Some(x) => self.put(field, &[&[1], &x.to_le_bytes()], || x.to_string()),
-        }
         self
     }
 

@@ -1,39 +1,28 @@
-//! `HashIndex`: every node, control-edge, function and program hash of one graph, its
-//! read API and its from-scratch construction. Incremental maintenance is in
-//! `update.rs`; the two share the per-item computations defined here, so an edit
-//! cannot hash anything differently from a rebuild.
+//! `HashIndex`: every node, function and program hash of one graph, its read API and
+//! its from-scratch construction. Incremental maintenance is in `update.rs`; the two
+//! share the per-item computations defined here, so an edit cannot hash anything
+//! differently from a rebuild.
 
+use super::canonical::Canonicaliser;
 use super::digest::{ContentHash, Multiset};
 use super::encode::{self, DataInput, Domain, Encoder, TypeHasher};
-use super::neighbour::{Relation, term};
 use crate::graph::ProgramGraph;
-use crate::model::{EdgeId, FlowEdge, FunctionId, ModuleId, NodeId};
+use crate::model::{FlowEdge, FunctionId, ModuleId, NodeId};
 use petgraph::Direction;
 use petgraph::visit::EdgeRef;
 use std::collections::BTreeMap;
 
-/// The stored hashes of one live node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct NodeHashes {
-    /// Merkle hash: op and data inputs, recursively ("same computation, same hash").
-    pub(crate) merkle: ContentHash,
-    /// Sum of the neighbour terms: one per data edge the node feeds, one per control
-    /// edge at either end, each naming the edge's slot or branch and the other end's
-    /// Merkle hash.
-    pub(crate) neighbours: ContentHash,
-    /// `pair(merkle, neighbours)`: the node in its surroundings; what function roots sum.
-    pub(crate) context: ContentHash,
-}
-
-/// One function's hashes and the running sums its root is made of.
+/// One function's hashes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct FunctionHashes {
     /// Hash of the function's path (`math::sqrt`), kept so that a root change costs
     /// one block to re-share.
     pub(crate) path: ContentHash,
     pub(crate) signature: ContentHash,
-    pub(crate) contexts: Multiset,
-    pub(crate) control_edges: Multiset,
+    /// The canonical form of the body (see `canonical.rs`).
+    pub(crate) body: ContentHash,
+    /// Whether equal roots imply isomorphic bodies (see `canonical.rs`).
+    pub(crate) exact: bool,
     pub(crate) root: ContentHash,
     /// This function's member of the program root, pair(path, root), once computed.
     pub(crate) share: Option<ContentHash>,
@@ -54,8 +43,8 @@ pub(crate) struct FunctionHashes {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct HashIndex {
-    pub(crate) nodes: Vec<Option<NodeHashes>>,
-    pub(crate) control: Vec<Option<ContentHash>>,
+    /// Merkle hash of each live node, by id index.
+    pub(crate) nodes: Vec<Option<ContentHash>>,
     pub(crate) functions: BTreeMap<FunctionId, FunctionHashes>,
     pub(crate) function_shares: Multiset,
     pub(crate) type_defs: Multiset,
@@ -63,19 +52,17 @@ pub struct HashIndex {
     /// The root module's name, which the program root records (paths leave it out).
     pub(crate) root_module: String,
     pub(crate) types: TypeHasher,
-    /// Reused buffer for a node's data inputs.
+    /// Reused buffers for a node's data inputs and for function bodies.
     scratch: Vec<DataInput>,
+    canon: Canonicaliser,
 }
 
 impl PartialEq for HashIndex {
-    /// Equal when every live hash and every root agree (the type memo and trailing
-    /// empty slots are bookkeeping, not content).
+    /// Equal when every live hash and every root agree (the type memo, buffers and
+    /// trailing empty slots are bookkeeping, not content).
     fn eq(&self, other: &Self) -> bool {
-        fn live<T: PartialEq>(a: &[Option<T>], b: &[Option<T>]) -> bool {
-            (0..a.len().max(b.len())).all(|i| a.get(i).and_then(Option::as_ref) == b.get(i).and_then(Option::as_ref))
-        }
-        live(&self.nodes, &other.nodes)
-            && live(&self.control, &other.control)
+        let (a, b) = (&self.nodes, &other.nodes);
+        (0..a.len().max(b.len())).all(|i| slot(a, i) == slot(b, i))
             && self.functions == other.functions
             && self.function_shares == other.function_shares
             && self.type_defs == other.type_defs
@@ -100,7 +87,11 @@ impl HashIndex {
 
     /// The program root: covers every function (by path and root), named type and
     /// module, and the root module's name. Equal roots mean equal programs up to
-    /// numbering.
+    /// numbering, with exactly two exceptions: an anonymous type that is registered
+    /// but referred to by nothing does not enter it (types are append-only and such a
+    /// type changes no computation; every type that is used enters through its users),
+    /// and a function whose [`is_exact`](Self::is_exact) is false may share its root
+    /// with a function that is not isomorphic to it (`docs/hashing.md` says how).
     ///
     /// Computed on each call from sums that every edit keeps current (one hash of
     /// about 130 bytes), rather than stored: edits far outnumber reads of it.
@@ -114,7 +105,8 @@ impl HashIndex {
     }
 
     /// A function's root: its signature and its whole body (every node, dead ones too,
-    /// and every edge), independent of ids and of the function's own name.
+    /// and every edge), independent of ids and of the function's own name. Equal
+    /// roots mean isomorphic bodies: see `docs/hashing.md` for the exact statement.
     pub fn function(&self, id: FunctionId) -> Option<ContentHash> {
         self.functions.get(&id).map(|f| f.root)
     }
@@ -130,23 +122,20 @@ impl HashIndex {
         self.functions.get(&id).map(|f| f.signature)
     }
 
+    /// Whether the function's root pins its body down exactly: then any function
+    /// with the same root has an isomorphic body (same ops, constants, ports,
+    /// branches, value types and signature, wired the same way from the same entry).
+    /// False only when some nodes could not be numbered (identical nodes linked to each
+    /// other, in symmetries too large to try out); those are hashed as a multiset that
+    /// can miss how they connect among themselves. See `docs/hashing.md`.
+    pub fn is_exact(&self, id: FunctionId) -> Option<bool> {
+        self.functions.get(&id).map(|f| f.exact)
+    }
+
     /// A node's Merkle hash: its operation and, through its data inputs, everything
     /// that computes them. Two nodes computing the same thing hash the same.
     pub fn node(&self, id: NodeId) -> Option<ContentHash> {
-        slot(&self.nodes, id.index()).map(|n| n.merkle)
-    }
-
-    /// A node's context hash: its Merkle hash together with how it is used (data
-    /// consumers and control neighbours). This is what function roots are made of, so
-    /// rewiring a node changes it even when the node computes the same thing.
-    pub fn node_context(&self, id: NodeId) -> Option<ContentHash> {
-        slot(&self.nodes, id.index()).map(|n| n.context)
-    }
-
-    /// A control edge's hash (the contexts of its two ends); `None` for data edges,
-    /// which live inside their target's Merkle hash.
-    pub fn control_edge(&self, id: EdgeId) -> Option<ContentHash> {
-        slot(&self.control, id.index())
+        slot(&self.nodes, id.index())
     }
 
     // ----- building -----
@@ -155,43 +144,15 @@ impl HashIndex {
     pub(crate) fn build(g: &ProgramGraph) -> Self {
         let mut ix = HashIndex::default();
         ix.nodes.resize(g.next_ids().node as usize, None);
-        ix.control.resize(g.next_ids().edge as usize, None);
+        ix.merkle_all(g);
         for f in g.functions() {
             ix.functions.insert(f.id, FunctionHashes::default());
-        }
-        ix.merkle_all(g);
-        for e in g.edges() {
-            let (Some(source), Some(target)) = (ix.merkle(e.source), ix.merkle(e.target)) else { continue };
-            match e.edge {
-                FlowEdge::Data { target_port, .. } => {
-                    ix.add_term(e.source, term(Relation::DataUse, Some(target_port), &target));
-                }
-                FlowEdge::Control { branch_index } => {
-                    ix.add_term(e.source, term(Relation::ControlOut, branch_index, &target));
-                    ix.add_term(e.target, term(Relation::ControlIn, branch_index, &source));
-                }
-            }
-        }
-        for (n, node) in g.nodes() {
-            if let Some(h) = ix.nodes.get_mut(n.index()).and_then(Option::as_mut) {
-                h.context = encode::pair(Domain::NodeContext, &h.merkle, &h.neighbours);
-                if let Some(f) = ix.functions.get_mut(&node.owner) {
-                    f.contexts.insert(h.context);
-                }
-            }
-        }
-        for e in g.edges().filter(|e| !e.edge.is_data()) {
-            if let Some(h) = ix.control_hash(e.source, e.target) {
-                put(&mut ix.control, e.id.index(), Some(h));
-                if let Some(f) = g.node(e.source).and_then(|n| ix.functions.get_mut(&n.owner)) {
-                    f.control_edges.insert(h);
-                }
-            }
         }
         let ids: Vec<FunctionId> = ix.functions.keys().copied().collect();
         for f in ids {
             ix.refresh_signature(g, f);
-            ix.refresh_root(g, f);
+            ix.refresh_body(g, f);
+            ix.refresh_root(f);
         }
         for (t, _) in g.types().named() {
             let h = ix.types.definition(g, t);
@@ -204,31 +165,10 @@ impl HashIndex {
 
     // ----- per-item computations shared with the incremental path -----
 
-    pub(crate) fn merkle(&self, n: NodeId) -> Option<ContentHash> {
-        slot(&self.nodes, n.index()).map(|h| h.merkle)
-    }
-
-    pub(crate) fn context(&self, n: NodeId) -> Option<ContentHash> {
-        slot(&self.nodes, n.index()).map(|h| h.context)
-    }
-
-    /// Adds a neighbour term to a node's sum (its context is refreshed later).
-    pub(crate) fn add_term(&mut self, n: NodeId, term: ContentHash) {
-        if let Some(h) = self.nodes.get_mut(n.index()).and_then(Option::as_mut) {
-            h.neighbours = h.neighbours.wrapping_add(term);
-        }
-    }
-
-    pub(crate) fn remove_term(&mut self, n: NodeId, term: ContentHash) {
-        if let Some(h) = self.nodes.get_mut(n.index()).and_then(Option::as_mut) {
-            h.neighbours = h.neighbours.wrapping_sub(term);
-        }
-    }
-
     /// A node's Merkle hash from its op and the stored Merkle hashes of its sources.
     pub(crate) fn merkle_of(&mut self, g: &ProgramGraph, n: NodeId) -> ContentHash {
         let mut inputs = std::mem::take(&mut self.scratch);
-        data_inputs(g, &mut self.types, n, |s| self.nodes.get(s.index()).copied().flatten(), &mut inputs);
+        data_inputs(g, &mut self.types, n, |s| slot(&self.nodes, s.index()), &mut inputs);
         let mut e = Encoder::new(Domain::Node);
         if let Some(node) = g.node(n) {
             encode::node(&mut e, g, &mut self.types, &node.op, &inputs);
@@ -271,7 +211,7 @@ impl HashIndex {
                         stack.pop();
                         state[top.index()] = DONE;
                         let merkle = self.merkle_of(g, top);
-                        put(&mut self.nodes, top.index(), Some(NodeHashes { merkle, ..NodeHashes::default() }));
+                        put(&mut self.nodes, top.index(), Some(merkle));
                     }
                     _ => {
                         stack.pop();
@@ -279,11 +219,6 @@ impl HashIndex {
                 }
             }
         }
-    }
-
-    /// A control edge's hash from the contexts of its ends.
-    pub(crate) fn control_hash(&self, source: NodeId, target: NodeId) -> Option<ContentHash> {
-        Some(encode::pair(Domain::ControlEdge, &self.context(source)?, &self.context(target)?))
     }
 
     pub(crate) fn refresh_signature(&mut self, g: &ProgramGraph, f: FunctionId) {
@@ -300,19 +235,23 @@ impl HashIndex {
         }
     }
 
-    /// Recomputes a function's root from its signature hash, entry node and sums, and
-    /// its share of the program root.
-    pub(crate) fn refresh_root(&mut self, g: &ProgramGraph, f: FunctionId) {
-        let entry = g.function(f).and_then(|d| d.entry_node).and_then(|n| self.context(n));
+    /// Recomputes a function's body hash from its canonical form, in time linear in
+    /// the function.
+    pub(crate) fn refresh_body(&mut self, g: &ProgramGraph, f: FunctionId) {
+        let nodes = &self.nodes;
+        let body = self.canon.body(g, &mut self.types, |n| slot(nodes, n.index()).unwrap_or_default(), f);
+        if let Some(h) = self.functions.get_mut(&f) {
+            h.body = body.hash;
+            h.exact = body.exact;
+        }
+    }
+
+    /// Recomputes a function's root from its signature and body hashes, and its share
+    /// of the program root.
+    pub(crate) fn refresh_root(&mut self, f: FunctionId) {
         let Some(h) = self.functions.get_mut(&f) else { return };
         let mut e = Encoder::new(Domain::Function);
-        e.hash("signature", &h.signature);
-        match entry {
-            None => e.u8("entry", 0),
-            Some(c) => e.u8("entry", 1).hash("entry_context", &c),
-        };
-        e.u64("nodes", h.contexts.count).hash("node_contexts", &h.contexts.sum);
-        e.u64("control_edges", h.control_edges.count).hash("control_edge_sum", &h.control_edges.sum);
+        e.hash("signature", &h.signature).hash("body", &h.body);
         let root = e.finish();
         let share = encode::pair(Domain::ProgramFunction, &h.path, &root);
         let old = h.share.replace(share);
@@ -344,14 +283,14 @@ pub(crate) fn data_inputs(
     g: &ProgramGraph,
     types: &mut TypeHasher,
     n: NodeId,
-    stored: impl Fn(NodeId) -> Option<NodeHashes>,
+    stored: impl Fn(NodeId) -> Option<ContentHash>,
     inputs: &mut Vec<DataInput>,
 ) {
     inputs.clear();
     let Some(index) = g.node_idx(n) else { return };
     for e in g.compute.edges_directed(index, Direction::Incoming) {
         if let FlowEdge::Data { source_port, target_port, value_type } = e.weight().edge {
-            let source = stored(g.compute[e.source()].id).map(|h| h.merkle).unwrap_or_default();
+            let source = stored(g.compute[e.source()].id).unwrap_or_default();
             let value_type = types.type_ref(g, value_type);
             inputs.push(DataInput { target_port, source_port, value_type, source });
         }

@@ -8,15 +8,12 @@
 //! - A node's **Merkle hash** covers its operation and, through its incoming data edges
 //!   (which form a DAG), everything that computes its operands: "same computation,
 //!   same hash".
-//! - A node's **context** adds how the node is wired: one term per data edge it feeds
-//!   and per control edge at either end, naming the slot or branch and the other end's
-//!   Merkle hash. Control edges may form cycles, so they are never followed
-//!   recursively; they enter hashes only through these one-step terms and through
-//!   **control-edge hashes** (the contexts of both ends). So no cycle is ever walked,
-//!   and rewiring a node changes the function root even when nothing it computes does.
-//! - A **function root** combines the signature with the multiset of its node contexts
-//!   (dead nodes too) and of its control-edge hashes. Multisets are kept as sums modulo
-//!   2^256, so one edit updates a root in O(1), whatever the insertion order.
+//! - A **function root** combines the signature with the canonical form of the body:
+//!   the nodes numbered by a deterministic breadth-first traversal from the entry
+//!   along data inputs and control successors, each written as its Merkle hash and its
+//!   edges as numbers. Equal roots mean isomorphic bodies (exactly, for the part the
+//!   traversal numbers; `docs/hashing.md` proves it and says what the multiset of the
+//!   remaining nodes can miss). Control cycles need no care: a node is numbered once.
 //! - The **program root** combines each function's root with its path, every named
 //!   type's definition, every module and the root module's name.
 //!
@@ -27,28 +24,29 @@
 //!
 //! The index lives inside [`ProgramGraph`]. It is built on first read (a program loaded
 //! only to be saved or queried never pays for it, which keeps loads fast) and from then
-//! on every edit updates just what the edit reaches (see `update.rs`).
+//! on every edit updates just what the edit reaches: Merkle hashes downstream of the
+//! edit, and the canonical form of the edited function (see `update.rs`).
 
+mod canonical;
 mod diff;
 mod digest;
 mod encode;
 mod explain;
 mod index;
-mod neighbour;
 mod update;
 
 pub use diff::{FunctionChange, ProgramDiff, diff};
 pub use digest::ContentHash;
-pub use explain::{HashInput, NeighbourTerm, NodeHashExplanation, explain_node};
+pub use explain::{HashInput, Neighbour, NodeHashExplanation, explain_node};
 pub use index::HashIndex;
 
 use crate::graph::{EdgeView, ProgramGraph};
-use crate::model::{EdgeId, FunctionId, ModuleId, NodeId, TypeId};
+use crate::model::{FunctionId, ModuleId, NodeId, TypeId};
 
 /// Version of the hash algorithm. It is part of every hash input (through the keys the
 /// inputs are hashed under), so hashes of different versions never collide; bump it
 /// whenever any hash of any program would change.
-pub const HASH_ALGORITHM_VERSION: u32 = 2;
+pub const HASH_ALGORITHM_VERSION: u32 = 3;
 
 /// What an edit changed, so the hash index recomputes only what that reaches.
 #[derive(Debug, Clone)]
@@ -63,8 +61,8 @@ pub(crate) enum Touched {
     Function(FunctionId),
     /// A function's path changed (rename or move): its callers name it.
     Renamed(FunctionId),
-    /// A function was removed with these nodes and edges.
-    FunctionRemoved { id: FunctionId, nodes: Vec<NodeId>, edges: Vec<EdgeId> },
+    /// A function was removed with these nodes.
+    FunctionRemoved { id: FunctionId, nodes: Vec<NodeId> },
     /// A node was added (it has no edges yet).
     NodeAdded(NodeId),
     /// A node's operation was replaced.

@@ -8,10 +8,24 @@ use serde::{Deserialize, Serialize};
 pub enum FlowEdge {
     /// An SSA value from the source's output port into the target's operand slot.
     /// Data edges form a DAG, and an operand slot has at most one source.
-    Data { source_port: u16, target_port: u16, value_type: TypeId },
+    Data {
+        /// The source's output port the value leaves from; 0 for every op that yields
+        /// a single value.
+        source_port: u16,
+        /// The target's operand slot; its meaning depends on the target's op (see
+        /// [`ComputeOp`](super::ComputeOp)).
+        target_port: u16,
+        /// The type of the value carried; it must exist. Ops carry no operand types, so
+        /// this is where a value's type is recorded.
+        value_type: TypeId,
+    },
     /// The target runs after the source. `Some(0)` then/true, `Some(1)` else/false,
     /// `Some(n)` match arm n, `None` sequential or jump. Control edges may form cycles.
-    Control { branch_index: Option<u16> },
+    Control {
+        /// Which way out of a branching node this edge is (see above); `None` for
+        /// plain sequencing.
+        branch_index: Option<u16>,
+    },
 }
 
 impl FlowEdge {

@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 /// How a closure holds a captured variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CaptureMode {
+    /// A copy taken when the closure is made.
     ByValue,
+    /// A shared reference to the parent's variable.
     ByRef,
+    /// A mutable reference: the closure may change the parent's variable.
     ByMutRef,
 }
 
@@ -26,8 +29,11 @@ impl CaptureMode {
 /// A variable a closure captures from its parent.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Capture {
+    /// The variable's name; non-empty, without NUL.
     pub name: String,
+    /// The type of the captured variable (not of a reference to it, whatever `mode`).
     pub captured_type: TypeId,
+    /// How the closure holds it.
     pub mode: CaptureMode,
 }
 
@@ -37,15 +43,30 @@ pub struct Capture {
 /// and changes go through its methods so the semantic graph and hashes follow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionDef {
+    /// Its own id, equal to the id the graph files it under.
     pub id: FunctionId,
+    /// Unqualified name, unique within `module`; non-empty, without `::` or NUL.
     pub name: String,
+    /// The module it is declared in; a closure starts in its parent's.
     pub module: ModuleId,
+    /// Who can call it from other modules; a closure starts private.
     pub visibility: Visibility,
+    /// Parameter names and types in order; `Parameter { index }` nodes read them by
+    /// position. Names are non-empty, without NUL.
     pub params: Vec<(String, TypeId)>,
+    /// The type of the value `Return` hands back (`TypeId::UNIT` for none).
     pub return_type: TypeId,
+    /// The node execution starts at, one of this function's own; `None` while the body
+    /// is being built. Cleared when that node is removed.
     pub entry_node: Option<NodeId>,
+    /// What a closure captures, in the order `CaptureAccess { index }` and `MakeClosure`
+    /// operands use; empty unless `is_closure`.
     pub captures: Vec<Capture>,
+    /// Whether this is a closure; only closures may have captures and be the target of
+    /// `MakeClosure`.
     pub is_closure: bool,
+    /// The function a closure is defined in: `Some` exactly when `is_closure`. The parent
+    /// cannot be removed while it has closures.
     pub parent_function: Option<FunctionId>,
 }
 

@@ -61,14 +61,24 @@ impl ModuleId {
 }
 
 impl TypeId {
+    /// Built-in `Bool`; the same id in every program.
     pub const BOOL: TypeId = TypeId(0);
+    /// Built-in 8-bit integer; the same id in every program.
     pub const I8: TypeId = TypeId(1);
+    /// Built-in 16-bit integer; the same id in every program.
     pub const I16: TypeId = TypeId(2);
+    /// Built-in 32-bit integer; the same id in every program.
     pub const I32: TypeId = TypeId(3);
+    /// Built-in 64-bit integer; the same id in every program.
     pub const I64: TypeId = TypeId(4);
+    /// Built-in single precision float; the same id in every program.
     pub const F32: TypeId = TypeId(5);
+    /// Built-in double precision float; the same id in every program.
     pub const F64: TypeId = TypeId(6);
+    /// Built-in `Unit`, the type of no useful value; the same id in every program.
     pub const UNIT: TypeId = TypeId(7);
+    /// Built-in `Never`, the type of computations that do not return; the same id in
+    /// every program.
     pub const NEVER: TypeId = TypeId(8);
     /// The first id handed to a user type.
     pub const FIRST_USER: TypeId = TypeId(9);

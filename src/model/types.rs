@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 /// Who can see a module, function or named type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Visibility {
+    /// Usable from other modules.
     Public,
+    /// Usable only inside its own module.
     Private,
 }
 
@@ -28,22 +30,36 @@ impl Visibility {
 /// Primitive value types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ScalarType {
+    /// `true` or `false`.
     Bool,
+    /// 8-bit integer.
     I8,
+    /// 16-bit integer.
     I16,
+    /// 32-bit integer.
     I32,
+    /// 64-bit integer.
     I64,
+    /// IEEE 754 single precision float.
     F32,
+    /// IEEE 754 double precision float.
     F64,
 }
 
 /// A struct: named fields in declaration order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StructDef {
+    /// The name it is registered under, unqualified (`Point`, not `geo::Point`).
+    /// Registration overwrites it, as it does `type_id`, `module` and `visibility`.
     pub name: String,
+    /// Its own id.
     pub type_id: TypeId,
+    /// Field names and types in declaration order; `StructCreate`, `StructGet` and
+    /// `StructSet` address fields by position in this order.
     pub fields: IndexMap<String, TypeId>,
+    /// The module it is declared in.
     pub module: ModuleId,
+    /// Who can use it outside its module.
     pub visibility: Visibility,
 }
 
@@ -60,17 +76,26 @@ impl PartialEq for StructDef {
 /// One variant of an enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EnumVariant {
+    /// Its position among the enum's variants, which is also its discriminant;
+    /// registration refuses any other value ([`TypeError::VariantIndex`]).
     pub index: u32,
+    /// The type of the value the variant carries, if it carries one.
     pub payload: Option<TypeId>,
 }
 
 /// An enum: named variants in declaration order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EnumDef {
+    /// The name it is registered under, unqualified. Registration overwrites it, as it
+    /// does `type_id`, `module` and `visibility`.
     pub name: String,
+    /// Its own id.
     pub type_id: TypeId,
+    /// Variant names in declaration order; each variant's `index` is its position.
     pub variants: IndexMap<String, EnumVariant>,
+    /// The module it is declared in.
     pub module: ModuleId,
+    /// Who can use it outside its module.
     pub visibility: Visibility,
 }
 
@@ -87,13 +112,37 @@ impl PartialEq for EnumDef {
 /// A type of the lmlang type system.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum LmType {
+    /// A primitive value; the nine built-ins cover every scalar.
     Scalar(ScalarType),
-    Array { element: TypeId, length: u32 },
+    /// A fixed-length array.
+    Array {
+        /// The type of every element.
+        element: TypeId,
+        /// Number of elements, part of the type.
+        length: u32,
+    },
+    /// A struct; `validate()` wants it registered by name.
     Struct(StructDef),
+    /// An enum (tagged union); `validate()` wants it registered by name.
     Enum(EnumDef),
-    Pointer { pointee: TypeId, mutable: bool },
-    Function { params: Vec<TypeId>, return_type: TypeId },
+    /// A pointer, as `Alloc` yields and `Load`, `Store` and `GetElementPtr` take.
+    Pointer {
+        /// The type pointed to.
+        pointee: TypeId,
+        /// Whether `Store` may write through it.
+        mutable: bool,
+    },
+    /// The type of a function or closure value (what `MakeClosure` yields and
+    /// `IndirectCall` calls).
+    Function {
+        /// Parameter types in order.
+        params: Vec<TypeId>,
+        /// The type of the returned value.
+        return_type: TypeId,
+    },
+    /// The type with one value, for functions and ops that return nothing useful.
     Unit,
+    /// The type with no value: of a computation that never returns.
     Never,
 }
 
@@ -138,26 +187,56 @@ impl LmType {
 /// Where a named type lives and who sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TypeName {
+    /// The name, unqualified and unique in the whole program (not just its module).
     pub name: String,
+    /// The module it is declared in; its path qualifies the name in notation and hashes.
     pub module: ModuleId,
+    /// Who can use it outside its module.
     pub visibility: Visibility,
 }
 
 /// Errors of type registration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TypeError {
+    /// The name is taken: type names are unique per program, whatever their module.
+    /// Pick another name; a registered type can be neither renamed nor removed.
     #[error("a type named {0:?} is already registered")]
     DuplicateName(String),
+    /// The new type refers to an id that is not registered. Register the referenced
+    /// type first; a type therefore cannot refer to itself.
     #[error("type {referenced} referenced by the new type does not exist")]
-    UnknownType { referenced: TypeId },
+    UnknownType {
+        /// The first missing id found.
+        referenced: TypeId,
+    },
+    /// A named type was registered under `""` (through the registry directly;
+    /// `ProgramGraph` refuses it first with `GraphError::InvalidName`).
     #[error("type names must not be empty")]
     EmptyName,
+    /// The type's own name, or one of its field or variant names, contains NUL, which
+    /// no backend stores faithfully (PostgreSQL refuses it in text). Carries the name.
     #[error("invalid name {0:?} in a type: type, field and variant names contain no NUL")]
     NulInName(String),
+    /// A struct or enum was registered as an anonymous type. Structs and enums are
+    /// known by their names (that is how other types, hashes and paths refer to them),
+    /// so they must be registered by name.
+    #[error("a struct or enum must be registered by name")]
+    UnnamedStructOrEnum,
+    /// All `u32` type ids are spent; the program can take no new type.
     #[error("type ids are exhausted")]
     IdsExhausted,
+    /// An enum variant's `index` is not its position among the variants. Number the
+    /// variants 0, 1, 2... in declaration order.
     #[error("enum variant {name:?} has index {index}, expected {expected} (its position)")]
-    VariantIndex { name: String, index: u32, expected: u32 },
+    VariantIndex {
+        /// The variant's name.
+        name: String,
+        /// The index it was given.
+        index: u32,
+        /// Its position, the only index accepted.
+        expected: u32,
+    },
 }
 
 /// All types of a program, built-ins at ids 0 to 8 and user types from 9.
@@ -205,6 +284,11 @@ impl TypeRegistry {
 
     /// Registers an anonymous type (array, pointer, function signature...).
     pub fn register(&mut self, ty: LmType) -> Result<TypeId, TypeError> {
+        if matches!(ty, LmType::Struct(_) | LmType::Enum(_)) {
+            // `validate()` would refuse the graph afterwards ("not registered by
+            // name"), and a store could then not load what it saved.
+            return Err(TypeError::UnnamedStructOrEnum);
+        }
         self.check_references(&ty)?;
         Ok(self.insert(ty))
     }

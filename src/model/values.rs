@@ -12,13 +12,23 @@ use std::hash::{Hash, Hasher};
 /// A literal value of a `Const` operation.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub enum ConstValue {
+    /// Of type [`TypeId::BOOL`](super::TypeId::BOOL).
     Bool(bool),
+    /// Of type [`TypeId::I8`](super::TypeId::I8).
     I8(i8),
+    /// Of type [`TypeId::I16`](super::TypeId::I16).
     I16(i16),
+    /// Of type [`TypeId::I32`](super::TypeId::I32).
     I32(i32),
+    /// Of type [`TypeId::I64`](super::TypeId::I64).
     I64(i64),
+    /// Of type [`TypeId::F32`](super::TypeId::F32), kept bit for bit (NaN payloads and
+    /// `-0.0` included).
     F32(#[serde(with = "f32_exact")] f32),
+    /// Of type [`TypeId::F64`](super::TypeId::F64), kept bit for bit (NaN payloads and
+    /// `-0.0` included).
     F64(#[serde(with = "f64_exact")] f64),
+    /// The one value of [`TypeId::UNIT`](super::TypeId::UNIT).
     Unit,
 }
 

@@ -91,7 +91,7 @@ pub fn pool(url: &str, config: &PgConfig) -> StorageResult<PgPool> {
         .connection_timeout(config.connection_timeout)
         .connection_customizer(Box::new(PgCustomizer::new(config.schema.clone())))
         .build(ConnectionManager::new(url))
-        .map_err(|e| crate::store::StorageError::ConnectionLost(e.to_string()))
+        .map_err(super::error::connection_lost)
 }
 
 /// A pooled connection; `ConnectionLost` if none can be had.

@@ -1,21 +1,21 @@
 //! Diesel and PostgreSQL errors classified once into [`StorageError`], to the same
-//! variants SQLite's errors get.
+//! variants and [`DatabaseErrorKind`]s SQLite's errors get.
 //!
-//! Row code converts Diesel errors with `?` (through the SQLite classifier, which
-//! recognises none of PostgreSQL's messages and keeps the error boxed); the backend
-//! calls [`reclassify`] on everything that leaves it, so the boxed Diesel error is
-//! classified here by its kind and, where Diesel has no kind for the SQLSTATE, by the
-//! server's message (deadlock, lock or statement timeout, disk full, lost connection).
+//! Row code converts Diesel errors with `?` (through the SQLite classifier, which keeps
+//! the Diesel error as the source); the backend calls [`reclassify`] on everything that
+//! leaves it, so the Diesel error is classified here by its kind and, where Diesel has
+//! no kind for the SQLSTATE, by the server's message (deadlock, lock or statement
+//! timeout, disk full, lost connection).
 
-use crate::store::StorageError;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use crate::store::{DatabaseErrorKind, StorageError};
+use diesel::result::{DatabaseErrorKind as DieselKind, Error as DieselError};
 
 /// Whether a failed transaction may simply run again: a serialization failure (40001)
 /// or a deadlock (40P01) rolled it back whole.
 pub fn retryable(e: &StorageError) -> bool {
     match e {
-        StorageError::Database(source) => source.downcast_ref::<DieselError>().is_some_and(|d| match d {
-            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        StorageError::Database { source, .. } => source.downcast_ref::<DieselError>().is_some_and(|d| match d {
+            DieselError::DatabaseError(DieselKind::SerializationFailure, _) => true,
             DieselError::DatabaseError(_, info) => info.message().contains("deadlock detected"),
             _ => false,
         }),
@@ -26,41 +26,50 @@ pub fn retryable(e: &StorageError) -> bool {
 /// Classifies what a PostgreSQL operation returned (see the module docs).
 pub fn reclassify(e: StorageError) -> StorageError {
     match e {
-        StorageError::Database(source) => match source.downcast::<DieselError>() {
+        StorageError::Database { kind, source } => match source.downcast::<DieselError>() {
             Ok(diesel) => classify(*diesel),
-            Err(other) => StorageError::Database(other),
+            Err(other) => StorageError::Database { kind, source: other },
         },
         other => other,
     }
 }
 
+/// A lost connection, as every backend reports it.
+pub fn connection_lost(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StorageError {
+    StorageError::Database { kind: DatabaseErrorKind::ConnectionLost, source: source.into() }
+}
+
 /// Classifies a Diesel error from a PostgreSQL connection.
 pub fn classify(e: DieselError) -> StorageError {
-    if let DieselError::DatabaseError(kind, info) = &e {
-        let message = info.message().to_ascii_lowercase();
-        match kind {
-            DatabaseErrorKind::SerializationFailure => return StorageError::Busy,
-            DatabaseErrorKind::ReadOnlyTransaction => return StorageError::ReadOnly,
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
-                return StorageError::ConnectionLost(info.message().to_string());
+    let kind = match &e {
+        DieselError::DatabaseError(kind, info) => {
+            let message = info.message().to_ascii_lowercase();
+            match kind {
+                DieselKind::UniqueViolation => DatabaseErrorKind::UniqueViolation,
+                DieselKind::ForeignKeyViolation => DatabaseErrorKind::ForeignKeyViolation,
+                DieselKind::CheckViolation => DatabaseErrorKind::CheckViolation,
+                DieselKind::NotNullViolation => DatabaseErrorKind::NotNullViolation,
+                // Retried by the store first; what is left is contention, as SQLite's.
+                DieselKind::SerializationFailure => return StorageError::Busy,
+                DieselKind::ReadOnlyTransaction => return StorageError::ReadOnly,
+                DieselKind::ClosedConnection | DieselKind::UnableToSendCommand => DatabaseErrorKind::ConnectionLost,
+                _ if message.contains("deadlock detected")
+                    || message.contains("lock timeout")
+                    || message.contains("statement timeout")
+                    || message.contains("could not obtain lock") =>
+                {
+                    return StorageError::Busy;
+                }
+                _ if message.contains("no space left on device") || message.contains("could not extend file") => {
+                    return StorageError::Full;
+                }
+                _ if lost_connection(&message) => DatabaseErrorKind::ConnectionLost,
+                _ => DatabaseErrorKind::Other,
             }
-            _ => {}
         }
-        if message.contains("deadlock detected")
-            || message.contains("lock timeout")
-            || message.contains("statement timeout")
-            || message.contains("could not obtain lock")
-        {
-            return StorageError::Busy;
-        }
-        if message.contains("no space left on device") || message.contains("could not extend file") {
-            return StorageError::Full;
-        }
-        if lost_connection(&message) {
-            return StorageError::ConnectionLost(info.message().to_string());
-        }
-    }
-    StorageError::Database(Box::new(e))
+        _ => DatabaseErrorKind::Other,
+    };
+    StorageError::Database { kind, source: Box::new(e) }
 }
 
 /// Whether a libpq or server message says the connection is gone (57P01 admin
@@ -76,5 +85,5 @@ fn lost_connection(message: &str) -> bool {
 
 /// Classifies a failure to get a pooled connection: the server is unreachable.
 pub fn classify_pool(e: diesel::r2d2::PoolError) -> StorageError {
-    StorageError::ConnectionLost(e.to_string())
+    connection_lost(e)
 }

@@ -22,7 +22,7 @@ const MIGRATION_LOCK: i64 = 0x6c6d_6c61_6e67;
 
 fn migration_error(e: Box<dyn std::error::Error + Send + Sync>) -> StorageError {
     match e.downcast::<diesel::result::Error>() {
-        Ok(db) => reclassify(StorageError::Database(db)),
+        Ok(db) => super::error::classify(*db),
         Err(other) => StorageError::Migration(other.to_string()),
     }
 }

@@ -22,9 +22,10 @@
 //! and lock each program's row before touching it, so writers of one program (in any
 //! process, on any host) are serialised and writers of different programs run in
 //! parallel; a write rolled back by a serialization failure (40001) or deadlock
-//! (40P01) runs again ([`PgConfig::write_retries`]). A lost connection is
-//! [`StorageError::ConnectionLost`](crate::store::StorageError::ConnectionLost), which
-//! is safe to retry.
+//! (40P01) runs again ([`PgConfig::write_retries`]). A lost connection is a
+//! `Database` error of kind
+//! [`ConnectionLost`](crate::store::DatabaseErrorKind::ConnectionLost), which is safe
+//! to retry.
 //!
 //! # TLS
 //!

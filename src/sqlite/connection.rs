@@ -9,6 +9,7 @@
 
 use super::config::SqliteConfig;
 use super::error::classify_connection;
+use crate::store::DatabaseErrorKind::Other;
 use crate::store::{StorageError, StorageResult};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
@@ -117,7 +118,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteCustom
 pub fn database_url(path: &std::path::Path, read_only: bool) -> StorageResult<String> {
     let text = path
         .to_str()
-        .ok_or_else(|| StorageError::Database(format!("the path {} is not valid UTF-8", path.display()).into()))?;
+        .ok_or_else(|| StorageError::database(Other, format!("the path {} is not valid UTF-8", path.display())))?;
     if !read_only {
         return Ok(text.to_string());
     }
@@ -174,8 +175,9 @@ pub fn enable_wal(conn: &mut SqliteConnection, config: &SqliteConfig) -> Storage
         diesel::sql_query("PRAGMA journal_mode = WAL").load(conn).map_err(super::error::classify)?;
     let mode = modes.first().map(|m| m.journal_mode.to_ascii_lowercase()).unwrap_or_default();
     if mode != "wal" {
-        return Err(StorageError::Database(
-            format!("the database refused WAL mode (journal_mode is {mode:?}); use a file on a local disk").into(),
+        return Err(StorageError::database(
+            Other,
+            format!("the database refused WAL mode (journal_mode is {mode:?}); use a file on a local disk"),
         ));
     }
     conn.batch_execute(&format!(

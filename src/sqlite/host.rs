@@ -19,7 +19,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic inside a transaction leaves Diesel's transaction manager marking the
     // connection broken, so later calls fail with an error instead of writing through
     // it; the lock itself guards nothing else.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+    mutex.lock().unwrap_or_else(|e| {
+        tracing::warn!("a store operation panicked on a host connection; later calls through it may fail");
+        mutex.clear_poison();
+        e.into_inner()
+    })
 }
 
 /// A host's r2d2 pool: reads and writes check connections out of it. Writes from this

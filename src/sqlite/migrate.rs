@@ -7,12 +7,15 @@
 //! `PRAGMA foreign_key_check` proves the result consistent before anything else runs.
 
 use super::error::classify;
+use crate::store::trace::Timed;
 use crate::store::{StorageError, StorageResult};
 use diesel::connection::SimpleConnection;
 use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel::{QueryableByName, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::collections::BTreeSet;
+use tracing::Span;
+use tracing::field::Empty;
 
 /// The schema migrations of this build, for host services that run them with their own
 /// migrations (`MigrationHarness::run_pending_migrations(conn, MIGRATIONS)`); the store
@@ -146,11 +149,21 @@ fn pending(conn: &mut SqliteConnection) -> StorageResult<usize> {
 /// inside one `BEGIN IMMEDIATE` transaction (each migration a savepoint in it), so the
 /// second opener waits for the first and then finds nothing left to do.
 pub fn migrate(conn: &mut SqliteConnection) -> StorageResult<Vec<String>> {
+    let span = tracing::info_span!("lmlang_migrate", pending = Empty, applied = Empty, duration_ms = Empty);
+    Timed::new(span).run(|span| {
+        let applied = migrate_untimed(conn, span)?;
+        span.record("applied", applied.len());
+        Ok(applied)
+    })
+}
+
+fn migrate_untimed(conn: &mut SqliteConnection, span: &Span) -> StorageResult<Vec<String>> {
     refuse_newer(conn)?;
-    if pending(conn)? == 0 {
+    let waiting = pending(conn)?;
+    span.record("pending", waiting);
+    if waiting == 0 {
         return Ok(Vec::new());
     }
-    let _span = tracing::info_span!("lmlang_migrate").entered();
     // Pragmas; they only take effect outside a transaction, which is where we are.
     conn.batch_execute("PRAGMA foreign_keys = OFF").map_err(classify)?;
     let applied = conn.immediate_transaction(|c| {

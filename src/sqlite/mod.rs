@@ -79,6 +79,7 @@ mod maintenance;
 mod mapper;
 mod migrate;
 mod owned;
+pub mod records;
 mod source;
 mod writer;
 

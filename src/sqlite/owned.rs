@@ -14,11 +14,13 @@ use super::source::{Connections, WriteWork};
 use super::tables::programs;
 use super::{mapper, migrate};
 use crate::graph::{PartialGraph, ProgramGraph};
-use crate::store::{ProgramId, StorageError, StorageResult};
+use crate::store::trace::Timed;
+use crate::store::{DatabaseErrorKind, ProgramId, StorageError, StorageResult};
 use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
+use tracing::field::Empty;
 
 /// Programs with at least this many edges are loaded over two connections at once.
 const PARALLEL_LOAD_EDGES: i64 = 20_000;
@@ -61,6 +63,16 @@ impl OwnedConnections {
     }
 
     fn open_inner(path: &Path, config: SqliteConfig) -> StorageResult<Self> {
+        let span = tracing::info_span!(
+            "lmlang_open",
+            path = %path.display(),
+            read_only = config.read_only,
+            duration_ms = Empty
+        );
+        Timed::new(span).run(|_| Self::open_untimed(path, config))
+    }
+
+    fn open_untimed(path: &Path, config: SqliteConfig) -> StorageResult<Self> {
         if config.read_only && !path.to_string_lossy().starts_with("file:") && !path.exists() {
             // Said plainly rather than as SQLite's "unable to open database file".
             return Err(StorageError::Io(std::io::Error::new(
@@ -75,8 +87,12 @@ impl OwnedConnections {
                 // immutable directory) cannot get the shared-memory file a reader
                 // needs; no writer can be at work there either, so SQLite may read it
                 // as immutable.
-                Err(e) if e.to_string().contains("unable to open database file") => {
-                    tracing::debug!(path = %path.display(), "read-only open falls back to an immutable read");
+                Err(StorageError::Database { kind: DatabaseErrorKind::CannotOpen, source }) => {
+                    tracing::warn!(
+                        path = %path.display(),
+                        error = %source,
+                        "cannot open the WAL index beside a read-only database; reading it as immutable"
+                    );
                     let url = format!("{url}&immutable=1");
                     let writer = Self::open_current(&url, &config)?;
                     (url, writer)
@@ -199,6 +215,9 @@ impl OwnedConnections {
                     let sink = |batch| drop(batches.send(batch));
                     connection::read_transaction(second, |c| mapper::read_edges(c, program, sink))
                 })
+                .inspect_err(
+                    |e| tracing::warn!(%program, error = %e, "no thread for a split load; loading in one transaction"),
+                )
                 .ok()?;
             let main = connection::read_transaction(first, |c| mapper::read_without_edges(c, program)).map(
                 |(doc, revision)| {
@@ -215,9 +234,10 @@ impl OwnedConnections {
         });
         let Some((main, edges)) = both else { return Ok(None) };
         let (partial, revision) = main?;
-        let edge_revision = edges.map_err(|_| StorageError::Database("the edge reader thread panicked".into()))??;
+        let edge_revision = edges
+            .map_err(|_| StorageError::database(DatabaseErrorKind::Other, "the edge reader thread panicked"))??;
         if edge_revision != revision {
-            tracing::debug!(%program, "a write came between the two halves of a split load; loading again in one");
+            tracing::warn!(%program, "a write came between the two halves of a split load; loading again in one");
             return Ok(None);
         }
         Ok(Some((mapper::finish(program, partial)?, revision)))
@@ -230,7 +250,7 @@ impl Connections for OwnedConnections {
     }
 
     /// A write on the writer connection. A `new_program` write runs without
-    /// foreign-key enforcement (see [`connection::new_program_transaction`]) and
+    /// foreign-key enforcement (see `connection::new_program_transaction`) and
     /// without SQLite's automatic checkpoint in its commit: the checkpoint thread
     /// folds its pages into the file afterwards.
     fn write<T>(&self, new_program: bool, work: &mut WriteWork<'_, T>) -> StorageResult<T> {

@@ -19,6 +19,11 @@ pub type EditFn<'a> = dyn FnMut(&mut ProgramGraph) -> Result<(), GraphError> + '
 
 /// The storage contract. Synchronous; stores are `Send + Sync` and take `&self`, so one
 /// store serves many threads (readers never wait for the writer).
+///
+/// Errors follow one pattern: `ProgramNotFound` when the program does not exist,
+/// `NotFound` when an id the call names does not, `Rejected` (carrying the
+/// [`GraphError`]) when `ProgramGraph` refuses an edit. A failed call has written
+/// nothing.
 pub trait GraphStore: Send + Sync {
     // ----- programs -----
 
@@ -52,13 +57,18 @@ pub trait GraphStore: Send + Sync {
 
     /// Adds a node to a function.
     fn insert_node(&self, program: ProgramId, function: FunctionId, op: ComputeNodeOp) -> StorageResult<NodeId>;
+    /// Reads one node; `NotFound` if the program has no such node (any more).
     fn get_node(&self, program: ProgramId, node: NodeId) -> StorageResult<ComputeNode>;
     /// Replaces a node's op; returns the old one.
     fn update_node(&self, program: ProgramId, node: NodeId, op: ComputeNodeOp) -> StorageResult<ComputeNodeOp>;
     /// Removes a node with its edges (and clears an entry node that pointed at it).
     fn delete_node(&self, program: ProgramId, node: NodeId) -> StorageResult<()>;
+    /// Adds a data or control edge between two nodes of one function. `Rejected` for a
+    /// cross-function edge, a data cycle or an operand slot already fed.
     fn insert_edge(&self, program: ProgramId, source: NodeId, target: NodeId, edge: FlowEdge) -> StorageResult<EdgeId>;
+    /// Reads one edge with its endpoints; `NotFound` if there is no such edge.
     fn get_edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<EdgeView>;
+    /// Removes one edge; its id is never handed out again.
     fn delete_edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<()>;
 
     // ----- types, functions, modules -----
@@ -74,12 +84,18 @@ pub trait GraphStore: Send + Sync {
         name: &str,
         ty: LmType,
     ) -> StorageResult<TypeId>;
+    /// Reads a type, built-ins included (they exist in every program).
     fn get_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<LmType>;
+    /// Adds a function, or a closure when `closure_of` is set, with an empty body.
     fn insert_function(&self, program: ProgramId, function: NewFunction) -> StorageResult<FunctionId>;
+    /// Reads a function's definition (not its body: see `find_nodes_by_owner`).
     fn get_function(&self, program: ProgramId, function: FunctionId) -> StorageResult<FunctionDef>;
+    /// Applies the fields set in `update` as one unit: if any change is refused, none
+    /// is made.
     fn update_function(&self, program: ProgramId, function: FunctionId, update: FunctionUpdate) -> StorageResult<()>;
     /// Removes a function with its body; refused while something refers to it.
     fn delete_function(&self, program: ProgramId, function: FunctionId) -> StorageResult<()>;
+    /// Adds a module under `parent`; names are unique among siblings.
     fn insert_module(
         &self,
         program: ProgramId,
@@ -87,6 +103,7 @@ pub trait GraphStore: Send + Sync {
         name: &str,
         visibility: Visibility,
     ) -> StorageResult<ModuleId>;
+    /// Reads one module's definition.
     fn get_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<ModuleDef>;
     /// Renames a module.
     fn update_module(&self, program: ProgramId, module: ModuleId, name: &str) -> StorageResult<()>;

@@ -7,10 +7,15 @@
 //! `load_program` or accepted by `save_program` is remembered by lineage and revision,
 //! so saving it again writes just the journal's changes; any other graph is compared
 //! with the stored one and only the differing rows are written.
+//!
+//! Every operation a user waits for runs in a span (`lmlang_load`, `lmlang_save`,
+//! `lmlang_edit`, ...) with its program, its counts and `duration_ms`; single CRUD
+//! mutations, the hottest path, are `lmlang_mutate` spans at debug level.
 
 use super::api::{EditFn, GraphStore};
 use super::backend::Backend;
 use super::error::{ProgramRef, StorageError, StorageResult};
+use super::trace::Timed;
 use super::types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport, now_unix};
 use crate::graph::{EdgeView, Entity, GraphError, Lineage, ProgramGraph};
 use crate::model::{
@@ -19,6 +24,8 @@ use crate::model::{
 };
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
+use tracing::Span;
+use tracing::field::Empty;
 
 /// The name of the root module of a program made by `create_program`.
 pub const DEFAULT_ROOT_MODULE: &str = "root";
@@ -56,15 +63,55 @@ impl<B: Backend> Store<B> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Applies `op` to the store's copy of the program and commits the rows it touched.
-    /// A refused edit writes nothing; a failed write drops the copy, so the next call
-    /// reloads the committed state.
+    /// Applies `op` to the store's copy of the program and commits the rows it touched,
+    /// in a debug-level `lmlang_mutate` span naming the `operation`. A refused edit
+    /// writes nothing; a failed write drops the copy, so the next call reloads the
+    /// committed state.
     fn mutate<T>(
+        &self,
+        operation: &'static str,
+        program: ProgramId,
+        op: impl FnMut(&mut ProgramGraph) -> Result<T, GraphError>,
+    ) -> StorageResult<(T, SaveReport)> {
+        let span = tracing::debug_span!(
+            "lmlang_mutate",
+            operation,
+            %program,
+            rows_written = Empty,
+            rows_deleted = Empty,
+            duration_ms = Empty
+        );
+        self.mutate_in(span, program, op)
+    }
+
+    /// [`Self::mutate`] in the given span, which declares `rows_written`,
+    /// `rows_deleted` and `duration_ms`.
+    fn mutate_in<T>(
+        &self,
+        span: Span,
+        program: ProgramId,
+        op: impl FnMut(&mut ProgramGraph) -> Result<T, GraphError>,
+    ) -> StorageResult<(T, SaveReport)> {
+        Timed::new(span).run(|span| {
+            let done = self.mutate_untimed(program, op);
+            if let Ok((_, report)) = &done {
+                span.record("rows_written", report.rows_written);
+                span.record("rows_deleted", report.rows_deleted);
+            }
+            done
+        })
+    }
+
+    fn mutate_untimed<T>(
         &self,
         program: ProgramId,
         mut op: impl FnMut(&mut ProgramGraph) -> Result<T, GraphError>,
     ) -> StorageResult<(T, SaveReport)> {
+        // Whether the transaction began. A write refused before it (busy, read-only)
+        // never touched the cached copy, so dropping that is not worth a warning.
+        let mut began = false;
         let result = self.backend.write(&mut |tx| {
+            began = true;
             let revision = tx.revision(program)?;
             let cached =
                 self.cache().get_mut(&program).filter(|c| c.revision == revision).and_then(|c| c.working.take());
@@ -100,8 +147,15 @@ impl<B: Backend> Store<B> {
                 Ok((value, report))
             }
             Err(e) => {
-                if !matches!(e, StorageError::Rejected { .. } | StorageError::NotFound { .. }) {
-                    self.cache().remove(&program);
+                if !matches!(e, StorageError::Rejected { .. } | StorageError::NotFound { .. })
+                    && self.cache().remove(&program).is_some()
+                    && began
+                {
+                    tracing::warn!(
+                        %program,
+                        error = %e,
+                        "a write failed part-way; the program's cached copy is dropped and reloaded on next use"
+                    );
                 }
                 Err(e)
             }
@@ -142,52 +196,58 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn insert_program(&self, name: &str, graph: &ProgramGraph) -> StorageResult<ProgramId> {
-        Self::check_name(name)?;
-        Self::check_valid_cheap(graph)?;
-        // `check_valid_cheap` just proved the graph whole, which is what lets the
-        // backend take its fast path.
-        let (program, revision) = self.backend.write_new_program(&mut |tx| {
-            let program = tx.insert_program(name, now_unix())?;
-            tx.write_all(program, graph)?;
-            Ok((program, tx.finish(program, graph, now_unix())?))
-        })?;
-        self.remember_synced(program, graph, revision);
-        Ok(program)
+        let span = tracing::info_span!(
+            "lmlang_insert_program",
+            name,
+            program = Empty,
+            nodes = graph.node_count(),
+            edges = graph.edge_count(),
+            rows_written = Empty,
+            duration_ms = Empty
+        );
+        Timed::new(span).run(|span| {
+            Self::check_name(name)?;
+            Self::check_valid_cheap(graph)?;
+            // `check_valid_cheap` just proved the graph whole, which is what lets the
+            // backend take its fast path.
+            let (program, report, revision) = self.backend.write_new_program(&mut |tx| {
+                let program = tx.insert_program(name, now_unix())?;
+                let report = tx.write_all(program, graph)?;
+                Ok((program, report, tx.finish(program, graph, now_unix())?))
+            })?;
+            span.record("program", tracing::field::display(program));
+            span.record("rows_written", report.rows_written);
+            self.remember_synced(program, graph, revision);
+            Ok(program)
+        })
     }
 
     fn load_program(&self, program: ProgramId) -> StorageResult<ProgramGraph> {
-        let (graph, revision) = self.backend.load(program)?;
-        self.remember_synced(program, &graph, revision);
-        Ok(graph)
+        let span = tracing::info_span!("lmlang_load", %program, nodes = Empty, edges = Empty, duration_ms = Empty);
+        Timed::new(span).run(|span| {
+            let (graph, revision) = self.backend.load(program)?;
+            span.record("nodes", graph.node_count());
+            span.record("edges", graph.edge_count());
+            self.remember_synced(program, &graph, revision);
+            Ok(graph)
+        })
     }
 
     fn save_program(&self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport> {
-        Self::check_valid_cheap(graph)?;
-        let (report, revision) = self.backend.write(&mut |tx| {
-            let revision = tx.revision(program)?;
-            let synced = self.cache().get(&program).filter(|c| c.revision == revision).and_then(|c| c.synced);
-            let (changes, ids_moved) = match synced {
-                Some((lineage, at)) if lineage == graph.lineage() && at <= graph.revision() => {
-                    (graph.changes_since(at), false)
-                }
-                _ => {
-                    let stored = tx.load(program)?;
-                    // A node added and removed again leaves no row to write but moves
-                    // the next ids on, which must be stored all the same. Counters
-                    // behind the stored ones change nothing: stored ids never go down.
-                    let next = stored.next_ids();
-                    (stored.differences(graph), next.max(graph.next_ids()) != next)
-                }
-            };
-            if changes.is_empty() && !ids_moved {
-                // Nothing differs: no write, no new revision.
-                return Ok((SaveReport::default(), revision));
-            }
-            let report = tx.write_changes(program, graph, &changes)?;
-            Ok((report, tx.finish(program, graph, now_unix())?))
-        })?;
-        self.remember_synced(program, graph, revision);
-        Ok(report)
+        let span = tracing::info_span!(
+            "lmlang_save",
+            %program,
+            nodes = graph.node_count(),
+            rows_written = Empty,
+            rows_deleted = Empty,
+            duration_ms = Empty
+        );
+        Timed::new(span).run(|span| {
+            let report = self.save_untimed(program, graph)?;
+            span.record("rows_written", report.rows_written);
+            span.record("rows_deleted", report.rows_deleted);
+            Ok(report)
+        })
     }
 
     fn save_function(
@@ -196,27 +256,29 @@ impl<B: Backend> GraphStore for Store<B> {
         graph: &ProgramGraph,
         function: FunctionId,
     ) -> StorageResult<SaveReport> {
-        if graph.function(function).is_none() {
-            return Err(StorageError::NotFound { program, entity: Entity::Function(function) });
-        }
-        let (report, revision, merged) = self.backend.write(&mut |tx| {
-            let stored = tx.load(program)?;
-            let merged = stored
-                .with_function_from(graph, function)
-                .map_err(|violations| StorageError::Invalid { violations })?;
-            let changes = stored.differences(&merged);
-            let report = tx.write_changes(program, &merged, &changes)?;
-            Ok((report, tx.finish(program, &merged, now_unix())?, merged))
-        })?;
-        let mut cache = self.cache();
-        *cache.entry(program).or_default() = CacheEntry { revision, working: Some(merged), synced: None };
-        Ok(report)
+        let span = tracing::info_span!(
+            "lmlang_save_function",
+            %program,
+            %function,
+            rows_written = Empty,
+            rows_deleted = Empty,
+            duration_ms = Empty
+        );
+        Timed::new(span).run(|span| {
+            let report = self.save_function_untimed(program, graph, function)?;
+            span.record("rows_written", report.rows_written);
+            span.record("rows_deleted", report.rows_deleted);
+            Ok(report)
+        })
     }
 
     fn delete_program(&self, program: ProgramId) -> StorageResult<()> {
-        self.backend.write(&mut |tx| tx.delete_program(program))?;
-        self.cache().remove(&program);
-        Ok(())
+        let span = tracing::info_span!("lmlang_delete_program", %program, duration_ms = Empty);
+        Timed::new(span).run(|_| {
+            self.backend.write(&mut |tx| tx.delete_program(program))?;
+            self.cache().remove(&program);
+            Ok(())
+        })
     }
 
     fn rename_program(&self, program: ProgramId, name: &str) -> StorageResult<()> {
@@ -233,11 +295,18 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn edit(&self, program: ProgramId, edits: &mut EditFn<'_>) -> StorageResult<SaveReport> {
-        self.mutate(program, |g| edits(g)).map(|(_, report)| report)
+        let span = tracing::info_span!(
+            "lmlang_edit",
+            %program,
+            rows_written = Empty,
+            rows_deleted = Empty,
+            duration_ms = Empty
+        );
+        self.mutate_in(span, program, |g| edits(g)).map(|(_, report)| report)
     }
 
     fn insert_node(&self, program: ProgramId, function: FunctionId, op: ComputeNodeOp) -> StorageResult<NodeId> {
-        self.mutate(program, |g| g.add_compute_node(function, op.clone())).map(|(id, _)| id)
+        self.mutate("insert_node", program, |g| g.add_compute_node(function, op.clone())).map(|(id, _)| id)
     }
 
     fn get_node(&self, program: ProgramId, node: NodeId) -> StorageResult<ComputeNode> {
@@ -246,15 +315,15 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn update_node(&self, program: ProgramId, node: NodeId, op: ComputeNodeOp) -> StorageResult<ComputeNodeOp> {
-        self.mutate(program, |g| g.modify_compute_node_op(node, op.clone())).map(|(old, _)| old)
+        self.mutate("update_node", program, |g| g.modify_compute_node_op(node, op.clone())).map(|(old, _)| old)
     }
 
     fn delete_node(&self, program: ProgramId, node: NodeId) -> StorageResult<()> {
-        self.mutate(program, |g| g.remove_compute_node(node).map(drop)).map(drop)
+        self.mutate("delete_node", program, |g| g.remove_compute_node(node).map(drop)).map(drop)
     }
 
     fn insert_edge(&self, program: ProgramId, source: NodeId, target: NodeId, edge: FlowEdge) -> StorageResult<EdgeId> {
-        self.mutate(program, |g| g.add_edge(source, target, edge)).map(|(id, _)| id)
+        self.mutate("insert_edge", program, |g| g.add_edge(source, target, edge)).map(|(id, _)| id)
     }
 
     fn get_edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<EdgeView> {
@@ -263,11 +332,11 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn delete_edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<()> {
-        self.mutate(program, |g| g.remove_edge(edge).map(drop)).map(drop)
+        self.mutate("delete_edge", program, |g| g.remove_edge(edge).map(drop)).map(drop)
     }
 
     fn insert_type(&self, program: ProgramId, ty: LmType) -> StorageResult<TypeId> {
-        self.mutate(program, |g| g.register_type(ty.clone())).map(|(id, _)| id)
+        self.mutate("insert_type", program, |g| g.register_type(ty.clone())).map(|(id, _)| id)
     }
 
     fn insert_named_type(
@@ -278,7 +347,8 @@ impl<B: Backend> GraphStore for Store<B> {
         name: &str,
         ty: LmType,
     ) -> StorageResult<TypeId> {
-        self.mutate(program, |g| g.register_named_in(module, visibility, name, ty.clone())).map(|(id, _)| id)
+        self.mutate("insert_named_type", program, |g| g.register_named_in(module, visibility, name, ty.clone()))
+            .map(|(id, _)| id)
     }
 
     fn get_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<LmType> {
@@ -293,7 +363,7 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn insert_function(&self, program: ProgramId, f: NewFunction) -> StorageResult<FunctionId> {
-        self.mutate(program, |g| match &f.closure_of {
+        self.mutate("insert_function", program, |g| match &f.closure_of {
             None => g.add_function(f.module, &f.name, f.visibility, f.params.clone(), f.return_type),
             Some((parent, captures)) => {
                 let id = g.add_closure(*parent, &f.name, f.params.clone(), f.return_type, captures.clone())?;
@@ -312,7 +382,7 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn update_function(&self, program: ProgramId, function: FunctionId, u: FunctionUpdate) -> StorageResult<()> {
-        self.mutate(program, |g| {
+        self.mutate("update_function", program, |g| {
             if let Some(name) = &u.name {
                 g.rename_function(function, name)?;
             }
@@ -340,7 +410,7 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn delete_function(&self, program: ProgramId, function: FunctionId) -> StorageResult<()> {
-        self.mutate(program, |g| g.remove_function(function).map(drop)).map(drop)
+        self.mutate("delete_function", program, |g| g.remove_function(function).map(drop)).map(drop)
     }
 
     fn insert_module(
@@ -350,7 +420,7 @@ impl<B: Backend> GraphStore for Store<B> {
         name: &str,
         visibility: Visibility,
     ) -> StorageResult<ModuleId> {
-        self.mutate(program, |g| g.add_module(parent, name, visibility)).map(|(id, _)| id)
+        self.mutate("insert_module", program, |g| g.add_module(parent, name, visibility)).map(|(id, _)| id)
     }
 
     fn get_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<ModuleDef> {
@@ -359,11 +429,11 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn update_module(&self, program: ProgramId, module: ModuleId, name: &str) -> StorageResult<()> {
-        self.mutate(program, |g| g.rename_module(module, name)).map(drop)
+        self.mutate("update_module", program, |g| g.rename_module(module, name)).map(drop)
     }
 
     fn delete_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<()> {
-        self.mutate(program, |g| g.remove_module(module).map(drop)).map(drop)
+        self.mutate("delete_module", program, |g| g.remove_module(module).map(drop)).map(drop)
     }
 
     fn find_nodes_by_owner(
@@ -402,6 +472,60 @@ impl<B: Backend> GraphStore for Store<B> {
 }
 
 impl<B: Backend> Store<B> {
+    /// `save_program` without its span.
+    fn save_untimed(&self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport> {
+        Self::check_valid_cheap(graph)?;
+        let (report, revision) = self.backend.write(&mut |tx| {
+            let revision = tx.revision(program)?;
+            let synced = self.cache().get(&program).filter(|c| c.revision == revision).and_then(|c| c.synced);
+            let (changes, ids_moved) = match synced {
+                Some((lineage, at)) if lineage == graph.lineage() && at <= graph.revision() => {
+                    (graph.changes_since(at), false)
+                }
+                _ => {
+                    let stored = tx.load(program)?;
+                    // A node added and removed again leaves no row to write but moves
+                    // the next ids on, which must be stored all the same. Counters
+                    // behind the stored ones change nothing: stored ids never go down.
+                    let next = stored.next_ids();
+                    (stored.differences(graph), next.max(graph.next_ids()) != next)
+                }
+            };
+            if changes.is_empty() && !ids_moved {
+                // Nothing differs: no write, no new revision.
+                return Ok((SaveReport::default(), revision));
+            }
+            let report = tx.write_changes(program, graph, &changes)?;
+            Ok((report, tx.finish(program, graph, now_unix())?))
+        })?;
+        self.remember_synced(program, graph, revision);
+        Ok(report)
+    }
+
+    /// `save_function` without its span.
+    fn save_function_untimed(
+        &self,
+        program: ProgramId,
+        graph: &ProgramGraph,
+        function: FunctionId,
+    ) -> StorageResult<SaveReport> {
+        if graph.function(function).is_none() {
+            return Err(StorageError::NotFound { program, entity: Entity::Function(function) });
+        }
+        let (report, revision, merged) = self.backend.write(&mut |tx| {
+            let stored = tx.load(program)?;
+            let merged = stored
+                .with_function_from(graph, function)
+                .map_err(|violations| StorageError::Invalid { violations })?;
+            let changes = stored.differences(&merged);
+            let report = tx.write_changes(program, &merged, &changes)?;
+            Ok((report, tx.finish(program, &merged, now_unix())?, merged))
+        })?;
+        let mut cache = self.cache();
+        *cache.entry(program).or_default() = CacheEntry { revision, working: Some(merged), synced: None };
+        Ok(report)
+    }
+
     /// Refuses a graph that was assembled from broken parts. A graph built through its
     /// API is whole by construction, so this costs nothing for the common case.
     fn check_valid_cheap(graph: &ProgramGraph) -> StorageResult<()> {

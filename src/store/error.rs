@@ -2,7 +2,8 @@
 //!
 //! Backend errors (Diesel, SQLite) are classified once, at the backend boundary, into
 //! the variants a caller acts on (busy, read-only, full, corrupt, too new); what remains
-//! is wrapped in `Database` with its source kept.
+//! is `Database`, with its source kept and a [`DatabaseErrorKind`] a caller can match
+//! without depending on the backend's own error types.
 
 use super::ProgramId;
 use crate::graph::{Entity, GraphError, Violation};
@@ -24,8 +25,49 @@ impl fmt::Display for ProgramRef {
     }
 }
 
+/// What kind of database error a [`StorageError::Database`] is, as far as the backend
+/// can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DatabaseErrorKind {
+    /// A UNIQUE or PRIMARY KEY constraint refused a row.
+    UniqueViolation,
+    /// A FOREIGN KEY constraint refused a row.
+    ForeignKeyViolation,
+    /// A CHECK constraint refused a row.
+    CheckViolation,
+    /// A NOT NULL constraint refused a row.
+    NotNullViolation,
+    /// The database could not serialise the transaction against a concurrent one.
+    SerializationFailure,
+    /// The connection was closed under the operation.
+    ConnectionLost,
+    /// The database file could not be opened (a missing directory, no permission, a
+    /// read-only open of a file that does not exist, or a WAL file whose shared-memory
+    /// file cannot be made).
+    CannotOpen,
+    /// Anything else; the source says what.
+    Other,
+}
+
+impl fmt::Display for DatabaseErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DatabaseErrorKind::UniqueViolation => "unique constraint violated",
+            DatabaseErrorKind::ForeignKeyViolation => "foreign key constraint violated",
+            DatabaseErrorKind::CheckViolation => "check constraint violated",
+            DatabaseErrorKind::NotNullViolation => "not-null constraint violated",
+            DatabaseErrorKind::SerializationFailure => "serialization failure",
+            DatabaseErrorKind::ConnectionLost => "connection lost",
+            DatabaseErrorKind::CannotOpen => "cannot open the database file",
+            DatabaseErrorKind::Other => "database error",
+        })
+    }
+}
+
 /// Why a store operation failed. A failed operation has changed nothing.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StorageError {
     #[error("{0} does not exist")]
     ProgramNotFound(ProgramRef),
@@ -55,13 +97,14 @@ pub enum StorageError {
     Full,
     #[error("migration failed: {0}")]
     Migration(String),
-    /// The connection to a database server broke (the server restarted, the network
-    /// failed). Nothing of the failed operation was committed; retrying it on a new
-    /// connection is safe.
-    #[error("the connection to the database server was lost ({0}); retry")]
-    ConnectionLost(String),
-    #[error("database error: {0}")]
-    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("database error: {source}")]
+    Database {
+        /// What kind of error it is, for callers that act on it.
+        kind: DatabaseErrorKind,
+        /// The backend's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("JSON payload error: {0}")]
     Json(#[from] serde_json::Error),
     #[error("I/O error: {0}")]
@@ -69,6 +112,22 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// A `Database` error of this kind.
+    pub(crate) fn database(
+        kind: DatabaseErrorKind,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        StorageError::Database { kind, source: source.into() }
+    }
+
+    /// The kind of a `Database` error; `None` for every other variant.
+    pub fn database_kind(&self) -> Option<DatabaseErrorKind> {
+        match self {
+            StorageError::Database { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
     /// Converts a refused graph edit, keeping "not found" as its own variant.
     pub fn from_graph(program: ProgramId, e: GraphError) -> Self {
         match e {

@@ -9,12 +9,13 @@ mod backend;
 mod engine;
 mod error;
 mod memory;
+pub(crate) mod trace;
 mod types;
 
 pub use api::{EditFn, GraphStore};
 pub use backend::{Backend, WriteTx};
 pub use engine::{DEFAULT_ROOT_MODULE, Store};
-pub use error::{ProgramRef, StorageError, StorageResult};
+pub use error::{DatabaseErrorKind, ProgramRef, StorageError, StorageResult};
 pub use memory::MemoryBackend;
 pub use types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport};
 

@@ -17,16 +17,23 @@ impl fmt::Display for ProgramId {
 /// What a listing shows of a program without loading it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgramSummary {
+    /// The program's id.
     pub id: ProgramId,
+    /// Its name, unique in the store.
     pub name: String,
+    /// Number of modules, the root included.
     pub modules: u64,
+    /// Number of functions, closures included.
     pub functions: u64,
+    /// Number of compute nodes.
     pub nodes: u64,
+    /// Number of flow edges, data and control.
     pub edges: u64,
     /// Bumped by every committed write; a cheap way to notice a change.
     pub revision: u64,
-    /// Seconds since the Unix epoch.
+    /// When the program was created, in seconds since the Unix epoch.
     pub created_at: i64,
+    /// When a write last committed, in seconds since the Unix epoch.
     pub updated_at: i64,
 }
 
@@ -34,17 +41,25 @@ pub struct ProgramSummary {
 /// a small edit writes a handful of rows, whatever the program's size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SaveReport {
+    /// Rows inserted or replaced.
     pub rows_written: u64,
+    /// Rows deleted.
     pub rows_deleted: u64,
 }
 
 /// A new function or closure for [`crate::store::GraphStore::insert_function`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewFunction {
+    /// The module to declare it in. Ignored for a closure, which goes into its
+    /// parent's module.
     pub module: crate::model::ModuleId,
+    /// Unqualified name, unique in its module.
     pub name: String,
+    /// Who can call it from other modules.
     pub visibility: crate::model::Visibility,
+    /// Parameter names and types in order.
     pub params: Vec<(String, crate::model::TypeId)>,
+    /// The type it returns.
     pub return_type: crate::model::TypeId,
     /// `Some` makes a closure of this parent, with these captures.
     pub closure_of: Option<(crate::model::FunctionId, Vec<crate::model::Capture>)>,
@@ -54,11 +69,19 @@ pub struct NewFunction {
 /// leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionUpdate {
+    /// A new name, unique in the function's module (checked before a move).
     pub name: Option<String>,
+    /// The module to move it to.
     pub module: Option<crate::model::ModuleId>,
+    /// New visibility.
     pub visibility: Option<crate::model::Visibility>,
+    /// New parameters and return type together. Existing `Parameter` nodes and calls
+    /// are not adjusted.
     pub signature: Option<(Vec<(String, crate::model::TypeId)>, crate::model::TypeId)>,
+    /// `Some(Some(n))` sets the entry node (one of the function's own), `Some(None)`
+    /// clears it.
     pub entry_node: Option<Option<crate::model::NodeId>>,
+    /// New captures; refused for a function that is not a closure.
     pub captures: Option<Vec<crate::model::Capture>>,
 }
 

@@ -619,3 +619,21 @@ pub fn names_with_nul_are_refused(store: &dyn GraphStore) {
     assert_eq!(store.load_program(p).unwrap(), g);
     assert!(store.list_programs().unwrap().iter().all(|s| !s.name.contains('\0')));
 }
+
+/// A struct or enum registered without a name would make a graph its own `validate()`
+/// refuses, which a store could save but not load back: refused up front.
+pub fn unnamed_structs_and_enums_are_refused(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "unnamed");
+    let def = StructDef {
+        name: "P".into(),
+        type_id: TypeId(0),
+        fields: [("x".to_string(), TypeId::F64)].into_iter().collect(),
+        module: ModuleId::ROOT,
+        visibility: Visibility::Public,
+    };
+    assert!(matches!(store.insert_type(p, LmType::Struct(def.clone())), Err(StorageError::Rejected { .. })));
+    let mut local = g.clone();
+    assert!(local.register_type(LmType::Struct(def)).is_err());
+    assert!(local.validate().is_empty());
+    assert_eq!(store.load_program(p).unwrap(), g);
+}
