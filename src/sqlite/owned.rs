@@ -69,7 +69,23 @@ impl OwnedConnections {
             read_only = config.read_only,
             duration_ms = Empty
         );
-        Timed::new(span).run(|_| Self::open_untimed(path, config))
+        Timed::new(span).run(|_| {
+            // Opening sets the journal mode and may migrate. Several processes opening a
+            // new file together can meet SQLite's lock on steps where it does not call
+            // the busy handler (a journal-mode change, WAL recovery); an open that
+            // failed that way wrote nothing, so it is tried again until the busy timeout
+            // has passed, as a statement would wait.
+            let started = std::time::Instant::now();
+            loop {
+                match Self::open_untimed(path, config.clone()) {
+                    Err(StorageError::Busy) if started.elapsed() < config.busy_timeout => {
+                        tracing::debug!(path = %path.display(), "database busy while opening; trying again");
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    opened => return opened,
+                }
+            }
+        })
     }
 
     fn open_untimed(path: &Path, config: SqliteConfig) -> StorageResult<Self> {
