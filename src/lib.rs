@@ -19,6 +19,7 @@
 //! `synth`, and `temporary` (`SqliteStore::temporary()` for tests).
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod graph;
 pub mod hash;

@@ -21,19 +21,29 @@ pub trait Backend: Send + Sync {
     fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>>;
     /// The whole program and the revision it was read at.
     fn load(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)>;
+    /// One node, if the program has it.
     fn node(&self, program: ProgramId, node: NodeId) -> StorageResult<Option<ComputeNode>>;
+    /// One edge with its endpoints, if the program has it.
     fn edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<Option<EdgeView>>;
+    /// One function's definition, if the program has it.
     fn function(&self, program: ProgramId, function: FunctionId) -> StorageResult<Option<FunctionDef>>;
+    /// One module, if the program has it.
     fn module(&self, program: ProgramId, module: ModuleId) -> StorageResult<Option<ModuleDef>>;
     /// All modules of a program in id order (module trees are small).
     fn modules(&self, program: ProgramId) -> StorageResult<Vec<ModuleDef>>;
     /// A user type (ids from 9); built-ins are answered by the store.
     fn user_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Option<LmType>>;
+    /// A function's nodes in id order (one index range).
     fn nodes_by_owner(&self, program: ProgramId, function: FunctionId) -> StorageResult<Vec<(NodeId, ComputeNode)>>;
+    /// Edges leaving a node, in id order.
     fn edges_from(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>>;
+    /// Edges entering a node, in id order.
     fn edges_to(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>>;
+    /// Functions declared in a module, in id order.
     fn functions_in_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<Vec<FunctionDef>>;
+    /// Nodes whose op names the type, in id order.
     fn nodes_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<NodeId>>;
+    /// Data edges carrying a value of the type, in id order.
     fn edges_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<EdgeView>>;
 
     /// Runs `work` in one write transaction (on SQLite, `BEGIN IMMEDIATE`), committing

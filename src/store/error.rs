@@ -12,7 +12,9 @@ use std::fmt;
 /// How a caller named a program.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProgramRef {
+    /// By id.
     Id(ProgramId),
+    /// By its unique name.
     Name(String),
 }
 
@@ -69,34 +71,82 @@ impl fmt::Display for DatabaseErrorKind {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageError {
+    /// No program has this id or name (it was never created, or was deleted).
     #[error("{0} does not exist")]
     ProgramNotFound(ProgramRef),
+    /// The program exists but the node, edge, function, type or module does not.
     #[error("{entity} does not exist in program {program}")]
-    NotFound { program: ProgramId, entity: Entity },
+    NotFound {
+        /// The program searched.
+        program: ProgramId,
+        /// What was missing.
+        entity: Entity,
+    },
+    /// `find_module_by_path` found no module at that path.
     #[error("no module {path} in program {program}")]
-    ModulePathNotFound { program: ProgramId, path: String },
+    ModulePathNotFound {
+        /// The program searched.
+        program: ProgramId,
+        /// The path asked for, joined with `::`.
+        path: String,
+    },
+    /// Program names are unique per store; nothing was written.
     #[error("a program named {0:?} already exists; choose another name or delete it first")]
     DuplicateProgramName(String),
+    /// A program name must be non-empty and free of NUL (no backend keeps NUL).
     #[error("invalid program name {0:?}: it must be non-empty and contain no NUL character")]
     InvalidProgramName(String),
+    /// A graph assembled from outside breaks the model's rules; every violation is
+    /// listed and nothing was written.
     #[error("the program is invalid ({} violation(s)); first: {}", .violations.len(), .violations.first().map(|v| v.to_string()).unwrap_or_default())]
-    Invalid { violations: Vec<Violation> },
+    Invalid {
+        /// Every rule the graph breaks.
+        violations: Vec<Violation>,
+    },
+    /// `ProgramGraph` refused an edit (a cycle of data edges, a cross-function edge, a
+    /// taken name...); the stored program is unchanged.
     #[error("edit refused in program {program}: {source}")]
-    Rejected { program: ProgramId, source: GraphError },
+    Rejected {
+        /// The program edited.
+        program: ProgramId,
+        /// Why the graph refused it.
+        source: GraphError,
+    },
+    /// A stored row could not be decoded (hand-edited, truncated or from a broken
+    /// writer); nothing was guessed or defaulted.
     #[error("corrupt data in table {table}, row {key}: {detail}")]
-    Corrupt { table: &'static str, key: String, detail: String },
+    Corrupt {
+        /// The table holding the row.
+        table: &'static str,
+        /// The row's key, for finding it.
+        key: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The database was migrated by a newer lmlang-storage; it was left untouched.
     #[error(
         "the database has schema version {found}, newer than the {supported} this build knows; upgrade lmlang-storage"
     )]
-    SchemaTooNew { found: i64, supported: i64 },
+    SchemaTooNew {
+        /// The newest migration of this crate the database records.
+        found: i64,
+        /// The newest migration this build knows.
+        supported: i64,
+    },
+    /// Another writer held the lock past the busy (or lock) timeout; retrying later
+    /// is safe, as nothing was written.
     #[error("the database stayed locked by another writer past the busy timeout; retry later")]
     Busy,
+    /// The store or the database is read-only; the write was refused whole.
     #[error("the database is read-only; open a writable copy to change it")]
     ReadOnly,
+    /// The disk, or the store's page quota, is full; the write was rolled back.
     #[error("the database or disk is full; free space (or raise max_page_count) and retry")]
     Full,
+    /// A migration failed and was rolled back; the text says which and why.
     #[error("migration failed: {0}")]
     Migration(String),
+    /// Any other database error, with the backend's own error kept as the source.
     #[error("database error: {source}")]
     Database {
         /// What kind of error it is, for callers that act on it.
@@ -105,8 +155,11 @@ pub enum StorageError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A JSON payload could not be encoded or decoded.
     #[error("JSON payload error: {0}")]
     Json(#[from] serde_json::Error),
+    /// A file operation failed (a missing file for a read-only open, a temporary
+    /// directory that could not be made).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
