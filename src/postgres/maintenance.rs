@@ -16,16 +16,7 @@ struct Number {
 
 /// This crate's tables, for size and vacuum (the store's schema is first on the
 /// connection's `search_path`).
-const TABLES: [&str; 8] = [
-    "lmlang_programs",
-    "lmlang_modules",
-    "lmlang_types",
-    "lmlang_functions",
-    "lmlang_compute_nodes",
-    "lmlang_flow_edges",
-    "lmlang_semantic_nodes",
-    "lmlang_semantic_edges",
-];
+const TABLES: [&str; 8] = crate::rows::PROGRAM_TABLES;
 
 impl PgStore {
     /// The schema version: this crate's newest applied migration.

@@ -17,6 +17,20 @@ mod source;
 pub(crate) mod sql;
 
 pub(crate) use assemble::finish;
+
+/// The tables that hold a program's rows in the SQL backends, in the order rows must be
+/// written for foreign keys to hold (parents first; delete in reverse). For tools that
+/// copy, size or maintain a program's rows by hand.
+pub const PROGRAM_TABLES: [&str; 8] = [
+    "lmlang_programs",
+    "lmlang_modules",
+    "lmlang_types",
+    "lmlang_functions",
+    "lmlang_compute_nodes",
+    "lmlang_flow_edges",
+    "lmlang_semantic_nodes",
+    "lmlang_semantic_edges",
+];
 pub use assemble::{assemble, check_semantic, table_of};
 pub use diff::{write_all, write_changes};
 pub use sink::RowSink;

@@ -20,16 +20,7 @@ use std::time::{Duration, Instant};
 /// Tables in the order their rows must be written for foreign keys to hold (parents
 /// first). A program-owned table missing here is appended after them, so a table
 /// added by a later migration is still copied.
-const WRITE_ORDER: &[&str] = &[
-    "lmlang_programs",
-    "lmlang_modules",
-    "lmlang_types",
-    "lmlang_functions",
-    "lmlang_compute_nodes",
-    "lmlang_flow_edges",
-    "lmlang_semantic_nodes",
-    "lmlang_semantic_edges",
-];
+const WRITE_ORDER: &[&str] = &lmlang_storage::rows::PROGRAM_TABLES;
 
 /// A hand-written indexed query: the rows of `table` whose `column` equals a key,
 /// ordered as the store orders them.
