@@ -76,6 +76,27 @@ impl PgBackend {
     }
 }
 
+/// Programs with at least this many edges load over two connections at once.
+const PARALLEL_LOAD_EDGES: i64 = 20_000;
+
+/// Loads a program over two connections that read one snapshot: the first exports it
+/// and reads everything but the edges, the second imports it and reads the edges, at
+/// the same time (see [`rows::read_graph_split`]).
+fn load_split(
+    first: &mut PgConnection,
+    second: &mut PgConnection,
+    program: ProgramId,
+) -> StorageResult<Option<(ProgramGraph, u64)>> {
+    connections::snapshot(first, |c| {
+        let id = connections::export_snapshot(c)?;
+        rows::read_graph_split(
+            program,
+            || rows::read_without_edges(&mut PgRows(c), program),
+            |sink| connections::imported_snapshot(second, &id, |c2| rows::read_edges(&mut PgRows(c2), program, sink)),
+        )
+    })
+}
+
 fn require_program(conn: &mut PgConnection, program: ProgramId) -> StorageResult<()> {
     if programs::pg::exists(conn, program.0)? {
         Ok(())
@@ -95,6 +116,17 @@ impl Backend for PgBackend {
 
     fn load(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)> {
         let mut conn = connections::connection(&self.pool)?;
+        let big = self.config.split_loads
+            && programs::pg::find(&mut conn, program.0)?
+                .is_some_and(|row| row.edge_count.get().is_ok_and(|n| n >= PARALLEL_LOAD_EDGES));
+        // A second connection only if one is free: waiting for it while holding the
+        // first could deadlock a busy pool.
+        if big
+            && let Some(mut second) = self.pool.try_get()
+            && let Some(loaded) = load_split(&mut conn, &mut second, program)?
+        {
+            return Ok(loaded);
+        }
         connections::snapshot(&mut conn, |c| rows::read_graph(&mut PgRows(c), program, false))
     }
 

@@ -9,6 +9,7 @@
 
 use super::error::{classify_pool, reclassify, retryable};
 use crate::store::StorageResult;
+use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
@@ -33,6 +34,9 @@ pub struct PgConfig {
     pub write_retries: u32,
     /// Whether opening applies pending migrations (under an advisory lock).
     pub migrate: bool,
+    /// Whether a big program loads over two pooled connections at once, sharing one
+    /// snapshot (`pg_export_snapshot`): edges on one, the rest on the other.
+    pub split_loads: bool,
 }
 
 impl Default for PgConfig {
@@ -43,6 +47,7 @@ impl Default for PgConfig {
             schema: None,
             write_retries: 8,
             migrate: true,
+            split_loads: true,
         }
     }
 }
@@ -106,6 +111,38 @@ pub fn snapshot<T>(
     work: impl FnOnce(&mut PgConnection) -> StorageResult<T>,
 ) -> StorageResult<T> {
     conn.build_transaction().repeatable_read().read_only().run(work).map_err(reclassify)
+}
+
+diesel::define_sql_function! {
+    /// Exports the calling transaction's snapshot for other sessions to import.
+    fn pg_export_snapshot() -> diesel::sql_types::Text;
+}
+
+/// Exports the snapshot of the transaction `conn` is in, so another connection can
+/// read exactly what it reads ([`imported_snapshot`]).
+pub fn export_snapshot(conn: &mut PgConnection) -> StorageResult<String> {
+    Ok(diesel::select(pg_export_snapshot()).get_result::<String>(conn)?)
+}
+
+/// Runs `work` in a `REPEATABLE READ READ ONLY` transaction that reads the snapshot
+/// `id` another transaction exported (which must still be open).
+pub fn imported_snapshot<T>(
+    conn: &mut PgConnection,
+    id: &str,
+    work: impl FnOnce(&mut PgConnection) -> StorageResult<T>,
+) -> StorageResult<T> {
+    // `SET TRANSACTION SNAPSHOT` takes no parameters; the id is the server's own
+    // (hex digits and dashes), checked before it goes into the statement.
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(crate::store::StorageError::database(
+            crate::store::DatabaseErrorKind::Other,
+            format!("unexpected snapshot id {id:?} from pg_export_snapshot()"),
+        ));
+    }
+    snapshot(conn, |c| {
+        c.batch_execute(&format!("SET TRANSACTION SNAPSHOT '{id}'"))?;
+        work(c)
+    })
 }
 
 /// Runs `work` in a `READ COMMITTED` write transaction on a pooled connection, again

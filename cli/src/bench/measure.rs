@@ -39,7 +39,7 @@ const COMMITS_PER_REP: usize = 1000;
 pub const STEPS: u64 = 10;
 
 /// The median of a set of samples (the mean of the middle two for an even count).
-fn median(mut samples: Vec<f64>) -> f64 {
+pub(super) fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
     let n = samples.len();
     match n {
@@ -49,15 +49,15 @@ fn median(mut samples: Vec<f64>) -> f64 {
     }
 }
 
-fn ms(d: Duration) -> f64 {
+pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn us(d: Duration) -> f64 {
+pub(super) fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+pub(super) fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let start = Instant::now();
     let value = f();
     (value, start.elapsed())
@@ -364,7 +364,7 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
     Ok(report)
 }
 
-fn check_same(store: usize, floor: usize, query: &str) -> Result<(), Failure> {
+pub(super) fn check_same(store: usize, floor: usize, query: &str) -> Result<(), Failure> {
     if store == floor {
         Ok(())
     } else {

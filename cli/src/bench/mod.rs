@@ -9,6 +9,10 @@
 mod figures;
 mod measure;
 mod memory;
+#[cfg(feature = "postgres")]
+mod pg;
+#[cfg(feature = "postgres")]
+mod pg_raw;
 mod raw;
 
 use crate::{CmdResult, Failure};
@@ -85,6 +89,40 @@ pub fn run(args: &BenchArgs) -> CmdResult {
     if !scaling.is_empty() {
         println!("\nscaling\n{scaling}");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lmstore bench --db postgres://...`: the PostgreSQL figures of each size, each with
+/// the SQLite store's figures for the same program from the same run beside it.
+#[cfg(feature = "postgres")]
+pub fn run_postgres(url: &str, args: &BenchArgs) -> CmdResult {
+    if args.nodes.is_empty() || args.nodes.contains(&0) {
+        return Err(Failure("--nodes needs one or more sizes above zero".into()));
+    }
+    let machine = Machine::detect();
+    let bar = progress_bar((pg::STEPS + measure::STEPS) * args.nodes.len() as u64);
+    println!(
+        "lmstore bench on PostgreSQL ({url}), SQLite beside it: {} ({} cores, {:.1} GiB); {} repetition(s), seed {}",
+        machine.cpu,
+        machine.cores,
+        machine.memory_gib,
+        args.reps.max(1),
+        args.seed
+    );
+    let mut reports = Vec::new();
+    for &nodes in &args.nodes {
+        let mut report = pg::measure_size(url, nodes, args, &bar)?;
+        let mut sqlite = measure::measure_size(nodes, args, &bar)?;
+        sqlite.machine = Some(machine.clone());
+        report.sqlite = Some(sqlite);
+        bar.suspend(|| println!("\n{}", report.render()));
+        reports.push(report);
+        if let Some(path) = &args.json {
+            let text = serde_json::to_string_pretty(&reports)?;
+            std::fs::write(path, text + "\n").map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
+        }
+    }
+    bar.finish_and_clear();
     Ok(ExitCode::SUCCESS)
 }
 
