@@ -78,11 +78,7 @@ pub fn run(args: &BenchArgs) -> CmdResult {
         report.machine = Some(machine.clone());
         bar.suspend(|| println!("\n{}", report.render()));
         reports.push(report);
-        // Written after every size, so a long run interrupted later keeps what it has.
-        if let Some(path) = &args.json {
-            let text = serde_json::to_string_pretty(&reports)?;
-            std::fs::write(path, text + "\n").map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
-        }
+        write_json(args, &reports)?;
     }
     bar.finish_and_clear();
     let scaling = figures::scaling(&reports);
@@ -117,13 +113,20 @@ pub fn run_postgres(url: &str, args: &BenchArgs) -> CmdResult {
         report.sqlite = Some(sqlite);
         bar.suspend(|| println!("\n{}", report.render()));
         reports.push(report);
-        if let Some(path) = &args.json {
-            let text = serde_json::to_string_pretty(&reports)?;
-            std::fs::write(path, text + "\n").map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
-        }
+        write_json(args, &reports)?;
     }
     bar.finish_and_clear();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the figures so far to `--json`, after every size, so a long run interrupted
+/// later keeps what it has.
+fn write_json(args: &BenchArgs, reports: &impl serde::Serialize) -> Result<(), Failure> {
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(reports)?;
+        std::fs::write(path, text + "\n").map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(())
 }
 
 /// A bar on stderr when it is a terminal; hidden otherwise, so logs and pipes get only

@@ -11,7 +11,7 @@ use super::pg_raw::{self, ProgramCopy};
 use super::{BenchArgs, measure};
 use crate::Failure;
 use indicatif::ProgressBar;
-use lmlang_storage::model::{ComputeNodeOp, ComputeOp, ConstValue, FlowEdge, FunctionId, NodeId, TypeId, Visibility};
+use lmlang_storage::model::{ComputeOp, ConstValue, FunctionId, NodeId, TypeId, Visibility};
 use lmlang_storage::postgres::{PgConfig, PgStore, quote_identifier};
 use lmlang_storage::store::{GraphStore, NewFunction, ProgramId};
 use lmlang_storage::synth::{self, SynthConfig};
@@ -235,9 +235,11 @@ pub fn measure_size(url: &str, nodes: usize, args: &BenchArgs, bar: &ProgressBar
 
     step("single-mutation commits");
     let function = functions.first().copied().ok_or_else(|| Failure("the program has no function".into()))?;
-    let (node_rate, edge_rate, template) = commit_rates(&store, program, function, reps)?;
-    report.node_commits_per_s = node_rate;
-    report.edge_commits_per_s = edge_rate;
+    let rates = measure::mutation_rates(&store, program, Some(function), reps, COMMITS_PER_REP)?;
+    report.node_commits_per_s = rates.nodes_per_s;
+    report.edge_commits_per_s = rates.edges_per_s;
+    let edge = rates.last_edge.ok_or_else(|| Failure("no edge was committed".into()))?;
+    let template = Template { node: i64::from(rates.last_node.0), edge: i64::from(edge.0) };
     let (node_floor, edge_floor) = floor_commit_rates(&mut floor_client, &main, program, template, reps)?;
     report.node_commit_floor_per_s = node_floor;
     report.edge_commit_floor_per_s = edge_floor;
@@ -256,34 +258,6 @@ pub fn measure_size(url: &str, nodes: usize, args: &BenchArgs, bar: &ProgressBar
 struct Template {
     node: i64,
     edge: i64,
-}
-
-fn commit_rates(
-    store: &PgStore,
-    program: ProgramId,
-    function: FunctionId,
-    reps: usize,
-) -> Result<(f64, f64, Template), Failure> {
-    let op = || -> ComputeNodeOp { ComputeOp::Const { value: ConstValue::I64(7) }.into() };
-    // The first mutation after a load reads the program into the write cache: untimed.
-    let first = store.insert_node(program, function, op())?;
-    let mut template = Template { node: i64::from(first.0), edge: -1 };
-    let (mut nodes, mut edges) = (Vec::new(), Vec::new());
-    for _ in 0..reps {
-        let mut added = Vec::with_capacity(COMMITS_PER_REP);
-        let start = Instant::now();
-        for _ in 0..COMMITS_PER_REP {
-            added.push(store.insert_node(program, function, op())?);
-        }
-        nodes.push(COMMITS_PER_REP as f64 / start.elapsed().as_secs_f64());
-        let start = Instant::now();
-        for pair in added.windows(2).cycle().take(COMMITS_PER_REP) {
-            let edge = store.insert_edge(program, pair[0], pair[1], FlowEdge::Control { branch_index: None })?;
-            template.edge = i64::from(edge.0);
-        }
-        edges.push(COMMITS_PER_REP as f64 / start.elapsed().as_secs_f64());
-    }
-    Ok((measure::median(nodes), measure::median(edges), template))
 }
 
 /// The floor of a single-mutation commit: a copy of a node row (an edge row) the store
