@@ -80,7 +80,7 @@ fn bench_measures_postgres_beside_its_floors_and_sqlite() {
         "load program (floor: SELECT per table)",
         "single mutation: insert_node",
         "find_nodes_by_owner",
-        "8 writer(s), one program each",
+        "8 writer process(es), one program each",
         "SQLite (same run)",
     ] {
         assert!(table.contains(figure), "{figure} missing from:\n{table}");

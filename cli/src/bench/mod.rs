@@ -52,6 +52,16 @@ pub struct BenchArgs {
     /// Internal: the program for `--load-child`.
     #[arg(long, hide = true)]
     pub load_child_program: Option<i64>,
+    /// Internal: commit into a program of this PostgreSQL schema as one writer process
+    /// of the writer-scaling figure (run by `bench --db postgres://` itself).
+    #[arg(long, hide = true, requires_all = ["writer_program", "writer_start_at"])]
+    pub writer_schema: Option<String>,
+    /// Internal: the program for `--writer-schema`.
+    #[arg(long, hide = true)]
+    pub writer_program: Option<i64>,
+    /// Internal: when the writer starts committing, in milliseconds since the epoch.
+    #[arg(long, hide = true)]
+    pub writer_start_at: Option<u64>,
 }
 
 pub fn run(args: &BenchArgs) -> CmdResult {
@@ -92,6 +102,11 @@ pub fn run(args: &BenchArgs) -> CmdResult {
 /// the SQLite store's figures for the same program from the same run beside it.
 #[cfg(feature = "postgres")]
 pub fn run_postgres(url: &str, args: &BenchArgs) -> CmdResult {
+    if let (Some(schema), Some(program), Some(start_at)) =
+        (&args.writer_schema, args.writer_program, args.writer_start_at)
+    {
+        return pg::run_writer(url, schema, program, start_at);
+    }
     if args.nodes.is_empty() || args.nodes.contains(&0) {
         return Err(Failure("--nodes needs one or more sizes above zero".into()));
     }

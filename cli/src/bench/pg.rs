@@ -18,7 +18,7 @@ use lmlang_storage::synth::{self, SynthConfig};
 use rand::SeedableRng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Steps of [`measure_size`], for the progress bar.
 pub const STEPS: u64 = 7;
@@ -28,8 +28,8 @@ const EDITS_PER_REP: usize = 20;
 const QUERIES_PER_REP: usize = 200;
 /// Commits per repetition of each single-mutation figure.
 const COMMITS_PER_REP: usize = 200;
-/// Commits each writer makes in the writer-scaling figure.
-const COMMITS_PER_WRITER: usize = 150;
+/// Commits each writer process makes in the writer-scaling figure.
+const COMMITS_PER_WRITER: usize = 300;
 /// Writer counts of the writer-scaling figure.
 pub const WRITERS: [usize; 4] = [1, 2, 4, 8];
 
@@ -53,8 +53,8 @@ pub struct PgReport {
     pub find_nodes_by_owner_floor_us: f64,
     pub find_edges_from_us: f64,
     pub find_edges_from_floor_us: f64,
-    /// Commits per second of all writers together, each on its own program, for each
-    /// count in [`WRITERS`].
+    /// Commits per second of all writer processes together, each on its own program,
+    /// for each count in [`WRITERS`].
     pub writers_commits_per_s: Vec<(usize, f64)>,
     /// The SQLite store's figures for the same program, from the same run.
     pub sqlite: Option<SizeReport>,
@@ -330,17 +330,18 @@ fn floor_commit_rates(
     Ok((measure::median(nodes), measure::median(edges)))
 }
 
-/// Commits per second of 1, 2, 4 and 8 threads, each inserting nodes into a program of
-/// its own through one store: whatever serialises them is the server's or the store's.
+/// Commits per second of 1, 2, 4 and 8 writer processes, each inserting nodes into a
+/// program of its own, all starting at one instant: whatever serialises them is the
+/// server's or the store's, not this process's pool or threads.
 fn writer_scaling(url: &str, nodes: usize) -> Result<Vec<(usize, f64)>, Failure> {
     let schema = BenchSchema::new(url, &format!("{nodes}_writers"))?;
     let most = WRITERS.iter().copied().max().unwrap_or(1);
-    let store = schema.store(most as u32 + 1)?;
+    let store = schema.store(1)?;
     let mut programs = Vec::new();
     for k in 0..most {
         let program = store.create_program(&format!("writer-{k}"))?;
         let root = store.find_module_by_path(program, &["root"])?;
-        let function = store.insert_function(
+        store.insert_function(
             program,
             NewFunction {
                 module: root,
@@ -351,35 +352,78 @@ fn writer_scaling(url: &str, nodes: usize) -> Result<Vec<(usize, f64)>, Failure>
                 closure_of: None,
             },
         )?;
-        programs.push((program, function));
+        programs.push(program);
     }
+    drop(store);
+    let exe = std::env::current_exe()?;
     let mut out = Vec::new();
     for &writers in &WRITERS {
-        let start = Instant::now();
-        let results: Vec<Result<(), String>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = programs[..writers]
-                .iter()
-                .map(|&(program, function)| {
-                    let store = &store;
-                    scope.spawn(move || -> Result<(), String> {
-                        for _ in 0..COMMITS_PER_WRITER {
-                            store
-                                .insert_node(program, function, ComputeOp::Const { value: ConstValue::I64(1) }.into())
-                                .map_err(|e| e.to_string())?;
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a writer panicked".into()))).collect()
-        });
-        let elapsed = start.elapsed();
-        for r in results {
-            r.map_err(Failure)?;
+        // Long enough for every child to connect and warm up before it.
+        let start_at = epoch_ms()? + 1500;
+        let children = programs[..writers]
+            .iter()
+            .map(|program| {
+                std::process::Command::new(&exe)
+                    .args(["--db", url, "bench", "--writer-schema", &schema.name])
+                    .args(["--writer-program", &program.0.to_string(), "--writer-start-at", &start_at.to_string()])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut last_end = 0u64;
+        for child in children {
+            let output = child.wait_with_output()?;
+            let text = String::from_utf8_lossy(&output.stdout);
+            let end = text.trim().strip_prefix("done at ").and_then(|v| v.parse::<u64>().ok());
+            match end {
+                Some(end) if output.status.success() => last_end = last_end.max(end),
+                _ => {
+                    return Err(Failure(format!(
+                        "a writer process failed: {}{}",
+                        text.trim(),
+                        String::from_utf8_lossy(&output.stderr).trim()
+                    )));
+                }
+            }
         }
-        out.push((writers, (writers * COMMITS_PER_WRITER) as f64 / elapsed.as_secs_f64()));
+        let seconds = last_end.saturating_sub(start_at).max(1) as f64 / 1e3;
+        out.push((writers, (writers * COMMITS_PER_WRITER) as f64 / seconds));
     }
     Ok(out)
+}
+
+fn epoch_ms() -> Result<u64, Failure> {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| Failure(format!("the clock is before 1970: {e}")))?;
+    Ok(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// One writer process of the writer-scaling figure: connects, warms its store's cache
+/// with one untimed commit, waits for `start_at`, makes its commits, and prints when it
+/// was done.
+pub fn run_writer(url: &str, schema: &str, program: i64, start_at: u64) -> crate::CmdResult {
+    let config = PgConfig { schema: Some(schema.to_string()), pool_size: 1, migrate: false, ..PgConfig::default() };
+    let store = PgStore::connect_with(url, config).map_err(|e| Failure(format!("cannot connect to {url}: {e}")))?;
+    let program = ProgramId(program);
+    let function = store
+        .load_program(program)?
+        .functions()
+        .next()
+        .map(|f| f.id)
+        .ok_or_else(|| Failure("the writer's program has no function".into()))?;
+    let op = || ComputeOp::Const { value: ConstValue::I64(1) }.into();
+    store.insert_node(program, function, op())?;
+    let now = epoch_ms()?;
+    if start_at > now {
+        std::thread::sleep(Duration::from_millis(start_at - now));
+    }
+    for _ in 0..COMMITS_PER_WRITER {
+        store.insert_node(program, function, op())?;
+    }
+    println!("done at {}", epoch_ms()?);
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// One line: the figure, the store's value, its floor, the ratio, the goal on the
@@ -480,7 +524,7 @@ impl PgReport {
         ];
         let one = self.writers_commits_per_s.first().map(|(_, r)| *r);
         for &(writers, rate) in &self.writers_commits_per_s {
-            let label = format!("{writers} writer(s), one program each");
+            let label = format!("{writers} writer process(es), one program each");
             let mut r = row(&label, Unit::PerS, rate, None, None, None);
             if let Some(one) = one.filter(|_| writers > 1) {
                 // More is better here, and the goal is on the speed-up over one writer.
