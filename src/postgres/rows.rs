@@ -12,6 +12,7 @@ use crate::rows::sql::tables::{edges, functions, modules, nodes, programs, seman
 use crate::rows::{Header, RowSource, SemanticRows};
 use crate::schema::{lmlang_compute_nodes as compute_nodes, lmlang_flow_edges as flow_edges};
 use crate::store::{ProgramId, ProgramRef, StorageError, StorageResult};
+use diesel::connection::DefaultLoadingMode;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 
@@ -74,9 +75,10 @@ impl RowSource for PgRows<'_> {
         compute_nodes::table
             .filter(compute_nodes::program_id.eq(program.0))
             .select(nodes::NodeRow::as_select())
-            .load(self.0)?
-            .into_iter()
-            .map(nodes::NodeRow::decode)
+            // Each row decoded as it is read from libpq's result, with no vector of
+            // rows between.
+            .load_iter::<nodes::NodeRow, DefaultLoadingMode>(self.0)?
+            .map(|row| row.map_err(StorageError::from).and_then(nodes::NodeRow::decode))
             .collect()
     }
 
@@ -87,9 +89,11 @@ impl RowSource for PgRows<'_> {
         let mut entries = flow_edges::table
             .filter(flow_edges::program_id.eq(program.0))
             .select(edges::EdgeRow::as_select())
-            .load(self.0)?
-            .iter()
-            .map(|row| row.decode().map(|e| EdgeEntry { id: e.id, source: e.source, target: e.target, edge: e.edge }))
+            .load_iter::<edges::EdgeRow, DefaultLoadingMode>(self.0)?
+            .map(|row| {
+                let e = row.map_err(StorageError::from)?.decode()?;
+                Ok(EdgeEntry { id: e.id, source: e.source, target: e.target, edge: e.edge })
+            })
             .collect::<StorageResult<Vec<_>>>()?;
         entries.sort_unstable_by_key(|e| e.id);
         let mut rest = entries.into_iter().peekable();
