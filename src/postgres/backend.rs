@@ -1,8 +1,8 @@
 //! `PgBackend`: the [`Backend`] on PostgreSQL, and `PgTx`, its write transaction.
 
 use super::connections::{self, PgConfig, PgPool};
-use super::error::reclassify;
 use super::rows::PgRows;
+use super::source::{PgConnections, PgPoolConnections};
 use crate::graph::{ChangeSet, EdgeView, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
 use crate::rows::sql::codec::{cell_id, corrupt, show};
@@ -15,14 +15,15 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use std::collections::HashMap;
 
-/// The PostgreSQL backend of [`PgStore`](super::PgStore): a pool shared by readers and
-/// writers.
-pub struct PgBackend {
-    pool: PgPool,
+/// The PostgreSQL backend of [`PgStore`](super::PgStore) (on a pool) and of
+/// [`PgConnectionStore`](super::PgConnectionStore) (on a host's connection): every
+/// row-level read and write, once, over any source of connections.
+pub struct PgBackend<C = PgPoolConnections> {
+    connections: C,
     config: PgConfig,
 }
 
-impl std::fmt::Debug for PgBackend {
+impl<C> std::fmt::Debug for PgBackend<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgBackend").field("config", &self.config).finish_non_exhaustive()
     }
@@ -32,26 +33,34 @@ impl PgBackend {
     /// A backend on `pool`, whose connections must already see the store's tables
     /// (see [`PgCustomizer`](super::PgCustomizer)).
     pub fn new(pool: PgPool, config: PgConfig) -> Self {
-        PgBackend { pool, config }
+        PgBackend { connections: PgPoolConnections::new(pool), config }
     }
 
     /// The pool, for maintenance and tests.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        self.connections.pool()
+    }
+}
+
+impl<C: PgConnections> PgBackend<C> {
+    /// A backend reading and writing through `connections`.
+    pub fn with_connections(connections: C, config: PgConfig) -> Self {
+        PgBackend { connections, config }
     }
 
-    /// Runs `work` on a pooled connection, outside a transaction (each statement sees
-    /// what is committed when it runs).
-    pub fn with_connection<T>(&self, work: impl FnOnce(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
-        work(&mut *connections::connection(&self.pool)?).map_err(reclassify)
+    /// Runs `work` on a connection, outside a transaction of the store's (each
+    /// statement sees what is committed when it runs, or what a host's open
+    /// transaction sees).
+    pub fn with_connection<T>(&self, mut work: impl FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
+        self.connections.read(&mut work)
     }
 
     /// A single-row read: the existence check runs only when the row is missing.
     fn read_one<R, T>(
         &self,
         program: ProgramId,
-        find: impl FnOnce(&mut PgConnection) -> QueryResult<Option<R>>,
-        decode: impl FnOnce(R) -> StorageResult<T>,
+        find: impl Fn(&mut PgConnection) -> QueryResult<Option<R>>,
+        decode: impl Fn(R) -> StorageResult<T>,
     ) -> StorageResult<Option<T>> {
         self.with_connection(|conn| match find(conn)? {
             Some(row) => decode(row).map(Some),
@@ -63,7 +72,7 @@ impl PgBackend {
     fn read_list<R, T>(
         &self,
         program: ProgramId,
-        find: impl FnOnce(&mut PgConnection) -> QueryResult<Vec<R>>,
+        find: impl Fn(&mut PgConnection) -> QueryResult<Vec<R>>,
         decode: impl Fn(R) -> StorageResult<T>,
     ) -> StorageResult<Vec<T>> {
         self.with_connection(|conn| {
@@ -71,31 +80,14 @@ impl PgBackend {
             if rows.is_empty() {
                 require_program(conn, program)?;
             }
-            rows.into_iter().map(decode).collect()
+            rows.into_iter().map(&decode).collect()
         })
     }
 }
 
-/// Programs with at least this many edges load over two connections at once.
+/// Programs with at least this many edges load over two connections at once (sharing
+/// one snapshot), when the connections come from a pool with one to spare.
 const PARALLEL_LOAD_EDGES: i64 = 20_000;
-
-/// Loads a program over two connections that read one snapshot: the first exports it
-/// and reads everything but the edges, the second imports it and reads the edges, at
-/// the same time (see [`rows::read_graph_split`]).
-fn load_split(
-    first: &mut PgConnection,
-    second: &mut PgConnection,
-    program: ProgramId,
-) -> StorageResult<Option<(ProgramGraph, u64)>> {
-    connections::snapshot(first, |c| {
-        let id = connections::export_snapshot(c)?;
-        rows::read_graph_split(
-            program,
-            || rows::read_without_edges(&mut PgRows(c), program),
-            |sink| connections::imported_snapshot(second, &id, |c2| rows::read_edges(&mut PgRows(c2), program, sink)),
-        )
-    })
-}
 
 fn require_program(conn: &mut PgConnection, program: ProgramId) -> StorageResult<()> {
     if programs::pg::exists(conn, program.0)? {
@@ -105,7 +97,7 @@ fn require_program(conn: &mut PgConnection, program: ProgramId) -> StorageResult
     }
 }
 
-impl Backend for PgBackend {
+impl<C: PgConnections> Backend for PgBackend<C> {
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
         self.with_connection(|conn| programs::pg::list(conn)?.iter().map(programs::ProgramRow::summary).collect())
     }
@@ -115,19 +107,32 @@ impl Backend for PgBackend {
     }
 
     fn load(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)> {
-        let mut conn = connections::connection(&self.pool)?;
         let big = self.config.split_loads
-            && programs::pg::find(&mut conn, program.0)?
-                .is_some_and(|row| row.edge_count.get().is_ok_and(|n| n >= PARALLEL_LOAD_EDGES));
-        // A second connection only if one is free: waiting for it while holding the
-        // first could deadlock a busy pool.
-        if big
-            && let Some(mut second) = self.pool.try_get()
-            && let Some(loaded) = load_split(&mut conn, &mut second, program)?
-        {
-            return Ok(loaded);
-        }
-        connections::snapshot(&mut conn, |c| rows::read_graph(&mut PgRows(c), program, false))
+            && self.with_connection(|c| {
+                Ok(programs::pg::find(c, program.0)?
+                    .is_some_and(|row| row.edge_count.get().is_ok_and(|n| n >= PARALLEL_LOAD_EDGES)))
+            })?;
+        let mut second = if big { self.connections.spare() } else { None };
+        self.connections.snapshot(&mut |c| {
+            // The first connection exports its snapshot and reads everything but the
+            // edges; the second imports it and reads the edges, at the same time.
+            if let Some(second) = second.as_mut() {
+                let id = connections::export_snapshot(c)?;
+                let split = rows::read_graph_split(
+                    program,
+                    || rows::read_without_edges(&mut PgRows(c), program),
+                    |sink| {
+                        connections::imported_snapshot(second, &id, |c2| {
+                            rows::read_edges(&mut PgRows(c2), program, sink)
+                        })
+                    },
+                )?;
+                if let Some(loaded) = split {
+                    return Ok(loaded);
+                }
+            }
+            rows::read_graph(&mut PgRows(c), program, false)
+        })
     }
 
     fn node(&self, program: ProgramId, node: NodeId) -> StorageResult<Option<ComputeNode>> {
@@ -199,7 +204,7 @@ impl Backend for PgBackend {
     }
 
     fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
-        connections::write(&self.pool, self.config.write_retries, &mut |conn| work(&mut PgTx::new(conn)))
+        self.connections.write(self.config.write_retries, &mut |conn| work(&mut PgTx::new(conn)))
     }
 }
 

@@ -152,15 +152,29 @@ pub fn write<T>(
     retries: u32,
     work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
 ) -> StorageResult<T> {
-    let mut attempt = 0u32;
+    retrying(retries, &mut || connection(pool)?.build_transaction().read_committed().run(|c| work(c)))
+}
+
+/// [`write`] on one connection (a host's, outside any transaction of its own).
+pub fn write_on<T>(
+    conn: &mut PgConnection,
+    retries: u32,
+    work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
+) -> StorageResult<T> {
+    retrying(retries, &mut || conn.build_transaction().read_committed().run(|c| work(c)))
+}
+
+/// Runs `attempt` (one whole transaction) again, up to `retries` times, while a
+/// serialization failure or deadlock rolls it back.
+fn retrying<T>(retries: u32, attempt: &mut dyn FnMut() -> StorageResult<T>) -> StorageResult<T> {
+    let mut tries = 0u32;
     loop {
-        let mut conn = connection(pool)?;
-        match conn.build_transaction().read_committed().run(|c| work(c)) {
-            Err(e) if attempt < retries && retryable(&e) => {
-                attempt += 1;
-                tracing::warn!(attempt, error = %e, "write rolled back by a serialization failure or deadlock; retrying");
+        match attempt() {
+            Err(e) if tries < retries && retryable(&e) => {
+                tries += 1;
+                tracing::warn!(attempt = tries, error = %e, "write rolled back by a serialization failure or deadlock; retrying");
                 // Spread the retries of colliding writers apart.
-                std::thread::sleep(Duration::from_millis(1u64 << attempt.min(7)));
+                std::thread::sleep(Duration::from_millis(1u64 << tries.min(7)));
             }
             other => return other.map_err(reclassify),
         }
