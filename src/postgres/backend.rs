@@ -2,6 +2,8 @@
 
 use super::connections::{self, PgConfig, PgPool};
 use super::error::reclassify;
+use super::feed;
+use super::replicas::Reads;
 use super::rows::PgRows;
 use crate::graph::{ChangeSet, EdgeView, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
@@ -14,12 +16,14 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The PostgreSQL backend of [`PgStore`](super::PgStore): a pool shared by readers and
-/// writers.
+/// writers, and where reads go (the primary, or replicas: see `replicas`).
 pub struct PgBackend {
     pool: PgPool,
     config: PgConfig,
+    reads: Arc<Reads>,
 }
 
 impl std::fmt::Debug for PgBackend {
@@ -32,7 +36,18 @@ impl PgBackend {
     /// A backend on `pool`, whose connections must already see the store's tables
     /// (see [`PgCustomizer`](super::PgCustomizer)).
     pub fn new(pool: PgPool, config: PgConfig) -> Self {
-        PgBackend { pool, config }
+        let reads = Arc::new(Reads::primary_only(pool.clone()));
+        PgBackend { pool, config, reads }
+    }
+
+    /// A backend whose reads go where `reads` says.
+    pub(crate) fn with_reads(pool: PgPool, config: PgConfig, reads: Reads) -> Self {
+        PgBackend { pool, config, reads: Arc::new(reads) }
+    }
+
+    /// Where reads go, for the change feed (which raises their WAL position).
+    pub(crate) fn reads(&self) -> &Arc<Reads> {
+        &self.reads
     }
 
     /// The pool, for maintenance and tests.
@@ -46,14 +61,20 @@ impl PgBackend {
         work(&mut *connections::connection(&self.pool)?).map_err(reclassify)
     }
 
+    /// Runs the read `work` where reads go (a replica that has replayed this store's
+    /// last commit, or the primary), again on another connection if it met a dead one.
+    fn read<T>(&self, mut work: impl FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
+        self.reads.read(&mut work)
+    }
+
     /// A single-row read: the existence check runs only when the row is missing.
     fn read_one<R, T>(
         &self,
         program: ProgramId,
-        find: impl FnOnce(&mut PgConnection) -> QueryResult<Option<R>>,
-        decode: impl FnOnce(R) -> StorageResult<T>,
+        find: impl Fn(&mut PgConnection) -> QueryResult<Option<R>>,
+        decode: impl Fn(R) -> StorageResult<T>,
     ) -> StorageResult<Option<T>> {
-        self.with_connection(|conn| match find(conn)? {
+        self.read(|conn| match find(conn)? {
             Some(row) => decode(row).map(Some),
             None => require_program(conn, program).map(|()| None),
         })
@@ -63,15 +84,15 @@ impl PgBackend {
     fn read_list<R, T>(
         &self,
         program: ProgramId,
-        find: impl FnOnce(&mut PgConnection) -> QueryResult<Vec<R>>,
+        find: impl Fn(&mut PgConnection) -> QueryResult<Vec<R>>,
         decode: impl Fn(R) -> StorageResult<T>,
     ) -> StorageResult<Vec<T>> {
-        self.with_connection(|conn| {
+        self.read(|conn| {
             let rows = find(conn)?;
             if rows.is_empty() {
                 require_program(conn, program)?;
             }
-            rows.into_iter().map(decode).collect()
+            rows.into_iter().map(&decode).collect()
         })
     }
 }
@@ -86,16 +107,15 @@ fn require_program(conn: &mut PgConnection, program: ProgramId) -> StorageResult
 
 impl Backend for PgBackend {
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
-        self.with_connection(|conn| programs::pg::list(conn)?.iter().map(programs::ProgramRow::summary).collect())
+        self.read(|conn| programs::pg::list(conn)?.iter().map(programs::ProgramRow::summary).collect())
     }
 
     fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>> {
-        self.with_connection(|conn| Ok(programs::pg::id_by_name(conn, name)?.map(ProgramId)))
+        self.read(|conn| Ok(programs::pg::id_by_name(conn, name)?.map(ProgramId)))
     }
 
     fn load(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)> {
-        let mut conn = connections::connection(&self.pool)?;
-        connections::snapshot(&mut conn, |c| rows::read_graph(&mut PgRows(c), program, false))
+        self.read(|conn| connections::snapshot(conn, |c| rows::read_graph(&mut PgRows(c), program, false)))
     }
 
     fn node(&self, program: ProgramId, node: NodeId) -> StorageResult<Option<ComputeNode>> {
@@ -167,7 +187,15 @@ impl Backend for PgBackend {
     }
 
     fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
-        connections::write(&self.pool, self.config.write_retries, &mut |conn| work(&mut PgTx::new(conn)))
+        let notify = self.config.notify_changes;
+        let done = connections::write(&self.pool, self.config.write_retries, &mut |conn| {
+            work(&mut PgTx { notify, ..PgTx::new(conn) })
+        });
+        match &done {
+            Ok(_) => self.reads.after_commit(),
+            Err(e) => self.reads.after_failed_write(e),
+        }
+        done
     }
 }
 
@@ -180,12 +208,14 @@ impl Backend for PgBackend {
 pub struct PgTx<'c> {
     conn: &'c mut PgConnection,
     headers: HashMap<ProgramId, Header>,
+    /// Whether each program's new revision is announced on the change feed.
+    notify: bool,
 }
 
 impl<'c> PgTx<'c> {
     /// Wraps a connection inside a write transaction.
     pub fn new(conn: &'c mut PgConnection) -> Self {
-        PgTx { conn, headers: HashMap::new() }
+        PgTx { conn, headers: HashMap::new(), notify: false }
     }
 
     fn header(&mut self, program: ProgramId) -> StorageResult<Header> {
@@ -255,6 +285,9 @@ impl WriteTx for PgTx<'_> {
     fn finish(&mut self, program: ProgramId, graph: &ProgramGraph, now: i64) -> StorageResult<u64> {
         let (state, header) = programs::ProgramState::after_write(self.header(program)?, graph, now);
         programs::pg::set_state(self.conn, program.0, &state)?;
+        if self.notify {
+            feed::announce(self.conn, program, Some(header.revision))?;
+        }
         self.headers.insert(program, header);
         Ok(header.revision)
     }
@@ -263,6 +296,9 @@ impl WriteTx for PgTx<'_> {
         self.header(program)?;
         if programs::pg::delete(self.conn, program.0)? == 0 {
             return Err(StorageError::ProgramNotFound(ProgramRef::Id(program)));
+        }
+        if self.notify {
+            feed::announce(self.conn, program, None)?;
         }
         self.headers.remove(&program);
         Ok(())

@@ -8,7 +8,7 @@
 //! before `Busy` reaches the caller.
 
 use super::error::{classify_pool, reclassify, retryable};
-use crate::store::StorageResult;
+use crate::store::{DatabaseErrorKind, StorageError, StorageResult};
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
@@ -33,6 +33,17 @@ pub struct PgConfig {
     pub write_retries: u32,
     /// Whether opening applies pending migrations (under an advisory lock).
     pub migrate: bool,
+    /// With replicas: how long a read waits for a replica's connection before it goes
+    /// to the primary instead (kept short, so a replica that is down costs little).
+    pub replica_timeout: Duration,
+    /// With replicas: how long a replica that could not be reached is left alone before
+    /// reads try it again.
+    pub replica_retry_after: Duration,
+    /// Whether every commit announces itself on the change feed (`pg_notify` in the
+    /// commit's transaction; see [`ChangeFeed`](super::ChangeFeed)). Off by default:
+    /// PostgreSQL serialises the commits of all notifying transactions of a database,
+    /// which caps many writers at about one writer's rate.
+    pub notify_changes: bool,
 }
 
 impl Default for PgConfig {
@@ -43,6 +54,9 @@ impl Default for PgConfig {
             schema: None,
             write_retries: 8,
             migrate: true,
+            replica_timeout: Duration::from_secs(1),
+            replica_retry_after: Duration::from_secs(5),
+            notify_changes: false,
         }
     }
 }
@@ -108,17 +122,57 @@ pub fn snapshot<T>(
     conn.build_transaction().repeatable_read().read_only().run(work).map_err(reclassify)
 }
 
+/// Runs the read `work` on a pooled connection. A read that meets a dead connection (one
+/// the server closed while it sat in the pool: a restart, `pg_terminate_backend`) runs
+/// again on another, so only a read the server was running when it lost the
+/// connection can fail with `ConnectionLost`; libpq marks the dead connection broken, so
+/// the pool drops it.
+pub fn read<T>(pool: &PgPool, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
+    let mut attempts = 0u32;
+    loop {
+        let mut conn = connection(pool)?;
+        match work(&mut conn).map_err(reclassify) {
+            Err(e) if connection_lost(&e) && attempts < pool.max_size() => {
+                attempts += 1;
+                tracing::debug!(error = %e, "a pooled connection was dead; the read runs again on another");
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether an error says the connection to the server is gone.
+pub fn connection_lost(e: &StorageError) -> bool {
+    matches!(e, StorageError::Database { kind: DatabaseErrorKind::ConnectionLost, .. })
+}
+
 /// Runs `work` in a `READ COMMITTED` write transaction on a pooled connection, again
-/// (on a fresh transaction) when a serialization failure or deadlock rolled it back.
+/// (on a fresh transaction) when a serialization failure or deadlock rolled it back,
+/// or when the connection turned out dead before the transaction began (nothing was
+/// sent to the server, so nothing can have been written).
 pub fn write<T>(
     pool: &PgPool,
     retries: u32,
     work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
 ) -> StorageResult<T> {
     let mut attempt = 0u32;
+    let mut dead = 0u32;
     loop {
         let mut conn = connection(pool)?;
-        match conn.build_transaction().read_committed().run(|c| work(c)) {
+        let mut began = false;
+        let result = conn.build_transaction().read_committed().run(|c| {
+            began = true;
+            work(c)
+        });
+        match result {
+            Err(e) if !began && dead < pool.max_size() => {
+                let e = reclassify(e);
+                if !connection_lost(&e) {
+                    return Err(e);
+                }
+                dead += 1;
+                tracing::debug!(error = %e, "a pooled connection was dead; the write runs on another");
+            }
             Err(e) if attempt < retries && retryable(&e) => {
                 attempt += 1;
                 tracing::warn!(attempt, error = %e, "write rolled back by a serialization failure or deadlock; retrying");

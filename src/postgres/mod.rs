@@ -36,13 +36,16 @@
 mod backend;
 mod connections;
 mod error;
+mod feed;
 mod maintenance;
 mod migrate;
+mod replicas;
 mod rows;
 
 pub use backend::{PgBackend, PgTx};
 pub use connections::{PgConfig, PgCustomizer, PgPool, quote_identifier};
 pub use error::classify;
+pub use feed::{Change, ChangeFeed};
 pub use migrate::{MIGRATIONS, run_migrations};
 pub use rows::PgRows;
 
