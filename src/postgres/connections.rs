@@ -133,12 +133,24 @@ pub fn read<T>(pool: &PgPool, work: &mut dyn FnMut(&mut PgConnection) -> Storage
         let mut conn = connection(pool)?;
         match work(&mut conn).map_err(reclassify) {
             Err(e) if connection_lost(&e) && attempts < pool.max_size() => {
+                discard_if_dead(&mut conn);
                 attempts += 1;
                 tracing::debug!(error = %e, "a pooled connection was dead; the read runs again on another");
             }
             other => return other,
         }
     }
+}
+
+/// Makes sure a connection that lost its server leaves the pool when it is returned.
+///
+/// The pool drops a connection Diesel considers broken, and Diesel notices a dead
+/// connection only after a statement whose result it inspects; a prepared statement
+/// that could not even be sent leaves it looking healthy. An empty statement lets
+/// Diesel see libpq's state (on a live connection it costs one round trip, and
+/// happens only after a `ConnectionLost`).
+pub fn discard_if_dead(conn: &mut PgConnection) {
+    let _ = conn.batch_execute("");
 }
 
 /// Whether an error says the connection to the server is gone.
@@ -165,21 +177,25 @@ pub fn write<T>(
             work(c)
         });
         match result {
-            Err(e) if !began && dead < pool.max_size() => {
-                let e = reclassify(e);
-                if !connection_lost(&e) {
-                    return Err(e);
-                }
-                dead += 1;
-                tracing::debug!(error = %e, "a pooled connection was dead; the write runs on another");
-            }
             Err(e) if attempt < retries && retryable(&e) => {
                 attempt += 1;
                 tracing::warn!(attempt, error = %e, "write rolled back by a serialization failure or deadlock; retrying");
                 // Spread the retries of colliding writers apart.
                 std::thread::sleep(Duration::from_millis(1u64 << attempt.min(7)));
             }
-            other => return other.map_err(reclassify),
+            Err(e) => {
+                let e = reclassify(e);
+                if connection_lost(&e) {
+                    discard_if_dead(&mut conn);
+                    if !began && dead < pool.max_size() {
+                        dead += 1;
+                        tracing::debug!(error = %e, "a pooled connection was dead; the write runs on another");
+                        continue;
+                    }
+                }
+                return Err(e);
+            }
+            Ok(value) => return Ok(value),
         }
     }
 }

@@ -196,6 +196,7 @@ impl Listener {
             }
             if let Some(e) = lost {
                 tracing::warn!(error = %e, "the change feed lost its connection; reconnecting");
+                connections::discard_if_dead(&mut conn);
                 match self.reconnect() {
                     Some(fresh) => conn = fresh,
                     None => break,

@@ -267,6 +267,7 @@ impl Reads {
                     return Ok(None);
                 }
                 Err(e) => {
+                    connections::discard_if_dead(&mut conn);
                     self.set_down(replica, &e);
                     return Ok(None);
                 }
@@ -276,6 +277,7 @@ impl Reads {
             Ok(value) => Ok(Some(value)),
             Err(e @ (StorageError::Database { .. } | StorageError::Busy)) => {
                 if connection_lost(&e) {
+                    connections::discard_if_dead(&mut conn);
                     self.set_down(replica, &e);
                 } else {
                     tracing::warn!(replica = %replica.name, error = %e, "a read failed on a replica; reading the primary");

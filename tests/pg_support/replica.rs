@@ -183,7 +183,16 @@ impl Replica {
             if done {
                 return;
             }
-            assert!(Instant::now() < deadline, "the replica did not reach {target} within 60 s");
+            if Instant::now() > deadline {
+                let state: String = diesel::select(diesel::dsl::sql::<Text>(
+                    "concat_ws(' ', 'received', pg_last_wal_receive_lsn(), 'replayed', pg_last_wal_replay_lsn(), \
+                     'paused', pg_is_wal_replay_paused())",
+                ))
+                .get_result(&mut conn)
+                .unwrap_or_default();
+                let log = std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
+                panic!("the replica did not reach {target} within 60 s: {state}\n{log}");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
