@@ -82,7 +82,8 @@ fn connections_terminated_while_idle_cost_no_caller_an_error() {
 fn connections_terminated_under_load_fail_only_in_flight_operations_and_lose_nothing_acknowledged() {
     let Some(schema) = TestSchema::new() else { return };
     let name = format!("lmlang_faults_{}", std::process::id());
-    let (store, p, f) = setup(&schema, &name, PgConfig { connection_timeout: Duration::from_secs(5), ..schema.config() });
+    let (store, p, f) =
+        setup(&schema, &name, PgConfig { connection_timeout: Duration::from_secs(5), ..schema.config() });
     let store = Arc::new(store);
     let stop = Arc::new(AtomicBool::new(false));
     let acknowledged = Arc::new(Mutex::new(Vec::<NodeId>::new()));
@@ -139,7 +140,11 @@ fn connections_terminated_under_load_fail_only_in_flight_operations_and_lose_not
     assert!(missing.is_empty(), "acknowledged nodes lost: {missing:?}");
     assert!(g.node(after).is_some());
     assert!(g.validate().is_empty());
-    println!("terminated {terminated} backends; {} ConnectionLost errors; {} acknowledged", lost.lock().unwrap(), all.len());
+    println!(
+        "terminated {terminated} backends; {} ConnectionLost errors; {} acknowledged",
+        lost.lock().unwrap(),
+        all.len()
+    );
 }
 
 #[test]

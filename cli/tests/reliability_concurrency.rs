@@ -11,6 +11,10 @@
 mod script;
 
 #[allow(dead_code)]
+#[path = "../src/soak/target.rs"]
+mod target;
+
+#[allow(dead_code)]
 #[path = "../src/soak/concurrency.rs"]
 mod concurrency;
 

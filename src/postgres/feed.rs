@@ -30,7 +30,7 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -106,10 +106,7 @@ impl ChangeFeed {
     /// The next change, waiting at most `timeout`; `None` if none came (or the
     /// listener has stopped).
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Change> {
-        match self.changes.recv_timeout(timeout) {
-            Ok(change) => Some(change),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.changes.recv_timeout(timeout).ok()
     }
 
     /// The changes received so far, without waiting.
@@ -156,9 +153,8 @@ struct ChannelName {
 
 /// `LISTEN` on the channel of the connection's schema.
 fn listen(conn: &mut PgConnection) -> StorageResult<()> {
-    let row: ChannelName = diesel::sql_query(format!("SELECT {CHANNEL} AS channel"))
-        .get_result(conn)
-        .map_err(|e| reclassify(e.into()))?;
+    let row: ChannelName =
+        diesel::sql_query(format!("SELECT {CHANNEL} AS channel")).get_result(conn).map_err(|e| reclassify(e.into()))?;
     let channel = row.channel.ok_or_else(|| {
         StorageError::database(DatabaseErrorKind::Other, "no current schema to listen on (the search_path is empty)")
     })?;

@@ -40,7 +40,11 @@ impl PgStore {
             super::migrate::migrate(&pool)?;
         }
         let replicas = replicas.iter().map(|url| Replica::new(url, &config)).collect();
-        Ok(Store::with_backend(PgBackend::with_reads(pool.clone(), config.clone(), Reads::new(pool, replicas, &config))))
+        Ok(Store::with_backend(PgBackend::with_reads(
+            pool.clone(),
+            config.clone(),
+            Reads::new(pool, replicas, &config),
+        )))
     }
 }
 

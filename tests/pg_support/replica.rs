@@ -130,12 +130,8 @@ impl Replica {
         }
         let port = free_port()?;
         let (user, database) = user_and_database(primary_url);
-        let replica = Replica {
-            url: format!("postgres://{user}@127.0.0.1:{port}/{database}"),
-            data,
-            dir,
-            running: true,
-        };
+        let replica =
+            Replica { url: format!("postgres://{user}@127.0.0.1:{port}/{database}"), data, dir, running: true };
         let options = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c shared_buffers=16MB \
              -c hot_standby_feedback=on",
@@ -175,11 +171,10 @@ impl Replica {
         let mut conn = self.connection();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let done: bool = diesel::select(diesel::dsl::sql::<Bool>(&format!(
-                "pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"
-            )))
-            .get_result(&mut conn)
-            .expect("the replica's position");
+            let done: bool =
+                diesel::select(diesel::dsl::sql::<Bool>(&format!("pg_last_wal_replay_lsn() >= '{target}'::pg_lsn")))
+                    .get_result(&mut conn)
+                    .expect("the replica's position");
             if done {
                 return;
             }
