@@ -2,8 +2,9 @@
 //!
 //! A store made by [`PgStore::connect_replicated`] sends loads and queries to its
 //! replicas (in turn) and writes to the primary. After each commit it records the
-//! primary's WAL insert position, which lies past the commit's record; a replica serves
-//! a read only once `pg_last_wal_replay_lsn()` on it has reached the highest position
+//! primary's WAL flush position, which lies past the commit's record (a commit returns
+//! once its record is flushed, with `synchronous_commit` at least `local`, the
+//! default) and is as far as replicas are sent WAL; a replica serves a read only once `pg_last_wal_replay_lsn()` on it has reached the highest position
 //! the store recorded, so the store never shows its caller a state older than its own
 //! last commit. A replica that lags, cannot be reached or fails a read sends the read to
 //! the primary with a `warn!`; one that could not be reached is left alone for
@@ -75,7 +76,9 @@ fn position(conn: &mut PgConnection, sql: &'static str) -> StorageResult<Option<
     Ok(row.lsn.as_deref().and_then(Lsn::parse))
 }
 
-/// The primary's WAL insert position: past every commit that has returned.
+/// The primary's WAL flush position: past every commit that has returned (with
+/// `synchronous_commit` on), and what replicas can reach (they are sent flushed WAL
+/// only; the insert position can stay ahead of it while the server is idle).
 pub(crate) fn primary_position(conn: &mut PgConnection) -> StorageResult<Option<Lsn>> {
     position(conn, "SELECT pg_current_wal_flush_lsn()::text AS lsn")
 }
