@@ -47,16 +47,7 @@ fn killed_writers_lose_nothing_acknowledged_and_leave_nothing_half_done() {
 #[cfg(feature = "postgres")]
 #[test]
 fn killed_postgres_writers_lose_nothing_acknowledged_and_leave_nothing_half_done() {
-    let required = std::env::var("LMLANG_PG_REQUIRED").is_ok_and(|v| v == "1");
-    let scratch = std::env::var("LMLANG_TEST_PG_URL").map_err(|e| e.to_string()).and_then(|u| target::Scratch::new(&u));
-    let scratch = match scratch {
-        Ok(scratch) => scratch,
-        Err(why) => {
-            assert!(!required, "LMLANG_PG_REQUIRED=1 but no PostgreSQL test server: {why}");
-            eprintln!("skipped: PostgreSQL crash test ({why})");
-            return;
-        }
-    };
+    let Some(scratch) = target::test_scratch() else { return };
     let cfg = crash::CrashConfig {
         exe: PathBuf::from(env!("CARGO_BIN_EXE_lmstore")),
         db: PathBuf::from(&scratch.url),

@@ -114,3 +114,21 @@ impl Drop for Scratch {
         }
     }
 }
+
+/// For the reliability tests: a scratch schema on the test server
+/// (`LMLANG_TEST_PG_URL`), or `None` after one skip line; a failure instead when
+/// `LMLANG_PG_REQUIRED=1`.
+#[cfg(all(test, feature = "postgres"))]
+#[allow(dead_code)]
+pub fn test_scratch() -> Option<Scratch> {
+    let required = std::env::var("LMLANG_PG_REQUIRED").is_ok_and(|v| v == "1");
+    let scratch = std::env::var("LMLANG_TEST_PG_URL").map_err(|e| e.to_string()).and_then(|u| Scratch::new(&u));
+    match scratch {
+        Ok(scratch) => Some(scratch),
+        Err(why) => {
+            assert!(!required, "LMLANG_PG_REQUIRED=1 but no PostgreSQL test server: {why}");
+            eprintln!("skipped: PostgreSQL soak test ({why})");
+            None
+        }
+    }
+}
