@@ -5,11 +5,15 @@
 //! same process, and every acknowledged write is kept.
 //!
 //! Only this test's own backends are terminated (found by `application_name`), as the
-//! server is shared with other tests. Skipped without a server (see `pg_support`).
+//! server is shared with other tests; the restart is of a fresh cluster of the test's
+//! own (`pg_support/server.rs`). Skipped without a server (see `pg_support`).
 #![cfg(feature = "postgres")]
 
 #[path = "pg_support/mod.rs"]
 mod pg_support;
+
+#[path = "pg_support/server.rs"]
+mod server;
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -18,6 +22,7 @@ use lmlang_storage::model::{ComputeNodeOp, ComputeOp, ConstValue, FunctionId, Mo
 use lmlang_storage::postgres::{Change, PgConfig, PgStore};
 use lmlang_storage::store::{DatabaseErrorKind, GraphStore, ProgramId, StorageError};
 use pg_support::TestSchema;
+use server::Server;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -78,12 +83,17 @@ fn connections_terminated_while_idle_cost_no_caller_an_error() {
     assert_eq!(store.load_program(p).expect("a load after the termination").node_count(), 5);
 }
 
-#[test]
-fn connections_terminated_under_load_fail_only_in_flight_operations_and_lose_nothing_acknowledged() {
-    let Some(schema) = TestSchema::new() else { return };
-    let name = format!("lmlang_faults_{}", std::process::id());
-    let (store, p, f) =
-        setup(&schema, &name, PgConfig { connection_timeout: Duration::from_secs(5), ..schema.config() });
+/// What two writers and two readers on one store saw while `fault` ran.
+struct Outcome {
+    acknowledged: Vec<NodeId>,
+    connection_lost: u64,
+    other_errors: Vec<String>,
+}
+
+/// Runs two writer and two reader threads on `store` while `fault` runs, then checks
+/// that only `ConnectionLost` reached them, that the same store works at once after,
+/// and that every acknowledged node is stored.
+fn under_load(store: PgStore, p: ProgramId, f: FunctionId, fault: impl FnOnce()) -> Outcome {
     let store = Arc::new(store);
     let stop = Arc::new(AtomicBool::new(false));
     let acknowledged = Arc::new(Mutex::new(Vec::<NodeId>::new()));
@@ -102,7 +112,6 @@ fn connections_terminated_under_load_fail_only_in_flight_operations_and_lose_not
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) && i < 20_000 {
                 i += 1;
-                // Two writers, two readers.
                 let result = if w < 2 {
                     store.insert_node(p, f, constant(i)).map(|n| acknowledged.lock().unwrap().push(n))
                 } else {
@@ -116,35 +125,70 @@ fn connections_terminated_under_load_fail_only_in_flight_operations_and_lose_not
             }
         }));
     }
-    let mut admin = schema.connection();
-    let mut terminated = 0;
-    let until = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < until {
-        terminated += terminate(&mut admin, &name);
-        std::thread::sleep(Duration::from_millis(30));
-    }
+    fault();
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().expect("a worker");
     }
-    assert!(terminated > 0, "connections were terminated");
-    let errors = other_errors.lock().unwrap().clone();
-    assert!(errors.is_empty(), "errors other than ConnectionLost: {errors:?}");
-
+    let outcome = Outcome {
+        acknowledged: acknowledged.lock().unwrap().clone(),
+        connection_lost: *lost.lock().unwrap(),
+        other_errors: other_errors.lock().unwrap().clone(),
+    };
+    assert!(outcome.other_errors.is_empty(), "errors other than ConnectionLost: {:?}", outcome.other_errors);
     // Work resumes in this process without a restart, on the same store.
     let after = store.insert_node(p, f, constant(-1)).expect("a write after the faults");
     let g = store.load_program(p).expect("a load after the faults");
-    let all = acknowledged.lock().unwrap().clone();
-    assert!(!all.is_empty(), "the writers committed something");
-    let missing: Vec<_> = all.iter().filter(|n| g.node(**n).is_none()).collect();
+    assert!(!outcome.acknowledged.is_empty(), "the writers committed something");
+    let missing: Vec<_> = outcome.acknowledged.iter().filter(|n| g.node(**n).is_none()).collect();
     assert!(missing.is_empty(), "acknowledged nodes lost: {missing:?}");
     assert!(g.node(after).is_some());
     assert!(g.validate().is_empty());
+    outcome
+}
+
+#[test]
+fn connections_terminated_under_load_fail_only_in_flight_operations_and_lose_nothing_acknowledged() {
+    let Some(schema) = TestSchema::new() else { return };
+    let name = format!("lmlang_faults_{}", std::process::id());
+    let (store, p, f) =
+        setup(&schema, &name, PgConfig { connection_timeout: Duration::from_secs(5), ..schema.config() });
+    let mut admin = schema.connection();
+    let mut terminated = 0;
+    let outcome = under_load(store, p, f, || {
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            terminated += terminate(&mut admin, &name);
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    });
+    assert!(terminated > 0, "connections were terminated");
     println!(
         "terminated {terminated} backends; {} ConnectionLost errors; {} acknowledged",
-        lost.lock().unwrap(),
-        all.len()
+        outcome.connection_lost,
+        outcome.acknowledged.len()
     );
+}
+
+/// A real restart (`pg_ctl restart -m fast`), of a server of the test's own so the
+/// shared one is left alone.
+#[test]
+fn a_server_restart_fails_only_in_flight_operations_and_work_resumes() {
+    if pg_support::server().is_none() {
+        return;
+    }
+    let Some(mut server) = Server::fresh() else { return };
+    let config = PgConfig { pool_size: 4, connection_timeout: Duration::from_secs(5), ..PgConfig::default() };
+    let store = PgStore::connect_with(&server.url, config).expect("a store on the fresh server");
+    let mut g = ProgramGraph::new("root");
+    let f = g.add_function(ModuleId::ROOT, "main", Visibility::Public, vec![], TypeId::UNIT).expect("function");
+    let p = store.insert_program("p", &g).expect("insert");
+    let outcome = under_load(store, p, f, || {
+        std::thread::sleep(Duration::from_millis(500));
+        server.restart();
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    println!("restart: {} ConnectionLost errors; {} acknowledged", outcome.connection_lost, outcome.acknowledged.len());
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! the replica lags, is paused or stops; a graph read from a lagging replica and saved
 //! back loses nothing a CRUD edit relied on and is saved as on SQLite.
 //!
-//! Each test makes its own replica of the test server (`pg_support/replica.rs`, a few
+//! Each test makes its own replica of the test server (`pg_support/server.rs`, a few
 //! seconds); replay is paused to make a replica lag on purpose. Skipped without a
 //! server or the PostgreSQL binaries (see `pg_support`).
 #![cfg(feature = "postgres")]
@@ -11,15 +11,15 @@
 #[path = "pg_support/mod.rs"]
 mod pg_support;
 
-#[path = "pg_support/replica.rs"]
-mod replica;
+#[path = "pg_support/server.rs"]
+mod server;
 
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::{ComputeNodeOp, ComputeOp, ConstValue, FunctionId, ModuleId, NodeId, TypeId, Visibility};
 use lmlang_storage::postgres::{PgConfig, PgStore};
 use lmlang_storage::store::{GraphStore, ProgramId, StorageError};
 use pg_support::TestSchema;
-use replica::Replica;
+use server::Server;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,12 +45,12 @@ fn has_node(store: &PgStore, program: ProgramId, node: NodeId) -> bool {
 
 /// The test schema, a replica of the server, a store reading from it and one on the
 /// primary alone (another instance, as far as the first can tell).
-fn setup(config: impl FnOnce(PgConfig) -> PgConfig) -> Option<(TestSchema, Replica, PgStore, PgStore)> {
+fn setup(config: impl FnOnce(PgConfig) -> PgConfig) -> Option<(TestSchema, Server, PgStore, PgStore)> {
     let schema = TestSchema::new()?;
     // The schema (and the tables the primary-only store migrates) exist before the
     // backup, so the replica starts with them.
     let other = schema.store();
-    let replica = Replica::start(&schema.url)?;
+    let replica = Server::replica_of(&schema.url)?;
     let store = PgStore::connect_replicated(&schema.url, &[&replica.url], config(schema.config()))
         .expect("a store on the primary and the replica");
     Some((schema, replica, store, other))

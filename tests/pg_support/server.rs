@@ -1,11 +1,13 @@
-//! A streaming replica of the test server, for the replica tests: a base backup
-//! (`pg_basebackup -R`) in a temporary directory, started with `pg_ctl` on a free port
-//! as the `postgres` user, stopped (`-m immediate`) and removed on drop. Every command
-//! runs under a timeout and is killed when it runs over.
+//! PostgreSQL servers of a test's own, in a temporary directory, started with `pg_ctl`
+//! on a free port as the `postgres` user, stopped (`-m immediate`) and removed on drop:
+//! a streaming replica of the test server (a base backup, `pg_basebackup -R`), or a
+//! fresh cluster (`initdb`) that a test may restart without disturbing the shared
+//! server. Every command runs under a timeout and is killed when it runs over.
 //!
-//! The server must allow replication connections from 127.0.0.1 (`host replication`
-//! in `pg_hba.conf`; `.ci/run` adds it). Without the binaries, the `postgres` user or
-//! that permission the test prints one skip line, or fails under `LMLANG_PG_REQUIRED=1`.
+//! A replica needs the test server to allow replication connections from 127.0.0.1
+//! (`host replication` in `pg_hba.conf`; `.ci/run` adds it). Without the binaries, the
+//! `postgres` user or that permission the test prints one skip line, or fails under
+//! `LMLANG_PG_REQUIRED=1`.
 
 #![allow(dead_code)]
 
@@ -17,12 +19,13 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 
-/// A running replica; stopped and deleted on drop.
-pub struct Replica {
+/// A running server of the test's own; stopped and deleted on drop.
+pub struct Server {
     dir: tempfile::TempDir,
     data: PathBuf,
-    /// `postgres://user@127.0.0.1:PORT/db` of the replica.
+    /// `postgres://user@127.0.0.1:PORT/db` of the server.
     pub url: String,
+    port: u16,
     running: bool,
 }
 
@@ -72,36 +75,56 @@ fn free_port() -> Result<u16, String> {
     listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
-impl Replica {
-    /// A replica of the server at `primary_url`, streaming and accepting reads; `None`
-    /// (after the skip line) when this machine cannot make one.
-    pub fn start(primary_url: &str) -> Option<Replica> {
-        let required = std::env::var("LMLANG_PG_REQUIRED").is_ok_and(|v| v == "1");
-        match Replica::try_start(primary_url) {
-            Ok(replica) => Some(replica),
-            Err(why) => {
-                assert!(!required, "LMLANG_PG_REQUIRED=1 but no replica could be made: {why}");
-                eprintln!("skipped: PostgreSQL replica tests ({why})");
-                None
-            }
+/// `Some(server)`, or `None` after the skip line (a failure under
+/// `LMLANG_PG_REQUIRED=1`) when this machine cannot make one.
+fn or_skip(made: Result<Server, String>) -> Option<Server> {
+    let required = std::env::var("LMLANG_PG_REQUIRED").is_ok_and(|v| v == "1");
+    match made {
+        Ok(server) => Some(server),
+        Err(why) => {
+            assert!(!required, "LMLANG_PG_REQUIRED=1 but no server of the test's own could be made: {why}");
+            eprintln!("skipped: PostgreSQL tests with a server of their own ({why})");
+            None
         }
     }
+}
 
-    fn try_start(primary_url: &str) -> Result<Replica, String> {
-        if !Path::new(BIN).join("pg_basebackup").exists() {
-            return Err(format!("no {BIN}/pg_basebackup"));
-        }
-        let uid = run(
-            {
-                let mut c = Command::new("id");
-                c.args(["-u", "postgres"]);
-                c
-            },
-            Duration::from_secs(5),
-        )?;
-        let uid: u32 = uid.trim().parse().map_err(|_| format!("no postgres user ({})", uid.trim()))?;
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        std::os::unix::fs::chown(dir.path(), Some(uid), None).map_err(|e| format!("chown: {e}"))?;
+/// The `postgres` user's uid, and a temporary directory it owns.
+fn postgres_directory() -> Result<(u32, tempfile::TempDir), String> {
+    if !Path::new(BIN).join("pg_ctl").exists() {
+        return Err(format!("no {BIN}/pg_ctl"));
+    }
+    let mut id = Command::new("id");
+    id.args(["-u", "postgres"]);
+    let uid = run(id, Duration::from_secs(5))?;
+    let uid: u32 = uid.trim().parse().map_err(|_| format!("no postgres user ({})", uid.trim()))?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    std::os::unix::fs::chown(dir.path(), Some(uid), None).map_err(|e| format!("chown: {e}"))?;
+    Ok((uid, dir))
+}
+
+impl Server {
+    /// A replica of the server at `primary_url`, streaming and accepting reads.
+    pub fn replica_of(primary_url: &str) -> Option<Server> {
+        or_skip(Server::try_replica_of(primary_url))
+    }
+
+    /// A fresh, empty cluster whose superuser is `root` (trust authentication).
+    pub fn fresh() -> Option<Server> {
+        or_skip(Server::try_fresh())
+    }
+
+    fn try_fresh() -> Result<Server, String> {
+        let (_, dir) = postgres_directory()?;
+        let data = dir.path().join("data");
+        let mut init = as_postgres("initdb");
+        init.arg("-D").arg(&data).args(["-U", "root", "--auth=trust", "--no-sync"]);
+        run(init, Duration::from_secs(120))?;
+        Server::start(dir, data, "root", "postgres")
+    }
+
+    fn try_replica_of(primary_url: &str) -> Result<Server, String> {
+        let (uid, dir) = postgres_directory()?;
         let data = dir.path().join("data");
         // Another test on the shared server may end the backup's connections: try again.
         let mut attempts = 0;
@@ -128,28 +151,49 @@ impl Replica {
             std::fs::write(&path, text).map_err(|e| e.to_string())?;
             std::os::unix::fs::chown(&path, Some(uid), None).map_err(|e| e.to_string())?;
         }
-        let port = free_port()?;
         let (user, database) = user_and_database(primary_url);
-        let replica =
-            Replica { url: format!("postgres://{user}@127.0.0.1:{port}/{database}"), data, dir, running: true };
-        let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c shared_buffers=16MB \
-             -c hot_standby_feedback=on",
-            replica.dir.path().display()
-        );
-        let mut start = as_postgres("pg_ctl");
-        start.arg("-D").arg(&replica.data).arg("-l").arg(replica.dir.path().join("log"));
-        start.args(["-w", "-t", "90", "-o", &options, "start"]);
-        if let Err(e) = run(start, Duration::from_secs(100)) {
-            let log = std::fs::read_to_string(replica.dir.path().join("log")).unwrap_or_default();
-            return Err(format!("{e}\n{log}"));
-        }
-        Ok(replica)
+        Server::start(dir, data, &user, &database)
     }
 
-    /// A connection to the replica.
+    fn start(dir: tempfile::TempDir, data: PathBuf, user: &str, database: &str) -> Result<Server, String> {
+        let port = free_port()?;
+        let mut server =
+            Server { url: format!("postgres://{user}@127.0.0.1:{port}/{database}"), data, dir, port, running: false };
+        server.pg_ctl_start()?;
+        Ok(server)
+    }
+
+    fn pg_ctl_start(&mut self) -> Result<(), String> {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c shared_buffers=16MB \
+             -c hot_standby_feedback=on",
+            self.port,
+            self.dir.path().display()
+        );
+        let mut start = as_postgres("pg_ctl");
+        start.arg("-D").arg(&self.data).arg("-l").arg(self.dir.path().join("log"));
+        start.args(["-w", "-t", "90", "-o", &options, "start"]);
+        if let Err(e) = run(start, Duration::from_secs(100)) {
+            let log = std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
+            return Err(format!("{e}\n{log}"));
+        }
+        self.running = true;
+        Ok(())
+    }
+
+    /// Stops the server (`-m fast`: connections are ended, as in a restart by an
+    /// administrator) and starts it again on the same port.
+    pub fn restart(&mut self) {
+        let mut stop = as_postgres("pg_ctl");
+        stop.arg("-D").arg(&self.data).args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        run(stop, Duration::from_secs(70)).expect("the server stops");
+        self.running = false;
+        self.pg_ctl_start().expect("the server starts again");
+    }
+
+    /// A connection to the server.
     pub fn connection(&self) -> PgConnection {
-        PgConnection::establish(&self.url).expect("a connection to the replica")
+        PgConnection::establish(&self.url).expect("a connection to the server")
     }
 
     /// Stops replaying WAL: the replica keeps answering, from the state it has.
@@ -212,7 +256,7 @@ impl Replica {
     }
 }
 
-impl Drop for Replica {
+impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
