@@ -135,6 +135,28 @@ struct Floor {
     generation: u64,
 }
 
+impl Floor {
+    /// Reads must see `lsn`.
+    fn require(&mut self, lsn: Lsn) {
+        self.lsn = self.lsn.max(lsn.0);
+    }
+
+    /// A commit's position is unknown: reads use the primary until resolved.
+    fn mark_unknown(&mut self) {
+        self.generation += 1;
+        self.unknown = Some(self.generation);
+    }
+
+    /// The primary stood at `lsn` when read after the unknown commit(s) of
+    /// `generation`: that covers them, but not a commit marked unknown since.
+    fn resolve(&mut self, generation: u64, lsn: Lsn) {
+        self.require(lsn);
+        if self.unknown == Some(generation) {
+            self.unknown = None;
+        }
+    }
+}
+
 /// Where a [`PgBackend`] reads: the primary alone, or replicas guarded by the position
 /// of the store's last commit.
 pub(crate) struct Reads {
@@ -172,8 +194,7 @@ impl Reads {
 
     /// Raises the position reads must see to `lsn`.
     pub(crate) fn require(&self, lsn: Lsn) {
-        let mut floor = self.floor();
-        floor.lsn = floor.lsn.max(lsn.0);
+        self.floor().require(lsn);
     }
 
     /// Records that a write has committed: reads from now on must see the primary's
@@ -200,9 +221,7 @@ impl Reads {
 
     fn position_unknown(&self, why: &str) {
         tracing::warn!(error = why, "the WAL position of a commit is unknown; reads use the primary until it is read");
-        let mut floor = self.floor();
-        floor.generation += 1;
-        floor.unknown = Some(floor.generation);
+        self.floor().mark_unknown();
     }
 
     /// Runs the read `work` on a replica that has replayed the store's last commit, or
@@ -216,11 +235,7 @@ impl Reads {
         if let Some(generation) = unknown {
             return connections::read(&self.primary, &mut |c| {
                 if let Some(lsn) = primary_position(c)? {
-                    let mut floor = self.floor();
-                    floor.lsn = floor.lsn.max(lsn.0);
-                    if floor.unknown == Some(generation) {
-                        floor.unknown = None;
-                    }
+                    self.floor().resolve(generation, lsn);
                 }
                 work(c)
             });
@@ -318,6 +333,24 @@ mod tests {
         for bad in ["", "12", "x/1", "1/", "100000000/0"] {
             assert_eq!(Lsn::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn an_unknown_commit_position_is_resolved_only_by_a_read_after_it() {
+        let mut floor = Floor::default();
+        floor.require(Lsn(100));
+        floor.require(Lsn(50));
+        assert_eq!((floor.lsn, floor.unknown), (100, None), "the position never goes back");
+        floor.mark_unknown();
+        let first = floor.unknown.expect("unknown");
+        // A second unknown commit while the primary's position is being read for the
+        // first: that read does not cover it.
+        floor.mark_unknown();
+        floor.resolve(first, Lsn(200));
+        assert!(floor.unknown.is_some(), "the later unknown commit still sends reads to the primary");
+        let second = floor.unknown.expect("unknown");
+        floor.resolve(second, Lsn(300));
+        assert_eq!((floor.lsn, floor.unknown), (300, None));
     }
 
     #[test]
