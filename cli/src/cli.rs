@@ -145,8 +145,11 @@ pub enum Command {
     #[command(after_help = "Example: lmstore bench --nodes 1000,10000,100000 --reps 5 --json bench.json")]
     Bench(crate::bench::BenchArgs),
     /// Long reliability runs: random kills of a writing process, readers against a writer.
+    /// They use a temporary file, or with `--db postgres://...` a scratch schema on that
+    /// server (dropped after), never the programs already there.
     #[command(
-        after_help = "Examples:\n  lmstore soak crash --kills 200\n  lmstore soak concurrency --readers 4 --seconds 30"
+        after_help = "Examples:\n  lmstore soak crash --kills 200\n  lmstore soak concurrency --readers 4 --seconds 30\n  \
+                      lmstore --db postgres://root@127.0.0.1/test soak crash --kills 50"
     )]
     Soak(crate::soak::SoakArgs),
 }

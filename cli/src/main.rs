@@ -125,8 +125,8 @@ fn run(cli: Cli) -> CmdResult {
         Command::Vacuum => programs::vacuum(&open()?),
         #[cfg(feature = "postgres")]
         Command::Bench(args) if postgres => bench::run_postgres(&cli.db.to_string_lossy(), &args),
-        Command::Bench(_) | Command::Soak(_) if postgres => {
-            Err(Failure("soak runs on SQLite files only (and bench needs --features postgres for a server)".into()))
+        Command::Bench(_) if postgres => {
+            Err(Failure("bench on a server needs lmstore built with --features postgres".into()))
         }
         Command::Bench(args) => bench::run(&args),
         Command::Soak(args) => soak::run(&cli.db, &args),

@@ -11,6 +11,10 @@
 mod script;
 
 #[allow(dead_code)]
+#[path = "../src/soak/target.rs"]
+mod target;
+
+#[allow(dead_code)]
 #[path = "../src/soak/crash.rs"]
 mod crash;
 
@@ -25,6 +29,31 @@ fn killed_writers_lose_nothing_acknowledged_and_leave_nothing_half_done() {
         kills: 12,
         seed: 7,
         max_run_ms: 120,
+        program_nodes: 300,
+        node_budget: 2_500,
+    };
+    let report = crash::run(&cfg, &mut |_| {});
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    assert!(report.failures.is_empty(), "failures:\n  {}", report.failures.join("\n  "));
+    assert_eq!(report.kills, cfg.kills);
+    assert!(report.steps_acknowledged > 0, "the children committed something");
+    assert!(report.programs_checked > 0, "the checks loaded programs");
+}
+
+/// The same on PostgreSQL: the kill ends the child's connection mid-transaction, and
+/// the server keeps every acknowledged commit and none of the half-done one. Runs in a
+/// scratch schema of the test server (`LMLANG_TEST_PG_URL`); skipped with one line
+/// without it, unless `LMLANG_PG_REQUIRED=1`.
+#[cfg(feature = "postgres")]
+#[test]
+fn killed_postgres_writers_lose_nothing_acknowledged_and_leave_nothing_half_done() {
+    let Some(scratch) = target::test_scratch() else { return };
+    let cfg = crash::CrashConfig {
+        exe: PathBuf::from(env!("CARGO_BIN_EXE_lmstore")),
+        db: PathBuf::from(&scratch.url),
+        kills: 10,
+        seed: 11,
+        max_run_ms: 150,
         program_nodes: 300,
         node_budget: 2_500,
     };

@@ -1,6 +1,8 @@
 //! `PgBackend`: the [`Backend`] on PostgreSQL, and `PgTx`, its write transaction.
 
 use super::connections::{self, PgConfig, PgPool};
+use super::feed;
+use super::replicas::Reads;
 use super::rows::PgRows;
 use super::source::{PgConnections, PgPoolConnections};
 use crate::graph::{ChangeSet, EdgeView, ProgramGraph};
@@ -14,10 +16,11 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use std::collections::HashMap;
+use std::sync::Arc;
 
-/// The PostgreSQL backend of [`PgStore`](super::PgStore) (on a pool) and of
-/// [`PgConnectionStore`](super::PgConnectionStore) (on a host's connection): every
-/// row-level read and write, once, over any source of connections.
+/// The PostgreSQL backend of [`PgStore`](super::PgStore) (on a pool, with or without
+/// replicas) and of [`PgConnectionStore`](super::PgConnectionStore) (on a host's
+/// connection): every row-level read and write, once, over any source of connections.
 pub struct PgBackend<C = PgPoolConnections> {
     connections: C,
     config: PgConfig,
@@ -33,7 +36,17 @@ impl PgBackend {
     /// A backend on `pool`, whose connections must already see the store's tables
     /// (see [`PgCustomizer`](super::PgCustomizer)).
     pub fn new(pool: PgPool, config: PgConfig) -> Self {
-        PgBackend { connections: PgPoolConnections::new(pool), config }
+        PgBackend { connections: PgPoolConnections::new(Reads::primary_only(pool)), config }
+    }
+
+    /// A backend whose reads go where `reads` says.
+    pub(crate) fn with_reads(config: PgConfig, reads: Reads) -> Self {
+        PgBackend { connections: PgPoolConnections::new(reads), config }
+    }
+
+    /// Where reads go, for the change feed (which raises their WAL position).
+    pub(crate) fn reads(&self) -> &Arc<Reads> {
+        self.connections.reads()
     }
 
     /// The pool, for maintenance and tests.
@@ -50,7 +63,8 @@ impl<C: PgConnections> PgBackend<C> {
 
     /// Runs `work` on a connection, outside a transaction of the store's (each
     /// statement sees what is committed when it runs, or what a host's open
-    /// transaction sees).
+    /// transaction sees). With replicas, reads go to one that has replayed this
+    /// store's last commit, or to the primary.
     pub fn with_connection<T>(&self, mut work: impl FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
         self.connections.read(&mut work)
     }
@@ -204,7 +218,8 @@ impl<C: PgConnections> Backend for PgBackend<C> {
     }
 
     fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
-        self.connections.write(self.config.write_retries, &mut |conn| work(&mut PgTx::new(conn)))
+        let notify = self.config.notify_changes;
+        self.connections.write(self.config.write_retries, &mut |conn| work(&mut PgTx { notify, ..PgTx::new(conn) }))
     }
 }
 
@@ -217,12 +232,14 @@ impl<C: PgConnections> Backend for PgBackend<C> {
 pub struct PgTx<'c> {
     conn: &'c mut PgConnection,
     headers: HashMap<ProgramId, Header>,
+    /// Whether each program's new revision is announced on the change feed.
+    notify: bool,
 }
 
 impl<'c> PgTx<'c> {
     /// Wraps a connection inside a write transaction.
     pub fn new(conn: &'c mut PgConnection) -> Self {
-        PgTx { conn, headers: HashMap::new() }
+        PgTx { conn, headers: HashMap::new(), notify: false }
     }
 
     fn header(&mut self, program: ProgramId) -> StorageResult<Header> {
@@ -292,6 +309,9 @@ impl WriteTx for PgTx<'_> {
     fn finish(&mut self, program: ProgramId, graph: &ProgramGraph, now: i64) -> StorageResult<u64> {
         let (state, header) = programs::ProgramState::after_write(self.header(program)?, graph, now);
         programs::pg::set_state(self.conn, program.0, &state)?;
+        if self.notify {
+            feed::announce(self.conn, program, Some(header.revision))?;
+        }
         self.headers.insert(program, header);
         Ok(header.revision)
     }
@@ -300,6 +320,9 @@ impl WriteTx for PgTx<'_> {
         self.header(program)?;
         if programs::pg::delete(self.conn, program.0)? == 0 {
             return Err(StorageError::ProgramNotFound(ProgramRef::Id(program)));
+        }
+        if self.notify {
+            feed::announce(self.conn, program, None)?;
         }
         self.headers.remove(&program);
         Ok(())

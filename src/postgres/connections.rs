@@ -8,7 +8,7 @@
 //! before `Busy` reaches the caller.
 
 use super::error::{classify_pool, reclassify, retryable};
-use crate::store::StorageResult;
+use crate::store::{DatabaseErrorKind, StorageError, StorageResult};
 use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
@@ -34,6 +34,17 @@ pub struct PgConfig {
     pub write_retries: u32,
     /// Whether opening applies pending migrations (under an advisory lock).
     pub migrate: bool,
+    /// With replicas: how long a read waits for a replica's connection before it goes
+    /// to the primary instead (kept short, so a replica that is down costs little).
+    pub replica_timeout: Duration,
+    /// With replicas: how long a replica that could not be reached is left alone before
+    /// reads try it again.
+    pub replica_retry_after: Duration,
+    /// Whether every commit announces itself on the change feed (`pg_notify` in the
+    /// commit's transaction; see [`ChangeFeed`](super::ChangeFeed)). Off by default:
+    /// PostgreSQL serialises the commits of all notifying transactions of a database,
+    /// which caps many writers at about one writer's rate.
+    pub notify_changes: bool,
     /// Whether a big program loads over two pooled connections at once, sharing one
     /// snapshot (`pg_export_snapshot`): edges on one, the rest on the other.
     pub split_loads: bool,
@@ -47,6 +58,9 @@ impl Default for PgConfig {
             schema: None,
             write_retries: 8,
             migrate: true,
+            replica_timeout: Duration::from_secs(1),
+            replica_retry_after: Duration::from_secs(5),
+            notify_changes: false,
             split_loads: true,
         }
     }
@@ -134,8 +148,8 @@ pub fn imported_snapshot<T>(
     // `SET TRANSACTION SNAPSHOT` takes no parameters; the id is the server's own
     // (hex digits and dashes), checked before it goes into the statement.
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        return Err(crate::store::StorageError::database(
-            crate::store::DatabaseErrorKind::Other,
+        return Err(StorageError::database(
+            DatabaseErrorKind::Other,
             format!("unexpected snapshot id {id:?} from pg_export_snapshot()"),
         ));
     }
@@ -145,36 +159,99 @@ pub fn imported_snapshot<T>(
     })
 }
 
+/// Runs the read `work` on a pooled connection. A read that meets a dead connection (one
+/// the server closed while it sat in the pool: a restart, `pg_terminate_backend`) runs
+/// again on another, so only a read the server was running when it lost the
+/// connection can fail with `ConnectionLost`; libpq marks the dead connection broken, so
+/// the pool drops it.
+pub fn read<T>(pool: &PgPool, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
+    let mut attempts = 0u32;
+    loop {
+        let mut conn = connection(pool)?;
+        match work(&mut conn).map_err(reclassify) {
+            Err(e) if connection_lost(&e) && attempts < pool.max_size() => {
+                discard_if_dead(&mut conn);
+                attempts += 1;
+                tracing::debug!(error = %e, "a pooled connection was dead; the read runs again on another");
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Makes sure a connection that lost its server leaves the pool when it is returned.
+///
+/// The pool drops a connection Diesel considers broken, and Diesel notices a dead
+/// connection only after a statement whose result it inspects; a prepared statement
+/// that could not even be sent leaves it looking healthy. An empty statement lets
+/// Diesel see libpq's state (on a live connection it costs one round trip, and
+/// happens only after a `ConnectionLost`).
+pub fn discard_if_dead(conn: &mut PgConnection) {
+    let _ = conn.batch_execute("");
+}
+
+/// Whether an error says the connection to the server is gone.
+pub fn connection_lost(e: &StorageError) -> bool {
+    matches!(e, StorageError::Database { kind: DatabaseErrorKind::ConnectionLost, .. })
+}
+
 /// Runs `work` in a `READ COMMITTED` write transaction on a pooled connection, again
-/// (on a fresh transaction) when a serialization failure or deadlock rolled it back.
+/// (on a fresh transaction) when a serialization failure or deadlock rolled it back,
+/// or when the connection turned out dead before the transaction began (nothing was
+/// sent to the server, so nothing can have been written).
 pub fn write<T>(
     pool: &PgPool,
     retries: u32,
     work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
 ) -> StorageResult<T> {
-    retrying(retries, &mut || connection(pool)?.build_transaction().read_committed().run(|c| work(c)))
+    let mut attempt = 0u32;
+    let mut dead = 0u32;
+    loop {
+        let mut conn = connection(pool)?;
+        let mut began = false;
+        let result = conn.build_transaction().read_committed().run(|c| {
+            began = true;
+            work(c)
+        });
+        match result {
+            Err(e) if attempt < retries && retryable(&e) => {
+                attempt += 1;
+                tracing::warn!(attempt, error = %e, "write rolled back by a serialization failure or deadlock; retrying");
+                // Spread the retries of colliding writers apart.
+                std::thread::sleep(Duration::from_millis(1u64 << attempt.min(7)));
+            }
+            Err(e) => {
+                let e = reclassify(e);
+                if connection_lost(&e) {
+                    discard_if_dead(&mut conn);
+                    if !began && dead < pool.max_size() {
+                        dead += 1;
+                        tracing::debug!(error = %e, "a pooled connection was dead; the write runs on another");
+                        continue;
+                    }
+                }
+                return Err(e);
+            }
+            Ok(value) => return Ok(value),
+        }
+    }
 }
 
-/// [`write`] on one connection (a host's, outside any transaction of its own).
+/// [`write`] on one connection a host lends, outside any transaction of its own: a
+/// write rolled back by a serialization failure or deadlock runs again. (A dead
+/// connection is the host's to replace: the error is returned.)
 pub fn write_on<T>(
     conn: &mut PgConnection,
     retries: u32,
     work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
 ) -> StorageResult<T> {
-    retrying(retries, &mut || conn.build_transaction().read_committed().run(|c| work(c)))
-}
-
-/// Runs `attempt` (one whole transaction) again, up to `retries` times, while a
-/// serialization failure or deadlock rolls it back.
-fn retrying<T>(retries: u32, attempt: &mut dyn FnMut() -> StorageResult<T>) -> StorageResult<T> {
-    let mut tries = 0u32;
+    let mut attempt = 0u32;
     loop {
-        match attempt() {
-            Err(e) if tries < retries && retryable(&e) => {
-                tries += 1;
-                tracing::warn!(attempt = tries, error = %e, "write rolled back by a serialization failure or deadlock; retrying");
-                // Spread the retries of colliding writers apart.
-                std::thread::sleep(Duration::from_millis(1u64 << tries.min(7)));
+        match conn.build_transaction().read_committed().run(|c| work(c)) {
+            Err(e) if attempt < retries && retryable(&e) => {
+                attempt += 1;
+                tracing::warn!(attempt, error = %e, "write rolled back by a serialization failure or deadlock; retrying");
+                std::thread::sleep(Duration::from_millis(1u64 << attempt.min(7)));
             }
             other => return other.map_err(reclassify),
         }

@@ -25,7 +25,15 @@
 //! (40P01) runs again ([`PgConfig::write_retries`]). A lost connection is a
 //! `Database` error of kind
 //! [`ConnectionLost`](crate::store::DatabaseErrorKind::ConnectionLost), which is safe
-//! to retry.
+//! to retry; only operations the server was running get it, as a pooled connection the
+//! server closed while idle is discarded and the operation runs on another.
+//!
+//! # Several instances
+//!
+//! [`PgStore::connect_replicated`] reads from streaming replicas that have replayed the
+//! store's last commit and writes to the primary (module `replicas`);
+//! [`PgConfig::notify_changes`] and [`PgStore::subscribe`] are a change feed between
+//! instances over `NOTIFY` ([`ChangeFeed`]).
 //!
 //! # TLS
 //!
@@ -36,14 +44,17 @@
 mod backend;
 mod connections;
 mod error;
+mod feed;
 mod maintenance;
 mod migrate;
+mod replicas;
 mod rows;
 mod source;
 
 pub use backend::{PgBackend, PgTx};
 pub use connections::{PgConfig, PgCustomizer, PgPool, quote_identifier};
 pub use error::classify;
+pub use feed::{Change, ChangeFeed};
 pub use migrate::{MIGRATIONS, run_migrations};
 pub use rows::PgRows;
 pub use source::{PgConnections, PgHostConnection, PgPoolConnections, PgPooled};

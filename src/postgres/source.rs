@@ -8,11 +8,12 @@
 
 use super::connections::{self, PgPool};
 use super::error::reclassify;
+use super::replicas::Reads;
 use crate::store::StorageResult;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, PooledConnection};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A pooled PostgreSQL connection.
 pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
@@ -40,39 +41,51 @@ pub trait PgConnections: Send + Sync {
 }
 
 /// A pool: the store's own ([`PgStore::connect`](super::PgStore::connect)) or a host
-/// service's ([`PgStore::on_pool`](super::PgStore::on_pool)).
+/// service's ([`PgStore::on_pool`](super::PgStore::on_pool)), with reads sent to
+/// replicas where the store has them
+/// ([`PgStore::connect_replicated`](super::PgStore::connect_replicated)).
 #[derive(Clone)]
 pub struct PgPoolConnections {
-    pool: PgPool,
+    reads: Arc<Reads>,
 }
 
 impl PgPoolConnections {
-    /// Connections from `pool`, which must already see the store's tables.
-    pub fn new(pool: PgPool) -> Self {
-        PgPoolConnections { pool }
+    pub(crate) fn new(reads: Reads) -> Self {
+        PgPoolConnections { reads: Arc::new(reads) }
     }
 
-    /// The pool.
+    /// The primary's pool (writes, and reads without replicas).
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        self.reads.primary()
+    }
+
+    pub(crate) fn reads(&self) -> &Arc<Reads> {
+        &self.reads
     }
 }
 
 impl PgConnections for PgPoolConnections {
     fn read<T>(&self, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
-        work(&mut *connections::connection(&self.pool)?).map_err(reclassify)
+        self.reads.read(work)
     }
 
     fn snapshot<T>(&self, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
-        connections::snapshot(&mut *connections::connection(&self.pool)?, |c| work(c))
+        self.reads.read(&mut |conn| connections::snapshot(conn, |c| work(c)))
     }
 
     fn spare(&self) -> Option<PgPooled> {
-        self.pool.try_get()
+        // A snapshot can be shared only on the server that exported it; with replicas
+        // the first connection may be a replica's, so loads stay in one.
+        if self.reads.has_replicas() { None } else { self.pool().try_get() }
     }
 
     fn write<T>(&self, retries: u32, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
-        connections::write(&self.pool, retries, work)
+        let done = connections::write(self.pool(), retries, work);
+        match &done {
+            Ok(_) => self.reads.after_commit(),
+            Err(e) => self.reads.after_failed_write(e),
+        }
+        done
     }
 }
 

@@ -12,8 +12,8 @@
 //! Shared by `lmstore soak concurrency` and `tests/reliability_concurrency.rs`.
 
 use super::script::{Committer, Mix, Programs, Scripter, Step};
+use super::target::Opened;
 use lmlang_storage::model::{FunctionId, NodeId};
-use lmlang_storage::sqlite::SqliteStore;
 use lmlang_storage::store::{GraphStore, ProgramId, StorageError};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 /// What the concurrency soak runs.
 #[derive(Debug, Clone)]
 pub struct ConcurrencyConfig {
+    /// A SQLite file or a `postgres://` URL (see `target`).
     pub db: PathBuf,
     pub readers: usize,
     /// How long the writer runs with the readers.
@@ -80,7 +81,7 @@ struct WriterOutcome {
 }
 
 fn write_for(
-    store: &SqliteStore,
+    store: &dyn GraphStore,
     programs: &mut Programs,
     scripter: &mut Scripter,
     log: &CommitLog,
@@ -127,7 +128,13 @@ struct ReaderOutcome {
     errors: Vec<String>,
 }
 
-fn read_until(store: &SqliteStore, program: ProgramId, log: &CommitLog, stop: &AtomicBool, seed: u64) -> ReaderOutcome {
+fn read_until(
+    store: &dyn GraphStore,
+    program: ProgramId,
+    log: &CommitLog,
+    stop: &AtomicBool,
+    seed: u64,
+) -> ReaderOutcome {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = ReaderOutcome::default();
     let fail = |out: &mut ReaderOutcome, what: String| {
@@ -192,7 +199,8 @@ fn read_until(store: &SqliteStore, program: ProgramId, log: &CommitLog, stop: &A
 
 /// Runs the soak: the writer alone, then with the readers.
 pub fn run(cfg: &ConcurrencyConfig) -> Result<ConcurrencyReport, String> {
-    let store = Arc::new(SqliteStore::open(&cfg.db).map_err(|e| format!("open: {e}"))?);
+    let opened = Arc::new(Opened::open(&cfg.db).map_err(|e| format!("open: {e}"))?);
+    let store = opened.store();
     let mix = Mix {
         program_steps: false,
         program_nodes: cfg.program_nodes,
@@ -203,29 +211,26 @@ pub fn run(cfg: &ConcurrencyConfig) -> Result<ConcurrencyReport, String> {
     let mut programs = Programs::new();
     let create = Step::Create { name: PROGRAM.into(), nodes: cfg.program_nodes, seed: cfg.seed };
     create.replay(&mut programs)?;
-    Committer::new(&*store).commit(&create).map_err(|e| format!("creating the program: {e}"))?;
+    Committer::new(store).commit(&create).map_err(|e| format!("creating the program: {e}"))?;
     let program = store.find_program(PROGRAM).map_err(|e| e.to_string())?;
     let log: Arc<CommitLog> = Arc::new(Mutex::new(HashSet::new()));
     log.lock().unwrap_or_else(|e| e.into_inner()).insert(programs[PROGRAM].hashes().program().0);
 
-    let solo = write_for(&store, &mut programs, &mut scripter, &log, cfg.solo_seconds);
+    let solo = write_for(store, &mut programs, &mut scripter, &log, cfg.solo_seconds);
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
     for r in 0..cfg.readers {
-        let own_store = if r % 2 == 1 {
-            Some(SqliteStore::open(&cfg.db).map_err(|e| format!("reader {r} open: {e}"))?)
-        } else {
-            None
-        };
-        let (shared, log, stop) = (Arc::clone(&store), Arc::clone(&log), Arc::clone(&stop));
+        let own_store =
+            if r % 2 == 1 { Some(Opened::open(&cfg.db).map_err(|e| format!("reader {r} open: {e}"))?) } else { None };
+        let (shared, log, stop) = (Arc::clone(&opened), Arc::clone(&log), Arc::clone(&stop));
         let seed = cfg.seed ^ (r as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         handles.push(std::thread::spawn(move || {
             let store = own_store.as_ref().unwrap_or(&shared);
-            read_until(store, program, &log, &stop, seed)
+            read_until(store.store(), program, &log, &stop, seed)
         }));
     }
-    let with_readers = write_for(&store, &mut programs, &mut scripter, &log, cfg.seconds);
+    let with_readers = write_for(store, &mut programs, &mut scripter, &log, cfg.seconds);
     stop.store(true, Ordering::Relaxed);
 
     let rate = |commits: u64, secs: f64| if secs > 0.0 { commits as f64 / secs } else { 0.0 };

@@ -9,12 +9,14 @@
 //! yet acknowledged). Anything else (a lost acknowledged step, a part of a grouped edit,
 //! a program half inserted) matches neither and is reported. Every reopen also runs
 //! `PRAGMA integrity_check` and `foreign_key_check`, validates every program and
-//! compares its content hash with the reference's.
+//! compares its content hash with the reference's. The database is a SQLite file or a
+//! PostgreSQL schema (see `target`); on a server the kill ends the child's
+//! connections mid-transaction, and the server must roll those back.
 //!
 //! Shared by `lmstore soak crash` and `tests/reliability_crash.rs` (included by path).
 
 use super::script::{Committer, Mix, Programs, Scripter, Step};
-use lmlang_storage::sqlite::SqliteStore;
+use super::target::Opened;
 use lmlang_storage::store::GraphStore;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -30,7 +32,7 @@ use std::time::{Duration, Instant};
 pub struct CrashConfig {
     /// The `lmstore` executable, run as the child.
     pub exe: PathBuf,
-    /// The database file (created on the first run).
+    /// The database file (created on the first run), or a `postgres://` URL.
     pub db: PathBuf,
     /// How many times the child is killed.
     pub kills: usize,
@@ -107,11 +109,12 @@ pub fn child(db: &Path, seed: u64, mix: Mix) -> Result<(), String> {
         writeln!(out, "{line}").and_then(|_| out.flush()).map_err(|e| format!("stdout: {e}"))
     };
     let result = (|| {
-        let store = SqliteStore::open(db).map_err(|e| format!("open: {e}"))?;
+        let opened = Opened::open(db).map_err(|e| format!("open: {e}"))?;
+        let store = opened.store();
         say("ready".into())?;
-        let mut programs = load_all(&store)?;
+        let mut programs = load_all(store)?;
         let mut scripter = Scripter::new(seed, mix);
-        let mut committer = Committer::new(&store);
+        let mut committer = Committer::new(store);
         for k in 0u64.. {
             let step = scripter.next_step(&mut programs);
             let json = serde_json::to_string(&step).map_err(|e| e.to_string())?;
@@ -128,7 +131,7 @@ pub fn child(db: &Path, seed: u64, mix: Mix) -> Result<(), String> {
 }
 
 /// Every program of a store, by name.
-pub fn load_all(store: &SqliteStore) -> Result<Programs, String> {
+pub fn load_all(store: &dyn GraphStore) -> Result<Programs, String> {
     let mut programs = Programs::new();
     for p in store.list_programs().map_err(|e| format!("list_programs: {e}"))? {
         let g = store.load_program(p.id).map_err(|e| format!("load_program {:?}: {e}", p.name))?;
@@ -243,8 +246,8 @@ pub fn run(cfg: &CrashConfig, progress: &mut dyn FnMut(&CrashReport)) -> CrashRe
         report.seconds = started.elapsed().as_secs_f64();
         progress(&report);
     }
-    if let Ok(store) = SqliteStore::open(&cfg.db)
-        && let Ok(all) = load_all(&store)
+    if let Ok(opened) = Opened::open(&cfg.db)
+        && let Ok(all) = load_all(opened.store())
     {
         report.final_programs = all.len();
         report.final_nodes = all.values().map(|g| g.node_count()).sum();
@@ -308,16 +311,9 @@ fn check(
     in_flight: Option<Step>,
     report: &mut CrashReport,
 ) -> Result<(), String> {
-    let store = SqliteStore::open(&cfg.db).map_err(|e| format!("reopen failed: {e}"))?;
-    let problems = store.integrity_check().map_err(|e| format!("integrity_check: {e}"))?;
-    if !problems.is_empty() {
-        return Err(format!("integrity_check: {problems:?}"));
-    }
-    let dangling = store.foreign_key_check().map_err(|e| format!("foreign_key_check: {e}"))?;
-    if !dangling.is_empty() {
-        return Err(format!("foreign_key_check: {dangling:?}"));
-    }
-    let stored = load_all(&store)?;
+    let opened = Opened::open(&cfg.db).map_err(|e| format!("reopen failed: {e}"))?;
+    opened.storage_checks()?;
+    let stored = load_all(opened.store())?;
     for (name, g) in &stored {
         let violations = g.validate();
         if !violations.is_empty() {

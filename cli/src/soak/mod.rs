@@ -2,13 +2,15 @@
 //!
 //! `soak crash` kills a writing child process at random moments and checks the database
 //! after each kill; `soak concurrency` runs a writer against reader threads. Both run on
-//! a fresh temporary database, never on `--db`, and exit non-zero if anything went
-//! wrong. Two hidden subcommands are the children other processes run: `crash-child`
+//! a fresh temporary database, never on `--db`'s programs: a temporary file, or with
+//! `--db postgres://...` a scratch schema on that server, dropped after the run. Both
+//! exit non-zero if anything went wrong. Two hidden subcommands are the children other processes run: `crash-child`
 //! (the crash soak's writer) and `writer` (one of two processes writing one file).
 
 pub mod concurrency;
 pub mod crash;
 pub mod script;
+pub mod target;
 
 use crate::output::print_json;
 use crate::{CmdResult, Failure};
@@ -95,10 +97,10 @@ pub enum SoakKind {
 pub fn run(db: &Path, args: &SoakArgs) -> CmdResult {
     match &args.kind {
         SoakKind::Crash { kills, seed, max_run_ms, program_nodes, node_budget, json } => {
-            let dir = tempfile::tempdir()?;
+            let (_scratch, db) = scratch_database(db, "crash.db")?;
             let cfg = crash::CrashConfig {
                 exe: std::env::current_exe()?,
-                db: dir.path().join("crash.db"),
+                db,
                 kills: *kills,
                 seed: *seed,
                 max_run_ms: *max_run_ms,
@@ -124,9 +126,9 @@ pub fn run(db: &Path, args: &SoakArgs) -> CmdResult {
             Ok(if report.failures.is_empty() && report.kills == *kills { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         SoakKind::Concurrency { readers, seconds, solo_seconds, nodes, seed, json } => {
-            let dir = tempfile::tempdir()?;
+            let (_scratch, db) = scratch_database(db, "concurrency.db")?;
             let cfg = concurrency::ConcurrencyConfig {
-                db: dir.path().join("concurrency.db"),
+                db,
                 readers: *readers,
                 seconds: *seconds,
                 solo_seconds: *solo_seconds,
@@ -148,6 +150,32 @@ pub fn run(db: &Path, args: &SoakArgs) -> CmdResult {
         }
         SoakKind::Writer { program, ops } => writer(db, program, *ops),
     }
+}
+
+/// What a soak's scratch database needs kept alive: a temporary directory, or a
+/// scratch schema on a server.
+enum ScratchGuard {
+    Directory(#[allow(dead_code)] tempfile::TempDir),
+    #[cfg(feature = "postgres")]
+    Schema(#[allow(dead_code)] target::Scratch),
+}
+
+/// A fresh database for a soak: `file` in a temporary directory, or (when `--db` is a
+/// server URL) a scratch schema on that server; dropped with the guard.
+fn scratch_database(db: &Path, file: &str) -> Result<(ScratchGuard, std::path::PathBuf), Failure> {
+    if target::is_server(db) {
+        #[cfg(feature = "postgres")]
+        {
+            let scratch = target::Scratch::new(&db.to_string_lossy()).map_err(Failure)?;
+            let url = std::path::PathBuf::from(&scratch.url);
+            return Ok((ScratchGuard::Schema(scratch), url));
+        }
+        #[cfg(not(feature = "postgres"))]
+        return Err(Failure(format!("{}: this lmstore was built without PostgreSQL support", db.display())));
+    }
+    let dir = tempfile::tempdir().map_err(|e| Failure(format!("temporary directory: {e}")))?;
+    let path = dir.path().join(file);
+    Ok((ScratchGuard::Directory(dir), path))
 }
 
 fn print_crash(r: &crash::CrashReport) {
