@@ -112,6 +112,7 @@ macro_rules! conformance {
                 tags_name_revisions,
                 pruning_drops_old_history_only,
                 deleting_a_program_deletes_its_history,
+                random_edits_check_out_and_undo_exactly,
             );
         }
     };
