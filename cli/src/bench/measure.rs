@@ -364,8 +364,10 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
 
     step("history on and off");
     settle(&[&main.path])?;
-    let function = functions.first().copied().ok_or_else(|| Failure("the program has no function".into()))?;
-    report.history = Some(super::history::measure(&store, &main.path, program, function, reps, args.seed)?);
+    if functions.is_empty() {
+        return Err(Failure("the program has no function".into()));
+    }
+    report.history = Some(super::history::measure(&store, &main.path, program, &functions, reps, args.seed)?);
     bar.inc(1);
     Ok(report)
 }

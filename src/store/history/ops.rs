@@ -236,12 +236,14 @@ impl<B: Backend> ProgramHistory for Store<B> {
         let span = tracing::info_span!("lmlang_load_at", %program, revision);
         let _guard = span.enter();
         let (current, at) = self.backend.load(program)?;
-        let missing = |revision| StorageError::RevisionNotFound { program, revision };
+        // A revision that was never made, or that history cannot reach (an entry on
+        // the way back was pruned or not recorded), is reported as the one asked for.
+        let missing = || StorageError::RevisionNotFound { program, revision };
         if revision == at {
             return Ok(current);
         }
         if revision == 0 || revision > at {
-            return Err(missing(revision));
+            return Err(missing());
         }
         // Records `at` down to `revision`: the deltas of the ones above `revision`,
         // and the root recorded at `revision` to check the result against.
@@ -251,7 +253,7 @@ impl<B: Backend> ProgramHistory for Store<B> {
         let mut root = None;
         for record in records {
             if record.entry.revision != expected {
-                return Err(missing(expected));
+                return Err(missing());
             }
             if expected == revision {
                 root = Some(record.entry.root);
@@ -260,7 +262,7 @@ impl<B: Backend> ProgramHistory for Store<B> {
             patch.push_older(Delta::decode(program, expected, &record.delta)?);
             expected -= 1;
         }
-        let root = root.ok_or_else(|| missing(expected))?;
+        let root = root.ok_or_else(missing)?;
         let graph = assemble(program, patch.apply(current.to_document(), false))?;
         if graph.hashes().program() != root {
             return Err(StorageError::Corrupt {
