@@ -4,8 +4,9 @@
 //! - [`model`]: value types of the program model (ids, ops, types, edges).
 //! - [`hash`]: content hashing (blake3, Merkle), independent of numbering.
 //! - [`graph`]: [`graph::ProgramGraph`], the program in memory on petgraph.
-//! - `store`: the `GraphStore` trait, its errors, the shared engine and the in-memory
-//!   backend.
+//! - `store`: the `GraphStore` trait, its errors, the shared engine, history
+//!   (`ProgramHistory`: log, undo, redo, checkout, tags, recorded by the engine with
+//!   every commit) and the in-memory backend.
 //! - [`rows`]: the one diff of a graph into rows and the one assembly of rows into a
 //!   graph, which every backend drives through `RowSink` and `RowSource`; and, for the
 //!   SQL backends, the shared row structs, encodings and queries.

@@ -41,6 +41,13 @@ const EXPECTED: &[(&str, &str)] = &[
     ("load: functions", "SEARCH lmlang_functions USING PRIMARY KEY (program_id=?)"),
     ("load: compute_nodes", "SEARCH lmlang_compute_nodes USING PRIMARY KEY (program_id=?)"),
     ("load: flow_edges", "SEARCH lmlang_flow_edges USING PRIMARY KEY (program_id=?)"),
+    ("history: record", "SEARCH lmlang_history USING PRIMARY KEY (program_id=? AND revision=?)"),
+    ("history: page", "SEARCH lmlang_history USING PRIMARY KEY (program_id=? AND revision<?)"),
+    (
+        "history: tags below (prune)",
+        "SEARCH lmlang_history_tags USING COVERING INDEX lmlang_history_tags_by_revision (program_id=? AND revision<?)",
+    ),
+    ("history: tags", "SEARCH lmlang_history_tags USING PRIMARY KEY (program_id=?)"),
 ];
 
 fn check(plans: &[QueryPlan]) {

@@ -68,6 +68,7 @@ fn diesel_type(declared: &str, rowid_key: bool) -> String {
         "SMALLINT" => "SmallInt".into(),
         "TEXT" => "Text".into(),
         "BOOLEAN" => "Bool".into(),
+        "BLOB" => "Binary".into(),
         other => panic!("the drift test does not know the SQLite type {other}"),
     }
 }

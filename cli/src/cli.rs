@@ -128,6 +128,83 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A program's history, newest first: revision, time, kind, root hash, tags, message.
+    #[command(after_help = "Examples:\n  lmstore log sample\n  lmstore log sample --limit 5 --before 40 --json")]
+    Log {
+        /// Program name or id.
+        program: String,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        /// Only entries older than this revision (the next page).
+        #[arg(long)]
+        before: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo the newest commit not yet undone, as a new commit (ids are not given back).
+    #[command(after_help = "Example: lmstore undo sample -m \"back to the working version\"")]
+    Undo {
+        /// Program name or id.
+        program: String,
+        /// A message for the log.
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Redo the newest undo, as a new commit; any other commit after an undo clears it.
+    #[command(after_help = "Example: lmstore redo sample")]
+    Redo {
+        /// Program name or id.
+        program: String,
+        /// A message for the log.
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// The program as it was at a revision (or tag): an export file, or a new program.
+    #[command(
+        after_help = "Examples:\n  lmstore checkout sample --revision 3 -o sample-3.json\n  lmstore checkout sample --revision good --as sample-good"
+    )]
+    Checkout {
+        /// Program name or id.
+        program: String,
+        /// Revision number or tag name.
+        #[arg(long)]
+        revision: String,
+        /// Write the export file here (standard output without it or --as).
+        #[arg(short, long, conflicts_with = "new_name")]
+        output: Option<PathBuf>,
+        /// Store it as a new program of this name.
+        #[arg(long = "as")]
+        new_name: Option<String>,
+    },
+    /// Name a revision (the newest without --revision), list the tags, or delete one.
+    #[command(
+        after_help = "Examples:\n  lmstore tag sample good\n  lmstore tag sample v1 --revision 3\n  lmstore tag sample\n  lmstore tag sample v1 --delete\n  lmstore diff sample@v1 sample@good"
+    )]
+    Tag {
+        /// Program name or id.
+        program: String,
+        /// The tag; without it, the tags are listed.
+        name: Option<String>,
+        /// Revision number or another tag.
+        #[arg(long)]
+        revision: Option<String>,
+        /// Remove the tag.
+        #[arg(long, conflicts_with = "revision")]
+        delete: bool,
+    },
+    /// Drop old history: entries older than a revision, or all but the newest COUNT.
+    #[command(after_help = "Examples:\n  lmstore prune sample --keep 1000\n  lmstore prune sample --before 250")]
+    Prune {
+        /// Program name or id.
+        program: String,
+        /// Drop entries older than this revision.
+        #[arg(long, conflicts_with = "keep")]
+        before: Option<u64>,
+        /// Keep only this many newest entries.
+        #[arg(long)]
+        keep: Option<u64>,
+    },
     /// Delete a program and everything it owns.
     #[command(after_help = "Example: lmstore delete sample-copy")]
     Delete {

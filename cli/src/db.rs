@@ -1,10 +1,11 @@
 //! The store a command works on: a SQLite file, or (feature `postgres`) a PostgreSQL
-//! server when `--db` is a `postgres://` URL. Commands use it as a `GraphStore`; the
+//! server when `--db` is a `postgres://` URL. Commands use it as a `GraphStore` with
+//! its history (`ProgramHistory`); the
 //! few maintenance calls that differ per backend are here.
 
 use crate::Failure;
 use lmlang_storage::sqlite::SqliteStore;
-use lmlang_storage::store::{GraphStore, StorageResult};
+use lmlang_storage::store::{ProgramHistory, StorageResult};
 
 /// An opened store.
 pub enum Db {
@@ -16,7 +17,7 @@ pub enum Db {
 }
 
 impl std::ops::Deref for Db {
-    type Target = dyn GraphStore;
+    type Target = dyn ProgramHistory;
 
     fn deref(&self) -> &Self::Target {
         match self {

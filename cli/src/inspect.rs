@@ -40,13 +40,17 @@ pub fn hash(store: &Db, program: &str, json: bool) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A stored program, or an exported file when a file exists at that path.
+/// A stored program, `PROGRAM@REVISION` or `PROGRAM@TAG` as it was then, or an
+/// exported file when a file exists at that path.
 pub fn program_or_file(store: &Db, what: &str) -> Result<ProgramGraph, Failure> {
     let path = Path::new(what);
     if path.is_file() {
         return crate::transfer::read_export(path).map(|(_, g)| g);
     }
-    Ok(store.load_program(resolve(store, what)?)?)
+    match resolve(store, what) {
+        Ok(id) => Ok(store.load_program(id)?),
+        Err(not_found) => crate::history::program_at(store, what)?.ok_or(not_found),
+    }
 }
 
 /// The function-level summary, and with `function` or `nodes` the node-level diff of

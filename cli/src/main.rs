@@ -8,6 +8,7 @@ mod cli;
 mod db;
 mod demo;
 mod dot;
+mod history;
 mod inspect;
 mod node_diff;
 mod output;
@@ -120,6 +121,20 @@ fn run(cli: Cli) -> CmdResult {
             dot::dot(&read()?, &program, function.as_deref(), output.as_deref(), svg.as_deref())
         }
         Command::Verify { program, json } => inspect::verify(&read()?, program.as_deref(), json),
+        Command::Log { program, limit, before, json } => {
+            history::log(&read()?, &program, lmlang_storage::store::LogPage { before, limit }, json)
+        }
+        Command::Undo { program, message } => history::undo(&open()?, &program, false, message.as_deref()),
+        Command::Redo { program, message } => history::undo(&open()?, &program, true, message.as_deref()),
+        Command::Checkout { program, revision, output, new_name } => {
+            let store = if new_name.is_some() { open()? } else { read()? };
+            history::checkout(&store, &program, &revision, output.as_deref(), new_name.as_deref())
+        }
+        Command::Tag { program, name, revision, delete } => {
+            let store = if name.is_some() { open()? } else { read()? };
+            history::tag(&store, &program, name.as_deref(), revision.as_deref(), delete)
+        }
+        Command::Prune { program, before, keep } => history::prune(&open()?, &program, before, keep),
         Command::Delete { program } => programs::delete(&open()?, &program),
         Command::Migrate => programs::migrate(&open()?),
         Command::Vacuum => programs::vacuum(&open()?),

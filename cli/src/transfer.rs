@@ -68,6 +68,18 @@ pub fn export(store: &Db, program: &str, output: Option<&Path>) -> CmdResult {
     let progress = Progress::steps(3);
     progress.step(format!("loading {program}"));
     let g = store.load_program(id)?;
+    write_export(&g, name, program, output, progress)
+}
+
+/// Writes `g` as an export file to `output` (stdout when `None`), finishing the steps
+/// `progress` counts (the one loading `g` done).
+pub fn write_export(
+    g: &ProgramGraph,
+    name: String,
+    program: &str,
+    output: Option<&Path>,
+    progress: Progress,
+) -> CmdResult {
     progress.step(format!("encoding {} nodes and {} edges", g.node_count(), g.edge_count()));
     let doc = g.to_document();
     let file = ExportFile {

@@ -5,13 +5,16 @@ use super::feed;
 use super::replicas::Reads;
 use super::rows::PgRows;
 use super::source::{PgConnections, PgPoolConnections};
-use crate::graph::{ChangeSet, EdgeView, ProgramGraph};
+use crate::graph::{ChangeSet, EdgeView, NextIds, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
 use crate::rows::sql::codec::{cell_id, corrupt, show};
-use crate::rows::sql::tables::{edges, functions, modules, nodes, programs, types};
+use crate::rows::sql::tables::{edges, functions, history, modules, nodes, programs, types};
 use crate::rows::{self, Header};
 use crate::schema::lmlang_programs;
-use crate::store::{Backend, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError, StorageResult, WriteTx};
+use crate::store::{
+    Backend, EntityRows, HistoryRecord, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError, StorageResult,
+    Tag, WriteTx,
+};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -217,6 +220,26 @@ impl<C: PgConnections> Backend for PgBackend<C> {
         self.read_list(program, |c| edges::pg::load_by_type(c, program.0, ty.0.into()), |row| row.decode())
     }
 
+    fn history(
+        &self,
+        program: ProgramId,
+        below: Option<u64>,
+        limit: u64,
+        with_deltas: bool,
+    ) -> StorageResult<Vec<HistoryRecord>> {
+        self.with_connection(|conn| {
+            let records = history::pg::records(conn, program, below, limit, with_deltas)?;
+            if records.is_empty() {
+                require_program(conn, program)?;
+            }
+            Ok(records)
+        })
+    }
+
+    fn tags(&self, program: ProgramId) -> StorageResult<Vec<Tag>> {
+        self.read_list(program, |c| history::pg::tags(c, program.0), |t| history::decode_tag(program, t))
+    }
+
     fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
         let notify = self.config.notify_changes;
         self.connections.write(self.config.write_retries, &mut |conn| work(&mut PgTx { notify, ..PgTx::new(conn) }))
@@ -314,6 +337,36 @@ impl WriteTx for PgTx<'_> {
         }
         self.headers.insert(program, header);
         Ok(header.revision)
+    }
+
+    fn next_ids(&mut self, program: ProgramId) -> StorageResult<NextIds> {
+        Ok(self.header(program)?.next_ids)
+    }
+
+    fn stored_rows(&mut self, program: ProgramId, ids: &ChangeSet) -> StorageResult<EntityRows> {
+        history::stored_rows_pg(self.conn, program, ids)
+    }
+
+    fn history_record(&mut self, program: ProgramId, revision: u64) -> StorageResult<Option<HistoryRecord>> {
+        history::pg::record(self.conn, program, revision)
+    }
+
+    fn append_history(&mut self, program: ProgramId, record: &HistoryRecord) -> StorageResult<()> {
+        history::pg::insert(self.conn, &history::EntryRow::new(program, record), &record.delta)?;
+        Ok(())
+    }
+
+    fn prune_history(&mut self, program: ProgramId, revision: u64) -> StorageResult<u64> {
+        Ok(history::pg::prune(self.conn, program.0, history::wide(revision))? as u64)
+    }
+
+    fn set_tag(&mut self, program: ProgramId, name: &str, revision: u64) -> StorageResult<()> {
+        history::pg::set_tag(self.conn, program.0, name, history::wide(revision))?;
+        Ok(())
+    }
+
+    fn remove_tag(&mut self, program: ProgramId, name: &str) -> StorageResult<bool> {
+        Ok(history::pg::remove_tag(self.conn, program.0, name)? > 0)
     }
 
     fn delete_program(&mut self, program: ProgramId) -> StorageResult<()> {

@@ -16,7 +16,7 @@ struct Number {
 
 /// This crate's tables, for size and vacuum (the store's schema is first on the
 /// connection's `search_path`).
-const TABLES: [&str; 8] = crate::rows::PROGRAM_TABLES;
+const TABLES: [&str; 10] = crate::rows::PROGRAM_TABLES;
 
 impl PgStore {
     /// The schema version: this crate's newest applied migration.

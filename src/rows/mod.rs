@@ -22,7 +22,7 @@ pub(crate) use split::read_graph_split;
 /// The tables that hold a program's rows in the SQL backends, in the order rows must be
 /// written for foreign keys to hold (parents first; delete in reverse). For tools that
 /// copy, size or maintain a program's rows by hand.
-pub const PROGRAM_TABLES: [&str; 8] = [
+pub const PROGRAM_TABLES: [&str; 10] = [
     "lmlang_programs",
     "lmlang_modules",
     "lmlang_types",
@@ -31,6 +31,8 @@ pub const PROGRAM_TABLES: [&str; 8] = [
     "lmlang_flow_edges",
     "lmlang_semantic_nodes",
     "lmlang_semantic_edges",
+    "lmlang_history",
+    "lmlang_history_tags",
 ];
 pub use assemble::{assemble, check_semantic, table_of};
 pub use diff::{write_all, write_changes};

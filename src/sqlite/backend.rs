@@ -7,11 +7,14 @@
 use super::mapper::{self, SqliteRows};
 use super::owned::OwnedConnections;
 use super::source::Connections;
-use super::tables::{edges, functions, modules, nodes, programs, types};
-use crate::graph::{ChangeSet, EdgeView, ProgramGraph};
+use super::tables::{edges, functions, history, modules, nodes, programs, types};
+use crate::graph::{ChangeSet, EdgeView, NextIds, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
 use crate::rows;
-use crate::store::{Backend, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError, StorageResult, WriteTx};
+use crate::store::{
+    Backend, EntityRows, HistoryRecord, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError, StorageResult,
+    Tag, WriteTx,
+};
 use diesel::sqlite::SqliteConnection;
 use std::collections::HashMap;
 
@@ -190,6 +193,26 @@ impl<C: Connections> Backend for SqliteBackend<C> {
         self.read_list(program, |c| edges::load_by_type(c, program.0, ty.0.into()), |row| row.decode())
     }
 
+    fn history(
+        &self,
+        program: ProgramId,
+        below: Option<u64>,
+        limit: u64,
+        with_deltas: bool,
+    ) -> StorageResult<Vec<HistoryRecord>> {
+        self.connections.read(&mut |conn| {
+            let records = history::records(conn, program, below, limit, with_deltas)?;
+            if records.is_empty() {
+                Self::require_program(conn, program)?;
+            }
+            Ok(records)
+        })
+    }
+
+    fn tags(&self, program: ProgramId) -> StorageResult<Vec<Tag>> {
+        self.read_list(program, |c| history::tags(c, program.0), |t| history::decode_tag(program, t))
+    }
+
     fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
         self.write_with(false, work)
     }
@@ -273,6 +296,36 @@ impl WriteTx for SqliteTx<'_> {
         programs::set_state(self.conn, program.0, &state)?;
         self.headers.insert(program, header);
         Ok(header.revision)
+    }
+
+    fn next_ids(&mut self, program: ProgramId) -> StorageResult<NextIds> {
+        Ok(self.header(program)?.next_ids)
+    }
+
+    fn stored_rows(&mut self, program: ProgramId, ids: &ChangeSet) -> StorageResult<EntityRows> {
+        history::stored_rows(self.conn, program, ids)
+    }
+
+    fn history_record(&mut self, program: ProgramId, revision: u64) -> StorageResult<Option<HistoryRecord>> {
+        history::record(self.conn, program, revision)
+    }
+
+    fn append_history(&mut self, program: ProgramId, record: &HistoryRecord) -> StorageResult<()> {
+        history::insert(self.conn, &history::EntryRow::new(program, record), &record.delta)?;
+        Ok(())
+    }
+
+    fn prune_history(&mut self, program: ProgramId, revision: u64) -> StorageResult<u64> {
+        Ok(history::prune(self.conn, program.0, history::wide(revision))? as u64)
+    }
+
+    fn set_tag(&mut self, program: ProgramId, name: &str, revision: u64) -> StorageResult<()> {
+        history::set_tag(self.conn, program.0, name, history::wide(revision))?;
+        Ok(())
+    }
+
+    fn remove_tag(&mut self, program: ProgramId, name: &str) -> StorageResult<bool> {
+        Ok(history::remove_tag(self.conn, program.0, name)? > 0)
     }
 
     fn delete_program(&mut self, program: ProgramId) -> StorageResult<()> {

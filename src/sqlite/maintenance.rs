@@ -5,11 +5,11 @@
 use super::SqliteStore;
 use super::error::classify;
 use super::migrate;
-use super::tables::{edges, functions, modules, nodes, types};
+use super::tables::{edges, functions, history, modules, nodes, types};
 use crate::store::StorageResult;
 use diesel::connection::SimpleConnection;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::query_dsl::methods::SelectDsl;
+use diesel::query_dsl::methods::{LimitDsl, SelectDsl};
 use diesel::sql_types::{BigInt, Integer, Text};
 use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel::{QueryResult, QueryableByName, RunQueryDsl, SelectableHelper};
@@ -109,6 +109,10 @@ pub fn query_plans(conn: &mut SqliteConnection) -> StorageResult<Vec<QueryPlan>>
         explain(conn, "load: functions", functions::of_program(p).select(functions::FunctionRow::as_select()))?,
         explain(conn, "load: compute_nodes", nodes::cells_of_program(p))?,
         explain(conn, "load: flow_edges", edges::cells_of_program(p))?,
+        explain(conn, "history: record", history::by_revision(p, id).select(history::EntryRow::as_select()))?,
+        explain(conn, "history: page", history::below(p, id).limit(1).select(history::EntryRow::as_select()))?,
+        explain(conn, "history: tags below (prune)", history::tags_below(p, id))?,
+        explain(conn, "history: tags", history::tags_of(p))?,
     ])
 }
 

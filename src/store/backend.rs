@@ -7,8 +7,9 @@
 //! suite; it inherits identical semantics.
 
 use super::error::StorageResult;
+use super::history::{EntityRows, HistoryRecord, Tag};
 use super::types::{ProgramId, ProgramSummary, SaveReport};
-use crate::graph::{ChangeSet, EdgeView, ProgramGraph};
+use crate::graph::{ChangeSet, EdgeView, NextIds, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
 
 /// Row-level reads outside a write transaction. Each call sees one committed state;
@@ -46,6 +47,20 @@ pub trait Backend: Send + Sync {
     /// Data edges carrying a value of the type, in id order.
     fn edges_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<EdgeView>>;
 
+    /// History records with a revision below `below` (all when `None`), newest first,
+    /// at most `limit`; with `with_deltas` false their deltas are left empty (a log
+    /// page need not read them). Entries are append-only, so a caller that loaded
+    /// revision R and then reads the records up to R sees the ones that made it.
+    fn history(
+        &self,
+        program: ProgramId,
+        below: Option<u64>,
+        limit: u64,
+        with_deltas: bool,
+    ) -> StorageResult<Vec<HistoryRecord>>;
+    /// The program's tags, by name.
+    fn tags(&self, program: ProgramId) -> StorageResult<Vec<Tag>>;
+
     /// Runs `work` in one write transaction (on SQLite, `BEGIN IMMEDIATE`), committing
     /// if it returns `Ok` and rolling back otherwise. Writers are serialised.
     fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T>;
@@ -82,6 +97,23 @@ pub trait WriteTx {
     /// Records next ids and counts from `graph`, stamps `updated_at`, bumps and returns
     /// the revision. Called once at the end of every write to a program.
     fn finish(&mut self, program: ProgramId, graph: &ProgramGraph, now: i64) -> StorageResult<u64>;
+    /// The program's stored next ids (what its rows had before this transaction's
+    /// writes, or after its last `finish`).
+    fn next_ids(&mut self, program: ProgramId) -> StorageResult<NextIds>;
+    /// The stored rows of the listed entities that exist, as this transaction sees
+    /// them: what a write is about to replace, for its history entry.
+    fn stored_rows(&mut self, program: ProgramId, ids: &ChangeSet) -> StorageResult<EntityRows>;
+    /// One history record with its delta, if the program has it.
+    fn history_record(&mut self, program: ProgramId, revision: u64) -> StorageResult<Option<HistoryRecord>>;
+    /// Appends a history record (its revision is new to the program).
+    fn append_history(&mut self, program: ProgramId, record: &HistoryRecord) -> StorageResult<()>;
+    /// Deletes the history records below `revision` and the tags on them; returns how
+    /// many records went.
+    fn prune_history(&mut self, program: ProgramId, revision: u64) -> StorageResult<u64>;
+    /// Points the tag `name` at `revision` (which has a record), creating or moving it.
+    fn set_tag(&mut self, program: ProgramId, name: &str, revision: u64) -> StorageResult<()>;
+    /// Removes a tag; whether it existed.
+    fn remove_tag(&mut self, program: ProgramId, name: &str) -> StorageResult<bool>;
     /// Removes a program and every row it owns.
     fn delete_program(&mut self, program: ProgramId) -> StorageResult<()>;
     /// Renames a program; fails with `DuplicateProgramName`.

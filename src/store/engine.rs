@@ -15,6 +15,7 @@
 use super::api::{EditFn, GraphStore};
 use super::backend::Backend;
 use super::error::{ProgramRef, StorageError, StorageResult};
+use super::history::Heads;
 use super::trace::Timed;
 use super::types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport, now_unix};
 use crate::graph::{EdgeView, Entity, GraphError, Lineage, ProgramGraph};
@@ -23,6 +24,7 @@ use crate::model::{
     TypeRegistry, Visibility,
 };
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use tracing::Span;
 use tracing::field::Empty;
@@ -31,25 +33,53 @@ use tracing::field::Empty;
 pub const DEFAULT_ROOT_MODULE: &str = "root";
 
 #[derive(Default)]
-struct CacheEntry {
-    /// The stored revision `working` and `synced` refer to.
-    revision: u64,
+pub(crate) struct CacheEntry {
+    /// The stored revision `working`, `synced` and `heads` refer to.
+    pub(crate) revision: u64,
     /// The store's own copy of the program, edited by CRUD calls.
-    working: Option<ProgramGraph>,
+    pub(crate) working: Option<ProgramGraph>,
     /// A caller's graph known to equal the stored program at `revision`.
-    synced: Option<(Lineage, u64)>,
+    pub(crate) synced: Option<(Lineage, u64)>,
+    /// The undo and redo heads recorded at `revision`, saving a read per commit.
+    pub(crate) heads: Option<Heads>,
 }
 
 /// A `GraphStore` over a backend. See the module docs for how writes work.
 pub struct Store<B: Backend> {
-    backend: B,
+    pub(crate) backend: B,
     cache: Mutex<HashMap<ProgramId, CacheEntry>>,
+    history: AtomicBool,
 }
 
 impl<B: Backend> Store<B> {
     /// Wraps a backend.
     pub fn with_backend(backend: B) -> Self {
-        Store { backend, cache: Mutex::new(HashMap::new()) }
+        Store { backend, cache: Mutex::new(HashMap::new()), history: AtomicBool::new(true) }
+    }
+
+    /// Turns history recording on (the default) or off. Commits made while it is off
+    /// have no history entry: the log skips them, and checkout and undo cannot step
+    /// back across them. For bulk imports that need no undo, and to measure what
+    /// history costs.
+    pub fn set_history(&self, on: bool) {
+        self.history.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether commits are recorded in history.
+    pub fn history_enabled(&self) -> bool {
+        self.history.load(Ordering::Relaxed)
+    }
+
+    /// Takes the store's working copy of a program if it matches `revision`.
+    pub(crate) fn take_working(&self, program: ProgramId, revision: u64) -> Option<ProgramGraph> {
+        self.cache().get_mut(&program).filter(|c| c.revision == revision).and_then(|c| c.working.take())
+    }
+
+    /// Remembers the history heads after a commit that made `revision`.
+    fn cache_heads(&self, program: ProgramId, revision: u64, heads: Option<Heads>) {
+        if let Some(entry) = self.cache().get_mut(&program).filter(|c| c.revision == revision) {
+            entry.heads = heads;
+        }
     }
 
     /// The backend, for backend-specific operations.
@@ -57,7 +87,7 @@ impl<B: Backend> Store<B> {
         &self.backend
     }
 
-    fn cache(&self) -> MutexGuard<'_, HashMap<ProgramId, CacheEntry>> {
+    pub(crate) fn cache(&self) -> MutexGuard<'_, HashMap<ProgramId, CacheEntry>> {
         // A panic while holding the lock cannot leave the cache inconsistent with the
         // database (entries are replaced whole), so a poisoned lock is still usable.
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
@@ -81,7 +111,7 @@ impl<B: Backend> Store<B> {
             rows_deleted = Empty,
             duration_ms = Empty
         );
-        self.mutate_in(span, program, op)
+        self.mutate_in(span, program, None, op)
     }
 
     /// [`Self::mutate`] in the given span, which declares `rows_written`,
@@ -90,10 +120,11 @@ impl<B: Backend> Store<B> {
         &self,
         span: Span,
         program: ProgramId,
+        message: Option<&str>,
         op: impl FnMut(&mut ProgramGraph) -> Result<T, GraphError>,
     ) -> StorageResult<(T, SaveReport)> {
         Timed::new(span).run(|span| {
-            let done = self.mutate_untimed(program, op);
+            let done = self.mutate_untimed(program, message, op);
             if let Ok((_, report)) = &done {
                 span.record("rows_written", report.rows_written);
                 span.record("rows_deleted", report.rows_deleted);
@@ -105,6 +136,7 @@ impl<B: Backend> Store<B> {
     fn mutate_untimed<T>(
         &self,
         program: ProgramId,
+        message: Option<&str>,
         mut op: impl FnMut(&mut ProgramGraph) -> Result<T, GraphError>,
     ) -> StorageResult<(T, SaveReport)> {
         // Whether the transaction began. A write refused before it (busy, read-only)
@@ -113,9 +145,7 @@ impl<B: Backend> Store<B> {
         let result = self.backend.write(&mut |tx| {
             began = true;
             let revision = tx.revision(program)?;
-            let cached =
-                self.cache().get_mut(&program).filter(|c| c.revision == revision).and_then(|c| c.working.take());
-            let mut graph = match cached {
+            let mut graph = match self.take_working(program, revision) {
                 Some(g) => g,
                 None => tx.load(program)?,
             };
@@ -123,9 +153,11 @@ impl<B: Backend> Store<B> {
             match op(&mut graph) {
                 Ok(value) => {
                     let changes = graph.changes_since(before);
+                    let pending = self.history_before(tx, program, revision, &changes, None)?;
                     let report = tx.write_changes(program, &graph, &changes)?;
                     let new_revision = tx.finish(program, &graph, now_unix())?;
-                    Ok((value, report, graph, new_revision))
+                    let heads = self.history_after(tx, program, pending, new_revision, &graph, message)?;
+                    Ok((value, report, graph, new_revision, heads))
                 }
                 Err(e) => {
                     // A single refused edit left the graph untouched: keep it. A group
@@ -141,9 +173,9 @@ impl<B: Backend> Store<B> {
             }
         });
         match result {
-            Ok((value, report, graph, revision)) => {
+            Ok((value, report, graph, revision, heads)) => {
                 let mut cache = self.cache();
-                *cache.entry(program).or_default() = CacheEntry { revision, working: Some(graph), synced: None };
+                *cache.entry(program).or_default() = CacheEntry { revision, working: Some(graph), synced: None, heads };
                 Ok((value, report))
             }
             Err(e) => {
@@ -180,6 +212,7 @@ impl<B: Backend> Store<B> {
         let entry = cache.entry(program).or_default();
         if entry.revision != revision {
             entry.working = None;
+            entry.heads = None;
         }
         entry.revision = revision;
         entry.synced = Some((graph.lineage(), graph.revision()));
@@ -213,7 +246,9 @@ impl<B: Backend> GraphStore for Store<B> {
             let (program, report, revision) = self.backend.write_new_program(&mut |tx| {
                 let program = tx.insert_program(name, now_unix())?;
                 let report = tx.write_all(program, graph)?;
-                Ok((program, report, tx.finish(program, graph, now_unix())?))
+                let revision = tx.finish(program, graph, now_unix())?;
+                self.history_create(tx, program, revision, graph)?;
+                Ok((program, report, revision))
             })?;
             span.record("program", tracing::field::display(program));
             span.record("rows_written", report.rows_written);
@@ -234,20 +269,7 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn save_program(&self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport> {
-        let span = tracing::info_span!(
-            "lmlang_save",
-            %program,
-            nodes = graph.node_count(),
-            rows_written = Empty,
-            rows_deleted = Empty,
-            duration_ms = Empty
-        );
-        Timed::new(span).run(|span| {
-            let report = self.save_untimed(program, graph)?;
-            span.record("rows_written", report.rows_written);
-            span.record("rows_deleted", report.rows_deleted);
-            Ok(report)
-        })
+        self.save_as(program, graph, None)
     }
 
     fn save_function(
@@ -283,7 +305,12 @@ impl<B: Backend> GraphStore for Store<B> {
 
     fn rename_program(&self, program: ProgramId, name: &str) -> StorageResult<()> {
         Self::check_name(name)?;
-        self.backend.write(&mut |tx| tx.rename_program(program, name))
+        self.backend.write(&mut |tx| {
+            let before = tx.revision(program)?;
+            tx.rename_program(program, name)?;
+            let after = tx.revision(program)?;
+            self.history_rename(tx, program, before, after)
+        })
     }
 
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
@@ -295,14 +322,7 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn edit(&self, program: ProgramId, edits: &mut EditFn<'_>) -> StorageResult<SaveReport> {
-        let span = tracing::info_span!(
-            "lmlang_edit",
-            %program,
-            rows_written = Empty,
-            rows_deleted = Empty,
-            duration_ms = Empty
-        );
-        self.mutate_in(span, program, |g| edits(g)).map(|(_, report)| report)
+        self.edit_as(program, None, edits)
     }
 
     fn insert_node(&self, program: ProgramId, function: FunctionId, op: ComputeNodeOp) -> StorageResult<NodeId> {
@@ -472,15 +492,60 @@ impl<B: Backend> GraphStore for Store<B> {
 }
 
 impl<B: Backend> Store<B> {
+    /// `edit` with an optional history message.
+    pub(crate) fn edit_as(
+        &self,
+        program: ProgramId,
+        message: Option<&str>,
+        edits: &mut EditFn<'_>,
+    ) -> StorageResult<SaveReport> {
+        let span = tracing::info_span!(
+            "lmlang_edit",
+            %program,
+            rows_written = Empty,
+            rows_deleted = Empty,
+            duration_ms = Empty
+        );
+        self.mutate_in(span, program, message, |g| edits(g)).map(|(_, report)| report)
+    }
+
+    /// `save_program` with an optional history message.
+    pub(crate) fn save_as(
+        &self,
+        program: ProgramId,
+        graph: &ProgramGraph,
+        message: Option<&str>,
+    ) -> StorageResult<SaveReport> {
+        let span = tracing::info_span!(
+            "lmlang_save",
+            %program,
+            nodes = graph.node_count(),
+            rows_written = Empty,
+            rows_deleted = Empty,
+            duration_ms = Empty
+        );
+        Timed::new(span).run(|span| {
+            let report = self.save_untimed(program, graph, message)?;
+            span.record("rows_written", report.rows_written);
+            span.record("rows_deleted", report.rows_deleted);
+            Ok(report)
+        })
+    }
+
     /// `save_program` without its span.
-    fn save_untimed(&self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport> {
+    fn save_untimed(
+        &self,
+        program: ProgramId,
+        graph: &ProgramGraph,
+        message: Option<&str>,
+    ) -> StorageResult<SaveReport> {
         Self::check_valid_cheap(graph)?;
-        let (report, revision) = self.backend.write(&mut |tx| {
+        let (report, revision, heads) = self.backend.write(&mut |tx| {
             let revision = tx.revision(program)?;
             let synced = self.cache().get(&program).filter(|c| c.revision == revision).and_then(|c| c.synced);
-            let (changes, ids_moved) = match synced {
+            let (changes, ids_moved, stored) = match synced {
                 Some((lineage, at)) if lineage == graph.lineage() && at <= graph.revision() => {
-                    (graph.changes_since(at), false)
+                    (graph.changes_since(at), false, None)
                 }
                 _ => {
                     let stored = tx.load(program)?;
@@ -488,17 +553,23 @@ impl<B: Backend> Store<B> {
                     // the next ids on, which must be stored all the same. Counters
                     // behind the stored ones change nothing: stored ids never go down.
                     let next = stored.next_ids();
-                    (stored.differences(graph), next.max(graph.next_ids()) != next)
+                    (stored.differences(graph), next.max(graph.next_ids()) != next, Some(stored))
                 }
             };
             if changes.is_empty() && !ids_moved {
                 // Nothing differs: no write, no new revision.
-                return Ok((SaveReport::default(), revision));
+                return Ok((SaveReport::default(), revision, None));
             }
+            let pending = self.history_before(tx, program, revision, &changes, stored.as_ref())?;
             let report = tx.write_changes(program, graph, &changes)?;
-            Ok((report, tx.finish(program, graph, now_unix())?))
+            let made = tx.finish(program, graph, now_unix())?;
+            let heads = self.history_after(tx, program, pending, made, graph, message)?;
+            Ok((report, made, heads))
         })?;
         self.remember_synced(program, graph, revision);
+        if heads.is_some() {
+            self.cache_heads(program, revision, heads);
+        }
         Ok(report)
     }
 
@@ -512,17 +583,21 @@ impl<B: Backend> Store<B> {
         if graph.function(function).is_none() {
             return Err(StorageError::NotFound { program, entity: Entity::Function(function) });
         }
-        let (report, revision, merged) = self.backend.write(&mut |tx| {
+        let (report, revision, merged, heads) = self.backend.write(&mut |tx| {
+            let revision = tx.revision(program)?;
             let stored = tx.load(program)?;
             let merged = stored
                 .with_function_from(graph, function)
                 .map_err(|violations| StorageError::Invalid { violations })?;
             let changes = stored.differences(&merged);
+            let pending = self.history_before(tx, program, revision, &changes, Some(&stored))?;
             let report = tx.write_changes(program, &merged, &changes)?;
-            Ok((report, tx.finish(program, &merged, now_unix())?, merged))
+            let made = tx.finish(program, &merged, now_unix())?;
+            let heads = self.history_after(tx, program, pending, made, &merged, None)?;
+            Ok((report, made, merged, heads))
         })?;
         let mut cache = self.cache();
-        *cache.entry(program).or_default() = CacheEntry { revision, working: Some(merged), synced: None };
+        *cache.entry(program).or_default() = CacheEntry { revision, working: Some(merged), synced: None, heads };
         Ok(report)
     }
 

@@ -155,6 +155,35 @@ pub enum StorageError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The program's history has no entry for this revision: it was pruned, written
+    /// while history was off, or not made yet. Nothing was written.
+    #[error("program {program} has no revision {revision} in its history (pruned, not recorded, or not made yet)")]
+    RevisionNotFound {
+        /// The program asked about.
+        program: ProgramId,
+        /// The revision asked for.
+        revision: u64,
+    },
+    /// Undo found no commit left to undo (or redo none to redo); nothing was written.
+    #[error("nothing to {action} in program {program}")]
+    NothingTo {
+        /// The program asked about.
+        program: ProgramId,
+        /// `"undo"` or `"redo"`.
+        action: &'static str,
+    },
+    /// No tag of this name in the program.
+    #[error("program {program} has no tag {name:?}")]
+    TagNotFound {
+        /// The program asked about.
+        program: ProgramId,
+        /// The tag asked for.
+        name: String,
+    },
+    /// A tag name must be non-empty and free of NUL and `@` (which `lmstore` uses to
+    /// name a revision, `PROGRAM@TAG`).
+    #[error("invalid tag name {0:?}: it must be non-empty and contain no NUL or '@'")]
+    InvalidTagName(String),
     /// A JSON payload could not be encoded or decoded.
     #[error("JSON payload error: {0}")]
     Json(#[from] serde_json::Error),

@@ -8,6 +8,7 @@
 
 use super::backend::{Backend, WriteTx};
 use super::error::{ProgramRef, StorageError, StorageResult};
+use super::history::{EntityRows, HistoryRecord, Tag};
 use super::types::{ProgramId, ProgramSummary, SaveReport};
 use crate::graph::{ChangeSet, EdgeEntry, EdgeView, NextIds, NodeEntry, ProgramGraph, TypeEntry};
 use crate::model::{
@@ -43,6 +44,8 @@ struct ProgramRows {
     edges_to: BTreeSet<(NodeId, EdgeId)>,
     edges_by_type: BTreeSet<(TypeId, EdgeId)>,
     functions_by_module: BTreeSet<(ModuleId, FunctionId)>,
+    history: BTreeMap<u64, HistoryRecord>,
+    tags: BTreeMap<String, u64>,
 }
 
 impl ProgramRows {
@@ -64,6 +67,8 @@ impl ProgramRows {
             edges_to: BTreeSet::new(),
             edges_by_type: BTreeSet::new(),
             functions_by_module: BTreeSet::new(),
+            history: BTreeMap::new(),
+            tags: BTreeMap::new(),
         }
     }
 
@@ -236,6 +241,28 @@ impl Backend for MemoryBackend {
         })
     }
 
+    fn history(
+        &self,
+        program: ProgramId,
+        below: Option<u64>,
+        limit: u64,
+        with_deltas: bool,
+    ) -> StorageResult<Vec<HistoryRecord>> {
+        self.read(program, |p| {
+            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+            p.history
+                .range(..below.unwrap_or(u64::MAX))
+                .rev()
+                .take(limit)
+                .map(|(_, r)| if with_deltas { r.clone() } else { HistoryRecord { delta: Vec::new(), ..r.clone() } })
+                .collect()
+        })
+    }
+
+    fn tags(&self, program: ProgramId) -> StorageResult<Vec<Tag>> {
+        self.read(program, |p| p.tags.iter().map(|(name, &revision)| Tag { name: name.clone(), revision }).collect())
+    }
+
     fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
         let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
         // Work on a transaction log applied only on success: nothing a failed
@@ -276,6 +303,8 @@ enum Undo {
     Module(ProgramId, ModuleId, Option<ModuleDef>),
     Type(ProgramId, TypeId, Option<TypeEntry>),
     Header(ProgramId, u64, NextIds, i64, String),
+    History(ProgramId, u64, Option<HistoryRecord>),
+    Tag(ProgramId, String, Option<u64>),
 }
 
 impl MemoryTx<'_> {
@@ -338,6 +367,22 @@ impl MemoryTx<'_> {
                         match old {
                             Some(o) => p.modules.insert(m, o),
                             None => p.modules.remove(&m),
+                        };
+                    }
+                }
+                Undo::History(id, revision, old) => {
+                    if let Some(p) = self.tables.programs.get_mut(&id) {
+                        match old {
+                            Some(o) => p.history.insert(revision, o),
+                            None => p.history.remove(&revision),
+                        };
+                    }
+                }
+                Undo::Tag(id, name, old) => {
+                    if let Some(p) = self.tables.programs.get_mut(&id) {
+                        match old {
+                            Some(o) => p.tags.insert(name, o),
+                            None => p.tags.remove(&name),
                         };
                     }
                 }
@@ -404,6 +449,60 @@ impl WriteTx for MemoryTx<'_> {
         p.updated_at = now;
         p.revision += 1;
         Ok(p.revision)
+    }
+
+    fn next_ids(&mut self, program: ProgramId) -> StorageResult<NextIds> {
+        Ok(self.rows(program)?.next_ids)
+    }
+
+    fn stored_rows(&mut self, program: ProgramId, ids: &ChangeSet) -> StorageResult<EntityRows> {
+        let p = self.rows(program)?;
+        Ok(EntityRows {
+            modules: ids.modules.iter().filter_map(|m| p.modules.get(m).cloned()).collect(),
+            types: ids.types.iter().filter_map(|t| p.types.get(t).cloned()).collect(),
+            functions: ids.functions.iter().filter_map(|f| p.functions.get(f).cloned()).collect(),
+            nodes: ids.nodes.iter().filter_map(|n| p.nodes.get(n).cloned()).collect(),
+            edges: ids.edges.iter().filter_map(|e| p.edges.get(e).cloned()).collect(),
+        })
+    }
+
+    fn history_record(&mut self, program: ProgramId, revision: u64) -> StorageResult<Option<HistoryRecord>> {
+        Ok(self.rows(program)?.history.get(&revision).cloned())
+    }
+
+    fn append_history(&mut self, program: ProgramId, record: &HistoryRecord) -> StorageResult<()> {
+        let revision = record.entry.revision;
+        let old = self.rows(program)?.history.insert(revision, record.clone());
+        self.undo.push(Undo::History(program, revision, old));
+        Ok(())
+    }
+
+    fn prune_history(&mut self, program: ProgramId, revision: u64) -> StorageResult<u64> {
+        let p = self.rows(program)?;
+        let kept = p.history.split_off(&revision);
+        let gone = std::mem::replace(&mut p.history, kept);
+        let tags: Vec<(String, u64)> =
+            p.tags.iter().filter(|(_, r)| **r < revision).map(|(n, r)| (n.clone(), *r)).collect();
+        for (name, _) in &tags {
+            p.tags.remove(name);
+        }
+        let count = gone.len() as u64;
+        self.undo.extend(gone.into_iter().map(|(r, old)| Undo::History(program, r, Some(old))));
+        self.undo.extend(tags.into_iter().map(|(n, r)| Undo::Tag(program, n, Some(r))));
+        Ok(count)
+    }
+
+    fn set_tag(&mut self, program: ProgramId, name: &str, revision: u64) -> StorageResult<()> {
+        let old = self.rows(program)?.tags.insert(name.to_string(), revision);
+        self.undo.push(Undo::Tag(program, name.to_string(), old));
+        Ok(())
+    }
+
+    fn remove_tag(&mut self, program: ProgramId, name: &str) -> StorageResult<bool> {
+        let old = self.rows(program)?.tags.remove(name);
+        let existed = old.is_some();
+        self.undo.push(Undo::Tag(program, name.to_string(), old));
+        Ok(existed)
     }
 
     fn delete_program(&mut self, program: ProgramId) -> StorageResult<()> {

@@ -8,6 +8,7 @@ mod api;
 mod backend;
 mod engine;
 mod error;
+mod history;
 mod memory;
 pub(crate) mod trace;
 mod types;
@@ -16,6 +17,7 @@ pub use api::{EditFn, GraphStore};
 pub use backend::{Backend, WriteTx};
 pub use engine::{DEFAULT_ROOT_MODULE, Store};
 pub use error::{DatabaseErrorKind, ProgramRef, StorageError, StorageResult};
+pub use history::{CommitKind, EntityRows, HistoryEntry, HistoryRecord, LogPage, ProgramHistory, Retention, Tag};
 pub use memory::MemoryBackend;
 pub use types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport};
 

@@ -6,6 +6,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod history;
 #[cfg(feature = "postgres")]
 #[path = "../pg_support/mod.rs"]
 mod pg_support;
@@ -15,10 +16,10 @@ use diesel::Connection;
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sqlite::SqliteConnection;
 use lmlang_storage::sqlite::{self, ConnectionStore, PooledSqliteStore, SqliteCustomizer, SqliteStore};
-use lmlang_storage::store::{GraphStore, InMemoryStore};
+use lmlang_storage::store::{InMemoryStore, ProgramHistory};
 
 /// Runs one suite test on a store.
-type Test<'a> = &'a dyn Fn(&dyn GraphStore);
+type Test<'a> = &'a dyn Fn(&dyn ProgramHistory);
 
 fn in_memory(test: Test<'_>) {
     test(&InMemoryStore::new());
@@ -127,7 +128,25 @@ macro_rules! conformance {
                 a_stale_save_function_never_hands_out_an_id_twice,
                 unnamed_structs_and_enums_are_refused,
             );
+            conformance!(@history $backend,
+                undo_and_redo_every_kind_of_write,
+                undo_walks_back_to_the_first_revision_and_ids_stay_unique,
+                log_records_every_commit_newest_first,
+                checkout_gives_each_revision_as_it_was,
+                tags_name_revisions,
+                pruning_drops_old_history_only,
+                deleting_a_program_deletes_its_history,
+                random_edits_check_out_and_undo_exactly,
+            );
         }
+    };
+    (@history $backend:ident, $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                crate::$backend(&|store| crate::history::$name(store));
+            }
+        )*
     };
     (@tests $backend:ident, $($name:ident),* $(,)?) => {
         $(

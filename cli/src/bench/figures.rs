@@ -80,6 +80,8 @@ pub struct SizeReport {
     /// program, and the part of it the load added. `None` where /proc is missing.
     pub load_peak_mib: Option<f64>,
     pub load_peak_delta_mib: Option<f64>,
+    /// What history costs: each figure with recording on beside it off.
+    pub history: Option<super::history::HistoryFigures>,
 
     pub machine: Option<Machine>,
 }
@@ -125,6 +127,7 @@ pub enum Unit {
     Us,
     PerS,
     Bytes,
+    BytesPerEntry,
     Mib,
 }
 
@@ -136,6 +139,7 @@ impl Unit {
             Unit::Us => format!("{n} µs"),
             Unit::PerS => format!("{}k/s", significant(v / 1000.0)),
             Unit::Bytes => format!("{n} B/node"),
+            Unit::BytesPerEntry => format!("{n} B/entry"),
             Unit::Mib => format!("{n} MiB"),
         }
     }
@@ -238,6 +242,40 @@ impl SizeReport {
                 big.then_some(Goal::AtMost(140.0)),
             ),
         ];
+        if let Some(h) = &self.history {
+            // The "floor" of these lines is the same operation with history off (a
+            // plain load for the checkout); the goals are the ratios.
+            lines.extend([
+                line(
+                    "history on: insert_node (vs off)",
+                    Unit::PerS,
+                    h.node_commits_per_s,
+                    Some(h.node_commits_per_s_off),
+                    Some(Goal::AtLeast(h.node_commits_per_s_off / 1.2)),
+                ),
+                line(
+                    "history on: save after a one-node edit (vs off)",
+                    Unit::Ms,
+                    h.save_after_edit_ms,
+                    Some(h.save_after_edit_ms_off),
+                    Some(Goal::AtMost(h.save_after_edit_ms_off * 1.2)),
+                ),
+                line(
+                    "history entry of a one-node edit",
+                    Unit::BytesPerEntry,
+                    h.bytes_per_edit_entry,
+                    None,
+                    Some(Goal::AtMost(300.0)),
+                ),
+                line(
+                    "load 1,000 commits back (vs a load)",
+                    Unit::Ms,
+                    h.load_behind_ms,
+                    Some(h.load_ms),
+                    Some(Goal::AtMost(5.0 * h.load_ms)),
+                ),
+            ]);
+        }
         if let Some(peak) = self.load_peak_mib {
             lines.push(line("peak memory of a load (VmHWM)", Unit::Mib, peak, None, None));
         }

@@ -27,7 +27,7 @@ use tempfile::TempDir;
 
 /// Saves after a one-node edit per repetition; a save takes well under a millisecond,
 /// so one would be all timer noise.
-const EDITS_PER_REP: usize = 20;
+pub const EDITS_PER_REP: usize = 20;
 /// Edits per repetition of the rehash figure (tens of microseconds each).
 const REHASHES_PER_REP: usize = 200;
 /// Calls per repetition of each query figure.
@@ -36,10 +36,10 @@ const QUERIES_PER_REP: usize = 1000;
 const COMMITS_PER_REP: usize = 1000;
 
 /// Steps of [`measure_size`], for the progress bar.
-pub const STEPS: u64 = 10;
+pub const STEPS: u64 = 11;
 
 /// The median of a set of samples (the mean of the middle two for an even count).
-pub(super) fn median(mut samples: Vec<f64>) -> f64 {
+pub fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
     let n = samples.len();
     match n {
@@ -49,7 +49,7 @@ pub(super) fn median(mut samples: Vec<f64>) -> f64 {
     }
 }
 
-pub(super) fn ms(d: Duration) -> f64 {
+pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
@@ -57,7 +57,7 @@ pub(super) fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-pub(super) fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let start = Instant::now();
     let value = f();
     (value, start.elapsed())
@@ -92,7 +92,7 @@ fn open_store(path: &Path) -> Result<SqliteStore, Failure> {
     SqliteStore::open(path).map_err(|e| Failure(format!("cannot open {}: {e}", path.display())))
 }
 
-fn raw_err(e: rusqlite::Error) -> Failure {
+pub fn raw_err(e: rusqlite::Error) -> Failure {
     Failure(format!("raw floor: {e}"))
 }
 
@@ -360,6 +360,14 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
     let (node_floor, edge_floor) = floor_mutation_rates(&mut floor, &rows, reps)?;
     report.node_commit_floor_per_s = node_floor;
     report.edge_commit_floor_per_s = edge_floor;
+    bar.inc(1);
+
+    step("history on and off");
+    settle(&[&main.path])?;
+    if functions.is_empty() {
+        return Err(Failure("the program has no function".into()));
+    }
+    report.history = Some(super::history::measure(&store, &main.path, program, &functions, reps, args.seed)?);
     bar.inc(1);
     Ok(report)
 }

@@ -4,9 +4,11 @@
 //! A figure alone moves with whatever else the machine is doing; its ratio to a floor
 //! taken minutes apart on the same files does not move much, so the ratios are what to
 //! compare between runs. `measure` drives the store, `raw` the floor, `memory` the
-//! child process that measures a load's peak memory, `figures` the goals and output.
+//! child process that measures a load's peak memory, `history` what history recording
+//! costs (each figure with it on beside it off), `figures` the goals and output.
 
 mod figures;
+mod history;
 mod measure;
 mod memory;
 #[cfg(feature = "postgres")]

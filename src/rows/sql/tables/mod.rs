@@ -10,6 +10,7 @@
 
 pub mod edges;
 pub mod functions;
+pub mod history;
 pub mod modules;
 pub mod nodes;
 pub mod programs;

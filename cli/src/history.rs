@@ -1,0 +1,126 @@
+//! `log`, `undo`, `redo`, `checkout`, `tag` and `prune`: a program's history, and
+//! `PROGRAM@REVISION` / `PROGRAM@TAG` for the commands that read a program.
+
+use crate::db::Db;
+use crate::output::{Progress, print_json, print_table};
+use crate::programs::resolve;
+use crate::{CmdResult, Failure};
+use lmlang_storage::graph::ProgramGraph;
+use lmlang_storage::store::{CommitKind, LogPage, ProgramId, Retention};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// A revision named by number or by tag.
+pub fn revision(store: &Db, id: ProgramId, what: &str) -> Result<u64, Failure> {
+    match what.parse::<u64>() {
+        Ok(n) => Ok(n),
+        Err(_) => Ok(store.tagged(id, what)?),
+    }
+}
+
+/// `PROGRAM@REVISION` or `PROGRAM@TAG` as it was then; `None` when `what` has no `@`
+/// (tag names cannot contain one).
+pub fn program_at(store: &Db, what: &str) -> Result<Option<ProgramGraph>, Failure> {
+    let Some((program, at)) = what.rsplit_once('@') else { return Ok(None) };
+    let id = resolve(store, program)?;
+    Ok(Some(store.load_at(id, revision(store, id, at)?)?))
+}
+
+fn kind(k: CommitKind) -> String {
+    match k {
+        CommitKind::Create => "create".into(),
+        CommitKind::Edit => "edit".into(),
+        CommitKind::Undo { of } => format!("undo {of}"),
+        CommitKind::Redo { of } => format!("redo {of}"),
+        CommitKind::Rename => "rename".into(),
+    }
+}
+
+pub fn log(store: &Db, program: &str, page: LogPage, json: bool) -> CmdResult {
+    let id = resolve(store, program)?;
+    let entries = store.log(id, page)?;
+    if json {
+        print_json(&entries)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tags = store.tags(id)?;
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let named: Vec<&str> = tags.iter().filter(|t| t.revision == e.revision).map(|t| t.name.as_str()).collect();
+            vec![
+                e.revision.to_string(),
+                e.committed_at.to_string(),
+                kind(e.kind),
+                e.root.to_hex()[..16].to_string(),
+                named.join(","),
+                e.message.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print_table(&["REVISION", "TIME", "KIND", "ROOT HASH", "TAGS", "MESSAGE"], &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn undo(store: &Db, program: &str, redo: bool, message: Option<&str>) -> CmdResult {
+    let id = resolve(store, program)?;
+    let made = if redo { store.redo(id, message)? } else { store.undo(id, message)? };
+    let entry = store.log(id, LogPage { before: Some(made + 1), limit: 1 })?;
+    let what = entry.first().map(|e| kind(e.kind)).unwrap_or_default();
+    println!("{what}: {program} is at revision {made}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn checkout(store: &Db, program: &str, at: &str, output: Option<&Path>, new_name: Option<&str>) -> CmdResult {
+    let id = resolve(store, program)?;
+    let revision = revision(store, id, at)?;
+    let progress = Progress::steps(if new_name.is_some() { 2 } else { 3 });
+    progress.step(format!("loading {program} at revision {revision}"));
+    let g = store.load_at(id, revision)?;
+    match new_name {
+        Some(name) => {
+            progress.step(format!("storing it as {name}"));
+            store.insert_program(name, &g)?;
+            progress.finish();
+            println!("stored {program}@{revision} as {name}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => crate::transfer::write_export(&g, format!("{program}@{revision}"), program, output, progress),
+    }
+}
+
+pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, delete: bool) -> CmdResult {
+    let id = resolve(store, program)?;
+    match (name, delete) {
+        (None, _) => {
+            let rows: Vec<Vec<String>> =
+                store.tags(id)?.into_iter().map(|t| vec![t.name, t.revision.to_string()]).collect();
+            print_table(&["TAG", "REVISION"], &rows);
+        }
+        (Some(name), true) => {
+            store.untag(id, name)?;
+            println!("removed tag {name}");
+        }
+        (Some(name), false) => {
+            let revision = match at {
+                Some(at) => revision(store, id, at)?,
+                None => store.log(id, LogPage { before: None, limit: 1 })?.first().map_or(0, |e| e.revision),
+            };
+            store.tag(id, name, revision)?;
+            println!("{name} names revision {revision} of {program}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn prune(store: &Db, program: &str, before: Option<u64>, keep: Option<u64>) -> CmdResult {
+    let id = resolve(store, program)?;
+    let retention = match (before, keep) {
+        (Some(r), None) => Retention::Before(r),
+        (None, Some(n)) => Retention::Newest(n),
+        _ => return Err(Failure("give exactly one of --before REVISION and --keep COUNT".into())),
+    };
+    let gone = store.prune_history(id, retention)?;
+    println!("pruned {gone} history entries of {program}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,58 @@
+//! `lmstore log`, `undo`, `redo`, `checkout`, `tag`, `prune` and `PROGRAM@REVISION`,
+//! end to end on a demo database edited through the library.
+
+mod cli_support;
+
+use cli_support::{json, lmstore, ok};
+use lmlang_storage::model::ComputeOp;
+use lmlang_storage::sqlite::SqliteStore;
+use lmlang_storage::store::{GraphStore, ProgramHistory};
+
+#[test]
+fn history_commands_walk_a_program_back_and_forth() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    {
+        let store = SqliteStore::open(d.join("lmlang.db")).unwrap();
+        let p = store.find_program("sample").unwrap();
+        let g = store.load_program(p).unwrap();
+        let main = g.functions().find(|f| f.name == "main").unwrap().id;
+        store.edit_with_message(p, "add a print", &mut |g| g.add_core_op(main, ComputeOp::Print).map(drop)).unwrap();
+        store.insert_node(p, main, ComputeOp::ReadLine.into()).unwrap();
+    }
+    let log = json(d, &["log", "sample", "--json"]);
+    let entries = log.as_array().unwrap();
+    let revisions: Vec<u64> = entries.iter().map(|e| e["revision"].as_u64().unwrap()).collect();
+    assert_eq!(revisions, vec![3, 2, 1], "{log}");
+    assert_eq!(entries[1]["message"], "add a print");
+    let root_at = |r: usize| entries[3 - r]["root"].as_str().unwrap().to_string();
+    assert!(ok(d, &["log", "sample"]).contains("add a print"));
+
+    ok(d, &["tag", "sample", "start", "--revision", "1"]);
+    assert!(ok(d, &["tag", "sample"]).contains("start"));
+    let undo = ok(d, &["undo", "sample", "-m", "back"]);
+    assert!(undo.contains("undo 3") && undo.contains("revision 4"), "{undo}");
+    let redo = ok(d, &["redo", "sample"]);
+    assert!(redo.contains("redo 4") && redo.contains("revision 5"), "{redo}");
+    let out = lmstore(d, &["redo", "sample"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to redo"));
+
+    let diff = json(d, &["diff", "sample@start", "sample@3", "--json"]);
+    assert_eq!(diff["changed"], serde_json::json!(["app::main"]), "{diff}");
+    let same = json(d, &["diff", "sample@3", "sample@5", "--json"]);
+    assert_eq!(same["program_root_differs"], false, "{same}");
+
+    ok(d, &["checkout", "sample", "--revision", "start", "--as", "sample-start"]);
+    assert_eq!(json(d, &["hash", "sample-start", "--json"])["program"], root_at(1).as_str());
+    ok(d, &["checkout", "sample", "--revision", "2", "-o", "s2.json"]);
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("s2.json")).unwrap()).unwrap();
+    assert_eq!(file["root_hash"], root_at(2).as_str());
+
+    assert!(ok(d, &["prune", "sample", "--keep", "2"]).contains("pruned 3"));
+    let out = lmstore(d, &["checkout", "sample", "--revision", "1", "-o", "s1.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no revision 1"), "{out:?}");
+    assert!(!ok(d, &["tag", "sample"]).contains("start"), "the tag went with its revision");
+}

@@ -1,0 +1,338 @@
+//! History in the shared engine: what every write records, and [`ProgramHistory`] for
+//! every backend.
+//!
+//! A write gathers its delta before it writes (the rows it is about to replace, read in
+//! its own transaction, or taken from the stored graph when the write loaded it
+//! anyway) and appends its record after `finish`, in the same transaction. Undo and
+//! redo are two stacks threaded through the records (`undo_top`, `redo_top`,
+//! `stack_below`), so either reads the newest record and its target, never the log.
+
+use super::delta::{Delta, Patch};
+use super::{CommitKind, EntityRows, HistoryEntry, HistoryRecord, LogPage, ProgramHistory, Retention, Tag};
+use crate::graph::{ChangeSet, NextIds, ProgramGraph};
+use crate::hash::{self, ContentHash, ProgramDiff};
+use crate::rows::assemble;
+use crate::store::engine::CacheEntry;
+use crate::store::types::now_unix;
+use crate::store::{Backend, EditFn, ProgramId, SaveReport, StorageError, StorageResult, Store, WriteTx};
+
+/// Above this many changed entities a write's delta is taken from one load of the
+/// stored program rather than from row-by-row reads.
+const ROW_READS_UP_TO: usize = 256;
+
+/// The undo and redo stack heads after a revision.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Heads {
+    undo: Option<u64>,
+    redo: Option<u64>,
+}
+
+impl HistoryRecord {
+    fn heads(&self) -> Heads {
+        Heads { undo: self.undo_top, redo: self.redo_top }
+    }
+}
+
+/// What a write records, gathered before it writes.
+pub(crate) struct Pending {
+    delta: Delta,
+    heads: Heads,
+}
+
+/// The entities of `changes` that may have stored rows: ids at or above the stored
+/// next ids were handed out by this write and have none.
+fn possibly_stored(changes: &ChangeSet, next: NextIds) -> ChangeSet {
+    ChangeSet {
+        modules: changes.modules.iter().copied().filter(|m| m.0 < next.module).collect(),
+        types: changes.types.iter().copied().filter(|t| t.0 < next.type_).collect(),
+        functions: changes.functions.iter().copied().filter(|f| f.0 < next.function).collect(),
+        nodes: changes.nodes.iter().copied().filter(|n| n.0 < next.node).collect(),
+        edges: changes.edges.iter().copied().filter(|e| e.0 < next.edge).collect(),
+    }
+}
+
+fn size(changes: &ChangeSet) -> usize {
+    changes.modules.len() + changes.types.len() + changes.functions.len() + changes.nodes.len() + changes.edges.len()
+}
+
+impl<B: Backend> Store<B> {
+    /// The undo and redo heads after `revision`, from the cache or its record (none
+    /// when it has no record: history was off, or pruned).
+    fn heads_at(&self, tx: &mut dyn WriteTx, program: ProgramId, revision: u64) -> StorageResult<Heads> {
+        let cached = self.cache().get(&program).filter(|c| c.revision == revision).and_then(|c| c.heads);
+        match cached {
+            Some(h) => Ok(h),
+            None => Ok(tx.history_record(program, revision)?.map(|r| r.heads()).unwrap_or_default()),
+        }
+    }
+
+    /// Gathers what a write of `changes` over `revision` replaces; `stored` is the
+    /// stored program when the write has loaded it. `None` when history is off.
+    pub(crate) fn history_before(
+        &self,
+        tx: &mut dyn WriteTx,
+        program: ProgramId,
+        revision: u64,
+        changes: &ChangeSet,
+        stored: Option<&ProgramGraph>,
+    ) -> StorageResult<Option<Pending>> {
+        if !self.history_enabled() {
+            return Ok(None);
+        }
+        let next = tx.next_ids(program)?;
+        let before = match stored {
+            Some(g) => EntityRows::from_graph(g, changes),
+            None => {
+                let reads = possibly_stored(changes, next);
+                if size(&reads) > ROW_READS_UP_TO {
+                    EntityRows::from_graph(&tx.load(program)?, &reads)
+                } else {
+                    tx.stored_rows(program, &reads)?
+                }
+            }
+        };
+        Ok(Some(Pending { delta: Delta::new(next, before, changes), heads: self.heads_at(tx, program, revision)? }))
+    }
+
+    /// Records an edit that made `revision` (after `finish`); returns the heads for
+    /// the cache.
+    pub(crate) fn history_after(
+        &self,
+        tx: &mut dyn WriteTx,
+        program: ProgramId,
+        pending: Option<Pending>,
+        revision: u64,
+        graph: &ProgramGraph,
+        message: Option<&str>,
+    ) -> StorageResult<Option<Heads>> {
+        let Some(p) = pending else { return Ok(None) };
+        let heads = Heads { undo: Some(revision), redo: None };
+        let entry = entry(revision, graph.hashes().program(), CommitKind::Edit, message);
+        append(tx, program, entry, heads, p.heads.undo, &p.delta)?;
+        Ok(Some(heads))
+    }
+
+    /// Records a program's first revision.
+    pub(crate) fn history_create(
+        &self,
+        tx: &mut dyn WriteTx,
+        program: ProgramId,
+        revision: u64,
+        graph: &ProgramGraph,
+    ) -> StorageResult<()> {
+        if !self.history_enabled() {
+            return Ok(());
+        }
+        let entry = entry(revision, graph.hashes().program(), CommitKind::Create, None);
+        append(tx, program, entry, Heads::default(), None, &Delta::default())
+    }
+
+    /// Records a rename from `before` to `after`: same content, same stacks.
+    pub(crate) fn history_rename(
+        &self,
+        tx: &mut dyn WriteTx,
+        program: ProgramId,
+        before: u64,
+        after: u64,
+    ) -> StorageResult<()> {
+        if !self.history_enabled() {
+            return Ok(());
+        }
+        let (root, heads) = match tx.history_record(program, before)? {
+            Some(r) => (r.entry.root, r.heads()),
+            None => (tx.load(program)?.hashes().program(), Heads::default()),
+        };
+        let delta = Delta::new(tx.next_ids(program)?, EntityRows::default(), &ChangeSet::default());
+        append(tx, program, entry(after, root, CommitKind::Rename, None), heads, None, &delta)
+    }
+
+    /// Applies the delta at the top of the undo (or redo) stack as a new commit.
+    fn invert(&self, program: ProgramId, undo: bool, message: Option<&str>) -> StorageResult<u64> {
+        let action = if undo { "undo" } else { "redo" };
+        let span = tracing::info_span!("lmlang_history_invert", %program, action);
+        let _guard = span.enter();
+        let done = self.backend.write(&mut |tx| {
+            let revision = tx.revision(program)?;
+            let heads = self.heads_at(tx, program, revision)?;
+            let target =
+                if undo { heads.undo } else { heads.redo }.ok_or(StorageError::NothingTo { program, action })?;
+            let record = tx
+                .history_record(program, target)?
+                .ok_or(StorageError::RevisionNotFound { program, revision: target })?;
+            let delta = Delta::decode(program, target, &record.delta)?;
+            let current = match self.take_working(program, revision) {
+                Some(g) => g,
+                None => tx.load(program)?,
+            };
+            let changes = delta.changes();
+            let before = Delta::new(tx.next_ids(program)?, EntityRows::from_graph(&current, &changes), &changes);
+            let mut patch = Patch::default();
+            patch.push_older(delta);
+            let restored = assemble(program, patch.apply(current.to_document(), true))?;
+            tx.write_changes(program, &restored, &changes)?;
+            let made = tx.finish(program, &restored, now_unix())?;
+            let (kind, after, below) = if undo {
+                (CommitKind::Undo { of: target }, Heads { undo: record.stack_below, redo: Some(made) }, heads.redo)
+            } else {
+                (CommitKind::Redo { of: target }, Heads { undo: Some(made), redo: record.stack_below }, heads.undo)
+            };
+            append(tx, program, entry(made, restored.hashes().program(), kind, message), after, below, &before)?;
+            Ok((made, restored, after))
+        });
+        match done {
+            Ok((made, restored, heads)) => {
+                let entry = CacheEntry { revision: made, working: Some(restored), synced: None, heads: Some(heads) };
+                self.cache().insert(program, entry);
+                Ok(made)
+            }
+            Err(e) => {
+                self.cache().remove(&program);
+                Err(e)
+            }
+        }
+    }
+
+    fn check_tag_name(name: &str) -> StorageResult<()> {
+        if name.is_empty() || name.contains('\0') || name.contains('@') {
+            Err(StorageError::InvalidTagName(name.to_string()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn entry(revision: u64, root: ContentHash, kind: CommitKind, message: Option<&str>) -> HistoryEntry {
+    HistoryEntry { revision, committed_at: now_unix(), root, kind, message: message.map(str::to_string) }
+}
+
+fn append(
+    tx: &mut dyn WriteTx,
+    program: ProgramId,
+    entry: HistoryEntry,
+    heads: Heads,
+    stack_below: Option<u64>,
+    delta: &Delta,
+) -> StorageResult<()> {
+    let record =
+        HistoryRecord { entry, undo_top: heads.undo, redo_top: heads.redo, stack_below, delta: delta.encode()? };
+    tx.append_history(program, &record)
+}
+
+impl<B: Backend> ProgramHistory for Store<B> {
+    fn log(&self, program: ProgramId, page: LogPage) -> StorageResult<Vec<HistoryEntry>> {
+        let records = self.backend.history(program, page.before, page.limit, false)?;
+        Ok(records.into_iter().map(|r| r.entry).collect())
+    }
+
+    fn undo(&self, program: ProgramId, message: Option<&str>) -> StorageResult<u64> {
+        self.invert(program, true, message)
+    }
+
+    fn redo(&self, program: ProgramId, message: Option<&str>) -> StorageResult<u64> {
+        self.invert(program, false, message)
+    }
+
+    fn load_at(&self, program: ProgramId, revision: u64) -> StorageResult<ProgramGraph> {
+        let span = tracing::info_span!("lmlang_load_at", %program, revision);
+        let _guard = span.enter();
+        let (current, at) = self.backend.load(program)?;
+        // A revision that was never made, or that history cannot reach (an entry on
+        // the way back was pruned or not recorded), is reported as the one asked for.
+        let missing = || StorageError::RevisionNotFound { program, revision };
+        if revision == at {
+            return Ok(current);
+        }
+        if revision == 0 || revision > at {
+            return Err(missing());
+        }
+        // Records `at` down to `revision`: the deltas of the ones above `revision`,
+        // and the root recorded at `revision` to check the result against.
+        let records = self.backend.history(program, Some(at + 1), at - revision + 1, true)?;
+        let mut patch = Patch::default();
+        let mut expected = at;
+        let mut root = None;
+        for record in records {
+            if record.entry.revision != expected {
+                return Err(missing());
+            }
+            if expected == revision {
+                root = Some(record.entry.root);
+                break;
+            }
+            patch.push_older(Delta::decode(program, expected, &record.delta)?);
+            expected -= 1;
+        }
+        let root = root.ok_or_else(missing)?;
+        let graph = assemble(program, patch.apply(current.to_document(), false))?;
+        if graph.hashes().program() != root {
+            return Err(StorageError::Corrupt {
+                table: "lmlang_history",
+                key: format!("program {program} revision {revision}"),
+                detail: "the program stepped back to this revision does not hash to the root recorded then".into(),
+            });
+        }
+        Ok(graph)
+    }
+
+    fn tag(&self, program: ProgramId, name: &str, revision: u64) -> StorageResult<()> {
+        Self::check_tag_name(name)?;
+        self.backend.write(&mut |tx| {
+            tx.revision(program)?;
+            if tx.history_record(program, revision)?.is_none() {
+                return Err(StorageError::RevisionNotFound { program, revision });
+            }
+            tx.set_tag(program, name, revision)
+        })
+    }
+
+    fn untag(&self, program: ProgramId, name: &str) -> StorageResult<()> {
+        self.backend.write(&mut |tx| {
+            tx.revision(program)?;
+            match tx.remove_tag(program, name)? {
+                true => Ok(()),
+                false => Err(StorageError::TagNotFound { program, name: name.to_string() }),
+            }
+        })
+    }
+
+    fn tags(&self, program: ProgramId) -> StorageResult<Vec<Tag>> {
+        self.backend.tags(program)
+    }
+
+    fn tagged(&self, program: ProgramId, name: &str) -> StorageResult<u64> {
+        self.backend
+            .tags(program)?
+            .into_iter()
+            .find(|t| t.name == name)
+            .map(|t| t.revision)
+            .ok_or_else(|| StorageError::TagNotFound { program, name: name.to_string() })
+    }
+
+    fn diff_revisions(&self, program: ProgramId, from: u64, to: u64) -> StorageResult<ProgramDiff> {
+        Ok(hash::diff(&self.load_at(program, from)?, &self.load_at(program, to)?))
+    }
+
+    fn prune_history(&self, program: ProgramId, retention: Retention) -> StorageResult<u64> {
+        self.backend.write(&mut |tx| {
+            let revision = tx.revision(program)?;
+            let cutoff = match retention {
+                Retention::Before(r) => r.min(revision),
+                Retention::Newest(n) => (revision + 1).saturating_sub(n.max(1)),
+            };
+            tx.prune_history(program, cutoff)
+        })
+    }
+
+    fn edit_with_message(
+        &self,
+        program: ProgramId,
+        message: &str,
+        edits: &mut EditFn<'_>,
+    ) -> StorageResult<SaveReport> {
+        self.edit_as(program, Some(message), edits)
+    }
+
+    fn save_with_message(&self, program: ProgramId, graph: &ProgramGraph, message: &str) -> StorageResult<SaveReport> {
+        self.save_as(program, graph, Some(message))
+    }
+}

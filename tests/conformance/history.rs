@@ -1,0 +1,342 @@
+//! History on every backend: the log, undo and redo of every kind of write, checkout,
+//! tags, pruning and deletion, written once against `&dyn ProgramHistory`.
+
+use super::suite::sample;
+use lmlang_storage::graph::{ProgramDocument, ProgramGraph};
+use lmlang_storage::model::*;
+use lmlang_storage::store::{
+    CommitKind, FunctionUpdate, LogPage, NewFunction, ProgramHistory, ProgramId, Retention, StorageError,
+};
+
+fn function_named(g: &ProgramGraph, name: &str) -> FunctionId {
+    g.functions().find(|f| f.name == name).map(|f| f.id).unwrap()
+}
+
+/// What a program holds, next ids aside (undo never gives ids back).
+fn content(g: &ProgramGraph) -> ProgramDocument {
+    let mut doc = g.to_document();
+    doc.next_ids = Default::default();
+    doc
+}
+
+fn all_log(store: &dyn ProgramHistory, p: ProgramId) -> Vec<lmlang_storage::store::HistoryEntry> {
+    store.log(p, LogPage { before: None, limit: 10_000 }).unwrap()
+}
+
+/// One write of each kind the store offers, on the sample program.
+type Write = fn(&dyn ProgramHistory, ProgramId, &ProgramGraph);
+
+fn writes() -> Vec<(&'static str, Write)> {
+    vec![
+        ("insert_node", |s, p, g| {
+            s.insert_node(p, function_named(g, "main"), ComputeOp::Print.into()).unwrap();
+        }),
+        ("update_node", |s, p, g| {
+            let (n, _) = g.nodes().find(|(_, n)| matches!(n.op, ComputeNodeOp::Core(ComputeOp::Const { .. }))).unwrap();
+            s.update_node(p, n, ComputeOp::Const { value: ConstValue::I64(-7) }.into()).unwrap();
+        }),
+        ("delete_node with edges and an entry", |s, p, g| {
+            let entry = g.function(function_named(g, "square")).unwrap().entry_node.unwrap();
+            s.delete_node(p, entry).unwrap();
+        }),
+        ("insert_edge", |s, p, g| {
+            let main = function_named(g, "main");
+            let nodes: Vec<NodeId> = g.function_nodes(main).collect();
+            s.insert_edge(p, nodes[0], nodes[1], FlowEdge::Control { branch_index: Some(3) }).unwrap();
+        }),
+        ("delete_edge", |s, p, g| {
+            s.delete_edge(p, g.edges().next().unwrap().id).unwrap();
+        }),
+        ("insert_type", |s, p, _| {
+            s.insert_type(p, LmType::Array { element: TypeId::I8, length: 9 }).unwrap();
+        }),
+        ("insert_function", |s, p, _| {
+            let f = NewFunction {
+                module: ModuleId::ROOT,
+                name: "fresh".into(),
+                visibility: Visibility::Public,
+                params: vec![("a".into(), TypeId::I32)],
+                return_type: TypeId::I32,
+                closure_of: None,
+            };
+            s.insert_function(p, f).unwrap();
+        }),
+        ("update_function", |s, p, g| {
+            let u = FunctionUpdate { visibility: Some(Visibility::Private), ..Default::default() };
+            s.update_function(p, function_named(g, "square"), u).unwrap();
+        }),
+        ("delete a function and the node that builds it, in one edit", |s, p, g| {
+            let main = function_named(g, "main");
+            let maker = g
+                .function_nodes(main)
+                .find(|n| matches!(g.node(*n).unwrap().op, ComputeNodeOp::Core(ComputeOp::MakeClosure { .. })))
+                .unwrap();
+            let adder = function_named(g, "adder");
+            s.edit(p, &mut |g| {
+                g.remove_compute_node(maker)?;
+                g.remove_function(adder).map(drop)
+            })
+            .unwrap();
+        }),
+        ("insert_module", |s, p, _| {
+            s.insert_module(p, ModuleId::ROOT, "extra", Visibility::Private).unwrap();
+        }),
+        ("update_module", |s, p, g| {
+            s.update_module(p, g.modules().resolve(&["app", "math"]).unwrap(), "maths").unwrap();
+        }),
+        ("insert_named_type", |s, p, _| {
+            let ty = LmType::Pointer { pointee: TypeId::I64, mutable: false };
+            s.insert_named_type(p, ModuleId::ROOT, Visibility::Public, "Ptr", ty).unwrap();
+        }),
+        ("edit group", |s, p, g| {
+            let main = function_named(g, "main");
+            s.edit(p, &mut |g| {
+                let a = g.add_core_op(main, ComputeOp::Print)?;
+                let b = g.add_core_op(main, ComputeOp::ReadLine)?;
+                g.add_control_edge(a, b, None)?;
+                Ok(())
+            })
+            .unwrap();
+        }),
+        ("save after an edit of a loaded copy", |s, p, _| {
+            let mut g = s.load_program(p).unwrap();
+            let main = function_named(&g, "main");
+            g.add_core_op(main, ComputeOp::Print).unwrap();
+            let victim = g.nodes().map(|(id, _)| id).nth(2).unwrap();
+            g.remove_compute_node(victim).unwrap();
+            s.save_program(p, &g).unwrap();
+        }),
+        ("save_function", |s, p, g| {
+            let mut edited = g.clone();
+            let sq = function_named(g, "square");
+            edited.add_core_op(sq, ComputeOp::Print).unwrap();
+            s.save_function(p, &edited, sq).unwrap();
+        }),
+        ("save of a whole unrelated program", |s, p, _| {
+            let other = lmlang_storage::synth::generate(&lmlang_storage::synth::SynthConfig {
+                nodes: 400,
+                seed: 3,
+                gaps: true,
+            });
+            s.save_program(p, &other).unwrap();
+        }),
+    ]
+}
+
+pub fn undo_and_redo_every_kind_of_write(store: &dyn ProgramHistory) {
+    for (i, (what, write)) in writes().into_iter().enumerate() {
+        let p = store.insert_program(&format!("p{i}"), &sample()).unwrap();
+        let before = store.load_program(p).unwrap();
+        write(store, p, &before);
+        let after = store.load_program(p).unwrap();
+        assert_ne!(content(&after), content(&before), "{what} changed nothing");
+        let undone = store.undo(p, None).unwrap();
+        let back = store.load_program(p).unwrap();
+        assert_eq!(content(&back), content(&before), "undo of {what}");
+        assert_eq!(back.next_ids(), after.next_ids(), "undo of {what} gives no id back");
+        assert_eq!(back.hashes().program(), before.hashes().program(), "undo of {what}");
+        let redone = store.redo(p, Some("again")).unwrap();
+        assert_eq!(redone, undone + 1);
+        assert_eq!(store.load_program(p).unwrap(), after, "redo of {what} restores the same ids");
+        // Undo of the redo, and redo once more: the stacks keep going.
+        store.undo(p, None).unwrap();
+        assert_eq!(content(&store.load_program(p).unwrap()), content(&before), "second undo of {what}");
+        store.redo(p, None).unwrap();
+        assert_eq!(store.load_program(p).unwrap(), after, "second redo of {what}");
+    }
+}
+
+pub fn undo_walks_back_to_the_first_revision_and_ids_stay_unique(store: &dyn ProgramHistory) {
+    let p = store.insert_program("walk", &sample()).unwrap();
+    let first = store.load_program(p).unwrap();
+    let main = function_named(&first, "main");
+    let a = store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    let b = store.insert_node(p, main, ComputeOp::ReadLine.into()).unwrap();
+    store.insert_edge(p, a, b, FlowEdge::Control { branch_index: None }).unwrap();
+    store.undo(p, None).unwrap();
+    store.undo(p, None).unwrap();
+    store.undo(p, None).unwrap();
+    let err = store.undo(p, None).unwrap_err();
+    assert!(matches!(err, StorageError::NothingTo { action: "undo", .. }), "{err:?}");
+    assert_eq!(content(&store.load_program(p).unwrap()), content(&first));
+    // The undone ids are not handed out again; a new edit clears what could be redone.
+    let c = store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    assert!(c.0 > b.0, "{c:?} reuses an undone id");
+    let err = store.redo(p, None).unwrap_err();
+    assert!(matches!(err, StorageError::NothingTo { action: "redo", .. }), "{err:?}");
+    store.undo(p, None).unwrap();
+    assert_eq!(content(&store.load_program(p).unwrap()), content(&first));
+}
+
+pub fn log_records_every_commit_newest_first(store: &dyn ProgramHistory) {
+    let p = store.insert_program("log", &sample()).unwrap();
+    let g = store.load_program(p).unwrap();
+    let main = function_named(&g, "main");
+    let mut roots = vec![g.hashes().program()];
+    store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    roots.push(store.load_program(p).unwrap().hashes().program());
+    store.edit_with_message(p, "two nodes", &mut |g| g.add_core_op(main, ComputeOp::Print).map(drop)).unwrap();
+    roots.push(store.load_program(p).unwrap().hashes().program());
+    let mut copy = store.load_program(p).unwrap();
+    copy.add_core_op(main, ComputeOp::ReadLine).unwrap();
+    store.save_with_message(p, &copy, "saved").unwrap();
+    roots.push(copy.hashes().program());
+    store.rename_program(p, "log2").unwrap();
+    roots.push(copy.hashes().program());
+    store.undo(p, Some("oops")).unwrap();
+    roots.push(store.load_program(p).unwrap().hashes().program());
+    // A save that changes nothing commits nothing and records nothing.
+    let same = store.load_program(p).unwrap();
+    store.save_program(p, &same).unwrap();
+
+    let log = all_log(store, p);
+    let revisions: Vec<u64> = log.iter().map(|e| e.revision).collect();
+    assert_eq!(revisions, vec![6, 5, 4, 3, 2, 1]);
+    let kinds: Vec<CommitKind> = log.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            CommitKind::Undo { of: 4 },
+            CommitKind::Rename,
+            CommitKind::Edit,
+            CommitKind::Edit,
+            CommitKind::Edit,
+            CommitKind::Create
+        ]
+    );
+    let messages: Vec<Option<&str>> = log.iter().map(|e| e.message.as_deref()).collect();
+    assert_eq!(messages, vec![Some("oops"), None, Some("saved"), Some("two nodes"), None, None]);
+    let logged: Vec<_> = log.iter().rev().map(|e| e.root).collect();
+    assert_eq!(logged, roots);
+    assert_eq!(store.list_programs().unwrap().iter().find(|s| s.id == p).unwrap().revision, 6);
+    // Paging: newest first, below a revision, at most `limit`.
+    let page = store.log(p, LogPage { before: Some(5), limit: 2 }).unwrap();
+    assert_eq!(page.iter().map(|e| e.revision).collect::<Vec<_>>(), vec![4, 3]);
+    assert!(store.log(p, LogPage { before: Some(1), limit: 5 }).unwrap().is_empty());
+    let err = store.log(ProgramId(9_999), LogPage::default()).unwrap_err();
+    assert!(matches!(err, StorageError::ProgramNotFound(_)), "{err:?}");
+}
+
+pub fn checkout_gives_each_revision_as_it_was(store: &dyn ProgramHistory) {
+    let p = store.insert_program("co", &sample()).unwrap();
+    let mut states = vec![store.load_program(p).unwrap()];
+    for (_, write) in writes() {
+        let current = store.load_program(p).unwrap();
+        write(store, p, &current);
+        states.push(store.load_program(p).unwrap());
+    }
+    store.undo(p, None).unwrap();
+    states.push(store.load_program(p).unwrap());
+    let log = all_log(store, p);
+    assert_eq!(log.len() as u64, log[0].revision, "one entry per revision");
+    assert_eq!(log.len(), states.len(), "every write above is one commit");
+    for entry in &log {
+        let at = store.load_at(p, entry.revision).unwrap();
+        assert_eq!(at.hashes().program(), entry.root, "revision {}", entry.revision);
+        assert_eq!(at, states[entry.revision as usize - 1], "revision {}, next ids included", entry.revision);
+    }
+    for bad in [0, log[0].revision + 1] {
+        let err = store.load_at(p, bad).unwrap_err();
+        assert!(matches!(err, StorageError::RevisionNotFound { revision, .. } if revision == bad), "{err:?}");
+    }
+    let d = store.diff_revisions(p, 1, 2).unwrap();
+    assert_eq!(d.changed, vec!["app::main".to_string()]);
+    assert!(store.diff_revisions(p, 2, 2).unwrap().is_empty());
+}
+
+pub fn tags_name_revisions(store: &dyn ProgramHistory) {
+    let p = store.insert_program("tags", &sample()).unwrap();
+    let first = store.load_program(p).unwrap();
+    store.tag(p, "start", 1).unwrap();
+    store.insert_node(p, function_named(&first, "main"), ComputeOp::Print.into()).unwrap();
+    store.tag(p, "one-more", 2).unwrap();
+    assert_eq!(store.tagged(p, "start").unwrap(), 1);
+    assert_eq!(store.load_at(p, store.tagged(p, "start").unwrap()).unwrap(), first);
+    store.tag(p, "start", 2).unwrap();
+    assert_eq!(store.tagged(p, "start").unwrap(), 2, "a tag moves");
+    let names: Vec<String> = store.tags(p).unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, vec!["one-more".to_string(), "start".to_string()]);
+    store.untag(p, "one-more").unwrap();
+    assert!(matches!(store.untag(p, "one-more"), Err(StorageError::TagNotFound { .. })));
+    assert!(matches!(store.tagged(p, "nope"), Err(StorageError::TagNotFound { .. })));
+    for bad in ["", "a@b", "nul\0"] {
+        assert!(matches!(store.tag(p, bad, 1), Err(StorageError::InvalidTagName(_))), "{bad:?}");
+    }
+    let err = store.tag(p, "future", 99).unwrap_err();
+    assert!(matches!(err, StorageError::RevisionNotFound { revision: 99, .. }), "{err:?}");
+    assert_eq!(store.tags(p).unwrap().len(), 1, "a refused tag writes nothing");
+}
+
+pub fn pruning_drops_old_history_only(store: &dyn ProgramHistory) {
+    let p = store.insert_program("prune", &sample()).unwrap();
+    let main = function_named(&store.load_program(p).unwrap(), "main");
+    for _ in 0..6 {
+        store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    }
+    store.tag(p, "old", 2).unwrap();
+    store.tag(p, "new", 6).unwrap();
+    let at5 = store.load_at(p, 5).unwrap();
+    assert_eq!(store.prune_history(p, Retention::Before(3)).unwrap(), 2);
+    assert_eq!(all_log(store, p).iter().map(|e| e.revision).min(), Some(3));
+    assert!(matches!(store.load_at(p, 2), Err(StorageError::RevisionNotFound { revision: 2, .. })));
+    assert!(matches!(store.tagged(p, "old"), Err(StorageError::TagNotFound { .. })), "tags go with their revision");
+    assert_eq!(store.tagged(p, "new").unwrap(), 6);
+    assert_eq!(store.prune_history(p, Retention::Newest(3)).unwrap(), 2);
+    assert_eq!(all_log(store, p).iter().map(|e| e.revision).collect::<Vec<_>>(), vec![7, 6, 5]);
+    assert_eq!(store.load_at(p, 5).unwrap(), at5);
+    // Undo stops where history was cut.
+    for _ in 0..3 {
+        store.undo(p, None).unwrap();
+    }
+    let err = store.undo(p, None).unwrap_err();
+    assert!(matches!(err, StorageError::RevisionNotFound { revision: 4, .. }), "{err:?}");
+    assert_eq!(store.prune_history(p, Retention::Newest(0)).unwrap(), 5, "the newest entry is always kept");
+    assert_eq!(all_log(store, p).len(), 1);
+}
+
+pub fn deleting_a_program_deletes_its_history(store: &dyn ProgramHistory) {
+    let p = store.insert_program("gone", &sample()).unwrap();
+    let main = function_named(&store.load_program(p).unwrap(), "main");
+    store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    store.undo(p, None).unwrap();
+    store.tag(p, "t", 2).unwrap();
+    store.delete_program(p).unwrap();
+    assert!(matches!(store.log(p, LogPage::default()), Err(StorageError::ProgramNotFound(_))));
+    assert!(matches!(store.tags(p), Err(StorageError::ProgramNotFound(_))));
+    assert!(matches!(store.undo(p, None), Err(StorageError::ProgramNotFound(_))));
+    let again = store.insert_program("gone", &sample()).unwrap();
+    assert_eq!(all_log(store, again).len(), 1);
+    assert!(store.tags(again).unwrap().is_empty());
+}
+
+/// Random programs edited by random scripts, each step its own commit: every revision
+/// checks out to exactly the program stored then, and undoing everything gives the
+/// first back.
+pub fn random_edits_check_out_and_undo_exactly(store: &dyn ProgramHistory) {
+    use proptest::test_runner::{Config, TestRunner};
+    let mut runner = TestRunner::new(Config { cases: 12, ..Config::default() });
+    let counter = std::cell::Cell::new(0);
+    let strategy = (crate::common::arb_program(), crate::common::arb_edit_script());
+    runner
+        .run(&strategy, |(g, script)| {
+            counter.set(counter.get() + 1);
+            let p = store.insert_program(&format!("random-{}", counter.get()), &g).expect("insert");
+            let mut states = vec![store.load_program(p).expect("load")];
+            for step in script {
+                // Every accepted edit commits one revision; a refused one none.
+                if store.edit(p, &mut |g| crate::common::try_step(g, step)).is_ok() {
+                    states.push(store.load_program(p).expect("load"));
+                }
+            }
+            let log = all_log(store, p);
+            proptest::prop_assert_eq!(log.len(), states.len());
+            for entry in &log {
+                let at = store.load_at(p, entry.revision).expect("checkout");
+                proptest::prop_assert_eq!(&at, &states[entry.revision as usize - 1], "revision {}", entry.revision);
+            }
+            while store.undo(p, None).is_ok() {}
+            proptest::prop_assert_eq!(content(&store.load_program(p).expect("load")), content(&states[0]));
+            Ok(())
+        })
+        .unwrap();
+}
