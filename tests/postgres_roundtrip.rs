@@ -12,7 +12,7 @@ mod pg_support;
 
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::*;
-use lmlang_storage::postgres::{PgRows, PgStore};
+use lmlang_storage::postgres::{PgConfig, PgRows, PgStore};
 use lmlang_storage::rows::read_graph;
 use lmlang_storage::store::{GraphStore, ProgramId, StorageError};
 use lmlang_storage::synth::{SynthConfig, generate};
@@ -177,4 +177,57 @@ fn a_writer_waiting_past_the_lock_timeout_gets_busy_and_changes_nothing() {
     holder.batch_execute("COMMIT").expect("release");
     assert_eq!(store.find_program("locked").expect("unchanged"), p);
     store.rename_program(p, "renamed").expect("the lock is free again");
+}
+
+/// A program big enough to load over two connections (edges on one, the rest on the
+/// other) loads whole and as it was stored, with the split on and off.
+#[test]
+fn a_big_program_loads_the_same_over_two_connections() {
+    let Some(schema) = TestSchema::new() else { return };
+    let g = generate(&SynthConfig { nodes: 12_000, seed: 5, gaps: false });
+    assert!(g.edge_count() >= 20_000, "the program must be big enough to be split: {}", g.edge_count());
+    let split = schema.store();
+    let p = split.insert_program("big", &g).expect("insert");
+    assert_eq!(split.load_program(p).expect("split load"), g);
+    let whole = PgStore::connect_with(&schema.url, PgConfig { split_loads: false, ..schema.config() }).expect("store");
+    assert_eq!(whole.load_program(p).expect("load in one"), g);
+}
+
+/// The two halves of a split load read one snapshot: while another store commits a
+/// new node with an edge to it in each transaction, every load sees as many new edges
+/// as new nodes, and never a half of one commit.
+#[test]
+fn a_split_load_reads_one_snapshot_while_writers_commit() {
+    let Some(schema) = TestSchema::new() else { return };
+    let g = generate(&SynthConfig { nodes: 12_000, seed: 6, gaps: false });
+    let (base_nodes, base_edges) = (g.node_count(), g.edge_count());
+    let reader = schema.store();
+    let p = reader.insert_program("busy", &g).expect("insert");
+    let f = g.functions().next().map(|f| f.id).expect("a function");
+    let anchor = g.nodes().find(|(_, n)| n.owner == f).map(|(id, _)| id).expect("a node in the function");
+    let writer = schema.store();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let writes = scope.spawn(|| {
+            let mut commits = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && commits < 200 {
+                writer
+                    .edit(p, &mut |graph| {
+                        let n = graph.add_core_op(f, ComputeOp::Print)?;
+                        graph.add_control_edge(anchor, n, None)?;
+                        Ok(())
+                    })
+                    .expect("a commit");
+                commits += 1;
+            }
+            commits
+        });
+        for _ in 0..8 {
+            let loaded = reader.load_program(p).expect("a split load");
+            let new_nodes = loaded.node_count() - base_nodes;
+            assert_eq!(loaded.edge_count() - base_edges, new_nodes, "a load saw part of a commit");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(writes.join().expect("the writer") > 0);
+    });
 }

@@ -123,8 +123,10 @@ fn run(cli: Cli) -> CmdResult {
         Command::Delete { program } => programs::delete(&open()?, &program),
         Command::Migrate => programs::migrate(&open()?),
         Command::Vacuum => programs::vacuum(&open()?),
+        #[cfg(feature = "postgres")]
+        Command::Bench(args) if postgres => bench::run_postgres(&cli.db.to_string_lossy(), &args),
         Command::Bench(_) if postgres => {
-            Err(Failure("bench runs on SQLite files only (PostgreSQL figures: BENCHMARKS.md)".into()))
+            Err(Failure("bench needs an lmstore built with --features postgres for a server".into()))
         }
         Command::Bench(args) => bench::run(&args),
         Command::Soak(args) => soak::run(&cli.db, &args),

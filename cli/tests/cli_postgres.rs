@@ -1,12 +1,12 @@
 //! `lmstore --db postgres://...` end to end (feature `postgres`): every command but
-//! bench and soak against a fresh schema of the test server (`LMLANG_TEST_PG_URL`,
+//! soak against a fresh schema of the test server (`LMLANG_TEST_PG_URL`,
 //! made and dropped with `psql`). Skipped with one line without a server, unless
 //! `LMLANG_PG_REQUIRED=1`.
 #![cfg(feature = "postgres")]
 
 mod cli_support;
 
-use cli_support::{json, lmstore, ok};
+use cli_support::{json, ok};
 use std::process::Command;
 
 fn psql(url: &str, sql: &str) -> bool {
@@ -28,7 +28,9 @@ impl Drop for Schema {
 fn schema() -> Option<Schema> {
     let required = std::env::var("LMLANG_PG_REQUIRED").is_ok_and(|v| v == "1");
     let url = std::env::var("LMLANG_TEST_PG_URL").ok();
-    let name = format!("lmstore_test_{}", std::process::id());
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("lmstore_test_{}_{n}", std::process::id());
     match url {
         Some(url) if psql(&url, &format!("CREATE SCHEMA {name}")) => Some(Schema { url, name }),
         other => {
@@ -62,6 +64,39 @@ fn every_command_works_against_a_server() {
     run(&["dot", "sample", "--output", "sample.dot"]);
     run(&["vacuum"]);
     run(&["delete", "copy"]);
-    let refused = lmstore(d, &["--db", &db, "bench"]);
-    assert!(!refused.status.success(), "bench is SQLite's only");
+}
+
+/// `bench` against a server: every PostgreSQL figure beside its floor and the SQLite
+/// figure of the same run, the JSON with both, and no benchmark schema left behind.
+#[test]
+fn bench_measures_postgres_beside_its_floors_and_sqlite() {
+    let Some(schema) = schema() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json_path = dir.path().join("bench.json");
+    let json_arg = json_path.to_string_lossy().into_owned();
+    let table = ok(dir.path(), &["--db", &schema.url, "bench", "--nodes", "300", "--reps", "1", "--json", &json_arg]);
+    for figure in [
+        "bulk save, new program (floor: COPY)",
+        "load program (floor: SELECT per table)",
+        "single mutation: insert_node",
+        "find_nodes_by_owner",
+        "8 writer process(es), one program each",
+        "SQLite (same run)",
+    ] {
+        assert!(table.contains(figure), "{figure} missing from:\n{table}");
+    }
+    let text = std::fs::read_to_string(&json_path).expect("the JSON file");
+    let reports: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let report = &reports[0];
+    assert_eq!(report["nodes"], 300);
+    for field in ["bulk_save_floor_ms", "load_floor_ms", "node_commit_floor_per_s", "find_nodes_by_owner_floor_us"] {
+        assert!(report[field].as_f64().is_some_and(|v| v > 0.0), "{field} in {report}");
+    }
+    assert!(report["sqlite"]["bulk_save_ms"].as_f64().is_some_and(|v| v > 0.0), "{report}");
+    assert_eq!(report["writers_commits_per_s"].as_array().map(Vec::len), Some(4), "{report}");
+    let left = Command::new("psql")
+        .args([schema.url.as_str(), "-qAtc", "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'lmbench\\_%'"])
+        .output()
+        .expect("psql");
+    assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "0", "benchmark schemas left behind");
 }

@@ -1,10 +1,10 @@
 //! `PgBackend`: the [`Backend`] on PostgreSQL, and `PgTx`, its write transaction.
 
 use super::connections::{self, PgConfig, PgPool};
-use super::error::reclassify;
 use super::feed;
 use super::replicas::Reads;
 use super::rows::PgRows;
+use super::source::{PgConnections, PgPoolConnections};
 use crate::graph::{ChangeSet, EdgeView, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
 use crate::rows::sql::codec::{cell_id, corrupt, show};
@@ -16,17 +16,16 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use std::collections::HashMap;
-use std::sync::Arc;
 
-/// The PostgreSQL backend of [`PgStore`](super::PgStore): a pool shared by readers and
-/// writers, and where reads go (the primary, or replicas: see `replicas`).
-pub struct PgBackend {
-    pool: PgPool,
+/// The PostgreSQL backend of [`PgStore`](super::PgStore) (on a pool) and of
+/// [`PgConnectionStore`](super::PgConnectionStore) (on a host's connection): every
+/// row-level read and write, once, over any source of connections.
+pub struct PgBackend<C = PgPoolConnections> {
+    connections: C,
     config: PgConfig,
-    reads: Arc<Reads>,
 }
 
-impl std::fmt::Debug for PgBackend {
+impl<C> std::fmt::Debug for PgBackend<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgBackend").field("config", &self.config).finish_non_exhaustive()
     }
@@ -36,35 +35,31 @@ impl PgBackend {
     /// A backend on `pool`, whose connections must already see the store's tables
     /// (see [`PgCustomizer`](super::PgCustomizer)).
     pub fn new(pool: PgPool, config: PgConfig) -> Self {
-        let reads = Arc::new(Reads::primary_only(pool.clone()));
-        PgBackend { pool, config, reads }
-    }
-
-    /// A backend whose reads go where `reads` says.
-    pub(crate) fn with_reads(pool: PgPool, config: PgConfig, reads: Reads) -> Self {
-        PgBackend { pool, config, reads: Arc::new(reads) }
-    }
-
-    /// Where reads go, for the change feed (which raises their WAL position).
-    pub(crate) fn reads(&self) -> &Arc<Reads> {
-        &self.reads
+        PgBackend { connections: PgPoolConnections::new(pool), config }
     }
 
     /// The pool, for maintenance and tests.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        self.connections.pool()
     }
 
-    /// Runs `work` on a pooled connection, outside a transaction (each statement sees
-    /// what is committed when it runs).
-    pub fn with_connection<T>(&self, work: impl FnOnce(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
-        work(&mut *connections::connection(&self.pool)?).map_err(reclassify)
+    /// Where reads go, for the change feed (which raises their WAL position).
+    pub(crate) fn reads(&self) -> &std::sync::Arc<Reads> {
+        self.connections.reads()
+    }
+}
+
+impl<C: PgConnections> PgBackend<C> {
+    /// A backend reading and writing through `connections`.
+    pub fn with_connections(connections: C, config: PgConfig) -> Self {
+        PgBackend { connections, config }
     }
 
-    /// Runs the read `work` where reads go (a replica that has replayed this store's
-    /// last commit, or the primary), again on another connection if it met a dead one.
-    fn read<T>(&self, mut work: impl FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
-        self.reads.read(&mut work)
+    /// Runs `work` on a connection, outside a transaction of the store's (each
+    /// statement sees what is committed when it runs, or what a host's open
+    /// transaction sees).
+    pub fn with_connection<T>(&self, mut work: impl FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
+        self.connections.read(&mut work)
     }
 
     /// A single-row read: the existence check runs only when the row is missing.
@@ -74,7 +69,7 @@ impl PgBackend {
         find: impl Fn(&mut PgConnection) -> QueryResult<Option<R>>,
         decode: impl Fn(R) -> StorageResult<T>,
     ) -> StorageResult<Option<T>> {
-        self.read(|conn| match find(conn)? {
+        self.with_connection(|conn| match find(conn)? {
             Some(row) => decode(row).map(Some),
             None => require_program(conn, program).map(|()| None),
         })
@@ -87,7 +82,7 @@ impl PgBackend {
         find: impl Fn(&mut PgConnection) -> QueryResult<Vec<R>>,
         decode: impl Fn(R) -> StorageResult<T>,
     ) -> StorageResult<Vec<T>> {
-        self.read(|conn| {
+        self.with_connection(|conn| {
             let rows = find(conn)?;
             if rows.is_empty() {
                 require_program(conn, program)?;
@@ -97,6 +92,10 @@ impl PgBackend {
     }
 }
 
+/// Programs with at least this many edges load over two connections at once (sharing
+/// one snapshot), when the connections come from a pool with one to spare.
+const PARALLEL_LOAD_EDGES: i64 = 20_000;
+
 fn require_program(conn: &mut PgConnection, program: ProgramId) -> StorageResult<()> {
     if programs::pg::exists(conn, program.0)? {
         Ok(())
@@ -105,17 +104,42 @@ fn require_program(conn: &mut PgConnection, program: ProgramId) -> StorageResult
     }
 }
 
-impl Backend for PgBackend {
+impl<C: PgConnections> Backend for PgBackend<C> {
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
-        self.read(|conn| programs::pg::list(conn)?.iter().map(programs::ProgramRow::summary).collect())
+        self.with_connection(|conn| programs::pg::list(conn)?.iter().map(programs::ProgramRow::summary).collect())
     }
 
     fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>> {
-        self.read(|conn| Ok(programs::pg::id_by_name(conn, name)?.map(ProgramId)))
+        self.with_connection(|conn| Ok(programs::pg::id_by_name(conn, name)?.map(ProgramId)))
     }
 
     fn load(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)> {
-        self.read(|conn| connections::snapshot(conn, |c| rows::read_graph(&mut PgRows(c), program, false)))
+        let big = self.config.split_loads
+            && self.with_connection(|c| {
+                Ok(programs::pg::find(c, program.0)?
+                    .is_some_and(|row| row.edge_count.get().is_ok_and(|n| n >= PARALLEL_LOAD_EDGES)))
+            })?;
+        let mut second = if big { self.connections.spare() } else { None };
+        self.connections.snapshot(&mut |c| {
+            // The first connection exports its snapshot and reads everything but the
+            // edges; the second imports it and reads the edges, at the same time.
+            if let Some(second) = second.as_mut() {
+                let id = connections::export_snapshot(c)?;
+                let split = rows::read_graph_split(
+                    program,
+                    || rows::read_without_edges(&mut PgRows(c), program),
+                    |sink| {
+                        connections::imported_snapshot(second, &id, |c2| {
+                            rows::read_edges(&mut PgRows(c2), program, sink)
+                        })
+                    },
+                )?;
+                if let Some(loaded) = split {
+                    return Ok(loaded);
+                }
+            }
+            rows::read_graph(&mut PgRows(c), program, false)
+        })
     }
 
     fn node(&self, program: ProgramId, node: NodeId) -> StorageResult<Option<ComputeNode>> {
@@ -188,14 +212,7 @@ impl Backend for PgBackend {
 
     fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
         let notify = self.config.notify_changes;
-        let done = connections::write(&self.pool, self.config.write_retries, &mut |conn| {
-            work(&mut PgTx { notify, ..PgTx::new(conn) })
-        });
-        match &done {
-            Ok(_) => self.reads.after_commit(),
-            Err(e) => self.reads.after_failed_write(e),
-        }
-        done
+        self.connections.write(self.config.write_retries, &mut |conn| work(&mut PgTx { notify, ..PgTx::new(conn) }))
     }
 }
 

@@ -7,8 +7,9 @@
 //! write rolled back by a serialization failure or a deadlock runs again, a few times,
 //! before `Busy` reaches the caller.
 
-use super::error::{classify_pool, reclassify, retryable};
-use crate::store::{DatabaseErrorKind, StorageError, StorageResult};
+use super::error::{classify_pool, is_connection_lost, reclassify, retryable};
+use crate::store::StorageResult;
+use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
@@ -33,6 +34,10 @@ pub struct PgConfig {
     pub write_retries: u32,
     /// Whether opening applies pending migrations (under an advisory lock).
     pub migrate: bool,
+    /// Whether a big program loads over two pooled connections at once, sharing one
+    /// snapshot (`pg_export_snapshot`): edges on one, the rest on the other. Not with
+    /// replicas (a replica's snapshot cannot be shared with the primary).
+    pub split_loads: bool,
     /// With replicas: how long a read waits for a replica's connection before it goes
     /// to the primary instead (kept short, so a replica that is down costs little).
     pub replica_timeout: Duration,
@@ -54,6 +59,7 @@ impl Default for PgConfig {
             schema: None,
             write_retries: 8,
             migrate: true,
+            split_loads: true,
             replica_timeout: Duration::from_secs(1),
             replica_retry_after: Duration::from_secs(5),
             notify_changes: false,
@@ -122,17 +128,81 @@ pub fn snapshot<T>(
     conn.build_transaction().repeatable_read().read_only().run(work).map_err(reclassify)
 }
 
+diesel::define_sql_function! {
+    /// Exports the calling transaction's snapshot for other sessions to import.
+    fn pg_export_snapshot() -> diesel::sql_types::Text;
+}
+
+/// Exports the snapshot of the transaction `conn` is in, so another connection can
+/// read exactly what it reads ([`imported_snapshot`]).
+pub fn export_snapshot(conn: &mut PgConnection) -> StorageResult<String> {
+    Ok(diesel::select(pg_export_snapshot()).get_result::<String>(conn)?)
+}
+
+/// Runs `work` in a `REPEATABLE READ READ ONLY` transaction that reads the snapshot
+/// `id` another transaction exported (which must still be open).
+pub fn imported_snapshot<T>(
+    conn: &mut PgConnection,
+    id: &str,
+    work: impl FnOnce(&mut PgConnection) -> StorageResult<T>,
+) -> StorageResult<T> {
+    // `SET TRANSACTION SNAPSHOT` takes no parameters; the id is the server's own
+    // (hex digits and dashes), checked before it goes into the statement.
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(crate::store::StorageError::database(
+            crate::store::DatabaseErrorKind::Other,
+            format!("unexpected snapshot id {id:?} from pg_export_snapshot()"),
+        ));
+    }
+    snapshot(conn, |c| {
+        c.batch_execute(&format!("SET TRANSACTION SNAPSHOT '{id}'"))?;
+        work(c)
+    })
+}
+
+/// Runs `work` in a `READ COMMITTED` write transaction on a pooled connection, again
+/// (on a fresh transaction) when a serialization failure or deadlock rolled it back.
+pub fn write<T>(
+    pool: &PgPool,
+    retries: u32,
+    work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
+) -> StorageResult<T> {
+    let mut dead = 0u32;
+    retrying(retries, &mut || {
+        loop {
+            let mut conn = connection(pool)?;
+            let mut began = false;
+            let result = conn.build_transaction().read_committed().run(|c| {
+                began = true;
+                work(c)
+            });
+            match result {
+                Err(e) if is_connection_lost(&e) => {
+                    discard_if_dead(&mut conn);
+                    // Nothing reached the server if the transaction never began.
+                    if !began && dead < pool.max_size() {
+                        dead += 1;
+                        tracing::debug!(error = %e, "a pooled connection was dead; the write runs on another");
+                        continue;
+                    }
+                    return Err(e);
+                }
+                other => return other,
+            }
+        }
+    })
+}
+
 /// Runs the read `work` on a pooled connection. A read that meets a dead connection (one
 /// the server closed while it sat in the pool: a restart, `pg_terminate_backend`) runs
 /// again on another, so only a read the server was running when it lost the
-/// connection can fail with `ConnectionLost`; libpq marks the dead connection broken, so
-/// the pool drops it.
+/// connection can fail with `ConnectionLost`.
 pub fn read<T>(pool: &PgPool, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
     let mut attempts = 0u32;
     loop {
         let mut conn = connection(pool)?;
         match work(&mut conn).map_err(reclassify) {
-            Err(e) if connection_lost(&e) && attempts < pool.max_size() => {
+            Err(e) if is_connection_lost(&e) && attempts < pool.max_size() => {
                 discard_if_dead(&mut conn);
                 attempts += 1;
                 tracing::debug!(error = %e, "a pooled connection was dead; the read runs again on another");
@@ -153,49 +223,28 @@ pub fn discard_if_dead(conn: &mut PgConnection) {
     let _ = conn.batch_execute("");
 }
 
-/// Whether an error says the connection to the server is gone.
-pub fn connection_lost(e: &StorageError) -> bool {
-    matches!(e, StorageError::Database { kind: DatabaseErrorKind::ConnectionLost, .. })
-}
-
-/// Runs `work` in a `READ COMMITTED` write transaction on a pooled connection, again
-/// (on a fresh transaction) when a serialization failure or deadlock rolled it back,
-/// or when the connection turned out dead before the transaction began (nothing was
-/// sent to the server, so nothing can have been written).
-pub fn write<T>(
-    pool: &PgPool,
+/// [`write`] on one connection (a host's, outside any transaction of its own).
+pub fn write_on<T>(
+    conn: &mut PgConnection,
     retries: u32,
     work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
 ) -> StorageResult<T> {
-    let mut attempt = 0u32;
-    let mut dead = 0u32;
+    retrying(retries, &mut || conn.build_transaction().read_committed().run(|c| work(c)))
+}
+
+/// Runs `attempt` (one whole transaction) again, up to `retries` times, while a
+/// serialization failure or deadlock rolls it back.
+fn retrying<T>(retries: u32, attempt: &mut dyn FnMut() -> StorageResult<T>) -> StorageResult<T> {
+    let mut tries = 0u32;
     loop {
-        let mut conn = connection(pool)?;
-        let mut began = false;
-        let result = conn.build_transaction().read_committed().run(|c| {
-            began = true;
-            work(c)
-        });
-        match result {
-            Err(e) if attempt < retries && retryable(&e) => {
-                attempt += 1;
-                tracing::warn!(attempt, error = %e, "write rolled back by a serialization failure or deadlock; retrying");
+        match attempt() {
+            Err(e) if tries < retries && retryable(&e) => {
+                tries += 1;
+                tracing::warn!(attempt = tries, error = %e, "write rolled back by a serialization failure or deadlock; retrying");
                 // Spread the retries of colliding writers apart.
-                std::thread::sleep(Duration::from_millis(1u64 << attempt.min(7)));
+                std::thread::sleep(Duration::from_millis(1u64 << tries.min(7)));
             }
-            Err(e) => {
-                let e = reclassify(e);
-                if connection_lost(&e) {
-                    discard_if_dead(&mut conn);
-                    if !began && dead < pool.max_size() {
-                        dead += 1;
-                        tracing::debug!(error = %e, "a pooled connection was dead; the write runs on another");
-                        continue;
-                    }
-                }
-                return Err(e);
-            }
-            Ok(value) => return Ok(value),
+            other => return other.map_err(reclassify),
         }
     }
 }

@@ -23,6 +23,20 @@ pub fn retryable(e: &StorageError) -> bool {
     }
 }
 
+/// Whether an error (classified or still Diesel's) says the connection to the server
+/// is gone.
+pub fn is_connection_lost(e: &StorageError) -> bool {
+    match e {
+        StorageError::Database { kind: DatabaseErrorKind::ConnectionLost, .. } => true,
+        StorageError::Database { source, .. } => source.downcast_ref::<DieselError>().is_some_and(|d| match d {
+            DieselError::DatabaseError(DieselKind::ClosedConnection | DieselKind::UnableToSendCommand, _) => true,
+            DieselError::DatabaseError(_, info) => lost_connection(&info.message().to_ascii_lowercase()),
+            _ => false,
+        }),
+        _ => false,
+    }
+}
+
 /// Classifies what a PostgreSQL operation returned (see the module docs).
 pub fn reclassify(e: StorageError) -> StorageError {
     match e {

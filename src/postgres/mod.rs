@@ -49,6 +49,7 @@ mod maintenance;
 mod migrate;
 mod replicas;
 mod rows;
+mod source;
 
 pub use backend::{PgBackend, PgTx};
 pub use connections::{PgConfig, PgCustomizer, PgPool, quote_identifier};
@@ -56,11 +57,50 @@ pub use error::classify;
 pub use feed::{Change, ChangeFeed};
 pub use migrate::{MIGRATIONS, run_migrations};
 pub use rows::PgRows;
+pub use source::{PgConnections, PgHostConnection, PgPoolConnections, PgPooled};
 
 use crate::store::{StorageResult, Store};
 
 /// The PostgreSQL store: the shared engine over [`PgBackend`].
 pub type PgStore = Store<PgBackend>;
+
+/// The store on one connection a host service lends, typically inside a transaction
+/// of its own: the store's reads see that transaction and its writes are savepoints in
+/// it, so programs commit or roll back with the service's own rows. Build it inside
+/// the transaction and drop it there (it borrows the connection).
+///
+/// ```no_run
+/// use diesel::prelude::*;
+/// use lmlang_storage::graph::ProgramGraph;
+/// use lmlang_storage::postgres::{self, PgConnectionStore};
+/// use lmlang_storage::store::GraphStore;
+///
+/// let mut conn = PgConnection::establish("postgres://app@db.internal/app")?;
+/// postgres::run_migrations(&mut conn)?;
+/// conn.transaction(|conn| {
+///     // ... the service's own writes ...
+///     let store = PgConnectionStore::on_connection(conn);
+///     let id = store.insert_program("app", &ProgramGraph::new("app"))?;
+///     assert_eq!(store.load_program(id)?, ProgramGraph::new("app"));
+///     Ok::<_, lmlang_storage::store::StorageError>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type PgConnectionStore<'c> = Store<PgBackend<PgHostConnection<'c>>>;
+
+impl<'c> PgConnectionStore<'c> {
+    /// The store on `conn`, whose `search_path` must see migrated tables
+    /// ([`run_migrations`]).
+    pub fn on_connection(conn: &'c mut diesel::pg::PgConnection) -> Self {
+        Self::on_connection_with(conn, PgConfig::default())
+    }
+
+    /// The store on `conn` with the given settings (the pool's and migration settings
+    /// do not apply).
+    pub fn on_connection_with(conn: &'c mut diesel::pg::PgConnection, config: PgConfig) -> Self {
+        Store::with_backend(PgBackend::with_connections(PgHostConnection::new(conn), config))
+    }
+}
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host/db`) with default

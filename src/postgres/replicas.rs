@@ -17,7 +17,8 @@
 //! primary and check the program's revision under its row lock, so a graph loaded from
 //! a replica and saved back is compared with the stored program, as on SQLite.
 
-use super::connections::{self, PgConfig, PgCustomizer, PgPool, connection_lost};
+use super::connections::{self, PgConfig, PgCustomizer, PgPool};
+use super::error::is_connection_lost as connection_lost;
 use super::error::reclassify;
 use crate::store::{StorageError, StorageResult, Store};
 use diesel::pg::PgConnection;
@@ -28,6 +29,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::source::PgPoolConnections;
 use super::{PgBackend, PgStore};
 
 impl PgStore {
@@ -41,11 +43,8 @@ impl PgStore {
             super::migrate::migrate(&pool)?;
         }
         let replicas = replicas.iter().map(|url| Replica::new(url, &config)).collect();
-        Ok(Store::with_backend(PgBackend::with_reads(
-            pool.clone(),
-            config.clone(),
-            Reads::new(pool, replicas, &config),
-        )))
+        let reads = Reads::new(pool.clone(), replicas, &config);
+        Ok(Store::with_backend(PgBackend::with_connections(PgPoolConnections::with_reads(pool, reads), config)))
     }
 }
 

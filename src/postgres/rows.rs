@@ -12,6 +12,7 @@ use crate::rows::sql::tables::{edges, functions, modules, nodes, programs, seman
 use crate::rows::{Header, RowSource, SemanticRows};
 use crate::schema::{lmlang_compute_nodes as compute_nodes, lmlang_flow_edges as flow_edges};
 use crate::store::{ProgramId, ProgramRef, StorageError, StorageResult};
+use diesel::connection::DefaultLoadingMode;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 
@@ -69,30 +70,35 @@ impl RowSource for PgRows<'_> {
     }
 
     fn nodes(&mut self, program: ProgramId) -> StorageResult<Vec<NodeEntry>> {
+        // Unordered: the assembly sorts nodes by id, and an `ORDER BY node_id` made the
+        // server sort a big program's nodes on disk (`work_mem`), tripling the read.
         compute_nodes::table
             .filter(compute_nodes::program_id.eq(program.0))
-            .order_by(compute_nodes::node_id)
             .select(nodes::NodeRow::as_select())
-            .load(self.0)?
-            .into_iter()
-            .map(nodes::NodeRow::decode)
+            // Each row decoded as it is read from libpq's result, with no vector of
+            // rows between.
+            .load_iter::<nodes::NodeRow, DefaultLoadingMode>(self.0)?
+            .map(|row| row.map_err(StorageError::from).and_then(nodes::NodeRow::decode))
             .collect()
     }
 
     fn edges(&mut self, program: ProgramId, sink: &mut dyn FnMut(Vec<EdgeEntry>)) -> StorageResult<()> {
-        let rows: Vec<edges::EdgeRow> = flow_edges::table
+        // Read unordered and sorted here, for the reason `nodes` is: libpq hands over
+        // the whole result at once anyway, and sorting decoded entries is cheaper than
+        // the server's sort.
+        let mut entries = flow_edges::table
             .filter(flow_edges::program_id.eq(program.0))
-            .order_by(flow_edges::edge_id)
             .select(edges::EdgeRow::as_select())
-            .load(self.0)?;
-        for chunk in rows.chunks(EDGE_BATCH) {
-            let batch = chunk
-                .iter()
-                .map(|row| {
-                    row.decode().map(|e| EdgeEntry { id: e.id, source: e.source, target: e.target, edge: e.edge })
-                })
-                .collect::<StorageResult<Vec<_>>>()?;
-            sink(batch);
+            .load_iter::<edges::EdgeRow, DefaultLoadingMode>(self.0)?
+            .map(|row| {
+                let e = row.map_err(StorageError::from)?.decode()?;
+                Ok(EdgeEntry { id: e.id, source: e.source, target: e.target, edge: e.edge })
+            })
+            .collect::<StorageResult<Vec<_>>>()?;
+        entries.sort_unstable_by_key(|e| e.id);
+        let mut rest = entries.into_iter().peekable();
+        while rest.peek().is_some() {
+            sink(rest.by_ref().take(EDGE_BATCH).collect());
         }
         Ok(())
     }

@@ -14,9 +14,10 @@ mod assemble;
 mod diff;
 mod sink;
 mod source;
+mod split;
 pub(crate) mod sql;
 
-pub(crate) use assemble::finish;
+pub(crate) use split::read_graph_split;
 
 /// The tables that hold a program's rows in the SQL backends, in the order rows must be
 /// written for foreign keys to hold (parents first; delete in reverse). For tools that

@@ -11,8 +11,6 @@ use crate::rows::{self, Header, RowSource, SemanticRows};
 use crate::store::{ProgramId, ProgramRef, StorageError, StorageResult};
 use diesel::sqlite::SqliteConnection;
 
-pub(crate) use crate::rows::finish;
-
 /// A SQLite connection as a [`RowSource`]; the caller holds the read transaction.
 pub struct SqliteRows<'c>(pub &'c mut SqliteConnection);
 

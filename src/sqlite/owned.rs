@@ -13,7 +13,7 @@ use super::error::classify_pool;
 use super::source::{Connections, WriteWork};
 use super::tables::programs;
 use super::{mapper, migrate};
-use crate::graph::{PartialGraph, ProgramGraph};
+use crate::graph::ProgramGraph;
 use crate::store::trace::Timed;
 use crate::store::{DatabaseErrorKind, ProgramId, StorageError, StorageResult};
 use diesel::connection::SimpleConnection;
@@ -222,41 +222,11 @@ impl OwnedConnections {
         second: &mut SqliteConnection,
         program: ProgramId,
     ) -> StorageResult<Option<(ProgramGraph, u64)>> {
-        let (batches, arriving) = std::sync::mpsc::channel();
-        let both = std::thread::scope(|scope| {
-            let edges = std::thread::Builder::new()
-                .name("lmlang-load-edges".into())
-                .spawn_scoped(scope, move || {
-                    // A send fails only once the other side has given up on the load.
-                    let sink = |batch| drop(batches.send(batch));
-                    connection::read_transaction(second, |c| mapper::read_edges(c, program, sink))
-                })
-                .inspect_err(
-                    |e| tracing::warn!(%program, error = %e, "no thread for a split load; loading in one transaction"),
-                )
-                .ok()?;
-            let main = connection::read_transaction(first, |c| mapper::read_without_edges(c, program)).map(
-                |(doc, revision)| {
-                    let mut partial = PartialGraph::new(doc);
-                    // Until the reader is done and drops its end of the channel.
-                    for batch in &arriving {
-                        partial.add_edges(batch);
-                    }
-                    (partial, revision)
-                },
-            );
-            drop(arriving);
-            Some((main, edges.join()))
-        });
-        let Some((main, edges)) = both else { return Ok(None) };
-        let (partial, revision) = main?;
-        let edge_revision = edges
-            .map_err(|_| StorageError::database(DatabaseErrorKind::Other, "the edge reader thread panicked"))??;
-        if edge_revision != revision {
-            tracing::warn!(%program, "a write came between the two halves of a split load; loading again in one");
-            return Ok(None);
-        }
-        Ok(Some((mapper::finish(program, partial)?, revision)))
+        crate::rows::read_graph_split(
+            program,
+            || connection::read_transaction(first, |c| mapper::read_without_edges(c, program)),
+            |sink| connection::read_transaction(second, |c| mapper::read_edges(c, program, sink)),
+        )
     }
 }
 

@@ -73,6 +73,30 @@ fn postgres(test: Test<'_>) {
     pg_support::with_store(|store| test(store));
 }
 
+/// PostgreSQL on one connection a service lends, outside any transaction of its own:
+/// each store write is its own transaction on that connection.
+#[cfg(feature = "postgres")]
+fn postgres_host_connection(test: Test<'_>) {
+    let Some(schema) = pg_support::TestSchema::new() else { return };
+    drop(schema.store());
+    let mut conn = schema.connection();
+    test(&lmlang_storage::postgres::PgConnectionStore::on_connection(&mut conn));
+}
+
+/// PostgreSQL inside the service's open transaction: every store write is a savepoint
+/// in it, and the service commits at the end.
+#[cfg(feature = "postgres")]
+fn postgres_host_transaction(test: Test<'_>) {
+    let Some(schema) = pg_support::TestSchema::new() else { return };
+    drop(schema.store());
+    let mut conn = schema.connection();
+    conn.transaction(|c| {
+        test(&lmlang_storage::postgres::PgConnectionStore::on_connection(c));
+        Ok::<_, diesel::result::Error>(())
+    })
+    .expect("the host's transaction commits");
+}
+
 /// Expands every suite test into a `#[test]` for one way of holding a store.
 macro_rules! conformance {
     ($backend:ident) => {
@@ -122,3 +146,7 @@ conformance!(host_connection);
 conformance!(host_transaction);
 #[cfg(feature = "postgres")]
 conformance!(postgres);
+#[cfg(feature = "postgres")]
+conformance!(postgres_host_connection);
+#[cfg(feature = "postgres")]
+conformance!(postgres_host_transaction);

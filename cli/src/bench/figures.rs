@@ -84,16 +84,16 @@ pub struct SizeReport {
     pub machine: Option<Machine>,
 }
 
-/// A goal of design.md §4.
+/// A goal of design.md §4 or §5.
 #[derive(Debug, Clone, Copy)]
-enum Goal {
+pub enum Goal {
     AtMost(f64),
     Under(f64),
     AtLeast(f64),
 }
 
 impl Goal {
-    fn met(self, value: f64) -> bool {
+    pub fn met(self, value: f64) -> bool {
         match self {
             Goal::AtMost(g) => value <= g,
             Goal::Under(g) => value < g,
@@ -101,7 +101,16 @@ impl Goal {
         }
     }
 
-    fn describe(self, unit: Unit) -> String {
+    /// The goal on a ratio (`<= 1.30x`).
+    pub fn describe_ratio(self) -> String {
+        match self {
+            Goal::AtMost(g) => format!("<= {g:.2}x"),
+            Goal::Under(g) => format!("< {g:.2}x"),
+            Goal::AtLeast(g) => format!(">= {g:.2}x"),
+        }
+    }
+
+    pub fn describe(self, unit: Unit) -> String {
         match self {
             Goal::AtMost(g) => format!("<= {}", unit.show(g)),
             Goal::Under(g) => format!("< {}", unit.show(g)),
@@ -111,7 +120,7 @@ impl Goal {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Unit {
+pub enum Unit {
     Ms,
     Us,
     PerS,
@@ -120,7 +129,7 @@ enum Unit {
 }
 
 impl Unit {
-    fn show(self, v: f64) -> String {
+    pub fn show(self, v: f64) -> String {
         let n = significant(v);
         match self {
             Unit::Ms => format!("{n} ms"),
@@ -132,7 +141,7 @@ impl Unit {
     }
 
     /// Whether a larger value is worse (times, sizes) or better (rates).
-    fn cost(self) -> bool {
+    pub fn cost(self) -> bool {
         !matches!(self, Unit::PerS)
     }
 }

@@ -13,7 +13,7 @@ use crate::Failure;
 use indicatif::ProgressBar;
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::hash;
-use lmlang_storage::model::{ComputeNodeOp, ComputeOp, ConstValue, FlowEdge, FunctionId, NodeId};
+use lmlang_storage::model::{ComputeNodeOp, ComputeOp, ConstValue, EdgeId, FlowEdge, FunctionId, NodeId};
 use lmlang_storage::sqlite::SqliteStore;
 use lmlang_storage::store::{GraphStore, ProgramId};
 use lmlang_storage::synth::{self, SynthConfig};
@@ -39,7 +39,7 @@ const COMMITS_PER_REP: usize = 1000;
 pub const STEPS: u64 = 10;
 
 /// The median of a set of samples (the mean of the middle two for an even count).
-fn median(mut samples: Vec<f64>) -> f64 {
+pub(super) fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
     let n = samples.len();
     match n {
@@ -49,15 +49,15 @@ fn median(mut samples: Vec<f64>) -> f64 {
     }
 }
 
-fn ms(d: Duration) -> f64 {
+pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn us(d: Duration) -> f64 {
+pub(super) fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+pub(super) fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let start = Instant::now();
     let value = f();
     (value, start.elapsed())
@@ -354,9 +354,9 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
 
     step("single-mutation commits");
     settle(&[&main.path, &floor_db.path])?;
-    let (node_rate, edge_rate) = mutation_rates(&store, program, functions.first().copied(), reps)?;
-    report.node_commits_per_s = node_rate;
-    report.edge_commits_per_s = edge_rate;
+    let rates = mutation_rates(&store, program, functions.first().copied(), reps, COMMITS_PER_REP)?;
+    report.node_commits_per_s = rates.nodes_per_s;
+    report.edge_commits_per_s = rates.edges_per_s;
     let (node_floor, edge_floor) = floor_mutation_rates(&mut floor, &rows, reps)?;
     report.node_commit_floor_per_s = node_floor;
     report.edge_commit_floor_per_s = edge_floor;
@@ -364,7 +364,7 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
     Ok(report)
 }
 
-fn check_same(store: usize, floor: usize, query: &str) -> Result<(), Failure> {
+pub(super) fn check_same(store: usize, floor: usize, query: &str) -> Result<(), Failure> {
     if store == floor {
         Ok(())
     } else {
@@ -372,34 +372,46 @@ fn check_same(store: usize, floor: usize, query: &str) -> Result<(), Failure> {
     }
 }
 
+/// What [`mutation_rates`] measured: commits per second of each mutation, and the last
+/// node and edge it added (a floor copies their rows).
+pub(super) struct MutationRates {
+    pub nodes_per_s: f64,
+    pub edges_per_s: f64,
+    pub last_node: NodeId,
+    pub last_edge: Option<EdgeId>,
+}
+
 /// Commits per second of `insert_node` and of `insert_edge`, each call its own
-/// transaction. The first mutation after a load makes the store read the program into
-/// its write cache once; that warm-up is not timed.
-fn mutation_rates(
-    store: &SqliteStore,
+/// transaction, `per_rep` calls per repetition. The first mutation after a load makes
+/// the store read the program into its write cache once; that warm-up is not timed.
+pub(super) fn mutation_rates(
+    store: &dyn GraphStore,
     program: ProgramId,
     function: Option<FunctionId>,
     reps: usize,
-) -> Result<(f64, f64), Failure> {
+    per_rep: usize,
+) -> Result<MutationRates, Failure> {
     let Some(function) = function else { return Err(Failure("the program has no function".into())) };
     let op = || -> ComputeNodeOp { ComputeOp::Const { value: ConstValue::I64(7) }.into() };
-    store.insert_node(program, function, op())?;
+    let mut last_node = store.insert_node(program, function, op())?;
+    let mut last_edge = None;
     let (mut nodes, mut edges) = (Vec::new(), Vec::new());
     for _ in 0..reps {
-        let mut added = Vec::with_capacity(COMMITS_PER_REP);
+        let mut added = Vec::with_capacity(per_rep);
         let start = Instant::now();
-        for _ in 0..COMMITS_PER_REP {
+        for _ in 0..per_rep {
             added.push(store.insert_node(program, function, op())?);
         }
-        nodes.push(COMMITS_PER_REP as f64 / start.elapsed().as_secs_f64());
+        nodes.push(per_rep as f64 / start.elapsed().as_secs_f64());
+        last_node = added.last().copied().unwrap_or(last_node);
 
         let start = Instant::now();
-        for pair in added.windows(2).cycle().take(COMMITS_PER_REP) {
-            store.insert_edge(program, pair[0], pair[1], FlowEdge::Control { branch_index: None })?;
+        for pair in added.windows(2).cycle().take(per_rep) {
+            last_edge = Some(store.insert_edge(program, pair[0], pair[1], FlowEdge::Control { branch_index: None })?);
         }
-        edges.push(COMMITS_PER_REP as f64 / start.elapsed().as_secs_f64());
+        edges.push(per_rep as f64 / start.elapsed().as_secs_f64());
     }
-    Ok((median(nodes), median(edges)))
+    Ok(MutationRates { nodes_per_s: median(nodes), edges_per_s: median(edges), last_node, last_edge })
 }
 
 /// The floor of a single-mutation commit: one row inserted and committed, for a node

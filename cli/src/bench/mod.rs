@@ -9,6 +9,10 @@
 mod figures;
 mod measure;
 mod memory;
+#[cfg(feature = "postgres")]
+mod pg;
+#[cfg(feature = "postgres")]
+mod pg_raw;
 mod raw;
 
 use crate::{CmdResult, Failure};
@@ -48,6 +52,16 @@ pub struct BenchArgs {
     /// Internal: the program for `--load-child`.
     #[arg(long, hide = true)]
     pub load_child_program: Option<i64>,
+    /// Internal: commit into a program of this PostgreSQL schema as one writer process
+    /// of the writer-scaling figure (run by `bench --db postgres://` itself).
+    #[arg(long, hide = true, requires_all = ["writer_program", "writer_start_at"])]
+    pub writer_schema: Option<String>,
+    /// Internal: the program for `--writer-schema`.
+    #[arg(long, hide = true)]
+    pub writer_program: Option<i64>,
+    /// Internal: when the writer starts committing, in milliseconds since the epoch.
+    #[arg(long, hide = true)]
+    pub writer_start_at: Option<u64>,
 }
 
 pub fn run(args: &BenchArgs) -> CmdResult {
@@ -74,11 +88,7 @@ pub fn run(args: &BenchArgs) -> CmdResult {
         report.machine = Some(machine.clone());
         bar.suspend(|| println!("\n{}", report.render()));
         reports.push(report);
-        // Written after every size, so a long run interrupted later keeps what it has.
-        if let Some(path) = &args.json {
-            let text = serde_json::to_string_pretty(&reports)?;
-            std::fs::write(path, text + "\n").map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
-        }
+        write_json(args, &reports)?;
     }
     bar.finish_and_clear();
     let scaling = figures::scaling(&reports);
@@ -86,6 +96,52 @@ pub fn run(args: &BenchArgs) -> CmdResult {
         println!("\nscaling\n{scaling}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `lmstore bench --db postgres://...`: the PostgreSQL figures of each size, each with
+/// the SQLite store's figures for the same program from the same run beside it.
+#[cfg(feature = "postgres")]
+pub fn run_postgres(url: &str, args: &BenchArgs) -> CmdResult {
+    if let (Some(schema), Some(program), Some(start_at)) =
+        (&args.writer_schema, args.writer_program, args.writer_start_at)
+    {
+        return pg::run_writer(url, schema, program, start_at);
+    }
+    if args.nodes.is_empty() || args.nodes.contains(&0) {
+        return Err(Failure("--nodes needs one or more sizes above zero".into()));
+    }
+    let machine = Machine::detect();
+    let bar = progress_bar((pg::STEPS + measure::STEPS) * args.nodes.len() as u64);
+    println!(
+        "lmstore bench on PostgreSQL ({url}), SQLite beside it: {} ({} cores, {:.1} GiB); {} repetition(s), seed {}",
+        machine.cpu,
+        machine.cores,
+        machine.memory_gib,
+        args.reps.max(1),
+        args.seed
+    );
+    let mut reports = Vec::new();
+    for &nodes in &args.nodes {
+        let mut report = pg::measure_size(url, nodes, args, &bar)?;
+        let mut sqlite = measure::measure_size(nodes, args, &bar)?;
+        sqlite.machine = Some(machine.clone());
+        report.sqlite = Some(sqlite);
+        bar.suspend(|| println!("\n{}", report.render()));
+        reports.push(report);
+        write_json(args, &reports)?;
+    }
+    bar.finish_and_clear();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the figures so far to `--json`, after every size, so a long run interrupted
+/// later keeps what it has.
+fn write_json(args: &BenchArgs, reports: &impl serde::Serialize) -> Result<(), Failure> {
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(reports)?;
+        std::fs::write(path, text + "\n").map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(())
 }
 
 /// A bar on stderr when it is a terminal; hidden otherwise, so logs and pipes get only
