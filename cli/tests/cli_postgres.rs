@@ -1,5 +1,5 @@
-//! `lmstore --db postgres://...` end to end (feature `postgres`): every command but
-//! soak against a fresh schema of the test server (`LMLANG_TEST_PG_URL`,
+//! `lmstore --db postgres://...` end to end (feature `postgres`): the commands (the
+//! soaks have tests of their own) and `bench`, against a fresh schema of the test server (`LMLANG_TEST_PG_URL`,
 //! made and dropped with `psql`). Skipped with one line without a server, unless
 //! `LMLANG_PG_REQUIRED=1`.
 #![cfg(feature = "postgres")]
