@@ -72,6 +72,7 @@ fn random_write(store: &SqliteStore, p: ProgramId, rng: &mut ChaCha8Rng) -> Resu
 fn history_crash_child() {
     let (Some(db), Some(seed)) = (std::env::var_os(CHILD_DB), std::env::var(CHILD_SEED).ok()) else { return };
     let store = SqliteStore::open(PathBuf::from(db)).unwrap();
+    store.set_history(true);
     let p = store.find_program("p").unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(seed.parse().unwrap());
     loop {
@@ -104,6 +105,7 @@ fn history_agrees_with_the_program_after_every_kill() {
     let (first, _) = support::sample_program();
     {
         let store = SqliteStore::open(&db).unwrap();
+        store.set_history(true);
         store.insert_program("p", &first).unwrap();
     }
     let exe = std::env::current_exe().unwrap();
@@ -129,6 +131,7 @@ fn history_agrees_with_the_program_after_every_kill() {
     eprintln!("{KILLS} kills, {last} revisions");
 
     let store = SqliteStore::open(&db).unwrap();
+    store.set_history(true);
     let p = store.find_program("p").unwrap();
     loop {
         match store.undo(p, None) {

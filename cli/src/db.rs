@@ -48,6 +48,16 @@ pub fn connect(url: &str) -> Result<Db, Failure> {
 }
 
 impl Db {
+    /// The store with history recording on.
+    pub fn recording(self) -> Self {
+        match &self {
+            Db::Sqlite(s) => s.set_history(true),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(s) => s.set_history(true),
+        }
+        self
+    }
+
     /// The schema version (this crate's newest applied migration).
     pub fn schema_version(&self) -> StorageResult<i64> {
         match self {

@@ -83,12 +83,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> CmdResult {
     let postgres = db::is_postgres_url(&cli.db);
+    // The tool records history for every edit it makes (`undo`, `redo` and `checkout`
+    // step through it); the library leaves recording to the caller.
     let open = || {
         if postgres {
-            return db::connect(&cli.db.to_string_lossy());
+            return db::connect(&cli.db.to_string_lossy()).map(Db::recording);
         }
         SqliteStore::open(&cli.db)
-            .map(|s| Db::Sqlite(Box::new(s)))
+            .map(|s| Db::Sqlite(Box::new(s)).recording())
             .map_err(|e| Failure(format!("cannot open {}: {e}", cli.db.display())))
     };
     // Commands that only read open the file read-only when its schema is current, so

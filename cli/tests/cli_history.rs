@@ -15,6 +15,8 @@ fn history_commands_walk_a_program_back_and_forth() {
     ok(d, &["demo"]);
     {
         let store = SqliteStore::open(d.join("lmlang.db")).unwrap();
+        // The library records history only when asked (the tool always asks).
+        store.set_history(true);
         let p = store.find_program("sample").unwrap();
         let g = store.load_program(p).unwrap();
         let main = g.functions().find(|f| f.name == "main").unwrap().id;

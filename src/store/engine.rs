@@ -54,13 +54,16 @@ pub struct Store<B: Backend> {
 impl<B: Backend> Store<B> {
     /// Wraps a backend.
     pub fn with_backend(backend: B) -> Self {
-        Store { backend, cache: Mutex::new(HashMap::new()), history: AtomicBool::new(true) }
+        Store { backend, cache: Mutex::new(HashMap::new()), history: AtomicBool::new(false) }
     }
 
-    /// Turns history recording on (the default) or off. Commits made while it is off
-    /// have no history entry: the log skips them, and checkout and undo cannot step
-    /// back across them. For bulk imports that need no undo, and to measure what
-    /// history costs.
+    /// Turns history recording on or off (off by default). Off, commits have no history
+    /// entry: the log skips them, and checkout and undo cannot step back across them.
+    /// Opt-in because an entry records the program's root hash after the commit, which
+    /// keeps the working copy's hash index current: each commit rehashes the function
+    /// it touched (linear in that function), about 2x a single-mutation commit's cost
+    /// on SQLite and far more for a function of thousands of nodes (BENCHMARKS.md,
+    /// History). Reading history (log, checkout, tags) works either way.
     pub fn set_history(&self, on: bool) {
         self.history.store(on, Ordering::Relaxed);
     }

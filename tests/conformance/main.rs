@@ -16,17 +16,23 @@ use diesel::Connection;
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sqlite::SqliteConnection;
 use lmlang_storage::sqlite::{self, ConnectionStore, PooledSqliteStore, SqliteCustomizer, SqliteStore};
-use lmlang_storage::store::{InMemoryStore, ProgramHistory};
+use lmlang_storage::store::{InMemoryStore, ProgramHistory, Store};
+
+/// A store with history recording on (it is opt-in), so the history tests see it.
+fn recording<B: lmlang_storage::store::Backend>(store: &Store<B>) -> &Store<B> {
+    store.set_history(true);
+    store
+}
 
 /// Runs one suite test on a store.
 type Test<'a> = &'a dyn Fn(&dyn ProgramHistory);
 
 fn in_memory(test: Test<'_>) {
-    test(&InMemoryStore::new());
+    test(recording(&InMemoryStore::new()));
 }
 
 fn sqlite_file(test: Test<'_>) {
-    test(&SqliteStore::temporary().expect("a temporary SQLite store"));
+    test(recording(&SqliteStore::temporary().expect("a temporary SQLite store")));
 }
 
 /// A migrated database file the way a service would open it: its own connection.
@@ -47,20 +53,20 @@ fn host_pool(test: Test<'_>) {
         .connection_customizer(Box::new(SqliteCustomizer::default()))
         .build(ConnectionManager::<SqliteConnection>::new(url))
         .expect("pool");
-    test(&PooledSqliteStore::on_pool(pool));
+    test(recording(&PooledSqliteStore::on_pool(pool)));
 }
 
 fn host_connection(test: Test<'_>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut conn = host_connection_on(&dir);
-    test(&ConnectionStore::on_connection(&mut conn));
+    test(recording(&ConnectionStore::on_connection(&mut conn)));
 }
 
 fn host_transaction(test: Test<'_>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut conn = host_connection_on(&dir);
     conn.immediate_transaction(|c| {
-        test(&ConnectionStore::on_connection(c));
+        test(recording(&ConnectionStore::on_connection(c)));
         Ok::<_, diesel::result::Error>(())
     })
     .expect("the host's transaction commits");
@@ -71,7 +77,7 @@ fn host_transaction(test: Test<'_>) {
 /// `LMLANG_PG_REQUIRED=1`.
 #[cfg(feature = "postgres")]
 fn postgres(test: Test<'_>) {
-    pg_support::with_store(|store| test(store));
+    pg_support::with_store(|store| test(recording(store)));
 }
 
 /// PostgreSQL on one connection a service lends, outside any transaction of its own:
@@ -81,7 +87,7 @@ fn postgres_host_connection(test: Test<'_>) {
     let Some(schema) = pg_support::TestSchema::new() else { return };
     drop(schema.store());
     let mut conn = schema.connection();
-    test(&lmlang_storage::postgres::PgConnectionStore::on_connection(&mut conn));
+    test(recording(&lmlang_storage::postgres::PgConnectionStore::on_connection(&mut conn)));
 }
 
 /// PostgreSQL inside the service's open transaction: every store write is a savepoint
@@ -92,7 +98,7 @@ fn postgres_host_transaction(test: Test<'_>) {
     drop(schema.store());
     let mut conn = schema.connection();
     conn.transaction(|c| {
-        test(&lmlang_storage::postgres::PgConnectionStore::on_connection(c));
+        test(recording(&lmlang_storage::postgres::PgConnectionStore::on_connection(c)));
         Ok::<_, diesel::result::Error>(())
     })
     .expect("the host's transaction commits");

@@ -105,6 +105,9 @@ pub fn measure(
     seed: u64,
 ) -> Result<HistoryFigures, Failure> {
     let mut f = HistoryFigures::default();
+    // History is opt-in: on for `store` while these figures are taken, off again after,
+    // so the figures measured later are the defaults'.
+    store.set_history(true);
     // The same file through a second store that records nothing: the operation as it
     // costs without history (no history rows, and no hashes kept for the root).
     let off = SqliteStore::open(path).map_err(|e| Failure(format!("cannot open {}: {e}", path.display())))?;
@@ -138,5 +141,6 @@ pub fn measure(
     }
     f.load_behind_ms = median(behind);
     f.load_ms = median(plain);
+    store.set_history(false);
     Ok(f)
 }
