@@ -31,6 +31,8 @@ fn bench_writes_a_table_and_one_json_object_per_size() {
         for field in [
             "bulk_save_ms",
             "bulk_save_floor_ms",
+            "bulk_save_with_checkpoint_ms",
+            "bulk_save_with_checkpoint_floor_ms",
             "save_after_edit_ms",
             "node_commits_per_s",
             "node_commit_floor_per_s",
