@@ -107,7 +107,8 @@ impl Goal {
         }
     }
 
-    /// The goal on a ratio (`<= 1.30x`).
+    /// The goal on a ratio (`<= 1.30x`), for the PostgreSQL table.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub fn describe_ratio(self) -> String {
         match self {
             Goal::AtMost(g) => format!("<= {g:.2}x"),

@@ -392,7 +392,8 @@ pub(super) fn check_same(store: usize, floor: usize, query: &str) -> Result<(), 
 }
 
 /// What [`mutation_rates`] measured: commits per second of each mutation, and the last
-/// node and edge it added (a floor copies their rows).
+/// node and edge it added (the PostgreSQL floor copies their rows).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(super) struct MutationRates {
     pub nodes_per_s: f64,
     pub edges_per_s: f64,
