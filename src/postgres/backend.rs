@@ -124,22 +124,20 @@ impl<C: PgConnections> Backend for PgBackend<C> {
     }
 
     fn load(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)> {
-        let big = self.config.split_loads
-            && self.with_connection(|c| {
-                Ok(programs::pg::find(c, program.0)?
-                    .is_some_and(|row| row.edge_count.get().is_ok_and(|n| n >= PARALLEL_LOAD_EDGES)))
-            })?;
-        let mut second = if big { self.connections.spare() } else { None };
         self.connections.snapshot(&mut |c| {
-            // The first connection exports its snapshot and reads everything but the
-            // edges; the second imports it and reads the edges, at the same time.
-            if let Some(second) = second.as_mut() {
+            // A big program: the first connection exports its snapshot and reads
+            // everything but the edges; a second imports it and reads the edges, at the
+            // same time. The size is read inside the snapshot, on the same connection.
+            let big = self.config.split_loads
+                && programs::pg::find(c, program.0)?
+                    .is_some_and(|row| row.edge_count.get().is_ok_and(|n| n >= PARALLEL_LOAD_EDGES));
+            if big && let Some(mut second) = self.connections.spare() {
                 let id = connections::export_snapshot(c)?;
                 let split = rows::read_graph_split(
                     program,
                     || rows::read_without_edges(&mut PgRows(c), program),
                     |sink| {
-                        connections::imported_snapshot(second, &id, |c2| {
+                        connections::imported_snapshot(&mut second, &id, |c2| {
                             rows::read_edges(&mut PgRows(c2), program, sink)
                         })
                     },

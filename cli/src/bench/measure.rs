@@ -268,23 +268,7 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
 
     step("save after a one-node edit");
     settle(&[&main.path, &floor_db.path])?;
-    let mut samples = Vec::new();
-    for rep in 0..reps {
-        let mut g = store.load_program(program)?;
-        let mut total = Duration::ZERO;
-        for k in 0..EDITS_PER_REP {
-            let seed = args.seed.wrapping_mul(1_000_003).wrapping_add((rep * EDITS_PER_REP + k) as u64);
-            if synth::one_node_edit(&mut g, seed).is_none() {
-                return Err(Failure("the program has no constant to edit".into()));
-            }
-            let (saved, t) = timed(|| store.save_program(program, &g));
-            let saved = saved?;
-            report.save_after_edit_rows = saved.rows_written + saved.rows_deleted;
-            total += t;
-        }
-        samples.push(ms(total) / EDITS_PER_REP as f64);
-    }
-    report.save_after_edit_ms = median(samples);
+    (report.save_after_edit_ms, report.save_after_edit_rows) = save_after_edit(&store, program, reps, args.seed)?;
     bar.inc(1);
 
     step("rehash after a one-node edit");
@@ -389,6 +373,33 @@ pub(super) fn check_same(store: usize, floor: usize, query: &str) -> Result<(), 
     } else {
         Err(Failure(format!("{query}: the store returned {store} rows, the raw floor {floor}")))
     }
+}
+
+/// The median time of a save after a one-node edit (`EDITS_PER_REP` edits of one
+/// loaded graph per repetition, each saved), and the rows the last save wrote.
+pub(super) fn save_after_edit(
+    store: &dyn GraphStore,
+    program: ProgramId,
+    reps: usize,
+    seed: u64,
+) -> Result<(f64, u64), Failure> {
+    let (mut samples, mut rows) = (Vec::new(), 0);
+    for rep in 0..reps {
+        let mut g = store.load_program(program)?;
+        let mut total = Duration::ZERO;
+        for k in 0..EDITS_PER_REP {
+            let seed = seed.wrapping_mul(1_000_003).wrapping_add((rep * EDITS_PER_REP + k) as u64);
+            if synth::one_node_edit(&mut g, seed).is_none() {
+                return Err(Failure("the program has no constant to edit".into()));
+            }
+            let (saved, t) = timed(|| store.save_program(program, &g));
+            let saved = saved?;
+            rows = saved.rows_written + saved.rows_deleted;
+            total += t;
+        }
+        samples.push(ms(total) / EDITS_PER_REP as f64);
+    }
+    Ok((median(samples), rows))
 }
 
 /// What [`mutation_rates`] measured: commits per second of each mutation, and the last

@@ -22,8 +22,6 @@ use std::time::Duration;
 
 /// Steps of [`measure_size`], for the progress bar.
 pub const STEPS: u64 = 7;
-/// Saves after a one-node edit per repetition.
-const EDITS_PER_REP: usize = 20;
 /// Calls per repetition of each query figure.
 const QUERIES_PER_REP: usize = 200;
 /// Commits per repetition of each single-mutation figure.
@@ -177,22 +175,7 @@ pub fn measure_size(url: &str, nodes: usize, args: &BenchArgs, bar: &ProgressBar
     bar.inc(1);
 
     step("save after a one-node edit");
-    let mut samples = Vec::new();
-    for rep in 0..reps {
-        let mut g = store.load_program(program)?;
-        let mut total = Duration::ZERO;
-        for k in 0..EDITS_PER_REP {
-            let seed = args.seed.wrapping_mul(1_000_003).wrapping_add((rep * EDITS_PER_REP + k) as u64);
-            if synth::one_node_edit(&mut g, seed).is_none() {
-                return Err(Failure("the program has no constant to edit".into()));
-            }
-            let (saved, t) = measure::timed(|| store.save_program(program, &g));
-            saved?;
-            total += t;
-        }
-        samples.push(measure::ms(total) / EDITS_PER_REP as f64);
-    }
-    report.save_after_edit_ms = measure::median(samples);
+    report.save_after_edit_ms = measure::save_after_edit(&store, program, reps, args.seed)?.0;
     bar.inc(1);
 
     step("queries");
