@@ -85,7 +85,9 @@ fn the_service_transaction_commits_its_rows_and_the_program_together() {
 /// Diesel code; what they read agrees with what the store holds.
 #[test]
 fn the_service_joins_its_own_queries_against_the_stored_rows() {
-    use lmlang_storage::schema::{lmlang_compute_nodes, lmlang_flow_edges, lmlang_functions, lmlang_programs};
+    use lmlang_storage::schema::{
+        lmlang_compute_nodes, lmlang_flow_edges, lmlang_functions, lmlang_program_names, lmlang_programs,
+    };
     use lmlang_storage::sqlite::records::{EdgeRecord, FunctionRecord, NodeRecord, ProgramRecord};
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -97,7 +99,8 @@ fn the_service_joins_its_own_queries_against_the_stored_rows() {
     let mut conn = pool.get().expect("connection");
 
     let program: ProgramRecord = lmlang_programs::table
-        .filter(lmlang_programs::name.eq("report"))
+        .inner_join(lmlang_program_names::table)
+        .filter(lmlang_program_names::name.eq("report"))
         .select(ProgramRecord::as_select())
         .first(&mut conn)
         .expect("program row");
@@ -105,8 +108,8 @@ fn the_service_joins_its_own_queries_against_the_stored_rows() {
     assert_eq!(program.node_count, g.node_count() as i64);
 
     let functions: Vec<FunctionRecord> = lmlang_functions::table
-        .inner_join(lmlang_programs::table)
-        .filter(lmlang_programs::name.eq("report"))
+        .inner_join(lmlang_programs::table.inner_join(lmlang_program_names::table))
+        .filter(lmlang_program_names::name.eq("report"))
         .select(FunctionRecord::as_select())
         .load(&mut conn)
         .expect("join");

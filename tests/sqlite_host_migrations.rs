@@ -98,3 +98,46 @@ fn a_newer_lmlang_schema_is_still_refused_beside_host_migrations() {
     drop(conn);
     assert_eq!(std::fs::read(&db).expect("file"), before, "the refused file was modified");
 }
+
+/// The programs of a database written by the schema before program names moved to
+/// their own table, by name with their node counts.
+fn programs_of(path: &Path) -> Vec<(String, usize)> {
+    let store = SqliteStore::open(path).expect("open");
+    let mut all: Vec<(String, usize)> =
+        store.list_programs().expect("list").into_iter().map(|p| (p.name, p.nodes as usize)).collect();
+    all.sort();
+    all
+}
+
+/// The names migration rebuilds `lmlang_programs`; with foreign keys enforced that
+/// would cascade into every program's rows, so on a connection with them on the plain
+/// harness is refused and nothing changes, and `run_migrations` on the same connection
+/// (which turns them off around the run) migrates without loss.
+#[test]
+fn the_names_migration_refuses_to_run_with_foreign_keys_on_and_loses_nothing() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema/v202612031400000000.db");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("old.db");
+    std::fs::copy(&fixture, &db).expect("copy of the fixture");
+    let before = {
+        let reference = dir.path().join("reference.db");
+        std::fs::copy(&fixture, &reference).expect("second copy");
+        programs_of(&reference)
+    };
+    assert!(before.len() >= 2, "{before:?}");
+
+    let mut conn = connect(&db);
+    conn.batch_execute("PRAGMA foreign_keys = ON").expect("pragma");
+    let refused = conn.run_pending_migrations(MIGRATIONS).expect_err("refused with foreign keys on");
+    assert!(refused.to_string().contains("run_with_foreign_keys_off"), "{refused}");
+    let nodes: i64 =
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("(SELECT count(*) FROM lmlang_compute_nodes)"))
+            .get_result(&mut conn)
+            .expect("count");
+    assert!(nodes > 0, "the program rows are still there");
+
+    sqlite::run_migrations(&mut conn).expect("run_migrations turns foreign keys off around the run");
+    assert_eq!(sqlite::schema_version(&mut conn).expect("version"), our_newest());
+    drop(conn);
+    assert_eq!(programs_of(&db), before);
+}

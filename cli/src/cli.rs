@@ -214,6 +214,15 @@ pub enum Command {
     /// Apply pending schema migrations and print the schema version.
     #[command(after_help = "Example: lmstore migrate")]
     Migrate,
+    /// Rebuild a PostgreSQL store's tables as hash partitions by program id (the layout
+    /// a distributed PostgreSQL needs), keeping every row; in one transaction.
+    #[command(after_help = "Example: lmstore --db postgres://app@db/app partition --partitions 8\n\
+        Running it again with the same count does nothing.")]
+    Partition {
+        /// Partitions per table (1 to 256).
+        #[arg(long)]
+        partitions: u32,
+    },
     /// Repack the database file (VACUUM): pages filled completely, free pages returned.
     /// Worth it after importing or deleting large programs; it copies the whole file.
     #[command(after_help = "Example: lmstore vacuum")]

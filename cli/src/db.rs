@@ -48,6 +48,18 @@ pub fn connect(url: &str) -> Result<Db, Failure> {
 }
 
 impl Db {
+    /// Rebuilds a PostgreSQL store's tables as hash partitions by program; the rows
+    /// moved. A SQLite file has no such layout.
+    pub fn partition_by_program(&self, partitions: u32) -> Result<u64, Failure> {
+        match self {
+            Db::Sqlite(_) => Err(Failure(format!(
+                "{partitions} partitions: partitioning is for a PostgreSQL store (--db postgres://...)"
+            ))),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(s) => s.partition_by_program(partitions).map_err(|e| Failure(e.to_string())),
+        }
+    }
+
     /// The store with history recording on.
     pub fn recording(self) -> Self {
         match &self {

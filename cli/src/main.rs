@@ -140,6 +140,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::Delete { program } => programs::delete(&open()?, &program),
         Command::Migrate => programs::migrate(&open()?),
         Command::Vacuum => programs::vacuum(&open()?),
+        Command::Partition { partitions } => programs::partition(&open()?, partitions),
         #[cfg(feature = "postgres")]
         Command::Bench(args) if postgres => bench::run_postgres(&cli.db.to_string_lossy(), &args),
         Command::Bench(_) if postgres => {

@@ -108,6 +108,12 @@ pub fn migrate(store: &Db) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn partition(store: &Db, partitions: u32) -> CmdResult {
+    let moved = store.partition_by_program(partitions)?;
+    println!("tables partitioned by program into {partitions} partitions each; {moved} rows moved");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn vacuum(store: &Db) -> CmdResult {
     let before = store.database_bytes()?;
     let progress = Progress::steps(1);

@@ -114,6 +114,12 @@ fn errors_are_one_line_with_a_failure_status() {
     let list = json(d, &["list", "--json"]);
     assert!(list.as_array().unwrap().iter().all(|p| p["name"] != "broken"));
 
+    // Partitioning is a PostgreSQL layout; on a file it is refused and the file kept.
+    let out = lmstore(d, &["partition", "--partitions", "4"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PostgreSQL"));
+    assert!(ok(d, &["verify"]).contains("ok"));
+
     let out = lmstore(d, &["frobnicate"]);
     assert_eq!(out.status.code(), Some(2), "clap reports usage errors with status 2");
 
@@ -126,8 +132,21 @@ fn errors_are_one_line_with_a_failure_status() {
 fn help_has_an_example_for_every_command() {
     let dir = tempfile::tempdir().unwrap();
     for cmd in [
-        "demo", "generate", "list", "show", "export", "import", "hash", "diff", "dot", "verify", "delete", "migrate",
-        "vacuum", "bench",
+        "demo",
+        "generate",
+        "list",
+        "show",
+        "export",
+        "import",
+        "hash",
+        "diff",
+        "dot",
+        "verify",
+        "delete",
+        "migrate",
+        "vacuum",
+        "partition",
+        "bench",
     ] {
         let help = ok(dir.path(), &[cmd, "--help"]);
         assert!(help.contains("Example"), "{cmd} --help lacks an example:\n{help}");

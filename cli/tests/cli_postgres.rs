@@ -6,7 +6,7 @@
 
 mod cli_support;
 
-use cli_support::{json, ok};
+use cli_support::{json, lmstore, ok};
 use std::process::Command;
 
 fn psql(url: &str, sql: &str) -> bool {
@@ -64,6 +64,25 @@ fn every_command_works_against_a_server() {
     run(&["dot", "sample", "--output", "sample.dot"]);
     run(&["vacuum"]);
     run(&["delete", "copy"]);
+
+    // The partitioned layout, on the programs already stored; the tool keeps working on it.
+    let hash_before = run(&["hash", "sample"]);
+    assert!(run(&["partition", "--partitions", "4"]).contains("into 4 partitions"));
+    assert!(psql(
+        &schema.url,
+        &format!(
+            "DO $$ BEGIN IF (SELECT count(*) FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '{}') <> 10 \
+             THEN RAISE EXCEPTION 'not partitioned'; END IF; END $$",
+            schema.name
+        )
+    ));
+    assert_eq!(run(&["hash", "sample"]), hash_before);
+    run(&["import", "sample.json", "--name", "copy after partitioning"]);
+    assert!(run(&["diff", "sample", "copy after partitioning"]).contains("no differences"));
+    let refused = lmstore(d, &["--db", db.as_str(), "partition", "--partitions", "8"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already have 4 partitions"));
 }
 
 /// `bench` against a server: every PostgreSQL figure beside its floor and the SQLite

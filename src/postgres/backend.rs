@@ -116,7 +116,9 @@ fn require_program(conn: &mut PgConnection, program: ProgramId) -> StorageResult
 
 impl<C: PgConnections> Backend for PgBackend<C> {
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
-        self.with_connection(|conn| programs::pg::list(conn)?.iter().map(programs::ProgramRow::summary).collect())
+        self.with_connection(|conn| {
+            programs::pg::list(conn)?.into_iter().map(|(row, name)| row.summary(name)).collect()
+        })
     }
 
     fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>> {
@@ -296,7 +298,7 @@ impl WriteTx for PgTx<'_> {
             return Err(StorageError::DuplicateProgramName(name.to_string()));
         }
         let id = ProgramId(
-            programs::pg::insert(self.conn, &programs::NewProgram::empty(name, now))
+            programs::pg::insert(self.conn, name, &programs::NewProgram::empty(now))
                 .map_err(|e| duplicate_name(e, name))?,
         );
         self.headers.insert(id, Header { revision: 0, next_ids: Default::default() });

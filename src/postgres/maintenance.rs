@@ -16,7 +16,7 @@ struct Number {
 
 /// This crate's tables, for size and vacuum (the store's schema is first on the
 /// connection's `search_path`).
-const TABLES: [&str; 10] = crate::rows::PROGRAM_TABLES;
+const TABLES: [&str; 11] = crate::rows::PROGRAM_TABLES;
 
 impl PgStore {
     /// The schema version: this crate's newest applied migration.
@@ -29,13 +29,30 @@ impl PgStore {
         })
     }
 
-    /// Bytes the store's tables and their indexes take on the server.
+    /// Bytes the store's tables and their indexes take on the server (summed over the
+    /// partitions of a partitioned layout, whose parents hold nothing themselves).
     pub fn database_bytes(&self) -> StorageResult<i64> {
-        let sum = TABLES.map(|t| format!("pg_total_relation_size('{t}')")).join(" + ");
+        let tables = TABLES.map(|t| format!("'{t}'")).join(", ");
         self.backend().with_connection(|conn| {
-            let rows: Vec<Number> = diesel::sql_query(format!("SELECT ({sum})::BIGINT AS n")).load(conn)?;
+            let rows: Vec<Number> = diesel::sql_query(format!(
+                "SELECT COALESCE(SUM(pg_total_relation_size(p.relid)), 0)::BIGINT AS n \
+                 FROM unnest(ARRAY[{tables}]::regclass[]) AS t(rel), pg_partition_tree(t.rel) AS p"
+            ))
+            .load(conn)?;
             Ok(rows.first().map(|r| r.n).unwrap_or(0))
         })
+    }
+
+    /// Rebuilds the store's tables as `partitions` hash partitions by program, on the
+    /// primary: see [`partition_by_program`](super::partition_by_program). Returns the
+    /// rows moved (0 when the layout already has that many partitions).
+    pub fn partition_by_program(&self, partitions: u32) -> StorageResult<u64> {
+        super::partition_by_program(&mut *super::connections::connection(self.backend().pool())?, partitions)
+    }
+
+    /// Hash partitions per table of the store's layout; 0 when it is not partitioned.
+    pub fn partition_count(&self) -> StorageResult<u32> {
+        super::partition_count(&mut *super::connections::connection(self.backend().pool())?)
     }
 
     /// `VACUUM (ANALYZE)` of the store's tables: frees dead rows for reuse and refreshes

@@ -18,7 +18,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// The advisory lock key migrations run under ("lmlang" in ASCII).
-const MIGRATION_LOCK: i64 = 0x6c6d_6c61_6e67;
+pub(super) const MIGRATION_LOCK: i64 = 0x6c6d_6c61_6e67;
 
 fn migration_error(e: Box<dyn std::error::Error + Send + Sync>) -> StorageError {
     match e.downcast::<diesel::result::Error>() {

@@ -47,6 +47,7 @@ mod error;
 mod feed;
 mod maintenance;
 mod migrate;
+mod partition;
 mod replicas;
 mod rows;
 mod source;
@@ -56,6 +57,7 @@ pub use connections::{PgConfig, PgCustomizer, PgPool, quote_identifier};
 pub use error::classify;
 pub use feed::{Change, ChangeFeed};
 pub use migrate::{MIGRATIONS, run_migrations};
+pub use partition::{MAX_PARTITIONS, partition_by_program, partition_count};
 pub use rows::PgRows;
 pub use source::{PgConnections, PgHostConnection, PgPoolConnections, PgPooled};
 

@@ -22,8 +22,9 @@ pub(crate) use split::read_graph_split;
 /// The tables that hold a program's rows in the SQL backends, in the order rows must be
 /// written for foreign keys to hold (parents first; delete in reverse). For tools that
 /// copy, size or maintain a program's rows by hand.
-pub const PROGRAM_TABLES: [&str; 10] = [
+pub const PROGRAM_TABLES: [&str; 11] = [
     "lmlang_programs",
+    "lmlang_program_names",
     "lmlang_modules",
     "lmlang_types",
     "lmlang_functions",

@@ -110,7 +110,8 @@ impl SqliteBackend {
 
 impl<C: Connections> Backend for SqliteBackend<C> {
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
-        self.connections.read(&mut |conn| programs::list(conn)?.iter().map(programs::ProgramRow::summary).collect())
+        self.connections
+            .read(&mut |conn| programs::list(conn)?.into_iter().map(|(row, name)| row.summary(name)).collect())
     }
 
     fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>> {
@@ -260,8 +261,7 @@ impl WriteTx for SqliteTx<'_> {
         if programs::id_by_name(self.conn, name)?.is_some() {
             return Err(StorageError::DuplicateProgramName(name.to_string()));
         }
-        let row = programs::NewProgram::empty(name, now);
-        let id = ProgramId(programs::insert(self.conn, &row)?);
+        let id = ProgramId(programs::insert(self.conn, name, &programs::NewProgram::empty(now))?);
         self.headers.insert(id, programs::Header { revision: 0, next_ids: Default::default() });
         Ok(id)
     }

@@ -11,13 +11,13 @@
 //!
 //! ```no_run
 //! use diesel::prelude::*;
-//! use lmlang_storage::schema::{lmlang_functions, lmlang_programs};
+//! use lmlang_storage::schema::{lmlang_functions, lmlang_program_names};
 //! use lmlang_storage::sqlite::records::FunctionRecord;
 //!
 //! let mut conn = SqliteConnection::establish("service.db")?;
+//! let app = lmlang_program_names::table.filter(lmlang_program_names::name.eq("app"));
 //! let public_functions: Vec<FunctionRecord> = lmlang_functions::table
-//!     .inner_join(lmlang_programs::table)
-//!     .filter(lmlang_programs::name.eq("app"))
+//!     .filter(lmlang_functions::program_id.eq_any(app.select(lmlang_program_names::program_id)))
 //!     .filter(lmlang_functions::visibility.eq("Public"))
 //!     .select(FunctionRecord::as_select())
 //!     .load(&mut conn)?;
@@ -26,17 +26,21 @@
 
 use super::ops::OP_NAMES;
 use crate::schema::{
-    lmlang_compute_nodes, lmlang_flow_edges, lmlang_functions, lmlang_modules, lmlang_programs, lmlang_types,
+    lmlang_compute_nodes, lmlang_flow_edges, lmlang_functions, lmlang_modules, lmlang_program_names, lmlang_programs,
+    lmlang_types,
 };
 use diesel::{Queryable, Selectable};
 
-/// A program: name, revision (bumped by every write) and sizes.
+/// A program: name, revision (bumped by every write) and sizes. Names live in
+/// `lmlang_program_names` (so every other key starts with the program id), so select
+/// it from `lmlang_programs::table.inner_join(lmlang_program_names::table)`.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = lmlang_programs, check_for_backend(diesel::sqlite::Sqlite))]
 pub struct ProgramRecord {
     /// The program id (`ProgramId`).
     pub id: i64,
     /// The unique program name.
+    #[diesel(select_expression = lmlang_program_names::name)]
     pub name: String,
     /// Incremented by every committed write to the program.
     pub revision: i64,

@@ -80,6 +80,16 @@ fn postgres(test: Test<'_>) {
     pg_support::with_store(|store| test(recording(store)));
 }
 
+/// PostgreSQL with every program table hash-partitioned by program (4 partitions),
+/// the layout a distributed PostgreSQL enforces: every key and foreign key includes
+/// the program id.
+#[cfg(feature = "postgres")]
+fn postgres_partitioned(test: Test<'_>) {
+    let Some(schema) = pg_support::TestSchema::new() else { return };
+    schema.store().partition_by_program(4).expect("the partitioned layout");
+    test(recording(&schema.store()));
+}
+
 /// PostgreSQL on one connection a service lends, outside any transaction of its own:
 /// each store write is its own transaction on that connection.
 #[cfg(feature = "postgres")]
@@ -171,6 +181,8 @@ conformance!(host_connection);
 conformance!(host_transaction);
 #[cfg(feature = "postgres")]
 conformance!(postgres);
+#[cfg(feature = "postgres")]
+conformance!(postgres_partitioned);
 #[cfg(feature = "postgres")]
 conformance!(postgres_host_connection);
 #[cfg(feature = "postgres")]

@@ -1,10 +1,13 @@
 //! `programs`: one row per program, with what must survive a reload besides the parts
 //! (revision, the next ids to hand out) and what a listing shows without loading
-//! (counts, times).
+//! (counts, times); `program_names`: the unique names, in a table of their own so
+//! every other key starts with the program id (a layout distributed or partitioned by
+//! program requires it).
 
 use crate::graph::{NextIds, ProgramGraph};
 use crate::rows::sql::codec::{Strict, cell_id, corrupt, count_u64};
 use crate::rows::sql::tables::per_connection;
+use crate::schema::lmlang_program_names as names;
 use crate::schema::lmlang_programs as programs;
 use crate::store::{ProgramId, ProgramSummary, StorageResult};
 use diesel::backend::Backend;
@@ -20,7 +23,6 @@ pub const FORMAT_VERSION: i32 = 1;
 #[diesel(table_name = programs, check_for_backend(diesel::sqlite::Sqlite))]
 pub struct ProgramRow {
     pub id: i64,
-    pub name: Strict<String>,
     pub format_version: Strict<i32>,
     pub revision: Strict<i64>,
     pub next_node_id: Strict<i64>,
@@ -36,11 +38,11 @@ pub struct ProgramRow {
     pub updated_at: Strict<i64>,
 }
 
-/// A new program row: its name and creation, then the same state every write records.
+/// A new program row: its creation, then the same state every write records (its
+/// name goes to `program_names`).
 #[derive(Debug, Insertable)]
 #[diesel(table_name = programs, check_for_backend(diesel::sqlite::Sqlite), treat_none_as_default_value = false)]
-pub struct NewProgram<'a> {
-    pub name: &'a str,
+pub struct NewProgram {
     pub format_version: i32,
     pub created_at: i64,
     #[diesel(embed)]
@@ -66,11 +68,10 @@ pub struct ProgramState {
 
 pub use crate::rows::Header;
 
-impl NewProgram<'_> {
+impl NewProgram {
     /// The row of a new, empty program (`finish` records what is written into it).
-    pub fn empty(name: &str, now: i64) -> NewProgram<'_> {
+    pub fn empty(now: i64) -> NewProgram {
         NewProgram {
-            name,
             format_version: FORMAT_VERSION,
             created_at: now,
             state: ProgramState { updated_at: now, ..Default::default() },
@@ -128,8 +129,8 @@ impl ProgramRow {
         })
     }
 
-    /// The row as a listing entry, checked.
-    pub fn summary(&self) -> StorageResult<ProgramSummary> {
+    /// The row and its name as a listing entry, checked.
+    pub fn summary(&self, name: Strict<String>) -> StorageResult<ProgramSummary> {
         let count =
             |v: Strict<i64>, what: &str| count_u64(v, what).map_err(|e| corrupt("lmlang_programs", self.key(), e));
         let time = |v: Strict<i64>, what: &str| {
@@ -137,7 +138,7 @@ impl ProgramRow {
         };
         Ok(ProgramSummary {
             id: ProgramId(self.id),
-            name: self.name.clone().get().map_err(|e| corrupt("lmlang_programs", self.key(), format!("name: {e}")))?,
+            name: name.get().map_err(|e| corrupt("lmlang_program_names", self.key(), format!("name: {e}")))?,
             modules: count(self.module_count, "module_count")?,
             functions: count(self.function_count, "function_count")?,
             nodes: count(self.node_count, "node_count")?,
@@ -196,18 +197,25 @@ per_connection! {
 
     /// The id of the program with this name.
     pub fn id_by_name(conn: &mut Conn, name: &str) -> QueryResult<Option<i64>> {
-        programs::table.filter(programs::name.eq(name)).select(programs::id).get_result(conn).optional()
+        names::table.find(name).select(names::program_id).get_result(conn).optional()
     }
 
-    /// All programs in id order.
-    pub fn list(conn: &mut Conn) -> QueryResult<Vec<ProgramRow>> {
-        programs::table.order_by(programs::id).select(ProgramRow::as_select()).load(conn)
+    /// All programs with their names, in id order.
+    pub fn list(conn: &mut Conn) -> QueryResult<Vec<(ProgramRow, Strict<String>)>> {
+        programs::table
+            .inner_join(names::table)
+            .order_by(programs::id)
+            .select((ProgramRow::as_select(), names::name))
+            .load(conn)
     }
 
-    /// Inserts a program row and returns its id (names are unique, so the name finds it).
-    pub fn insert(conn: &mut Conn, row: &NewProgram<'_>) -> QueryResult<i64> {
-        diesel::insert_into(programs::table).values(row).execute(conn)?;
-        programs::table.filter(programs::name.eq(row.name)).select(programs::id).get_result(conn)
+    /// Inserts a program row and its name; returns the new id. A name already taken
+    /// fails the name's insert with a unique violation (the caller's transaction then
+    /// rolls the program row back).
+    pub fn insert(conn: &mut Conn, name: &str, row: &NewProgram) -> QueryResult<i64> {
+        let id = diesel::insert_into(programs::table).values(row).returning(programs::id).get_result(conn)?;
+        diesel::insert_into(names::table).values((names::name.eq(name), names::program_id.eq(id))).execute(conn)?;
+        Ok(id)
     }
 
     /// Records the state after a write.
@@ -215,15 +223,21 @@ per_connection! {
         StateUpdate { changeset: state.as_changeset(), filter: programs::id.eq(id) }.execute(conn)
     }
 
-    /// Renames a program and bumps its revision.
+    /// Renames a program and bumps its revision; the number of programs changed.
     pub fn rename(conn: &mut Conn, id: i64, name: &str) -> QueryResult<usize> {
-        diesel::update(programs::table.find(id))
-            .set((programs::name.eq(name), programs::revision.eq(programs::revision + 1)))
-            .execute(conn)
+        let bumped =
+            diesel::update(programs::table.find(id)).set(programs::revision.eq(programs::revision + 1)).execute(conn)?;
+        if bumped > 0 {
+            diesel::update(names::table.filter(names::program_id.eq(id))).set(names::name.eq(name)).execute(conn)?;
+        }
+        Ok(bumped)
     }
 
-    /// Deletes a program; every table's foreign key cascades from it.
+    /// Deletes a program and its name; every table's rows cascade from it. The name is
+    /// deleted by hand as well, for layouts without that foreign key (Citus refuses
+    /// one from a reference table to a distributed one).
     pub fn delete(conn: &mut Conn, id: i64) -> QueryResult<usize> {
+        diesel::delete(names::table.filter(names::program_id.eq(id))).execute(conn)?;
         diesel::delete(programs::table.find(id)).execute(conn)
     }
 }

@@ -1,0 +1,44 @@
+-- Names go back into lmlang_programs (a rebuild again, so foreign keys must be off).
+CREATE TEMP TABLE lmlang_migration_guard (
+    foreign_keys INTEGER CONSTRAINT run_with_foreign_keys_off CHECK (foreign_keys = 0)
+);
+INSERT INTO temp.lmlang_migration_guard SELECT foreign_keys FROM pragma_foreign_keys
+    WHERE EXISTS (SELECT 1 FROM lmlang_programs);
+DROP TABLE temp.lmlang_migration_guard;
+
+CREATE TABLE lmlang_programs_rebuilt (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    name TEXT NOT NULL UNIQUE CHECK (length(name) > 0),
+    format_version INTEGER NOT NULL,
+    revision BIGINT NOT NULL CHECK (revision >= 0),
+    next_node_id BIGINT NOT NULL CHECK (next_node_id BETWEEN 0 AND 4294967295),
+    next_edge_id BIGINT NOT NULL CHECK (next_edge_id BETWEEN 0 AND 4294967295),
+    next_function_id BIGINT NOT NULL CHECK (next_function_id BETWEEN 0 AND 4294967295),
+    next_module_id BIGINT NOT NULL CHECK (next_module_id BETWEEN 0 AND 4294967295),
+    next_type_id BIGINT NOT NULL CHECK (next_type_id BETWEEN 0 AND 4294967295),
+    module_count BIGINT NOT NULL,
+    function_count BIGINT NOT NULL,
+    node_count BIGINT NOT NULL,
+    edge_count BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+INSERT INTO lmlang_programs_rebuilt
+SELECT p.id, n.name, p.format_version, p.revision, p.next_node_id, p.next_edge_id, p.next_function_id,
+    p.next_module_id, p.next_type_id, p.module_count, p.function_count, p.node_count, p.edge_count,
+    p.created_at, p.updated_at
+FROM lmlang_programs p JOIN lmlang_program_names n ON n.program_id = p.id;
+
+CREATE TEMP TABLE lmlang_program_sequence AS
+    SELECT seq FROM sqlite_sequence WHERE name = 'lmlang_programs';
+DROP TABLE lmlang_program_names;
+DROP TABLE lmlang_programs;
+ALTER TABLE lmlang_programs_rebuilt RENAME TO lmlang_programs;
+DELETE FROM sqlite_sequence WHERE name = 'lmlang_programs';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'lmlang_programs', seq FROM temp.lmlang_program_sequence;
+DROP TABLE temp.lmlang_program_sequence;
+
+DELETE FROM sqlite_stat1 WHERE tbl = 'lmlang_program_names';
+ANALYZE sqlite_schema;
+
+DELETE FROM lmlang_schema_versions WHERE version = '202612031700000000';

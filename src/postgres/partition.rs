@@ -1,0 +1,230 @@
+//! The partitioned layout: every table of the store hash-partitioned by program.
+//!
+//! Distributing programs over servers (Citus) or over partitions (PostgreSQL's own
+//! `PARTITION BY HASH`) needs the program id in every primary key, unique constraint
+//! and foreign key, and every table co-located by it. The migrations give the store
+//! that shape (names live in `lmlang_program_names`, the directory, which stays whole);
+//! [`partition_by_program`] then rebuilds each program table as N hash partitions, so
+//! PostgreSQL itself enforces the rule Citus would, and the store runs on it unchanged.
+//!
+//! The rebuild is generic over the catalog: each table keeps its columns, defaults,
+//! identity, generated columns, checks, keys, indexes and foreign keys (the service's
+//! own foreign keys into the store's tables included), under the same names, and its
+//! rows. It runs in one transaction under the migrations' advisory lock, so it either
+//! happens whole or not at all; it locks the tables while it copies them.
+
+use super::connections::quote_identifier;
+use super::error::reclassify;
+use super::migrate::MIGRATION_LOCK;
+use crate::rows::PROGRAM_TABLES;
+use crate::store::{StorageError, StorageResult};
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+/// The most partitions [`partition_by_program`] makes: beyond a few hundred, planning
+/// and locking every partition costs more than the partitions save.
+pub const MAX_PARTITIONS: u32 = 256;
+
+/// The directory of program names, left whole: names are looked up by name, not by
+/// program (with Citus it would be a reference table).
+const DIRECTORY: &str = "lmlang_program_names";
+
+/// The tables partitioned, each by the column that holds its program id.
+fn partitioned_tables() -> impl Iterator<Item = (&'static str, &'static str)> {
+    PROGRAM_TABLES
+        .into_iter()
+        .filter(|t| *t != DIRECTORY)
+        .map(|t| (t, if t == "lmlang_programs" { "id" } else { "program_id" }))
+}
+
+#[derive(QueryableByName)]
+struct Definition {
+    #[diesel(sql_type = Text)]
+    owner: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    def: String,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Column {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+fn db(e: diesel::result::Error) -> StorageError {
+    reclassify(e.into())
+}
+
+fn refused(why: String) -> StorageError {
+    StorageError::Migration(format!("partitioning by program: {why}"))
+}
+
+/// `ARRAY['t1', 't2', ...]::regclass[]` of the partitioned tables, resolved through
+/// the connection's `search_path` as the store's own queries are.
+fn table_array() -> String {
+    let names: Vec<String> = partitioned_tables().map(|(t, _)| format!("'{t}'")).collect();
+    format!("ARRAY[{}]::regclass[]", names.join(", "))
+}
+
+fn count(conn: &mut PgConnection, sql: &str) -> StorageResult<i64> {
+    let rows: Vec<Count> = diesel::sql_query(sql).load(conn).map_err(db)?;
+    Ok(rows.first().map(|r| r.n).unwrap_or(0))
+}
+
+/// How many hash partitions the store's tables have: 0 when they are not partitioned.
+/// A mix (some tables partitioned, others not) is reported as an error: no step of
+/// this crate leaves one.
+pub fn partition_count(conn: &mut PgConnection) -> StorageResult<u32> {
+    let tables = table_array();
+    let partitioned =
+        count(conn, &format!("SELECT count(*) AS n FROM pg_partitioned_table WHERE partrelid = ANY({tables})"))?;
+    if partitioned == 0 {
+        return Ok(0);
+    }
+    let all = i64::try_from(partitioned_tables().count()).unwrap_or(i64::MAX);
+    if partitioned != all {
+        return Err(refused(format!("only {partitioned} of the {all} program tables are partitioned")));
+    }
+    let parts =
+        count(conn, "SELECT count(*) AS n FROM pg_inherits WHERE inhparent = 'lmlang_compute_nodes'::regclass")?;
+    u32::try_from(parts).map_err(|_| refused(format!("{parts} partitions")))
+}
+
+/// Rebuilds every program table of the store (on `conn`'s `search_path`, migrated by
+/// this build) as `partitions` hash partitions of the program id, keeping rows, keys,
+/// indexes and foreign keys. Returns the rows moved.
+///
+/// Already partitioned into as many: nothing to do (`Ok(0)`). Partitioned into a
+/// different number, or asked for 0 or more than [`MAX_PARTITIONS`]: refused, nothing
+/// changed. A failure (a view of the service's that depends on a table, say) rolls the
+/// whole rebuild back.
+pub fn partition_by_program(conn: &mut PgConnection, partitions: u32) -> StorageResult<u64> {
+    if partitions == 0 || partitions > MAX_PARTITIONS {
+        return Err(refused(format!("{partitions} partitions asked for; choose 1 to {MAX_PARTITIONS}")));
+    }
+    conn.transaction(|conn| {
+        conn.batch_execute(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).map_err(db)?;
+        if count(conn, &format!("SELECT CASE WHEN to_regclass('{DIRECTORY}') IS NULL THEN 1 ELSE 0 END::INT8 AS n"))?
+            == 1
+        {
+            return Err(refused("the store's migrations have not been run on this schema".into()));
+        }
+        match partition_count(conn)? {
+            0 => rebuild(conn, partitions),
+            n if n == partitions => Ok(0),
+            n => Err(refused(format!("the tables already have {n} partitions, not {partitions}"))),
+        }
+    })
+}
+
+fn rebuild(conn: &mut PgConnection, partitions: u32) -> StorageResult<u64> {
+    let tables = table_array();
+    // Everything that names the tables, captured before they are renamed (definitions
+    // then name the tables that replace them).
+    let foreign_keys: Vec<Definition> = diesel::sql_query(format!(
+        "SELECT conrelid::regclass::text AS owner, conname::text AS name, pg_get_constraintdef(oid) AS def \
+         FROM pg_constraint WHERE contype = 'f' AND (conrelid = ANY({tables}) OR confrelid = ANY({tables})) \
+         ORDER BY oid"
+    ))
+    .load(conn)
+    .map_err(db)?;
+    let keys: Vec<Definition> = diesel::sql_query(format!(
+        "SELECT conrelid::regclass::text AS owner, conname::text AS name, pg_get_constraintdef(oid) AS def \
+         FROM pg_constraint WHERE contype IN ('p', 'u') AND conrelid = ANY({tables}) ORDER BY oid"
+    ))
+    .load(conn)
+    .map_err(db)?;
+    let indexes: Vec<Definition> = diesel::sql_query(format!(
+        "SELECT i.indrelid::regclass::text AS owner, i.indexrelid::regclass::text AS name, \
+         pg_get_indexdef(i.indexrelid) AS def FROM pg_index i \
+         WHERE i.indrelid = ANY({tables}) AND NOT EXISTS (SELECT 1 FROM pg_constraint c \
+         WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')) \
+         ORDER BY i.indexrelid"
+    ))
+    .load(conn)
+    .map_err(db)?;
+    // The last program id handed out (ids are never reused, even past deleted ones).
+    let sequence = count(
+        conn,
+        "SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence('lmlang_programs', 'id')::regclass), 0) AS n",
+    )?;
+
+    let mut sql = String::new();
+    for fk in &foreign_keys {
+        sql += &format!("ALTER TABLE {} DROP CONSTRAINT {};\n", fk.owner, quote_identifier(&fk.name));
+    }
+    for (table, key) in partitioned_tables() {
+        let old = format!("{table}_unpartitioned");
+        sql += &format!("ALTER TABLE {table} RENAME TO {old};\n");
+        for k in keys.iter().filter(|k| k.owner.rsplit('.').next() == Some(table)) {
+            sql += &format!("ALTER TABLE {old} DROP CONSTRAINT {};\n", quote_identifier(&k.name));
+        }
+        for i in indexes.iter().filter(|i| i.owner.rsplit('.').next() == Some(table)) {
+            sql += &format!("DROP INDEX {};\n", i.name);
+        }
+        if table == "lmlang_programs" {
+            sql += "ALTER SEQUENCE IF EXISTS lmlang_programs_id_seq RENAME TO lmlang_programs_id_seq_unpartitioned;\n";
+        }
+        sql += &format!(
+            "CREATE TABLE {table} (LIKE {old} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING GENERATED \
+             INCLUDING CONSTRAINTS INCLUDING COMMENTS INCLUDING STORAGE) PARTITION BY HASH ({key});\n"
+        );
+        for k in 0..partitions {
+            sql += &format!(
+                "CREATE TABLE {} PARTITION OF {table} FOR VALUES WITH (MODULUS {partitions}, REMAINDER {k});\n",
+                quote_identifier(&format!("{table}_p{k}"))
+            );
+        }
+    }
+    conn.batch_execute(&sql).map_err(db)?;
+
+    let mut moved = 0u64;
+    for (table, _) in partitioned_tables() {
+        let columns: Vec<Column> = diesel::sql_query(format!(
+            "SELECT quote_ident(attname) AS name FROM pg_attribute WHERE attrelid = '{table}'::regclass \
+             AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum"
+        ))
+        .load(conn)
+        .map_err(db)?;
+        let columns = columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+        let rows = diesel::sql_query(format!(
+            "INSERT INTO {table} ({columns}) OVERRIDING SYSTEM VALUE SELECT {columns} FROM {table}_unpartitioned"
+        ))
+        .execute(conn)
+        .map_err(db)?;
+        moved += rows as u64;
+    }
+
+    let mut sql = String::new();
+    if sequence > 0 {
+        sql += &format!("SELECT setval(pg_get_serial_sequence('lmlang_programs', 'id'), {sequence});\n");
+    }
+    for k in &keys {
+        sql += &format!("ALTER TABLE {} ADD CONSTRAINT {} {};\n", k.owner, quote_identifier(&k.name), k.def);
+    }
+    for i in &indexes {
+        sql += &format!("{};\n", i.def);
+    }
+    for (table, _) in partitioned_tables() {
+        sql += &format!("DROP TABLE {table}_unpartitioned;\n");
+    }
+    for fk in &foreign_keys {
+        sql += &format!("ALTER TABLE {} ADD CONSTRAINT {} {};\n", fk.owner, quote_identifier(&fk.name), fk.def);
+    }
+    for (table, _) in partitioned_tables() {
+        sql += &format!("ANALYZE {table};\n");
+    }
+    conn.batch_execute(&sql).map_err(db)?;
+    tracing::info!(partitions, rows = moved, "lmlang-storage tables partitioned by program");
+    Ok(moved)
+}

@@ -1,0 +1,169 @@
+//! The partitioned layout on PostgreSQL: `partition_by_program` rebuilds a populated
+//! store's tables as hash partitions by program and loses nothing (rows, ids still to
+//! hand out, keys, the service's own foreign keys); it refuses what it cannot do and
+//! then changes nothing. The conformance suite runs on the layout too
+//! (`conformance::postgres_partitioned`).
+#![cfg(feature = "postgres")]
+
+#[path = "pg_support/mod.rs"]
+mod pg_support;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use lmlang_storage::graph::ProgramGraph;
+use lmlang_storage::model::{ComputeOp, FunctionId};
+use lmlang_storage::postgres;
+use lmlang_storage::store::{GraphStore, ProgramHistory, StorageError};
+use lmlang_storage::synth::{SynthConfig, generate};
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+fn count(conn: &mut PgConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql).get_result::<Count>(conn).unwrap_or_else(|e| panic!("{sql}: {e}")).n
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// The store's tables that are partitioned, and how many partitions each has.
+fn layout(conn: &mut PgConnection) -> Vec<(String, i64)> {
+    let names: Vec<Name> = diesel::sql_query(
+        "SELECT c.relname::text AS name FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid \
+         WHERE c.relnamespace = current_schema()::regnamespace ORDER BY 1",
+    )
+    .load(conn)
+    .expect("partitioned tables");
+    names
+        .into_iter()
+        .map(|t| {
+            let parts =
+                count(conn, &format!("SELECT count(*) AS n FROM pg_inherits WHERE inhparent = '{}'::regclass", t.name));
+            (t.name, parts)
+        })
+        .collect()
+}
+
+#[test]
+fn a_populated_store_is_partitioned_without_loss() {
+    let Some(schema) = pg_support::TestSchema::new() else { return };
+    let store = schema.store();
+    store.set_history(true);
+    let programs: Vec<(String, ProgramGraph)> = (0..5)
+        .map(|i| (format!("program {i}"), generate(&SynthConfig { nodes: 300, seed: i, gaps: i % 2 == 0 })))
+        .collect();
+    let mut ids = Vec::new();
+    for (name, g) in &programs {
+        let id = store.insert_program(name, g).expect("insert");
+        store.insert_node(id, FunctionId(0), ComputeOp::Print.into()).expect("an edit recorded in history");
+        ids.push(id);
+    }
+    // The last program is deleted: its id must not come back.
+    store.delete_program(ids[4]).expect("delete");
+    let before: Vec<_> = ids[..4].iter().map(|&id| store.load_program(id).expect("load")).collect();
+    let logs: Vec<_> = ids[..4].iter().map(|&id| store.log(id, Default::default()).expect("log")).collect();
+    drop(store);
+
+    // A table of the service's own that refers to the store's programs.
+    let mut conn = schema.connection();
+    conn.batch_execute(
+        "CREATE TABLE service_owners (owner TEXT PRIMARY KEY, \
+         program_id BIGINT NOT NULL CONSTRAINT service_owns REFERENCES lmlang_programs (id) ON DELETE CASCADE)",
+    )
+    .expect("service table");
+    conn.batch_execute(&format!("INSERT INTO service_owners VALUES ('ada', {})", ids[0].0)).expect("service row");
+
+    let moved = postgres::partition_by_program(&mut conn, 4).expect("partitioned");
+    assert!(moved > 4 * 300, "{moved} rows moved");
+    let tables = layout(&mut conn);
+    assert_eq!(tables.len(), 10, "every program table but the name directory: {tables:?}");
+    assert!(tables.iter().all(|(_, parts)| *parts == 4), "{tables:?}");
+    assert!(!tables.iter().any(|(t, _)| t == "lmlang_program_names"));
+    assert_eq!(postgres::partition_count(&mut conn).expect("count"), 4);
+
+    // The service's foreign key is back, under its name, and still enforced.
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM pg_constraint WHERE conname = 'service_owns'"), 1);
+    assert!(conn.batch_execute("INSERT INTO service_owners VALUES ('bob', 987654)").is_err());
+
+    let store = schema.store();
+    store.set_history(true);
+    for (i, &id) in ids[..4].iter().enumerate() {
+        let g = store.load_program(id).expect("load after partitioning");
+        assert!(g == before[i], "program {i} changed");
+        assert_eq!(g.hashes().program(), before[i].hashes().program());
+        assert_eq!(store.find_program(&programs[i].0).expect("by name"), id);
+        assert_eq!(store.log(id, Default::default()).expect("log"), logs[i], "history of program {i}");
+    }
+    let fresh = store.create_program("after").expect("create");
+    assert!(fresh.0 > ids[4].0, "program ids continue past the deleted one: {fresh:?} after {:?}", ids[4]);
+    store.undo(ids[1], None).expect("undo works on the partitioned history");
+    store.delete_program(ids[0]).expect("delete");
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM service_owners"), 0, "the service's cascade still runs");
+    assert!(store.database_bytes().expect("size") > 0, "the size counts the partitions");
+}
+
+#[test]
+fn partitioning_again_or_differently_changes_nothing() {
+    let Some(schema) = pg_support::TestSchema::new() else { return };
+    let store = schema.store();
+    let id = store.insert_program("kept", &generate(&SynthConfig::new(200))).expect("insert");
+    let g = store.load_program(id).expect("load");
+    assert_eq!(store.partition_count().expect("count"), 0);
+    assert_eq!(store.partition_by_program(3).expect("partitioned"), store_rows(&schema));
+
+    assert_eq!(store.partition_by_program(3).expect("the same count again"), 0);
+    for refused in [0, 5, postgres::MAX_PARTITIONS + 1] {
+        match store.partition_by_program(refused) {
+            Err(StorageError::Migration(why)) => assert!(why.contains("partition"), "{why}"),
+            other => panic!("{refused} partitions: {other:?}"),
+        }
+    }
+    assert_eq!(store.partition_count().expect("count"), 3);
+    drop(store);
+    let store = schema.store();
+    assert!(store.load_program(id).expect("load") == g);
+}
+
+/// Rows the store holds in its schema, over every program table.
+fn store_rows(schema: &pg_support::TestSchema) -> u64 {
+    let mut conn = schema.connection();
+    let total: i64 = lmlang_storage::rows::PROGRAM_TABLES
+        .iter()
+        .filter(|t| **t != "lmlang_program_names")
+        .map(|t| count(&mut conn, &format!("SELECT count(*) AS n FROM {t}")))
+        .sum();
+    u64::try_from(total).expect("a count")
+}
+
+#[test]
+fn an_unmigrated_schema_is_refused() {
+    let Some(schema) = pg_support::TestSchema::new() else { return };
+    let mut conn = schema.connection();
+    match postgres::partition_by_program(&mut conn, 2) {
+        Err(StorageError::Migration(why)) => assert!(why.contains("migrations"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A service's view on a store table blocks the rebuild: the error comes back and the
+/// layout is as it was, rows and all.
+#[test]
+fn a_failed_rebuild_leaves_the_layout_as_it_was() {
+    let Some(schema) = pg_support::TestSchema::new() else { return };
+    let store = schema.store();
+    let id = store.insert_program("kept", &generate(&SynthConfig::new(100))).expect("insert");
+    let mut conn = schema.connection();
+    conn.batch_execute("CREATE VIEW service_nodes AS SELECT program_id, node_id FROM lmlang_compute_nodes")
+        .expect("view");
+    assert!(postgres::partition_by_program(&mut conn, 2).is_err());
+    assert_eq!(postgres::partition_count(&mut conn).expect("count"), 0);
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM service_nodes"), 100);
+    assert_eq!(store.load_program(id).expect("load").node_count(), 100);
+}
