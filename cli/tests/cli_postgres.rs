@@ -113,6 +113,11 @@ fn bench_measures_postgres_beside_its_floors_and_sqlite() {
     }
     assert!(report["sqlite"]["bulk_save_ms"].as_f64().is_some_and(|v| v > 0.0), "{report}");
     assert_eq!(report["writers_commits_per_s"].as_array().map(Vec::len), Some(4), "{report}");
+    // The same figures on the partitioned layout.
+    let partitioned =
+        ok(dir.path(), &["--db", &schema.url, "bench", "--nodes", "200", "--reps", "1", "--partitions", "2"]);
+    assert!(partitioned.contains("hash-partitioned by program into 2 partitions"), "{partitioned}");
+    assert!(partitioned.contains("single mutation: insert_node"), "{partitioned}");
     let left = Command::new("psql")
         .args([schema.url.as_str(), "-qAtc", "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'lmbench\\_%'"])
         .output()

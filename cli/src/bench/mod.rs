@@ -43,6 +43,10 @@ pub struct BenchArgs {
     /// Seed of the generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// PostgreSQL only: measure on the partitioned layout, every program table (the
+    /// floors' too) hash-partitioned into this many partitions by program.
+    #[arg(long)]
+    pub partitions: Option<u32>,
     /// Directory for the temporary databases (default: the system's temp directory).
     /// Put it on the disk you want measured.
     #[arg(long)]
@@ -69,6 +73,9 @@ pub struct BenchArgs {
 pub fn run(args: &BenchArgs) -> CmdResult {
     if let (Some(db), Some(program)) = (&args.load_child, args.load_child_program) {
         return memory::run_child(db, program);
+    }
+    if args.partitions.is_some() {
+        return Err(Failure("--partitions is a PostgreSQL layout: use it with --db postgres://...".into()));
     }
     if args.nodes.is_empty() || args.nodes.contains(&0) {
         return Err(Failure("--nodes needs one or more sizes above zero".into()));
@@ -122,6 +129,10 @@ pub fn run_postgres(url: &str, args: &BenchArgs) -> CmdResult {
         args.reps.max(1),
         args.seed
     );
+    match args.partitions {
+        Some(n) => println!("layout: every program table hash-partitioned by program into {n} partitions"),
+        None => println!("layout: plain tables (--partitions N for the partitioned layout)"),
+    }
     let mut reports = Vec::new();
     for &nodes in &args.nodes {
         let mut report = pg::measure_size(url, nodes, args, &bar)?;

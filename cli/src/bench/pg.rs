@@ -65,13 +65,18 @@ struct BenchSchema {
 }
 
 impl BenchSchema {
-    fn new(url: &str, label: &str) -> Result<Self, Failure> {
+    /// A migrated schema, partitioned by program when `partitions` says so.
+    fn new(url: &str, label: &str, partitions: Option<u32>) -> Result<Self, Failure> {
         let name = format!("lmbench_{}_{label}", std::process::id());
         let schema = BenchSchema { url: url.to_string(), name };
         schema.drop_now()?;
         schema.sql(&format!("CREATE SCHEMA {}", quote_identifier(&schema.name)))?;
         // Opening a store migrates the new schema.
-        drop(schema.store(1)?);
+        let store = schema.store(1)?;
+        if let Some(n) = partitions {
+            store.partition_by_program(n)?;
+        }
+        drop(store);
         Ok(schema)
     }
 
@@ -120,7 +125,7 @@ pub fn measure_size(url: &str, nodes: usize, args: &BenchArgs, bar: &ProgressBar
     let mut samples = Vec::new();
     let mut kept: Option<(BenchSchema, ProgramId)> = None;
     for rep in 0..reps {
-        let schema = BenchSchema::new(url, &format!("{nodes}_store_{rep}"))?;
+        let schema = BenchSchema::new(url, &format!("{nodes}_store_{rep}"), args.partitions)?;
         let store = schema.store(2)?;
         let (program, t) = measure::timed(|| store.insert_program("bench", &graph));
         let program = program?;
@@ -140,7 +145,7 @@ pub fn measure_size(url: &str, nodes: usize, args: &BenchArgs, bar: &ProgressBar
     let mut samples = Vec::new();
     let mut floor: Option<BenchSchema> = None;
     for rep in 0..reps {
-        let schema = BenchSchema::new(url, &format!("{nodes}_floor_{rep}"))?;
+        let schema = BenchSchema::new(url, &format!("{nodes}_floor_{rep}"), args.partitions)?;
         samples.push(measure::ms(pg_raw::bulk_copy(&mut schema.client()?, &rows).map_err(Failure)?));
         if floor.is_none() {
             floor = Some(schema);
@@ -230,7 +235,7 @@ pub fn measure_size(url: &str, nodes: usize, args: &BenchArgs, bar: &ProgressBar
     bar.inc(1);
 
     step("writers on separate programs");
-    report.writers_commits_per_s = writer_scaling(url, nodes)?;
+    report.writers_commits_per_s = writer_scaling(url, nodes, args.partitions)?;
     bar.inc(1);
     Ok(report)
 }
@@ -316,8 +321,8 @@ fn floor_commit_rates(
 /// Commits per second of 1, 2, 4 and 8 writer processes, each inserting nodes into a
 /// program of its own, all starting at one instant: whatever serialises them is the
 /// server's or the store's, not this process's pool or threads.
-fn writer_scaling(url: &str, nodes: usize) -> Result<Vec<(usize, f64)>, Failure> {
-    let schema = BenchSchema::new(url, &format!("{nodes}_writers"))?;
+fn writer_scaling(url: &str, nodes: usize, partitions: Option<u32>) -> Result<Vec<(usize, f64)>, Failure> {
+    let schema = BenchSchema::new(url, &format!("{nodes}_writers"), partitions)?;
     let most = WRITERS.iter().copied().max().unwrap_or(1);
     let store = schema.store(1)?;
     let mut programs = Vec::new();
