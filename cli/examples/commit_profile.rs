@@ -1,0 +1,104 @@
+//! Where a single-mutation commit's time goes, with history recording on or off: the
+//! driver behind the profile in BENCHMARKS.md ("History"). It stores a generated
+//! program, then times `insert_node` commits spread over its functions (as
+//! `lmstore bench` does), and the same edits on an in-memory copy of the graph with and
+//! without its hash index (what recording the root costs before any row is written).
+//!
+//! ```sh
+//! cargo build --release -p lmstore --example commit_profile
+//! ./target/release/examples/commit_profile 100000 2000 on     # NODES COMMITS on|off
+//! valgrind --tool=callgrind ./target/release/examples/commit_profile 100000 2000 on
+//! ```
+//!
+//! Each line gives wall-clock and CPU time (user and system) per commit; on a busy
+//! machine compare CPU times. Under callgrind, the first commit (which loads the store's working copy and, with
+//! history on, builds its hash index) is the `WriteTx::load` and `HashIndex::build`
+//! calls; subtract them from `Timed::run` and divide by COMMITS for a commit's cost.
+
+use lmlang_storage::model::{ComputeNodeOp, ComputeOp, ConstValue, FunctionId};
+use lmlang_storage::sqlite::SqliteStore;
+use lmlang_storage::store::{GraphStore, ProgramHistory};
+use lmlang_storage::synth;
+use std::time::Instant;
+
+/// CPU seconds this process has used (user and system), which a busy shared machine
+/// disturbs far less than wall-clock time.
+fn cpu_seconds() -> f64 {
+    // SAFETY: an all-zero rusage is a valid value of the plain C struct, and
+    // getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+fn op() -> ComputeNodeOp {
+    ComputeOp::Const { value: ConstValue::I64(7) }.into()
+}
+
+/// Microseconds per `add_compute_node` round the functions on a copy of `g`, with its
+/// hash index built first or not at all.
+fn graph_edits(
+    g: &lmlang_storage::graph::ProgramGraph,
+    functions: &[FunctionId],
+    edits: usize,
+    indexed: bool,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let mut copy = g.clone();
+    if indexed {
+        copy.hashes();
+    }
+    let start = Instant::now();
+    for k in 0..edits {
+        copy.add_compute_node(functions[k % functions.len()], op())?;
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e6 / edits as f64)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let nodes: usize = args.get(1).map_or(Ok(100_000), |s| s.parse())?;
+    let commits: usize = args.get(2).map_or(Ok(2000), |s| s.parse())?.max(1);
+    let history = match args.get(3).map(String::as_str) {
+        None | Some("on") => true,
+        Some("off") => false,
+        Some(other) => return Err(format!("expected on or off, not {other}").into()),
+    };
+    let dir = tempfile::tempdir()?;
+    let store = SqliteStore::open(dir.path().join("profile.db"))?;
+    let g = synth::generate(&synth::SynthConfig::new(nodes));
+    let functions: Vec<FunctionId> = g.functions().map(|f| f.id).collect();
+    let program = store.insert_program("profile", &g)?;
+
+    let indexed = graph_edits(&g, &functions, commits, true)?;
+    let bare = graph_edits(&g, &functions, commits, false)?;
+    println!(
+        "add_compute_node on the graph: {indexed:.1} us with its hash index, {bare:.1} us without ({} functions)",
+        functions.len()
+    );
+    drop(g);
+
+    store.set_history(history);
+    // Loads the store's working copy (and, with history on, builds its hash index).
+    store.insert_node(program, functions[0], op())?;
+    let (start, cpu) = (Instant::now(), cpu_seconds());
+    for k in 0..commits {
+        store.insert_node(program, functions[k % functions.len()], op())?;
+    }
+    let (t, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    println!(
+        "insert_node commits, history {}: {:.1} us each ({:.0}/s), {:.1} us of CPU each",
+        if history { "on" } else { "off" },
+        t * 1e6 / commits as f64,
+        commits as f64 / t,
+        cpu * 1e6 / commits as f64
+    );
+    if history {
+        let newest = store.log(program, Default::default())?.first().map(|e| e.revision);
+        println!("newest history entry: revision {newest:?}");
+    }
+    Ok(())
+}
