@@ -3,7 +3,7 @@
 //! committed, never half of one.
 
 use lmlang_storage::graph::ProgramGraph;
-use lmlang_storage::model::{ComputeOp, ConstValue};
+use lmlang_storage::model::{ComputeOp, ConstValue, FlowEdge, NodeId};
 use lmlang_storage::sqlite::SqliteStore;
 use lmlang_storage::store::{GraphStore, StorageError};
 use lmlang_storage::synth::{SynthConfig, generate};
@@ -136,4 +136,43 @@ fn two_stores_writing_one_program_wait_for_each_other() {
     let loaded = b.load_program(program).expect("load");
     assert_eq!(loaded.node_count(), 300);
     assert_eq!(loaded, a.load_program(program).expect("load from a"));
+}
+
+#[test]
+fn a_store_notices_every_commit_another_store_makes_between_its_own() {
+    // The writer trusts the program rows its own last commit left as long as no other
+    // connection has committed since; every kind of foreign commit must end that trust.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("alternating.db");
+    let a = SqliteStore::open(&path).expect("store a");
+    let b = SqliteStore::open(&path).expect("store b");
+    let program = a.insert_program("shared", &generate(&SynthConfig::new(300))).expect("program");
+    let f = a.load_program(program).expect("load").functions().next().expect("a function").id;
+    let op = |i: i32| ComputeOp::Const { value: ConstValue::I32(i) }.into();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(a.insert_node(program, f, op(i)).expect("a inserts"));
+        ids.push(b.insert_node(program, f, op(-i)).expect("b inserts"));
+    }
+    let mut distinct = ids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), ids.len(), "no id was handed out twice");
+    assert_eq!(a.load_program(program).expect("load a"), b.load_program(program).expect("load b"));
+
+    // A rename through the other store, then a refused edit and a commit of this one.
+    b.rename_program(program, "renamed").expect("rename");
+    assert!(a.insert_edge(program, ids[0], NodeId(4_000_000_000), FlowEdge::Control { branch_index: None }).is_err());
+    let after = a.insert_node(program, f, op(99)).expect("a inserts after the rename");
+    assert_eq!(b.get_node(program, after).expect("b reads it").owner, f);
+    assert_eq!(a.find_program("renamed").expect("found by its new name"), program);
+
+    // Maintenance on this store's own writer between commits.
+    a.vacuum().expect("vacuum");
+    a.insert_node(program, f, op(100)).expect("a inserts after a vacuum");
+
+    // The program deleted by the other store.
+    b.delete_program(program).expect("delete");
+    assert!(matches!(a.insert_node(program, f, op(7)), Err(StorageError::ProgramNotFound(_))));
+    assert!(a.list_programs().expect("list").is_empty());
 }

@@ -6,7 +6,7 @@
 
 use super::mapper::{self, SqliteRows};
 use super::owned::OwnedConnections;
-use super::source::Connections;
+use super::source::{Connections, Headers, Written};
 use super::tables::{edges, functions, history, modules, nodes, programs, types};
 use crate::graph::{ChangeSet, EdgeView, NextIds, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
@@ -16,7 +16,6 @@ use crate::store::{
     Tag, WriteTx,
 };
 use diesel::sqlite::SqliteConnection;
-use std::collections::HashMap;
 
 /// The SQLite backend of [`SqliteStore`](super::SqliteStore) (on its own connections)
 /// and of the stores on a host's pool or connection.
@@ -82,10 +81,10 @@ impl<C: Connections> SqliteBackend<C> {
         if self.connections.read_only() {
             return Err(StorageError::ReadOnly);
         }
-        self.connections.write(new_program, &mut |c| {
-            let mut tx = SqliteTx::new(c);
+        self.connections.write(new_program, &mut |c, known| {
+            let mut tx = SqliteTx::starting_from(c, known);
             let value = work(&mut tx)?;
-            Ok((value, tx.rows))
+            Ok(Written { value, rows: tx.rows, headers: tx.headers })
         })
     }
 }
@@ -227,16 +226,18 @@ impl<C: Connections> Backend for SqliteBackend<C> {
 /// also used by the functions that run on a caller's own connection.
 pub struct SqliteTx<'c> {
     conn: &'c mut SqliteConnection,
-    /// Program rows as this transaction last read or wrote them.
-    headers: HashMap<ProgramId, programs::Header>,
+    /// Program rows as this transaction last read or wrote them (or as the connection
+    /// source knew them to be current when it began).
+    headers: Headers,
     /// Rows written or deleted so far, to decide on a checkpoint.
     rows: u64,
 }
 
 impl<'c> SqliteTx<'c> {
-    /// Wraps a connection that is inside a write transaction.
-    pub fn new(conn: &'c mut SqliteConnection) -> Self {
-        SqliteTx { conn, headers: HashMap::new(), rows: 0 }
+    /// Wraps a connection that is inside a write transaction, where `known` are
+    /// program rows certainly as stored (they are not read again).
+    pub fn starting_from(conn: &'c mut SqliteConnection, known: Headers) -> Self {
+        SqliteTx { conn, headers: known, rows: 0 }
     }
 
     fn header(&mut self, program: ProgramId) -> StorageResult<programs::Header> {

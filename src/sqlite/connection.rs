@@ -12,8 +12,10 @@ use super::error::classify_connection;
 use crate::store::DatabaseErrorKind::Other;
 use crate::store::{StorageError, StorageResult};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
-use diesel::sqlite::SqliteConnection;
+use diesel::sql_types::BigInt;
+use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel::{Connection, QueryResult, QueryableByName, RunQueryDsl};
 
 /// The pool of read-only connections.
@@ -226,6 +228,35 @@ pub fn new_program_transaction<T>(
     let value = result?;
     restored?;
     Ok(value)
+}
+
+/// `PRAGMA data_version` as a statement Diesel prepares once and keeps: its SQL never
+/// changes, so its type identifies it (`sql_query` would be prepared anew each time).
+struct DataVersion;
+
+impl QueryFragment<Sqlite> for DataVersion {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql("PRAGMA data_version");
+        Ok(())
+    }
+}
+
+impl QueryId for DataVersion {
+    type QueryId = DataVersion;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for DataVersion {
+    type SqlType = BigInt;
+}
+
+impl RunQueryDsl<SqliteConnection> for DataVersion {}
+
+/// The connection's data version: it changes when another connection commits to the
+/// database, and never for this connection's own commits. Inside a transaction it
+/// tells whether anyone else wrote since this connection last looked.
+pub fn data_version(conn: &mut SqliteConnection) -> StorageResult<i64> {
+    DataVersion.get_result(conn).map_err(super::error::classify)
 }
 
 #[derive(QueryableByName)]

@@ -10,7 +10,7 @@
 
 use super::connection::{self, ReaderPool};
 use super::error::classify_pool;
-use super::source::{Connections, WriteWork};
+use super::source::{Connections, Headers, WriteWork};
 use crate::store::StorageResult;
 use diesel::sqlite::SqliteConnection;
 use std::sync::{Mutex, MutexGuard};
@@ -51,7 +51,7 @@ impl Connections for HostPool {
     fn write<T>(&self, _new_program: bool, work: &mut WriteWork<'_, T>) -> StorageResult<T> {
         let _one_writer = lock(&self.writer);
         let mut conn = self.pool.get().map_err(classify_pool)?;
-        connection::write_transaction(&mut conn, |c| work(c).map(|(value, _)| value))
+        connection::write_transaction(&mut conn, |c| work(c, Headers::new()).map(|done| done.value))
     }
 }
 
@@ -77,7 +77,7 @@ impl Connections for HostConnection<'_> {
 
     fn write<T>(&self, new_program: bool, work: &mut WriteWork<'_, T>) -> StorageResult<T> {
         let mut conn = lock(&self.conn);
-        let run = |c: &mut SqliteConnection| work(c).map(|(value, _)| value);
+        let run = |c: &mut SqliteConnection| work(c, Headers::new()).map(|done| done.value);
         if new_program {
             // Outside a host transaction this turns enforcement off for the insert
             // only and restores the connection's own setting; inside one it is a

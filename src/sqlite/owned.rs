@@ -5,12 +5,17 @@
 //! writer. Writes go through the single writer connection, behind a mutex, each in a
 //! `BEGIN IMMEDIATE` transaction. A write of many rows is followed by a passive
 //! checkpoint so the WAL does not keep the bulk of it.
+//!
+//! The writer remembers the program rows its own commits left ([`KnownRows`]): while
+//! no other connection has committed since (SQLite's `data_version` is unchanged), a
+//! write starts from them instead of reading each program's row again, which was a
+//! sixth of a single-mutation commit.
 
 use super::checkpointer::Checkpointer;
 use super::config::SqliteConfig;
 use super::connection::{self, ConnectionSetup, ReaderPool};
 use super::error::classify_pool;
-use super::source::{Connections, WriteWork};
+use super::source::{Connections, Headers, WriteWork, Written};
 use super::tables::programs;
 use super::{mapper, migrate};
 use crate::graph::ProgramGraph;
@@ -25,13 +30,34 @@ use tracing::field::Empty;
 /// Programs with at least this many edges are loaded over two connections at once.
 const PARALLEL_LOAD_EDGES: i64 = 20_000;
 
+/// The writer connection and the program rows its own commits left.
+struct Writer {
+    conn: SqliteConnection,
+    known: KnownRows,
+}
+
+/// Program rows as the writer's last commit left them, with the writer's data version
+/// then. The version changes only when another connection commits, so while it is
+/// unchanged these rows are still what is stored.
+#[derive(Default)]
+struct KnownRows {
+    data_version: Option<i64>,
+    headers: Headers,
+}
+
+impl Writer {
+    fn new(conn: SqliteConnection) -> Self {
+        Writer { conn, known: KnownRows::default() }
+    }
+}
+
 /// The connections of a store that opened its database file itself.
 pub struct OwnedConnections {
     path: PathBuf,
     url: String,
     config: SqliteConfig,
     readers: ReaderPool,
-    writer: Mutex<SqliteConnection>,
+    writer: Mutex<Writer>,
     /// Checkpoints the WAL after bulk writes; started by the first one (`None` if the
     /// thread could not be started: the writer then checkpoints itself).
     checkpointer: OnceLock<Option<Checkpointer>>,
@@ -132,7 +158,7 @@ impl OwnedConnections {
             url,
             config,
             readers,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Writer::new(writer)),
             checkpointer: OnceLock::new(),
             #[cfg(feature = "temporary")]
             _temp_dir: None,
@@ -165,11 +191,13 @@ impl OwnedConnections {
     /// Runs `work` on the writer connection, outside any transaction (for maintenance
     /// such as checkpoints).
     pub fn with_writer<T>(&self, work: impl FnOnce(&mut SqliteConnection) -> StorageResult<T>) -> StorageResult<T> {
-        let mut conn = self.writer()?;
-        work(&mut conn)
+        let mut writer = self.writer()?;
+        // Whatever `work` does, the next write reads the program rows again.
+        writer.known = KnownRows::default();
+        work(&mut writer.conn)
     }
 
-    fn writer(&self) -> StorageResult<MutexGuard<'_, SqliteConnection>> {
+    fn writer(&self) -> StorageResult<MutexGuard<'_, Writer>> {
         match self.writer.lock() {
             Ok(guard) => Ok(guard),
             Err(poisoned) => {
@@ -177,7 +205,7 @@ impl OwnedConnections {
                 // state; SQLite rolled nothing back for us, so start afresh.
                 tracing::warn!(path = %self.path.display(), "a write panicked; replacing the writer connection");
                 let mut guard = poisoned.into_inner();
-                *guard = self.fresh_writer()?;
+                *guard = Writer::new(self.fresh_writer()?);
                 self.writer.clear_poison();
                 Ok(guard)
             }
@@ -243,28 +271,42 @@ impl Connections for OwnedConnections {
         if self.config.read_only {
             return Err(StorageError::ReadOnly);
         }
-        let mut conn = self.writer()?;
+        let mut writer = self.writer()?;
+        let Writer { conn, known } = &mut *writer;
+        // Taken, so that a write that fails leaves nothing known: the next one reads.
+        let mut trusted = Some(std::mem::take(known));
         let mut rows = 0u64;
+        let mut left = None;
         let mut run = |c: &mut SqliteConnection| {
-            let (value, written) = work(c)?;
+            let version = connection::data_version(c)?;
+            let start = match trusted.take() {
+                Some(t) if t.data_version == Some(version) => t.headers,
+                _ => Headers::new(),
+            };
+            let Written { value, rows: written, headers } = work(c, start)?;
             rows = written;
+            left = Some(KnownRows { data_version: Some(version), headers });
             Ok(value)
         };
         let value = if new_program {
             conn.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
-            let result = connection::new_program_transaction(&mut conn, &mut run);
+            let result = connection::new_program_transaction(conn, &mut run);
             let restored =
                 conn.batch_execute(&format!("PRAGMA wal_autocheckpoint = {}", self.config.wal_autocheckpoint));
-            if restored.is_err() || !connection::foreign_keys_enforced(&mut conn) {
+            if restored.is_err() || !connection::foreign_keys_enforced(conn) {
                 // The connection's settings could not be put back: never write
                 // through it again.
                 tracing::warn!(path = %self.path.display(), "writer settings not restored; replacing the connection");
                 *conn = self.fresh_writer()?;
+                // A new connection counts data versions of its own.
+                left = None;
             }
             result?
         } else {
-            connection::write_transaction(&mut conn, run)?
+            connection::write_transaction(conn, run)?
         };
+        // Committed: what the write left is what is stored.
+        *known = left.unwrap_or_default();
         if rows >= self.config.checkpoint_after_rows {
             let background = if new_program { self.checkpointer() } else { None };
             if let Some(checkpointer) = background {

@@ -10,12 +10,25 @@
 
 use super::{connection, mapper};
 use crate::graph::ProgramGraph;
+use crate::rows::Header;
 use crate::store::{ProgramId, StorageResult};
 use diesel::sqlite::SqliteConnection;
+use std::collections::HashMap;
 
-/// A write transaction's body: it gets a connection inside the transaction and returns
-/// its value with the number of rows it wrote or deleted (which decides checkpoints).
-pub type WriteWork<'a, T> = dyn FnMut(&mut SqliteConnection) -> StorageResult<(T, u64)> + 'a;
+/// Program rows (revision and next ids) by program, as a write transaction knows them.
+pub type Headers = HashMap<ProgramId, Header>;
+
+/// What a write transaction's body returns: its value, the number of rows it wrote or
+/// deleted (which decides checkpoints), and the program rows as it leaves them.
+pub struct Written<T> {
+    pub value: T,
+    pub rows: u64,
+    pub headers: Headers,
+}
+
+/// A write transaction's body: it gets a connection inside the transaction and the
+/// program rows the source knows to be current (see [`Connections::write`]).
+pub type WriteWork<'a, T> = dyn FnMut(&mut SqliteConnection, Headers) -> StorageResult<Written<T>> + 'a;
 
 /// How a backend reads and writes. See the module docs.
 pub trait Connections: Send + Sync {
@@ -27,6 +40,10 @@ pub trait Connections: Send + Sync {
     /// transaction the connection already has. Writers are serialised. A `new_program`
     /// write only creates one program from a validated graph, so it may run without
     /// foreign-key and CHECK enforcement (see `connection::new_program_transaction`).
+    ///
+    /// `work` gets the program rows that are certainly current, which it need not read
+    /// again: a source that keeps the rows its own commits left may hand them on while
+    /// no other connection has committed since; the others hand on none.
     fn write<T>(&self, new_program: bool, work: &mut WriteWork<'_, T>) -> StorageResult<T>;
 
     /// Loads a whole program from one snapshot, with the revision it was read at.

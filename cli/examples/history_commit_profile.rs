@@ -5,9 +5,9 @@
 //! without its hash index (what recording the root costs before any row is written).
 //!
 //! ```sh
-//! cargo build --release -p lmstore --example commit_profile
-//! ./target/release/examples/commit_profile 100000 2000 on     # NODES COMMITS on|off
-//! valgrind --tool=callgrind ./target/release/examples/commit_profile 100000 2000 on
+//! cargo build --release -p lmstore --example history_commit_profile
+//! ./target/release/examples/history_commit_profile 100000 2000 on     # NODES COMMITS on|off
+//! valgrind --tool=callgrind ./target/release/examples/history_commit_profile 100000 2000 on
 //! ```
 //!
 //! Each line gives wall-clock and CPU time (user and system) per commit; on a busy
