@@ -311,6 +311,7 @@ fn check(
     in_flight: Option<Step>,
     report: &mut CrashReport,
 ) -> Result<(), String> {
+    super::target::settle(&cfg.db)?;
     let opened = Opened::open(&cfg.db).map_err(|e| format!("reopen failed: {e}"))?;
     opened.storage_checks()?;
     let stored = load_all(opened.store())?;

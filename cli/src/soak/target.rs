@@ -64,6 +64,42 @@ impl Opened {
     }
 }
 
+/// Waits until the server has finished every session of a killed child. A client
+/// killed after sending `COMMIT` leaves the server committing on its own, and until it
+/// has, a reader's snapshot can predate a commit that will still become visible; so a
+/// check right after the kill could take a step that is about to commit as rolled back.
+/// A file has no such sessions.
+pub fn settle(db: &Path) -> Result<(), String> {
+    if is_server(db) { settle_server(&db.to_string_lossy()) } else { Ok(()) }
+}
+
+#[cfg(feature = "postgres")]
+fn settle_server(url: &str) -> Result<(), String> {
+    use diesel::{Connection, RunQueryDsl};
+    let mut conn = diesel::PgConnection::establish(url).map_err(|e| format!("{url}: {e}"))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let others: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM pg_stat_activity WHERE application_name = current_setting('application_name') \
+             AND application_name <> '' AND pid <> pg_backend_pid())",
+        ))
+        .get_result(&mut conn)
+        .map_err(|e| format!("pg_stat_activity: {e}"))?;
+        if others == 0 {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("{others} session(s) of a killed child still open on the server after 30 s"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+fn settle_server(_url: &str) -> Result<(), String> {
+    Ok(())
+}
+
 #[cfg(feature = "postgres")]
 fn open_server(url: &str) -> Result<Opened, String> {
     lmlang_storage::postgres::PgStore::connect(url).map(Opened::Postgres).map_err(|e| format!("{url}: {e}"))
@@ -98,7 +134,9 @@ impl Scratch {
         let mut admin = diesel::PgConnection::establish(server_url).map_err(|e| format!("{server_url}: {e}"))?;
         admin.batch_execute(&format!("CREATE SCHEMA {name}")).map_err(|e| format!("creating schema {name}: {e}"))?;
         let separator = if server_url.contains('?') { '&' } else { '?' };
-        let url = format!("{server_url}{separator}options=-csearch_path%3D{name}");
+        // The schema's name is also the sessions' application_name, so `settle` can tell
+        // a killed child's sessions from everyone else's on a shared server.
+        let url = format!("{server_url}{separator}options=-csearch_path%3D{name}&application_name={name}");
         Ok(Scratch { server: server_url.to_string(), name, url })
     }
 }
