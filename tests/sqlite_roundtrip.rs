@@ -230,6 +230,14 @@ fn a_bulk_insert_is_checkpointed_into_the_file_without_the_caller() {
         assert!(std::time::Instant::now() < deadline, "the WAL was never checkpointed into the file");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    // With every page copied, the thread also empties the WAL, so that the next
+    // commit does not pay for cutting it back (the kernel drops the cut part of the
+    // file from its cache, tens of milliseconds after a large save).
+    let wal = dir.path().join("bulk.db-wal");
+    while std::fs::metadata(&wal).map_or(0, |m| m.len()) > 0 {
+        assert!(std::time::Instant::now() < deadline, "the WAL was never emptied");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     drop(store);
     assert_eq!(other.load_program(p).expect("load after the first store closed"), g);
     assert_eq!(other.integrity_check().expect("integrity"), Vec::<String>::new());
@@ -330,4 +338,56 @@ fn a_panic_inside_a_write_rolls_it_back_and_the_store_goes_on() {
     let id = store.insert_node(p, f, ComputeOp::Print.into()).expect("the writer works again");
     assert_eq!(expected.add_core_op(f, ComputeOp::Print).expect("add"), id);
     assert_eq!(store.load_program(p).expect("load"), expected);
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct MmapSize {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    mmap_size: i64,
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct CacheSize {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    cache_size: i64,
+}
+
+/// A reader's memory map and page cache, as SQLite reports them.
+fn map_and_cache(conn: &mut SqliteConnection) -> (i64, i64) {
+    let map = diesel::sql_query("PRAGMA mmap_size").get_result::<MmapSize>(conn).expect("mmap_size");
+    let cache = diesel::sql_query("PRAGMA cache_size").get_result::<CacheSize>(conn).expect("cache_size");
+    (map.mmap_size, cache.cache_size)
+}
+
+/// A large load reads the file without the memory map, through a small cache (so the
+/// file's pages do not count in the process's memory), then gives every reader it used
+/// back with the store's own settings: one reader for a one-connection load, two for
+/// a split load.
+#[test]
+fn a_large_load_gives_its_readers_back_as_configured() {
+    let g = generate(&SynthConfig { nodes: 15_000, seed: 4, gaps: false });
+    assert!(g.edge_count() >= 20_000, "large enough to stream (and to split)");
+    for readers in [1, 2] {
+        let config = SqliteConfig::default()
+            .with_max_readers(readers)
+            .with_min_idle_readers(readers)
+            .with_mmap_size(48 << 20)
+            .with_cache_size_kib(3 * 1024);
+        let store = SqliteStore::temporary_with(config).expect("store");
+        let p = store.insert_program("big", &g).expect("insert");
+        for _ in 0..2 {
+            assert_eq!(store.load_program(p).expect("load"), g);
+            let seen = store
+                .backend()
+                .with_reader(|a| {
+                    let first = map_and_cache(a);
+                    if readers == 1 {
+                        return Ok(vec![first]);
+                    }
+                    store.backend().with_reader(|b| Ok(vec![first, map_and_cache(b)]))
+                })
+                .expect("every reader");
+            assert_eq!(seen, vec![(48 << 20, -3 * 1024); readers as usize], "{readers} reader(s)");
+        }
+    }
 }

@@ -271,6 +271,34 @@ pub fn foreign_keys_enforced(conn: &mut SqliteConnection) -> bool {
     rows.is_ok_and(|rows| rows.first().is_some_and(|r| r.foreign_keys == 1))
 }
 
+/// Page cache of a reader while it streams a large load, in KiB.
+const STREAMING_CACHE_KIB: u32 = 2 * 1024;
+
+/// Runs `work` (a large load) with the file read by `pread` into a small page cache
+/// instead of through the memory map, then puts the reader's settings back.
+///
+/// A load reads every page of two tables once, in key order, so neither a map nor a
+/// cache saves it anything; but every mapped page it touches, and the index pages the
+/// kernel maps beside it, count in the process's resident set until the map is
+/// dropped: about 155 MiB of a 1M-node load's 340 MiB peak. Read this way the file
+/// stays in the kernel's page cache only, as every other file a process reads does.
+pub fn streaming<T>(
+    conn: &mut SqliteConnection,
+    setup: &ConnectionSetup,
+    work: impl FnOnce(&mut SqliteConnection) -> StorageResult<T>,
+) -> StorageResult<T> {
+    // Pragmas are not expressible in Diesel's query builder.
+    conn.batch_execute(&format!("PRAGMA mmap_size = 0; PRAGMA cache_size = -{STREAMING_CACHE_KIB};"))
+        .map_err(super::error::classify)?;
+    let result = work(conn);
+    let restore = format!("PRAGMA mmap_size = {}; PRAGMA cache_size = -{};", setup.mmap_size, setup.cache_size_kib);
+    if let Err(e) = conn.batch_execute(&restore) {
+        // The connection still reads correctly, only through the smaller cache.
+        tracing::warn!(error = %e, "could not restore a reader's mmap and cache settings after a load");
+    }
+    result
+}
+
 /// Runs `work` in a read transaction, so everything it reads comes from one snapshot;
 /// inside a caller's transaction it uses that one.
 pub fn read_transaction<T>(

@@ -125,8 +125,14 @@ pub fn integrity_check(conn: &mut SqliteConnection) -> StorageResult<Vec<String>
 
 /// `PRAGMA wal_checkpoint(TRUNCATE)`: copies the WAL into the database and empties it.
 pub fn checkpoint(conn: &mut SqliteConnection) -> StorageResult<Checkpoint> {
+    checkpoint_mode(conn, "TRUNCATE")
+}
+
+/// `PRAGMA wal_checkpoint(mode)` for one of SQLite's modes (`PASSIVE`, `TRUNCATE`...).
+pub(super) fn checkpoint_mode(conn: &mut SqliteConnection, mode: &'static str) -> StorageResult<Checkpoint> {
     // A pragma: Diesel cannot express it.
-    let rows: Vec<CheckpointRow> = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").load(conn).map_err(classify)?;
+    let rows: Vec<CheckpointRow> =
+        diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).load(conn).map_err(classify)?;
     let row = rows.first().map_or((0, 0, 0), |r| (r.busy, r.log, r.checkpointed));
     Ok(Checkpoint { busy: row.0 != 0, wal_frames: row.1.into(), checkpointed_frames: row.2.into() })
 }

@@ -250,10 +250,19 @@ impl OwnedConnections {
         second: &mut SqliteConnection,
         program: ProgramId,
     ) -> StorageResult<Option<(ProgramGraph, u64)>> {
+        let setup = ConnectionSetup::reader(&self.config);
         crate::rows::read_graph_split(
             program,
-            || connection::read_transaction(first, |c| mapper::read_without_edges(c, program)),
-            |sink| connection::read_transaction(second, |c| mapper::read_edges(c, program, sink)),
+            || {
+                connection::streaming(first, &setup, |c| {
+                    connection::read_transaction(c, |c| mapper::read_without_edges(c, program))
+                })
+            },
+            |sink| {
+                connection::streaming(second, &setup, |c| {
+                    connection::read_transaction(c, |c| mapper::read_edges(c, program, sink))
+                })
+            },
         )
     }
 }
@@ -322,20 +331,27 @@ impl Connections for OwnedConnections {
 
     fn load(&self, program: ProgramId, verify_semantic: bool) -> StorageResult<(ProgramGraph, u64)> {
         let mut conn = self.readers.get().map_err(classify_pool)?;
-        let big = self.config.split_loads
-            && programs::find(&mut conn, program.0)?
-                .is_some_and(|row| row.edge_count.get().is_ok_and(|n| n >= PARALLEL_LOAD_EDGES));
+        let big = programs::find(&mut conn, program.0)?
+            .is_some_and(|row| row.edge_count.get().is_ok_and(|n| n >= PARALLEL_LOAD_EDGES));
         // A second connection only if one is free: waiting for it while holding the
         // first could deadlock a busy pool. (Verification reads more tables, which a
         // split load could see at another revision, so it keeps to one transaction.)
         if big
+            && self.config.split_loads
             && !verify_semantic
             && let Some(mut second) = self.readers.try_get()
             && let Some(loaded) = self.load_split(&mut conn, &mut second, program)?
         {
             return Ok(loaded);
         }
-        connection::read_transaction(&mut conn, |c| mapper::read_graph(c, program, verify_semantic))
+        let read = |c: &mut SqliteConnection| {
+            connection::read_transaction(c, |c| mapper::read_graph(c, program, verify_semantic))
+        };
+        if big {
+            connection::streaming(&mut conn, &ConnectionSetup::reader(&self.config), read)
+        } else {
+            read(&mut conn)
+        }
     }
 
     fn read_only(&self) -> bool {

@@ -1,0 +1,123 @@
+//! Per-operation costs on a large stored program, edit by edit: the driver behind the
+//! 10M-node profiles in BENCHMARKS.md ("Linear to 10 million nodes"). `lmstore bench`
+//! reports one median per figure; this prints every edit's or save's own time, so a
+//! cost paid once after a load (the first edits, the first saves) shows apart from the
+//! steady cost, and `perf record -p PID` can attach where it says `ready`.
+//!
+//! ```sh
+//! cargo build --release -p lmstore --example scale_profile
+//! ./target/release/lmstore --db /tmp/big/10m.db generate --nodes 10000000 --name big
+//! P=./target/release/examples/scale_profile
+//! $P /tmp/big/10m.db rehash     # µs per one-node edit (rehash), 200 at a time, after a load
+//! $P /tmp/big/10m.db save       # µs of each save after a one-node edit
+//! $P /tmp/big/10m.db query      # µs per find_edges_from
+//! $P /tmp/big/10m.db commit     # µs per insert_node and insert_edge commit
+//! MMAP=0 $P /tmp/big/10m.db query             # another SqliteConfig::mmap_size
+//! PAUSE=1 $P /tmp/big/10m.db save             # waits 2 s at `ready PID` for a profiler
+//! ```
+
+use lmlang_storage::model::{ComputeNodeOp, ComputeOp, ConstValue, FlowEdge, NodeId};
+use lmlang_storage::sqlite::{SqliteConfig, SqliteStore};
+use lmlang_storage::store::{GraphStore, ProgramId};
+use lmlang_storage::synth;
+use std::time::{Duration, Instant};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn us(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e6
+}
+
+/// Gives a profiler time to attach, when `PAUSE` is set.
+fn ready() {
+    if std::env::var_os("PAUSE").is_some() {
+        eprintln!("ready {}", std::process::id());
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(path), Some(what)) = (args.get(1), args.get(2)) else {
+        return Err("usage: scale_profile DB rehash|save|query|commit".into());
+    };
+    let mut config = SqliteConfig::default();
+    if let Ok(bytes) = std::env::var("MMAP") {
+        config = config.with_mmap_size(bytes.parse()?);
+    }
+    let store = SqliteStore::open_with(path, config)?;
+    let program = store.list_programs()?.first().map(|p| p.id).ok_or("the database holds no program")?;
+    let start = Instant::now();
+    let mut g = store.load_program(program)?;
+    eprintln!("{} nodes, loaded in {:.2} s", g.node_count(), start.elapsed().as_secs_f64());
+    match what.as_str() {
+        "rehash" => {
+            let start = Instant::now();
+            std::hint::black_box(g.hashes());
+            eprintln!("hash index built in {:.2} s", start.elapsed().as_secs_f64());
+            ready();
+            for round in 0..5u64 {
+                let start = Instant::now();
+                for k in 0..200 {
+                    synth::one_node_edit(&mut g, round * 1000 + k).ok_or("no constant to edit")?;
+                }
+                println!("edits {}-{}: {:.1} µs each", round * 200, round * 200 + 199, us(start) / 200.0);
+            }
+        }
+        "save" => {
+            ready();
+            let mut times = Vec::new();
+            for k in 0..40 {
+                synth::one_node_edit(&mut g, 7_000_000 + k).ok_or("no constant to edit")?;
+                let start = Instant::now();
+                store.save_program(program, &g)?;
+                times.push(format!("{:.0}", us(start)));
+            }
+            println!("saves after a one-node edit, µs each in order: {}", times.join(" "));
+        }
+        "query" => query(&store, program, g.next_ids().node)?,
+        "commit" => commit(&store, program, &g)?,
+        other => return Err(format!("unknown measurement {other}").into()),
+    }
+    Ok(())
+}
+
+/// `find_edges_from` on ids spread over the whole program.
+fn query(store: &SqliteStore, program: ProgramId, bound: u32) -> Result<()> {
+    ready();
+    for round in 0..3u64 {
+        let start = Instant::now();
+        let mut rows = 0;
+        for k in 0..2000u64 {
+            let id = NodeId(((k * 2_654_435_761 + round * 17) % u64::from(bound.max(1))) as u32);
+            rows += store.find_edges_from(program, id)?.len();
+        }
+        println!("find_edges_from, round {round}: {:.2} µs each ({rows} rows)", us(start) / 2000.0);
+    }
+    Ok(())
+}
+
+/// `insert_node` then `insert_edge` commits, 1,000 of each a round, as the bench makes
+/// them. The first commit reads the program into the store's working copy (untimed).
+fn commit(store: &SqliteStore, program: ProgramId, g: &lmlang_storage::graph::ProgramGraph) -> Result<()> {
+    let function = g.functions().next().map(|f| f.id).ok_or("no function")?;
+    let op = || -> ComputeNodeOp { ComputeOp::Const { value: ConstValue::I64(7) }.into() };
+    let start = Instant::now();
+    let first = store.insert_node(program, function, op())?;
+    eprintln!("first commit (reads the working copy) in {:.2} s", start.elapsed().as_secs_f64());
+    ready();
+    for round in 0..3 {
+        let mut added = vec![first];
+        let start = Instant::now();
+        for _ in 0..1000 {
+            added.push(store.insert_node(program, function, op())?);
+        }
+        let node_us = us(start) / 1000.0;
+        let start = Instant::now();
+        for pair in added.windows(2) {
+            store.insert_edge(program, pair[0], pair[1], FlowEdge::Control { branch_index: None })?;
+        }
+        println!("round {round}: insert_node {node_us:.1} µs, insert_edge {:.1} µs", us(start) / 1000.0);
+    }
+    Ok(())
+}
