@@ -359,10 +359,10 @@ fn map_and_cache(conn: &mut SqliteConnection) -> (i64, i64) {
     (map.mmap_size, cache.cache_size)
 }
 
-/// A large load reads the file without the memory map, through a small cache (so the
-/// file's pages do not count in the process's memory), then gives every reader it used
-/// back with the store's own settings: one reader for a one-connection load, two for
-/// a split load.
+/// A load past `stream_loads_from_edges` reads the file without the memory map,
+/// through a small cache (so the file's pages do not count in the process's memory),
+/// then gives every reader it used back with the store's own settings: one reader for
+/// a one-connection load, two for a split load.
 #[test]
 fn a_large_load_gives_its_readers_back_as_configured() {
     let g = generate(&SynthConfig { nodes: 15_000, seed: 4, gaps: false });
@@ -371,6 +371,7 @@ fn a_large_load_gives_its_readers_back_as_configured() {
         let config = SqliteConfig::default()
             .with_max_readers(readers)
             .with_min_idle_readers(readers)
+            .with_stream_loads_from_edges(20_000)
             .with_mmap_size(48 << 20)
             .with_cache_size_kib(3 * 1024);
         let store = SqliteStore::temporary_with(config).expect("store");

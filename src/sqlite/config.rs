@@ -26,8 +26,15 @@ pub struct SqliteConfig {
     /// few pages at random places, and a page beyond the map costs a `pread` and a copy
     /// into the page cache, which at 10M nodes (1.6 GB) made `find_edges_from` 2.3x
     /// slower than with the whole file mapped. Mapped pages are the kernel's page cache,
-    /// shared and reclaimable; a large load reads without the map (see `load`).
+    /// shared and reclaimable. Large loads read without the map: see
+    /// `stream_loads_from_edges`.
     pub mmap_size: u64,
+    /// A load of a program with at least this many edges reads the file with `pread`
+    /// through a 2 MiB cache instead of the map, so the pages it reads once do not
+    /// count in the process's memory (a 1M-node load peaked at 331 MiB mapped, 208 MiB
+    /// streamed, in the same time; docs/decisions.md D13). Smaller loads keep the map,
+    /// which is 10 % faster at 100k nodes (176k edges), where the whole file is 15 MB.
+    pub stream_loads_from_edges: u64,
     /// WAL pages after which a commit checkpoints automatically (SQLite's own default
     /// is 1000; 4000 was measured: 5 to 10 % fewer single-mutation commits per second
     /// at 100k and 1M nodes, the larger WAL costing more than the rarer checkpoints).
@@ -69,6 +76,7 @@ impl Default for SqliteConfig {
             reader_wait: Duration::from_secs(30),
             cache_size_kib: 32 * 1024,
             mmap_size: MAX_MMAP_SIZE,
+            stream_loads_from_edges: 500_000,
             wal_autocheckpoint: 1000,
             checkpoint_after_rows: 10_000,
             journal_size_limit: 64 * 1024 * 1024,
@@ -104,6 +112,7 @@ setters! {
     with_reader_wait => reader_wait: Duration,
     with_cache_size_kib => cache_size_kib: u32,
     with_mmap_size => mmap_size: u64,
+    with_stream_loads_from_edges => stream_loads_from_edges: u64,
     with_wal_autocheckpoint => wal_autocheckpoint: u32,
     with_checkpoint_after_rows => checkpoint_after_rows: u64,
     with_journal_size_limit => journal_size_limit: i64,

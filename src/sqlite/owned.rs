@@ -249,21 +249,28 @@ impl OwnedConnections {
         first: &mut SqliteConnection,
         second: &mut SqliteConnection,
         program: ProgramId,
+        streamed: bool,
     ) -> StorageResult<Option<(ProgramGraph, u64)>> {
         let setup = ConnectionSetup::reader(&self.config);
+        let streaming = streamed.then_some(&setup);
         crate::rows::read_graph_split(
             program,
-            || {
-                connection::streaming(first, &setup, |c| {
-                    connection::read_transaction(c, |c| mapper::read_without_edges(c, program))
-                })
-            },
-            |sink| {
-                connection::streaming(second, &setup, |c| {
-                    connection::read_transaction(c, |c| mapper::read_edges(c, program, sink))
-                })
-            },
+            || read_on(first, streaming, |c| mapper::read_without_edges(c, program)),
+            |sink| read_on(second, streaming, |c| mapper::read_edges(c, program, sink)),
         )
+    }
+}
+
+/// Runs `work` in a read transaction on `conn`; with a set-up, streamed (see
+/// `connection::streaming`) and then given back that set-up's map and cache.
+fn read_on<T>(
+    conn: &mut SqliteConnection,
+    streaming: Option<&ConnectionSetup>,
+    work: impl FnOnce(&mut SqliteConnection) -> StorageResult<T>,
+) -> StorageResult<T> {
+    match streaming {
+        Some(setup) => connection::streaming(conn, setup, |c| connection::read_transaction(c, work)),
+        None => connection::read_transaction(conn, work),
     }
 }
 
@@ -331,8 +338,9 @@ impl Connections for OwnedConnections {
 
     fn load(&self, program: ProgramId, verify_semantic: bool) -> StorageResult<(ProgramGraph, u64)> {
         let mut conn = self.readers.get().map_err(classify_pool)?;
-        let big = programs::find(&mut conn, program.0)?
-            .is_some_and(|row| row.edge_count.get().is_ok_and(|n| n >= PARALLEL_LOAD_EDGES));
+        let edges = programs::find(&mut conn, program.0)?.and_then(|row| row.edge_count.get().ok()).unwrap_or(0);
+        let big = edges >= PARALLEL_LOAD_EDGES;
+        let streamed = u64::try_from(edges).is_ok_and(|n| n >= self.config.stream_loads_from_edges);
         // A second connection only if one is free: waiting for it while holding the
         // first could deadlock a busy pool. (Verification reads more tables, which a
         // split load could see at another revision, so it keeps to one transaction.)
@@ -340,18 +348,12 @@ impl Connections for OwnedConnections {
             && self.config.split_loads
             && !verify_semantic
             && let Some(mut second) = self.readers.try_get()
-            && let Some(loaded) = self.load_split(&mut conn, &mut second, program)?
+            && let Some(loaded) = self.load_split(&mut conn, &mut second, program, streamed)?
         {
             return Ok(loaded);
         }
-        let read = |c: &mut SqliteConnection| {
-            connection::read_transaction(c, |c| mapper::read_graph(c, program, verify_semantic))
-        };
-        if big {
-            connection::streaming(&mut conn, &ConnectionSetup::reader(&self.config), read)
-        } else {
-            read(&mut conn)
-        }
+        let setup = ConnectionSetup::reader(&self.config);
+        read_on(&mut conn, streamed.then_some(&setup), |c| mapper::read_graph(c, program, verify_semantic))
     }
 
     fn read_only(&self) -> bool {
