@@ -11,6 +11,7 @@
 //! $P /tmp/big/10m.db rehash     # µs per one-node edit (rehash), 200 at a time, after a load
 //! $P /tmp/big/10m.db save       # µs of each save after a one-node edit
 //! $P /tmp/big/10m.db query      # µs per find_edges_from
+//! $P /tmp/big/10m.db owner      # µs per find_nodes_by_owner
 //! $P /tmp/big/10m.db commit     # µs per insert_node and insert_edge commit
 //! MMAP=0 $P /tmp/big/10m.db query             # another SqliteConfig::mmap_size
 //! PAUSE=1 $P /tmp/big/10m.db save             # waits 2 s at `ready PID` for a profiler
@@ -39,7 +40,7 @@ fn ready() {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(path), Some(what)) = (args.get(1), args.get(2)) else {
-        return Err("usage: scale_profile DB rehash|save|query|commit".into());
+        return Err("usage: scale_profile DB rehash|save|query|owner|commit".into());
     };
     let mut config = SqliteConfig::default();
     if let Ok(bytes) = std::env::var("MMAP") {
@@ -76,6 +77,19 @@ fn main() -> Result<()> {
             println!("saves after a one-node edit, µs each in order: {}", times.join(" "));
         }
         "query" => query(&store, program, g.next_ids().node)?,
+        "owner" => {
+            let functions: Vec<_> = g.functions().map(|f| f.id).collect();
+            ready();
+            for round in 0..3usize {
+                let start = Instant::now();
+                let mut rows = 0;
+                for k in 0..1000usize {
+                    let f = functions[(k * 7919 + round * 13) % functions.len().max(1)];
+                    rows += store.find_nodes_by_owner(program, f)?.len();
+                }
+                println!("find_nodes_by_owner, round {round}: {:.2} µs each ({rows} rows)", us(start) / 1000.0);
+            }
+        }
         "commit" => commit(&store, program, &g)?,
         other => return Err(format!("unknown measurement {other}").into()),
     }
