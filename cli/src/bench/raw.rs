@@ -269,8 +269,27 @@ fn bulk_insert_rows(conn: &mut Connection, rows: &ProgramRows, rows_per_statemen
 
 /// Steps through every row of the program in one read transaction, touching every
 /// column without decoding it: the least a load can do. Returns the rows read and the
-/// time taken.
+/// time taken. A program the store streams (`SqliteConfig::stream_loads_from_edges`)
+/// is read the same way here, without the map and through a 2 MiB cache, so both
+/// sides read alike and the floor's map is left as cold as the store's readers.
 pub fn scan_program(conn: &mut Connection, rows: &ProgramRows) -> rusqlite::Result<(usize, Duration)> {
+    let config = SqliteConfig::default();
+    let edges = rows.table("lmlang_flow_edges").map_or(0, TableRows::len);
+    let streamed = edges as u64 >= config.stream_loads_from_edges;
+    if streamed {
+        conn.execute_batch("PRAGMA mmap_size = 0; PRAGMA cache_size = -2048;")?;
+    }
+    let scanned = scan_rows(conn, rows);
+    if streamed {
+        conn.execute_batch(&format!(
+            "PRAGMA mmap_size = {}; PRAGMA cache_size = -{};",
+            config.mmap_size, config.cache_size_kib
+        ))?;
+    }
+    scanned
+}
+
+fn scan_rows(conn: &mut Connection, rows: &ProgramRows) -> rusqlite::Result<(usize, Duration)> {
     let start = Instant::now();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
     let mut count = 0;
