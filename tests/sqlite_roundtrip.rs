@@ -233,6 +233,8 @@ fn a_bulk_insert_is_checkpointed_into_the_file_without_the_caller() {
     // With every page copied, the thread also empties the WAL, so that the next
     // commit does not pay for cutting it back (the kernel drops the cut part of the
     // file from its cache, tens of milliseconds after a large save).
+    // (The thread retries for 30 s while the other store's load holds a read lock.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let wal = dir.path().join("bulk.db-wal");
     while std::fs::metadata(&wal).map_or(0, |m| m.len()) > 0 {
         assert!(std::time::Instant::now() < deadline, "the WAL was never emptied");
