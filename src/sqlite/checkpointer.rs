@@ -15,8 +15,6 @@
 
 use super::connection::{self, ConnectionSetup};
 use super::maintenance;
-use diesel::connection::SimpleConnection;
-use diesel::sqlite::SqliteConnection;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -73,9 +71,7 @@ fn run(url: &str, setup: ConnectionSetup, requests: &Receiver<()>) {
         if conn.is_none() {
             // This connection never waits for a lock: what it cannot do at once is
             // tried again below, or left for later.
-            conn = connection::establish(url, setup)
-                .ok()
-                .and_then(|mut c: SqliteConnection| c.batch_execute("PRAGMA busy_timeout = 0").ok().map(|()| c));
+            conn = connection::establish(url, setup.without_waiting()).ok();
         }
         let Some(c) = conn.as_mut() else { continue };
         for _ in 0..TRUNCATE_ATTEMPTS {

@@ -48,6 +48,12 @@ impl ConnectionSetup {
         ConnectionSetup { query_only: true, max_page_count: None, ..Self::writer(config) }
     }
 
+    /// The same set-up with no busy timeout: every lock it cannot take at once fails
+    /// at once (for the checkpoint thread, which retries on its own schedule).
+    pub fn without_waiting(self) -> Self {
+        ConnectionSetup { busy_timeout_ms: 0, ..self }
+    }
+
     /// Applies the set-up to a fresh connection.
     pub fn apply(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
         // Pragmas are not expressible in Diesel's query builder.
