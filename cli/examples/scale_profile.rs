@@ -13,11 +13,13 @@
 //! $P /tmp/big/10m.db query      # µs per find_edges_from
 //! $P /tmp/big/10m.db owner      # µs per find_nodes_by_owner
 //! $P /tmp/big/10m.db commit     # µs per insert_node and insert_edge commit
+//! $P /tmp/big/10m.db first-edit # the first edit after opening, and how long another
+//!                               # connection's write waited meanwhile
 //! MMAP=0 $P /tmp/big/10m.db query             # another SqliteConfig::mmap_size
 //! PAUSE=1 $P /tmp/big/10m.db save             # waits 2 s at `ready PID` for a profiler
 //! ```
 
-use lmlang_storage::model::{ComputeNodeOp, ComputeOp, ConstValue, FlowEdge, NodeId};
+use lmlang_storage::model::{ComputeNodeOp, ComputeOp, ConstValue, FlowEdge, ModuleId, NodeId};
 use lmlang_storage::sqlite::{SqliteConfig, SqliteStore};
 use lmlang_storage::store::{GraphStore, ProgramId};
 use lmlang_storage::synth;
@@ -40,7 +42,7 @@ fn ready() {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(path), Some(what)) = (args.get(1), args.get(2)) else {
-        return Err("usage: scale_profile DB rehash|save|query|owner|commit".into());
+        return Err("usage: scale_profile DB rehash|save|query|owner|commit|first-edit".into());
     };
     let mut config = SqliteConfig::default();
     if let Ok(bytes) = std::env::var("MMAP") {
@@ -48,6 +50,9 @@ fn main() -> Result<()> {
     }
     let store = SqliteStore::open_with(path, config)?;
     let program = store.list_programs()?.first().map(|p| p.id).ok_or("the database holds no program")?;
+    if what == "first-edit" {
+        return first_edit(&store, program, path);
+    }
     let start = Instant::now();
     let mut g = store.load_program(program)?;
     eprintln!("{} nodes, loaded in {:.2} s", g.node_count(), start.elapsed().as_secs_f64());
@@ -133,5 +138,50 @@ fn commit(store: &SqliteStore, program: ProgramId, g: &lmlang_storage::graph::Pr
         }
         println!("round {round}: insert_node {node_us:.1} µs, insert_edge {:.1} µs", us(start) / 1000.0);
     }
+    Ok(())
+}
+
+/// The first edit of a store just opened, which reads the whole program, while another
+/// connection (another process, as far as SQLite can tell) writes an empty transaction
+/// every 20 ms with a busy timeout long enough never to fail: its longest wait is how
+/// long the edit held the write lock.
+fn first_edit(store: &SqliteStore, program: ProgramId, path: &str) -> Result<()> {
+    let function = store.find_functions_in_module(program, ModuleId::ROOT)?.first().map(|f| f.id);
+    let function = function.ok_or("no function in the root module")?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let other = {
+        let stop = stop.clone();
+        let conn = rusqlite::Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(600))?;
+        std::thread::spawn(move || -> rusqlite::Result<(f64, usize, usize)> {
+            let (mut longest, mut writes, mut over_5s) = (0f64, 0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let start = Instant::now();
+                conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")?;
+                let waited = start.elapsed().as_secs_f64();
+                longest = longest.max(waited);
+                writes += 1;
+                over_5s += usize::from(waited > 5.0);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok((longest, writes, over_5s))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let op: ComputeNodeOp = ComputeOp::Const { value: ConstValue::I64(7) }.into();
+    let start = Instant::now();
+    store.insert_node(program, function, op.clone())?;
+    let first = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    store.insert_node(program, function, op)?;
+    let second = us(start);
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (longest, writes, over_5s) = other.join().map_err(|_| "the other writer panicked")??;
+    println!("first edit after opening: {first:.2} s; the next edit: {second:.0} µs");
+    println!(
+        "the other connection's writes meanwhile: {writes}, longest wait {longest:.3} s, \
+         {over_5s} waited over 5 s (the default busy timeout)"
+    );
     Ok(())
 }

@@ -213,6 +213,10 @@ impl<C: Connections> Backend for SqliteBackend<C> {
         self.read_list(program, |c| history::tags(c, program.0), |t| history::decode_tag(program, t))
     }
 
+    fn read_only(&self) -> bool {
+        self.connections.read_only()
+    }
+
     fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
         self.write_with(false, work)
     }

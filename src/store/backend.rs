@@ -61,6 +61,12 @@ pub trait Backend: Send + Sync {
     /// The program's tags, by name.
     fn tags(&self, program: ProgramId) -> StorageResult<Vec<Tag>>;
 
+    /// Whether every write will be refused (a store opened read-only), so the shared
+    /// layer does not read a program for a write that cannot happen.
+    fn read_only(&self) -> bool {
+        false
+    }
+
     /// Runs `work` in one write transaction (on SQLite, `BEGIN IMMEDIATE`), committing
     /// if it returns `Ok` and rolling back otherwise. Writers are serialised.
     fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T>;

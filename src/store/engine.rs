@@ -3,7 +3,11 @@
 //! Edits are applied to a `ProgramGraph` first, which checks them, then the rows they
 //! touched (`ProgramGraph::changes_since`) are written in one transaction. The graph a
 //! store edits is cached per program with the revision it matches; when another writer
-//! (another process) moved the revision on, the cache is reloaded. A graph handed out by
+//! (another process) moved the revision on, the cache is reloaded. A write that needs
+//! the whole program and has no copy of it reads it before taking the write lock, and
+//! a big copy found stale in the write is read again outside it (`preload`,
+//! `stored_in`): at 10 million nodes a load takes seconds, which other processes'
+//! writes would otherwise wait for. A graph handed out by
 //! `load_program` or accepted by `save_program` is remembered by lineage and revision,
 //! so saving it again writes just the journal's changes; any other graph is compared
 //! with the stored one and only the differing rows are written.
@@ -13,7 +17,7 @@
 //! mutations, the hottest path, are `lmlang_mutate` spans at debug level.
 
 use super::api::{EditFn, GraphStore};
-use super::backend::Backend;
+use super::backend::{Backend, WriteTx};
 use super::error::{ProgramRef, StorageError, StorageResult};
 use super::history::Heads;
 use super::trace::Timed;
@@ -42,7 +46,21 @@ pub(crate) struct CacheEntry {
     pub(crate) synced: Option<(Lineage, u64)>,
     /// The undo and redo heads recorded at `revision`, saving a read per commit.
     pub(crate) heads: Option<Heads>,
+    /// `working` is out with a write in progress: it comes back, or a newer entry
+    /// replaces this one, when that write ends.
+    pub(crate) in_write: bool,
 }
+
+/// One attempt of a write that starts from the stored program: given the transaction
+/// and whether it is the first attempt, `None` asks for the program to be read outside
+/// the transaction and the write tried again (see `Store::write_from_stored`).
+type AttemptFn<'a, T> = dyn FnMut(&mut dyn WriteTx, bool) -> StorageResult<Option<T>> + 'a;
+
+/// Programs with at least this many edges are read again outside the write
+/// transaction when the store's copy of them turns out to be stale (another process
+/// wrote): below it an in-transaction load takes a few milliseconds, above it the
+/// write lock would be held for a whole load (17 s at 10 million nodes).
+const RELOAD_OUTSIDE_WRITE_EDGES: usize = 20_000;
 
 /// A `GraphStore` over a backend. See the module docs for how writes work.
 pub struct Store<B: Backend> {
@@ -75,7 +93,86 @@ impl<B: Backend> Store<B> {
 
     /// Takes the store's working copy of a program if it matches `revision`.
     pub(crate) fn take_working(&self, program: ProgramId, revision: u64) -> Option<ProgramGraph> {
-        self.cache().get_mut(&program).filter(|c| c.revision == revision).and_then(|c| c.working.take())
+        let mut cache = self.cache();
+        let entry = cache.get_mut(&program).filter(|c| c.revision == revision)?;
+        let graph = entry.working.take()?;
+        entry.in_write = true;
+        Some(graph)
+    }
+
+    /// The program as the write transaction `tx` sees it at `revision`: the working
+    /// copy when it matches, otherwise read in the transaction. `None` instead of that
+    /// read when this is the write's `first_attempt` and the store's copy is big but
+    /// stale: the caller ends the transaction, calls [`Self::reload`] and tries again,
+    /// so the write lock is not held for a whole load.
+    pub(crate) fn stored_in(
+        &self,
+        tx: &mut dyn WriteTx,
+        program: ProgramId,
+        revision: u64,
+        first_attempt: bool,
+    ) -> StorageResult<Option<ProgramGraph>> {
+        if let Some(graph) = self.take_working(program, revision) {
+            return Ok(Some(graph));
+        }
+        let big_and_stale = self.cache().get(&program).is_some_and(|c| {
+            c.revision != revision && c.working.as_ref().is_some_and(|g| g.edge_count() >= RELOAD_OUTSIDE_WRITE_EDGES)
+        });
+        if first_attempt && big_and_stale { Ok(None) } else { tx.load(program).map(Some) }
+    }
+
+    /// Reads the program into the cache before a write that needs it, when the cache
+    /// has no copy of it (a store just opened, a program only loaded or saved by
+    /// callers): through the backend's read path, which for a big program is split
+    /// and streamed (SQLite) and does not hold the write lock that other processes'
+    /// writes wait for. The write then finds the copy at its revision; if another
+    /// writer moved the revision on in between, it falls back to reading in the
+    /// transaction.
+    pub(crate) fn preload(&self, program: ProgramId) -> StorageResult<()> {
+        let absent = self.cache().get(&program).is_none_or(|c| c.working.is_none() && !c.in_write);
+        if absent && !self.backend.read_only() { self.reload(program) } else { Ok(()) }
+    }
+
+    /// Reads the program through the backend's read path and keeps it as the working
+    /// copy, unless the cache meanwhile got one as new or a write has it out.
+    pub(crate) fn reload(&self, program: ProgramId) -> StorageResult<()> {
+        let (graph, revision) = self.backend.load(program)?;
+        let mut cache = self.cache();
+        let entry = cache.entry(program).or_default();
+        let newer = entry.working.is_none() || entry.revision < revision;
+        if entry.in_write || revision < entry.revision || !newer {
+            return Ok(());
+        }
+        if entry.revision != revision {
+            entry.synced = None;
+            entry.heads = None;
+        }
+        entry.revision = revision;
+        entry.working = Some(graph);
+        Ok(())
+    }
+
+    /// Runs `work` in write transactions until it returns `Some`: `None` (from
+    /// [`Self::stored_in`]) means it wrote nothing and wants the program read outside
+    /// the transaction first. `work` is told whether this is its first attempt; the
+    /// second always reads what it needs, so there are at most two.
+    pub(crate) fn write_from_stored<T>(&self, program: ProgramId, work: &mut AttemptFn<'_, T>) -> StorageResult<T> {
+        let mut first_attempt = true;
+        loop {
+            if let Some(done) = self.backend.write(&mut |tx| work(tx, first_attempt))? {
+                return Ok(done);
+            }
+            first_attempt = false;
+            self.reload(program)?;
+        }
+    }
+
+    /// Marks the end of a write that may have taken the working copy out and left the
+    /// entry in place (a refused edit puts it back; a failed group drops it).
+    pub(crate) fn end_write(&self, program: ProgramId) {
+        if let Some(entry) = self.cache().get_mut(&program) {
+            entry.in_write = false;
+        }
     }
 
     /// Remembers the history heads after a commit that made `revision`.
@@ -144,13 +241,13 @@ impl<B: Backend> Store<B> {
     ) -> StorageResult<(T, SaveReport)> {
         // Whether the transaction began. A write refused before it (busy, read-only)
         // never touched the cached copy, so dropping that is not worth a warning.
+        self.preload(program)?;
         let mut began = false;
-        let result = self.backend.write(&mut |tx| {
+        let result = self.write_from_stored(program, &mut |tx, first_attempt| {
             began = true;
             let revision = tx.revision(program)?;
-            let mut graph = match self.take_working(program, revision) {
-                Some(g) => g,
-                None => tx.load(program)?,
+            let Some(mut graph) = self.stored_in(tx, program, revision, first_attempt)? else {
+                return Ok(None);
             };
             let before = graph.revision();
             match op(&mut graph) {
@@ -160,7 +257,7 @@ impl<B: Backend> Store<B> {
                     let report = tx.write_changes(program, &graph, &changes)?;
                     let new_revision = tx.finish(program, &graph, now_unix())?;
                     let heads = self.history_after(tx, program, pending, new_revision, &graph, message)?;
-                    Ok((value, report, graph, new_revision, heads))
+                    Ok(Some((value, report, graph, new_revision, heads)))
                 }
                 Err(e) => {
                     // A single refused edit left the graph untouched: keep it. A group
@@ -175,10 +272,12 @@ impl<B: Backend> Store<B> {
                 }
             }
         });
+        self.end_write(program);
         match result {
             Ok((value, report, graph, revision, heads)) => {
                 let mut cache = self.cache();
-                *cache.entry(program).or_default() = CacheEntry { revision, working: Some(graph), synced: None, heads };
+                *cache.entry(program).or_default() =
+                    CacheEntry { revision, working: Some(graph), synced: None, heads, in_write: false };
                 Ok((value, report))
             }
             Err(e) => {
@@ -543,7 +642,13 @@ impl<B: Backend> Store<B> {
         message: Option<&str>,
     ) -> StorageResult<SaveReport> {
         Self::check_valid_cheap(graph)?;
-        let (report, revision, heads) = self.backend.write(&mut |tx| {
+        let in_sync =
+            |c: &CacheEntry| c.synced.is_some_and(|(lineage, at)| lineage == graph.lineage() && at <= graph.revision());
+        if !self.cache().get(&program).is_some_and(in_sync) {
+            // The save compares the graph with the stored program: read that first.
+            self.preload(program)?;
+        }
+        let result = self.write_from_stored(program, &mut |tx, first_attempt| {
             let revision = tx.revision(program)?;
             let synced = self.cache().get(&program).filter(|c| c.revision == revision).and_then(|c| c.synced);
             let (changes, ids_moved, stored) = match synced {
@@ -551,7 +656,9 @@ impl<B: Backend> Store<B> {
                     (graph.changes_since(at), false, None)
                 }
                 _ => {
-                    let stored = tx.load(program)?;
+                    let Some(stored) = self.stored_in(tx, program, revision, first_attempt)? else {
+                        return Ok(None);
+                    };
                     // A node added and removed again leaves no row to write but moves
                     // the next ids on, which must be stored all the same. Counters
                     // behind the stored ones change nothing: stored ids never go down.
@@ -561,14 +668,24 @@ impl<B: Backend> Store<B> {
             };
             if changes.is_empty() && !ids_moved {
                 // Nothing differs: no write, no new revision.
-                return Ok((SaveReport::default(), revision, None));
+                return Ok(Some((SaveReport::default(), revision, None, stored)));
             }
             let pending = self.history_before(tx, program, revision, &changes, stored.as_ref())?;
             let report = tx.write_changes(program, graph, &changes)?;
             let made = tx.finish(program, graph, now_unix())?;
             let heads = self.history_after(tx, program, pending, made, graph, message)?;
-            Ok((report, made, heads))
-        })?;
+            Ok(Some((report, made, heads, None)))
+        });
+        self.end_write(program);
+        let (report, revision, heads, unchanged) = result?;
+        if let Some(stored) = unchanged {
+            // The graph equals the stored program, which stays the working copy.
+            let mut cache = self.cache();
+            let entry = cache.entry(program).or_default();
+            if entry.revision == revision && entry.working.is_none() {
+                entry.working = Some(stored);
+            }
+        }
         self.remember_synced(program, graph, revision);
         if heads.is_some() {
             self.cache_heads(program, revision, heads);
@@ -586,9 +703,12 @@ impl<B: Backend> Store<B> {
         if graph.function(function).is_none() {
             return Err(StorageError::NotFound { program, entity: Entity::Function(function) });
         }
-        let (report, revision, merged, heads) = self.backend.write(&mut |tx| {
+        self.preload(program)?;
+        let result = self.write_from_stored(program, &mut |tx, first_attempt| {
             let revision = tx.revision(program)?;
-            let stored = tx.load(program)?;
+            let Some(stored) = self.stored_in(tx, program, revision, first_attempt)? else {
+                return Ok(None);
+            };
             let merged = stored
                 .with_function_from(graph, function)
                 .map_err(|violations| StorageError::Invalid { violations })?;
@@ -597,10 +717,16 @@ impl<B: Backend> Store<B> {
             let report = tx.write_changes(program, &merged, &changes)?;
             let made = tx.finish(program, &merged, now_unix())?;
             let heads = self.history_after(tx, program, pending, made, &merged, None)?;
-            Ok((report, made, merged, heads))
-        })?;
+            Ok(Some((report, made, merged, heads)))
+        });
+        if result.is_err() {
+            // The stored copy went with the transaction.
+            self.cache().remove(&program);
+        }
+        let (report, revision, merged, heads) = result?;
         let mut cache = self.cache();
-        *cache.entry(program).or_default() = CacheEntry { revision, working: Some(merged), synced: None, heads };
+        *cache.entry(program).or_default() =
+            CacheEntry { revision, working: Some(merged), synced: None, heads, in_write: false };
         Ok(report)
     }
 

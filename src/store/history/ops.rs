@@ -151,7 +151,8 @@ impl<B: Backend> Store<B> {
         let action = if undo { "undo" } else { "redo" };
         let span = tracing::info_span!("lmlang_history_invert", %program, action);
         let _guard = span.enter();
-        let done = self.backend.write(&mut |tx| {
+        self.preload(program)?;
+        let done = self.write_from_stored(program, &mut |tx, first_attempt| {
             let revision = tx.revision(program)?;
             let heads = self.heads_at(tx, program, revision)?;
             let target =
@@ -160,9 +161,8 @@ impl<B: Backend> Store<B> {
                 .history_record(program, target)?
                 .ok_or(StorageError::RevisionNotFound { program, revision: target })?;
             let delta = Delta::decode(program, target, &record.delta)?;
-            let current = match self.take_working(program, revision) {
-                Some(g) => g,
-                None => tx.load(program)?,
+            let Some(current) = self.stored_in(tx, program, revision, first_attempt)? else {
+                return Ok(None);
             };
             let changes = delta.changes();
             let before = Delta::new(tx.next_ids(program)?, EntityRows::from_graph(&current, &changes), &changes);
@@ -177,16 +177,27 @@ impl<B: Backend> Store<B> {
                 (CommitKind::Redo { of: target }, Heads { undo: Some(made), redo: record.stack_below }, heads.undo)
             };
             append(tx, program, entry(made, restored.hashes().program(), kind, message), after, below, &before)?;
-            Ok((made, restored, after))
+            Ok(Some((made, restored, after)))
         });
         match done {
             Ok((made, restored, heads)) => {
-                let entry = CacheEntry { revision: made, working: Some(restored), synced: None, heads: Some(heads) };
+                let entry = CacheEntry {
+                    revision: made,
+                    working: Some(restored),
+                    synced: None,
+                    heads: Some(heads),
+                    in_write: false,
+                };
                 self.cache().insert(program, entry);
                 Ok(made)
             }
             Err(e) => {
-                self.cache().remove(&program);
+                if matches!(e, StorageError::NothingTo { .. }) {
+                    // Refused before anything was read or written: the copy stands.
+                    self.end_write(program);
+                } else {
+                    self.cache().remove(&program);
+                }
                 Err(e)
             }
         }

@@ -1,0 +1,328 @@
+//! A write that needs the whole program (the first edit after opening a store, an edit
+//! after another process wrote, `save_function`, a save of a graph the store has not
+//! seen, undo) reads it through the read path, outside the write transaction: at 10
+//! million nodes a load takes seconds, and other processes' writes wait for the write
+//! lock only as long as their busy timeout.
+//!
+//! The store runs here on a backend that wraps the SQLite one and counts where whole
+//! programs are read: `Backend::load` (outside) or `WriteTx::load` (inside a write).
+
+use lmlang_storage::graph::{ChangeSet, EdgeView, NextIds, ProgramGraph};
+use lmlang_storage::model::{
+    ComputeNode, ComputeOp, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId,
+};
+use lmlang_storage::sqlite::{OwnedConnections, SqliteBackend, SqliteConfig, SqliteStore};
+use lmlang_storage::store::{
+    Backend, EntityRows, GraphStore, HistoryRecord, ProgramHistory, ProgramId, ProgramSummary, SaveReport,
+    StorageError, StorageResult, Store, Tag, WriteTx,
+};
+use lmlang_storage::synth::{SynthConfig, generate};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Where whole programs were read, and something to run once right after the next
+/// outside read (standing in for another process that commits in between).
+#[derive(Default)]
+struct Counts {
+    outside: AtomicUsize,
+    inside: AtomicUsize,
+    after_next_load: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+struct Watched {
+    inner: SqliteBackend,
+    counts: Counts,
+}
+
+type WatchedStore = Store<Watched>;
+
+fn open_watched(path: &Path, config: SqliteConfig) -> WatchedStore {
+    let inner = SqliteBackend::new(OwnedConnections::open(path, config).expect("open"));
+    Store::with_backend(Watched { inner, counts: Counts::default() })
+}
+
+fn outside(store: &WatchedStore) -> usize {
+    store.backend().counts.outside.load(Ordering::SeqCst)
+}
+
+fn inside(store: &WatchedStore) -> usize {
+    store.backend().counts.inside.load(Ordering::SeqCst)
+}
+
+/// A file holding one program of about 21,000 edges (past the size above which a
+/// stale copy is read again outside the write) and its id.
+fn big_program(dir: &Path) -> (std::path::PathBuf, ProgramId, ProgramGraph) {
+    let path = dir.join("big.db");
+    let graph = generate(&SynthConfig { nodes: 12_000, seed: 3, gaps: false });
+    assert!(graph.edge_count() >= 20_000, "the program must count as big: {} edges", graph.edge_count());
+    let program = SqliteStore::open(&path).expect("store").insert_program("big", &graph).expect("insert");
+    (path, program, graph)
+}
+
+fn some_function(g: &ProgramGraph) -> FunctionId {
+    g.functions().nth(1).map(|f| f.id).expect("a function")
+}
+
+#[test]
+fn the_first_edit_after_opening_reads_the_program_outside_the_write() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, program, graph) = big_program(dir.path());
+    let store = open_watched(&path, SqliteConfig::default());
+    let f = some_function(&graph);
+
+    let node = store.insert_node(program, f, ComputeOp::Print.into()).expect("insert");
+    assert_eq!((outside(&store), inside(&store)), (1, 0));
+    // Later edits use the copy the first one left.
+    store.delete_node(program, node).expect("delete");
+    store.insert_node(program, f, ComputeOp::Print.into()).expect("insert again");
+    assert_eq!((outside(&store), inside(&store)), (1, 0));
+
+    let stored = SqliteStore::open(&path).expect("reopen").load_program(program).expect("load");
+    assert_eq!(stored.node_count(), graph.node_count() + 1);
+}
+
+#[test]
+fn an_edit_after_another_process_wrote_reads_the_big_program_again_outside() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, program, graph) = big_program(dir.path());
+    let store = open_watched(&path, SqliteConfig::default());
+    let other = SqliteStore::open(&path).expect("other store");
+    let f = some_function(&graph);
+
+    let mine = store.insert_node(program, f, ComputeOp::Print.into()).expect("first edit");
+    let theirs = other.insert_node(program, f, ComputeOp::ReadLine.into()).expect("other edit");
+    let mine_again = store.insert_node(program, f, ComputeOp::Print.into()).expect("edit after theirs");
+    assert_eq!((outside(&store), inside(&store)), (2, 0), "the stale copy is replaced by a read outside");
+
+    let stored = other.load_program(program).expect("load");
+    for node in [mine, theirs, mine_again] {
+        assert!(stored.node(node).is_some(), "node {node} is stored");
+    }
+    assert_eq!(stored.node_count(), graph.node_count() + 3);
+}
+
+#[test]
+fn a_commit_between_the_read_and_the_write_is_not_lost() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, program, graph) = big_program(dir.path());
+    let store = open_watched(&path, SqliteConfig::default());
+    let f = some_function(&graph);
+    // Another process commits right after the store's read, before its write begins.
+    let other_path = path.clone();
+    let theirs = std::sync::Arc::new(Mutex::new(None));
+    let slot = theirs.clone();
+    *store.backend().counts.after_next_load.lock().expect("hook") = Some(Box::new(move || {
+        let other = SqliteStore::open(&other_path).expect("other store");
+        let id = other.insert_node(program, f, ComputeOp::ReadLine.into()).expect("other edit");
+        *slot.lock().expect("slot") = Some(id);
+    }));
+
+    let mine = store.insert_node(program, f, ComputeOp::Print.into()).expect("edit");
+    // The write saw its copy was stale, wrote nothing, and read the program again.
+    assert_eq!((outside(&store), inside(&store)), (2, 0));
+    let theirs = theirs.lock().expect("slot").expect("the other edit ran");
+    assert_ne!(mine, theirs, "ids are never handed out twice");
+    let stored = SqliteStore::open(&path).expect("reopen").load_program(program).expect("load");
+    assert!(stored.node(mine).is_some() && stored.node(theirs).is_some());
+    assert_eq!(stored.node_count(), graph.node_count() + 2);
+}
+
+#[test]
+fn saves_and_undo_read_the_stored_program_outside_the_write() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, program, graph) = big_program(dir.path());
+    let f = some_function(&graph);
+
+    // A function saved from a graph of the caller's.
+    let store = open_watched(&path, SqliteConfig::default());
+    let mut edited = graph.clone();
+    edited.add_core_op(f, ComputeOp::Print).expect("edit");
+    store.save_function(program, &edited, f).expect("save_function");
+    assert_eq!((outside(&store), inside(&store)), (1, 0), "save_function");
+
+    // A whole graph the store has not seen: compared with the stored program.
+    let store = open_watched(&path, SqliteConfig::default());
+    edited.add_core_op(f, ComputeOp::ReadLine).expect("edit");
+    let report = store.save_program(program, &edited).expect("save");
+    assert_eq!(report.rows_written, 1, "only the new node's row");
+    assert_eq!((outside(&store), inside(&store)), (1, 0), "save_program");
+    // Saving it again changes nothing and reads nothing more.
+    store.save_program(program, &edited).expect("save again");
+    assert_eq!((outside(&store), inside(&store)), (1, 0), "save_program again");
+
+    // Undo in a store just opened.
+    let recorder = open_watched(&path, SqliteConfig::default());
+    recorder.set_history(true);
+    let node = recorder.insert_node(program, f, ComputeOp::Print.into()).expect("recorded edit");
+    let store = open_watched(&path, SqliteConfig::default());
+    store.undo(program, None).expect("undo");
+    assert_eq!((outside(&store), inside(&store)), (1, 0), "undo");
+    let stored = store.load_program(program).expect("load");
+    assert!(stored.node(node).is_none(), "the recorded edit is undone");
+    assert_eq!(stored.node_count(), edited.node_count());
+}
+
+#[test]
+fn a_read_only_store_refuses_an_edit_without_reading_the_program() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, program, graph) = big_program(dir.path());
+    let store = open_watched(&path, SqliteConfig::default().with_read_only(true));
+    let refused = store.insert_node(program, some_function(&graph), ComputeOp::Print.into());
+    assert!(matches!(refused, Err(StorageError::ReadOnly)), "{refused:?}");
+    assert_eq!((outside(&store), inside(&store)), (0, 0));
+}
+
+#[test]
+fn a_small_stale_program_is_read_inside_the_write() {
+    // Below the size that pays for a second transaction, a stale copy is read where it
+    // is needed, in the write, as before.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("small.db");
+    let graph = generate(&SynthConfig { nodes: 300, seed: 3, gaps: false });
+    let program = SqliteStore::open(&path).expect("store").insert_program("small", &graph).expect("insert");
+    let store = open_watched(&path, SqliteConfig::default());
+    let other = SqliteStore::open(&path).expect("other store");
+    let f = some_function(&graph);
+    store.insert_node(program, f, ComputeOp::Print.into()).expect("first edit");
+    other.insert_node(program, f, ComputeOp::Print.into()).expect("other edit");
+    store.insert_node(program, f, ComputeOp::Print.into()).expect("edit after theirs");
+    assert_eq!((outside(&store), inside(&store)), (1, 1));
+    assert_eq!(other.load_program(program).expect("load").node_count(), graph.node_count() + 3);
+}
+
+// Forwarding, with the counts.
+
+impl Backend for Watched {
+    fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
+        self.inner.list_programs()
+    }
+    fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>> {
+        self.inner.program_by_name(name)
+    }
+    fn load(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)> {
+        self.counts.outside.fetch_add(1, Ordering::SeqCst);
+        let loaded = self.inner.load(program);
+        let hook = self.counts.after_next_load.lock().expect("hook").take();
+        if let Some(hook) = hook {
+            hook();
+        }
+        loaded
+    }
+    fn node(&self, program: ProgramId, node: NodeId) -> StorageResult<Option<ComputeNode>> {
+        self.inner.node(program, node)
+    }
+    fn edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<Option<EdgeView>> {
+        self.inner.edge(program, edge)
+    }
+    fn function(&self, program: ProgramId, function: FunctionId) -> StorageResult<Option<FunctionDef>> {
+        self.inner.function(program, function)
+    }
+    fn module(&self, program: ProgramId, module: ModuleId) -> StorageResult<Option<ModuleDef>> {
+        self.inner.module(program, module)
+    }
+    fn modules(&self, program: ProgramId) -> StorageResult<Vec<ModuleDef>> {
+        self.inner.modules(program)
+    }
+    fn user_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Option<LmType>> {
+        self.inner.user_type(program, ty)
+    }
+    fn nodes_by_owner(&self, program: ProgramId, function: FunctionId) -> StorageResult<Vec<(NodeId, ComputeNode)>> {
+        self.inner.nodes_by_owner(program, function)
+    }
+    fn edges_from(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>> {
+        self.inner.edges_from(program, node)
+    }
+    fn edges_to(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>> {
+        self.inner.edges_to(program, node)
+    }
+    fn functions_in_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<Vec<FunctionDef>> {
+        self.inner.functions_in_module(program, module)
+    }
+    fn nodes_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<NodeId>> {
+        self.inner.nodes_by_type(program, ty)
+    }
+    fn edges_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<EdgeView>> {
+        self.inner.edges_by_type(program, ty)
+    }
+    fn history(
+        &self,
+        program: ProgramId,
+        below: Option<u64>,
+        limit: u64,
+        with_deltas: bool,
+    ) -> StorageResult<Vec<HistoryRecord>> {
+        self.inner.history(program, below, limit, with_deltas)
+    }
+    fn tags(&self, program: ProgramId) -> StorageResult<Vec<Tag>> {
+        self.inner.tags(program)
+    }
+    fn read_only(&self) -> bool {
+        self.inner.read_only()
+    }
+    fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
+        self.inner.write(&mut |tx| work(&mut CountingTx { inner: tx, inside: &self.counts.inside }))
+    }
+    fn write_new_program<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
+        self.inner.write_new_program(&mut |tx| work(&mut CountingTx { inner: tx, inside: &self.counts.inside }))
+    }
+}
+
+struct CountingTx<'a> {
+    inner: &'a mut dyn WriteTx,
+    inside: &'a AtomicUsize,
+}
+
+impl WriteTx for CountingTx<'_> {
+    fn insert_program(&mut self, name: &str, now: i64) -> StorageResult<ProgramId> {
+        self.inner.insert_program(name, now)
+    }
+    fn revision(&mut self, program: ProgramId) -> StorageResult<u64> {
+        self.inner.revision(program)
+    }
+    fn load(&mut self, program: ProgramId) -> StorageResult<ProgramGraph> {
+        self.inside.fetch_add(1, Ordering::SeqCst);
+        self.inner.load(program)
+    }
+    fn write_changes(
+        &mut self,
+        program: ProgramId,
+        graph: &ProgramGraph,
+        changes: &ChangeSet,
+    ) -> StorageResult<SaveReport> {
+        self.inner.write_changes(program, graph, changes)
+    }
+    fn write_all(&mut self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport> {
+        self.inner.write_all(program, graph)
+    }
+    fn finish(&mut self, program: ProgramId, graph: &ProgramGraph, now: i64) -> StorageResult<u64> {
+        self.inner.finish(program, graph, now)
+    }
+    fn next_ids(&mut self, program: ProgramId) -> StorageResult<NextIds> {
+        self.inner.next_ids(program)
+    }
+    fn stored_rows(&mut self, program: ProgramId, ids: &ChangeSet) -> StorageResult<EntityRows> {
+        self.inner.stored_rows(program, ids)
+    }
+    fn history_record(&mut self, program: ProgramId, revision: u64) -> StorageResult<Option<HistoryRecord>> {
+        self.inner.history_record(program, revision)
+    }
+    fn append_history(&mut self, program: ProgramId, record: &HistoryRecord) -> StorageResult<()> {
+        self.inner.append_history(program, record)
+    }
+    fn prune_history(&mut self, program: ProgramId, revision: u64) -> StorageResult<u64> {
+        self.inner.prune_history(program, revision)
+    }
+    fn set_tag(&mut self, program: ProgramId, name: &str, revision: u64) -> StorageResult<()> {
+        self.inner.set_tag(program, name, revision)
+    }
+    fn remove_tag(&mut self, program: ProgramId, name: &str) -> StorageResult<bool> {
+        self.inner.remove_tag(program, name)
+    }
+    fn delete_program(&mut self, program: ProgramId) -> StorageResult<()> {
+        self.inner.delete_program(program)
+    }
+    fn rename_program(&mut self, program: ProgramId, name: &str) -> StorageResult<()> {
+        self.inner.rename_program(program, name)
+    }
+}
