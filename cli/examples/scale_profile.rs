@@ -13,6 +13,7 @@
 //! $P /tmp/big/10m.db query      # µs per find_edges_from
 //! $P /tmp/big/10m.db owner      # µs per find_nodes_by_owner
 //! $P /tmp/big/10m.db commit     # µs per insert_node and insert_edge commit
+//! $P /tmp/big/10m.db insert     # ms per bulk save of a copy (checkpointed, then deleted)
 //! $P /tmp/big/10m.db first-edit # the first edit after opening, and how long another
 //!                               # connection's write waited meanwhile
 //! MMAP=0 $P /tmp/big/10m.db query             # another SqliteConfig::mmap_size
@@ -42,7 +43,7 @@ fn ready() {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(path), Some(what)) = (args.get(1), args.get(2)) else {
-        return Err("usage: scale_profile DB rehash|save|query|owner|commit|first-edit".into());
+        return Err("usage: scale_profile DB rehash|save|query|owner|commit|insert|first-edit".into());
     };
     let mut config = SqliteConfig::default();
     if let Ok(bytes) = std::env::var("MMAP") {
@@ -94,6 +95,19 @@ fn main() -> Result<()> {
                 }
                 println!("find_nodes_by_owner, round {round}: {:.2} µs each ({rows} rows)", us(start) / 1000.0);
             }
+        }
+        "insert" => {
+            ready();
+            let mut times = Vec::new();
+            for k in 0..10 {
+                let start = Instant::now();
+                let copy = store.insert_program(&format!("copy {k}"), &g)?;
+                times.push(format!("{:.1}", us(start) / 1000.0));
+                store.checkpoint()?;
+                store.delete_program(copy)?;
+                store.checkpoint()?;
+            }
+            println!("bulk saves of a copy, ms each in order: {}", times.join(" "));
         }
         "commit" => commit(&store, program, &g)?,
         other => return Err(format!("unknown measurement {other}").into()),

@@ -9,6 +9,8 @@
 //! $P setup /tmp/cp 100000                    # store.db and floor.db of a 100k-node program
 //! valgrind --tool=callgrind --toggle-collect='*store_commits*' $P store /tmp/cp 2000
 //! valgrind --tool=callgrind --toggle-collect='*floor_commits*' $P floor /tmp/cp 2000
+//! valgrind --tool=callgrind --toggle-collect='*store_bulk*' $P store-bulk /tmp/cp 100000
+//! valgrind --tool=callgrind --toggle-collect='*floor_bulk*' $P floor-bulk /tmp/cp 100000
 //! ```
 
 // The floor is the one `lmstore bench` uses; a few of its helpers serve only the CLI.
@@ -28,7 +30,7 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: sqlite_commit_profile setup|store|floor DIR N";
+    let usage = "usage: sqlite_commit_profile setup|store|floor|store-bulk|floor-bulk DIR N";
     let (mode, dir, n) = match &args[..] {
         [_, mode, dir, n] => (mode.as_str(), PathBuf::from(dir), n.parse::<usize>()?),
         _ => return Err(usage.into()),
@@ -59,8 +61,53 @@ fn main() -> Result<()> {
             println!("floor: {n} node + {n} edge single-row commits, {:.1} us each", t * 1e6 / (2 * n) as f64);
             Ok(())
         }
+        "store-bulk" => {
+            let graph = generate(&SynthConfig::new(n));
+            let store = SqliteStore::open(fresh(&dir, "bulk-store.db")?)?;
+            let start = Instant::now();
+            store_bulk(&store, &graph)?;
+            println!("store: bulk save of {n} nodes in {:.1} ms", start.elapsed().as_secs_f64() * 1e3);
+            Ok(())
+        }
+        "floor-bulk" => {
+            let graph = generate(&SynthConfig::new(n));
+            let source = SqliteStore::open(fresh(&dir, "bulk-source.db")?)?;
+            let program = source.insert_program("profile", &graph)?;
+            drop(source);
+            let rows = raw::read_program(&raw::open(&dir.join("bulk-source.db"))?, program.0)?;
+            let target = fresh(&dir, "bulk-floor.db")?;
+            drop(SqliteStore::open(&target)?);
+            let mut conn = raw::open(&target)?;
+            let start = Instant::now();
+            floor_bulk(&mut conn, &rows)?;
+            println!("floor: bulk insert of {n} nodes in {:.1} ms", start.elapsed().as_secs_f64() * 1e3);
+            Ok(())
+        }
         _ => Err(usage.into()),
     }
+}
+
+/// `dir/name` with no database left there from an earlier run.
+fn fresh(dir: &Path, name: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("{name}{suffix}")));
+    }
+    Ok(dir.join(name))
+}
+
+/// The bench's bulk save: a new program from a whole graph.
+#[inline(never)]
+fn store_bulk(store: &SqliteStore, graph: &lmlang_storage::graph::ProgramGraph) -> Result<()> {
+    black_box(store.insert_program("bulk", graph)?);
+    Ok(())
+}
+
+/// The bench's bulk floor: the same rows by hand, in one transaction.
+#[inline(never)]
+fn floor_bulk(conn: &mut rusqlite::Connection, rows: &raw::ProgramRows) -> Result<()> {
+    black_box(raw::bulk_insert(conn, rows, raw::BULK_ROWS_PER_STATEMENT)?);
+    Ok(())
 }
 
 fn op() -> ComputeNodeOp {
