@@ -309,3 +309,56 @@ proptest! {
         prop_assert_eq!(&back, &g);
     }
 }
+
+/// `with_function_from` as a whole-document merge: the definition the store's
+/// incremental one must agree with.
+fn merge_by_documents(stored: &ProgramGraph, source: &ProgramGraph, f: FunctionId) -> Option<ProgramGraph> {
+    let mut doc = stored.to_document();
+    let def = source.function(f)?.clone();
+    let old: std::collections::BTreeSet<_> = stored.function_nodes(f).collect();
+    let src = source.to_document();
+    let new: std::collections::BTreeSet<_> = src.nodes.iter().filter(|n| n.owner == f).map(|n| n.id).collect();
+    doc.functions.retain(|d| d.id != f);
+    doc.functions.push(def);
+    doc.functions.sort_by_key(|d| d.id);
+    doc.nodes.retain(|n| n.owner != f);
+    doc.nodes.extend(src.nodes.into_iter().filter(|n| n.owner == f));
+    doc.nodes.sort_by_key(|n| n.id);
+    doc.edges.retain(|e| !old.contains(&e.source) && !old.contains(&e.target));
+    doc.edges.extend(src.edges.into_iter().filter(|e| new.contains(&e.source)));
+    doc.edges.sort_by_key(|e| e.id);
+    doc.next_ids = stored.next_ids().max(source.next_ids());
+    ProgramGraph::from_document(doc).ok()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// `save_function` merges one function into the stored program and writes what
+    /// `function_differences` lists: the merge must equal a whole-document merge, and
+    /// the list what comparing the whole programs finds.
+    #[test]
+    fn merging_one_function_changes_exactly_what_a_whole_comparison_finds(
+        g in common::arb_program(),
+        seed in any::<u64>(),
+        edits in 1usize..40,
+    ) {
+        let mut edited = g.clone();
+        common::apply_random_edits(&mut edited, seed, edits);
+        let functions: std::collections::BTreeSet<FunctionId> =
+            g.functions().chain(edited.functions()).map(|d| d.id).collect();
+        for f in functions {
+            let merged = g.with_function_from(&edited, f);
+            let reference = merge_by_documents(&g, &edited, f);
+            match (&merged, &reference) {
+                (Ok(m), Some(r)) => {
+                    prop_assert_eq!(m, r);
+                    prop_assert_eq!(g.function_differences(m, f), g.differences(m));
+                }
+                (Err(_), None) => {}
+                (Ok(_), None) if edited.function(f).is_none() => {}
+                _ => prop_assert!(false, "merges of {f} disagree: {:?} against {:?}", merged.is_ok(), reference.is_some()),
+            }
+        }
+    }
+}

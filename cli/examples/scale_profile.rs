@@ -14,6 +14,7 @@
 //! $P /tmp/big/10m.db owner      # µs per find_nodes_by_owner
 //! $P /tmp/big/10m.db commit     # µs per insert_node and insert_edge commit
 //! $P /tmp/big/10m.db insert     # ms per bulk save of a copy (checkpointed, then deleted)
+//! $P /tmp/big/10m.db save-function # ms of each save_function after a one-node edit
 //! $P /tmp/big/10m.db first-edit # the first edit after opening, and how long another
 //!                               # connection's write waited meanwhile
 //! MMAP=0 $P /tmp/big/10m.db query             # another SqliteConfig::mmap_size
@@ -43,7 +44,7 @@ fn ready() {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(path), Some(what)) = (args.get(1), args.get(2)) else {
-        return Err("usage: scale_profile DB rehash|save|query|owner|commit|insert|first-edit".into());
+        return Err("usage: scale_profile DB rehash|save|save-function|query|owner|commit|insert|first-edit".into());
     };
     let mut config = SqliteConfig::default();
     if let Ok(bytes) = std::env::var("MMAP") {
@@ -109,6 +110,22 @@ fn main() -> Result<()> {
             }
             println!("bulk saves of a copy, ms each in order: {}", times.join(" "));
         }
+        "save-function" => {
+            ready();
+            let (times, other) = beside_another_writer(path, || {
+                let mut times = Vec::new();
+                for k in 0..10 {
+                    let node = synth::one_node_edit(&mut g, 9_000_000 + k).ok_or("no constant to edit")?;
+                    let f = g.node(node).map(|n| n.owner).ok_or("the edited node is gone")?;
+                    let start = Instant::now();
+                    store.save_function(program, &g, f)?;
+                    times.push(format!("{:.2}", us(start) / 1000.0));
+                }
+                Ok(times)
+            })?;
+            println!("save_function after a one-node edit, ms each in order: {}", times.join(" "));
+            println!("{other}");
+        }
         "commit" => commit(&store, program, &g)?,
         other => return Err(format!("unknown measurement {other}").into()),
     }
@@ -156,12 +173,29 @@ fn commit(store: &SqliteStore, program: ProgramId, g: &lmlang_storage::graph::Pr
 }
 
 /// The first edit of a store just opened, which reads the whole program, while another
-/// connection (another process, as far as SQLite can tell) writes an empty transaction
-/// every 20 ms with a busy timeout long enough never to fail: its longest wait is how
-/// long the edit held the write lock.
+/// connection writes (see [`beside_another_writer`]).
 fn first_edit(store: &SqliteStore, program: ProgramId, path: &str) -> Result<()> {
     let function = store.find_functions_in_module(program, ModuleId::ROOT)?.first().map(|f| f.id);
     let function = function.ok_or("no function in the root module")?;
+    let op: ComputeNodeOp = ComputeOp::Const { value: ConstValue::I64(7) }.into();
+    let ((first, second), other) = beside_another_writer(path, || {
+        let start = Instant::now();
+        store.insert_node(program, function, op.clone())?;
+        let first = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        store.insert_node(program, function, op.clone())?;
+        Ok((first, us(start)))
+    })?;
+    println!("first edit after opening: {first:.2} s; the next edit: {second:.0} µs");
+    println!("{other}");
+    Ok(())
+}
+
+/// Runs `work` while another connection (another process, as far as SQLite can tell)
+/// writes an empty transaction every 20 ms with a busy timeout long enough never to
+/// fail; says how long those writes waited, which is how long `work` held the write
+/// lock at a time.
+fn beside_another_writer<T>(path: &str, work: impl FnOnce() -> Result<T>) -> Result<(T, String)> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let other = {
         let stop = stop.clone();
@@ -182,20 +216,13 @@ fn first_edit(store: &SqliteStore, program: ProgramId, path: &str) -> Result<()>
         })
     };
     std::thread::sleep(Duration::from_millis(100));
-    let op: ComputeNodeOp = ComputeOp::Const { value: ConstValue::I64(7) }.into();
-    let start = Instant::now();
-    store.insert_node(program, function, op.clone())?;
-    let first = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    store.insert_node(program, function, op)?;
-    let second = us(start);
+    let done = work();
     std::thread::sleep(Duration::from_millis(100));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (longest, writes, over_5s) = other.join().map_err(|_| "the other writer panicked")??;
-    println!("first edit after opening: {first:.2} s; the next edit: {second:.0} µs");
-    println!(
+    let said = format!(
         "the other connection's writes meanwhile: {writes}, longest wait {longest:.3} s, \
          {over_5s} waited over 5 s (the default busy timeout)"
     );
-    Ok(())
+    Ok((done?, said))
 }

@@ -1,6 +1,7 @@
 //! Row-level comparison of two graphs: which entities differ by id. Stores use it to
 //! save a graph whose edit history they do not know, writing only the rows that differ.
 
+use super::document::{EdgeEntry, NodeEntry};
 use super::error::Violation;
 use super::journal::ChangeSet;
 use super::program::ProgramGraph;
@@ -49,13 +50,43 @@ impl ProgramGraph {
         doc.functions.sort_by_key(|d| d.id);
         doc.nodes.retain(|n| n.owner != function);
         doc.edges.retain(|e| !old_nodes.contains(&e.source) && !old_nodes.contains(&e.target));
-        let new_nodes: BTreeSet<NodeId> = source.function_nodes(function).collect();
-        let src = source.to_document();
-        doc.nodes.extend(src.nodes.into_iter().filter(|n| n.owner == function));
-        doc.edges.extend(src.edges.into_iter().filter(|e| new_nodes.contains(&e.source)));
+        // The function's part of `source` only, not a document of all of it.
+        for id in source.function_nodes(function) {
+            if let Some(node) = source.node(id) {
+                doc.nodes.push(NodeEntry { id, owner: node.owner, op: node.op.clone() });
+            }
+            doc.edges.extend(source.outgoing(id).into_iter().map(|e| EdgeEntry {
+                id: e.id,
+                source: e.source,
+                target: e.target,
+                edge: e.edge,
+            }));
+        }
         doc.nodes.sort_by_key(|n| n.id);
         doc.edges.sort_by_key(|e| e.id);
         doc.next_ids = self.next_ids().max(source.next_ids());
         ProgramGraph::from_document(doc)
+    }
+
+    /// What differs between this graph and `merged`, which
+    /// [`with_function_from`](Self::with_function_from) made from it for `function`:
+    /// the same as [`differences`](Self::differences), found in time proportional to
+    /// the function rather than the program, since nothing else can differ (edges
+    /// never leave their function).
+    pub fn function_differences(&self, merged: &ProgramGraph, function: FunctionId) -> ChangeSet {
+        let nodes: BTreeSet<NodeId> = self.function_nodes(function).chain(merged.function_nodes(function)).collect();
+        let mut edges = BTreeSet::new();
+        for g in [self, merged] {
+            for n in &nodes {
+                edges.extend(g.outgoing(*n).into_iter().chain(g.incoming(*n)).map(|e| e.id));
+            }
+        }
+        ChangeSet {
+            modules: Vec::new(),
+            types: Vec::new(),
+            functions: if self.function(function) != merged.function(function) { vec![function] } else { Vec::new() },
+            nodes: nodes.into_iter().filter(|n| self.node(*n) != merged.node(*n)).collect(),
+            edges: edges.into_iter().filter(|e| self.edge(*e) != merged.edge(*e)).collect(),
+        }
     }
 }

@@ -22,7 +22,7 @@ use super::error::{ProgramRef, StorageError, StorageResult};
 use super::history::Heads;
 use super::trace::Timed;
 use super::types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport, now_unix};
-use crate::graph::{EdgeView, Entity, GraphError, Lineage, ProgramGraph};
+use crate::graph::{ChangeSet, EdgeView, Entity, GraphError, Lineage, ProgramGraph};
 use crate::model::{
     ComputeNode, ComputeNodeOp, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId,
     TypeRegistry, Visibility,
@@ -49,6 +49,15 @@ pub(crate) struct CacheEntry {
     /// `working` is out with a write in progress: it comes back, or a newer entry
     /// replaces this one, when that write ends.
     pub(crate) in_write: bool,
+}
+
+/// A function merged into the working copy before the write lock (`save_function`):
+/// good for a write that finds the program at `revision`.
+struct MergedFunction {
+    revision: u64,
+    stored: ProgramGraph,
+    merged: ProgramGraph,
+    changes: ChangeSet,
 }
 
 /// One attempt of a write that starts from the stored program: given the transaction
@@ -164,6 +173,15 @@ impl<B: Backend> Store<B> {
             }
             first_attempt = false;
             self.reload(program)?;
+        }
+    }
+
+    /// Returns a working copy taken at `revision` and not changed, unless the cache has
+    /// moved on meanwhile.
+    pub(crate) fn put_back(&self, program: ProgramId, revision: u64, graph: ProgramGraph) {
+        if let Some(entry) = self.cache().get_mut(&program).filter(|c| c.revision == revision) {
+            entry.working = Some(graph);
+            entry.in_write = false;
         }
     }
 
@@ -668,16 +686,18 @@ impl<B: Backend> Store<B> {
             };
             if changes.is_empty() && !ids_moved {
                 // Nothing differs: no write, no new revision.
-                return Ok(Some((SaveReport::default(), revision, None, stored)));
+                return Ok(Some((SaveReport::default(), revision, None, stored, None)));
             }
             let pending = self.history_before(tx, program, revision, &changes, stored.as_ref())?;
             let report = tx.write_changes(program, graph, &changes)?;
             let made = tx.finish(program, graph, now_unix())?;
             let heads = self.history_after(tx, program, pending, made, graph, message)?;
-            Ok(Some((report, made, heads, None)))
+            // `stored` goes with the result, so a big one is freed after the commit.
+            Ok(Some((report, made, heads, None, stored)))
         });
         self.end_write(program);
-        let (report, revision, heads, unchanged) = result?;
+        let (report, revision, heads, unchanged, replaced) = result?;
+        drop(replaced);
         if let Some(stored) = unchanged {
             // The graph equals the stored program, which stays the working copy.
             let mut cache = self.cache();
@@ -704,30 +724,80 @@ impl<B: Backend> Store<B> {
             return Err(StorageError::NotFound { program, entity: Entity::Function(function) });
         }
         self.preload(program)?;
+        // The merge reads the whole program (assembling and checking it), which at 10
+        // million nodes takes seconds: done on the working copy before the write lock,
+        // and used if the transaction finds the revision that copy had.
+        let mut prepared = self.merge_outside(program, graph, function)?;
         let result = self.write_from_stored(program, &mut |tx, first_attempt| {
             let revision = tx.revision(program)?;
-            let Some(stored) = self.stored_in(tx, program, revision, first_attempt)? else {
-                return Ok(None);
+            let (stored, merged, changes) = match prepared.take() {
+                Some(m) if m.revision == revision => (m.stored, m.merged, m.changes),
+                stale => {
+                    if let Some(m) = stale {
+                        // Another process wrote since: the copy is stale (see `stored_in`).
+                        self.put_back(program, m.revision, m.stored);
+                    }
+                    let Some(stored) = self.stored_in(tx, program, revision, first_attempt)? else {
+                        return Ok(None);
+                    };
+                    let (merged, changes) = Self::merge(&stored, graph, function)?;
+                    (stored, merged, changes)
+                }
             };
-            let merged = stored
-                .with_function_from(graph, function)
-                .map_err(|violations| StorageError::Invalid { violations })?;
-            let changes = stored.differences(&merged);
             let pending = self.history_before(tx, program, revision, &changes, Some(&stored))?;
             let report = tx.write_changes(program, &merged, &changes)?;
             let made = tx.finish(program, &merged, now_unix())?;
             let heads = self.history_after(tx, program, pending, made, &merged, None)?;
-            Ok(Some((report, made, merged, heads)))
+            // `stored` goes with the result, so a big one is freed after the commit.
+            Ok(Some((report, made, merged, heads, stored)))
         });
         if result.is_err() {
             // The stored copy went with the transaction.
             self.cache().remove(&program);
         }
-        let (report, revision, merged, heads) = result?;
+        let (report, revision, merged, heads, stored) = result?;
+        drop(stored);
         let mut cache = self.cache();
         *cache.entry(program).or_default() =
             CacheEntry { revision, working: Some(merged), synced: None, heads, in_write: false };
         Ok(report)
+    }
+
+    /// `stored` with `function` taken from `graph`, and the rows that differ.
+    fn merge(
+        stored: &ProgramGraph,
+        graph: &ProgramGraph,
+        function: FunctionId,
+    ) -> StorageResult<(ProgramGraph, ChangeSet)> {
+        let merged =
+            stored.with_function_from(graph, function).map_err(|violations| StorageError::Invalid { violations })?;
+        let changes = stored.function_differences(&merged, function);
+        Ok((merged, changes))
+    }
+
+    /// [`Self::merge`] on the working copy, outside any transaction; `None` when the
+    /// cache has no copy. A merge that fails leaves the copy in the cache.
+    fn merge_outside(
+        &self,
+        program: ProgramId,
+        graph: &ProgramGraph,
+        function: FunctionId,
+    ) -> StorageResult<Option<MergedFunction>> {
+        let Some(revision) = self.cache().get(&program).map(|c| c.revision) else { return Ok(None) };
+        let Some(stored) = self.take_working(program, revision) else { return Ok(None) };
+        match Self::merge(&stored, graph, function) {
+            Ok((merged, changes)) => {
+                if self.history_enabled() {
+                    // The history entry records the merged program's root.
+                    merged.hashes();
+                }
+                Ok(Some(MergedFunction { revision, stored, merged, changes }))
+            }
+            Err(e) => {
+                self.put_back(program, revision, stored);
+                Err(e)
+            }
+        }
     }
 
     /// Refuses a graph that was assembled from broken parts. A graph built through its
