@@ -129,6 +129,41 @@ fn a_commit_between_the_read_and_the_write_is_not_lost() {
 }
 
 #[test]
+fn a_function_merged_before_another_process_commits_is_merged_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, program, graph) = big_program(dir.path());
+    let store = open_watched(&path, SqliteConfig::default());
+    // The caller changes a constant of one function; another process then adds a node
+    // to another one, after the store has read the program but before its write (so
+    // the merge made beforehand is stale and must not be written).
+    let mut edited = graph.clone();
+    let mine = lmlang_storage::synth::one_node_edit(&mut edited, 7).expect("a constant to change");
+    let f = edited.node(mine).map(|n| n.owner).expect("its function");
+    let g = graph.functions().map(|d| d.id).find(|d| *d != f).expect("another function");
+    let other_path = path.clone();
+    let theirs = std::sync::Arc::new(Mutex::new(None));
+    let slot = theirs.clone();
+    *store.backend().counts.after_next_load.lock().expect("hook") = Some(Box::new(move || {
+        let other = SqliteStore::open(&other_path).expect("other store");
+        let id = other.insert_node(program, g, ComputeOp::ReadLine.into()).expect("other edit");
+        *slot.lock().expect("slot") = Some(id);
+    }));
+
+    store.save_function(program, &edited, f).expect("save_function");
+    let theirs = theirs.lock().expect("slot").expect("the other edit ran");
+    let stored = SqliteStore::open(&path).expect("reopen").load_program(program).expect("load");
+    assert_eq!(stored.node(mine), edited.node(mine), "the saved function's change");
+    assert_ne!(graph.node(mine), edited.node(mine));
+    assert_eq!(stored.node(theirs).map(|n| n.owner), Some(g), "the other process's node");
+    assert_eq!(stored.node_count(), graph.node_count() + 1);
+    assert!(stored.next_ids().node > theirs.0, "the other node's id stays spent");
+    assert!(stored.validate().is_empty());
+    let summary = store.list_programs().expect("list").into_iter().find(|p| p.id == program).expect("listed");
+    assert_eq!(summary.nodes, stored.node_count() as u64, "the program row counts every node");
+    assert_eq!((outside(&store), inside(&store)), (2, 0), "read again outside, merged again");
+}
+
+#[test]
 fn saves_and_undo_read_the_stored_program_outside_the_write() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (path, program, graph) = big_program(dir.path());

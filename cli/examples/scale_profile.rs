@@ -15,6 +15,7 @@
 //! $P /tmp/big/10m.db commit     # µs per insert_node and insert_edge commit
 //! $P /tmp/big/10m.db insert     # ms per bulk save of a copy (checkpointed, then deleted)
 //! $P /tmp/big/10m.db save-function # ms of each save_function after a one-node edit
+//! $P /tmp/big/10m.db save-copy  # ms of each save_program of a graph the store has not seen
 //! $P /tmp/big/10m.db first-edit # the first edit after opening, and how long another
 //!                               # connection's write waited meanwhile
 //! MMAP=0 $P /tmp/big/10m.db query             # another SqliteConfig::mmap_size
@@ -44,7 +45,9 @@ fn ready() {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(path), Some(what)) = (args.get(1), args.get(2)) else {
-        return Err("usage: scale_profile DB rehash|save|save-function|query|owner|commit|insert|first-edit".into());
+        return Err(
+            "usage: scale_profile DB rehash|save|save-function|save-copy|query|owner|commit|insert|first-edit".into()
+        );
     };
     let mut config = SqliteConfig::default();
     if let Ok(bytes) = std::env::var("MMAP") {
@@ -124,6 +127,24 @@ fn main() -> Result<()> {
                 Ok(times)
             })?;
             println!("save_function after a one-node edit, ms each in order: {}", times.join(" "));
+            println!("{other}");
+        }
+        "save-copy" => {
+            ready();
+            let (times, other) = beside_another_writer(path, || {
+                let mut times = Vec::new();
+                for k in 0..5 {
+                    // A clone has a lineage of its own: the store compares it whole.
+                    let mut copy = g.clone();
+                    synth::one_node_edit(&mut copy, 11_000_000 + k).ok_or("no constant to edit")?;
+                    let start = Instant::now();
+                    store.save_program(program, &copy)?;
+                    times.push(format!("{:.2}", us(start) / 1000.0));
+                    g = copy;
+                }
+                Ok(times)
+            })?;
+            println!("save_program of an edited clone, ms each in order: {}", times.join(" "));
             println!("{other}");
         }
         "commit" => commit(&store, program, &g)?,
