@@ -164,6 +164,77 @@ fn a_function_merged_before_another_process_commits_is_merged_again() {
 }
 
 #[test]
+fn a_save_function_refused_by_a_stale_copy_is_judged_again_on_the_stored_program() {
+    use lmlang_storage::model::{ModuleId, TypeId, Visibility};
+    use lmlang_storage::store::NewFunction;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, program, graph) = big_program(dir.path());
+    let store = open_watched(&path, SqliteConfig::default());
+    let f = some_function(&graph);
+    store.insert_node(program, f, ComputeOp::Print.into()).expect("the store reads its copy");
+
+    // Another process adds a function; the caller's graph calls it from `f`. Merged
+    // into the store's (now stale) copy, the call has no target; merged into the
+    // stored program, it has.
+    let other = SqliteStore::open(&path).expect("other store");
+    let new = NewFunction {
+        module: ModuleId::ROOT,
+        name: "added_elsewhere".into(),
+        visibility: Visibility::Public,
+        params: vec![],
+        return_type: TypeId::UNIT,
+        closure_of: None,
+    };
+    let h = other.insert_function(program, new).expect("other process adds a function");
+    let mut caller = other.load_program(program).expect("caller's graph");
+    let call = caller.add_core_op(f, ComputeOp::Call { target: h }).expect("call it");
+
+    store.save_function(program, &caller, f).expect("accepted: the stored program has the callee");
+    let stored = other.load_program(program).expect("load");
+    assert_eq!(stored.node(call).map(|n| &n.op), caller.node(call).map(|n| &n.op));
+    assert!(stored.function(h).is_some());
+}
+
+#[test]
+fn a_loaded_graph_saved_after_another_process_wrote_is_compared_outside_the_write() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, program, graph) = big_program(dir.path());
+    let store = open_watched(&path, SqliteConfig::default());
+    let mut mine = store.load_program(program).expect("load");
+    let other = SqliteStore::open(&path).expect("other store");
+    let f = some_function(&graph);
+    let theirs = other.insert_node(program, f, ComputeOp::ReadLine.into()).expect("other edit");
+    let changed = lmlang_storage::synth::one_node_edit(&mut mine, 11).expect("a constant to change");
+
+    // The store knows `mine` at the revision before the other edit, so it compares the
+    // graph with the stored program, which it reads again outside the write.
+    store.save_program(program, &mine).expect("save");
+    assert_eq!((outside(&store), inside(&store)), (2, 0), "the load, then the stored program");
+    let stored = other.load_program(program).expect("load");
+    assert_eq!(stored.node(changed), mine.node(changed));
+    assert!(stored.node(theirs).is_none(), "a whole-program save replaces the program with the graph");
+}
+
+#[test]
+fn a_write_refused_as_busy_keeps_the_copy_it_read() {
+    use diesel::Connection as _;
+    use diesel::connection::SimpleConnection as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, program, graph) = big_program(dir.path());
+    let config = SqliteConfig::default().with_busy_timeout(std::time::Duration::from_millis(50));
+    let store = open_watched(&path, config);
+    let f = some_function(&graph);
+    // Another process holds the write lock.
+    let mut holder = diesel::sqlite::SqliteConnection::establish(&path.to_string_lossy()).expect("connection");
+    holder.batch_execute("BEGIN IMMEDIATE").expect("lock");
+    let refused = store.insert_node(program, f, ComputeOp::Print.into());
+    assert!(matches!(refused, Err(StorageError::Busy)), "{refused:?}");
+    holder.batch_execute("COMMIT").expect("unlock");
+    store.insert_node(program, f, ComputeOp::Print.into()).expect("the retry");
+    assert_eq!((outside(&store), inside(&store)), (1, 0), "the retry used the copy read for the refused write");
+}
+
+#[test]
 fn saves_and_undo_read_the_stored_program_outside_the_write() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (path, program, graph) = big_program(dir.path());

@@ -56,8 +56,9 @@ pub(crate) struct CacheEntry {
 struct MergedFunction {
     revision: u64,
     stored: ProgramGraph,
-    merged: ProgramGraph,
-    changes: ChangeSet,
+    /// The merge and its changes, or why it was refused: an error is the caller's only
+    /// if the transaction finds the same revision (a newer one may accept the merge).
+    merged: StorageResult<(ProgramGraph, ChangeSet)>,
 }
 
 /// One attempt of a write that starts from the stored program: given the transaction
@@ -111,23 +112,24 @@ impl<B: Backend> Store<B> {
 
     /// The program as the write transaction `tx` sees it at `revision`: the working
     /// copy when it matches, otherwise read in the transaction. `None` instead of that
-    /// read when this is the write's `first_attempt` and the store's copy is big but
-    /// stale: the caller ends the transaction, calls [`Self::reload`] and tries again,
-    /// so the write lock is not held for a whole load.
+    /// read when this is the write's `first_attempt` and the program is big (its stale
+    /// copy, or the caller's graph of it, `edges_hint`, has 20,000 edges or more): the
+    /// caller ends the transaction, calls [`Self::reload`] and tries again, so the write
+    /// lock is not held for a whole load.
     pub(crate) fn stored_in(
         &self,
         tx: &mut dyn WriteTx,
         program: ProgramId,
         revision: u64,
         first_attempt: bool,
+        edges_hint: usize,
     ) -> StorageResult<Option<ProgramGraph>> {
         if let Some(graph) = self.take_working(program, revision) {
             return Ok(Some(graph));
         }
-        let big_and_stale = self.cache().get(&program).is_some_and(|c| {
-            c.revision != revision && c.working.as_ref().is_some_and(|g| g.edge_count() >= RELOAD_OUTSIDE_WRITE_EDGES)
-        });
-        if first_attempt && big_and_stale { Ok(None) } else { tx.load(program).map(Some) }
+        let copy_edges = self.cache().get(&program).and_then(|c| c.working.as_ref().map(|g| g.edge_count()));
+        let big = copy_edges.unwrap_or(0).max(edges_hint) >= RELOAD_OUTSIDE_WRITE_EDGES;
+        if first_attempt && big { Ok(None) } else { tx.load(program).map(Some) }
     }
 
     /// Reads the program into the cache before a write that needs it, when the cache
@@ -137,20 +139,31 @@ impl<B: Backend> Store<B> {
     /// writes wait for. The write then finds the copy at its revision; if another
     /// writer moved the revision on in between, it falls back to reading in the
     /// transaction.
-    pub(crate) fn preload(&self, program: ProgramId) -> StorageResult<()> {
+    pub(crate) fn preload(&self, program: ProgramId) {
         let absent = self.cache().get(&program).is_none_or(|c| c.working.is_none() && !c.in_write);
-        if absent && !self.backend.read_only() { self.reload(program) } else { Ok(()) }
+        if absent && !self.backend.read_only() {
+            self.reload(program);
+        }
     }
 
     /// Reads the program through the backend's read path and keeps it as the working
-    /// copy, unless the cache meanwhile got one as new or a write has it out.
-    pub(crate) fn reload(&self, program: ProgramId) -> StorageResult<()> {
-        let (graph, revision) = self.backend.load(program)?;
+    /// copy, unless the cache meanwhile got one as new or a write has it out. Only a
+    /// shortcut: a read that fails (the program gone, a replica that has not seen it
+    /// yet, a row the read path refuses) leaves the write to read what it needs in its
+    /// transaction and report what is wrong there.
+    pub(crate) fn reload(&self, program: ProgramId) {
+        let (graph, revision) = match self.backend.load(program) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                tracing::debug!(%program, error = %e, "no copy read before the write; the write reads it");
+                return;
+            }
+        };
         let mut cache = self.cache();
         let entry = cache.entry(program).or_default();
         let newer = entry.working.is_none() || entry.revision < revision;
         if entry.in_write || revision < entry.revision || !newer {
-            return Ok(());
+            return;
         }
         if entry.revision != revision {
             entry.synced = None;
@@ -158,7 +171,6 @@ impl<B: Backend> Store<B> {
         }
         entry.revision = revision;
         entry.working = Some(graph);
-        Ok(())
     }
 
     /// Runs `work` in write transactions until it returns `Some`: `None` (from
@@ -172,7 +184,7 @@ impl<B: Backend> Store<B> {
                 return Ok(done);
             }
             first_attempt = false;
-            self.reload(program)?;
+            self.reload(program);
         }
     }
 
@@ -182,6 +194,19 @@ impl<B: Backend> Store<B> {
         if let Some(entry) = self.cache().get_mut(&program).filter(|c| c.revision == revision) {
             entry.working = Some(graph);
             entry.in_write = false;
+        }
+    }
+
+    /// Puts the entry a committed write left, unless a later write of another thread
+    /// has already put a newer one (writes are serialised, their cache updates not).
+    pub(crate) fn install(&self, program: ProgramId, entry: CacheEntry) {
+        let mut cache = self.cache();
+        match cache.get_mut(&program) {
+            Some(current) if current.revision > entry.revision => {}
+            Some(current) => *current = entry,
+            None => {
+                cache.insert(program, entry);
+            }
         }
     }
 
@@ -259,12 +284,12 @@ impl<B: Backend> Store<B> {
     ) -> StorageResult<(T, SaveReport)> {
         // Whether the transaction began. A write refused before it (busy, read-only)
         // never touched the cached copy, so dropping that is not worth a warning.
-        self.preload(program)?;
+        self.preload(program);
         let mut began = false;
         let result = self.write_from_stored(program, &mut |tx, first_attempt| {
             began = true;
             let revision = tx.revision(program)?;
-            let Some(mut graph) = self.stored_in(tx, program, revision, first_attempt)? else {
+            let Some(mut graph) = self.stored_in(tx, program, revision, first_attempt, 0)? else {
                 return Ok(None);
             };
             let before = graph.revision();
@@ -283,6 +308,11 @@ impl<B: Backend> Store<B> {
                     if graph.revision() == before {
                         let mut cache = self.cache();
                         let entry = cache.entry(program).or_default();
+                        if entry.revision != revision {
+                            // What was remembered of the older revision no longer holds.
+                            entry.synced = None;
+                            entry.heads = None;
+                        }
                         entry.revision = revision;
                         entry.working = Some(graph);
                     }
@@ -293,15 +323,18 @@ impl<B: Backend> Store<B> {
         self.end_write(program);
         match result {
             Ok((value, report, graph, revision, heads)) => {
-                let mut cache = self.cache();
-                *cache.entry(program).or_default() =
-                    CacheEntry { revision, working: Some(graph), synced: None, heads, in_write: false };
+                self.install(
+                    program,
+                    CacheEntry { revision, working: Some(graph), synced: None, heads, in_write: false },
+                );
                 Ok((value, report))
             }
             Err(e) => {
-                if !matches!(e, StorageError::Rejected { .. } | StorageError::NotFound { .. })
+                // A write refused before its transaction began (busy, read-only) never
+                // touched the copy: it stays for the next attempt.
+                if began
+                    && !matches!(e, StorageError::Rejected { .. } | StorageError::NotFound { .. })
                     && self.cache().remove(&program).is_some()
-                    && began
                 {
                     tracing::warn!(
                         %program,
@@ -664,7 +697,7 @@ impl<B: Backend> Store<B> {
             |c: &CacheEntry| c.synced.is_some_and(|(lineage, at)| lineage == graph.lineage() && at <= graph.revision());
         if !self.cache().get(&program).is_some_and(in_sync) {
             // The save compares the graph with the stored program: read that first.
-            self.preload(program)?;
+            self.preload(program);
         }
         let result = self.write_from_stored(program, &mut |tx, first_attempt| {
             let revision = tx.revision(program)?;
@@ -674,7 +707,7 @@ impl<B: Backend> Store<B> {
                     (graph.changes_since(at), false, None)
                 }
                 _ => {
-                    let Some(stored) = self.stored_in(tx, program, revision, first_attempt)? else {
+                    let Some(stored) = self.stored_in(tx, program, revision, first_attempt, graph.edge_count())? else {
                         return Ok(None);
                     };
                     // A node added and removed again leaves no row to write but moves
@@ -696,15 +729,15 @@ impl<B: Backend> Store<B> {
             Ok(Some((report, made, heads, None, stored)))
         });
         self.end_write(program);
+        if matches!(result, Err(StorageError::ProgramNotFound(_))) {
+            // Deleted (by another process, say): keep no copy of it.
+            self.cache().remove(&program);
+        }
         let (report, revision, heads, unchanged, replaced) = result?;
         drop(replaced);
         if let Some(stored) = unchanged {
             // The graph equals the stored program, which stays the working copy.
-            let mut cache = self.cache();
-            let entry = cache.entry(program).or_default();
-            if entry.revision == revision && entry.working.is_none() {
-                entry.working = Some(stored);
-            }
+            self.put_back(program, revision, stored);
         }
         self.remember_synced(program, graph, revision);
         if heads.is_some() {
@@ -723,25 +756,32 @@ impl<B: Backend> Store<B> {
         if graph.function(function).is_none() {
             return Err(StorageError::NotFound { program, entity: Entity::Function(function) });
         }
-        self.preload(program)?;
+        self.preload(program);
         // The merge reads the whole program (assembling and checking it), which at 10
         // million nodes takes seconds: done on the working copy before the write lock,
         // and used if the transaction finds the revision that copy had.
-        let mut prepared = self.merge_outside(program, graph, function)?;
+        let mut prepared = self.merge_outside(program, graph, function);
         let result = self.write_from_stored(program, &mut |tx, first_attempt| {
             let revision = tx.revision(program)?;
-            let (stored, merged, changes) = match prepared.take() {
-                Some(m) if m.revision == revision => (m.stored, m.merged, m.changes),
+            let (stored, (merged, changes)) = match prepared.take() {
+                Some(m) if m.revision == revision => match m.merged {
+                    Ok(merged) => (m.stored, merged),
+                    Err(refused) => {
+                        // Refused against the program as it is: the copy stands.
+                        self.put_back(program, m.revision, m.stored);
+                        return Err(refused);
+                    }
+                },
                 stale => {
                     if let Some(m) = stale {
                         // Another process wrote since: the copy is stale (see `stored_in`).
                         self.put_back(program, m.revision, m.stored);
                     }
-                    let Some(stored) = self.stored_in(tx, program, revision, first_attempt)? else {
+                    let Some(stored) = self.stored_in(tx, program, revision, first_attempt, graph.edge_count())? else {
                         return Ok(None);
                     };
-                    let (merged, changes) = Self::merge(&stored, graph, function)?;
-                    (stored, merged, changes)
+                    let merged = Self::merge(&stored, graph, function)?;
+                    (stored, merged)
                 }
             };
             let pending = self.history_before(tx, program, revision, &changes, Some(&stored))?;
@@ -751,15 +791,17 @@ impl<B: Backend> Store<B> {
             // `stored` goes with the result, so a big one is freed after the commit.
             Ok(Some((report, made, merged, heads, stored)))
         });
-        if result.is_err() {
-            // The stored copy went with the transaction.
+        self.end_write(program);
+        if let Some(m) = prepared.take() {
+            // The transaction never began (busy): the copy is as it was.
+            self.put_back(program, m.revision, m.stored);
+        }
+        if matches!(result, Err(StorageError::ProgramNotFound(_))) {
             self.cache().remove(&program);
         }
         let (report, revision, merged, heads, stored) = result?;
         drop(stored);
-        let mut cache = self.cache();
-        *cache.entry(program).or_default() =
-            CacheEntry { revision, working: Some(merged), synced: None, heads, in_write: false };
+        self.install(program, CacheEntry { revision, working: Some(merged), synced: None, heads, in_write: false });
         Ok(report)
     }
 
@@ -776,28 +818,18 @@ impl<B: Backend> Store<B> {
     }
 
     /// [`Self::merge`] on the working copy, outside any transaction; `None` when the
-    /// cache has no copy. A merge that fails leaves the copy in the cache.
-    fn merge_outside(
-        &self,
-        program: ProgramId,
-        graph: &ProgramGraph,
-        function: FunctionId,
-    ) -> StorageResult<Option<MergedFunction>> {
-        let Some(revision) = self.cache().get(&program).map(|c| c.revision) else { return Ok(None) };
-        let Some(stored) = self.take_working(program, revision) else { return Ok(None) };
-        match Self::merge(&stored, graph, function) {
-            Ok((merged, changes)) => {
-                if self.history_enabled() {
-                    // The history entry records the merged program's root.
-                    merged.hashes();
-                }
-                Ok(Some(MergedFunction { revision, stored, merged, changes }))
-            }
-            Err(e) => {
-                self.put_back(program, revision, stored);
-                Err(e)
-            }
+    /// cache has no copy.
+    fn merge_outside(&self, program: ProgramId, graph: &ProgramGraph, function: FunctionId) -> Option<MergedFunction> {
+        let revision = self.cache().get(&program).map(|c| c.revision)?;
+        let stored = self.take_working(program, revision)?;
+        let merged = Self::merge(&stored, graph, function);
+        if let Ok((m, _)) = &merged
+            && self.history_enabled()
+        {
+            // The history entry records the merged program's root.
+            m.hashes();
         }
+        Some(MergedFunction { revision, stored, merged })
     }
 
     /// Refuses a graph that was assembled from broken parts. A graph built through its

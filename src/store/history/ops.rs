@@ -151,7 +151,7 @@ impl<B: Backend> Store<B> {
         let action = if undo { "undo" } else { "redo" };
         let span = tracing::info_span!("lmlang_history_invert", %program, action);
         let _guard = span.enter();
-        self.preload(program)?;
+        self.preload(program);
         let done = self.write_from_stored(program, &mut |tx, first_attempt| {
             let revision = tx.revision(program)?;
             let heads = self.heads_at(tx, program, revision)?;
@@ -161,7 +161,7 @@ impl<B: Backend> Store<B> {
                 .history_record(program, target)?
                 .ok_or(StorageError::RevisionNotFound { program, revision: target })?;
             let delta = Delta::decode(program, target, &record.delta)?;
-            let Some(current) = self.stored_in(tx, program, revision, first_attempt)? else {
+            let Some(current) = self.stored_in(tx, program, revision, first_attempt, 0)? else {
                 return Ok(None);
             };
             let changes = delta.changes();
@@ -188,14 +188,14 @@ impl<B: Backend> Store<B> {
                     heads: Some(heads),
                     in_write: false,
                 };
-                self.cache().insert(program, entry);
+                self.install(program, entry);
                 Ok(made)
             }
             Err(e) => {
-                if matches!(e, StorageError::NothingTo { .. }) {
-                    // Refused before anything was read or written: the copy stands.
-                    self.end_write(program);
-                } else {
+                // Nothing was written: what the cache says still holds, less the copy
+                // if the write took it (the next write reads it again).
+                self.end_write(program);
+                if matches!(e, StorageError::ProgramNotFound(_)) {
                     self.cache().remove(&program);
                 }
                 Err(e)
