@@ -28,6 +28,7 @@ struct Counts {
     outside: AtomicUsize,
     inside: AtomicUsize,
     after_next_load: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    after_next_history: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 struct Watched {
@@ -270,6 +271,39 @@ fn saves_and_undo_read_the_stored_program_outside_the_write() {
 }
 
 #[test]
+fn an_undo_worked_out_before_another_process_commits_undoes_the_newest_commit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, program, graph) = big_program(dir.path());
+    let f = some_function(&graph);
+    let recorder = SqliteStore::open(&path).expect("recorder");
+    recorder.set_history(true);
+    let first = recorder.insert_node(program, f, ComputeOp::Print.into()).expect("first recorded edit");
+
+    // The store works the undo out on its copy (undoing `first`); another process then
+    // commits a second recorded edit before the store's write, which must undo that
+    // newest commit instead.
+    let store = open_watched(&path, SqliteConfig::default());
+    store.set_history(true);
+    let other_path = path.clone();
+    let second = std::sync::Arc::new(Mutex::new(None));
+    let slot = second.clone();
+    *store.backend().counts.after_next_history.lock().expect("hook") = Some(Box::new(move || {
+        let other = SqliteStore::open(&other_path).expect("other store");
+        other.set_history(true);
+        let id = other.insert_node(program, f, ComputeOp::ReadLine.into()).expect("second recorded edit");
+        *slot.lock().expect("slot") = Some(id);
+    }));
+    store.undo(program, None).expect("undo");
+    let second = second.lock().expect("slot").expect("the other edit ran");
+
+    let stored = SqliteStore::open(&path).expect("reopen").load_program(program).expect("load");
+    assert!(stored.node(first).is_some(), "the older edit stays");
+    assert!(stored.node(second).is_none(), "the newest commit is the one undone");
+    assert_eq!(stored.node_count(), graph.node_count() + 1);
+    assert_eq!(inside(&store), 0, "read outside each time");
+}
+
+#[test]
 fn a_read_only_store_refuses_an_edit_without_reading_the_program() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (path, program, graph) = big_program(dir.path());
@@ -358,7 +392,12 @@ impl Backend for Watched {
         limit: u64,
         with_deltas: bool,
     ) -> StorageResult<Vec<HistoryRecord>> {
-        self.inner.history(program, below, limit, with_deltas)
+        let read = self.inner.history(program, below, limit, with_deltas);
+        let hook = self.counts.after_next_history.lock().expect("hook").take();
+        if let Some(hook) = hook {
+            hook();
+        }
+        read
     }
     fn tags(&self, program: ProgramId) -> StorageResult<Vec<Tag>> {
         self.inner.tags(program)

@@ -16,6 +16,7 @@
 //! $P /tmp/big/10m.db insert     # ms per bulk save of a copy (checkpointed, then deleted)
 //! $P /tmp/big/10m.db save-function # ms of each save_function after a one-node edit
 //! $P /tmp/big/10m.db save-copy  # ms of each save_program of a graph the store has not seen
+//! $P /tmp/big/10m.db undo       # one recorded edit, then its undo beside another writer
 //! $P /tmp/big/10m.db first-edit # the first edit after opening, and how long another
 //!                               # connection's write waited meanwhile
 //! MMAP=0 $P /tmp/big/10m.db query             # another SqliteConfig::mmap_size
@@ -46,7 +47,8 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(path), Some(what)) = (args.get(1), args.get(2)) else {
         return Err(
-            "usage: scale_profile DB rehash|save|save-function|save-copy|query|owner|commit|insert|first-edit".into()
+            "usage: scale_profile DB rehash|save|save-function|save-copy|undo|query|owner|commit|insert|first-edit"
+                .into(),
         );
     };
     let mut config = SqliteConfig::default();
@@ -145,6 +147,27 @@ fn main() -> Result<()> {
                 Ok(times)
             })?;
             println!("save_program of an edited clone, ms each in order: {}", times.join(" "));
+            println!("{other}");
+        }
+        "undo" => {
+            use lmlang_storage::store::ProgramHistory;
+            store.set_history(true);
+            let function = g.functions().next().map(|f| f.id).ok_or("no function")?;
+            drop(g);
+            let (took, other) = beside_another_writer(path, || {
+                let start = Instant::now();
+                store.insert_node(program, function, ComputeOp::Print.into())?;
+                Ok(start.elapsed().as_secs_f64())
+            })?;
+            println!("the first recorded edit: {took:.2} s");
+            println!("{other}");
+            ready();
+            let (took, other) = beside_another_writer(path, || {
+                let start = Instant::now();
+                store.undo(program, None)?;
+                Ok(start.elapsed().as_secs_f64())
+            })?;
+            println!("undo of that edit: {took:.2} s");
             println!("{other}");
         }
         "commit" => commit(&store, program, &g)?,

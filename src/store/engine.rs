@@ -144,6 +144,19 @@ impl<B: Backend> Store<B> {
         if absent && !self.backend.read_only() {
             self.reload(program);
         }
+        if self.history_enabled() {
+            self.preload_hashes(program);
+        }
+    }
+
+    /// Builds the working copy's hash index, which a recorded commit needs for the root
+    /// it records (seconds at 10 million nodes), before the write lock rather than
+    /// under it. Built once, it is kept current by every edit.
+    fn preload_hashes(&self, program: ProgramId) {
+        let Some(revision) = self.cache().get(&program).map(|c| c.revision) else { return };
+        let Some(graph) = self.take_working(program, revision) else { return };
+        graph.hashes();
+        self.put_back(program, revision, graph);
     }
 
     /// Reads the program through the backend's read path and keeps it as the working
@@ -693,6 +706,11 @@ impl<B: Backend> Store<B> {
         message: Option<&str>,
     ) -> StorageResult<SaveReport> {
         Self::check_valid_cheap(graph)?;
+        if self.history_enabled() {
+            // The history entry records the graph's root: its index is built (once, then
+            // kept by the graph's edits) before the write lock.
+            graph.hashes();
+        }
         let in_sync =
             |c: &CacheEntry| c.synced.is_some_and(|(lineage, at)| lineage == graph.lineage() && at <= graph.revision());
         if !self.cache().get(&program).is_some_and(in_sync) {

@@ -33,6 +33,20 @@ impl HistoryRecord {
     }
 }
 
+/// An undo or redo worked out on the working copy before the write lock: the restored
+/// program (assembled and hashed, which at 10 million nodes takes seconds) and what
+/// its record needs, good for a transaction that finds the same revision and heads.
+struct PreparedInvert {
+    revision: u64,
+    heads: Heads,
+    target: u64,
+    record: HistoryRecord,
+    current: ProgramGraph,
+    restored: ProgramGraph,
+    changes: ChangeSet,
+    replaced: EntityRows,
+}
+
 /// What a write records, gathered before it writes.
 pub(crate) struct Pending {
     delta: Delta,
@@ -49,6 +63,23 @@ fn possibly_stored(changes: &ChangeSet, next: NextIds) -> ChangeSet {
         nodes: changes.nodes.iter().copied().filter(|n| n.0 < next.node).collect(),
         edges: changes.edges.iter().copied().filter(|e| e.0 < next.edge).collect(),
     }
+}
+
+/// The program `current` with the delta of `record` (made at `target`) applied: the
+/// restored program, the entities it changes and their rows in `current`.
+fn restore(
+    program: ProgramId,
+    current: &ProgramGraph,
+    target: u64,
+    record: &HistoryRecord,
+) -> StorageResult<(ProgramGraph, ChangeSet, EntityRows)> {
+    let delta = Delta::decode(program, target, &record.delta)?;
+    let changes = delta.changes();
+    let replaced = EntityRows::from_graph(current, &changes);
+    let mut patch = Patch::default();
+    patch.push_older(delta);
+    let restored = assemble(program, patch.apply(current.to_document(), true))?;
+    Ok((restored, changes, replaced))
 }
 
 fn size(changes: &ChangeSet) -> usize {
@@ -152,23 +183,34 @@ impl<B: Backend> Store<B> {
         let span = tracing::info_span!("lmlang_history_invert", %program, action);
         let _guard = span.enter();
         self.preload(program);
+        let mut prepared = self.prepare_invert(program, undo);
+        // The program before the undo, freed after the commit rather than under the lock.
+        let mut replaced_program = None;
         let done = self.write_from_stored(program, &mut |tx, first_attempt| {
             let revision = tx.revision(program)?;
             let heads = self.heads_at(tx, program, revision)?;
-            let target =
-                if undo { heads.undo } else { heads.redo }.ok_or(StorageError::NothingTo { program, action })?;
-            let record = tx
-                .history_record(program, target)?
-                .ok_or(StorageError::RevisionNotFound { program, revision: target })?;
-            let delta = Delta::decode(program, target, &record.delta)?;
-            let Some(current) = self.stored_in(tx, program, revision, first_attempt, 0)? else {
-                return Ok(None);
+            let (target, record, restored, changes, replaced) = match prepared.take() {
+                Some(p) if p.revision == revision && p.heads == heads => {
+                    replaced_program = Some(p.current);
+                    (p.target, p.record, p.restored, p.changes, p.replaced)
+                }
+                stale => {
+                    if let Some(p) = stale {
+                        self.put_back(program, p.revision, p.current);
+                    }
+                    let target = if undo { heads.undo } else { heads.redo }
+                        .ok_or(StorageError::NothingTo { program, action })?;
+                    let record = tx
+                        .history_record(program, target)?
+                        .ok_or(StorageError::RevisionNotFound { program, revision: target })?;
+                    let Some(current) = self.stored_in(tx, program, revision, first_attempt, 0)? else {
+                        return Ok(None);
+                    };
+                    let (restored, changes, replaced) = restore(program, &current, target, &record)?;
+                    (target, record, restored, changes, replaced)
+                }
             };
-            let changes = delta.changes();
-            let before = Delta::new(tx.next_ids(program)?, EntityRows::from_graph(&current, &changes), &changes);
-            let mut patch = Patch::default();
-            patch.push_older(delta);
-            let restored = assemble(program, patch.apply(current.to_document(), true))?;
+            let before = Delta::new(tx.next_ids(program)?, replaced, &changes);
             tx.write_changes(program, &restored, &changes)?;
             let made = tx.finish(program, &restored, now_unix())?;
             let (kind, after, below) = if undo {
@@ -179,6 +221,7 @@ impl<B: Backend> Store<B> {
             append(tx, program, entry(made, restored.hashes().program(), kind, message), after, below, &before)?;
             Ok(Some((made, restored, after)))
         });
+        drop(replaced_program);
         match done {
             Ok((made, restored, heads)) => {
                 let entry = CacheEntry {
@@ -194,11 +237,44 @@ impl<B: Backend> Store<B> {
             Err(e) => {
                 // Nothing was written: what the cache says still holds, less the copy
                 // if the write took it (the next write reads it again).
+                if let Some(p) = prepared.take() {
+                    self.put_back(program, p.revision, p.current);
+                }
                 self.end_write(program);
                 if matches!(e, StorageError::ProgramNotFound(_)) {
                     self.cache().remove(&program);
                 }
                 Err(e)
+            }
+        }
+    }
+
+    /// Works out an undo (or redo) on the working copy, reading the heads and the
+    /// record through the backend's read path. `None` when anything is missing or
+    /// fails: the transaction then works it out itself and reports what is wrong.
+    fn prepare_invert(&self, program: ProgramId, undo: bool) -> Option<PreparedInvert> {
+        let (revision, cached) = self.cache().get(&program).map(|c| (c.revision, c.heads))?;
+        let record_at = |revision: u64, with_delta: bool| -> Option<HistoryRecord> {
+            let below = revision.checked_add(1)?;
+            let found = self.backend.history(program, Some(below), 1, with_delta).ok()?;
+            found.into_iter().next().filter(|r| r.entry.revision == revision)
+        };
+        let heads = match cached {
+            Some(h) => h,
+            None => record_at(revision, false).map(|r| r.heads()).unwrap_or_default(),
+        };
+        let target = if undo { heads.undo } else { heads.redo }?;
+        let record = record_at(target, true)?;
+        let current = self.take_working(program, revision)?;
+        match restore(program, &current, target, &record) {
+            Ok((restored, changes, replaced)) => {
+                // The record of the undo carries the restored program's root.
+                restored.hashes();
+                Some(PreparedInvert { revision, heads, target, record, current, restored, changes, replaced })
+            }
+            Err(_) => {
+                self.put_back(program, revision, current);
+                None
             }
         }
     }
