@@ -29,6 +29,8 @@ struct Counts {
     inside: AtomicUsize,
     after_next_load: Mutex<Option<Box<dyn FnOnce() + Send>>>,
     after_next_history: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// History reads to let pass before `after_next_history` runs.
+    history_reads_first: AtomicUsize,
 }
 
 struct Watched {
@@ -304,6 +306,39 @@ fn an_undo_worked_out_before_another_process_commits_undoes_the_newest_commit() 
 }
 
 #[test]
+fn an_undo_worked_out_before_its_record_was_pruned_is_refused() {
+    use lmlang_storage::store::Retention;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, program, graph) = big_program(dir.path());
+    let f = some_function(&graph);
+    let recorder = SqliteStore::open(&path).expect("recorder");
+    recorder.set_history(true);
+    let edit = recorder.insert_node(program, f, ComputeOp::Print.into()).expect("a recorded edit");
+    recorder.insert_node(program, f, ComputeOp::Print.into()).expect("another");
+    recorder.undo(program, None).expect("undo the other: the first edit is next to undo");
+    let revision = recorder.log(program, Default::default()).expect("log")[0].revision;
+
+    // After the store has read the heads and the record to undo (the first edit's),
+    // another process prunes everything before the current revision: the undo must not
+    // go ahead on what it read.
+    let store = open_watched(&path, SqliteConfig::default());
+    store.set_history(true);
+    store.backend().counts.history_reads_first.store(1, Ordering::SeqCst);
+    let other_path = path.clone();
+    *store.backend().counts.after_next_history.lock().expect("hook") = Some(Box::new(move || {
+        let other = SqliteStore::open(&other_path).expect("other store");
+        other.prune_history(program, Retention::Before(revision)).expect("prune");
+    }));
+    let refused = store.undo(program, None);
+    assert!(
+        matches!(refused, Err(StorageError::RevisionNotFound { .. } | StorageError::NothingTo { .. })),
+        "{refused:?}"
+    );
+    let stored = SqliteStore::open(&path).expect("reopen").load_program(program).expect("load");
+    assert!(stored.node(edit).is_some(), "the pruned edit is not undone");
+}
+
+#[test]
 fn a_read_only_store_refuses_an_edit_without_reading_the_program() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (path, program, graph) = big_program(dir.path());
@@ -393,6 +428,11 @@ impl Backend for Watched {
         with_deltas: bool,
     ) -> StorageResult<Vec<HistoryRecord>> {
         let read = self.inner.history(program, below, limit, with_deltas);
+        let waiting = self.counts.history_reads_first.load(Ordering::SeqCst);
+        if waiting > 0 {
+            self.counts.history_reads_first.store(waiting - 1, Ordering::SeqCst);
+            return read;
+        }
         let hook = self.counts.after_next_history.lock().expect("hook").take();
         if let Some(hook) = hook {
             hook();

@@ -144,14 +144,12 @@ impl<B: Backend> Store<B> {
         if absent && !self.backend.read_only() {
             self.reload(program);
         }
-        if self.history_enabled() {
-            self.preload_hashes(program);
-        }
     }
 
-    /// Builds the working copy's hash index, which a recorded commit needs for the root
+    /// Builds the working copy's hash index, which a recorded edit needs for the root
     /// it records (seconds at 10 million nodes), before the write lock rather than
-    /// under it. Built once, it is kept current by every edit.
+    /// under it. Built once, it is kept current by every edit. (Saves, merges and undo
+    /// record the root of a graph they build, not of this copy.)
     fn preload_hashes(&self, program: ProgramId) {
         let Some(revision) = self.cache().get(&program).map(|c| c.revision) else { return };
         let Some(graph) = self.take_working(program, revision) else { return };
@@ -298,6 +296,9 @@ impl<B: Backend> Store<B> {
         // Whether the transaction began. A write refused before it (busy, read-only)
         // never touched the cached copy, so dropping that is not worth a warning.
         self.preload(program);
+        if self.history_enabled() {
+            self.preload_hashes(program);
+        }
         let mut began = false;
         let result = self.write_from_stored(program, &mut |tx, first_attempt| {
             began = true;

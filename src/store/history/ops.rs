@@ -190,8 +190,14 @@ impl<B: Backend> Store<B> {
             let revision = tx.revision(program)?;
             let heads = self.heads_at(tx, program, revision)?;
             let (target, record, restored, changes, replaced) = match prepared.take() {
-                Some(p) if p.revision == revision && p.heads == heads => {
-                    replaced_program = Some(p.current);
+                // The target's record must still be there: a prune moves neither the
+                // revision nor the heads.
+                Some(p)
+                    if p.revision == revision
+                        && p.heads == heads
+                        && tx.history_record(program, p.target)?.is_some() =>
+                {
+                    replaced_program = Some((p.revision, p.current));
                     (p.target, p.record, p.restored, p.changes, p.replaced)
                 }
                 stale => {
@@ -206,7 +212,13 @@ impl<B: Backend> Store<B> {
                     let Some(current) = self.stored_in(tx, program, revision, first_attempt, 0)? else {
                         return Ok(None);
                     };
-                    let (restored, changes, replaced) = restore(program, &current, target, &record)?;
+                    let (restored, changes, replaced) = match restore(program, &current, target, &record) {
+                        Ok(restored) => restored,
+                        Err(e) => {
+                            self.put_back(program, revision, current);
+                            return Err(e);
+                        }
+                    };
                     (target, record, restored, changes, replaced)
                 }
             };
@@ -221,6 +233,12 @@ impl<B: Backend> Store<B> {
             append(tx, program, entry(made, restored.hashes().program(), kind, message), after, below, &before)?;
             Ok(Some((made, restored, after)))
         });
+        if done.is_err()
+            && let Some((revision, current)) = replaced_program.take()
+        {
+            // Nothing was written: the copy the prepared undo replaced still holds.
+            self.put_back(program, revision, current);
+        }
         drop(replaced_program);
         match done {
             Ok((made, restored, heads)) => {
