@@ -51,6 +51,13 @@ pub(crate) struct CacheEntry {
     pub(crate) in_write: bool,
 }
 
+impl CacheEntry {
+    /// What a committed write leaves: its graph as the working copy at `revision`.
+    pub(crate) fn committed(revision: u64, working: ProgramGraph, heads: Option<Heads>) -> Self {
+        CacheEntry { revision, working: Some(working), synced: None, heads, in_write: false }
+    }
+}
+
 /// A function merged into the working copy before the write lock (`save_function`):
 /// good for a write that finds the program at `revision`.
 struct MergedFunction {
@@ -172,8 +179,8 @@ impl<B: Backend> Store<B> {
         };
         let mut cache = self.cache();
         let entry = cache.entry(program).or_default();
-        let newer = entry.working.is_none() || entry.revision < revision;
-        if entry.in_write || revision < entry.revision || !newer {
+        let newer = revision > entry.revision || (revision == entry.revision && entry.working.is_none());
+        if entry.in_write || !newer {
             return;
         }
         if entry.revision != revision {
@@ -222,9 +229,13 @@ impl<B: Backend> Store<B> {
     }
 
     /// Marks the end of a write that may have taken the working copy out and left the
-    /// entry in place (a refused edit puts it back; a failed group drops it).
-    pub(crate) fn end_write(&self, program: ProgramId) {
-        if let Some(entry) = self.cache().get_mut(&program) {
+    /// entry in place (a refused edit puts it back; a failed group drops it). A write
+    /// that found the program gone (deleted by another process, say) drops the entry.
+    pub(crate) fn end_write<T>(&self, program: ProgramId, outcome: &StorageResult<T>) {
+        let mut cache = self.cache();
+        if matches!(outcome, Err(StorageError::ProgramNotFound(_))) {
+            cache.remove(&program);
+        } else if let Some(entry) = cache.get_mut(&program) {
             entry.in_write = false;
         }
     }
@@ -293,12 +304,12 @@ impl<B: Backend> Store<B> {
         message: Option<&str>,
         mut op: impl FnMut(&mut ProgramGraph) -> Result<T, GraphError>,
     ) -> StorageResult<(T, SaveReport)> {
-        // Whether the transaction began. A write refused before it (busy, read-only)
-        // never touched the cached copy, so dropping that is not worth a warning.
         self.preload(program);
         if self.history_enabled() {
             self.preload_hashes(program);
         }
+        // Whether the transaction began. A write refused before it (busy, read-only)
+        // never touched the cached copy, so dropping that is not worth a warning.
         let mut began = false;
         let result = self.write_from_stored(program, &mut |tx, first_attempt| {
             began = true;
@@ -334,13 +345,10 @@ impl<B: Backend> Store<B> {
                 }
             }
         });
-        self.end_write(program);
+        self.end_write(program, &result);
         match result {
             Ok((value, report, graph, revision, heads)) => {
-                self.install(
-                    program,
-                    CacheEntry { revision, working: Some(graph), synced: None, heads, in_write: false },
-                );
+                self.install(program, CacheEntry::committed(revision, graph, heads));
                 Ok((value, report))
             }
             Err(e) => {
@@ -747,11 +755,7 @@ impl<B: Backend> Store<B> {
             // `stored` goes with the result, so a big one is freed after the commit.
             Ok(Some((report, made, heads, None, stored)))
         });
-        self.end_write(program);
-        if matches!(result, Err(StorageError::ProgramNotFound(_))) {
-            // Deleted (by another process, say): keep no copy of it.
-            self.cache().remove(&program);
-        }
+        self.end_write(program, &result);
         let (report, revision, heads, unchanged, replaced) = result?;
         drop(replaced);
         if let Some(stored) = unchanged {
@@ -810,17 +814,14 @@ impl<B: Backend> Store<B> {
             // `stored` goes with the result, so a big one is freed after the commit.
             Ok(Some((report, made, merged, heads, stored)))
         });
-        self.end_write(program);
         if let Some(m) = prepared.take() {
             // The transaction never began (busy): the copy is as it was.
             self.put_back(program, m.revision, m.stored);
         }
-        if matches!(result, Err(StorageError::ProgramNotFound(_))) {
-            self.cache().remove(&program);
-        }
+        self.end_write(program, &result);
         let (report, revision, merged, heads, stored) = result?;
         drop(stored);
-        self.install(program, CacheEntry { revision, working: Some(merged), synced: None, heads, in_write: false });
+        self.install(program, CacheEntry::committed(revision, merged, heads));
         Ok(report)
     }
 

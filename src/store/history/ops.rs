@@ -240,31 +240,16 @@ impl<B: Backend> Store<B> {
             self.put_back(program, revision, current);
         }
         drop(replaced_program);
-        match done {
-            Ok((made, restored, heads)) => {
-                let entry = CacheEntry {
-                    revision: made,
-                    working: Some(restored),
-                    synced: None,
-                    heads: Some(heads),
-                    in_write: false,
-                };
-                self.install(program, entry);
-                Ok(made)
-            }
-            Err(e) => {
-                // Nothing was written: what the cache says still holds, less the copy
-                // if the write took it (the next write reads it again).
-                if let Some(p) = prepared.take() {
-                    self.put_back(program, p.revision, p.current);
-                }
-                self.end_write(program);
-                if matches!(e, StorageError::ProgramNotFound(_)) {
-                    self.cache().remove(&program);
-                }
-                Err(e)
-            }
+        if let Some(p) = prepared.take() {
+            // The transaction never began (busy): the copy is as it was.
+            self.put_back(program, p.revision, p.current);
         }
+        self.end_write(program, &done);
+        // On an error nothing was written: what the cache says still holds, less the
+        // copy if the write took it (the next write reads it again).
+        let (made, restored, heads) = done?;
+        self.install(program, CacheEntry::committed(made, restored, Some(heads)));
+        Ok(made)
     }
 
     /// Works out an undo (or redo) on the working copy, reading the heads and the
