@@ -339,6 +339,45 @@ fn an_undo_worked_out_before_its_record_was_pruned_is_refused() {
 }
 
 #[test]
+fn an_undo_or_redo_with_nothing_to_do_is_refused_without_reading_the_program() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, program, graph) = big_program(dir.path());
+    let f = some_function(&graph);
+
+    // No history at all: nothing to undo or redo.
+    let store = open_watched(&path, SqliteConfig::default());
+    store.set_history(true);
+    let refused = store.undo(program, None);
+    assert!(matches!(refused, Err(StorageError::NothingTo { action: "undo", .. })), "{refused:?}");
+    let refused = store.redo(program, None);
+    assert!(matches!(refused, Err(StorageError::NothingTo { action: "redo", .. })), "{refused:?}");
+    assert_eq!((outside(&store), inside(&store)), (0, 0), "nothing read for a refusal");
+
+    // A recorded edit: nothing to redo, and a store just opened refuses without reading.
+    let recorder = open_watched(&path, SqliteConfig::default());
+    recorder.set_history(true);
+    recorder.insert_node(program, f, ComputeOp::Print.into()).expect("recorded edit");
+    let store = open_watched(&path, SqliteConfig::default());
+    let refused = store.redo(program, None);
+    assert!(matches!(refused, Err(StorageError::NothingTo { action: "redo", .. })), "{refused:?}");
+    assert_eq!((outside(&store), inside(&store)), (0, 0), "redo with nothing to redo");
+
+    // An edit made without history after it: its heads are empty, so nothing to undo.
+    let unrecorded = open_watched(&path, SqliteConfig::default());
+    unrecorded.insert_node(program, f, ComputeOp::Print.into()).expect("unrecorded edit");
+    let store = open_watched(&path, SqliteConfig::default());
+    let refused = store.undo(program, None);
+    assert!(matches!(refused, Err(StorageError::NothingTo { action: "undo", .. })), "{refused:?}");
+
+    // With something to undo, it is read outside as before, and undone.
+    let recorded = recorder.insert_node(program, f, ComputeOp::ReadLine.into()).expect("recorded edit");
+    let store = open_watched(&path, SqliteConfig::default());
+    store.undo(program, None).expect("undo");
+    assert_eq!((outside(&store), inside(&store)), (1, 0), "undo");
+    assert!(store.load_program(program).expect("load").node(recorded).is_none(), "undone");
+}
+
+#[test]
 fn a_read_only_store_refuses_an_edit_without_reading_the_program() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (path, program, graph) = big_program(dir.path());

@@ -182,7 +182,9 @@ impl<B: Backend> Store<B> {
         let action = if undo { "undo" } else { "redo" };
         let span = tracing::info_span!("lmlang_history_invert", %program, action);
         let _guard = span.enter();
-        self.preload(program);
+        if self.may_have_to_invert(program, undo) {
+            self.preload(program);
+        }
         let mut prepared = self.prepare_invert(program, undo);
         // The program before the undo, freed after the commit rather than under the lock.
         let mut replaced_program = None;
@@ -250,6 +252,24 @@ impl<B: Backend> Store<B> {
         let (made, restored, heads) = done?;
         self.install(program, CacheEntry::committed(made, restored, Some(heads)));
         Ok(made)
+    }
+
+    /// Whether an undo (or redo) may find something to do, judged by the newest history
+    /// record when the cache has no copy of the program: that record's stack heads are
+    /// the program's, or the program moved on without history and has nothing to
+    /// invert. Reading a big program to refuse with `NothingTo` would take seconds;
+    /// a read that fails says "maybe", and the transaction decides.
+    fn may_have_to_invert(&self, program: ProgramId, undo: bool) -> bool {
+        if self.cache().get(&program).is_some_and(|c| c.working.is_some()) {
+            return true;
+        }
+        match self.backend.history(program, None, 1, false) {
+            Ok(newest) => newest.first().is_some_and(|r| {
+                let heads = r.heads();
+                if undo { heads.undo } else { heads.redo }.is_some()
+            }),
+            Err(_) => true,
+        }
     }
 
     /// Works out an undo (or redo) on the working copy, reading the heads and the
