@@ -8,6 +8,9 @@
 //! cargo build --release -p lmstore --example history_commit_profile
 //! ./target/release/examples/history_commit_profile 100000 2000 on     # NODES COMMITS on|off
 //! valgrind --tool=callgrind ./target/release/examples/history_commit_profile 100000 2000 on
+//! # saves after a one-node edit instead of commits (as the bench's history figure):
+//! valgrind --tool=callgrind --toggle-collect='*profiled_save*' \
+//!     ./target/release/examples/history_commit_profile 100000 2000 on save
 //! ```
 //!
 //! Each line gives wall-clock and CPU time (user and system) per commit; on a busy
@@ -58,6 +61,48 @@ fn graph_edits(
     Ok(start.elapsed().as_secs_f64() * 1e6 / edits as f64)
 }
 
+/// One timed save, in a function of its own for callgrind's `--toggle-collect`.
+#[inline(never)]
+fn profiled_save(
+    store: &SqliteStore,
+    program: lmlang_storage::store::ProgramId,
+    g: &lmlang_storage::graph::ProgramGraph,
+) -> Result<(), Box<dyn std::error::Error>> {
+    store.save_program(program, g)?;
+    Ok(())
+}
+
+/// Times `save_program` after each of `saves` one-node edits of a loaded copy (the
+/// edits themselves untimed), as `lmstore bench`'s history figure does.
+fn save_after_edits(
+    store: &SqliteStore,
+    program: lmlang_storage::store::ProgramId,
+    saves: usize,
+    history: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    store.set_history(history);
+    let mut g = store.load_program(program)?;
+    // The first save compares the loaded graph with the store's copy, and with history
+    // on builds its hash index: not timed.
+    synth::one_node_edit(&mut g, 0).ok_or("no constant to edit")?;
+    store.save_program(program, &g)?;
+    let (mut wall, mut cpu) = (0.0, 0.0);
+    for k in 1..=saves as u64 {
+        synth::one_node_edit(&mut g, k).ok_or("no constant to edit")?;
+        let (start, before) = (Instant::now(), cpu_seconds());
+        profiled_save(store, program, &g)?;
+        wall += start.elapsed().as_secs_f64();
+        cpu += cpu_seconds() - before;
+    }
+    println!(
+        "save after a one-node edit, history {}: {:.1} us each, {:.1} us of CPU each",
+        if history { "on" } else { "off" },
+        wall * 1e6 / saves as f64,
+        cpu * 1e6 / saves as f64
+    );
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let nodes: usize = args.get(1).map_or(Ok(100_000), |s| s.parse())?;
@@ -67,12 +112,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("off") => false,
         Some(other) => return Err(format!("expected on or off, not {other}").into()),
     };
+    let saves = match args.get(4).map(String::as_str) {
+        None | Some("commit") => false,
+        Some("save") => true,
+        Some(other) => return Err(format!("expected commit or save, not {other}").into()),
+    };
     let dir = tempfile::tempdir()?;
     let store = SqliteStore::open(dir.path().join("profile.db"))?;
     let g = synth::generate(&synth::SynthConfig::new(nodes));
     let functions: Vec<FunctionId> = g.functions().map(|f| f.id).collect();
     let program = store.insert_program("profile", &g)?;
 
+    if saves {
+        return save_after_edits(&store, program, commits, history);
+    }
     let indexed = graph_edits(&g, &functions, commits, true)?;
     let bare = graph_edits(&g, &functions, commits, false)?;
     println!(
