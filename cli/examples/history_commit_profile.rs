@@ -11,6 +11,9 @@
 //! # saves after a one-node edit instead of commits (as the bench's history figure):
 //! valgrind --tool=callgrind --toggle-collect='*profiled_save*' \
 //!     ./target/release/examples/history_commit_profile 100000 2000 on save
+//! # `update_node` commits (a constant changed, as a one-node edit does):
+//! valgrind --tool=callgrind --toggle-collect='*profiled_update*' \
+//!     ./target/release/examples/history_commit_profile 100000 2000 off update
 //! ```
 //!
 //! Each line gives wall-clock and CPU time (user and system) per commit; on a busy
@@ -59,6 +62,54 @@ fn graph_edits(
         copy.add_compute_node(functions[k % functions.len()], op())?;
     }
     Ok(start.elapsed().as_secs_f64() * 1e6 / edits as f64)
+}
+
+/// One timed `update_node` commit, in a function of its own for callgrind.
+#[inline(never)]
+fn profiled_update(
+    store: &SqliteStore,
+    program: lmlang_storage::store::ProgramId,
+    node: lmlang_storage::model::NodeId,
+    op: ComputeNodeOp,
+) -> Result<(), Box<dyn std::error::Error>> {
+    store.update_node(program, node, op)?;
+    Ok(())
+}
+
+/// Times `update_node` commits that change a constant (picked and changed as
+/// `one_node_edit` does, on a loaded copy that follows the store).
+fn update_commits(
+    store: &SqliteStore,
+    program: lmlang_storage::store::ProgramId,
+    commits: usize,
+    history: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    store.set_history(history);
+    let mut g = store.load_program(program)?;
+    let next = |g: &mut lmlang_storage::graph::ProgramGraph, k: u64| {
+        let node = synth::one_node_edit(g, k).ok_or("no constant to edit")?;
+        let op = g.node(node).ok_or("edited node missing")?.op.clone();
+        Ok::<_, Box<dyn std::error::Error>>((node, op))
+    };
+    // The first commit loads the store's working copy: not timed.
+    let (node, op) = next(&mut g, 0)?;
+    store.update_node(program, node, op)?;
+    let (mut wall, mut cpu) = (0.0, 0.0);
+    for k in 1..=commits as u64 {
+        let (node, op) = next(&mut g, k)?;
+        let (start, before) = (Instant::now(), cpu_seconds());
+        profiled_update(store, program, node, op)?;
+        wall += start.elapsed().as_secs_f64();
+        cpu += cpu_seconds() - before;
+    }
+    println!(
+        "update_node commits, history {}: {:.1} us each ({:.0}/s), {:.1} us of CPU each",
+        if history { "on" } else { "off" },
+        wall * 1e6 / commits as f64,
+        commits as f64 / wall,
+        cpu * 1e6 / commits as f64
+    );
+    Ok(())
 }
 
 /// One timed save, in a function of its own for callgrind's `--toggle-collect`.
@@ -112,19 +163,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("off") => false,
         Some(other) => return Err(format!("expected on or off, not {other}").into()),
     };
-    let saves = match args.get(4).map(String::as_str) {
-        None | Some("commit") => false,
-        Some("save") => true,
-        Some(other) => return Err(format!("expected commit or save, not {other}").into()),
-    };
+    let mode = args.get(4).map_or("commit", String::as_str);
+    if !["commit", "save", "update"].contains(&mode) {
+        return Err(format!("expected commit, save or update, not {mode}").into());
+    }
     let dir = tempfile::tempdir()?;
     let store = SqliteStore::open(dir.path().join("profile.db"))?;
     let g = synth::generate(&synth::SynthConfig::new(nodes));
     let functions: Vec<FunctionId> = g.functions().map(|f| f.id).collect();
     let program = store.insert_program("profile", &g)?;
 
-    if saves {
-        return save_after_edits(&store, program, commits, history);
+    match mode {
+        "save" => return save_after_edits(&store, program, commits, history),
+        "update" => return update_commits(&store, program, commits, history),
+        _ => {}
     }
     let indexed = graph_edits(&g, &functions, commits, true)?;
     let bare = graph_edits(&g, &functions, commits, false)?;
