@@ -286,6 +286,9 @@ fn an_undo_worked_out_before_another_process_commits_undoes_the_newest_commit() 
     // newest commit instead.
     let store = open_watched(&path, SqliteConfig::default());
     store.set_history(true);
+    // The first history read asks whether there is anything to undo; the hook runs
+    // after the second, the heads the undo is worked out from.
+    store.backend().counts.history_reads_first.store(1, Ordering::SeqCst);
     let other_path = path.clone();
     let second = std::sync::Arc::new(Mutex::new(None));
     let slot = second.clone();
@@ -302,7 +305,7 @@ fn an_undo_worked_out_before_another_process_commits_undoes_the_newest_commit() 
     assert!(stored.node(first).is_some(), "the older edit stays");
     assert!(stored.node(second).is_none(), "the newest commit is the one undone");
     assert_eq!(stored.node_count(), graph.node_count() + 1);
-    assert_eq!(inside(&store), 0, "read outside each time");
+    assert_eq!((outside(&store), inside(&store)), (2, 0), "read outside, and again outside once found stale");
 }
 
 #[test]
@@ -320,10 +323,11 @@ fn an_undo_worked_out_before_its_record_was_pruned_is_refused() {
 
     // After the store has read the heads and the record to undo (the first edit's),
     // another process prunes everything before the current revision: the undo must not
-    // go ahead on what it read.
+    // go ahead on what it read. (History reads: whether there is anything to undo, the
+    // heads, the record.)
     let store = open_watched(&path, SqliteConfig::default());
     store.set_history(true);
-    store.backend().counts.history_reads_first.store(1, Ordering::SeqCst);
+    store.backend().counts.history_reads_first.store(2, Ordering::SeqCst);
     let other_path = path.clone();
     *store.backend().counts.after_next_history.lock().expect("hook") = Some(Box::new(move || {
         let other = SqliteStore::open(&other_path).expect("other store");
@@ -362,18 +366,46 @@ fn an_undo_or_redo_with_nothing_to_do_is_refused_without_reading_the_program() {
     assert!(matches!(refused, Err(StorageError::NothingTo { action: "redo", .. })), "{refused:?}");
     assert_eq!((outside(&store), inside(&store)), (0, 0), "redo with nothing to redo");
 
-    // An edit made without history after it: its heads are empty, so nothing to undo.
+    // An edit made without history after the recorded one: nothing to undo at the
+    // program's revision. The newest record cannot tell (it has an undo, and no cheap
+    // read gives the revision), so this refusal reads the program first.
     let unrecorded = open_watched(&path, SqliteConfig::default());
     unrecorded.insert_node(program, f, ComputeOp::Print.into()).expect("unrecorded edit");
     let store = open_watched(&path, SqliteConfig::default());
     let refused = store.undo(program, None);
     assert!(matches!(refused, Err(StorageError::NothingTo { action: "undo", .. })), "{refused:?}");
+    assert_eq!((outside(&store), inside(&store)), (1, 0), "a recorded edit below an unrecorded one");
 
     // With something to undo, it is read outside as before, and undone.
     let recorded = recorder.insert_node(program, f, ComputeOp::ReadLine.into()).expect("recorded edit");
     let store = open_watched(&path, SqliteConfig::default());
     store.undo(program, None).expect("undo");
     assert_eq!((outside(&store), inside(&store)), (1, 0), "undo");
+    assert!(store.load_program(program).expect("load").node(recorded).is_none(), "undone");
+}
+
+#[test]
+fn an_undo_that_finds_a_commit_recorded_after_it_looked_reads_the_program_outside() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, program, graph) = big_program(dir.path());
+    let f = some_function(&graph);
+
+    // Nothing to undo when the store looks; another process records an edit right
+    // after, so the transaction finds one, with no copy of the program at hand.
+    let store = open_watched(&path, SqliteConfig::default());
+    store.set_history(true);
+    let other_path = path.clone();
+    let recorded = std::sync::Arc::new(Mutex::new(None));
+    let slot = recorded.clone();
+    *store.backend().counts.after_next_history.lock().expect("hook") = Some(Box::new(move || {
+        let other = SqliteStore::open(&other_path).expect("other store");
+        other.set_history(true);
+        let id = other.insert_node(program, f, ComputeOp::Print.into()).expect("recorded edit");
+        *slot.lock().expect("slot") = Some(id);
+    }));
+    store.undo(program, None).expect("undo");
+    let recorded = recorded.lock().expect("slot").expect("the other edit ran");
+    assert_eq!((outside(&store), inside(&store)), (1, 0), "read outside the write, not in it");
     assert!(store.load_program(program).expect("load").node(recorded).is_none(), "undone");
 }
 

@@ -182,9 +182,14 @@ impl<B: Backend> Store<B> {
         let action = if undo { "undo" } else { "redo" };
         let span = tracing::info_span!("lmlang_history_invert", %program, action);
         let _guard = span.enter();
-        if self.may_have_to_invert(program, undo) {
+        let preloaded = self.may_have_to_invert(program, undo);
+        if preloaded {
             self.preload(program);
         }
+        // Skipped, the program may still have something to invert by the time the
+        // transaction looks (another process recorded a commit meanwhile): a program
+        // of unknown size is then read outside the transaction first, as a big one is.
+        let edges_hint = if preloaded { 0 } else { usize::MAX };
         let mut prepared = self.prepare_invert(program, undo);
         // The program before the undo, freed after the commit rather than under the lock.
         let mut replaced_program = None;
@@ -211,7 +216,7 @@ impl<B: Backend> Store<B> {
                     let record = tx
                         .history_record(program, target)?
                         .ok_or(StorageError::RevisionNotFound { program, revision: target })?;
-                    let Some(current) = self.stored_in(tx, program, revision, first_attempt, 0)? else {
+                    let Some(current) = self.stored_in(tx, program, revision, first_attempt, edges_hint)? else {
                         return Ok(None);
                     };
                     let (restored, changes, replaced) = match restore(program, &current, target, &record) {
@@ -255,10 +260,12 @@ impl<B: Backend> Store<B> {
     }
 
     /// Whether an undo (or redo) may find something to do, judged by the newest history
-    /// record when the cache has no copy of the program: that record's stack heads are
-    /// the program's, or the program moved on without history and has nothing to
-    /// invert. Reading a big program to refuse with `NothingTo` would take seconds;
-    /// a read that fails says "maybe", and the transaction decides.
+    /// record when the cache has no copy of the program: if that record has nothing to
+    /// invert, neither has the program (its heads are that record's, or empty when the
+    /// program moved on without history). Reading a big program to refuse with
+    /// `NothingTo` would take seconds. "Maybe" when the record has something but may
+    /// be older than the program (no cheap read tells), and when the read fails: the
+    /// transaction decides.
     fn may_have_to_invert(&self, program: ProgramId, undo: bool) -> bool {
         if self.cache().get(&program).is_some_and(|c| c.working.is_some()) {
             return true;
