@@ -6,12 +6,12 @@
 //! anew every time. A bulk save therefore runs chunks of [`CHUNK`] rows, then smaller
 //! fixed chunks for the rest; every chunk stays far below SQLite's limit of 32,766
 //! bound parameters (checked at compile time in each module). Diesel caches no upsert
-//! and no `IN` list whatever their shape, so those run over plain slices, except a
-//! single row's upsert, which [`OneRowUpsert`] lets Diesel cache.
+//! whatever its shape, nor on SQLite an `IN` list, so those run over plain slices,
+//! except a single row's upsert, which [`OneRowUpsert`] lets Diesel cache.
 
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::{Column, QueryResult, RunQueryDsl};
+use diesel::{Column, QueryResult, QuerySource, RunQueryDsl};
 use std::marker::PhantomData;
 
 pub mod edges;
@@ -125,9 +125,57 @@ impl<Id: 'static, I, K, C> QueryId for OneRowUpsert<Id, I, K, C> {
 
 impl<Id, I, K, C, Conn> RunQueryDsl<Conn> for OneRowUpsert<Id, I, K, C> {}
 
+/// `UPDATE <table> SET <changeset> WHERE <filter>` that Diesel's statement cache keeps,
+/// under the zero-sized `Id`, which must name this one statement.
+///
+/// Diesel caches no `UPDATE` it builds, because a changeset may be empty, or skip a
+/// `None`, and render differently. A changeset of plain `column.eq(value)` pairs
+/// always renders every column (a `None` binds `NULL`), so such a statement has one
+/// SQL text, and a small commit need not prepare it again every time.
+pub struct FixedUpdate<Id, Q, C, W> {
+    from: Q,
+    changeset: C,
+    filter: W,
+    id: PhantomData<Id>,
+}
+
+impl<Id, Q, C, W> FixedUpdate<Id, Q, C, W> {
+    /// The update of `table`'s rows matching `filter`; `changeset` must render every
+    /// column it names whatever the values.
+    pub fn new<T: QuerySource<FromClause = Q>>(table: T, changeset: C, filter: W) -> Self {
+        FixedUpdate { from: table.from_clause(), changeset, filter, id: PhantomData }
+    }
+}
+
+impl<DB, Id, Q, C, W> QueryFragment<DB> for FixedUpdate<Id, Q, C, W>
+where
+    DB: Backend,
+    Q: QueryFragment<DB>,
+    C: QueryFragment<DB>,
+    W: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" SET ");
+        self.changeset.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        self.filter.walk_ast(out.reborrow())
+    }
+}
+
+impl<Id: 'static, Q, C, W> QueryId for FixedUpdate<Id, Q, C, W> {
+    type QueryId = Id;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<Id, Q, C, W, Conn> RunQueryDsl<Conn> for FixedUpdate<Id, Q, C, W> {}
+
 /// Inserts or replaces rows (`ON CONFLICT (key) DO UPDATE SET ...`) in chunks of
-/// [`CHUNK`]; a single row through a cached statement (see [`OneRowUpsert`]). Evaluates
-/// to `QueryResult<usize>`.
+/// [`CHUNK`]; a single row through a cached statement (see [`OneRowUpsert`]), which
+/// needs the row struct's `treat_none_as_default_value = false` and an expansion
+/// outside generic code (its marker type must name one SQL text). Evaluates to
+/// `QueryResult<usize>`.
 macro_rules! upsert_chunked {
     ($conn:expr, $table:expr, $rows:expr, $target:expr, $set:expr) => {{
         use diesel::RunQueryDsl as _;
@@ -230,10 +278,11 @@ mod tests {
     }
 
     #[test]
-    fn a_one_row_upsert_is_prepared_once_and_replaces_the_row() {
+    fn a_one_row_upsert_prepares_its_statements_once_and_replaces_the_row() {
         use crate::model::{ComputeNode, ComputeOp, FunctionId, NodeId};
         use crate::store::ProgramId;
         use diesel::prelude::*;
+        use diesel::sqlite::SqliteConnection;
 
         let mut conn = SqliteConnection::establish(":memory:").expect("connection");
         crate::sqlite::run_migrations(&mut conn).expect("migrations");
@@ -241,21 +290,37 @@ mod tests {
         conn.batch_execute("PRAGMA foreign_keys = OFF").expect("pragma");
         let seen = Arc::new(Mutex::new(Vec::new()));
         conn.set_instrumentation(Cached(seen.clone()));
-        let row = |op: ComputeOp| {
-            let node = ComputeNode { op: op.into(), owner: FunctionId(1) };
+        let row = |op: ComputeOp, owner: u32| {
+            let node = ComputeNode { op: op.into(), owner: FunctionId(owner) };
             super::nodes::NodeRow::new(ProgramId(1), NodeId(1), &node).expect("row")
         };
-        for op in [ComputeOp::Print, ComputeOp::ReadLine, ComputeOp::Print, ComputeOp::Return] {
-            let written = super::nodes::upsert(&mut conn, &[row(op.clone())]).expect("upsert");
+        let stored = |conn: &mut SqliteConnection| -> Vec<super::nodes::NodeRow> {
+            crate::schema::lmlang_compute_nodes::table
+                .select(super::nodes::NodeRow::as_select())
+                .load(conn)
+                .expect("rows")
+        };
+        // New, rewritten in place, moved to another owner (the in-place update finds
+        // nothing and the upsert moves it), rewritten in place again; the ops set
+        // different optional columns (`arg`, `callee_id`, none), which must not change
+        // the cached statements' SQL.
+        let writes = [
+            (ComputeOp::Parameter { index: 3 }, 1),
+            (ComputeOp::Call { target: FunctionId(7) }, 1),
+            (ComputeOp::Print, 2),
+            (ComputeOp::Parameter { index: 5 }, 2),
+            (ComputeOp::Return, 2),
+        ];
+        for (op, owner) in writes {
+            let written = super::nodes::upsert(&mut conn, &[row(op.clone(), owner)]).expect("upsert");
             assert_eq!(written, 1);
+            assert_eq!(stored(&mut conn), vec![row(op, owner)], "the row as last written, once");
         }
-        let prepared = seen.lock().expect("log").clone();
-        let stored: Vec<super::nodes::NodeRow> = crate::schema::lmlang_compute_nodes::table
-            .select(super::nodes::NodeRow::as_select())
-            .load(&mut conn)
-            .expect("rows");
-        assert_eq!(stored, vec![row(ComputeOp::Return)], "the last upsert's row, once");
-        assert_eq!(prepared.len(), 1, "prepared once for four upserts: {prepared:?}");
-        assert!(prepared[0].contains("ON CONFLICT (`program_id`, `node_id`) DO UPDATE SET"), "{}", prepared[0]);
+        let prepared: Vec<String> =
+            seen.lock().expect("log").iter().filter(|sql| !sql.starts_with("SELECT")).cloned().collect();
+        // The in-place update and the upsert, each prepared once for the five writes.
+        assert_eq!(prepared.len(), 2, "{prepared:?}");
+        assert!(prepared[0].starts_with("UPDATE `lmlang_compute_nodes` SET `op` = ?"), "{}", prepared[0]);
+        assert!(prepared[1].contains("ON CONFLICT (`program_id`, `node_id`) DO UPDATE SET"), "{}", prepared[1]);
     }
 }

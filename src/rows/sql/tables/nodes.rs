@@ -6,7 +6,9 @@ use crate::graph::NodeEntry;
 use crate::model::{ComputeNode, FunctionId, NodeId};
 use crate::rows::sql::codec::{Json, Strict, cell_id, corrupt, read_cell, read_required, show};
 use crate::rows::sql::ops::{OpColumns, OpPayload, decode_op, encode_op};
-use crate::rows::sql::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
+use crate::rows::sql::tables::{
+    CHUNK, FixedUpdate, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked,
+};
 use crate::schema::lmlang_compute_nodes as compute_nodes;
 use crate::store::{ProgramId, StorageResult};
 use diesel::connection::DefaultLoadingMode;
@@ -219,7 +221,33 @@ per_connection! {
 
     /// Inserts or replaces rows, matched by node id (an owner never changes through the
     /// graph API, but a save of an unrelated graph may give an id another owner).
+    ///
+    /// A single row is first rewritten in place where it is stored under the same
+    /// owner (the usual edit): the upsert's `SET` names `owner_id`, a key column, so
+    /// SQLite would delete and reinsert the row and all its index entries.
     pub fn upsert(conn: &mut Conn, rows: &[NodeRow]) -> QueryResult<usize> {
+        if let [row] = rows {
+            struct SameOwner;
+            let rewritten = FixedUpdate::<SameOwner, _, _, _>::new(
+                compute_nodes::table,
+                (
+                    compute_nodes::op.eq(&row.op),
+                    compute_nodes::arg.eq(&row.arg),
+                    compute_nodes::type_ref.eq(&row.type_ref),
+                    compute_nodes::callee_id.eq(&row.callee_id),
+                    compute_nodes::payload.eq(&row.payload),
+                )
+                    .as_changeset(),
+                compute_nodes::program_id
+                    .eq(row.program_id)
+                    .and(compute_nodes::owner_id.eq(&row.owner_id))
+                    .and(compute_nodes::node_id.eq(&row.node_id)),
+            )
+            .execute(conn)?;
+            if rewritten == 1 {
+                return Ok(1);
+            }
+        }
         upsert_chunked!(
             conn,
             compute_nodes::table,

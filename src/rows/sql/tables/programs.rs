@@ -6,13 +6,12 @@
 
 use crate::graph::{NextIds, ProgramGraph};
 use crate::rows::sql::codec::{Strict, cell_id, corrupt, count_u64};
-use crate::rows::sql::tables::per_connection;
+use crate::rows::sql::tables::{FixedUpdate, per_connection};
 use crate::schema::lmlang_program_names as names;
 use crate::schema::lmlang_programs as programs;
 use crate::store::{ProgramId, ProgramSummary, StorageResult};
-use diesel::backend::Backend;
 use diesel::prelude::*;
-use diesel::query_builder::{AsChangeset, AstPass, QueryFragment, QueryId};
+use diesel::query_builder::AsChangeset;
 
 /// Version of how a program's parts are laid out in the rows, stored per program. A
 /// layout change that old builds cannot read bumps it (with a migration).
@@ -150,40 +149,6 @@ impl ProgramRow {
     }
 }
 
-/// `UPDATE lmlang_programs SET <state> WHERE id = ?` as a cacheable statement.
-///
-/// Every write ends with this update, so preparing it each time costs a noticeable
-/// share of a small commit. Diesel never caches an `UPDATE` (a changeset may be empty
-/// and render differently); this one never is, so its SQL depends only on its type and
-/// the prepared statement can be reused. The SQL is still Diesel's: the changeset and
-/// the filter render themselves.
-struct StateUpdate<'a> {
-    changeset: <&'a ProgramState as AsChangeset>::Changeset,
-    filter: diesel::dsl::Eq<programs::id, i64>,
-}
-
-impl<'a, DB: Backend> QueryFragment<DB> for StateUpdate<'a>
-where
-    <&'a ProgramState as AsChangeset>::Changeset: QueryFragment<DB>,
-    diesel::dsl::Eq<programs::id, i64>: QueryFragment<DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("UPDATE ");
-        out.push_identifier("lmlang_programs")?;
-        out.push_sql(" SET ");
-        self.changeset.walk_ast(out.reborrow())?;
-        out.push_sql(" WHERE ");
-        self.filter.walk_ast(out.reborrow())
-    }
-}
-
-impl QueryId for StateUpdate<'_> {
-    type QueryId = StateUpdate<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<C> RunQueryDsl<C> for StateUpdate<'_> {}
-
 per_connection! {
     /// The program with this id.
     pub fn find(conn: &mut Conn, id: i64) -> QueryResult<Option<ProgramRow>> {
@@ -218,9 +183,12 @@ per_connection! {
         Ok(id)
     }
 
-    /// Records the state after a write.
+    /// Records the state after a write (every write ends with it: a cached statement,
+    /// see `FixedUpdate`; `ProgramState` has no optional field, so it always renders
+    /// every column).
     pub fn set_state(conn: &mut Conn, id: i64, state: &ProgramState) -> QueryResult<usize> {
-        StateUpdate { changeset: state.as_changeset(), filter: programs::id.eq(id) }.execute(conn)
+        struct SetState;
+        FixedUpdate::<SetState, _, _, _>::new(programs::table, state.as_changeset(), programs::id.eq(id)).execute(conn)
     }
 
     /// Renames a program and bumps its revision; the number of programs changed.
