@@ -56,6 +56,17 @@ impl CacheEntry {
     pub(crate) fn committed(revision: u64, working: ProgramGraph, heads: Option<Heads>) -> Self {
         CacheEntry { revision, working: Some(working), synced: None, heads, in_write: false }
     }
+
+    /// Keeps `graph` as the working copy at `revision`, forgetting what was remembered
+    /// of an older revision (the synced graph, the heads), which no longer holds.
+    fn hold(&mut self, revision: u64, graph: ProgramGraph) {
+        if self.revision != revision {
+            self.synced = None;
+            self.heads = None;
+        }
+        self.revision = revision;
+        self.working = Some(graph);
+    }
 }
 
 /// A function merged into the working copy before the write lock (`save_function`):
@@ -180,15 +191,9 @@ impl<B: Backend> Store<B> {
         let mut cache = self.cache();
         let entry = cache.entry(program).or_default();
         let newer = revision > entry.revision || (revision == entry.revision && entry.working.is_none());
-        if entry.in_write || !newer {
-            return;
+        if !entry.in_write && newer {
+            entry.hold(revision, graph);
         }
-        if entry.revision != revision {
-            entry.synced = None;
-            entry.heads = None;
-        }
-        entry.revision = revision;
-        entry.working = Some(graph);
     }
 
     /// Runs `work` in write transactions until it returns `Some`: `None` (from
@@ -331,15 +336,7 @@ impl<B: Backend> Store<B> {
                     // A single refused edit left the graph untouched: keep it. A group
                     // that failed part-way is thrown away with the transaction.
                     if graph.revision() == before {
-                        let mut cache = self.cache();
-                        let entry = cache.entry(program).or_default();
-                        if entry.revision != revision {
-                            // What was remembered of the older revision no longer holds.
-                            entry.synced = None;
-                            entry.heads = None;
-                        }
-                        entry.revision = revision;
-                        entry.working = Some(graph);
+                        self.cache().entry(program).or_default().hold(revision, graph);
                     }
                     Err(StorageError::from_graph(program, e))
                 }

@@ -56,27 +56,52 @@ macro_rules! insert_chunked {
     }};
 }
 
-/// A single row's upsert (`INSERT ... ON CONFLICT (key) DO UPDATE SET ...`) that
-/// Diesel's statement cache keeps, under the zero-sized `Id`, which must name this one
-/// statement.
-///
-/// Diesel prepares every upsert it builds anew, because an upsert's `SET` list could be
-/// empty and render as `DO NOTHING`. Ours never is, and a single row's `INSERT` (with
-/// `treat_none_as_default_value = false`, so a `None` is a bound `NULL`) has one SQL
-/// text, so the statement is written here from its cacheable parts: the plain
-/// `INSERT`, the key's column names and the changeset. Preparing it was half the
-/// instructions of a save after a one-node edit (BENCHMARKS.md).
-pub struct OneRowUpsert<Id, I, K, C> {
-    insert: I,
-    changeset: C,
-    marks: PhantomData<(Id, K)>,
+/// A statement that Diesel's statement cache keeps, under the zero-sized `Id`, which
+/// must name this one statement: for statements whose SQL text never varies but which
+/// Diesel, built its own way, would prepare anew every time (an upsert, an `UPDATE`:
+/// their `SET` list could be empty, or skip a `None`, and render differently).
+/// Preparing them was most of a small write's instructions (BENCHMARKS.md).
+pub struct Cached<Id, S> {
+    statement: S,
+    id: PhantomData<Id>,
 }
 
-impl<Id, I, K, C> OneRowUpsert<Id, I, K, C> {
+impl<Id, S> Cached<Id, S> {
+    /// Wraps `statement`, whose SQL must be the same every time it is built.
+    pub fn new(statement: S) -> Self {
+        Cached { statement, id: PhantomData }
+    }
+}
+
+impl<DB: Backend, Id, S: QueryFragment<DB>> QueryFragment<DB> for Cached<Id, S> {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.statement.walk_ast(pass)
+    }
+}
+
+impl<Id: 'static, S> QueryId for Cached<Id, S> {
+    type QueryId = Id;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<Id, S, Conn> RunQueryDsl<Conn> for Cached<Id, S> {}
+
+/// A single row's upsert (`INSERT ... ON CONFLICT (key) DO UPDATE SET ...`) built from
+/// parts that never mark themselves unsafe to cache: the plain one-row `INSERT` (with
+/// `treat_none_as_default_value = false`, so a `None` is a bound `NULL`), the key's
+/// column names and a changeset that is never empty. Diesel's own upsert is prepared
+/// anew every time; this one can be [`Cached`].
+pub struct OneRowUpsert<I, K, C> {
+    insert: I,
+    changeset: C,
+    key: PhantomData<K>,
+}
+
+impl<I, K, C> OneRowUpsert<I, K, C> {
     /// The upsert of the row `insert` writes, on conflict over the key `K` replacing
     /// what `changeset` sets.
     pub fn new(insert: I, _key: K, changeset: C) -> Self {
-        OneRowUpsert { insert, changeset, marks: PhantomData }
+        OneRowUpsert { insert, changeset, key: PhantomData }
     }
 }
 
@@ -102,7 +127,7 @@ impl<A: Column, B: Column, C: Column> KeyColumns for (A, B, C) {
     }
 }
 
-impl<DB, Id, I, K, C> QueryFragment<DB> for OneRowUpsert<Id, I, K, C>
+impl<DB, I, K, C> QueryFragment<DB> for OneRowUpsert<I, K, C>
 where
     DB: Backend,
     I: QueryFragment<DB>,
@@ -118,36 +143,23 @@ where
     }
 }
 
-impl<Id: 'static, I, K, C> QueryId for OneRowUpsert<Id, I, K, C> {
-    type QueryId = Id;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<Id, I, K, C, Conn> RunQueryDsl<Conn> for OneRowUpsert<Id, I, K, C> {}
-
-/// `UPDATE <table> SET <changeset> WHERE <filter>` that Diesel's statement cache keeps,
-/// under the zero-sized `Id`, which must name this one statement.
-///
-/// Diesel caches no `UPDATE` it builds, because a changeset may be empty, or skip a
-/// `None`, and render differently. A changeset of plain `column.eq(value)` pairs
-/// always renders every column (a `None` binds `NULL`), so such a statement has one
-/// SQL text, and a small commit need not prepare it again every time.
-pub struct FixedUpdate<Id, Q, C, W> {
+/// `UPDATE <table> SET <changeset> WHERE <filter>`, which can be [`Cached`] when the
+/// changeset is plain `column.eq(value)` pairs: those render every column whatever the
+/// values (a `None` binds `NULL`).
+pub struct PlainUpdate<Q, C, W> {
     from: Q,
     changeset: C,
     filter: W,
-    id: PhantomData<Id>,
 }
 
-impl<Id, Q, C, W> FixedUpdate<Id, Q, C, W> {
-    /// The update of `table`'s rows matching `filter`; `changeset` must render every
-    /// column it names whatever the values.
+impl<Q, C, W> PlainUpdate<Q, C, W> {
+    /// The update of `table`'s rows matching `filter`.
     pub fn new<T: QuerySource<FromClause = Q>>(table: T, changeset: C, filter: W) -> Self {
-        FixedUpdate { from: table.from_clause(), changeset, filter, id: PhantomData }
+        PlainUpdate { from: table.from_clause(), changeset, filter }
     }
 }
 
-impl<DB, Id, Q, C, W> QueryFragment<DB> for FixedUpdate<Id, Q, C, W>
+impl<DB, Q, C, W> QueryFragment<DB> for PlainUpdate<Q, C, W>
 where
     DB: Backend,
     Q: QueryFragment<DB>,
@@ -164,13 +176,6 @@ where
     }
 }
 
-impl<Id: 'static, Q, C, W> QueryId for FixedUpdate<Id, Q, C, W> {
-    type QueryId = Id;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<Id, Q, C, W, Conn> RunQueryDsl<Conn> for FixedUpdate<Id, Q, C, W> {}
-
 /// Inserts or replaces rows (`ON CONFLICT (key) DO UPDATE SET ...`) in chunks of
 /// [`CHUNK`]; a single row through a cached statement (see [`OneRowUpsert`]), which
 /// needs the row struct's `treat_none_as_default_value = false` and an expansion
@@ -185,11 +190,11 @@ macro_rules! upsert_chunked {
             written += if let [row] = chunk {
                 // Names this expansion's one-row upsert for the statement cache.
                 struct OneRow;
-                $crate::rows::sql::tables::OneRowUpsert::<OneRow, _, _, _>::new(
+                $crate::rows::sql::tables::Cached::<OneRow, _>::new($crate::rows::sql::tables::OneRowUpsert::new(
                     diesel::insert_into($table).values(row),
                     $target,
                     diesel::query_builder::AsChangeset::as_changeset($set),
-                )
+                ))
                 .execute(&mut *conn)?
             } else {
                 diesel::insert_into($table)

@@ -7,7 +7,7 @@ use crate::model::{ComputeNode, FunctionId, NodeId};
 use crate::rows::sql::codec::{Json, Strict, cell_id, corrupt, read_cell, read_required, show};
 use crate::rows::sql::ops::{OpColumns, OpPayload, decode_op, encode_op};
 use crate::rows::sql::tables::{
-    CHUNK, FixedUpdate, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked,
+    CHUNK, Cached, MAX_PARAMETERS, PlainUpdate, delete_ids, insert_chunked, per_connection, upsert_chunked,
 };
 use crate::schema::lmlang_compute_nodes as compute_nodes;
 use crate::store::{ProgramId, StorageResult};
@@ -228,7 +228,7 @@ per_connection! {
     pub fn upsert(conn: &mut Conn, rows: &[NodeRow]) -> QueryResult<usize> {
         if let [row] = rows {
             struct SameOwner;
-            let rewritten = FixedUpdate::<SameOwner, _, _, _>::new(
+            let rewritten = Cached::<SameOwner, _>::new(PlainUpdate::new(
                 compute_nodes::table,
                 (
                     compute_nodes::op.eq(&row.op),
@@ -242,7 +242,7 @@ per_connection! {
                     .eq(row.program_id)
                     .and(compute_nodes::owner_id.eq(&row.owner_id))
                     .and(compute_nodes::node_id.eq(&row.node_id)),
-            )
+            ))
             .execute(conn)?;
             if rewritten == 1 {
                 return Ok(1);

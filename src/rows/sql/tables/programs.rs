@@ -6,7 +6,7 @@
 
 use crate::graph::{NextIds, ProgramGraph};
 use crate::rows::sql::codec::{Strict, cell_id, corrupt, count_u64};
-use crate::rows::sql::tables::{FixedUpdate, per_connection};
+use crate::rows::sql::tables::{Cached, PlainUpdate, per_connection};
 use crate::schema::lmlang_program_names as names;
 use crate::schema::lmlang_programs as programs;
 use crate::store::{ProgramId, ProgramSummary, StorageResult};
@@ -183,12 +183,12 @@ per_connection! {
         Ok(id)
     }
 
-    /// Records the state after a write (every write ends with it: a cached statement,
-    /// see `FixedUpdate`; `ProgramState` has no optional field, so it always renders
-    /// every column).
+    /// Records the state after a write (every write ends with it: a cached statement;
+    /// `ProgramState` has no optional field, so it always renders every column).
     pub fn set_state(conn: &mut Conn, id: i64, state: &ProgramState) -> QueryResult<usize> {
         struct SetState;
-        FixedUpdate::<SetState, _, _, _>::new(programs::table, state.as_changeset(), programs::id.eq(id)).execute(conn)
+        Cached::<SetState, _>::new(PlainUpdate::new(programs::table, state.as_changeset(), programs::id.eq(id)))
+            .execute(conn)
     }
 
     /// Renames a program and bumps its revision; the number of programs changed.
