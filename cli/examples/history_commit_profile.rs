@@ -64,6 +64,39 @@ fn graph_edits(
     Ok(start.elapsed().as_secs_f64() * 1e6 / edits as f64)
 }
 
+/// One whole hash of `g` (every node, function and the program), in a function of
+/// its own for callgrind.
+#[inline(never)]
+fn profiled_hash_all(g: &lmlang_storage::graph::ProgramGraph) -> lmlang_storage::hash::ContentHash {
+    g.hashes().program()
+}
+
+/// One edit of a graph that keeps its hash index, in a function of its own for
+/// callgrind: the edited function's rehash is most of it.
+#[inline(never)]
+fn profiled_edit(g: &mut lmlang_storage::graph::ProgramGraph, f: FunctionId) -> Result<(), Box<dyn std::error::Error>> {
+    g.add_compute_node(f, op())?;
+    Ok(())
+}
+
+/// The hash index alone, no store: a whole hash, then EDITS one-node edits round the
+/// functions, each rehashing its function.
+fn rehash(nodes: usize, edits: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let g = synth::generate(&synth::SynthConfig::new(nodes));
+    let functions: Vec<FunctionId> = g.functions().map(|f| f.id).collect();
+    let mut copy = g.clone();
+    let start = Instant::now();
+    let root = profiled_hash_all(&copy);
+    let whole = start.elapsed().as_secs_f64() * 1e3;
+    let start = Instant::now();
+    for k in 0..edits {
+        profiled_edit(&mut copy, functions[k % functions.len()])?;
+    }
+    let each = start.elapsed().as_secs_f64() * 1e6 / edits as f64;
+    println!("hash all: {whole:.1} ms (root {root}); one-node edit with the index: {each:.1} us");
+    Ok(())
+}
+
 /// One timed `update_node` commit, in a function of its own for callgrind.
 #[inline(never)]
 fn profiled_update(
@@ -164,8 +197,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(other) => return Err(format!("expected on or off, not {other}").into()),
     };
     let mode = args.get(4).map_or("commit", String::as_str);
-    if !["commit", "save", "update"].contains(&mode) {
-        return Err(format!("expected commit, save or update, not {mode}").into());
+    if !["commit", "save", "update", "rehash"].contains(&mode) {
+        return Err(format!("expected commit, save, update or rehash, not {mode}").into());
+    }
+    if mode == "rehash" {
+        return rehash(nodes, commits);
     }
     let dir = tempfile::tempdir()?;
     let store = SqliteStore::open(dir.path().join("profile.db"))?;

@@ -6,7 +6,9 @@ use crate::graph::{EdgeEntry, EdgeView};
 use crate::model::{EdgeId, NodeId};
 use crate::rows::sql::codec::{Strict, cell_id, corrupt, read_cell, read_required, show};
 use crate::rows::sql::ops::{EdgeColumns, decode_edge, encode_edge};
-use crate::rows::sql::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
+use crate::rows::sql::tables::{
+    CHUNK, MAX_PARAMETERS, delete_ids, insert_row, insert_rows, per_connection, upsert_chunked,
+};
 use crate::schema::lmlang_flow_edges as flow_edges;
 use crate::store::{ProgramId, StorageResult};
 use diesel::connection::DefaultLoadingMode;
@@ -34,6 +36,12 @@ pub struct EdgeRow {
 }
 
 const _: () = assert!(CHUNK * 8 <= MAX_PARAMETERS);
+
+insert_row!(
+    EdgeRow,
+    flow_edges,
+    [program_id, edge_id, source_id, target_id, source_port, target_port, value_type, branch]
+);
 
 impl EdgeRow {
     /// The row of an edge.
@@ -225,7 +233,7 @@ per_connection! {
 
     /// Inserts rows that do not exist yet.
     pub fn insert(conn: &mut Conn, rows: &[EdgeRow]) -> QueryResult<usize> {
-        insert_chunked!(conn, flow_edges::table, rows)
+        insert_rows!(conn, flow_edges::table, rows)
     }
 
     /// Inserts or replaces rows.

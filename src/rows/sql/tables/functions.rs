@@ -3,7 +3,9 @@
 
 use crate::model::{Capture, FunctionDef, FunctionId, ModuleId, NodeId, TypeId, Visibility};
 use crate::rows::sql::codec::{Json, Named, Strict, cell_id, corrupt, show};
-use crate::rows::sql::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
+use crate::rows::sql::tables::{
+    CHUNK, MAX_PARAMETERS, delete_ids, insert_row, insert_rows, per_connection, upsert_chunked,
+};
 use crate::schema::lmlang_functions as functions;
 use crate::store::{ProgramId, StorageResult};
 use diesel::dsl;
@@ -91,6 +93,24 @@ pub fn of_program(program: i64) -> _ {
     functions::table.filter(functions::program_id.eq(program)).order_by(functions::function_id)
 }
 
+insert_row!(
+    FunctionRow,
+    functions,
+    [
+        program_id,
+        function_id,
+        module_id,
+        name,
+        visibility,
+        params,
+        return_type,
+        entry_node_id,
+        is_closure,
+        parent_function_id,
+        captures
+    ]
+);
+
 per_connection! {
     /// Loads one function.
     pub fn find(conn: &mut Conn, program: i64, function: i64) -> QueryResult<Option<FunctionRow>> {
@@ -109,7 +129,7 @@ per_connection! {
 
     /// Inserts rows that do not exist yet.
     pub fn insert(conn: &mut Conn, rows: &[FunctionRow]) -> QueryResult<usize> {
-        insert_chunked!(conn, functions::table, rows)
+        insert_rows!(conn, functions::table, rows)
     }
 
     /// Inserts or replaces rows.

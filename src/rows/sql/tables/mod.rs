@@ -1,13 +1,12 @@
 //! One module per stored entity: its row structs and the queries on its table, shared
 //! by SQLite and PostgreSQL (see [`per_connection`]).
 //!
-//! Rows are written in multi-row `INSERT`s over fixed-size arrays: Diesel caches a
-//! prepared statement per array type, while a statement built from a `Vec` is prepared
-//! anew every time. A bulk save therefore runs chunks of [`CHUNK`] rows, then smaller
-//! fixed chunks for the rest; every chunk stays far below SQLite's limit of 32,766
-//! bound parameters (checked at compile time in each module). Diesel caches no upsert
-//! whatever its shape, nor on SQLite an `IN` list, so those run over plain slices,
-//! except a single row's upsert, which [`OneRowUpsert`] lets Diesel cache.
+//! New rows are written by [`insert_rows!`] in multi-row `INSERT`s of fixed sizes, each
+//! prepared once per connection: chunks of [`CHUNK`] rows, then smaller fixed chunks
+//! for the rest; every chunk stays far below SQLite's limit of 32,766 bound parameters
+//! (checked at compile time in each module). Diesel caches no upsert whatever its
+//! shape, nor on SQLite an `IN` list, so those run over plain slices, except a single
+//! row's upsert, which [`OneRowUpsert`] lets Diesel cache.
 
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
@@ -28,33 +27,6 @@ pub const CHUNK: usize = 512;
 
 /// SQLite's bound-parameter limit per statement (`SQLITE_MAX_VARIABLE_NUMBER`).
 pub const MAX_PARAMETERS: usize = 32_766;
-
-/// Inserts rows with cached multi-row statements: chunks of [`CHUNK`], then of 64, 8
-/// and 1 for the remainder. Evaluates to `QueryResult<usize>`, the rows inserted.
-macro_rules! insert_chunked {
-    ($conn:expr, $table:expr, $rows:expr) => {{
-        use diesel::RunQueryDsl as _;
-        let conn = $conn;
-        let mut rest = $rows;
-        let mut written = 0usize;
-        while let Some((chunk, tail)) = rest.split_first_chunk::<{ $crate::rows::sql::tables::CHUNK }>() {
-            written += diesel::insert_into($table).values(chunk).execute(&mut *conn)?;
-            rest = tail;
-        }
-        while let Some((chunk, tail)) = rest.split_first_chunk::<64>() {
-            written += diesel::insert_into($table).values(chunk).execute(&mut *conn)?;
-            rest = tail;
-        }
-        while let Some((chunk, tail)) = rest.split_first_chunk::<8>() {
-            written += diesel::insert_into($table).values(chunk).execute(&mut *conn)?;
-            rest = tail;
-        }
-        for row in rest {
-            written += diesel::insert_into($table).values(row).execute(&mut *conn)?;
-        }
-        diesel::QueryResult::Ok(written)
-    }};
-}
 
 /// A statement that Diesel's statement cache keeps, under the zero-sized `Id`, which
 /// must name this one statement: for statements whose SQL text never varies but which
@@ -77,6 +49,17 @@ impl<DB: Backend, Id, S: QueryFragment<DB>> QueryFragment<DB> for Cached<Id, S> 
     fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         self.statement.walk_ast(pass)
     }
+
+    /// Known without walking the statement, whose SQL never varies: Diesel would
+    /// otherwise walk every bound value of a bulk chunk once more per execution.
+    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> QueryResult<bool> {
+        Ok(true)
+    }
+
+    /// Never: each statement wrapped here writes at least one row or column.
+    fn is_noop(&self, _backend: &DB) -> QueryResult<bool> {
+        Ok(false)
+    }
 }
 
 impl<Id: 'static, S> QueryId for Cached<Id, S> {
@@ -85,6 +68,121 @@ impl<Id: 'static, S> QueryId for Cached<Id, S> {
 }
 
 impl<Id, S, Conn> RunQueryDsl<Conn> for Cached<Id, S> {}
+
+/// A row [`RowsInsert`] can write: its table's column names and its values, in one
+/// order. Implemented by [`insert_row!`] from a single list of columns, each value bound
+/// with its column's SQL type from `crate::schema`, so a field of the wrong type does
+/// not compile.
+pub trait InsertRow<DB: Backend> {
+    /// Writes `a, b, ...`.
+    fn walk_names(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()>;
+
+    /// Binds the values, separated by commas, in the order of [`Self::walk_names`].
+    fn walk_values<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()>;
+}
+
+/// `INSERT INTO <table> (<columns>) VALUES (...), (...)` for a slice of rows: Diesel's
+/// own multi-row insert walks each row's values as a tuple, asking every column
+/// whether it is a default, which on the bulk path cost more than binding them
+/// (BENCHMARKS.md). A fixed number of rows renders one SQL text, so it can be
+/// [`Cached`].
+pub struct RowsInsert<'a, F, R> {
+    into: F,
+    rows: &'a [R],
+}
+
+impl<'a, F, R> RowsInsert<'a, F, R> {
+    /// The insert of `rows` into `table`.
+    pub fn new<T: QuerySource<FromClause = F>>(table: T, rows: &'a [R]) -> Self {
+        RowsInsert { into: table.from_clause(), rows }
+    }
+}
+
+impl<DB, F, R> QueryFragment<DB> for RowsInsert<'_, F, R>
+where
+    DB: Backend,
+    F: QueryFragment<DB>,
+    R: InsertRow<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("INSERT INTO ");
+        self.into.walk_ast(out.reborrow())?;
+        out.push_sql(" (");
+        R::walk_names(&mut out)?;
+        out.push_sql(") VALUES ");
+        for (k, row) in self.rows.iter().enumerate() {
+            out.push_sql(if k == 0 { "(" } else { ", (" });
+            row.walk_values(&mut out)?;
+            out.push_sql(")");
+        }
+        Ok(())
+    }
+}
+
+/// Implements [`InsertRow`] for a row struct whose fields are named as its table's
+/// columns, on SQLite and (feature `postgres`) PostgreSQL:
+/// `insert_row!(EdgeRow, flow_edges, [program_id, edge_id, ...])`.
+macro_rules! insert_row {
+    ($row:ty, $table:ident, [$first:ident $(, $column:ident)* $(,)?]) => {
+        $crate::rows::sql::tables::insert_row!(@on diesel::sqlite::Sqlite, $row, $table, [$first $(, $column)*]);
+        #[cfg(feature = "postgres")]
+        $crate::rows::sql::tables::insert_row!(@on diesel::pg::Pg, $row, $table, [$first $(, $column)*]);
+    };
+    (@on $db:ty, $row:ty, $table:ident, [$first:ident $(, $column:ident)*]) => {
+        impl $crate::rows::sql::tables::InsertRow<$db> for $row {
+            fn walk_names(out: &mut diesel::query_builder::AstPass<'_, '_, $db>) -> diesel::QueryResult<()> {
+                out.push_identifier(<$table::$first as diesel::Column>::NAME)?;
+                $(
+                    out.push_sql(", ");
+                    out.push_identifier(<$table::$column as diesel::Column>::NAME)?;
+                )*
+                Ok(())
+            }
+
+            fn walk_values<'b>(&'b self, out: &mut diesel::query_builder::AstPass<'_, 'b, $db>) -> diesel::QueryResult<()> {
+                out.push_bind_param::<<$table::$first as diesel::Expression>::SqlType, _>(&self.$first)?;
+                $(
+                    out.push_sql(", ");
+                    out.push_bind_param::<<$table::$column as diesel::Expression>::SqlType, _>(&self.$column)?;
+                )*
+                Ok(())
+            }
+        }
+    };
+}
+
+/// Inserts rows that implement [`InsertRow`] through [`RowsInsert`], in cached chunks
+/// of [`CHUNK`], then of 64, 8 and 1 rows, one statement per size (the marker types
+/// name them; expand outside generic code). Evaluates to `QueryResult<usize>`.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        use diesel::RunQueryDsl as _;
+        use $crate::rows::sql::tables::{CHUNK, Cached, RowsInsert};
+        struct Full;
+        struct Of64;
+        struct Of8;
+        struct One;
+        let conn = $conn;
+        let mut rest = $rows;
+        let mut written = 0usize;
+        while let Some((chunk, tail)) = rest.split_first_chunk::<CHUNK>() {
+            written += Cached::<Full, _>::new(RowsInsert::new($table, chunk)).execute(&mut *conn)?;
+            rest = tail;
+        }
+        while let Some((chunk, tail)) = rest.split_first_chunk::<64>() {
+            written += Cached::<Of64, _>::new(RowsInsert::new($table, chunk)).execute(&mut *conn)?;
+            rest = tail;
+        }
+        while let Some((chunk, tail)) = rest.split_first_chunk::<8>() {
+            written += Cached::<Of8, _>::new(RowsInsert::new($table, chunk)).execute(&mut *conn)?;
+            rest = tail;
+        }
+        for row in rest.chunks(1) {
+            written += Cached::<One, _>::new(RowsInsert::new($table, row)).execute(&mut *conn)?;
+        }
+        diesel::QueryResult::Ok(written)
+    }};
+}
 
 /// A single row's upsert (`INSERT ... ON CONFLICT (key) DO UPDATE SET ...`) built from
 /// parts that never mark themselves unsafe to cache: the plain one-row `INSERT` (with
@@ -262,7 +360,7 @@ macro_rules! per_connection {
     };
 }
 
-pub(crate) use {delete_ids, insert_chunked, per_connection, upsert_chunked};
+pub(crate) use {delete_ids, insert_row, insert_rows, per_connection, upsert_chunked};
 
 #[cfg(test)]
 mod tests {
@@ -282,6 +380,57 @@ mod tests {
         }
     }
 
+    /// A migrated in-memory database that takes rows alone, without the program,
+    /// functions and nodes they belong to, and the log of the statements it caches.
+    fn instrumented() -> (diesel::sqlite::SqliteConnection, Arc<Mutex<Vec<String>>>) {
+        use diesel::Connection;
+        let mut conn = diesel::sqlite::SqliteConnection::establish(":memory:").expect("connection");
+        crate::sqlite::run_migrations(&mut conn).expect("migrations");
+        conn.batch_execute("PRAGMA foreign_keys = OFF").expect("pragma");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        conn.set_instrumentation(Cached(seen.clone()));
+        (conn, seen)
+    }
+
+    #[test]
+    fn fresh_rows_go_through_one_prepared_statement_per_chunk_size_and_come_back_whole() {
+        use super::CHUNK;
+        use super::edges::{self, EdgeRow};
+        use crate::graph::EdgeView;
+        use crate::model::{EdgeId, FlowEdge, NodeId, TypeId};
+        use crate::store::ProgramId;
+        use diesel::prelude::*;
+
+        let (mut conn, seen) = instrumented();
+        // Data and control edges, so that every column is written as a value and as NULL.
+        let edge = |id: u32| {
+            let edge = match id % 3 {
+                0 => FlowEdge::Data { source_port: 1, target_port: 2, value_type: TypeId(id % 7) },
+                1 => FlowEdge::Control { branch_index: Some(1) },
+                _ => FlowEdge::Control { branch_index: None },
+            };
+            EdgeRow::new(ProgramId(1), &EdgeView { id: EdgeId(id), source: NodeId(id), target: NodeId(id + 1), edge })
+        };
+        // One chunk of each size and two single rows, twice.
+        let count = (CHUNK + 64 + 8 + 2) as u32;
+        let first: Vec<EdgeRow> = (0..count).map(edge).collect();
+        let second: Vec<EdgeRow> = (count..2 * count).map(edge).collect();
+        assert_eq!(edges::insert(&mut conn, &first).expect("insert"), first.len());
+        assert_eq!(edges::insert(&mut conn, &second).expect("insert"), second.len());
+
+        let stored: Vec<EdgeRow> = crate::schema::lmlang_flow_edges::table
+            .select(EdgeRow::as_select())
+            .order(crate::schema::lmlang_flow_edges::edge_id)
+            .load(&mut conn)
+            .expect("rows");
+        assert_eq!(stored, [first, second].concat(), "every row as written, in id order");
+        let inserts: Vec<String> =
+            seen.lock().expect("log").iter().filter(|sql| sql.starts_with("INSERT")).cloned().collect();
+        let rows_of = |sql: &String| sql.matches('(').count() - 1;
+        let sizes: Vec<usize> = inserts.iter().map(rows_of).collect();
+        assert_eq!(sizes, vec![CHUNK, 64, 8, 1], "{inserts:?}");
+    }
+
     #[test]
     fn a_one_row_upsert_prepares_its_statements_once_and_replaces_the_row() {
         use crate::model::{ComputeNode, ComputeOp, FunctionId, NodeId};
@@ -289,12 +438,7 @@ mod tests {
         use diesel::prelude::*;
         use diesel::sqlite::SqliteConnection;
 
-        let mut conn = SqliteConnection::establish(":memory:").expect("connection");
-        crate::sqlite::run_migrations(&mut conn).expect("migrations");
-        // The row alone, without the program and function it belongs to.
-        conn.batch_execute("PRAGMA foreign_keys = OFF").expect("pragma");
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        conn.set_instrumentation(Cached(seen.clone()));
+        let (mut conn, seen) = instrumented();
         let row = |op: ComputeOp, owner: u32| {
             let node = ComputeNode { op: op.into(), owner: FunctionId(owner) };
             super::nodes::NodeRow::new(ProgramId(1), NodeId(1), &node).expect("row")

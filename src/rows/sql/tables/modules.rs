@@ -2,7 +2,9 @@
 
 use crate::model::{ModuleDef, ModuleId, Visibility};
 use crate::rows::sql::codec::{Named, Strict, cell_id, cell_opt_id, corrupt, show};
-use crate::rows::sql::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
+use crate::rows::sql::tables::{
+    CHUNK, MAX_PARAMETERS, delete_ids, insert_row, insert_rows, per_connection, upsert_chunked,
+};
 use crate::schema::lmlang_modules as modules;
 use crate::store::{ProgramId, StorageResult};
 use diesel::dsl;
@@ -59,6 +61,8 @@ pub fn of_program(program: i64) -> _ {
     modules::table.filter(modules::program_id.eq(program)).order_by(modules::module_id)
 }
 
+insert_row!(ModuleRow, modules, [program_id, module_id, name, parent_id, visibility]);
+
 per_connection! {
     /// Loads one module.
     pub fn find(conn: &mut Conn, program: i64, module: i64) -> QueryResult<Option<ModuleRow>> {
@@ -72,7 +76,7 @@ per_connection! {
 
     /// Inserts rows that do not exist yet.
     pub fn insert(conn: &mut Conn, rows: &[ModuleRow]) -> QueryResult<usize> {
-        insert_chunked!(conn, modules::table, rows)
+        insert_rows!(conn, modules::table, rows)
     }
 
     /// Inserts or replaces rows.

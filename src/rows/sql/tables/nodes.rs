@@ -7,7 +7,7 @@ use crate::model::{ComputeNode, FunctionId, NodeId};
 use crate::rows::sql::codec::{Json, Strict, cell_id, corrupt, read_cell, read_required, show};
 use crate::rows::sql::ops::{OpColumns, OpPayload, decode_op, encode_op};
 use crate::rows::sql::tables::{
-    CHUNK, Cached, MAX_PARAMETERS, PlainUpdate, delete_ids, insert_chunked, per_connection, upsert_chunked,
+    CHUNK, Cached, MAX_PARAMETERS, PlainUpdate, delete_ids, insert_row, insert_rows, per_connection, upsert_chunked,
 };
 use crate::schema::lmlang_compute_nodes as compute_nodes;
 use crate::store::{ProgramId, StorageResult};
@@ -36,6 +36,8 @@ pub struct NodeRow {
 }
 
 const _: () = assert!(CHUNK * 8 <= MAX_PARAMETERS);
+
+insert_row!(NodeRow, compute_nodes, [program_id, owner_id, node_id, op, arg, type_ref, callee_id, payload]);
 
 impl NodeRow {
     /// The row of a node.
@@ -216,7 +218,7 @@ per_connection! {
 
     /// Inserts rows that do not exist yet.
     pub fn insert(conn: &mut Conn, rows: &[NodeRow]) -> QueryResult<usize> {
-        insert_chunked!(conn, compute_nodes::table, rows)
+        insert_rows!(conn, compute_nodes::table, rows)
     }
 
     /// Inserts or replaces rows, matched by node id (an owner never changes through the

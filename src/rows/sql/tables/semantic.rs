@@ -6,7 +6,7 @@ use crate::model::{
     FunctionId, FunctionSignature, ModuleId, SemanticEdge, SemanticKey, SemanticNode, TypeId, Visibility,
 };
 use crate::rows::sql::codec::{Json, Named, SemanticKind, Strict, cell_id, corrupt, show};
-use crate::rows::sql::tables::{CHUNK, MAX_PARAMETERS, insert_chunked, per_connection, upsert_chunked};
+use crate::rows::sql::tables::{CHUNK, MAX_PARAMETERS, insert_row, insert_rows, per_connection, upsert_chunked};
 use crate::schema::{lmlang_semantic_edges as semantic_edges, lmlang_semantic_nodes as semantic_nodes};
 use crate::store::{ProgramId, StorageResult};
 use diesel::prelude::*;
@@ -126,6 +126,9 @@ impl SemanticEdgeRow {
     }
 }
 
+insert_row!(SemanticNodeRow, semantic_nodes, [program_id, kind, entity_id, name, module_id, visibility, signature]);
+insert_row!(SemanticEdgeRow, semantic_edges, [program_id, source_kind, source_id, kind, target_kind, target_id]);
+
 per_connection! {
     /// All semantic nodes of a program, in key order.
     pub fn load_nodes(conn: &mut Conn, program: i64) -> QueryResult<Vec<SemanticNodeRow>> {
@@ -153,7 +156,7 @@ per_connection! {
 
     /// Inserts node rows that do not exist yet.
     pub fn insert_nodes(conn: &mut Conn, rows: &[SemanticNodeRow]) -> QueryResult<usize> {
-        insert_chunked!(conn, semantic_nodes::table, rows)
+        insert_rows!(conn, semantic_nodes::table, rows)
     }
 
     /// Inserts or replaces node rows.
@@ -174,7 +177,7 @@ per_connection! {
 
     /// Inserts edge rows.
     pub fn insert_edges(conn: &mut Conn, rows: &[SemanticEdgeRow]) -> QueryResult<usize> {
-        insert_chunked!(conn, semantic_edges::table, rows)
+        insert_rows!(conn, semantic_edges::table, rows)
     }
 
     /// Deletes the edges a node owns: its outgoing `Calls` and `UsesType` edges and the

@@ -4,7 +4,9 @@
 use crate::graph::TypeEntry;
 use crate::model::{LmType, ModuleId, TypeId, TypeName, Visibility};
 use crate::rows::sql::codec::{Json, Named, Strict, cell_id, corrupt, show};
-use crate::rows::sql::tables::{CHUNK, MAX_PARAMETERS, delete_ids, insert_chunked, per_connection, upsert_chunked};
+use crate::rows::sql::tables::{
+    CHUNK, MAX_PARAMETERS, delete_ids, insert_row, insert_rows, per_connection, upsert_chunked,
+};
 use crate::schema::lmlang_types as types;
 use crate::store::{ProgramId, StorageResult};
 use diesel::dsl;
@@ -76,6 +78,8 @@ pub fn of_program(program: i64) -> _ {
     types::table.filter(types::program_id.eq(program)).order_by(types::type_id)
 }
 
+insert_row!(TypeRow, types, [program_id, type_id, kind, name, module_id, visibility, definition]);
+
 per_connection! {
     /// Loads one type.
     pub fn find(conn: &mut Conn, program: i64, ty: i64) -> QueryResult<Option<TypeRow>> {
@@ -89,7 +93,7 @@ per_connection! {
 
     /// Inserts rows that do not exist yet.
     pub fn insert(conn: &mut Conn, rows: &[TypeRow]) -> QueryResult<usize> {
-        insert_chunked!(conn, types::table, rows)
+        insert_rows!(conn, types::table, rows)
     }
 
     /// Inserts or replaces rows.
