@@ -183,7 +183,7 @@ impl<C: PgConnections> Backend for PgBackend<C> {
     fn nodes_by_owner(&self, program: ProgramId, function: FunctionId) -> StorageResult<Vec<(NodeId, ComputeNode)>> {
         self.read_list(
             program,
-            |c| nodes::pg::load_by_owner(c, program.0, function.0.into()),
+            |c| nodes::load_by_owner_pg(c, program.0, function.0.into()),
             |row| row.decode().map(|n| (n.id, ComputeNode { op: n.op, owner: n.owner })),
         )
     }

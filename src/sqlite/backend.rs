@@ -152,8 +152,8 @@ impl<C: Connections> Backend for SqliteBackend<C> {
     fn nodes_by_owner(&self, program: ProgramId, function: FunctionId) -> StorageResult<Vec<(NodeId, ComputeNode)>> {
         self.read_list(
             program,
-            |c| nodes::load_by_owner(c, program.0, function.0.into()),
-            |row| row.decode().map(|n| (n.id, ComputeNode { op: n.op, owner: n.owner })),
+            |c| nodes::load_cells_by_owner(c, program.0, function.0.into()),
+            |cells| cells.decode(program).map(|n| (n.id, ComputeNode { op: n.op, owner: n.owner })),
         )
     }
 
