@@ -519,6 +519,52 @@ proptest! {
         }
     }
 
+    /// A body whose entry reaches a closed part (a control chain) keeps that part
+    /// between edits, and an edit outside it rehashes only the rest: nodes added beside
+    /// it, wired among themselves, given new ops and removed, and now and then one
+    /// wired into the chain, after which edits of it must rehash everything. After
+    /// each edit the maintained hashes equal a rebuild.
+    #[test]
+    fn edits_beside_the_part_reached_from_the_entry_keep_the_hashes_exact(
+        script in proptest::collection::vec((0u8..7, any::<u16>(), any::<u16>()), 1..60),
+    ) {
+        let mut g = ProgramGraph::new("app");
+        let f = g.add_function(ModuleId::ROOT, "main", Visibility::Public, vec![], TypeId::UNIT).unwrap();
+        let chain: Vec<NodeId> = (0..4).map(|_| g.add_core_op(f, ComputeOp::Jump).unwrap()).collect();
+        for w in chain.windows(2) {
+            g.add_control_edge(w[0], w[1], None).unwrap();
+        }
+        g.set_entry_node(f, Some(chain[0])).unwrap();
+        let _ = g.hashes();
+        let mut beside: Vec<NodeId> = Vec::new();
+        let pick = |v: &[NodeId], k: u16| (!v.is_empty()).then(|| v[k as usize % v.len()]);
+        for (kind, a, b) in script {
+            match kind {
+                0 | 1 => {
+                    let op = if b % 2 == 0 { ComputeOp::Const { value: ConstValue::I32(i32::from(b % 3)) } } else { ComputeOp::Print };
+                    beside.push(g.add_core_op(f, op).unwrap());
+                }
+                2 => if let (Some(x), Some(y)) = (pick(&beside, a), pick(&beside, b)) {
+                    let _ = g.add_control_edge(x, y, None);
+                },
+                3 => if let (Some(x), Some(y)) = (pick(&beside, a), pick(&beside, b)) {
+                    let _ = g.add_data_edge(x, y, 0, b % 2, TypeId::I32);
+                },
+                4 => if let Some(x) = pick(&beside, a) {
+                    let _ = g.modify_compute_node_op(x, ComputeOp::Const { value: ConstValue::I32(i32::from(b % 5)) }.into());
+                },
+                5 => if !beside.is_empty() {
+                    let x = beside.remove(a as usize % beside.len());
+                    g.remove_compute_node(x).unwrap();
+                },
+                _ => if let (Some(x), Some(y)) = (pick(&beside, a), pick(&chain, b)) {
+                    let _ = g.add_control_edge(y, x, None);
+                },
+            }
+            prop_assert!(hash::verify_index(&g), "after {:?}", (kind, a, b));
+        }
+    }
+
     /// The same with the shared random programs and edit steps of `tests/common`.
     #[test]
     fn incremental_hashes_equal_a_rebuild_on_shared_programs(mut g in common::arb_program(), steps in common::arb_steps(40)) {

@@ -120,12 +120,42 @@ const INDIVIDUALISE_BRANCHES: u32 = 64;
 /// end as `0 number` or `1 Merkle hash`.
 const ITEM: usize = 1 + 4 + 2 + 32 + 1 + 32;
 
+/// The first part of a body's canonical form, kept between edits: the nodes the
+/// traversal from the entry numbers, and their records. When that part is *closed*
+/// (no link of one of its nodes leads outside it, so nothing else is linked to it), an
+/// edit that touches none of its nodes cannot change its numbering or its bytes, and
+/// the next hash of the body works out only the rest (an inserted node, say) and hashes
+/// these bytes again. `docs/hashing.md` ("Rehashing after an edit") has the argument.
+#[derive(Debug, Clone)]
+pub(crate) struct MainPart {
+    entry: Option<NodeId>,
+    /// The part's nodes, sorted by id.
+    nodes: Vec<NodeId>,
+    /// Their records, as the encoding has them after its header.
+    records: Vec<u8>,
+}
+
+impl MainPart {
+    /// Whether `n` is one of the part's nodes.
+    pub(crate) fn contains(&self, n: NodeId) -> bool {
+        self.nodes.binary_search(&n).is_ok()
+    }
+
+    /// The memory the part holds, for the index's budget.
+    pub(crate) fn size(&self) -> usize {
+        self.nodes.len() * std::mem::size_of::<NodeId>() + self.records.len()
+    }
+}
+
 /// The hash of a function's body.
 pub(crate) struct Body {
     pub(crate) hash: ContentHash,
     /// Whether the encoding describes the body up to isomorphism: no unnumbered node
     /// is linked to another (so each is pinned down by its descriptor).
     pub(crate) exact: bool,
+    /// The body's first part, when it is closed and was worked out afresh (none when
+    /// it was reused, or is not closed).
+    pub(crate) main: Option<MainPart>,
 }
 
 fn slot_of_branch(branch: Option<u16>) -> u32 {
@@ -146,30 +176,63 @@ impl Canonicaliser {
     }
 
     /// Hashes the body of `f`: its canonical numbering, then the residual. `merkle`
-    /// gives the stored Merkle hash of a node.
+    /// gives the stored Merkle hash of a node. `reuse` is the body's first part as
+    /// worked out before an edit that touched none of its nodes (see [`MainPart`]).
     pub(crate) fn body(
         &mut self,
         g: &ProgramGraph,
         types: &mut TypeHasher,
         merkle: impl Fn(NodeId) -> ContentHash,
         f: FunctionId,
+        reuse: Option<&MainPart>,
     ) -> Body {
         self.order.clear();
         self.links.clear();
         self.spans.clear();
         self.active.clear();
         let entry = g.function(f).and_then(|d| d.entry_node).filter(|n| g.node(*n).is_some_and(|x| x.owner == f));
-        if let Some(entry) = entry {
-            self.assign(entry);
-        }
-        self.traverse(g, types, &merkle);
+        let reuse = reuse.filter(|m| m.entry == entry);
+        let closed = match reuse {
+            Some(main) => {
+                // Numbered, in whatever order: the rest is linked to none of them, so
+                // nothing below writes their numbers. An empty span each: nothing to
+                // traverse from them.
+                for &n in &main.nodes {
+                    self.assign(n);
+                    self.spans.push((0, 0));
+                }
+                false
+            }
+            None => {
+                if let Some(entry) = entry {
+                    self.assign(entry);
+                }
+                self.traverse(g, types, &merkle);
+                self.links.iter().all(|l| self.number(l.1) != UNNUMBERED)
+            }
+        };
+        let main_count = self.order.len();
         self.anchor(g, types, &merkle, Some(f));
 
         let mut bytes = std::mem::take(&mut self.bytes);
         bytes.clear();
         bytes.push(entry.is_some() as u8);
         bytes.extend_from_slice(&(self.order.len() as u64).to_le_bytes());
-        for i in 0..self.order.len() {
+        let records = bytes.len();
+        match reuse {
+            Some(main) => bytes.extend_from_slice(&main.records),
+            None => {
+                for i in 0..main_count {
+                    self.write_record(i, false, &merkle, &mut bytes);
+                }
+            }
+        }
+        let main = closed.then(|| {
+            let mut nodes = self.order[..main_count].to_vec();
+            nodes.sort_unstable();
+            MainPart { entry, nodes, records: bytes[records..].to_vec() }
+        });
+        for i in main_count..self.order.len() {
             self.write_record(i, false, &merkle, &mut bytes);
         }
         self.write_inert(&mut bytes);
@@ -179,7 +242,7 @@ impl Canonicaliser {
         for n in &self.order {
             self.numbers[n.index()] = UNNUMBERED;
         }
-        Body { hash, exact }
+        Body { hash, exact, main }
     }
 
     /// Numbers more nodes from anchors: unnumbered nodes whose descriptor no other
@@ -194,8 +257,8 @@ impl Canonicaliser {
         merkle: &impl Fn(NodeId) -> ContentHash,
         f: Option<FunctionId>,
     ) {
-        for _ in 0..ANCHOR_ROUNDS {
-            self.describe_unnumbered(g, types, merkle, f);
+        for round in 0..ANCHOR_ROUNDS {
+            self.describe_unnumbered(g, types, merkle, f, round > 0);
             let pending = std::mem::take(&mut self.pending);
             let mut anchored = false;
             for k in 0..pending.len() {
@@ -212,7 +275,7 @@ impl Canonicaliser {
                 return;
             }
         }
-        self.describe_unnumbered(g, types, merkle, f);
+        self.describe_unnumbered(g, types, merkle, f, true);
     }
 
     /// Writes the descriptors of the unnumbered nodes linked to no other unnumbered
@@ -350,21 +413,25 @@ impl Canonicaliser {
 
     /// Sets `pending` to the descriptor of every unnumbered node of `f` (with `None`,
     /// of `active`), sorted, each with whether it names another unnumbered node.
+    /// `again`: `pending` describes them as of an earlier round, so only those still
+    /// unnumbered are left to look at (rather than the whole function).
     fn describe_unnumbered(
         &mut self,
         g: &ProgramGraph,
         types: &mut TypeHasher,
         merkle: &impl Fn(NodeId) -> ContentHash,
         f: Option<FunctionId>,
+        again: bool,
     ) {
-        self.pending.clear();
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
         match f {
+            _ if again => candidates.extend(self.pending.iter().map(|p| p.1).filter(|v| self.number(*v) == UNNUMBERED)),
             Some(f) if self.order.len() == g.functions.get(&f).map_or(0, |e| e.nodes.len()) => {}
             Some(f) => candidates.extend(g.function_nodes(f).filter(|v| self.number(*v) == UNNUMBERED)),
             None => candidates.extend(self.active.iter().copied().filter(|v| self.number(*v) == UNNUMBERED)),
         }
+        self.pending.clear();
         for &v in &candidates {
             let (d, linked) = self.descriptor(g, types, merkle, v);
             self.pending.push((d, v, linked));

@@ -3,7 +3,7 @@
 //! share the per-item computations defined here, so an edit cannot hash anything
 //! differently from a rebuild.
 
-use super::canonical::Canonicaliser;
+use super::canonical::{Canonicaliser, MainPart};
 use super::digest::{ContentHash, Multiset};
 use super::encode::{self, DataInput, Domain, Encoder, TypeHasher};
 use crate::graph::ProgramGraph;
@@ -55,11 +55,20 @@ pub struct HashIndex {
     /// Reused buffers for a node's data inputs and for function bodies.
     scratch: Vec<DataInput>,
     canon: Canonicaliser,
+    /// The closed first part of each function's body, while [`MAIN_PARTS_BUDGET`]
+    /// allows: what lets an edit outside it rehash the body without numbering it again.
+    mains: BTreeMap<FunctionId, MainPart>,
+    /// The memory `mains` holds.
+    mains_size: usize,
 }
 
+/// Bytes the kept first parts of bodies may take (about 60 per node: a program of a
+/// million nodes keeps every function's).
+const MAIN_PARTS_BUDGET: usize = 64 << 20;
+
 impl PartialEq for HashIndex {
-    /// Equal when every live hash and every root agree (the type memo, buffers and
-    /// trailing empty slots are bookkeeping, not content).
+    /// Equal when every live hash and every root agree (the type memo, buffers, kept
+    /// body parts and trailing empty slots are bookkeeping, not content).
     fn eq(&self, other: &Self) -> bool {
         let (a, b) = (&self.nodes, &other.nodes);
         (0..a.len().max(b.len())).all(|i| slot(a, i) == slot(b, i))
@@ -151,7 +160,7 @@ impl HashIndex {
         let ids: Vec<FunctionId> = ix.functions.keys().copied().collect();
         for f in ids {
             ix.refresh_signature(g, f);
-            ix.refresh_body(g, f);
+            ix.refresh_body(g, f, None);
             ix.refresh_root(f);
         }
         for (t, _) in g.types().named() {
@@ -236,14 +245,40 @@ impl HashIndex {
     }
 
     /// Recomputes a function's body hash from its canonical form, in time linear in
-    /// the function.
-    pub(crate) fn refresh_body(&mut self, g: &ProgramGraph, f: FunctionId) {
+    /// the function; `touched` lists every node whose edges or Merkle hash the edit
+    /// changed (`None`: unknown). When none of them is in the body's kept first part,
+    /// only the rest is worked out again.
+    pub(crate) fn refresh_body(&mut self, g: &ProgramGraph, f: FunctionId, touched: Option<&[NodeId]>) {
+        let reuse = match (touched, self.mains.get(&f)) {
+            (Some(touched), Some(main)) if !touched.iter().any(|n| main.contains(*n)) => Some(main),
+            _ => None,
+        };
         let nodes = &self.nodes;
-        let body = self.canon.body(g, &mut self.types, |n| slot(nodes, n.index()).unwrap_or_default(), f);
+        let body = self.canon.body(g, &mut self.types, |n| slot(nodes, n.index()).unwrap_or_default(), f, reuse);
+        if reuse.is_none() {
+            self.keep_main(f, body.main);
+        }
         if let Some(h) = self.functions.get_mut(&f) {
             h.body = body.hash;
             h.exact = body.exact;
         }
+    }
+
+    /// Keeps (or, with `None`, forgets) a function's body's first part, making room
+    /// within the budget by forgetting others.
+    pub(crate) fn keep_main(&mut self, f: FunctionId, main: Option<MainPart>) {
+        if let Some(old) = self.mains.remove(&f) {
+            self.mains_size -= old.size();
+        }
+        let Some(main) = main else { return };
+        while self.mains_size + main.size() > MAIN_PARTS_BUDGET {
+            match self.mains.pop_first() {
+                Some((_, old)) => self.mains_size -= old.size(),
+                None => return,
+            }
+        }
+        self.mains_size += main.size();
+        self.mains.insert(f, main);
     }
 
     /// Recomputes a function's root from its signature and body hashes, and its share

@@ -7,7 +7,8 @@
 //!    data order, stopping where a hash comes out unchanged;
 //! 2. recomputes the canonical body of each function touched, in time linear in that
 //!    function (never in the program: edges never leave a function, and calls name
-//!    their callee by path, not by body);
+//!    their callee by path, not by body), or only in what lies outside the body's
+//!    kept first part when the edit touched none of that part's nodes;
 //! 3. refreshes those functions' roots and their members of the program's function
 //!    sum, each in O(1) thanks to the multiset sum.
 
@@ -17,14 +18,30 @@ use crate::graph::{EdgeView, ProgramGraph};
 use crate::model::{FunctionId, ModuleId, NodeId};
 use petgraph::Direction;
 use petgraph::visit::EdgeRef;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// What is dirty after an edit, before settling.
 #[derive(Default)]
 struct Dirty {
     merkle: Vec<NodeId>,
-    bodies: BTreeSet<FunctionId>,
+    /// Each body to recompute, with the nodes whose edges or Merkle hash changed
+    /// (`None`: anything may have, as when its entry or signature changed).
+    bodies: BTreeMap<FunctionId, Option<Vec<NodeId>>>,
     signatures: BTreeSet<FunctionId>,
+}
+
+impl Dirty {
+    /// `n`, of body `f`, changed.
+    fn node(&mut self, f: FunctionId, n: NodeId) {
+        if let Some(nodes) = self.bodies.entry(f).or_insert_with(|| Some(Vec::new())) {
+            nodes.push(n);
+        }
+    }
+
+    /// Body `f` may have changed anywhere.
+    fn whole(&mut self, f: FunctionId) {
+        self.bodies.insert(f, None);
+    }
 }
 
 impl HashIndex {
@@ -53,7 +70,7 @@ impl HashIndex {
             Touched::Function(f) => {
                 self.functions.entry(f).or_default();
                 dirty.signatures.insert(f);
-                dirty.bodies.insert(f);
+                dirty.whole(f);
             }
             Touched::Renamed(f) => {
                 dirty.signatures.insert(f);
@@ -70,18 +87,25 @@ impl HashIndex {
                 if let Some(share) = self.functions.remove(&id).and_then(|h| h.share) {
                     self.function_shares.remove(share);
                 }
+                self.keep_main(id, None);
             }
             Touched::NodeAdded(n) => {
                 let merkle = self.merkle_of(g, n);
                 put(&mut self.nodes, n.index(), Some(merkle));
-                dirty.bodies.extend(owner(n));
+                if let Some(f) = owner(n) {
+                    dirty.node(f, n);
+                }
             }
             Touched::OpChanged(n) => dirty.merkle.push(n),
             Touched::NodeRemoved { node, owner, edges } => {
                 put(&mut self.nodes, node.index(), None);
                 // Its data consumers lost an input.
                 dirty.merkle.extend(edges.iter().filter(|e| e.edge.is_data() && e.source == node).map(|e| e.target));
-                dirty.bodies.insert(owner);
+                dirty.node(owner, node);
+                for e in &edges {
+                    dirty.node(owner, e.source);
+                    dirty.node(owner, e.target);
+                }
             }
             Touched::EdgeAdded(e) | Touched::EdgeRemoved(e) => self.edge_changed(g, &e, &mut dirty),
         }
@@ -92,7 +116,10 @@ impl HashIndex {
         if e.edge.is_data() {
             dirty.merkle.push(e.target);
         }
-        dirty.bodies.extend(g.node(e.source).map(|x| x.owner));
+        if let Some(f) = g.node(e.source).map(|x| x.owner) {
+            dirty.node(f, e.source);
+            dirty.node(f, e.target);
+        }
     }
 
     fn settle(&mut self, g: &ProgramGraph, mut dirty: Dirty) {
@@ -100,7 +127,7 @@ impl HashIndex {
             for n in data_order(g, data_descendants(g, &dirty.merkle)) {
                 let Some(node) = g.node(n) else { continue };
                 let merkle = self.merkle_of(g, n);
-                dirty.bodies.insert(node.owner);
+                dirty.node(node.owner, n);
                 if slot(&self.nodes, n.index()) != Some(merkle) {
                     put(&mut self.nodes, n.index(), Some(merkle));
                 }
@@ -109,12 +136,12 @@ impl HashIndex {
         for f in &dirty.signatures {
             self.refresh_signature(g, *f);
         }
-        for f in &dirty.bodies {
+        for (f, touched) in &dirty.bodies {
             if self.functions.contains_key(f) {
-                self.refresh_body(g, *f);
+                self.refresh_body(g, *f, touched.as_deref());
             }
         }
-        for f in dirty.signatures.iter().chain(&dirty.bodies) {
+        for f in dirty.signatures.iter().chain(dirty.bodies.keys()) {
             self.refresh_root(*f);
         }
     }
