@@ -177,7 +177,8 @@ impl Canonicaliser {
 
     /// Hashes the body of `f`: its canonical numbering, then the residual. `merkle`
     /// gives the stored Merkle hash of a node. `reuse` is the body's first part as
-    /// worked out before an edit that touched none of its nodes (see [`MainPart`]).
+    /// worked out before an edit that touched none of its nodes (see [`MainPart`]);
+    /// `keep` asks for this body's first part, if closed, in the result.
     pub(crate) fn body(
         &mut self,
         g: &ProgramGraph,
@@ -185,6 +186,7 @@ impl Canonicaliser {
         merkle: impl Fn(NodeId) -> ContentHash,
         f: FunctionId,
         reuse: Option<&MainPart>,
+        keep: bool,
     ) -> Body {
         self.order.clear();
         self.links.clear();
@@ -227,7 +229,7 @@ impl Canonicaliser {
                 }
             }
         }
-        let main = closed.then(|| {
+        let main = (keep && closed).then(|| {
             let mut nodes = self.order[..main_count].to_vec();
             nodes.sort_unstable();
             MainPart { entry, nodes, records: bytes[records..].to_vec() }

@@ -58,8 +58,9 @@ pub struct HashIndex {
     /// The closed first part of each function's body, while [`MAIN_PARTS_BUDGET`]
     /// allows: what lets an edit outside it rehash the body without numbering it again.
     mains: BTreeMap<FunctionId, MainPart>,
-    /// The memory `mains` holds.
+    /// The memory `mains` holds, and may hold.
     mains_size: usize,
+    mains_budget: usize,
 }
 
 /// Bytes the kept first parts of bodies may take (about 60 per node: a program of a
@@ -151,7 +152,12 @@ impl HashIndex {
 
     /// Every hash from scratch, in time linear in the program.
     pub(crate) fn build(g: &ProgramGraph) -> Self {
-        let mut ix = HashIndex::default();
+        Self::build_within(g, MAIN_PARTS_BUDGET)
+    }
+
+    /// [`Self::build`], keeping body parts within `budget` bytes.
+    fn build_within(g: &ProgramGraph, budget: usize) -> Self {
+        let mut ix = HashIndex { mains_budget: budget, ..HashIndex::default() };
         ix.nodes.resize(g.next_ids().node as usize, None);
         ix.merkle_all(g);
         for f in g.functions() {
@@ -253,9 +259,13 @@ impl HashIndex {
             (Some(touched), Some(main)) if !touched.iter().any(|n| main.contains(*n)) => Some(main),
             _ => None,
         };
+        // A rebuild (nothing touched in particular) keeps parts while the budget
+        // lasts; an edit keeps its function's, making room.
+        let keep = reuse.is_none() && (touched.is_some() || self.mains_size < self.mains_budget);
         let nodes = &self.nodes;
-        let body = self.canon.body(g, &mut self.types, |n| slot(nodes, n.index()).unwrap_or_default(), f, reuse);
+        let body = self.canon.body(g, &mut self.types, |n| slot(nodes, n.index()).unwrap_or_default(), f, reuse, keep);
         if reuse.is_none() {
+            // Also forgets a part this computation did not keep: it may be stale.
             self.keep_main(f, body.main);
         }
         if let Some(h) = self.functions.get_mut(&f) {
@@ -271,7 +281,7 @@ impl HashIndex {
             self.mains_size -= old.size();
         }
         let Some(main) = main else { return };
-        while self.mains_size + main.size() > MAIN_PARTS_BUDGET {
+        while self.mains_size + main.size() > self.mains_budget {
             match self.mains.pop_first() {
                 Some((_, old)) => self.mains_size -= old.size(),
                 None => return,
@@ -331,4 +341,33 @@ pub(crate) fn data_inputs(
         }
     }
     inputs.sort_unstable();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HashIndex;
+    use crate::hash::Touched;
+    use crate::model::{ComputeOp, ConstValue, FunctionId};
+    use crate::synth::{SynthConfig, generate};
+
+    /// With room for a few functions' parts only, the index keeps within its budget
+    /// while edits round the functions evict and replace parts, and every hash stays
+    /// that of a rebuild (which keeps every part).
+    #[test]
+    fn kept_body_parts_stay_within_their_budget_and_the_hashes_exact() {
+        let mut g = generate(&SynthConfig::new(3000));
+        let budget = 16 << 10;
+        // The graph keeps no index of its own: `ix` is maintained by hand below.
+        let mut ix = HashIndex::build_within(&g, budget);
+        assert!(ix.mains_size <= budget && !ix.mains.is_empty());
+        let functions: Vec<FunctionId> = g.functions().map(|f| f.id).collect();
+        for k in 0..3 * functions.len() {
+            let op = ComputeOp::Const { value: ConstValue::I64(k as i64) };
+            let n = g.add_core_op(functions[k % functions.len()], op).expect("node");
+            ix.update(&g, Touched::NodeAdded(n));
+            assert!(ix.mains_size <= budget, "{} bytes kept", ix.mains_size);
+            assert_eq!(ix.mains_size, ix.mains.values().map(|m| m.size()).sum::<usize>());
+            assert!(ix == HashIndex::build(&g), "after edit {k}");
+        }
+    }
 }
