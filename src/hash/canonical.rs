@@ -153,9 +153,11 @@ pub(crate) struct Body {
     /// Whether the encoding describes the body up to isomorphism: no unnumbered node
     /// is linked to another (so each is pinned down by its descriptor).
     pub(crate) exact: bool,
-    /// The body's first part, when it is closed and was worked out afresh (none when
-    /// it was reused, or is not closed).
+    /// The body's first part, when it is closed, was asked for and was worked out
+    /// afresh (none when it was reused, or is not closed).
     pub(crate) main: Option<MainPart>,
+    /// Whether the part given to reuse was used (it is not when the entry changed).
+    pub(crate) reused: bool,
 }
 
 fn slot_of_branch(branch: Option<u16>) -> u32 {
@@ -244,7 +246,7 @@ impl Canonicaliser {
         for n in &self.order {
             self.numbers[n.index()] = UNNUMBERED;
         }
-        Body { hash, exact, main }
+        Body { hash, exact, main, reused: reuse.is_some() }
     }
 
     /// Numbers more nodes from anchors: unnumbered nodes whose descriptor no other

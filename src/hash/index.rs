@@ -265,7 +265,7 @@ impl HashIndex {
         let keep = reuse.is_none() && touched.is_some();
         let nodes = &self.nodes;
         let body = self.canon.body(g, &mut self.types, |n| slot(nodes, n.index()).unwrap_or_default(), f, reuse, keep);
-        if reuse.is_none() {
+        if !body.reused {
             // Also forgets a part this computation did not keep: it may be stale.
             self.keep_main(f, body.main);
         }
@@ -276,12 +276,13 @@ impl HashIndex {
     }
 
     /// Keeps (or, with `None`, forgets) a function's body's first part, making room
-    /// within the budget by forgetting others.
+    /// within the budget by forgetting others (never for a part bigger than the whole
+    /// budget, which is not kept).
     pub(crate) fn keep_main(&mut self, f: FunctionId, main: Option<MainPart>) {
         if let Some(old) = self.mains.remove(&f) {
             self.mains_size -= old.size();
         }
-        let Some(main) = main else { return };
+        let Some(main) = main.filter(|m| m.size() <= self.mains_budget) else { return };
         while self.mains_size + main.size() > self.mains_budget {
             match self.mains.pop_first() {
                 Some((_, old)) => self.mains_size -= old.size(),

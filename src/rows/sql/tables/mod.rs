@@ -32,7 +32,10 @@ pub const MAX_PARAMETERS: usize = 32_766;
 /// must name this one statement: for statements whose SQL text never varies but which
 /// Diesel, built its own way, would prepare anew every time (an upsert, an `UPDATE`:
 /// their `SET` list could be empty, or skip a `None`, and render differently).
-/// Preparing them was most of a small write's instructions (BENCHMARKS.md).
+/// Preparing them was most of a small write's instructions (BENCHMARKS.md). Diesel's
+/// own check that a statement may be cached is skipped: a statement whose text can
+/// vary (an `IN` list, a `DEFAULT`, a changeset that leaves out a `None`) must not be
+/// wrapped, or it would run another text's prepared statement.
 pub struct Cached<Id, S> {
     statement: S,
     id: PhantomData<Id>,
