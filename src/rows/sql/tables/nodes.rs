@@ -154,36 +154,22 @@ pub fn by_type(program: i64, ty: i64) -> _ {
         .select(compute_nodes::node_id)
 }
 
-/// The columns of [`NodeCells`], in its order.
-type CellColumns = (
-    compute_nodes::owner_id,
-    compute_nodes::node_id,
-    compute_nodes::op,
-    compute_nodes::arg,
-    compute_nodes::type_ref,
-    compute_nodes::callee_id,
-    compute_nodes::payload,
-);
-
-const CELL_COLUMNS: CellColumns = (
-    compute_nodes::owner_id,
-    compute_nodes::node_id,
-    compute_nodes::op,
-    compute_nodes::arg,
-    compute_nodes::type_ref,
-    compute_nodes::callee_id,
-    compute_nodes::payload,
-);
-
 /// All nodes of a program in key order (by owner, then id), as [`NodeCells`]: one
 /// sequential read, what a load runs.
 #[dsl::auto_type(no_type_alias)]
 pub fn cells_of_program(program: i64) -> _ {
-    let columns: CellColumns = CELL_COLUMNS;
     compute_nodes::table
         .filter(compute_nodes::program_id.eq(program))
         .order_by((compute_nodes::owner_id, compute_nodes::node_id))
-        .select(columns)
+        .select((
+            compute_nodes::owner_id,
+            compute_nodes::node_id,
+            compute_nodes::op,
+            compute_nodes::arg,
+            compute_nodes::type_ref,
+            compute_nodes::callee_id,
+            compute_nodes::payload,
+        ))
 }
 
 /// The nodes a function owns, in id order, on PostgreSQL (SQLite reads
@@ -197,7 +183,9 @@ pub fn load_by_owner_pg(conn: &mut diesel::pg::PgConnection, program: i64, owner
 /// `find_nodes_by_owner` decodes them as a load does, for a third of the instructions
 /// per row of the derived [`NodeRow`] (BENCHMARKS.md).
 pub fn load_cells_by_owner(conn: &mut SqliteConnection, program: i64, owner: i64) -> QueryResult<Vec<NodeCells>> {
-    by_owner(program, owner).select(CELL_COLUMNS).load::<NodeCells>(conn)
+    // The whole-program read narrowed to one owner: still a range of the primary key,
+    // in id order.
+    cells_of_program(program).filter(compute_nodes::owner_id.eq(owner)).load::<NodeCells>(conn)
 }
 
 /// Loads and decodes all nodes of a program (in key order, not id order), row by row
