@@ -18,8 +18,10 @@ use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use std::collections::BTreeSet;
 
 /// Rows built and handed to the sink per batch on the bulk path, so memory stays
-/// bounded for programs of millions of nodes.
-pub const BATCH: usize = 4096;
+/// bounded for programs of millions of nodes. Large enough that a sink reordering a
+/// batch (SQLite's page-filling order) leaves few pages at the batch's edges
+/// unfilled: 4,096 gave 139.5 bytes per node at 100k, 16,384 gave 137.0.
+pub const BATCH: usize = 16_384;
 
 /// Writes every row of a graph into a program that has none yet.
 pub fn write_all<S: RowSink>(sink: &mut S, program: ProgramId, g: &ProgramGraph) -> StorageResult<SaveReport> {

@@ -231,9 +231,10 @@ per_connection! {
         by_type(program, ty).select(EdgeRow::as_select()).load(conn)
     }
 
-    /// Inserts rows that do not exist yet.
+    /// Inserts rows that do not exist yet, in [`filling_order`](crate::rows::sql::tables::filling_order).
     pub fn insert(conn: &mut Conn, rows: &[EdgeRow]) -> QueryResult<usize> {
-        insert_rows!(conn, flow_edges::table, rows)
+        let ordered = crate::rows::sql::tables::filling_order(rows);
+        insert_rows!(conn, flow_edges::table, &ordered[..])
     }
 
     /// Inserts or replaces rows.

@@ -227,9 +227,10 @@ per_connection! {
         Ok(owners)
     }
 
-    /// Inserts rows that do not exist yet.
+    /// Inserts rows that do not exist yet, in [`filling_order`](crate::rows::sql::tables::filling_order).
     pub fn insert(conn: &mut Conn, rows: &[NodeRow]) -> QueryResult<usize> {
-        insert_rows!(conn, compute_nodes::table, rows)
+        let ordered = crate::rows::sql::tables::filling_order(rows);
+        insert_rows!(conn, compute_nodes::table, &ordered[..])
     }
 
     /// Inserts or replaces rows, matched by node id (an owner never changes through the
