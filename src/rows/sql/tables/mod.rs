@@ -190,6 +190,39 @@ macro_rules! insert_row {
     };
 }
 
+/// Defines `$name<'a>(pub &'a $row)`: the `SET` list `a = ?, b = ?, ...` of the listed
+/// fields of a row struct named as its table's columns, each bound with its column's
+/// SQL type, on SQLite and (feature `postgres`) PostgreSQL. Diesel's derived or tuple
+/// changesets ask each part whether it is empty every time the statement runs, which
+/// on a single-row write costs a few thousand instructions (BENCHMARKS.md):
+/// `set_list!(StateChanges, ProgramState, programs, [revision, ...])`.
+macro_rules! set_list {
+    ($(#[$doc:meta])* $name:ident, $row:ty, $table:ident, [$first:ident $(, $column:ident)* $(,)?]) => {
+        $(#[$doc])*
+        pub struct $name<'a>(pub &'a $row);
+
+        $crate::rows::sql::tables::set_list!(@on diesel::sqlite::Sqlite, $name, $table, [$first $(, $column)*]);
+        #[cfg(feature = "postgres")]
+        $crate::rows::sql::tables::set_list!(@on diesel::pg::Pg, $name, $table, [$first $(, $column)*]);
+    };
+    (@on $db:ty, $name:ident, $table:ident, [$first:ident $(, $column:ident)*]) => {
+        impl diesel::query_builder::QueryFragment<$db> for $name<'_> {
+            fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, $db>) -> diesel::QueryResult<()> {
+                out.push_identifier(<$table::$first as diesel::Column>::NAME)?;
+                out.push_sql(" = ");
+                out.push_bind_param::<<$table::$first as diesel::Expression>::SqlType, _>(&self.0.$first)?;
+                $(
+                    out.push_sql(", ");
+                    out.push_identifier(<$table::$column as diesel::Column>::NAME)?;
+                    out.push_sql(" = ");
+                    out.push_bind_param::<<$table::$column as diesel::Expression>::SqlType, _>(&self.0.$column)?;
+                )*
+                Ok(())
+            }
+        }
+    };
+}
+
 /// Inserts rows that implement [`InsertRow`] through [`RowsInsert`], in cached chunks
 /// of [`CHUNK`], then of 64, 8 and 1 rows, one statement per size (the marker types
 /// name them; expand outside generic code). Evaluates to `QueryResult<usize>`.
@@ -399,7 +432,7 @@ macro_rules! per_connection {
     };
 }
 
-pub(crate) use {delete_ids, insert_row, insert_rows, per_connection, upsert_chunked};
+pub(crate) use {delete_ids, insert_row, insert_rows, per_connection, set_list, upsert_chunked};
 
 #[cfg(test)]
 mod tests {

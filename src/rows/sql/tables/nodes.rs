@@ -7,7 +7,8 @@ use crate::model::{ComputeNode, FunctionId, NodeId};
 use crate::rows::sql::codec::{Json, Strict, cell_id, corrupt, read_cell, read_required, show};
 use crate::rows::sql::ops::{OpColumns, OpPayload, decode_op, encode_op};
 use crate::rows::sql::tables::{
-    CHUNK, Cached, MAX_PARAMETERS, PlainUpdate, delete_ids, insert_row, insert_rows, per_connection, upsert_chunked,
+    CHUNK, Cached, MAX_PARAMETERS, PlainUpdate, delete_ids, insert_row, insert_rows, per_connection, set_list,
+    upsert_chunked,
 };
 use crate::schema::lmlang_compute_nodes as compute_nodes;
 use crate::store::{ProgramId, StorageResult};
@@ -38,6 +39,14 @@ pub struct NodeRow {
 const _: () = assert!(CHUNK * 8 <= MAX_PARAMETERS);
 
 insert_row!(NodeRow, compute_nodes, [program_id, owner_id, node_id, op, arg, type_ref, callee_id, payload]);
+
+set_list!(
+    /// A node row's op columns as the `SET` list of its rewrite in place.
+    OpChanges,
+    NodeRow,
+    compute_nodes,
+    [op, arg, type_ref, callee_id, payload]
+);
 
 impl NodeRow {
     /// The row of a node.
@@ -248,14 +257,7 @@ per_connection! {
             struct SameOwner;
             let rewritten = Cached::<SameOwner, _>::new(PlainUpdate::new(
                 compute_nodes::table,
-                (
-                    compute_nodes::op.eq(&row.op),
-                    compute_nodes::arg.eq(&row.arg),
-                    compute_nodes::type_ref.eq(&row.type_ref),
-                    compute_nodes::callee_id.eq(&row.callee_id),
-                    compute_nodes::payload.eq(&row.payload),
-                )
-                    .as_changeset(),
+                OpChanges(row),
                 compute_nodes::program_id
                     .eq(row.program_id)
                     .and(compute_nodes::owner_id.eq(&row.owner_id))

@@ -6,7 +6,7 @@
 
 use crate::graph::{NextIds, ProgramGraph};
 use crate::rows::sql::codec::{Strict, cell_id, corrupt, count_u64};
-use crate::rows::sql::tables::{Cached, PlainUpdate, per_connection};
+use crate::rows::sql::tables::{Cached, PlainUpdate, per_connection, set_list};
 use crate::schema::lmlang_program_names as names;
 use crate::schema::lmlang_programs as programs;
 use crate::store::{ProgramId, ProgramSummary, StorageResult};
@@ -66,47 +66,26 @@ pub struct ProgramState {
 
 pub use crate::rows::Header;
 
-/// `revision = ?, next_node_id = ?, ...`: a [`ProgramState`] as the `SET` list of the
-/// update every write ends with, written from one list of its columns, each bound with
-/// its column's SQL type. Diesel's derived changeset asks each of its eleven parts
-/// whether it is empty every time the statement runs, about 5k instructions of a 81k
-/// single-mutation commit (BENCHMARKS.md).
-pub struct StateChanges<'a>(pub &'a ProgramState);
-
-macro_rules! state_columns {
-    ($($column:ident),+) => {
-        impl<DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for StateChanges<'_>
-        where
-            i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
-        {
-            fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
-                let mut first = true;
-                $(
-                    if !std::mem::take(&mut first) {
-                        out.push_sql(", ");
-                    }
-                    out.push_identifier(<programs::$column as diesel::Column>::NAME)?;
-                    out.push_sql(" = ");
-                    out.push_bind_param::<<programs::$column as diesel::Expression>::SqlType, _>(&self.0.$column)?;
-                )+
-                Ok(())
-            }
-        }
-    };
-}
-
-state_columns!(
-    revision,
-    next_node_id,
-    next_edge_id,
-    next_function_id,
-    next_module_id,
-    next_type_id,
-    module_count,
-    function_count,
-    node_count,
-    edge_count,
-    updated_at
+set_list!(
+    /// A [`ProgramState`] as the `SET` list of the update every write ends with
+    /// (Diesel's derived changeset cost about 2k instructions of a 81k single-mutation
+    /// commit: BENCHMARKS.md).
+    StateChanges,
+    ProgramState,
+    programs,
+    [
+        revision,
+        next_node_id,
+        next_edge_id,
+        next_function_id,
+        next_module_id,
+        next_type_id,
+        module_count,
+        function_count,
+        node_count,
+        edge_count,
+        updated_at
+    ]
 );
 
 impl NewProgram {
