@@ -18,9 +18,9 @@ use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use std::collections::BTreeSet;
 
 /// Rows built and handed to the sink per batch on the bulk path, so memory stays
-/// bounded for programs of millions of nodes. Large enough that a sink reordering a
-/// batch (SQLite's page-filling order) leaves few pages at the batch's edges
-/// unfilled: 4,096 gave 139.5 bytes per node at 100k, 16,384 gave 137.0.
+/// bounded for programs of millions of nodes; large, since a sink that reorders a
+/// batch to fill its pages (SQLite's, decision D15) leaves the pages at the batch's
+/// edges less full.
 pub const BATCH: usize = 16_384;
 
 /// Writes every row of a graph into a program that has none yet.

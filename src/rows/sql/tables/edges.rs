@@ -231,14 +231,9 @@ per_connection! {
         by_type(program, ty).select(EdgeRow::as_select()).load(conn)
     }
 
-    /// Inserts rows that do not exist yet, in [`filling_order`](crate::rows::sql::tables::filling_order)
-    /// (a single mutation's few rows as they are, without the reordering's allocation).
+    /// Inserts rows that do not exist yet, in the order given.
     pub fn insert(conn: &mut Conn, rows: &[EdgeRow]) -> QueryResult<usize> {
-        if rows.len() < crate::rows::sql::tables::HELD_BACK {
-            return insert_rows!(conn, flow_edges::table, rows);
-        }
-        let ordered = crate::rows::sql::tables::filling_order(rows);
-        insert_rows!(conn, flow_edges::table, &ordered[..])
+        insert_rows!(conn, flow_edges::table, rows)
     }
 
     /// Inserts or replaces rows.

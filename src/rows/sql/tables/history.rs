@@ -14,7 +14,6 @@ use diesel::backend::Backend;
 use diesel::dsl;
 use diesel::prelude::*;
 use diesel::query_builder::AstPass;
-use diesel::sql_types::Binary;
 use diesel::upsert::excluded;
 
 /// A history row without its delta (what a log page reads).
@@ -40,18 +39,18 @@ insert_row!(
 );
 
 /// A record as appended: its entry row and its delta, written by one cached statement
-/// (Diesel's own insert of the pair walked its eleven values twice more than it bound
-/// them, about a third of a history row's cost: BENCHMARKS.md).
-pub struct NewRecord<'a> {
-    pub entry: &'a EntryRow,
-    pub delta: &'a [u8],
+/// (Diesel's own insert of the pair walks its eleven values twice more per execution
+/// than it binds them).
+struct NewRecord<'a> {
+    entry: &'a EntryRow,
+    delta: &'a [u8],
 }
 
 impl<DB: Backend> InsertRow<DB> for NewRecord<'_>
 where
     EntryRow: InsertRow<DB>,
-    [u8]: diesel::serialize::ToSql<Binary, DB>,
-    DB: diesel::sql_types::HasSqlType<Binary>,
+    [u8]: diesel::serialize::ToSql<<history::delta as diesel::Expression>::SqlType, DB>,
+    DB: diesel::sql_types::HasSqlType<<history::delta as diesel::Expression>::SqlType>,
 {
     fn walk_names(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()> {
         EntryRow::walk_names(out)?;
@@ -62,7 +61,7 @@ where
     fn walk_values<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
         self.entry.walk_values(out)?;
         out.push_sql(", ");
-        out.push_bind_param::<Binary, _>(self.delta)
+        out.push_bind_param::<<history::delta as diesel::Expression>::SqlType, _>(self.delta)
     }
 }
 

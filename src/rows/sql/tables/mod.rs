@@ -84,32 +84,8 @@ pub trait InsertRow<DB: Backend> {
     fn walk_values<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()>;
 }
 
-/// One row in this many is held back by [`filling_order`] and written after the rest.
-pub const HELD_BACK: usize = 9;
-
-/// The order fresh nodes and edges are inserted in: every [`HELD_BACK`]th row (the 9th,
-/// 18th, ...) after the rest, each part in key order. Fewer rows keep their order.
-///
-/// Every table and index of the graph is a B-tree keyed like a WITHOUT ROWID table,
-/// and fresh rows arrive in key order (new ids are the highest). When the right-most
-/// leaf of such a tree overflows, SQLite spreads the last three leaves over four and
-/// evens them out from the right, so each leaf it leaves behind is about 7/8 full:
-/// rows written in key order leave 12 % of the file unused (151 bytes per node at
-/// 100k, 133 after a `VACUUM`; the raw floor, writing the same rows in the same order,
-/// gets the same). Written this way, the 7/8-full leaves first hold 8/9 of the rows,
-/// and the held-back ones then fill the eighth left free: 137 bytes per node, for
-/// about 4 % more instructions in a bulk save (BENCHMARKS.md, "Pages filled by the
-/// bulk path"). PostgreSQL writes large batches through `COPY`, in key order, so only
-/// its small inserts take this order, where it changes nothing.
-pub fn filling_order<R>(rows: &[R]) -> Vec<&R> {
-    let mut order = Vec::with_capacity(rows.len());
-    order.extend(rows.iter().enumerate().filter(|(i, _)| i % HELD_BACK != HELD_BACK - 1).map(|(_, row)| row));
-    order.extend(rows.iter().skip(HELD_BACK - 1).step_by(HELD_BACK));
-    order
-}
-
 /// Rows passed by reference, so a writer can insert them in an order of its own
-/// without moving them ([`filling_order`]).
+/// without moving them (SQLite's page-filling order, `sqlite::writer`).
 impl<DB: Backend, R: InsertRow<DB>> InsertRow<DB> for &R {
     fn walk_names(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()> {
         R::walk_names(out)
@@ -192,12 +168,22 @@ macro_rules! insert_row {
 
 /// Defines `$name<'a>(pub &'a $row)`: the `SET` list `a = ?, b = ?, ...` of the listed
 /// fields of a row struct named as its table's columns, each bound with its column's
-/// SQL type, on SQLite and (feature `postgres`) PostgreSQL. Diesel's derived or tuple
-/// changesets ask each part whether it is empty every time the statement runs, which
-/// on a single-row write costs a few thousand instructions (BENCHMARKS.md):
-/// `set_list!(StateChanges, ProgramState, programs, [revision, ...])`.
+/// SQL type, on SQLite and (feature `postgres`) PostgreSQL. Diesel's derived and tuple
+/// changesets ask each part whether it is empty every time the statement runs, a cost
+/// a single-row write pays on every commit. With `every`, the list must name every
+/// field of the struct (a field added later and not listed does not compile):
+/// `set_list!(StateChanges, ProgramState, programs, every [revision, ...])`.
 macro_rules! set_list {
-    ($(#[$doc:meta])* $name:ident, $row:ty, $table:ident, [$first:ident $(, $column:ident)* $(,)?]) => {
+    ($(#[$doc:meta])* $name:ident, $row:ident, $table:ident, every [$($column:ident),+ $(,)?]) => {
+        $crate::rows::sql::tables::set_list!($(#[$doc])* $name, $row, $table, [$($column),+]);
+        const _: () = {
+            #[allow(dead_code)]
+            fn every_field_is_listed(row: &$row) {
+                let $row { $($column: _),+ } = row;
+            }
+        };
+    };
+    ($(#[$doc:meta])* $name:ident, $row:ident, $table:ident, [$first:ident $(, $column:ident)* $(,)?]) => {
         $(#[$doc])*
         pub struct $name<'a>(pub &'a $row);
 
@@ -314,8 +300,8 @@ where
 }
 
 /// `UPDATE <table> SET <changeset> WHERE <filter>`, which can be [`Cached`] when the
-/// changeset is plain `column.eq(value)` pairs: those render every column whatever the
-/// values (a `None` binds `NULL`).
+/// changeset renders every column whatever the values, as a [`set_list!`] does (a
+/// `None` binds `NULL`).
 pub struct PlainUpdate<Q, C, W> {
     from: Q,
     changeset: C,
@@ -462,22 +448,6 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         conn.set_instrumentation(Cached(seen.clone()));
         (conn, seen)
-    }
-
-    #[test]
-    fn the_filling_order_puts_every_ninth_row_last_and_loses_none() {
-        use super::{HELD_BACK, filling_order};
-        let rows: Vec<usize> = (0..40).collect();
-        let order: Vec<usize> = filling_order(&rows).into_iter().copied().collect();
-        let held = [8, 17, 26, 35];
-        let (rest, last) = order.split_at(rows.len() - held.len());
-        assert_eq!(last, &held[..]);
-        assert!(rest.windows(2).all(|w| w[0] < w[1]), "the rest in key order: {rest:?}");
-        let mut all = order.clone();
-        all.sort_unstable();
-        assert_eq!(all, rows, "each row once");
-        let few: Vec<usize> = (0..HELD_BACK - 1).collect();
-        assert_eq!(filling_order(&few).into_iter().copied().collect::<Vec<_>>(), few);
     }
 
     #[test]

@@ -236,14 +236,9 @@ per_connection! {
         Ok(owners)
     }
 
-    /// Inserts rows that do not exist yet, in [`filling_order`](crate::rows::sql::tables::filling_order)
-    /// (a single mutation's few rows as they are, without the reordering's allocation).
+    /// Inserts rows that do not exist yet, in the order given.
     pub fn insert(conn: &mut Conn, rows: &[NodeRow]) -> QueryResult<usize> {
-        if rows.len() < crate::rows::sql::tables::HELD_BACK {
-            return insert_rows!(conn, compute_nodes::table, rows);
-        }
-        let ordered = crate::rows::sql::tables::filling_order(rows);
-        insert_rows!(conn, compute_nodes::table, &ordered[..])
+        insert_rows!(conn, compute_nodes::table, rows)
     }
 
     /// Inserts or replaces rows, matched by node id (an owner never changes through the

@@ -67,13 +67,11 @@ pub struct ProgramState {
 pub use crate::rows::Header;
 
 set_list!(
-    /// A [`ProgramState`] as the `SET` list of the update every write ends with
-    /// (Diesel's derived changeset cost about 2k instructions of a 81k single-mutation
-    /// commit: BENCHMARKS.md).
+    /// A [`ProgramState`] as the `SET` list of the update every write ends with.
     StateChanges,
     ProgramState,
     programs,
-    [
+    every [
         revision,
         next_node_id,
         next_edge_id,
