@@ -17,8 +17,8 @@ use diesel::query_builder::AstPass;
 use diesel::upsert::excluded;
 
 /// A history row without its delta (what a log page reads).
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = history, check_for_backend(diesel::sqlite::Sqlite), treat_none_as_default_value = false)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = history, check_for_backend(diesel::sqlite::Sqlite))]
 pub struct EntryRow {
     pub program_id: i64,
     pub revision: Strict<i64>,
