@@ -35,6 +35,15 @@ fn us(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e6
 }
 
+/// Page faults (minor and major) of this process so far, from `/proc/self/stat`.
+fn faults_so_far() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    // After the command's closing parenthesis: state is field 3, minflt 10, majflt 12.
+    let at = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    at(10) + at(12)
+}
+
 /// Gives a profiler time to attach, when `PAUSE` is set.
 fn ready() {
     if std::env::var_os("PAUSE").is_some() {
@@ -80,13 +89,25 @@ fn main() -> Result<()> {
         "save" => {
             ready();
             let mut times = Vec::new();
-            for k in 0..40 {
+            let saves: u64 = std::env::var("SAVES").ok().and_then(|s| s.parse().ok()).unwrap_or(40);
+            let mut faults = Vec::new();
+            for k in 0..saves {
                 synth::one_node_edit(&mut g, 7_000_000 + k).ok_or("no constant to edit")?;
+                let before = faults_so_far();
                 let start = Instant::now();
                 store.save_program(program, &g)?;
-                times.push(format!("{:.0}", us(start)));
+                times.push(us(start));
+                faults.push(faults_so_far() - before);
             }
-            println!("saves after a one-node edit, µs each in order: {}", times.join(" "));
+            let shown: Vec<String> = times.iter().take(40).map(|t| format!("{t:.0}")).collect();
+            println!("saves after a one-node edit, µs each in order: {}", shown.join(" "));
+            let mut rest = times[1..].to_vec();
+            rest.sort_by(f64::total_cmp);
+            println!(
+                "median after the first {:.1} µs; page faults per save after the first {:.2}",
+                rest[rest.len() / 2],
+                faults[1..].iter().sum::<u64>() as f64 / (faults.len() - 1) as f64
+            );
         }
         "query" => query(&store, program, g.next_ids().node)?,
         "owner" => {

@@ -365,6 +365,24 @@ pub fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
 }
 
+/// Reads a database file and its WAL from start to end, so the OS holds all of their
+/// pages in its cache. At 10M nodes the bench's own memory (the floor's rows, two
+/// loaded graphs) leaves room for only part of the files it wrote, and which pages the
+/// kernel had dropped decided whether a query or a commit read the disk: the store's
+/// file, written first, lost more of them than the floor's. Read through before a step,
+/// both sides start from the same place: every page cached, none yet mapped.
+pub fn read_through(path: &Path) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let mut buf = vec![0u8; 1 << 20];
+    for file in [path, Path::new(&wal)] {
+        let Ok(mut f) = std::fs::File::open(file) else { continue };
+        while f.read(&mut buf)? > 0 {}
+    }
+    Ok(())
+}
+
 /// Flushes a database file and its WAL to the disk, so that writes an earlier step
 /// left in the OS's cache are not paid for by the fsync of a later step's checkpoint.
 pub fn settle(path: &Path) -> std::io::Result<()> {
