@@ -11,6 +11,7 @@ use lmlang_storage::graph::{ChangeSet, EdgeView, NextIds, ProgramGraph};
 use lmlang_storage::model::{
     ComputeNode, ComputeOp, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId,
 };
+use lmlang_storage::rows::Replaced;
 use lmlang_storage::sqlite::{OwnedConnections, SqliteBackend, SqliteConfig, SqliteStore};
 use lmlang_storage::store::{
     Backend, EntityRows, GraphStore, HistoryRecord, ProgramHistory, ProgramId, ProgramSummary, SaveReport,
@@ -545,8 +546,9 @@ impl WriteTx for CountingTx<'_> {
         program: ProgramId,
         graph: &ProgramGraph,
         changes: &ChangeSet,
+        replaced: Replaced<'_>,
     ) -> StorageResult<SaveReport> {
-        self.inner.write_changes(program, graph, changes)
+        self.inner.write_changes(program, graph, changes, replaced)
     }
     fn write_all(&mut self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport> {
         self.inner.write_all(program, graph)

@@ -9,7 +9,7 @@ use crate::graph::{ChangeSet, EdgeView, NextIds, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
 use crate::rows::sql::codec::{cell_id, corrupt, show};
 use crate::rows::sql::tables::{edges, functions, history, modules, nodes, programs, types};
-use crate::rows::{self, Header};
+use crate::rows::{self, Header, Replaced};
 use crate::schema::lmlang_programs;
 use crate::store::{
     Backend, EntityRows, HistoryRecord, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError, StorageResult,
@@ -319,9 +319,10 @@ impl WriteTx for PgTx<'_> {
         program: ProgramId,
         graph: &ProgramGraph,
         changes: &ChangeSet,
+        replaced: Replaced<'_>,
     ) -> StorageResult<SaveReport> {
         let stored = self.header(program)?.next_ids;
-        rows::write_changes(&mut PgRows(self.conn), program, graph, changes, stored)
+        rows::write_changes(&mut PgRows(self.conn), program, graph, changes, stored, replaced)
     }
 
     fn write_all(&mut self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport> {

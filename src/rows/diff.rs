@@ -9,8 +9,8 @@
 //! node, the commonest edit, is therefore one plain `INSERT`.
 
 use super::RowSink;
-use crate::graph::{ChangeSet, NextIds, ProgramGraph};
-use crate::model::{SemanticEdge, SemanticKey};
+use crate::graph::{ChangeSet, NextIds, NodeEntry, ProgramGraph};
+use crate::model::{ComputeNodeOp, FunctionId, NodeId, SemanticEdge, SemanticKey};
 use crate::store::{ProgramId, SaveReport, StorageResult};
 use petgraph::Direction;
 use petgraph::graph::NodeIndex;
@@ -103,6 +103,45 @@ impl<T> Split<T> {
     }
 }
 
+/// What a write already holds of the stored state it replaces. A rewritten call node
+/// changes its function's `Calls` edges, so a write must know which of the nodes it
+/// rewrites were calls as stored; a writer that has the stored program, or history's
+/// before image, answers that without reading the rows again.
+#[derive(Debug, Clone, Copy)]
+pub enum Replaced<'a> {
+    /// Nothing: the write reads what it needs.
+    Unknown,
+    /// The program exactly as stored before the write.
+    Program(&'a ProgramGraph),
+    /// The stored rows of the changed nodes, every one that has a row.
+    Nodes(&'a [NodeEntry]),
+}
+
+/// The functions holding stored call nodes that `changes` rewrites or deletes: their
+/// `Calls` edges may change.
+fn stored_call_owners<S: RowSink>(
+    sink: &mut S,
+    program: ProgramId,
+    changes: &ChangeSet,
+    stored: NextIds,
+    replaced: Replaced<'_>,
+) -> StorageResult<Vec<FunctionId>> {
+    let owner_of_call = |owner: FunctionId, op: &ComputeNodeOp| op.function_ref().map(|_| owner);
+    Ok(match replaced {
+        Replaced::Unknown => {
+            let old: Vec<NodeId> = changes.nodes.iter().copied().filter(|n| n.0 < stored.node).collect();
+            if old.is_empty() { Vec::new() } else { sink.call_owners(program, &old)? }
+        }
+        Replaced::Program(before) => changes
+            .nodes
+            .iter()
+            .filter_map(|&n| before.node(n))
+            .filter_map(|node| owner_of_call(node.owner, &node.op))
+            .collect(),
+        Replaced::Nodes(rows) => rows.iter().filter_map(|row| owner_of_call(row.owner, &row.op)).collect(),
+    })
+}
+
 fn split<I: Copy, T>(
     ids: &[I],
     raw: impl Fn(I) -> u32,
@@ -129,10 +168,9 @@ pub fn write_changes<S: RowSink>(
     g: &ProgramGraph,
     changes: &ChangeSet,
     stored: NextIds,
+    replaced: Replaced<'_>,
 ) -> StorageResult<SaveReport> {
-    // Owners of stored call nodes about to be rewritten: their `Calls` edges may change.
-    let old_nodes: Vec<_> = changes.nodes.iter().copied().filter(|n| n.0 < stored.node).collect();
-    let old_call_owners = if old_nodes.is_empty() { Vec::new() } else { sink.call_owners(program, &old_nodes)? };
+    let old_call_owners = stored_call_owners(sink, program, changes, stored, replaced)?;
 
     let m = split(
         &changes.modules,

@@ -36,6 +36,6 @@ pub const PROGRAM_TABLES: [&str; 11] = [
     "lmlang_history_tags",
 ];
 pub use assemble::{assemble, check_semantic, table_of};
-pub use diff::{write_all, write_changes};
+pub use diff::{Replaced, write_all, write_changes};
 pub use sink::RowSink;
 pub use source::{Header, RowSource, SemanticRows, read_document, read_edges, read_graph, read_without_edges};

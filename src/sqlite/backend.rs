@@ -10,7 +10,7 @@ use super::source::{Connections, Headers, Written};
 use super::tables::{edges, functions, history, modules, nodes, programs, types};
 use crate::graph::{ChangeSet, EdgeView, NextIds, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
-use crate::rows;
+use crate::rows::{self, Replaced};
 use crate::store::{
     Backend, EntityRows, HistoryRecord, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError, StorageResult,
     Tag, WriteTx,
@@ -284,9 +284,10 @@ impl WriteTx for SqliteTx<'_> {
         program: ProgramId,
         graph: &ProgramGraph,
         changes: &ChangeSet,
+        replaced: Replaced<'_>,
     ) -> StorageResult<SaveReport> {
         let stored = self.header(program)?.next_ids;
-        let report = rows::write_changes(&mut SqliteRows(self.conn), program, graph, changes, stored)?;
+        let report = rows::write_changes(&mut SqliteRows(self.conn), program, graph, changes, stored, replaced)?;
         Ok(self.count(report))
     }
 

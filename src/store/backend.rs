@@ -11,6 +11,7 @@ use super::history::{EntityRows, HistoryRecord, Tag};
 use super::types::{ProgramId, ProgramSummary, SaveReport};
 use crate::graph::{ChangeSet, EdgeView, NextIds, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
+use crate::rows::Replaced;
 
 /// Row-level reads outside a write transaction. Each call sees one committed state;
 /// `load` reads the whole program from one snapshot. Every method that names a program
@@ -91,12 +92,14 @@ pub trait WriteTx {
     /// The whole program, as this transaction sees it.
     fn load(&mut self, program: ProgramId) -> StorageResult<ProgramGraph>;
     /// Makes the listed entities' rows match `graph`: present ones are written, absent
-    /// ones deleted.
+    /// ones deleted. `replaced` is what the caller already holds of the stored state,
+    /// which spares a read.
     fn write_changes(
         &mut self,
         program: ProgramId,
         graph: &ProgramGraph,
         changes: &ChangeSet,
+        replaced: Replaced<'_>,
     ) -> StorageResult<SaveReport>;
     /// Writes every row of `graph` into a program that has none yet (bulk path).
     fn write_all(&mut self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport>;

@@ -19,7 +19,7 @@
 use super::api::{EditFn, GraphStore};
 use super::backend::{Backend, WriteTx};
 use super::error::{ProgramRef, StorageError, StorageResult};
-use super::history::Heads;
+use super::history::{Heads, Pending};
 use super::trace::Timed;
 use super::types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport, now_unix};
 use crate::graph::{ChangeSet, EdgeView, Entity, GraphError, Lineage, ProgramGraph};
@@ -27,6 +27,7 @@ use crate::model::{
     ComputeNode, ComputeNodeOp, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId,
     TypeRegistry, Visibility,
 };
+use crate::rows::Replaced;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -327,7 +328,8 @@ impl<B: Backend> Store<B> {
                 Ok(value) => {
                     let changes = graph.changes_since(before);
                     let pending = self.history_before(tx, program, revision, &changes, None)?;
-                    let report = tx.write_changes(program, &graph, &changes)?;
+                    let report =
+                        tx.write_changes(program, &graph, &changes, Pending::replaced(pending.as_ref(), None))?;
                     let new_revision = tx.finish(program, &graph, now_unix())?;
                     let heads = self.history_after(tx, program, pending, new_revision, &graph, message)?;
                     Ok(Some((value, report, graph, new_revision, heads)))
@@ -746,7 +748,8 @@ impl<B: Backend> Store<B> {
                 return Ok(Some((SaveReport::default(), revision, None, stored, None)));
             }
             let pending = self.history_before(tx, program, revision, &changes, stored.as_ref())?;
-            let report = tx.write_changes(program, graph, &changes)?;
+            let report =
+                tx.write_changes(program, graph, &changes, Pending::replaced(pending.as_ref(), stored.as_ref()))?;
             let made = tx.finish(program, graph, now_unix())?;
             let heads = self.history_after(tx, program, pending, made, graph, message)?;
             // `stored` goes with the result, so a big one is freed after the commit.
@@ -805,7 +808,7 @@ impl<B: Backend> Store<B> {
                 }
             };
             let pending = self.history_before(tx, program, revision, &changes, Some(&stored))?;
-            let report = tx.write_changes(program, &merged, &changes)?;
+            let report = tx.write_changes(program, &merged, &changes, Replaced::Program(&stored))?;
             let made = tx.finish(program, &merged, now_unix())?;
             let heads = self.history_after(tx, program, pending, made, &merged, None)?;
             // `stored` goes with the result, so a big one is freed after the commit.

@@ -15,7 +15,7 @@ use crate::model::{
     ComputeNode, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, SemanticEdge,
     SemanticKey, SemanticNode, TypeId, TypeName,
 };
-use crate::rows::{self, Header, RowSink, RowSource, SemanticRows};
+use crate::rows::{self, Header, Replaced, RowSink, RowSource, SemanticRows};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::RwLock;
 
@@ -432,9 +432,10 @@ impl WriteTx for MemoryTx<'_> {
         program: ProgramId,
         g: &ProgramGraph,
         changes: &ChangeSet,
+        replaced: Replaced<'_>,
     ) -> StorageResult<SaveReport> {
         let stored = self.rows(program)?.next_ids;
-        rows::write_changes(self, program, g, changes, stored)
+        rows::write_changes(self, program, g, changes, stored, replaced)
     }
 
     fn write_all(&mut self, program: ProgramId, g: &ProgramGraph) -> StorageResult<SaveReport> {

@@ -124,6 +124,11 @@ impl Delta {
         })
     }
 
+    /// The stored rows of the changed nodes before the commit.
+    pub(crate) fn nodes_before(&self) -> &[NodeEntry] {
+        &self.nodes
+    }
+
     /// The next ids before the commit.
     pub(crate) fn next_ids(&self) -> NextIds {
         let [node, edge, function, module, type_] = self.next;

@@ -18,7 +18,7 @@
 pub(crate) mod delta;
 mod ops;
 
-pub(crate) use ops::Heads;
+pub(crate) use ops::{Heads, Pending};
 
 pub use delta::EntityRows;
 

@@ -11,7 +11,7 @@ use super::delta::{Delta, Patch};
 use super::{CommitKind, EntityRows, HistoryEntry, HistoryRecord, LogPage, ProgramHistory, Retention, Tag};
 use crate::graph::{ChangeSet, NextIds, ProgramGraph};
 use crate::hash::{self, ContentHash, ProgramDiff};
-use crate::rows::assemble;
+use crate::rows::{Replaced, assemble};
 use crate::store::engine::CacheEntry;
 use crate::store::types::now_unix;
 use crate::store::{Backend, EditFn, ProgramId, SaveReport, StorageError, StorageResult, Store, WriteTx};
@@ -51,6 +51,18 @@ struct PreparedInvert {
 pub(crate) struct Pending {
     delta: Delta,
     heads: Heads,
+}
+
+impl Pending {
+    /// What the write replaces, for `WriteTx::write_changes`: the stored program when
+    /// the caller has it, else this entry's before image of the changed nodes.
+    pub(crate) fn replaced<'a>(pending: Option<&'a Pending>, stored: Option<&'a ProgramGraph>) -> Replaced<'a> {
+        match (stored, pending) {
+            (Some(g), _) => Replaced::Program(g),
+            (None, Some(p)) => Replaced::Nodes(p.delta.nodes_before()),
+            (None, None) => Replaced::Unknown,
+        }
+    }
 }
 
 /// The entities of `changes` that may have stored rows: ids at or above the stored
@@ -230,7 +242,7 @@ impl<B: Backend> Store<B> {
                 }
             };
             let before = Delta::new(tx.next_ids(program)?, replaced, &changes);
-            tx.write_changes(program, &restored, &changes)?;
+            tx.write_changes(program, &restored, &changes, Replaced::Nodes(before.nodes_before()))?;
             let made = tx.finish(program, &restored, now_unix())?;
             let (kind, after, below) = if undo {
                 (CommitKind::Undo { of: target }, Heads { undo: record.stack_below, redo: Some(made) }, heads.redo)
