@@ -111,15 +111,6 @@ fn profiled_update(
 
 /// Times `update_node` commits that change a constant (picked and changed as
 /// `one_node_edit` does, on a loaded copy that follows the store).
-/// Empties the WAL before a measured loop. The checkpoint thread truncates it after
-/// the program's bulk insert when no reader is in its way, so without this the loop
-/// started from a WAL of varying length, and its look-ups in the WAL index moved the
-/// instruction count by up to 20 % from run to run.
-fn settle(store: &SqliteStore) -> Result<(), Box<dyn std::error::Error>> {
-    store.checkpoint()?;
-    Ok(())
-}
-
 fn update_commits(
     store: &SqliteStore,
     program: lmlang_storage::store::ProgramId,
@@ -136,7 +127,6 @@ fn update_commits(
     // The first commit loads the store's working copy: not timed.
     let (node, op) = next(&mut g, 0)?;
     store.update_node(program, node, op)?;
-    settle(store)?;
     let (mut wall, mut cpu) = (0.0, 0.0);
     for k in 1..=commits as u64 {
         let (node, op) = next(&mut g, k)?;
@@ -180,7 +170,6 @@ fn save_after_edits(
     // on builds its hash index: not timed.
     synth::one_node_edit(&mut g, 0).ok_or("no constant to edit")?;
     store.save_program(program, &g)?;
-    settle(store)?;
     let (mut wall, mut cpu) = (0.0, 0.0);
     for k in 1..=saves as u64 {
         synth::one_node_edit(&mut g, k).ok_or("no constant to edit")?;
@@ -236,7 +225,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     store.set_history(history);
     // Loads the store's working copy (and, with history on, builds its hash index).
     store.insert_node(program, functions[0], op())?;
-    settle(&store)?;
     let (start, cpu) = (Instant::now(), cpu_seconds());
     for k in 0..commits {
         store.insert_node(program, functions[k % functions.len()], op())?;

@@ -21,6 +21,8 @@
 //!                               # connection's write waited meanwhile
 //! MMAP=0 $P /tmp/big/10m.db query             # another SqliteConfig::mmap_size
 //! PAUSE=1 $P /tmp/big/10m.db save             # waits 2 s at `ready PID` for a profiler
+//! SAVES=400 $P /tmp/big/10m.db save           # more saves (at least 2): the median after
+//!                                             # the first, and page faults per save
 //! ```
 
 use lmlang_storage::model::{ComputeNodeOp, ComputeOp, ConstValue, FlowEdge, ModuleId, NodeId};
@@ -35,7 +37,8 @@ fn us(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e6
 }
 
-/// Page faults (minor and major) of this process so far, from `/proc/self/stat`.
+/// Page faults (minor and major) of this process so far, from `/proc/self/stat`: the
+/// whole process, so the store's checkpoint thread counts too.
 fn faults_so_far() -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
@@ -89,7 +92,7 @@ fn main() -> Result<()> {
         "save" => {
             ready();
             let mut times = Vec::new();
-            let saves: u64 = std::env::var("SAVES").ok().and_then(|s| s.parse().ok()).unwrap_or(40);
+            let saves: u64 = std::env::var("SAVES").ok().and_then(|s| s.parse().ok()).unwrap_or(40).max(2);
             let mut faults = Vec::new();
             for k in 0..saves {
                 synth::one_node_edit(&mut g, 7_000_000 + k).ok_or("no constant to edit")?;

@@ -106,7 +106,8 @@ impl<T> Split<T> {
 /// What a write already holds of the stored state it replaces. A rewritten call node
 /// changes its function's `Calls` edges, so a write must know which of the nodes it
 /// rewrites were calls as stored; a writer that has the stored program, or history's
-/// before image, answers that without reading the rows again.
+/// before image, answers that without reading the rows again. What it hands over is
+/// trusted: it must be exactly the stored state the write's transaction started from.
 #[derive(Debug, Clone, Copy)]
 pub enum Replaced<'a> {
     /// Nothing: the write reads what it needs.
@@ -127,7 +128,7 @@ fn stored_call_owners<S: RowSink>(
     replaced: Replaced<'_>,
 ) -> StorageResult<Vec<FunctionId>> {
     let owner_of_call = |owner: FunctionId, op: &ComputeNodeOp| op.function_ref().map(|_| owner);
-    Ok(match replaced {
+    let owners = match replaced {
         Replaced::Unknown => {
             let old: Vec<NodeId> = changes.nodes.iter().copied().filter(|n| n.0 < stored.node).collect();
             if old.is_empty() { Vec::new() } else { sink.call_owners(program, &old)? }
@@ -139,7 +140,16 @@ fn stored_call_owners<S: RowSink>(
             .filter_map(|node| owner_of_call(node.owner, &node.op))
             .collect(),
         Replaced::Nodes(rows) => rows.iter().filter_map(|row| owner_of_call(row.owner, &row.op)).collect(),
-    })
+    };
+    // In test builds, what the caller handed over must name every owner the rows name
+    // (a sink that keeps no call owners, the in-memory one, names none).
+    #[cfg(debug_assertions)]
+    if !matches!(replaced, Replaced::Unknown) {
+        let read = stored_call_owners(sink, program, changes, stored, Replaced::Unknown)?;
+        let missing: Vec<_> = read.iter().filter(|f| !owners.contains(f)).collect();
+        debug_assert!(missing.is_empty(), "the replaced state lacks the stored call owners {missing:?}");
+    }
+    Ok(owners)
 }
 
 fn split<I: Copy, T>(
@@ -161,7 +171,8 @@ fn split<I: Copy, T>(
 
 /// Makes the rows of the entities `changes` lists match `g`: present ones are written,
 /// absent ones deleted, and the semantic rows they own rewritten. `stored` are the next
-/// ids the stored program had before this write.
+/// ids the stored program had before this write; `replaced`, what the caller holds of
+/// the rows it replaces.
 pub fn write_changes<S: RowSink>(
     sink: &mut S,
     program: ProgramId,

@@ -92,8 +92,8 @@ pub trait WriteTx {
     /// The whole program, as this transaction sees it.
     fn load(&mut self, program: ProgramId) -> StorageResult<ProgramGraph>;
     /// Makes the listed entities' rows match `graph`: present ones are written, absent
-    /// ones deleted. `replaced` is what the caller already holds of the stored state,
-    /// which spares a read.
+    /// ones deleted. `replaced` is what the caller already holds of the stored state
+    /// (trusted, so exactly that state, or `Replaced::Unknown`); it spares a read.
     fn write_changes(
         &mut self,
         program: ProgramId,

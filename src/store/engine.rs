@@ -329,7 +329,7 @@ impl<B: Backend> Store<B> {
                     let changes = graph.changes_since(before);
                     let pending = self.history_before(tx, program, revision, &changes, None)?;
                     let report =
-                        tx.write_changes(program, &graph, &changes, Pending::replaced(pending.as_ref(), None))?;
+                        tx.write_changes(program, &graph, &changes, Pending::replacing(pending.as_ref(), None))?;
                     let new_revision = tx.finish(program, &graph, now_unix())?;
                     let heads = self.history_after(tx, program, pending, new_revision, &graph, message)?;
                     Ok(Some((value, report, graph, new_revision, heads)))
@@ -749,7 +749,7 @@ impl<B: Backend> Store<B> {
             }
             let pending = self.history_before(tx, program, revision, &changes, stored.as_ref())?;
             let report =
-                tx.write_changes(program, graph, &changes, Pending::replaced(pending.as_ref(), stored.as_ref()))?;
+                tx.write_changes(program, graph, &changes, Pending::replacing(pending.as_ref(), stored.as_ref()))?;
             let made = tx.finish(program, graph, now_unix())?;
             let heads = self.history_after(tx, program, pending, made, graph, message)?;
             // `stored` goes with the result, so a big one is freed after the commit.

@@ -180,7 +180,7 @@ pub fn measure_size(url: &str, nodes: usize, args: &BenchArgs, bar: &ProgressBar
     bar.inc(1);
 
     step("save after a one-node edit");
-    report.save_after_edit_ms = measure::save_after_edit(&store, program, reps, args.seed)?.0;
+    report.save_after_edit_ms = measure::save_after_edit(&store, program, reps, args.seed)?.ms;
     bar.inc(1);
 
     step("queries");

@@ -56,7 +56,7 @@ pub(crate) struct Pending {
 impl Pending {
     /// What the write replaces, for `WriteTx::write_changes`: the stored program when
     /// the caller has it, else this entry's before image of the changed nodes.
-    pub(crate) fn replaced<'a>(pending: Option<&'a Pending>, stored: Option<&'a ProgramGraph>) -> Replaced<'a> {
+    pub(crate) fn replacing<'a>(pending: Option<&'a Pending>, stored: Option<&'a ProgramGraph>) -> Replaced<'a> {
         match (stored, pending) {
             (Some(g), _) => Replaced::Program(g),
             (None, Some(p)) => Replaced::Nodes(p.delta.nodes_before()),
