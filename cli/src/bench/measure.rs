@@ -403,9 +403,8 @@ pub(super) struct SaveTimes {
     /// Median over repetitions of the mean save, the first left out.
     pub ms: f64,
     /// Median of the first save after each load, which also prepares the save's
-    /// statements on the writer (in the first repetition) and may restart the WAL:
-    /// 1 to 2 ms at any size on this machine. The commit rates leave out their first
-    /// mutation the same way.
+    /// statements on the writer (in the first repetition) and may restart the WAL. The
+    /// commit rates leave out their first mutation the same way.
     pub first_ms: f64,
     /// Rows written plus deleted by the last save.
     pub rows: u64,
