@@ -51,7 +51,8 @@ fn main() -> Result<()> {
         }
         "floor" => {
             let main = raw::open(&dir.join("store.db"))?;
-            let program = main.query_row("SELECT id FROM lmlang_programs WHERE name = 'profile'", [], |r| r.get(0))?;
+            let program =
+                main.query_row("SELECT program_id FROM lmlang_program_names WHERE name = 'profile'", [], |r| r.get(0))?;
             let rows = raw::read_program(&main, program)?;
             drop(main);
             let mut conn = raw::open(&dir.join("floor.db"))?;

@@ -13,6 +13,7 @@ use diesel::query_dsl::methods::{LimitDsl, SelectDsl};
 use diesel::sql_types::{BigInt, Integer, Text};
 use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel::{QueryResult, QueryableByName, RunQueryDsl, SelectableHelper};
+use std::time::{Duration, Instant};
 
 /// What a checkpoint did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,9 +171,22 @@ impl SqliteStore {
     }
 
     /// Copies the WAL into the database file and truncates it. The store checkpoints
-    /// on its own; this is for tools that want a single, compact file now.
+    /// on its own; this is for tools that want a single, compact file now. SQLite runs
+    /// one checkpoint at a time and answers any other at once with `busy`, so while
+    /// the store's checkpoint thread (or another process) is copying pages, this
+    /// waits for it, within `busy_timeout`; `busy` in the answer means a reader or
+    /// another checkpoint still held the WAL after that.
     pub fn checkpoint(&self) -> StorageResult<Checkpoint> {
-        self.backend().with_writer(checkpoint)
+        let deadline = Instant::now() + self.backend().connections().config().busy_timeout;
+        self.backend().with_writer(|conn| {
+            loop {
+                let done = checkpoint(conn)?;
+                if !done.busy || Instant::now() >= deadline {
+                    return Ok(done);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
     }
 
     /// Rewrites the whole file compactly (`VACUUM`): pages filled as SQLite fills them
