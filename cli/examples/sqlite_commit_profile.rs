@@ -11,6 +11,7 @@
 //! valgrind --tool=callgrind --toggle-collect='*floor_commits*' $P floor /tmp/cp 2000
 //! valgrind --tool=callgrind --toggle-collect='*store_bulk*' $P store-bulk /tmp/cp 100000
 //! valgrind --tool=callgrind --toggle-collect='*floor_bulk*' $P floor-bulk /tmp/cp 100000
+//! $P latency /tmp/cp 5000                    # each insert_node commit timed: p50, p99, max
 //! ```
 
 // The floor is the one `lmstore bench` uses; a few of its helpers serve only the CLI.
@@ -30,7 +31,7 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: sqlite_commit_profile setup|store|floor|store-bulk|floor-bulk DIR N";
+    let usage = "usage: sqlite_commit_profile setup|store|latency|floor|store-bulk|floor-bulk DIR N";
     let (mode, dir, n) = match &args[..] {
         [_, mode, dir, n] => (mode.as_str(), PathBuf::from(dir), n.parse::<usize>()?),
         _ => return Err(usage.into()),
@@ -47,6 +48,29 @@ fn main() -> Result<()> {
             store_commits(&store, program, function, first, n)?;
             let t = start.elapsed().as_secs_f64();
             println!("store: {n} insert_node + {n} insert_edge commits, {:.1} us each", t * 1e6 / (2 * n) as f64);
+            Ok(())
+        }
+        "latency" => {
+            let store = SqliteStore::open(dir.join("store.db"))?;
+            let program = store.find_program("profile")?;
+            let function = store.load_program(program)?.functions().next().map(|f| f.id).ok_or("no function")?;
+            let mut times = Vec::with_capacity(n);
+            store.insert_node(program, function, op())?;
+            for _ in 0..n {
+                let start = Instant::now();
+                store.insert_node(program, function, op())?;
+                times.push(start.elapsed().as_secs_f64() * 1e6);
+            }
+            times.sort_by(f64::total_cmp);
+            let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+            let mean = times.iter().sum::<f64>() / times.len() as f64;
+            println!(
+                "store: {n} insert_node commits, us: mean {mean:.1}, p50 {:.1}, p99 {:.1}, p99.9 {:.1}, max {:.1}",
+                at(0.5),
+                at(0.99),
+                at(0.999),
+                at(1.0)
+            );
             Ok(())
         }
         "floor" => {

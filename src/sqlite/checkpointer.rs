@@ -9,18 +9,12 @@
 //! work on its own connection instead: the data is committed (durable against a crash
 //! of the application) when the save returns, and the WAL is folded back soon after.
 //!
-//! Small commits ask for a passive checkpoint here too, once they have appended about
-//! `wal_autocheckpoint` pages: SQLite's automatic checkpoint would otherwise stop every
-//! few hundredth commit for two `fsync`s, a stall that made up a fifth to a quarter of a
-//! single-mutation commit's time on average (BENCHMARKS.md). A busy writer can outrun
-//! these checkpoints (SQLite restarts a WAL only when a write begins with every frame
-//! copied), so the writer keeps an automatic checkpoint of its own at a multiple of
-//! that size, which then finds most pages copied already.
+//! Small commits keep SQLite's automatic checkpoint: moving them here would let a busy
+//! writer outrun the checkpoints (a WAL is only reset between the writer's
+//! transactions), and they copy few pages each.
 
 use super::connection::{self, ConnectionSetup};
 use super::maintenance;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -30,8 +24,6 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct Checkpointer {
     wake: Option<SyncSender<()>>,
-    /// Set by a request that wants the WAL emptied as well (after a bulk write).
-    truncate: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -40,21 +32,13 @@ impl Checkpointer {
     pub fn start(url: String, setup: ConnectionSetup) -> std::io::Result<Self> {
         // One pending request is enough: requests made while one waits add nothing.
         let (wake, requests) = mpsc::sync_channel(1);
-        let truncate = Arc::new(AtomicBool::new(false));
-        let wanted = Arc::clone(&truncate);
-        let thread = std::thread::Builder::new()
-            .name("lmlang-checkpoint".into())
-            .spawn(move || run(&url, setup, &requests, &wanted))?;
-        Ok(Checkpointer { wake: Some(wake), truncate, thread: Some(thread) })
+        let thread =
+            std::thread::Builder::new().name("lmlang-checkpoint".into()).spawn(move || run(&url, setup, &requests))?;
+        Ok(Checkpointer { wake: Some(wake), thread: Some(thread) })
     }
 
-    /// Asks for a passive checkpoint soon, and with `truncate` for the WAL to be
-    /// emptied afterwards (worth it after a bulk write, whose WAL is far above
-    /// `journal_size_limit`; a small one is reused as it is); returns at once.
-    pub fn request(&self, truncate: bool) {
-        if truncate {
-            self.truncate.store(true, Ordering::Relaxed);
-        }
+    /// Asks for a passive checkpoint soon; returns at once.
+    pub fn request(&self) {
         if let Some(wake) = &self.wake {
             // Full: a request is already waiting, and it covers this one. Disconnected:
             // the thread is gone (it panicked); SQLite's automatic checkpoints remain.
@@ -81,7 +65,7 @@ impl Drop for Checkpointer {
 const TRUNCATE_ATTEMPTS: u32 = 600;
 const TRUNCATE_RETRY: Duration = Duration::from_millis(50);
 
-fn run(url: &str, setup: ConnectionSetup, requests: &Receiver<()>, truncate: &AtomicBool) {
+fn run(url: &str, setup: ConnectionSetup, requests: &Receiver<()>) {
     let mut conn = None;
     while requests.recv().is_ok() {
         if conn.is_none() {
@@ -90,11 +74,6 @@ fn run(url: &str, setup: ConnectionSetup, requests: &Receiver<()>, truncate: &At
             conn = connection::establish(url, setup.without_waiting()).ok();
         }
         let Some(c) = conn.as_mut() else { continue };
-        if !truncate.swap(false, Ordering::Relaxed) {
-            // As below: a passive checkpoint that cannot copy everything loses nothing.
-            let _ = maintenance::checkpoint_mode(c, "PASSIVE");
-            continue;
-        }
         for _ in 0..TRUNCATE_ATTEMPTS {
             // PASSIVE never waits for the writer or for readers; what it cannot copy
             // now (pages a reader still needs, or a lock held by another process),

@@ -34,12 +34,6 @@ const PARALLEL_LOAD_EDGES: i64 = 20_000;
 struct Writer {
     conn: SqliteConnection,
     known: KnownRows,
-    /// WAL pages appended by the writer's small commits since it last asked the
-    /// checkpoint thread for a checkpoint, by estimate (see `small_commit`).
-    appended: u64,
-    /// `wal_autocheckpoint` as set on `conn`: the configured size, or the backstop
-    /// once the checkpoint thread takes the small commits' checkpoints.
-    autocheckpoint: u32,
 }
 
 /// Program rows as the writer's last commit left them, with the writer's data version
@@ -52,20 +46,10 @@ struct KnownRows {
 }
 
 impl Writer {
-    fn new(conn: SqliteConnection, config: &SqliteConfig) -> Self {
-        Writer { conn, known: KnownRows::default(), appended: 0, autocheckpoint: config.wal_autocheckpoint }
+    fn new(conn: SqliteConnection) -> Self {
+        Writer { conn, known: KnownRows::default() }
     }
 }
-
-/// WAL pages a commit of one row appends, about: the row's table page, an index page
-/// or two and the program row's page (3.85 a commit measured over `insert_node` and
-/// `insert_edge` commits at 100k nodes). Each further row counts one more.
-const PAGES_PER_COMMIT: u64 = 3;
-
-/// The writer's own automatic checkpoint, as a multiple of `wal_autocheckpoint`, once
-/// the checkpoint thread takes the small commits' checkpoints: it runs only when a
-/// busy writer has kept the thread's checkpoints from letting the WAL restart.
-const BACKSTOP: u32 = 4;
 
 /// The connections of a store that opened its database file itself.
 pub struct OwnedConnections {
@@ -169,13 +153,12 @@ impl OwnedConnections {
             connection::enable_wal(&mut writer, &config)?;
         }
         let readers = connection::reader_pool(&url, &config)?;
-        let writer = Writer::new(writer, &config);
         Ok(OwnedConnections {
             path: path.to_path_buf(),
             url,
             config,
             readers,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Writer::new(writer)),
             checkpointer: OnceLock::new(),
             #[cfg(feature = "temporary")]
             _temp_dir: None,
@@ -222,7 +205,7 @@ impl OwnedConnections {
                 // state; SQLite rolled nothing back for us, so start afresh.
                 tracing::warn!(path = %self.path.display(), "a write panicked; replacing the writer connection");
                 let mut guard = poisoned.into_inner();
-                *guard = Writer::new(self.fresh_writer()?, &self.config);
+                *guard = Writer::new(self.fresh_writer()?);
                 self.writer.clear_poison();
                 Ok(guard)
             }
@@ -249,33 +232,6 @@ impl OwnedConnections {
                 }
             })
             .as_ref()
-    }
-
-    /// Counts what a small commit appended to the WAL and, once that is about
-    /// `wal_autocheckpoint` pages, asks the checkpoint thread to copy them into the
-    /// file, so that no commit waits for a checkpoint's `fsync`s unless the thread
-    /// falls behind (see `checkpointer`). Without the thread, or with automatic
-    /// checkpoints off, SQLite's own checkpoint stays as configured.
-    fn small_commit(&self, conn: &mut SqliteConnection, appended: &mut u64, autocheckpoint: &mut u32, rows: u64) {
-        let every = self.config.wal_autocheckpoint;
-        if every == 0 {
-            return;
-        }
-        *appended += PAGES_PER_COMMIT + rows;
-        if *appended < u64::from(every) {
-            return;
-        }
-        *appended = 0;
-        let Some(checkpointer) = self.checkpointer() else { return };
-        let backstop = every.saturating_mul(BACKSTOP);
-        if *autocheckpoint != backstop {
-            // Not raised, the writer goes on checkpointing as configured.
-            if conn.batch_execute(&format!("PRAGMA wal_autocheckpoint = {backstop}")).is_err() {
-                return;
-            }
-            *autocheckpoint = backstop;
-        }
-        checkpointer.request(false);
     }
 
     /// Loads a big program over two connections at once: edges (the largest table) on
@@ -332,7 +288,7 @@ impl Connections for OwnedConnections {
             return Err(StorageError::ReadOnly);
         }
         let mut writer = self.writer()?;
-        let Writer { conn, known, appended, autocheckpoint } = &mut *writer;
+        let Writer { conn, known } = &mut *writer;
         // Taken, so that a write that fails leaves nothing known: the next one reads.
         let mut trusted = Some(std::mem::take(known));
         let mut rows = 0u64;
@@ -351,13 +307,13 @@ impl Connections for OwnedConnections {
         let value = if new_program {
             conn.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
             let result = connection::new_program_transaction(conn, &mut run);
-            let restored = conn.batch_execute(&format!("PRAGMA wal_autocheckpoint = {autocheckpoint}"));
+            let restored =
+                conn.batch_execute(&format!("PRAGMA wal_autocheckpoint = {}", self.config.wal_autocheckpoint));
             if restored.is_err() || !connection::foreign_keys_enforced(conn) {
                 // The connection's settings could not be put back: never write
                 // through it again.
                 tracing::warn!(path = %self.path.display(), "writer settings not restored; replacing the connection");
                 *conn = self.fresh_writer()?;
-                *autocheckpoint = self.config.wal_autocheckpoint;
                 // A new connection counts data versions of its own.
                 left = None;
             }
@@ -370,14 +326,12 @@ impl Connections for OwnedConnections {
         if rows >= self.config.checkpoint_after_rows {
             let background = if new_program { self.checkpointer() } else { None };
             if let Some(checkpointer) = background {
-                checkpointer.request(true);
+                checkpointer.request();
             } else if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
                 // The commit is durable already; a checkpoint that cannot run now (a
                 // reader holds old pages) is retried by the next automatic one.
                 tracing::warn!(error = %e, "passive checkpoint after a bulk write failed");
             }
-        } else {
-            self.small_commit(conn, appended, autocheckpoint, rows);
         }
         Ok(value)
     }

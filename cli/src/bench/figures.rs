@@ -68,12 +68,6 @@ pub struct SizeReport {
     pub node_commit_floor_per_s: f64,
     pub edge_commits_per_s: f64,
     pub edge_commit_floor_per_s: f64,
-    /// The commit rates with the WAL checkpoint each loop leaves behind done and timed
-    /// after it (the store's background checkpoints, the floor's last pages).
-    pub node_commits_with_checkpoint_per_s: f64,
-    pub node_commit_with_checkpoint_floor_per_s: f64,
-    pub edge_commits_with_checkpoint_per_s: f64,
-    pub edge_commit_with_checkpoint_floor_per_s: f64,
     pub load_ms: f64,
     pub load_floor_ms: f64,
     pub hash_ms: f64,
@@ -236,21 +230,6 @@ impl SizeReport {
                 self.edge_commits_per_s,
                 Some(self.edge_commit_floor_per_s),
                 Some(Goal::AtLeast(30_000.0)),
-            ),
-            line(
-                "insert_node with the WAL checkpoint after",
-                Unit::PerS,
-                self.node_commits_with_checkpoint_per_s,
-                Some(self.node_commit_with_checkpoint_floor_per_s),
-                // Issue 19: at least 0.85x the raw single-row commit.
-                Some(Goal::AtLeast(0.85 * self.node_commit_with_checkpoint_floor_per_s)),
-            ),
-            line(
-                "insert_edge with the WAL checkpoint after",
-                Unit::PerS,
-                self.edge_commits_with_checkpoint_per_s,
-                Some(self.edge_commit_with_checkpoint_floor_per_s),
-                Some(Goal::AtLeast(0.85 * self.edge_commit_with_checkpoint_floor_per_s)),
             ),
             line("load program", Unit::Ms, self.load_ms, Some(self.load_floor_ms), load),
             line("hash all (from scratch)", Unit::Ms, self.hash_ms, None, at(100_000, Goal::AtMost(60.0))),

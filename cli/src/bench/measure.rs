@@ -371,17 +371,12 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
 
     step("single-mutation commits");
     level(&[&main.path, &floor_db.path])?;
-    let checkpoint = || store.checkpoint().map(drop).map_err(Failure::from);
-    let rates = mutation_rates(&store, program, functions.first().copied(), reps, COMMITS_PER_REP, &checkpoint)?;
-    report.node_commits_per_s = rates.nodes.per_s;
-    report.edge_commits_per_s = rates.edges.per_s;
-    report.node_commits_with_checkpoint_per_s = rates.nodes.with_checkpoint_per_s;
-    report.edge_commits_with_checkpoint_per_s = rates.edges.with_checkpoint_per_s;
+    let rates = mutation_rates(&store, program, functions.first().copied(), reps, COMMITS_PER_REP)?;
+    report.node_commits_per_s = rates.nodes_per_s;
+    report.edge_commits_per_s = rates.edges_per_s;
     let (node_floor, edge_floor) = floor_mutation_rates(&mut floor, &rows, reps)?;
-    report.node_commit_floor_per_s = node_floor.per_s;
-    report.edge_commit_floor_per_s = edge_floor.per_s;
-    report.node_commit_with_checkpoint_floor_per_s = node_floor.with_checkpoint_per_s;
-    report.edge_commit_with_checkpoint_floor_per_s = edge_floor.with_checkpoint_per_s;
+    report.node_commit_floor_per_s = node_floor;
+    report.edge_commit_floor_per_s = edge_floor;
     bar.inc(1);
 
     step("history on and off");
@@ -445,109 +440,69 @@ pub(super) fn save_after_edit(
     Ok(SaveTimes { ms: median(samples), first_ms: median(firsts), rows })
 }
 
-/// Commits per second of one mutation: as timed, and with the WAL checkpoint the
-/// commits leave behind done and timed after them. The store hands most of its
-/// checkpoints to a background thread, where the raw floor runs them inside the
-/// commits; the second figure keeps that from hiding work.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Rate {
-    pub per_s: f64,
-    pub with_checkpoint_per_s: f64,
-}
-
-/// Medians over repetitions of `(commits, loop time, checkpoint time)`.
-#[derive(Default)]
-struct Rates(Vec<f64>, Vec<f64>);
-
-impl Rates {
-    fn push(&mut self, commits: usize, commit: Duration, checkpoint: Duration) {
-        self.0.push(commits as f64 / commit.as_secs_f64());
-        self.1.push(commits as f64 / (commit + checkpoint).as_secs_f64());
-    }
-
-    fn median(self) -> Rate {
-        Rate { per_s: median(self.0), with_checkpoint_per_s: median(self.1) }
-    }
-}
-
-/// What [`mutation_rates`] measured: the rates of each mutation, and the last node and
-/// edge it added (the PostgreSQL floor copies their rows).
+/// What [`mutation_rates`] measured: commits per second of each mutation, and the last
+/// node and edge it added (the PostgreSQL floor copies their rows).
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(super) struct MutationRates {
-    pub nodes: Rate,
-    pub edges: Rate,
+    pub nodes_per_s: f64,
+    pub edges_per_s: f64,
     pub last_node: NodeId,
     pub last_edge: Option<EdgeId>,
 }
 
 /// Commits per second of `insert_node` and of `insert_edge`, each call its own
-/// transaction, `per_rep` calls per repetition, each loop followed by `checkpoint`
-/// (timed apart, see [`Rate`]). The first mutation after a load makes the store read
-/// the program into its write cache once; that warm-up is not timed.
+/// transaction, `per_rep` calls per repetition. The first mutation after a load makes
+/// the store read the program into its write cache once; that warm-up is not timed.
 pub(super) fn mutation_rates(
     store: &dyn GraphStore,
     program: ProgramId,
     function: Option<FunctionId>,
     reps: usize,
     per_rep: usize,
-    checkpoint: &dyn Fn() -> Result<(), Failure>,
 ) -> Result<MutationRates, Failure> {
     let Some(function) = function else { return Err(Failure("the program has no function".into())) };
     let op = || -> ComputeNodeOp { ComputeOp::Const { value: ConstValue::I64(7) }.into() };
     let mut last_node = store.insert_node(program, function, op())?;
     let mut last_edge = None;
-    checkpoint()?;
-    let (mut nodes, mut edges) = (Rates::default(), Rates::default());
+    let (mut nodes, mut edges) = (Vec::new(), Vec::new());
     for _ in 0..reps {
         let mut added = Vec::with_capacity(per_rep);
         let start = Instant::now();
         for _ in 0..per_rep {
             added.push(store.insert_node(program, function, op())?);
         }
-        let t = start.elapsed();
-        let (done, c) = timed(checkpoint);
-        done?;
-        nodes.push(per_rep, t, c);
+        nodes.push(per_rep as f64 / start.elapsed().as_secs_f64());
         last_node = added.last().copied().unwrap_or(last_node);
 
         let start = Instant::now();
         for pair in added.windows(2).cycle().take(per_rep) {
             last_edge = Some(store.insert_edge(program, pair[0], pair[1], FlowEdge::Control { branch_index: None })?);
         }
-        let t = start.elapsed();
-        let (done, c) = timed(checkpoint);
-        done?;
-        edges.push(per_rep, t, c);
+        edges.push(per_rep as f64 / start.elapsed().as_secs_f64());
     }
-    Ok(MutationRates { nodes: nodes.median(), edges: edges.median(), last_node, last_edge })
+    Ok(MutationRates { nodes_per_s: median(nodes), edges_per_s: median(edges), last_node, last_edge })
 }
 
 /// The floor of a single-mutation commit: one row inserted and committed, for a node
-/// row and for an edge row, under ids past any the program uses; each loop followed by
-/// a checkpoint, as the store's.
+/// row and for an edge row, under ids past any the program uses.
 fn floor_mutation_rates(
     conn: &mut rusqlite::Connection,
     rows: &raw::ProgramRows,
     reps: usize,
-) -> Result<(Rate, Rate), Failure> {
+) -> Result<(f64, f64), Failure> {
     let missing = |t: &str| Failure(format!("raw floor: no {t} rows"));
     let nodes = rows.table("lmlang_compute_nodes").ok_or_else(|| missing("lmlang_compute_nodes"))?;
     let edges = rows.table("lmlang_flow_edges").ok_or_else(|| missing("lmlang_flow_edges"))?;
     let mut next_node = nodes.max_int("node_id").ok_or_else(|| missing("lmlang_compute_nodes"))? + 1;
     let mut next_edge = edges.max_int("edge_id").ok_or_else(|| missing("lmlang_flow_edges"))? + 1;
-    raw::checkpoint(conn).map_err(raw_err)?;
-    let (mut node_rates, mut edge_rates) = (Rates::default(), Rates::default());
+    let (mut node_rates, mut edge_rates) = (Vec::new(), Vec::new());
     for _ in 0..reps {
         let t = raw::single_row_commits(conn, nodes, "node_id", next_node, COMMITS_PER_REP).map_err(raw_err)?;
-        let (done, c) = timed(|| raw::checkpoint(conn));
-        done.map_err(raw_err)?;
-        node_rates.push(COMMITS_PER_REP, t, c);
+        node_rates.push(COMMITS_PER_REP as f64 / t.as_secs_f64());
         next_node += COMMITS_PER_REP as i64;
         let t = raw::single_row_commits(conn, edges, "edge_id", next_edge, COMMITS_PER_REP).map_err(raw_err)?;
-        let (done, c) = timed(|| raw::checkpoint(conn));
-        done.map_err(raw_err)?;
-        edge_rates.push(COMMITS_PER_REP, t, c);
+        edge_rates.push(COMMITS_PER_REP as f64 / t.as_secs_f64());
         next_edge += COMMITS_PER_REP as i64;
     }
-    Ok((node_rates.median(), edge_rates.median()))
+    Ok((median(node_rates), median(edge_rates)))
 }

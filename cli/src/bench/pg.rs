@@ -223,10 +223,9 @@ pub fn measure_size(url: &str, nodes: usize, args: &BenchArgs, bar: &ProgressBar
 
     step("single-mutation commits");
     let function = functions.first().copied().ok_or_else(|| Failure("the program has no function".into()))?;
-    // PostgreSQL checkpoints on its own schedule, for the store and the floor alike.
-    let rates = measure::mutation_rates(&store, program, Some(function), reps, COMMITS_PER_REP, &|| Ok(()))?;
-    report.node_commits_per_s = rates.nodes.per_s;
-    report.edge_commits_per_s = rates.edges.per_s;
+    let rates = measure::mutation_rates(&store, program, Some(function), reps, COMMITS_PER_REP)?;
+    report.node_commits_per_s = rates.nodes_per_s;
+    report.edge_commits_per_s = rates.edges_per_s;
     let edge = rates.last_edge.ok_or_else(|| Failure("no edge was committed".into()))?;
     let template = Template { node: i64::from(rates.last_node.0), edge: i64::from(edge.0) };
     let (node_floor, edge_floor) = floor_commit_rates(&mut floor_client, &main, program, template, reps)?;
