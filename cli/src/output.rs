@@ -10,22 +10,44 @@ pub fn print_json<T: Serialize>(value: &T) -> Result<(), crate::Failure> {
     Ok(())
 }
 
-/// Prints rows as a table whose columns are as wide as their widest cell.
+/// Columns are padded to at most this many characters: a longer cell (a name can be
+/// any length) is printed whole and only its own row loses the alignment.
+const WIDEST_COLUMN: usize = 60;
+
+/// Prints rows as a table whose columns are as wide as their widest cell (up to
+/// [`WIDEST_COLUMN`]), with control characters in cells escaped so that a name
+/// holding a newline stays on its row.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let shown: Vec<Vec<String>> = rows.iter().map(|row| row.iter().map(|c| escape_controls(c)).collect()).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &shown {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(cell.chars().count().min(WIDEST_COLUMN));
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
+        let mut out = String::new();
+        for (k, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if k > 0 {
+                out.push_str("  ");
+            }
+            out.push_str(cell);
+            out.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count())));
+        }
+        println!("{}", out.trim_end());
     };
     line(header.to_vec());
-    for row in rows {
+    for row in &shown {
         line(row.iter().map(String::as_str).collect());
     }
+}
+
+/// `cell` with each control character written as its Rust escape (`\n`, `\u{1b}`).
+fn escape_controls(cell: &str) -> String {
+    if !cell.chars().any(char::is_control) {
+        return cell.to_string();
+    }
+    cell.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 /// Progress through the steps of one command, on stderr, drawn only when stderr is a

@@ -34,6 +34,52 @@ impl Drop for Immutable<'_> {
 }
 
 #[test]
+fn reading_commands_work_for_a_user_who_cannot_write_the_directory() {
+    // Another user's directory: SQLite cannot create the WAL index there and answers
+    // "read-only" (not "cannot open", as on an immutable directory), which reads took
+    // for a file that needs migrating and then failed on.
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let setpriv = Command::new("setpriv").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !is_root || !setpriv {
+        println!("skipped: needs root and setpriv to run lmstore as another user");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).expect("dir");
+    ok(&mine, &["demo"]);
+    let list_before = ok(&mine, &["list"]);
+    // A copy of the file alone, as a user finds one: no WAL index beside it.
+    let work = dir.path().join("theirs");
+    std::fs::create_dir(&work).expect("dir");
+    std::fs::copy(mine.join("lmlang.db"), work.join("lmlang.db")).expect("copy");
+    use std::os::unix::fs::PermissionsExt;
+    for (path, mode) in [(dir.path(), 0o755), (work.as_path(), 0o755), (work.join("lmlang.db").as_path(), 0o644)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    let db = work.join("lmlang.db");
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_lmstore"), "--db"])
+            .arg(&db)
+            .args(args)
+            .env_remove("LMLANG_DB")
+            .output()
+            .expect("setpriv runs")
+    };
+    let list = as_nobody(&["list"]);
+    assert!(list.status.success(), "list: {}", String::from_utf8_lossy(&list.stderr));
+    assert_eq!(String::from_utf8_lossy(&list.stdout), list_before);
+    for args in [vec!["show", "sample"], vec!["export", "sample"], vec!["verify"]] {
+        let out = as_nobody(&args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let tag = as_nobody(&["tag", "sample", "mine"]);
+    assert!(!tag.status.success());
+    assert!(String::from_utf8_lossy(&tag.stderr).contains("read-only"), "{}", String::from_utf8_lossy(&tag.stderr));
+}
+
+#[test]
 fn reading_commands_work_on_a_read_only_database_and_writes_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let work = dir.path().join("ro");
@@ -176,4 +222,24 @@ fn import_compares_the_recorded_root_only_under_the_same_hash_algorithm() {
     let out = lmstore(dir.path(), &["import", older.to_str().expect("UTF-8"), "--name", "older"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("edited"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn names_of_any_length_or_with_control_characters_print_in_every_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    // Past 65,535 characters Rust's own padding panicked (exit 101).
+    let long = "t".repeat(70_000);
+    ok(d, &["tag", "sample", &long]);
+    let tags = ok(d, &["tag", "sample"]);
+    assert!(tags.contains(&long), "the long tag is listed whole");
+    ok(d, &["log", "sample"]);
+    ok(d, &["generate", "--nodes", "10", "--name", &long]);
+    ok(d, &["generate", "--nodes", "10", "--name", "two\nlines"]);
+    let list = ok(d, &["list"]);
+    assert!(list.contains(&long));
+    // The newline is shown escaped: the row stays one line.
+    assert!(list.lines().any(|l| l.starts_with("two\\nlines") || l.contains(" two\\nlines")), "{list}");
+    assert!(!list.lines().any(|l| l.starts_with("lines")), "{list}");
 }

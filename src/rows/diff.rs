@@ -126,11 +126,13 @@ fn stored_call_owners<S: RowSink>(
     changes: &ChangeSet,
     stored: NextIds,
     replaced: Replaced<'_>,
+    kept_refs: Option<NodeId>,
 ) -> StorageResult<Vec<FunctionId>> {
     let owner_of_call = |owner: FunctionId, op: &ComputeNodeOp| op.function_ref().map(|_| owner);
     let owners = match replaced {
         Replaced::Unknown => {
-            let old: Vec<NodeId> = changes.nodes.iter().copied().filter(|n| n.0 < stored.node).collect();
+            let old: Vec<NodeId> =
+                changes.nodes.iter().copied().filter(|&n| n.0 < stored.node && Some(n) != kept_refs).collect();
             if old.is_empty() { Vec::new() } else { sink.call_owners(program, &old)? }
         }
         Replaced::Program(before) => changes
@@ -145,7 +147,7 @@ fn stored_call_owners<S: RowSink>(
     // (a sink that keeps no call owners, the in-memory one, names none).
     #[cfg(debug_assertions)]
     if !matches!(replaced, Replaced::Unknown) {
-        let read = stored_call_owners(sink, program, changes, stored, Replaced::Unknown)?;
+        let read = stored_call_owners(sink, program, changes, stored, Replaced::Unknown, kept_refs)?;
         let missing: Vec<_> = read.iter().filter(|f| !owners.contains(f)).collect();
         debug_assert!(missing.is_empty(), "the replaced state lacks the stored call owners {missing:?}");
     }
@@ -181,7 +183,24 @@ pub fn write_changes<S: RowSink>(
     stored: NextIds,
     replaced: Replaced<'_>,
 ) -> StorageResult<SaveReport> {
-    let old_call_owners = stored_call_owners(sink, program, changes, stored, replaced)?;
+    let mut n = split(
+        &changes.nodes,
+        |n| n.0,
+        stored.node,
+        |n| g.node(n).map(|node| S::node_row(program, n, node)).transpose(),
+    )?;
+    let nodes_written = n.present();
+    // The usual edit rewrites one stored node and keeps its owner, type and callee: it
+    // goes first, narrowly, and then was a call as stored exactly when it is one now
+    // (its owner is in `affected` below if so), so its old row need not be read.
+    let mut kept_refs = None;
+    if let [row] = n.maybe_stored.as_slice()
+        && sink.rewrite_node_keeping_refs(program, row)?
+    {
+        kept_refs = changes.nodes.iter().copied().find(|&id| id.0 < stored.node && g.node(id).is_some());
+        n.maybe_stored.clear();
+    }
+    let old_call_owners = stored_call_owners(sink, program, changes, stored, replaced, kept_refs)?;
 
     let m = split(
         &changes.modules,
@@ -201,15 +220,9 @@ pub fn write_changes<S: RowSink>(
         stored.function,
         |f| g.function(f).map(|d| S::function_row(program, d)).transpose(),
     )?;
-    let n = split(
-        &changes.nodes,
-        |n| n.0,
-        stored.node,
-        |n| g.node(n).map(|node| S::node_row(program, n, node)).transpose(),
-    )?;
     let e = split(&changes.edges, |e| e.0, stored.edge, |e| g.edge(e).map(|v| S::edge_row(program, &v)).transpose())?;
 
-    let written = m.present() + t.present() + f.present() + n.present() + e.present();
+    let written = m.present() + t.present() + f.present() + nodes_written + e.present();
     let mut report = SaveReport { rows_written: written as u64, rows_deleted: 0 };
 
     sink.insert_modules(program, &m.fresh)?;

@@ -97,6 +97,12 @@ pub trait RowSink {
     /// Deletes edges by id.
     fn delete_edges(&mut self, program: ProgramId, ids: &[u32]) -> StorageResult<usize>;
 
+    /// Rewrites a stored node in place if its owner and references (type, callee) are
+    /// stored as `row` has them; whether it did. A sink that cannot tell answers
+    /// `false`, and the node goes through `upsert_nodes`.
+    fn rewrite_node_keeping_refs(&mut self, _program: ProgramId, _row: &Self::Node) -> StorageResult<bool> {
+        Ok(false)
+    }
     /// The owners of the stored call nodes (`Call`, `MakeClosure`) among `nodes`, as
     /// stored before this write: the functions whose `Calls` edges may change when
     /// those nodes are rewritten. A backend without semantic rows may answer nothing.

@@ -126,13 +126,19 @@ impl OwnedConnections {
             let url = connection::database_url(path, true)?;
             match Self::open_current(&url, &config) {
                 // A WAL file whose directory cannot be written (a read-only mount, an
-                // immutable directory) cannot get the shared-memory file a reader
-                // needs; no writer can be at work there either, so SQLite may read it
-                // as immutable.
-                Err(StorageError::Database { kind: DatabaseErrorKind::CannotOpen, source }) => {
+                // immutable directory, a directory of another user's) cannot get the
+                // shared-memory file a reader needs; no writer can be at work there
+                // either, so SQLite may read it as immutable. SQLite reports it as
+                // "cannot open", or as "read-only" when it could not create the
+                // shared-memory file: taken as such only while that file is absent,
+                // for then no process has the database open (a "read-only" that means
+                // migrations are pending answers the same again below).
+                Err(
+                    e @ (StorageError::Database { kind: DatabaseErrorKind::CannotOpen, .. } | StorageError::ReadOnly),
+                ) if !matches!(e, StorageError::ReadOnly) || !shared_memory_file(path).exists() => {
                     tracing::warn!(
                         path = %path.display(),
-                        error = %source,
+                        error = %e,
                         "cannot open the WAL index beside a read-only database; reading it as immutable"
                     );
                     let url = format!("{url}&immutable=1");
@@ -363,4 +369,11 @@ impl Connections for OwnedConnections {
     fn verify_semantic_on_load(&self) -> bool {
         self.config.verify_semantic_on_load
     }
+}
+
+/// The WAL index SQLite keeps beside a database in WAL mode while it is open.
+fn shared_memory_file(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-shm");
+    PathBuf::from(name)
 }

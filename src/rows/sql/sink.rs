@@ -148,6 +148,10 @@ macro_rules! sql_row_sink {
                     Ok(edges::$on::delete(self.0, program.0, &wide(ids))?)
                 }
 
+                fn rewrite_node_keeping_refs(&mut self, _: ProgramId, row: &Self::Node) -> StorageResult<bool> {
+                    Ok(nodes::$on::rewrite_keeping_refs(self.0, row)?)
+                }
+
                 fn call_owners(&mut self, program: ProgramId, ids: &[NodeId]) -> StorageResult<Vec<FunctionId>> {
                     let ids: Vec<i64> = ids.iter().map(|n| i64::from(n.0)).collect();
                     nodes::$on::call_owners(self.0, program.0, &ids)?

@@ -48,6 +48,15 @@ set_list!(
     [op, arg, type_ref, callee_id, payload]
 );
 
+set_list!(
+    /// The op columns no index holds: the `SET` list of a rewrite that keeps the
+    /// node's references, which SQLite then makes without touching an index.
+    BodyChanges,
+    NodeRow,
+    compute_nodes,
+    [op, arg, payload]
+);
+
 impl NodeRow {
     /// The row of a node.
     pub fn new(program: ProgramId, id: NodeId, node: &ComputeNode) -> StorageResult<Self> {
@@ -216,6 +225,34 @@ per_connection! {
     /// Loads the ids of the nodes naming a type.
     pub fn load_by_type(conn: &mut Conn, program: i64, ty: i64) -> QueryResult<Vec<Strict<i64>>> {
         by_type(program, ty).load(conn)
+    }
+
+    /// Rewrites a stored node in place if its owner, type and callee are stored as
+    /// `row` has them (the usual edit: a constant's value, an argument index), setting
+    /// only the columns no index holds; whether it did. Done so, the node was stored
+    /// as a call exactly when it is one now, so the write needs no read of its old
+    /// row to keep `Calls` edges, and no index entry moves. One statement per
+    /// combination of absent references, each prepared once.
+    pub fn rewrite_keeping_refs(conn: &mut Conn, row: &NodeRow) -> QueryResult<bool> {
+        let key = compute_nodes::program_id
+            .eq(row.program_id)
+            .and(compute_nodes::owner_id.eq(&row.owner_id))
+            .and(compute_nodes::node_id.eq(&row.node_id));
+        macro_rules! rewrite {
+            ($marker:ident, $refs:expr) => {{
+                struct $marker;
+                Cached::<$marker, _>::new(PlainUpdate::new(compute_nodes::table, BodyChanges(row), key.and($refs)))
+                    .execute(conn)?
+            }};
+        }
+        let (t, c) = (compute_nodes::type_ref, compute_nodes::callee_id);
+        let rewritten = match (&row.type_ref, &row.callee_id) {
+            (None, None) => rewrite!(NoRefs, t.is_null().and(c.is_null())),
+            (Some(ty), None) => rewrite!(TypeRef, t.eq(ty).and(c.is_null())),
+            (None, Some(callee)) => rewrite!(CalleeRef, t.is_null().and(c.eq(callee))),
+            (Some(ty), Some(callee)) => rewrite!(BothRefs, t.eq(ty).and(c.eq(callee))),
+        };
+        Ok(rewritten == 1)
     }
 
     /// The owners of the stored call nodes (`Call`, `MakeClosure`) among `ids`: the
