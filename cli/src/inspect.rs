@@ -7,6 +7,7 @@ use crate::programs::{find_function, resolve};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::hash;
+use lmlang_storage::store::StorageError;
 use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
@@ -180,6 +181,8 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
         let name = names.get(&id).cloned().unwrap_or_default();
         progress.step(format!("checking {name}"));
         let check = match store.load_program(id) {
+            // Deleted by another process since it was listed: nothing left to check.
+            Err(StorageError::ProgramNotFound(_)) if program.is_none() => continue,
             Err(e) => ProgramCheck {
                 name,
                 violations: vec![e.to_string()],
@@ -188,7 +191,10 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
                 root_hash: String::new(),
             },
             Ok(g) => {
-                let again = store.load_program(id)?;
+                let again = match store.load_program(id) {
+                    Err(StorageError::ProgramNotFound(_)) if program.is_none() => continue,
+                    again => again?,
+                };
                 ProgramCheck {
                     name,
                     violations: g.validate().iter().map(|v| g.notation().violation(v)).collect(),
@@ -222,10 +228,12 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
             for v in &p.violations {
                 println!("  {v}");
             }
-            if !p.reload_equal {
+            // A program that did not load has no second load or hashes to compare.
+            let loaded = !p.root_hash.is_empty();
+            if loaded && !p.reload_equal {
                 println!("  a second load differs from the first");
             }
-            if !p.hashes_consistent {
+            if loaded && !p.hashes_consistent {
                 println!("  maintained hashes differ from a full recomputation");
             }
         }

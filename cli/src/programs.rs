@@ -39,7 +39,11 @@ struct ListedProgram {
 pub fn list(store: &Db, json: bool) -> CmdResult {
     let mut listed = Vec::new();
     for p in store.list_programs()? {
-        let g = store.load_program(p.id)?;
+        let g = match store.load_program(p.id) {
+            // Deleted by another process since it was listed.
+            Err(StorageError::ProgramNotFound(_)) => continue,
+            loaded => loaded?,
+        };
         listed.push(ListedProgram {
             id: p.id.0,
             name: p.name,

@@ -150,3 +150,50 @@ fn a_writer_waits_for_a_lock_held_briefly_then_succeeds() {
     assert!(waited >= Duration::from_millis(400), "the write waited for the lock ({waited:?})");
     assert!(store.load_program(program).unwrap().node(node).is_some());
 }
+
+/// `lmstore ARGS` on `db`, as a child process.
+fn lmstore_on(db: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lmstore")).arg("--db").arg(db).args(args).output().expect("the binary runs")
+}
+
+#[test]
+fn list_and_verify_pass_while_another_process_deletes_programs() {
+    // Both list the programs, then load each: one deleted in between used to fail the
+    // whole command ("program #N does not exist"; a quarter of `list` runs against a
+    // deleting writer).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("churn.db");
+    let made = lmstore_on(&db, &["generate", "--nodes", "500", "--name", "stays"]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (db, stop) = (db.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut k = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let name = format!("churn {k}");
+                // A busy answer is the only failure a writer may meet here.
+                for args in [vec!["generate", "--nodes", "500", "--name", &name], vec!["delete", &name]] {
+                    let out = lmstore_on(&db, &args);
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    assert!(out.status.success() || err.contains("busy") || err.contains("locked"), "{args:?}: {err}");
+                }
+                k += 1;
+            }
+        })
+    };
+    for _ in 0..25 {
+        for args in [["list"], ["verify"]] {
+            let out = lmstore_on(&db, &args);
+            assert!(
+                out.status.success(),
+                "{args:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(String::from_utf8_lossy(&out.stdout).contains("stays"), "{args:?}");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churn.join().expect("the churning writer");
+}
