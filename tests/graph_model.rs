@@ -722,6 +722,12 @@ fn damages() -> Vec<DamageCase> {
             "parent function f60 does not exist",
         ),
         (
+            "closure that is its own parent",
+            |s, d| function_entry(d, s.closure).parent_function = Some(s.closure),
+            |s| Entity::Function(s.closure),
+            "closure parents form a cycle",
+        ),
+        (
             "parent on a plain function",
             |s, d| function_entry(d, s.helper).parent_function = Some(s.main),
             |s| Entity::Function(s.helper),

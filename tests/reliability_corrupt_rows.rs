@@ -426,3 +426,27 @@ fn a_huge_next_id_in_a_row_does_not_exhaust_memory() {
         Err(e) => panic!("{e:?}"),
     }
 }
+
+#[test]
+fn a_damaged_history_row_is_named_by_its_stored_values() {
+    use lmlang_storage::store::{LogPage, ProgramHistory};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("history.db");
+    let store = SqliteStore::open(&path).expect("store");
+    store.set_history(true);
+    let g = lmlang_storage::synth::generate(&lmlang_storage::synth::SynthConfig::new(200));
+    let p = store.insert_program("h", &g).expect("insert");
+    let f = g.functions().next().map(|f| f.id).expect("a function");
+    store.insert_node(p, f, ComputeOp::Print.into()).expect("edit");
+    let conn = rusqlite::Connection::open(&path).expect("connection");
+    conn.execute_batch(&format!(
+        "PRAGMA ignore_check_constraints = ON; UPDATE lmlang_history SET revision = -7 WHERE program_id = {} AND revision = 2;",
+        p.0
+    ))
+    .expect("damage");
+    drop(conn);
+    let err = SqliteStore::open(&path).expect("store").log(p, LogPage::default()).expect_err("a damaged row");
+    let text = err.to_string();
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err:?}");
+    assert!(text.contains("lmlang_history") && text.contains("revision -7") && !text.contains("Strict"), "{text}");
+}

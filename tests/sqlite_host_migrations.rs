@@ -141,3 +141,33 @@ fn the_names_migration_refuses_to_run_with_foreign_keys_on_and_loses_nothing() {
     drop(conn);
     assert_eq!(programs_of(&db), before);
 }
+
+#[derive(QueryableByName)]
+struct TableName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+fn tables(path: &Path) -> Vec<String> {
+    let mut conn = connect(path);
+    let rows: Vec<TableName> = diesel::sql_query("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .load(&mut conn)
+        .expect("tables");
+    rows.into_iter().map(|t| t.name).collect()
+}
+
+#[test]
+fn a_migration_that_fails_leaves_the_database_as_it_was() {
+    // Another application's file that happens to hold a table of one of our names:
+    // our first migration fails on it. Diesel's own table used to be created before
+    // the migrations' transaction, so it stayed behind.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("theirs.db");
+    connect(&path)
+        .batch_execute("CREATE TABLE users (id INTEGER PRIMARY KEY); CREATE TABLE lmlang_programs (x);")
+        .expect("their schema");
+    let before = tables(&path);
+    let refused = SqliteStore::open(&path);
+    assert!(matches!(refused, Err(StorageError::Migration(_))), "{:?}", refused.err());
+    assert_eq!(tables(&path), before);
+}

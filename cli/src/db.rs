@@ -29,6 +29,22 @@ impl std::ops::Deref for Db {
 }
 
 /// Whether `--db` names a PostgreSQL server rather than a file.
+/// Whether `path` is an SQLite database with tables, none of them this crate's: a
+/// file of another application. Read without changing it; `false` when it cannot be
+/// read that way (the store's own open then says why).
+pub fn holds_only_foreign_tables(path: &std::path::Path) -> bool {
+    let Ok(conn) = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return false;
+    };
+    let counts = conn.query_row(
+        "SELECT count(*), count(*) FILTER (WHERE substr(name, 1, 7) = 'lmlang_') FROM sqlite_schema \
+         WHERE type = 'table' AND substr(name, 1, 7) <> 'sqlite_' AND name <> '__diesel_schema_migrations'",
+        [],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+    );
+    matches!(counts, Ok((tables, ours)) if tables > 0 && ours == 0)
+}
+
 pub fn is_postgres_url(db: &std::path::Path) -> bool {
     db.to_str().is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
 }

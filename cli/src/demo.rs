@@ -10,7 +10,7 @@ use crate::output::Progress;
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::{GraphError, ProgramGraph};
 use lmlang_storage::model::*;
-use lmlang_storage::store::ProgramId;
+use lmlang_storage::store::{ProgramId, StorageError};
 use lmlang_storage::synth::{SynthConfig, generate as synthesize};
 use std::path::Path;
 use std::process::ExitCode;
@@ -138,19 +138,69 @@ pub fn sample_program() -> Result<ProgramGraph, GraphError> {
 
 /// Stores `g` under `name`, replacing a program of that name, and checks that a reload
 /// equals it and hashes the same.
+/// Stores `g` as `name` and checks that it reads back equal. A name still free takes
+/// the program at once; a program already there is replaced only once the new one is
+/// stored and checked (see [`replace`]).
 fn store_and_check(store: &Db, name: &str, g: &ProgramGraph) -> Result<ProgramId, Failure> {
-    if let Ok(old) = store.find_program(name) {
-        store.delete_program(old)?;
+    if let Err(StorageError::ProgramNotFound(_)) = store.find_program(name) {
+        match store.insert_program(name, g) {
+            Ok(id) => {
+                return match reads_back_equal(store, id, g)? {
+                    None => Ok(id),
+                    Some(problem) => Err(Failure(format!("{name}: {problem}"))),
+                };
+            }
+            // Another process stored one meanwhile: replace it.
+            Err(StorageError::DuplicateProgramName(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
-    let id = store.insert_program(name, g)?;
+    replace(store, name, g)
+}
+
+/// What is wrong with the program `id` as read back, if it differs from `g`.
+fn reads_back_equal(store: &Db, id: ProgramId, g: &ProgramGraph) -> Result<Option<&'static str>, Failure> {
     let loaded = store.load_program(id)?;
-    if &loaded != g {
-        return Err(Failure(format!("{name}: the reloaded program differs from the stored one")));
+    Ok(if &loaded != g {
+        Some("the reloaded program differs from the stored one")
+    } else if loaded.hashes().program() != g.hashes().program() {
+        Some("the reloaded program hashes differently")
+    } else {
+        None
+    })
+}
+
+/// Replaces the program named `name` by `g`: written under a name of its own first
+/// and checked, then the old program is deleted and the new one renamed. A failure at
+/// any step (a damaged file, say) leaves the old program, the new one or both, never
+/// neither; another process storing the same name at the same moment makes it try
+/// again.
+fn replace(store: &Db, name: &str, g: &ProgramGraph) -> Result<ProgramId, Failure> {
+    let staging = format!("{name} (being stored by process {})", std::process::id());
+    if let Ok(left) = store.find_program(&staging) {
+        // Left by an earlier process of the same id that died half-way.
+        store.delete_program(left)?;
     }
-    if loaded.hashes().program() != g.hashes().program() {
-        return Err(Failure(format!("{name}: the reloaded program hashes differently")));
+    let id = store.insert_program(&staging, g)?;
+    if let Some(problem) = reads_back_equal(store, id, g)? {
+        // Best effort: the old program was not touched either way.
+        let _ = store.delete_program(id);
+        return Err(Failure(format!("{name}: {problem}")));
     }
-    Ok(id)
+    for _ in 0..3 {
+        if let Ok(old) = store.find_program(name) {
+            match store.delete_program(old) {
+                Ok(()) | Err(StorageError::ProgramNotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match store.rename_program(id, name) {
+            Ok(()) => return Ok(id),
+            Err(StorageError::DuplicateProgramName(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Failure(format!("{name}: other processes kept storing a program of that name; this one is {staging:?}")))
 }
 
 pub fn demo(store: &Db, db: &Path) -> CmdResult {

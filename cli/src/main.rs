@@ -103,6 +103,14 @@ fn run(cli: Cli) -> CmdResult {
         let read_only = SqliteConfig::default().with_read_only(true);
         match SqliteStore::open_with(&cli.db, read_only) {
             Ok(store) => Ok(Db::Sqlite(Box::new(store))),
+            // A reading command does not install the schema beside another
+            // application's tables; `migrate` (or any writing command) does.
+            Err(StorageError::ReadOnly) if db::holds_only_foreign_tables(&cli.db) => Err(Failure(format!(
+                "{} holds another application's tables and no lmlang schema; \
+                 `lmstore --db {} migrate` adds the schema beside them",
+                cli.db.display(),
+                cli.db.display()
+            ))),
             Err(StorageError::ReadOnly) => open(),
             Err(StorageError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => open(),
             Err(e) => Err(Failure(format!("cannot open {}: {e}", cli.db.display()))),

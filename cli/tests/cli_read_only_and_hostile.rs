@@ -243,3 +243,33 @@ fn names_of_any_length_or_with_control_characters_print_in_every_table() {
     assert!(list.lines().any(|l| l.starts_with("two\\nlines") || l.contains(" two\\nlines")), "{list}");
     assert!(!list.lines().any(|l| l.starts_with("lines")), "{list}");
 }
+
+#[test]
+fn reading_commands_leave_another_applications_database_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("theirs.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('ann');",
+    )
+    .unwrap();
+    drop(conn);
+    let bytes = std::fs::read(&db).unwrap();
+    let path = db.to_str().unwrap();
+    for args in [vec!["list"], vec!["show", "sample"], vec!["verify"]] {
+        let mut full = vec!["--db", path];
+        full.extend(args.iter().copied());
+        let out = lmstore(d, &full);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("another application's tables") && err.contains("migrate"), "{args:?}: {err}");
+        assert_eq!(std::fs::read(&db).unwrap(), bytes, "{args:?} changed the file");
+    }
+    // Asked for, the schema goes in beside their table.
+    ok(d, &["--db", path, "migrate"]);
+    assert!(ok(d, &["--db", path, "list"]).contains("no programs yet"));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let name: String = conn.query_row("SELECT name FROM users", [], |r| r.get(0)).unwrap();
+    assert_eq!(name, "ann");
+}

@@ -197,3 +197,30 @@ fn list_and_verify_pass_while_another_process_deletes_programs() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     churn.join().expect("the churning writer");
 }
+
+#[test]
+fn demos_run_at_once_each_leave_one_sample_and_nothing_half_stored() {
+    // Each demo replaces the programs of its names; it used to delete and then insert,
+    // so a second process could delete in between ("program #N does not exist") and a
+    // failed insert left the name with no program at all.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("demos.db");
+    let made = lmstore_on(&db, &["demo"]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || lmstore_on(&db, &["demo"]))
+        })
+        .collect();
+    for run in runs {
+        let out = run.join().expect("demo thread");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() || err.contains("busy") || err.contains("locked"), "{err}");
+    }
+    let list = lmstore_on(&db, &["list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    let mut names: Vec<&str> = listed.as_array().expect("array").iter().filter_map(|p| p["name"].as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["generated-10k", "sample"], "{listed}");
+}

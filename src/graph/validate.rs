@@ -3,10 +3,10 @@
 
 use super::error::{Entity, Violation};
 use super::program::ProgramGraph;
-use crate::model::{EdgeId, FlowEdge, LmType, ModuleId, NodeId, SemanticKey};
+use crate::model::{EdgeId, FlowEdge, FunctionId, LmType, ModuleId, NodeId, SemanticKey};
 use petgraph::Direction;
 use petgraph::visit::{EdgeRef, IntoEdgeReferences, NodeIndexable};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 impl ProgramGraph {
     /// Every broken invariant, sorted by entity; empty when the graph is whole.
@@ -198,6 +198,45 @@ impl ProgramGraph {
                 out.push(Violation::new(e, "captures on a function that is not a closure"));
             }
         }
+        for f in self.closures_without_a_plain_ancestor() {
+            out.push(Violation::new(Entity::Function(f), "closure parents form a cycle"));
+        }
+    }
+
+    /// Closures whose chain of parents never reaches a function that is not a
+    /// closure: the chain runs into a cycle. The API cannot build one (a parent exists
+    /// before its closures); a document or a row can. Each function is walked once.
+    fn closures_without_a_plain_ancestor(&self) -> Vec<FunctionId> {
+        // Whether a function's chain reaches a plain function (or a missing parent,
+        // which is reported on its own).
+        let mut settled: HashMap<FunctionId, bool> = HashMap::new();
+        let mut stuck = Vec::new();
+        for &start in self.functions.keys() {
+            let (mut path, mut on_path) = (Vec::new(), HashSet::new());
+            let mut current = start;
+            let reaches = loop {
+                if let Some(&r) = settled.get(&current) {
+                    break r;
+                }
+                match self.functions.get(&current).map(|f| (f.def.is_closure, f.def.parent_function)) {
+                    Some((true, Some(parent))) => {
+                        if !on_path.insert(current) {
+                            break false;
+                        }
+                        path.push(current);
+                        current = parent;
+                    }
+                    _ => break true,
+                }
+            };
+            for f in path {
+                settled.insert(f, reaches);
+                if !reaches {
+                    stuck.push(f);
+                }
+            }
+        }
+        stuck
     }
 
     fn validate_nodes(&self, out: &mut Vec<Violation>) {

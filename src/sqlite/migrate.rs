@@ -55,12 +55,11 @@ struct Version {
 /// (created by the prefix migration, added to by every later one) can. A database
 /// without it predates that migration and holds only versions this build knows.
 fn own_versions(conn: &mut SqliteConnection) -> StorageResult<Vec<String>> {
-    let exists = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
-        "EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'lmlang_schema_versions')",
-    ))
-    .get_result::<bool>(conn)
-    .map_err(classify)?;
-    if !exists {
+    if !table_exists(conn, "lmlang_schema_versions")? {
+        if !table_exists(conn, MIGRATIONS_TABLE)? {
+            // Nothing migrated yet; asking Diesel would create its table, a write.
+            return Ok(Vec::new());
+        }
         let known = known_versions()?;
         return Ok(applied_versions(conn)?.into_iter().filter(|v| known.contains(v)).collect());
     }
@@ -68,6 +67,23 @@ fn own_versions(conn: &mut SqliteConnection) -> StorageResult<Vec<String>> {
     let rows: Vec<Version> =
         diesel::sql_query("SELECT version FROM lmlang_schema_versions").load(conn).map_err(classify)?;
     Ok(rows.into_iter().map(|r| r.version).collect())
+}
+
+/// Diesel's record of applied migrations, shared with a host service's own.
+const MIGRATIONS_TABLE: &str = "__diesel_schema_migrations";
+
+/// Whether the database has a table of this name (read from the schema; Diesel's
+/// migration harness would create its own table on the first question it is asked).
+fn table_exists(conn: &mut SqliteConnection, name: &str) -> StorageResult<bool> {
+    diesel::select(
+        diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ",
+        )
+        .bind::<diesel::sql_types::Text, _>(name)
+        .sql(")"),
+    )
+    .get_result::<bool>(conn)
+    .map_err(classify)
 }
 
 /// The schema version of the database: this crate's newest applied migration (0 if
@@ -126,6 +142,9 @@ pub fn foreign_key_problems(conn: &mut SqliteConnection) -> StorageResult<Vec<St
 /// a newer file is `SchemaTooNew`, one that needs migrating is `ReadOnly`.
 pub fn require_current(conn: &mut SqliteConnection) -> StorageResult<()> {
     refuse_newer(conn)?;
+    if !table_exists(conn, MIGRATIONS_TABLE)? {
+        return Err(StorageError::ReadOnly);
+    }
     let pending = conn.pending_migrations(MIGRATIONS).map_err(|e| match e.downcast::<diesel::result::Error>() {
         Ok(db) => classify(*db),
         Err(other) => StorageError::Migration(other.to_string()),
@@ -159,7 +178,9 @@ pub fn migrate(conn: &mut SqliteConnection) -> StorageResult<Vec<String>> {
 
 fn migrate_untimed(conn: &mut SqliteConnection, span: &Span) -> StorageResult<Vec<String>> {
     refuse_newer(conn)?;
-    let waiting = pending(conn)?;
+    // Without Diesel's table everything is pending: it is created in the transaction
+    // below, so a migration that fails leaves the file as it was.
+    let waiting = if table_exists(conn, MIGRATIONS_TABLE)? { pending(conn)? } else { known_versions()?.len() };
     span.record("pending", waiting);
     if waiting == 0 {
         return Ok(Vec::new());

@@ -4,7 +4,7 @@
 
 use crate::graph::{ChangeSet, EdgeEntry};
 use crate::hash::ContentHash;
-use crate::rows::sql::codec::{Strict, corrupt, count_u64};
+use crate::rows::sql::codec::{Strict, corrupt, count_u64, show};
 use crate::rows::sql::tables::{
     Cached, InsertRow, RowsInsert, edges, functions, insert_row, modules, nodes, per_connection, types,
 };
@@ -97,7 +97,7 @@ impl EntryRow {
 
     /// The record a row holds (with `delta`), or a `Corrupt` error naming it.
     pub fn decode(self, delta: Vec<u8>) -> StorageResult<HistoryRecord> {
-        let key = format!("program {} revision {:?}", ProgramId(self.program_id), self.revision);
+        let key = format!("program {} revision {}", ProgramId(self.program_id), show(self.revision));
         let bad = |detail: String| corrupt("lmlang_history", key.clone(), detail);
         let revision = |cell: Strict<i64>, what: &str| count_u64(cell, what).map_err(bad);
         let opt = |cell: Option<Strict<i64>>, what: &str| cell.map(|c| revision(c, what)).transpose();
