@@ -43,6 +43,7 @@ pub enum Command {
     /// List stored programs with their sizes and root hashes.
     #[command(after_help = "Example: lmstore list --json")]
     List {
+        /// Print JSON for scripts instead of text for people.
         #[arg(long)]
         json: bool,
     },
@@ -54,6 +55,7 @@ pub enum Command {
         /// Show this function (its name or qualified name) in detail.
         #[arg(long)]
         function: Option<String>,
+        /// Print JSON for scripts instead of text for people.
         #[arg(long)]
         json: bool,
     },
@@ -80,6 +82,7 @@ pub enum Command {
     Hash {
         /// Program name or id.
         program: String,
+        /// Print JSON for scripts instead of text for people.
         #[arg(long)]
         json: bool,
     },
@@ -99,6 +102,7 @@ pub enum Command {
         /// Nodes and edges added, removed and changed in every changed function.
         #[arg(long)]
         nodes: bool,
+        /// Print JSON for scripts instead of text for people.
         #[arg(long)]
         json: bool,
     },
@@ -125,6 +129,7 @@ pub enum Command {
     Verify {
         /// Only this program (name or id).
         program: Option<String>,
+        /// Print JSON for scripts instead of text for people.
         #[arg(long)]
         json: bool,
     },
@@ -139,6 +144,7 @@ pub enum Command {
         /// Only entries older than this revision (the next page).
         #[arg(long)]
         before: Option<u64>,
+        /// Print JSON for scripts instead of text for people.
         #[arg(long)]
         json: bool,
     },
