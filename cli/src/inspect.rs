@@ -7,7 +7,7 @@ use crate::programs::{find_function, resolve};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::hash;
-use lmlang_storage::store::StorageError;
+use lmlang_storage::store::{ProgramSummary, StorageError};
 use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
@@ -161,7 +161,42 @@ struct ProgramCheck {
     violations: Vec<String>,
     reload_equal: bool,
     hashes_consistent: bool,
+    /// The program row's counts against the program as loaded; `None` when another
+    /// process wrote to it while it was checked, or it did not load.
+    stored_counts: Option<CountsCheck>,
     root_hash: String,
+}
+
+/// The counts a listing shows (kept in the program's row by every write) against the
+/// program as loaded.
+#[derive(Serialize)]
+struct CountsCheck {
+    stored: [u64; 4],
+    loaded: [u64; 4],
+}
+
+impl CountsCheck {
+    fn matches(&self) -> bool {
+        self.stored == self.loaded
+    }
+}
+
+/// Modules, functions, nodes and edges.
+fn counts_of_summary(p: &ProgramSummary) -> [u64; 4] {
+    [p.modules, p.functions, p.nodes, p.edges]
+}
+
+fn counts_of_graph(g: &ProgramGraph) -> [u64; 4] {
+    [g.modules().len() as u64, g.function_count() as u64, g.node_count() as u64, g.edge_count() as u64]
+}
+
+impl ProgramCheck {
+    fn passed(&self) -> bool {
+        self.violations.is_empty()
+            && self.reload_equal
+            && self.hashes_consistent
+            && self.stored_counts.as_ref().is_none_or(CountsCheck::matches)
+    }
 }
 
 pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
@@ -169,7 +204,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
         Some(p) => vec![resolve(store, p)?],
         None => store.list_programs()?.into_iter().map(|p| p.id).collect(),
     };
-    let names: std::collections::HashMap<_, _> = store.list_programs()?.into_iter().map(|p| (p.id, p.name)).collect();
+    let listed: std::collections::HashMap<_, _> = store.list_programs()?.into_iter().map(|p| (p.id, p)).collect();
     // Two steps for the database checks, one per program.
     let progress = Progress::items(ids.len() as u64 + 2);
     progress.step("integrity_check");
@@ -177,8 +212,9 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
     progress.step("foreign_key_check");
     let mut report =
         VerifyReport { integrity_check, foreign_key_check: store.foreign_key_check()?, ..Default::default() };
+    let mut checked = Vec::new();
     for id in ids {
-        let name = names.get(&id).cloned().unwrap_or_default();
+        let name = listed.get(&id).map(|p| p.name.clone()).unwrap_or_default();
         progress.step(format!("checking {name}"));
         let check = match store.load_program(id) {
             // Deleted by another process since it was listed: nothing left to check.
@@ -188,6 +224,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
                 violations: vec![e.to_string()],
                 reload_equal: false,
                 hashes_consistent: false,
+                stored_counts: None,
                 root_hash: String::new(),
             },
             Ok(g) => {
@@ -200,16 +237,29 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
                     violations: g.validate().iter().map(|v| g.notation().violation(v)).collect(),
                     reload_equal: again == g && again.hashes().program() == g.hashes().program(),
                     hashes_consistent: hash::verify_index(&g),
+                    stored_counts: listed
+                        .get(&id)
+                        .map(|p| CountsCheck { stored: counts_of_summary(p), loaded: counts_of_graph(&g) }),
                     root_hash: g.hashes().program().to_hex(),
                 }
             }
         };
         report.programs.push(check);
+        checked.push(id);
     }
     progress.finish();
+    // The counts compare only for programs no other process wrote to meanwhile: the
+    // same revision before and after every load.
+    let after: std::collections::HashMap<_, _> =
+        store.list_programs()?.into_iter().map(|p| (p.id, p.revision)).collect();
+    for (id, check) in checked.iter().zip(report.programs.iter_mut()) {
+        if listed.get(id).map(|p| p.revision) != after.get(id).copied() {
+            check.stored_counts = None;
+        }
+    }
     report.ok = report.integrity_check.is_empty()
         && report.foreign_key_check.is_empty()
-        && report.programs.iter().all(|p| p.violations.is_empty() && p.reload_equal && p.hashes_consistent);
+        && report.programs.iter().all(ProgramCheck::passed);
     if json {
         print_json(&report)?;
     } else {
@@ -223,8 +273,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
             println!("  {p}");
         }
         for p in &report.programs {
-            let ok = p.violations.is_empty() && p.reload_equal && p.hashes_consistent;
-            println!("program {:<20} {}", p.name, status(ok));
+            println!("program {:<20} {}", p.name, status(p.passed()));
             for v in &p.violations {
                 println!("  {v}");
             }
@@ -235,6 +284,14 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
             }
             if loaded && !p.hashes_consistent {
                 println!("  maintained hashes differ from a full recomputation");
+            }
+            if let Some(c) = p.stored_counts.as_ref().filter(|c| !c.matches()) {
+                let [m, f, n, e] = c.stored;
+                let [lm, lf, ln, le] = c.loaded;
+                println!(
+                    "  the program row counts {m} modules, {f} functions, {n} nodes, {e} edges; \
+                     the program has {lm}, {lf}, {ln}, {le}"
+                );
             }
         }
     }

@@ -273,3 +273,24 @@ fn reading_commands_leave_another_applications_database_alone() {
     let name: String = conn.query_row("SELECT name FROM users", [], |r| r.get(0)).unwrap();
     assert_eq!(name, "ann");
 }
+
+#[test]
+fn verify_compares_the_stored_counts_with_the_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    assert!(lmstore(d, &["verify"]).status.success());
+    let conn = rusqlite::Connection::open(d.join("lmlang.db")).unwrap();
+    conn.execute_batch(
+        "UPDATE lmlang_programs SET node_count = 4000000000 \
+         WHERE id = (SELECT program_id FROM lmlang_program_names WHERE name = 'sample')",
+    )
+    .unwrap();
+    drop(conn);
+    let out = lmstore(d, &["verify"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("4000000000 nodes") && text.contains("the program has"), "{text}");
+    let json: serde_json::Value = serde_json::from_slice(&lmstore(d, &["verify", "--json"]).stdout).unwrap();
+    assert_eq!(json["ok"], false);
+}
