@@ -121,8 +121,18 @@ fn a_file_that_cannot_be_opened_is_cannot_open_on_open_and_through_a_pool() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no such directory").join("store.db");
     match SqliteStore::open(&missing) {
-        Err(e) => assert_kind(&e, DatabaseErrorKind::CannotOpen),
+        Err(e) => {
+            assert_kind(&e, DatabaseErrorKind::CannotOpen);
+            assert!(e.to_string().contains("no such directory does not exist"), "{e}");
+        }
         Ok(_) => panic!("opened a file in a missing directory"),
+    }
+    match SqliteStore::open(dir.path()) {
+        Err(e) => {
+            assert_kind(&e, DatabaseErrorKind::CannotOpen);
+            assert!(e.to_string().contains("is a directory"), "{e}");
+        }
+        Ok(_) => panic!("opened a directory"),
     }
     assert!(!missing.exists());
     let pool = Pool::builder().connection_timeout(Duration::from_millis(300)).build_unchecked(ConnectionManager::<

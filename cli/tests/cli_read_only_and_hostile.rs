@@ -294,3 +294,24 @@ fn verify_compares_the_stored_counts_with_the_program() {
     let json: serde_json::Value = serde_json::from_slice(&lmstore(d, &["verify", "--json"]).stdout).unwrap();
     assert_eq!(json["ok"], false);
 }
+
+#[test]
+fn a_file_that_is_no_database_a_directory_or_a_missing_directory_is_named_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("noise.db"), (0..5000u32).map(|i| (i * 7919 % 251) as u8).collect::<Vec<u8>>()).unwrap();
+    std::fs::create_dir(d.join("folder")).unwrap();
+    for (db, words) in [
+        ("noise.db", "is not an SQLite database"),
+        ("folder", "is a directory"),
+        ("missing/new.db", "the directory missing does not exist"),
+    ] {
+        for command in ["list", "demo"] {
+            let out = lmstore(d, &["--db", db, command]);
+            assert!(!out.status.success(), "{db} {command}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(words), "{db} {command}: {err}");
+        }
+    }
+    assert!(!d.join("missing").exists());
+}

@@ -154,7 +154,7 @@ fn from_code(code: c_int, message: &str, source: impl Into<Box<dyn std::error::E
         ffi::SQLITE_READONLY => StorageError::ReadOnly,
         ffi::SQLITE_FULL => StorageError::Full,
         ffi::SQLITE_CORRUPT | ffi::SQLITE_NOTADB => {
-            StorageError::Corrupt { table: "(database file)", key: String::new(), detail: message.to_string() }
+            StorageError::Corrupt { table: crate::store::WHOLE_FILE, key: String::new(), detail: message.to_string() }
         }
         ffi::SQLITE_CANTOPEN => StorageError::database(DatabaseErrorKind::CannotOpen, source),
         _ => StorageError::database(DatabaseErrorKind::Other, source),

@@ -115,6 +115,21 @@ impl OwnedConnections {
     }
 
     fn open_untimed(path: &Path, config: SqliteConfig) -> StorageResult<Self> {
+        let plain_path = !path.to_string_lossy().starts_with("file:");
+        // Said plainly rather than as SQLite's "disk I/O error" and "unable to open
+        // database file", with the kind a pool's connection would report.
+        if plain_path && path.is_dir() {
+            return Err(StorageError::database(
+                DatabaseErrorKind::CannotOpen,
+                format!("{} is a directory, not a database file", path.display()),
+            ));
+        }
+        if let Some(dir) = path.parent().filter(|d| plain_path && !d.as_os_str().is_empty() && !d.exists()) {
+            return Err(StorageError::database(
+                DatabaseErrorKind::CannotOpen,
+                format!("the directory {} does not exist", dir.display()),
+            ));
+        }
         if config.read_only && !path.to_string_lossy().starts_with("file:") && !path.exists() {
             // Said plainly rather than as SQLite's "unable to open database file".
             return Err(StorageError::Io(std::io::Error::new(

@@ -114,7 +114,7 @@ pub enum StorageError {
     },
     /// A stored row could not be decoded (hand-edited, truncated or from a broken
     /// writer); nothing was guessed or defaulted.
-    #[error("corrupt data in table {table}, row {key}: {detail}")]
+    #[error("{}", describe_corrupt(table, key, detail))]
     Corrupt {
         /// The table holding the row.
         table: &'static str,
@@ -221,3 +221,15 @@ impl StorageError {
 
 /// Shorthand for store results.
 pub type StorageResult<T> = Result<T, StorageError>;
+
+/// The `table` of a [`StorageError::Corrupt`] that is about the whole file (SQLite
+/// found its header or its pages malformed), not a row.
+pub(crate) const WHOLE_FILE: &str = "(database file)";
+
+fn describe_corrupt(table: &str, key: &str, detail: &str) -> String {
+    if table == WHOLE_FILE {
+        format!("the database file is damaged or is not an SQLite database ({detail})")
+    } else {
+        format!("corrupt data in table {table}, row {key}: {detail}")
+    }
+}

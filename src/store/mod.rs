@@ -8,6 +8,7 @@ mod api;
 mod backend;
 mod engine;
 mod error;
+pub(crate) use error::WHOLE_FILE;
 mod history;
 mod memory;
 pub(crate) mod trace;
