@@ -77,6 +77,20 @@ pub enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Save an export file over a stored program, as one edit in its history (what
+    /// `undo` steps back): export, edit the file, save it back.
+    #[command(
+        after_help = "Example: lmstore export sample -o s.json && (edit s.json) && lmstore save sample s.json -m \"new constant\""
+    )]
+    Save {
+        /// Program name or id.
+        program: String,
+        /// A file written by `export` (any program's: the stored one takes its content).
+        file: PathBuf,
+        /// A message for the log.
+        #[arg(short, long)]
+        message: Option<String>,
+    },
     /// Print the program root hash and every function's root hash.
     #[command(after_help = "Example: lmstore hash sample --json")]
     Hash {

@@ -123,6 +123,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::Show { program, function, json } => programs::show(&read()?, &program, function.as_deref(), json),
         Command::Export { program, output } => transfer::export(&read()?, &program, output.as_deref()),
         Command::Import { file, name } => transfer::import(&open()?, &file, name.as_deref()),
+        Command::Save { program, file, message } => transfer::save(&open()?, &program, &file, message.as_deref()),
         Command::Hash { program, json } => inspect::hash(&read()?, &program, json),
         Command::Diff { a, b, function, nodes, json } => {
             inspect::diff(&read()?, &a, &b, function.as_deref(), nodes, json)

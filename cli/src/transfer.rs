@@ -145,6 +145,32 @@ pub fn read_export(path: &Path) -> Result<(String, ProgramGraph), Failure> {
     Ok((file.name, g))
 }
 
+pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>) -> CmdResult {
+    let id = crate::programs::resolve(store, program)?;
+    let progress = Progress::steps(2);
+    progress.step(format!("reading and validating {}", path.display()));
+    let (_, g) = read_export(path)?;
+    progress.step(format!("saving {} nodes and {} edges over {program}", g.node_count(), g.edge_count()));
+    let report = match message {
+        Some(m) => store.save_with_message(id, &g, m)?,
+        None => store.save_program(id, &g)?,
+    };
+    progress.finish();
+    if report.rows_written + report.rows_deleted == 0 {
+        println!("{program} already holds what {} holds; nothing saved", path.display());
+    } else {
+        let revision = store.log(id, lmlang_storage::store::LogPage { before: None, limit: 1 })?;
+        let revision = revision.first().map_or_else(String::new, |e| format!(" at revision {}", e.revision));
+        println!(
+            "saved {} over {program}{revision}: {} rows written, {} deleted",
+            path.display(),
+            report.rows_written,
+            report.rows_deleted
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn import(store: &Db, path: &Path, name: Option<&str>) -> CmdResult {
     let progress = Progress::steps(2);
     progress.step(format!("reading and validating {}", path.display()));

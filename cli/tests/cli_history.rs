@@ -58,3 +58,47 @@ fn history_commands_walk_a_program_back_and_forth() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no revision 1"), "{out:?}");
     assert!(!ok(d, &["tag", "sample"]).contains("start"), "the tag went with its revision");
 }
+
+/// Adds one to the first 64-bit integer constant in an export document.
+fn bump_a_constant(doc: &mut serde_json::Value) -> bool {
+    match doc {
+        serde_json::Value::Object(map) => {
+            if let Some(n) = map.get("I64").and_then(|v| v.as_i64()) {
+                map.insert("I64".into(), (n + 1).into());
+                return true;
+            }
+            map.values_mut().any(bump_a_constant)
+        }
+        serde_json::Value::Array(items) => items.iter_mut().any(bump_a_constant),
+        _ => false,
+    }
+}
+
+#[test]
+fn an_edited_export_saved_back_is_one_edit_that_undo_takes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    ok(d, &["export", "sample", "-o", "s.json"]);
+    let mut doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("s.json")).unwrap()).unwrap();
+    assert!(bump_a_constant(&mut doc), "the sample has an integer constant");
+    std::fs::write(d.join("edited.json"), doc.to_string()).unwrap();
+    let before = json(d, &["hash", "sample", "--json"]);
+
+    assert!(ok(d, &["save", "sample", "edited.json", "-m", "bump a constant"]).contains("1 rows written"));
+    let log = json(d, &["log", "sample", "--json"]);
+    assert_eq!(log[0]["kind"], "Edit");
+    assert_eq!(log[0]["message"], "bump a constant");
+    assert_ne!(json(d, &["hash", "sample", "--json"]), before);
+    // Saved again, the same file changes nothing and makes no commit.
+    assert!(ok(d, &["save", "sample", "edited.json"]).contains("nothing saved"));
+    assert_eq!(json(d, &["log", "sample", "--json"]).as_array().unwrap().len(), log.as_array().unwrap().len());
+    ok(d, &["undo", "sample"]);
+    assert_eq!(json(d, &["hash", "sample", "--json"]), before);
+
+    // A file that does not validate is refused and the program stays as it was.
+    std::fs::write(d.join("broken.json"), "{\"format_version\": 1}").unwrap();
+    let out = lmstore(d, &["save", "sample", "broken.json"]);
+    assert!(!out.status.success());
+    assert_eq!(json(d, &["hash", "sample", "--json"]), before);
+}
