@@ -117,6 +117,9 @@ pub fn prune(store: &Db, program: &str, before: Option<u64>, keep: Option<u64>) 
     let id = resolve(store, program)?;
     let retention = match (before, keep) {
         (Some(r), None) => Retention::Before(r),
+        (None, Some(0)) => {
+            return Err(Failure("--keep must be at least 1: the newest entry is what undo starts from".into()));
+        }
         (None, Some(n)) => Retention::Newest(n),
         _ => return Err(Failure("give exactly one of --before REVISION and --keep COUNT".into())),
     };

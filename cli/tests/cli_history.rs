@@ -96,6 +96,8 @@ fn an_edited_export_saved_back_is_one_edit_that_undo_takes_back() {
     ok(d, &["undo", "sample"]);
     assert_eq!(json(d, &["hash", "sample", "--json"]), before);
 
+    let out = lmstore(d, &["prune", "sample", "--keep", "0"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("at least 1"));
     // A file that does not validate is refused and the program stays as it was.
     std::fs::write(d.join("broken.json"), "{\"format_version\": 1}").unwrap();
     let out = lmstore(d, &["save", "sample", "broken.json"]);
