@@ -141,6 +141,13 @@ pub fn read_export(path: &Path) -> Result<(String, ProgramGraph), Failure> {
     if file.hash_algorithm_version == HASH_ALGORITHM_VERSION && actual != file.root_hash {
         // Not an error: agents may edit exports by hand. But say so.
         eprintln!("note: {} was edited since export (root hash {actual}, recorded {})", path.display(), file.root_hash);
+    } else if file.hash_algorithm_version > HASH_ALGORITHM_VERSION {
+        eprintln!(
+            "note: {} records its root under hash algorithm {}, newer than this build's {HASH_ALGORITHM_VERSION}; \
+             the root was not compared",
+            path.display(),
+            file.hash_algorithm_version
+        );
     }
     Ok((file.name, g))
 }

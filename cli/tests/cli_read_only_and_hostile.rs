@@ -222,6 +222,15 @@ fn import_compares_the_recorded_root_only_under_the_same_hash_algorithm() {
     let out = lmstore(dir.path(), &["import", older.to_str().expect("UTF-8"), "--name", "older"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("edited"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A root recorded by a newer algorithm is not compared, and the note says so.
+    file["hash_algorithm_version"] = serde_json::json!(99);
+    let newer = dir.path().join("newer.json");
+    std::fs::write(&newer, serde_json::to_string(&file).expect("JSON")).expect("write");
+    let out = lmstore(dir.path(), &["import", newer.to_str().expect("UTF-8"), "--name", "newer"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hash algorithm 99") && err.contains("not compared"), "{err}");
 }
 
 #[test]
