@@ -115,3 +115,21 @@ fn a_store_write_failing_in_the_database_leaves_the_service_transaction_usable()
     assert_eq!(users(&mut conn), 2);
     assert_eq!(schema.store().find_program("renamed").expect("renamed"), p);
 }
+
+#[test]
+fn a_name_postgresql_cannot_hold_leaves_the_service_transaction_usable() {
+    // A NUL sent to the server fails the statement, and with it the service's whole
+    // transaction: the look-up answers without asking.
+    let Some(schema) = service_schema() else { return };
+    let mut conn = schema.connection();
+    conn.transaction(|c| {
+        c.batch_execute("INSERT INTO users VALUES (1, 'ada')")?;
+        let store = PgConnectionStore::on_connection(c);
+        assert!(matches!(store.find_program("bad\0name"), Err(StorageError::ProgramNotFound(_))));
+        drop(store);
+        c.batch_execute("INSERT INTO users VALUES (2, 'grace')")?;
+        Ok::<_, StorageError>(())
+    })
+    .expect("the service commits");
+    assert_eq!(users(&mut conn), 2);
+}

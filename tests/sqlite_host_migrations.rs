@@ -171,3 +171,26 @@ fn a_migration_that_fails_leaves_the_database_as_it_was() {
     assert!(matches!(refused, Err(StorageError::Migration(_))), "{:?}", refused.err());
     assert_eq!(tables(&path), before);
 }
+
+#[test]
+fn run_migrations_keeps_the_hosts_foreign_key_setting_and_refuses_a_transaction() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("host.db");
+    let mut conn = connect(&path);
+    // Inside the host's transaction: refused with the reason, nothing applied.
+    let inside = conn.transaction(|c| sqlite::run_migrations(c));
+    match inside {
+        Err(StorageError::Migration(m)) => assert!(m.contains("outside any"), "{m}"),
+        other => panic!("expected a Migration error, got {other:?}"),
+    }
+    assert_eq!(sqlite::schema_version(&mut conn).expect("version"), 0);
+    // A host that keeps foreign keys off gets its connection back with them off.
+    conn.batch_execute("PRAGMA foreign_keys = OFF").expect("pragma");
+    assert!(!sqlite::run_migrations(&mut conn).expect("migrations").is_empty());
+    let on: i64 =
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("(SELECT foreign_keys FROM pragma_foreign_keys)"))
+            .get_result(&mut conn)
+            .expect("pragma");
+    assert_eq!(on, 0);
+    assert_store_works(&path);
+}

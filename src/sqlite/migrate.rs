@@ -9,7 +9,7 @@
 use super::error::classify;
 use crate::store::trace::Timed;
 use crate::store::{StorageError, StorageResult};
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel::{QueryableByName, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -185,7 +185,15 @@ fn migrate_untimed(conn: &mut SqliteConnection, span: &Span) -> StorageResult<Ve
     if waiting == 0 {
         return Ok(Vec::new());
     }
-    // Pragmas; they only take effect outside a transaction, which is where we are.
+    if AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth().map_err(classify)?.is_some() {
+        return Err(StorageError::Migration(format!(
+            "{waiting} migration(s) of lmlang-storage are pending; they run in a transaction of their own \
+             (with foreign keys off, which SQLite ignores inside a transaction), so run them outside any"
+        )));
+    }
+    // Pragmas; they only take effect outside a transaction, which is where we are. The
+    // connection keeps the foreign-key setting it came with.
+    let enforced = super::connection::foreign_keys_enforced(conn);
     conn.batch_execute("PRAGMA foreign_keys = OFF").map_err(classify)?;
     let applied = conn.immediate_transaction(|c| {
         refuse_newer(c)?;
@@ -205,7 +213,9 @@ fn migrate_untimed(conn: &mut SqliteConnection, span: &Span) -> StorageResult<Ve
         }
         Ok(applied)
     });
-    let restored = conn.batch_execute("PRAGMA foreign_keys = ON").map_err(classify);
+    let restored = conn
+        .batch_execute(if enforced { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })
+        .map_err(classify);
     let applied = applied?;
     restored?;
     tracing::info!(applied = ?applied, "lmlang-storage migrations applied");

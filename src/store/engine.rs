@@ -492,7 +492,13 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn find_program(&self, name: &str) -> StorageResult<ProgramId> {
-        self.backend.program_by_name(name)?.ok_or_else(|| StorageError::ProgramNotFound(ProgramRef::Name(name.into())))
+        let not_found = || StorageError::ProgramNotFound(ProgramRef::Name(name.into()));
+        if name.contains('\0') {
+            // No stored name holds one (`check_name`), and PostgreSQL refuses the
+            // byte with an error that would abort a host's transaction around us.
+            return Err(not_found());
+        }
+        self.backend.program_by_name(name)?.ok_or_else(not_found)
     }
 
     fn edit(&self, program: ProgramId, edits: &mut EditFn<'_>) -> StorageResult<SaveReport> {

@@ -261,7 +261,11 @@ pub fn tags_name_revisions(store: &dyn ProgramHistory) {
     assert!(matches!(store.tagged(p, "nope"), Err(StorageError::TagNotFound { .. })));
     for bad in ["", "a@b", "nul\0"] {
         assert!(matches!(store.tag(p, bad, 1), Err(StorageError::InvalidTagName(_))), "{bad:?}");
+        // No tag has such a name, on every backend alike (PostgreSQL refused the NUL
+        // with an error of its own).
+        assert!(matches!(store.untag(p, bad), Err(StorageError::InvalidTagName(_))), "{bad:?}");
     }
+    assert!(matches!(store.find_program("nul\0name"), Err(StorageError::ProgramNotFound(_))));
     let err = store.tag(p, "future", 99).unwrap_err();
     assert!(matches!(err, StorageError::RevisionNotFound { revision: 99, .. }), "{err:?}");
     assert_eq!(store.tags(p).unwrap().len(), 1, "a refused tag writes nothing");

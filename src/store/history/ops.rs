@@ -415,6 +415,8 @@ impl<B: Backend> ProgramHistory for Store<B> {
     }
 
     fn untag(&self, program: ProgramId, name: &str) -> StorageResult<()> {
+        // A name no tag can have (PostgreSQL would refuse its NUL untyped).
+        Self::check_tag_name(name)?;
         self.backend.write(&mut |tx| {
             tx.revision(program)?;
             match tx.remove_tag(program, name)? {
