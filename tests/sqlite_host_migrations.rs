@@ -178,7 +178,7 @@ fn run_migrations_keeps_the_hosts_foreign_key_setting_and_refuses_a_transaction(
     let path = dir.path().join("host.db");
     let mut conn = connect(&path);
     // Inside the host's transaction: refused with the reason, nothing applied.
-    let inside = conn.transaction(|c| sqlite::run_migrations(c));
+    let inside = conn.transaction(sqlite::run_migrations);
     match inside {
         Err(StorageError::Migration(m)) => assert!(m.contains("outside any"), "{m}"),
         other => panic!("expected a Migration error, got {other:?}"),
