@@ -157,23 +157,41 @@ fn lmstore_on(db: &std::path::Path, args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn list_and_verify_pass_while_another_process_deletes_programs() {
+fn list_and_verify_pass_while_another_process_deletes_and_edits_programs() {
     // Both list the programs, then load each: one deleted in between used to fail the
     // whole command ("program #N does not exist"; a quarter of `list` runs against a
-    // deleting writer).
+    // deleting writer), and `verify` loads each twice, which an edit in between makes
+    // differ with nothing wrong.
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("churn.db");
     let made = lmstore_on(&db, &["generate", "--nodes", "500", "--name", "stays"]);
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    // Two versions of `stays` for the writer to save in turn.
+    let a = dir.path().join("a.json");
+    assert!(lmstore_on(&db, &["export", "stays", "-o", a.to_str().expect("UTF-8")]).status.success());
+    // Edited as text: the export's maps are in an order of their own, which a round
+    // trip through `serde_json::Value` would not keep.
+    let text = std::fs::read_to_string(&a).expect("export");
+    let key = text.find("\"I64\":").expect("an integer constant") + "\"I64\":".len();
+    let at = key + text[key..].find(|c: char| !c.is_whitespace()).expect("a value");
+    let end = at + text[at..].find(|c: char| !(c.is_ascii_digit() || c == '-')).expect("its end");
+    let bumped = text[at..end].parse::<i64>().expect("a number") + 1;
+    let b = dir.path().join("b.json");
+    std::fs::write(&b, format!("{}{bumped}{}", &text[..at], &text[end..])).expect("write");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let churn = {
-        let (db, stop) = (db.clone(), stop.clone());
+        let (db, stop, a, b) = (db.clone(), stop.clone(), a.clone(), b.clone());
         std::thread::spawn(move || {
             let mut k = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let name = format!("churn {k}");
+                let version = if k % 2 == 0 { &b } else { &a }.to_str().expect("UTF-8").to_string();
                 // A busy answer is the only failure a writer may meet here.
-                for args in [vec!["generate", "--nodes", "500", "--name", &name], vec!["delete", &name]] {
+                for args in [
+                    vec!["generate", "--nodes", "500", "--name", &name],
+                    vec!["save", "stays", &version],
+                    vec!["delete", &name],
+                ] {
                     let out = lmstore_on(&db, &args);
                     let err = String::from_utf8_lossy(&out.stderr);
                     assert!(out.status.success() || err.contains("busy") || err.contains("locked"), "{args:?}: {err}");
