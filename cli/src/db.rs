@@ -28,7 +28,6 @@ impl std::ops::Deref for Db {
     }
 }
 
-/// Whether `--db` names a PostgreSQL server rather than a file.
 /// Whether `path` is an SQLite database with tables, none of them this crate's: a
 /// file of another application. Read without changing it; `false` when it cannot be
 /// read that way (the store's own open then says why).
@@ -45,6 +44,7 @@ pub fn holds_only_foreign_tables(path: &std::path::Path) -> bool {
     matches!(counts, Ok((tables, ours)) if tables > 0 && ours == 0)
 }
 
+/// Whether `--db` names a PostgreSQL server rather than a file.
 pub fn is_postgres_url(db: &std::path::Path) -> bool {
     db.to_str().is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
 }

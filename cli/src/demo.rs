@@ -136,8 +136,6 @@ pub fn sample_program() -> Result<ProgramGraph, GraphError> {
     Ok(g)
 }
 
-/// Stores `g` under `name`, replacing a program of that name, and checks that a reload
-/// equals it and hashes the same.
 /// Stores `g` as `name` and checks that it reads back equal. A name still free takes
 /// the program at once; a program already there is replaced only once the new one is
 /// stored and checked (see [`replace`]).
@@ -145,7 +143,7 @@ fn store_and_check(store: &Db, name: &str, g: &ProgramGraph) -> Result<ProgramId
     if let Err(StorageError::ProgramNotFound(_)) = store.find_program(name) {
         match store.insert_program(name, g) {
             Ok(id) => {
-                return match reads_back_equal(store, id, g)? {
+                return match read_back_problem(store, id, g)? {
                     None => Ok(id),
                     Some(problem) => Err(Failure(format!("{name}: {problem}"))),
                 };
@@ -159,7 +157,7 @@ fn store_and_check(store: &Db, name: &str, g: &ProgramGraph) -> Result<ProgramId
 }
 
 /// What is wrong with the program `id` as read back, if it differs from `g`.
-fn reads_back_equal(store: &Db, id: ProgramId, g: &ProgramGraph) -> Result<Option<&'static str>, Failure> {
+fn read_back_problem(store: &Db, id: ProgramId, g: &ProgramGraph) -> Result<Option<&'static str>, Failure> {
     let loaded = store.load_program(id)?;
     Ok(if &loaded != g {
         Some("the reloaded program differs from the stored one")
@@ -182,7 +180,7 @@ fn replace(store: &Db, name: &str, g: &ProgramGraph) -> Result<ProgramId, Failur
         store.delete_program(left)?;
     }
     let id = store.insert_program(&staging, g)?;
-    if let Some(problem) = reads_back_equal(store, id, g)? {
+    if let Some(problem) = read_back_problem(store, id, g)? {
         // Best effort: the old program was not touched either way.
         let _ = store.delete_program(id);
         return Err(Failure(format!("{name}: {problem}")));

@@ -152,6 +152,8 @@ pub fn read_export(path: &Path) -> Result<(String, ProgramGraph), Failure> {
     Ok((file.name, g))
 }
 
+/// `lmstore save`: the file's program becomes the stored one's content in one write,
+/// which history records as one edit (nothing is written when they already agree).
 pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>) -> CmdResult {
     let id = crate::programs::resolve(store, program)?;
     let progress = Progress::steps(2);
