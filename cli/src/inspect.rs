@@ -200,11 +200,12 @@ impl ProgramCheck {
 }
 
 pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
+    let programs = store.list_programs()?;
     let ids = match program {
         Some(p) => vec![resolve(store, p)?],
-        None => store.list_programs()?.into_iter().map(|p| p.id).collect(),
+        None => programs.iter().map(|p| p.id).collect(),
     };
-    let listed: std::collections::HashMap<_, _> = store.list_programs()?.into_iter().map(|p| (p.id, p)).collect();
+    let listed: std::collections::HashMap<_, _> = programs.into_iter().map(|p| (p.id, p)).collect();
     // Two steps for the database checks, one per program.
     let progress = Progress::items(ids.len() as u64 + 2);
     progress.step("integrity_check");

@@ -59,30 +59,14 @@ fn history_commands_walk_a_program_back_and_forth() {
     assert!(!ok(d, &["tag", "sample"]).contains("start"), "the tag went with its revision");
 }
 
-/// Adds one to the first 64-bit integer constant in an export document.
-fn bump_a_constant(doc: &mut serde_json::Value) -> bool {
-    match doc {
-        serde_json::Value::Object(map) => {
-            if let Some(n) = map.get("I64").and_then(|v| v.as_i64()) {
-                map.insert("I64".into(), (n + 1).into());
-                return true;
-            }
-            map.values_mut().any(bump_a_constant)
-        }
-        serde_json::Value::Array(items) => items.iter_mut().any(bump_a_constant),
-        _ => false,
-    }
-}
-
 #[test]
 fn an_edited_export_saved_back_is_one_edit_that_undo_takes_back() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(d, &["demo"]);
     ok(d, &["export", "sample", "-o", "s.json"]);
-    let mut doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("s.json")).unwrap()).unwrap();
-    assert!(bump_a_constant(&mut doc), "the sample has an integer constant");
-    std::fs::write(d.join("edited.json"), doc.to_string()).unwrap();
+    let edited = cli_support::bump_an_integer_constant(&std::fs::read_to_string(d.join("s.json")).unwrap());
+    std::fs::write(d.join("edited.json"), edited).unwrap();
     let before = json(d, &["hash", "sample", "--json"]);
 
     assert!(ok(d, &["save", "sample", "edited.json", "-m", "bump a constant"]).contains("1 rows written"));

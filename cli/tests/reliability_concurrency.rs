@@ -7,6 +7,9 @@
 //! `cli/src/soak/concurrency.rs`), here for a few seconds.
 
 #[allow(dead_code)]
+mod cli_support;
+
+#[allow(dead_code)]
 #[path = "../src/soak/script.rs"]
 mod script;
 
@@ -169,15 +172,9 @@ fn list_and_verify_pass_while_another_process_deletes_and_edits_programs() {
     // Two versions of `stays` for the writer to save in turn.
     let a = dir.path().join("a.json");
     assert!(lmstore_on(&db, &["export", "stays", "-o", a.to_str().expect("UTF-8")]).status.success());
-    // Edited as text: the export's maps are in an order of their own, which a round
-    // trip through `serde_json::Value` would not keep.
-    let text = std::fs::read_to_string(&a).expect("export");
-    let key = text.find("\"I64\":").expect("an integer constant") + "\"I64\":".len();
-    let at = key + text[key..].find(|c: char| !c.is_whitespace()).expect("a value");
-    let end = at + text[at..].find(|c: char| !(c.is_ascii_digit() || c == '-')).expect("its end");
-    let bumped = text[at..end].parse::<i64>().expect("a number") + 1;
     let b = dir.path().join("b.json");
-    std::fs::write(&b, format!("{}{bumped}{}", &text[..at], &text[end..])).expect("write");
+    std::fs::write(&b, cli_support::bump_an_integer_constant(&std::fs::read_to_string(&a).expect("export")))
+        .expect("write");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let churn = {
         let (db, stop, a, b) = (db.clone(), stop.clone(), a.clone(), b.clone());

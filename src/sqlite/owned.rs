@@ -130,7 +130,7 @@ impl OwnedConnections {
                 format!("the directory {} does not exist", dir.display()),
             ));
         }
-        if config.read_only && !path.to_string_lossy().starts_with("file:") && !path.exists() {
+        if config.read_only && plain_path && !path.exists() {
             // Said plainly rather than as SQLite's "unable to open database file".
             return Err(StorageError::Io(std::io::Error::new(
                 std::io::ErrorKind::NotFound,

@@ -26,3 +26,15 @@ pub fn ok(dir: &Path, args: &[&str]) -> String {
 pub fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&ok(dir, args)).expect("valid JSON output")
 }
+
+/// Export text with its first 64-bit integer constant one higher, as a user edits an
+/// export. Edited as text: the export's maps are in an order of their own, which a
+/// round trip through `serde_json::Value` would not keep.
+#[allow(dead_code)] // not every test file edits exports
+pub fn bump_an_integer_constant(text: &str) -> String {
+    let key = text.find("\"I64\":").expect("an integer constant") + "\"I64\":".len();
+    let at = key + text[key..].find(|c: char| !c.is_whitespace()).expect("a value");
+    let end = at + text[at..].find(|c: char| !(c.is_ascii_digit() || c == '-')).expect("its end");
+    let bumped = text[at..end].parse::<i64>().expect("a number") + 1;
+    format!("{}{bumped}{}", &text[..at], &text[end..])
+}
