@@ -133,3 +133,42 @@ fn a_name_postgresql_cannot_hold_leaves_the_service_transaction_usable() {
     .expect("the service commits");
     assert_eq!(users(&mut conn), 2);
 }
+
+/// A load inside the service's `READ COMMITTED` transaction holds writers of the program
+/// off until that transaction ends (so its several statements read one state), and a
+/// load that fails there (here: it cannot get that lock in time) undoes only its own
+/// savepoint, leaving the service's transaction and rows usable.
+#[test]
+fn a_load_in_the_service_transaction_reads_one_state_and_a_failed_one_leaves_it_usable() {
+    let Some(schema) = service_schema() else { return };
+    let p = schema.store().insert_program("app", &ProgramGraph::new("app")).expect("program");
+    // Another session in the middle of a write to the program: it holds the row.
+    let mut writer = schema.connection();
+    writer
+        .batch_execute(&format!("BEGIN; SELECT id FROM lmlang_programs WHERE id = {} FOR UPDATE", p.0))
+        .expect("lock");
+    let mut conn = schema.connection();
+    conn.transaction(|c| {
+        c.batch_execute("INSERT INTO users VALUES (1, 'ada'); SET LOCAL lock_timeout = '200ms'")?;
+        let store = PgConnectionStore::on_connection(c);
+        let err = store.load_program(p).expect_err("the load waits for the writer");
+        assert!(matches!(err, StorageError::Busy), "{err:?}");
+        assert_eq!(users(c), 1, "the service's transaction is still usable");
+        Ok::<_, StorageError>(())
+    })
+    .expect("the service commits");
+    assert_eq!(users(&mut conn), 1);
+    writer.batch_execute("ROLLBACK").expect("writer done");
+
+    // While the service's transaction has loaded the program, a writer waits for it.
+    let update = format!("UPDATE lmlang_programs SET updated_at = updated_at WHERE id = {}", p.0);
+    writer.batch_execute("SET lock_timeout = '200ms'").expect("writer setting");
+    conn.transaction(|c| {
+        PgConnectionStore::on_connection(c).load_program(p)?;
+        let waited = writer.batch_execute(&update).expect_err("the writer waits for the service");
+        assert!(waited.to_string().contains("lock timeout"), "{waited}");
+        Ok::<_, StorageError>(())
+    })
+    .expect("the service commits");
+    writer.batch_execute(&update).expect("the writer goes ahead once the service is done");
+}

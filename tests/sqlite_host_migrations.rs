@@ -194,3 +194,26 @@ fn run_migrations_keeps_the_hosts_foreign_key_setting_and_refuses_a_transaction(
     assert_eq!(on, 0);
     assert_store_works(&path);
 }
+
+#[derive(QueryableByName)]
+struct Mode {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    journal_mode: String,
+}
+
+/// A service that migrates its own database gets WAL mode as a store's file does: the
+/// pooled settings (`synchronous = NORMAL`) and "readers never wait for the writer"
+/// assume it.
+#[test]
+fn run_migrations_puts_the_hosts_file_in_wal_mode() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("host.db");
+    let mut conn = connect(&db);
+    sqlite::run_migrations(&mut conn).expect("migrations");
+    drop(conn);
+    let modes: Vec<Mode> = diesel::sql_query("PRAGMA journal_mode").load(&mut connect(&db)).expect("mode");
+    assert_eq!(modes[0].journal_mode, "wal");
+    // In memory there is no WAL; the migrations still run.
+    let mut memory = SqliteConnection::establish(":memory:").expect("connection");
+    assert!(!sqlite::run_migrations(&mut memory).expect("migrations").is_empty());
+}

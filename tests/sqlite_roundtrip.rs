@@ -491,3 +491,39 @@ fn a_large_load_gives_its_readers_back_as_configured() {
         }
     }
 }
+
+/// `Retention::Newest(n)` keeps the n newest entries, however many commits without
+/// history lie between them (it used to count back revisions and drop entries it should
+/// have kept), on the in-memory backend as on SQLite.
+#[test]
+fn keeping_the_newest_entries_counts_entries_not_revisions() {
+    use lmlang_storage::store::{InMemoryStore, LogPage, Retention};
+    fn check<S: GraphStore + ProgramHistory>(store: &S, set_history: &dyn Fn(bool)) {
+        let mut g = ProgramGraph::new("app");
+        let main = g.add_function(ModuleId::ROOT, "main", Visibility::Public, vec![], TypeId::I32).expect("main");
+        set_history(true);
+        let p = store.insert_program("gaps", &g).expect("insert");
+        let commit = |recorded: bool| {
+            set_history(recorded);
+            store.insert_node(p, main, ComputeOp::Print.into()).expect("commit");
+        };
+        (0..4).for_each(|_| commit(true));
+        (0..10).for_each(|_| commit(false));
+        commit(true);
+        let log = |store: &S| -> Vec<u64> {
+            store.log(p, LogPage { before: None, limit: 100 }).expect("log").iter().map(|e| e.revision).collect()
+        };
+        assert_eq!(log(store), vec![16, 5, 4, 3, 2, 1]);
+        assert_eq!(store.prune_history(p, Retention::Newest(3)).expect("prune"), 3);
+        assert_eq!(log(store), vec![16, 5, 4]);
+        assert_eq!(store.prune_history(p, Retention::Newest(5)).expect("prune"), 0, "fewer than asked: all stay");
+        // With the newest commit unrecorded, keeping one entry keeps the newest there is.
+        commit(false);
+        assert_eq!(store.prune_history(p, Retention::Newest(1)).expect("prune"), 2);
+        assert_eq!(log(store), vec![16]);
+    }
+    let memory = InMemoryStore::new();
+    check(&memory, &|on| memory.set_history(on));
+    let file = SqliteStore::temporary().expect("store");
+    check(&file, &|on| file.set_history(on));
+}

@@ -27,8 +27,10 @@ pub enum Command {
     /// Store a synthetic program from the benchmark generator.
     #[command(after_help = "Example: lmstore generate --nodes 100000 --name big --seed 7 --gaps")]
     Generate {
-        /// Number of compute nodes.
-        #[arg(long, default_value_t = 10_000)]
+        /// Number of compute nodes (1 to 100 million: ids are 32-bit, and memory ends
+        /// long before that).
+        #[arg(long, default_value_t = 10_000,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000_000))]
         nodes: usize,
         /// Name of the new program.
         #[arg(long)]
@@ -85,11 +87,15 @@ pub enum Command {
     Save {
         /// Program name or id.
         program: String,
-        /// A file written by `export` (any program's: the stored one takes its content).
+        /// A file written by `export` of this program (any other needs --force).
         file: PathBuf,
         /// A message for the log.
         #[arg(short, long)]
         message: Option<String>,
+        /// Save even when the program changed since the file was exported (or the file
+        /// came from another program): whatever was stored since is replaced.
+        #[arg(long)]
+        force: bool,
     },
     /// Print the program root hash and every function's root hash.
     #[command(after_help = "Example: lmstore hash sample --json")]

@@ -113,6 +113,12 @@ impl Db {
         }
     }
 
+    /// Whether `integrity_check` and `foreign_key_check` check anything (a PostgreSQL
+    /// server checks its own pages and enforces every key).
+    pub fn checks_its_files(&self) -> bool {
+        matches!(self, Db::Sqlite(_))
+    }
+
     /// Problems SQLite's `integrity_check` finds (none: empty); a PostgreSQL server
     /// checks its own pages, so none there.
     pub fn integrity_check(&self) -> StorageResult<Vec<String>> {

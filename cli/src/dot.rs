@@ -38,7 +38,7 @@ pub fn dot(store: &Db, program: &str, function: Option<&str>, output: Option<&Pa
             eprintln!("wrote {}", path.display());
         }
         (None, Some(path)) => {
-            std::fs::write(path, &text).map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
+            crate::output::write_atomically(path, text.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
         (None, None) => write!(std::io::stdout().lock(), "{text}")?,

@@ -3,7 +3,7 @@
 
 use crate::db::Db;
 use crate::output::{Progress, print_json, print_table};
-use crate::programs::resolve;
+use crate::programs::{resolve, resolve_to_change};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::store::{CommitKind, LogPage, ProgramId, Retention};
@@ -63,7 +63,7 @@ pub fn log(store: &Db, program: &str, page: LogPage, json: bool) -> CmdResult {
 }
 
 pub fn undo(store: &Db, program: &str, redo: bool, message: Option<&str>) -> CmdResult {
-    let id = resolve(store, program)?;
+    let id = resolve_to_change(store, program)?;
     let made = if redo { store.redo(id, message)? } else { store.undo(id, message)? };
     let entry = store.log(id, LogPage { before: Some(made + 1), limit: 1 })?;
     let what = entry.first().map(|e| kind(e.kind)).unwrap_or_default();
@@ -90,7 +90,7 @@ pub fn checkout(store: &Db, program: &str, at: &str, output: Option<&Path>, new_
 }
 
 pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, delete: bool) -> CmdResult {
-    let id = resolve(store, program)?;
+    let id = resolve_to_change(store, program)?;
     match (name, delete) {
         (None, _) => {
             let rows: Vec<Vec<String>> =
@@ -114,7 +114,7 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
 }
 
 pub fn prune(store: &Db, program: &str, before: Option<u64>, keep: Option<u64>) -> CmdResult {
-    let id = resolve(store, program)?;
+    let id = resolve_to_change(store, program)?;
     let retention = match (before, keep) {
         (Some(r), None) => Retention::Before(r),
         (None, Some(0)) => {

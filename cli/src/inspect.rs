@@ -165,6 +165,9 @@ struct ProgramCheck {
     /// process wrote to it while it was checked, or it did not load.
     stored_counts: Option<CountsCheck>,
     root_hash: String,
+    /// Where the newest history entry disagrees with the program (empty when it
+    /// agrees, or the program has no history).
+    history: Vec<String>,
 }
 
 /// The counts a listing shows (kept in the program's row by every write) against the
@@ -196,7 +199,39 @@ impl ProgramCheck {
             && self.reload_equal
             && self.hashes_consistent
             && self.stored_counts.as_ref().is_none_or(CountsCheck::matches)
+            && self.history.is_empty()
     }
+}
+
+/// Where the newest history entry disagrees with the program at `revision`: it
+/// cannot be of a later revision, and when it records the program's own revision its
+/// root must be the program's root. (Older entries may be missing, and commits made
+/// with history off have none, so only the newest is compared.)
+fn history_problems(
+    store: &Db,
+    id: lmlang_storage::store::ProgramId,
+    g: &lmlang_storage::graph::ProgramGraph,
+    revision: Option<u64>,
+) -> Result<Vec<String>, Failure> {
+    let Some(revision) = revision else { return Ok(Vec::new()) };
+    let newest = match store.log(id, lmlang_storage::store::LogPage { before: None, limit: 1 }) {
+        Ok(entries) => entries,
+        Err(StorageError::ProgramNotFound(_)) => return Ok(Vec::new()),
+        Err(e) => return Ok(vec![format!("its history cannot be read: {e}")]),
+    };
+    let Some(newest) = newest.first() else { return Ok(Vec::new()) };
+    let root = g.hashes().program();
+    Ok(if newest.revision > revision {
+        vec![format!("history records revision {}, past the program's revision {revision}", newest.revision)]
+    } else if newest.revision == revision && newest.root != root {
+        vec![format!(
+            "history records root {} for revision {revision}; the program's root is {}",
+            newest.root.to_hex(),
+            root.to_hex()
+        )]
+    } else {
+        Vec::new()
+    })
 }
 
 pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
@@ -227,6 +262,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
                 hashes_consistent: false,
                 stored_counts: None,
                 root_hash: String::new(),
+                history: Vec::new(),
             },
             Ok(g) => {
                 let again = match store.load_program(id) {
@@ -242,6 +278,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
                         .get(&id)
                         .map(|p| CountsCheck { stored: counts_of_summary(p), loaded: counts_of_graph(&g) }),
                     root_hash: g.hashes().program().to_hex(),
+                    history: history_problems(store, id, &g, listed.get(&id).map(|p| p.revision))?,
                 }
             }
         };
@@ -258,6 +295,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
         if listed.get(id).map(|p| p.revision) != after.get(id).copied() {
             check.stored_counts = None;
             check.reload_equal |= !check.root_hash.is_empty();
+            check.history.clear();
         }
     }
     report.ok = report.integrity_check.is_empty()
@@ -267,16 +305,21 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
         print_json(&report)?;
     } else {
         let status = |ok: bool| if ok { "ok" } else { "FAILED" };
-        println!("integrity_check    {}", status(report.integrity_check.is_empty()));
-        for p in &report.integrity_check {
-            println!("  {p}");
-        }
-        println!("foreign_key_check  {}", status(report.foreign_key_check.is_empty()));
-        for p in &report.foreign_key_check {
-            println!("  {p}");
+        if !store.checks_its_files() {
+            println!("integrity_check    n/a (the server checks its own pages)");
+            println!("foreign_key_check  n/a (the server enforces every key)");
+        } else {
+            println!("integrity_check    {}", status(report.integrity_check.is_empty()));
+            for p in &report.integrity_check {
+                println!("  {p}");
+            }
+            println!("foreign_key_check  {}", status(report.foreign_key_check.is_empty()));
+            for p in &report.foreign_key_check {
+                println!("  {p}");
+            }
         }
         for p in &report.programs {
-            println!("program {:<20} {}", p.name, status(p.passed()));
+            println!("program {:<20} {}", crate::output::escape_controls(&p.name), status(p.passed()));
             for v in &p.violations {
                 println!("  {v}");
             }
@@ -287,6 +330,9 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
             }
             if loaded && !p.hashes_consistent {
                 println!("  maintained hashes differ from a full recomputation");
+            }
+            for problem in &p.history {
+                println!("  {problem}");
             }
             if let Some(c) = p.stored_counts.as_ref().filter(|c| !c.matches()) {
                 let [m, f, n, e] = c.stored;

@@ -112,10 +112,21 @@ fn run(cli: Cli) -> CmdResult {
                 cli.db.display()
             ))),
             Err(StorageError::ReadOnly) => open(),
+            // A mistyped path reports itself instead of becoming a new, empty database.
+            Err(StorageError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !cli.db.exists() => Err(Failure(
+                format!("no database at {}; `lmstore demo` or `lmstore import` creates one", cli.db.display()),
+            )),
             Err(StorageError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => open(),
             Err(e) => Err(Failure(format!("cannot open {}: {e}", cli.db.display()))),
         }
     };
+    if let Command::Export { output: Some(out), .. }
+    | Command::Dot { output: Some(out), .. }
+    | Command::Dot { svg: Some(out), .. }
+    | Command::Checkout { output: Some(out), .. } = &cli.command
+    {
+        output::refuse_database_files(out, &cli.db)?;
+    }
     match cli.command {
         Command::Demo => demo::demo(&open()?, &cli.db),
         Command::Generate { nodes, name, seed, gaps } => demo::generate(&open()?, nodes, &name, seed, gaps),
@@ -123,7 +134,9 @@ fn run(cli: Cli) -> CmdResult {
         Command::Show { program, function, json } => programs::show(&read()?, &program, function.as_deref(), json),
         Command::Export { program, output } => transfer::export(&read()?, &program, output.as_deref()),
         Command::Import { file, name } => transfer::import(&open()?, &file, name.as_deref()),
-        Command::Save { program, file, message } => transfer::save(&open()?, &program, &file, message.as_deref()),
+        Command::Save { program, file, message, force } => {
+            transfer::save(&open()?, &program, &file, message.as_deref(), force)
+        }
         Command::Hash { program, json } => inspect::hash(&read()?, &program, json),
         Command::Diff { a, b, function, nodes, json } => {
             inspect::diff(&read()?, &a, &b, function.as_deref(), nodes, json)

@@ -1,8 +1,10 @@
 //! Output helpers: JSON for scripts, aligned tables for people, progress on terminals.
 
+use crate::Failure;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: Serialize>(value: &T) -> Result<(), crate::Failure> {
@@ -43,7 +45,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
 }
 
 /// `cell` with each control character written as its Rust escape (`\n`, `\u{1b}`).
-fn escape_controls(cell: &str) -> String {
+pub fn escape_controls(cell: &str) -> String {
     if !cell.chars().any(char::is_control) {
         return cell.to_string();
     }
@@ -102,4 +104,39 @@ impl Drop for Progress {
             self.bar.finish_and_clear();
         }
     }
+}
+
+/// Writes `bytes` to `path` whole or not at all: into a temporary file beside it, then
+/// renamed over it, so a full disk or a killed process never leaves a truncated file
+/// where a good one was.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let failed = |e: std::io::Error| Failure(format!("cannot write {}: {e}", path.display()));
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
+    file.write_all(bytes).and_then(|()| file.as_file().sync_all()).map_err(failed)?;
+    file.persist(path).map_err(|e| failed(e.error))?;
+    Ok(())
+}
+
+/// Refuses an output path that is the database itself or one of its WAL files, which
+/// writing would destroy.
+pub fn refuse_database_files(output: &Path, db: &Path) -> Result<(), Failure> {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let mut shm = db.as_os_str().to_owned();
+    shm.push("-shm");
+    if [db.to_path_buf(), wal.into(), shm.into()].iter().any(|f| same(output, f)) {
+        return Err(Failure(format!(
+            "{} is the database's own file; write the output somewhere else",
+            output.display()
+        )));
+    }
+    Ok(())
 }

@@ -11,13 +11,31 @@ use std::process::ExitCode;
 
 /// A program named by name, or by id when no program has that name and it is a number.
 pub fn resolve(store: &Db, program: &str) -> Result<ProgramId, Failure> {
+    resolve_as(store, program, true)
+}
+
+/// [`resolve`] for a command that changes the program: a bare number that names no
+/// program is refused rather than taken as an id, so repeating `lmstore delete 1` after
+/// it deleted the program named "1" does not delete program #1 as well. `#N` always
+/// means the id.
+pub fn resolve_to_change(store: &Db, program: &str) -> Result<ProgramId, Failure> {
+    resolve_as(store, program, false)
+}
+
+fn resolve_as(store: &Db, program: &str, bare_ids: bool) -> Result<ProgramId, Failure> {
     match store.find_program(program) {
         Ok(id) => Ok(id),
         Err(StorageError::ProgramNotFound(_)) => {
-            if let Ok(n) = program.trim_start_matches('#').parse::<i64>()
+            let marked = program.strip_prefix('#');
+            if let Ok(n) = marked.unwrap_or(program).parse::<i64>()
                 && store.list_programs()?.iter().any(|p| p.id.0 == n)
             {
-                return Ok(ProgramId(n));
+                if marked.is_some() || bare_ids {
+                    return Ok(ProgramId(n));
+                }
+                return Err(Failure(format!(
+                    "no program named {program:?}; to change program #{n} by its id, write #{n}"
+                )));
             }
             Err(Failure(format!("no program named {program:?}; `lmstore list` shows the stored programs")))
         }
@@ -100,9 +118,13 @@ pub fn show(store: &Db, program: &str, function: Option<&str>, json: bool) -> Cm
 }
 
 pub fn delete(store: &Db, program: &str) -> CmdResult {
-    let id = resolve(store, program)?;
+    let id = resolve_to_change(store, program)?;
+    let name = store.list_programs()?.into_iter().find(|p| p.id == id).map(|p| p.name);
     store.delete_program(id)?;
-    println!("deleted {program}");
+    match name {
+        Some(name) => println!("deleted {} (#{})", crate::output::escape_controls(&name), id.0),
+        None => println!("deleted #{}", id.0),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

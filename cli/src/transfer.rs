@@ -94,7 +94,7 @@ pub fn write_export(
     match output {
         Some(path) => {
             progress.step(format!("writing {} bytes to {}", text.len(), path.display()));
-            std::fs::write(path, text + "\n").map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
+            crate::output::write_atomically(path, (text + "\n").as_bytes())?;
             progress.finish();
             eprintln!("exported {program} to {}", path.display());
         }
@@ -109,6 +109,12 @@ pub fn write_export(
 
 /// Reads and checks an export file: the graph, or every problem found.
 pub fn read_export(path: &Path) -> Result<(String, ProgramGraph), Failure> {
+    read_export_with_root(path).map(|(name, g, _)| (name, g))
+}
+
+/// [`read_export`], with the root hash the file recorded when it was exported (`None`
+/// when recorded by another hash algorithm, which cannot be compared).
+fn read_export_with_root(path: &Path) -> Result<(String, ProgramGraph, Option<String>), Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
     let file: ExportFile = serde_json::from_str(&text)
         .map_err(|e| Failure(format!("{} is not an lmstore export: {e}", path.display())))?;
@@ -149,16 +155,41 @@ pub fn read_export(path: &Path) -> Result<(String, ProgramGraph), Failure> {
             file.hash_algorithm_version
         );
     }
-    Ok((file.name, g))
+    let recorded = (file.hash_algorithm_version == HASH_ALGORITHM_VERSION).then_some(file.root_hash);
+    Ok((file.name, g, recorded))
 }
 
 /// `lmstore save`: the file's program becomes the stored one's content in one write,
 /// which history records as one edit (nothing is written when they already agree).
-pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>) -> CmdResult {
-    let id = crate::programs::resolve(store, program)?;
-    let progress = Progress::steps(2);
+///
+/// The file must come from the program as it is stored now (the root hash it recorded
+/// at export equals the stored root): otherwise saving it would silently undo what was
+/// stored since, another agent's edits say, and it is refused unless `force`.
+pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force: bool) -> CmdResult {
+    let id = crate::programs::resolve_to_change(store, program)?;
+    let progress = Progress::steps(3);
     progress.step(format!("reading and validating {}", path.display()));
-    let (_, g) = read_export(path)?;
+    let (_, g, recorded) = read_export_with_root(path)?;
+    progress.step(format!("comparing with {program} as stored"));
+    let revision_now = |store: &Db| -> Result<Option<u64>, Failure> {
+        Ok(store.list_programs()?.into_iter().find(|p| p.id == id).map(|p| p.revision))
+    };
+    let before = revision_now(store)?;
+    let stored_root = store.load_program(id)?.hashes().program().to_hex();
+    // (A file the program already equals changes nothing, whatever it recorded.)
+    if let Some(recorded) = recorded
+        && recorded != stored_root
+        && g.hashes().program().to_hex() != stored_root
+        && !force
+    {
+        progress.finish();
+        return Err(Failure(format!(
+            "{program} has changed since {} was exported (stored root {stored_root}, exported from {recorded}): \
+             saving it would undo those changes. Export {program} again and redo the edit, \
+             or pass --force to replace it all the same",
+            path.display()
+        )));
+    }
     progress.step(format!("saving {} nodes and {} edges over {program}", g.node_count(), g.edge_count()));
     let report = match message {
         Some(m) => store.save_with_message(id, &g, m)?,
@@ -166,7 +197,12 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>) -> Cm
     };
     progress.finish();
     if report.rows_written + report.rows_deleted == 0 {
-        println!("{program} already holds what {} holds; nothing saved", path.display());
+        if revision_now(store)? == before {
+            println!("{program} already holds what {} holds; nothing saved", path.display());
+        } else {
+            // No row differs, but the file's next ids are ahead of the stored ones.
+            println!("saved {} over {program}: no rows differ; the next ids moved on", path.display());
+        }
     } else {
         let revision = store.log(id, lmlang_storage::store::LogPage { before: None, limit: 1 })?;
         let revision = revision.first().map_or_else(String::new, |e| format!(" at revision {}", e.revision));

@@ -88,3 +88,27 @@ fn an_edited_export_saved_back_is_one_edit_that_undo_takes_back() {
     assert!(!out.status.success());
     assert_eq!(json(d, &["hash", "sample", "--json"]), before);
 }
+
+/// Saving an export taken before another agent's edit would silently undo that edit:
+/// it is refused, and `--force` saves it all the same.
+#[test]
+fn a_stale_export_is_not_saved_over_newer_edits_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    ok(d, &["export", "sample", "-o", "mine.json"]);
+    let text = std::fs::read_to_string(d.join("mine.json")).unwrap();
+    // Another agent's edit lands first.
+    std::fs::write(d.join("theirs.json"), cli_support::bump_an_integer_constant(&text)).unwrap();
+    ok(d, &["save", "sample", "theirs.json"]);
+    let theirs = json(d, &["hash", "sample", "--json"]);
+    // Mine, from the older export, edited another way.
+    let mine = cli_support::bump_an_integer_constant(&cli_support::bump_an_integer_constant(&text));
+    std::fs::write(d.join("mine.json"), mine).unwrap();
+    let out = lmstore(d, &["save", "sample", "mine.json"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has changed since"), "{out:?}");
+    assert_eq!(json(d, &["hash", "sample", "--json"]), theirs, "nothing was saved");
+    ok(d, &["save", "sample", "mine.json", "--force"]);
+    assert_ne!(json(d, &["hash", "sample", "--json"]), theirs);
+}

@@ -6,7 +6,7 @@ mod cli_support;
 #[path = "../../tests/reliability_support/mod.rs"]
 mod reliability_support;
 
-use cli_support::{lmstore, ok};
+use cli_support::{json, lmstore, ok};
 use std::path::Path;
 use std::process::Command;
 
@@ -238,13 +238,20 @@ fn names_of_any_length_or_with_control_characters_print_in_every_table() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(d, &["demo"]);
-    // Past 65,535 characters Rust's own padding panicked (exit 101).
+    // The store refuses names past 1,024 bytes, but a database written by other means
+    // may hold any: past 65,535 characters Rust's own padding panicked (exit 101).
     let long = "t".repeat(70_000);
-    ok(d, &["tag", "sample", &long]);
+    let refused = lmstore(d, &["tag", "sample", &long]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("at most 1024 bytes"), "{refused:?}");
+    ok(d, &["tag", "sample", "short"]);
+    ok(d, &["generate", "--nodes", "10", "--name", "long"]);
+    let conn = rusqlite::Connection::open(d.join("lmlang.db")).unwrap();
+    conn.execute("UPDATE lmlang_history_tags SET name = ?1 WHERE name = 'short'", [&long]).unwrap();
+    conn.execute("UPDATE lmlang_program_names SET name = ?1 WHERE name = 'long'", [&long]).unwrap();
+    drop(conn);
     let tags = ok(d, &["tag", "sample"]);
     assert!(tags.contains(&long), "the long tag is listed whole");
     ok(d, &["log", "sample"]);
-    ok(d, &["generate", "--nodes", "10", "--name", &long]);
     ok(d, &["generate", "--nodes", "10", "--name", "two\nlines"]);
     let list = ok(d, &["list"]);
     assert!(list.contains(&long));
@@ -323,4 +330,76 @@ fn a_file_that_is_no_database_a_directory_or_a_missing_directory_is_named_plainl
         }
     }
     assert!(!d.join("missing").exists());
+}
+
+/// A program named by a number: a command that changes data takes a bare number only
+/// as a name (repeating `delete 1` must not go on to delete program #1), `#N` is the
+/// id, and reading commands still fall back to the id.
+#[test]
+fn a_number_is_a_name_for_commands_that_change_data_and_hash_n_is_an_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let list = json(d, &["list", "--json"]);
+    let sample = list.as_array().unwrap().iter().find(|p| p["name"] == "sample").unwrap()["id"].to_string();
+    ok(d, &["export", "sample", "-o", "s.json"]);
+    ok(d, &["import", "s.json", "--name", &sample]);
+    assert!(ok(d, &["delete", &sample]).contains(&format!("deleted {sample}")));
+    let again = lmstore(d, &["delete", &sample]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains(&format!("write #{sample}")), "{again:?}");
+    assert!(ok(d, &["list"]).contains("sample"), "program #{sample} is still there");
+    assert!(ok(d, &["show", &sample]).contains("app::math"), "reading commands take the id");
+    ok(d, &["delete", &format!("#{sample}")]);
+    assert!(!ok(d, &["list"]).contains("sample"));
+}
+
+/// Output never goes over the database, and a reading command given a path where no
+/// database is says so instead of creating one.
+#[test]
+fn outputs_spare_the_database_and_a_missing_database_is_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let bytes = std::fs::read(d.join("lmlang.db")).unwrap();
+    for args in [&["export", "sample", "-o", "lmlang.db"][..], &["dot", "sample", "-o", "lmlang.db-wal"]] {
+        let out = lmstore(d, args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("database's own file"), "{out:?}");
+    }
+    assert_eq!(std::fs::read(d.join("lmlang.db")).unwrap(), bytes);
+    ok(d, &["verify"]);
+    for args in [&["--db", "typo.db", "list"][..], &["--db", "typo.db", "verify"]] {
+        let out = lmstore(d, args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no database at typo.db"), "{out:?}");
+    }
+    assert!(!d.join("typo.db").exists());
+    for nodes in ["0", "18446744073709551615"] {
+        assert_eq!(lmstore(d, &["generate", "--nodes", nodes, "--name", "x"]).status.code(), Some(2), "{nodes}");
+    }
+}
+
+/// `verify` compares the newest history entry with the program: a damaged root there
+/// (or an entry past the program's revision) fails the check.
+#[test]
+fn verify_compares_the_newest_history_entry_with_the_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    ok(d, &["export", "sample", "-o", "s.json"]);
+    let edited = cli_support::bump_an_integer_constant(&std::fs::read_to_string(d.join("s.json")).unwrap());
+    std::fs::write(d.join("e.json"), edited).unwrap();
+    ok(d, &["save", "sample", "e.json"]);
+    ok(d, &["verify"]);
+    let conn = rusqlite::Connection::open(d.join("lmlang.db")).unwrap();
+    conn.execute_batch(
+        "UPDATE lmlang_history SET root_hash = zeroblob(32) WHERE revision = \
+         (SELECT max(revision) FROM lmlang_history h WHERE h.program_id = lmlang_history.program_id)",
+    )
+    .unwrap();
+    drop(conn);
+    let out = lmstore(d, &["verify"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("history records root"), "{out:?}");
 }

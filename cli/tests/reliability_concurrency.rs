@@ -186,7 +186,8 @@ fn list_and_verify_pass_while_another_process_deletes_and_edits_programs() {
                 // A busy answer is the only failure a writer may meet here.
                 for args in [
                     vec!["generate", "--nodes", "500", "--name", &name],
-                    vec!["save", "stays", &version],
+                    // Alternating two files replaces what the other saved: --force.
+                    vec!["save", "stays", &version, "--force"],
                     vec!["delete", &name],
                 ] {
                     let out = lmstore_on(&db, &args);

@@ -164,7 +164,15 @@ mod f32_exact {
         match FloatRepr::deserialize(d)? {
             // serde_json prints an f32 as its shortest f32 decimal; reading it as f64 and
             // narrowing gives back the same bits.
-            FloatRepr::Number(n) => Ok(n as f32),
+            // A finite number beyond f32's range, or too small for its smallest
+            // subnormal, would silently become infinite or zero: refused instead.
+            FloatRepr::Number(n) => {
+                let narrowed = n as f32;
+                if narrowed.is_infinite() || (narrowed == 0.0 && n != 0.0) {
+                    return Err(serde::de::Error::custom(format!("{n} is outside the range of an f32")));
+                }
+                Ok(narrowed)
+            }
             FloatRepr::Text(t) => match parse_non_finite::<D::Error>(&t, CANONICAL_NAN)? {
                 FloatText::Inf(neg) => Ok(if neg { f32::NEG_INFINITY } else { f32::INFINITY }),
                 FloatText::NanBits(bits) => {
@@ -172,6 +180,24 @@ mod f32_exact {
                     v.ok_or_else(|| serde::de::Error::custom(format!("{t:?} is not an f32 NaN bit pattern")))
                 }
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConstValue;
+
+    #[test]
+    fn an_f32_out_of_range_is_refused_rather_than_rounded_to_infinity_or_zero() {
+        for text in [r#"{"F32":1e300}"#, r#"{"F32":-1e39}"#, r#"{"F32":1e-50}"#] {
+            let err = serde_json::from_str::<ConstValue>(text).expect_err(text);
+            assert!(err.to_string().contains("outside the range of an f32"), "{text}: {err}");
+        }
+        for (text, value) in
+            [(r#"{"F32":0.0}"#, 0.0f32), (r#"{"F32":3.4028235e38}"#, f32::MAX), (r#"{"F32":1e-45}"#, 1e-45)]
+        {
+            assert_eq!(serde_json::from_str::<ConstValue>(text).expect(text), ConstValue::F32(value), "{text}");
         }
     }
 }

@@ -126,7 +126,7 @@ impl<C: PgConnections> Backend for PgBackend<C> {
     }
 
     fn load(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)> {
-        self.connections.snapshot(&mut |c| {
+        self.connections.snapshot(program, &mut |c| {
             // A big program: the first connection exports its snapshot and reads
             // everything but the edges; a second imports it and reads the edges, at the
             // same time. The size is read inside the snapshot, on the same connection.
@@ -257,12 +257,15 @@ pub struct PgTx<'c> {
     headers: HashMap<ProgramId, Header>,
     /// Whether each program's new revision is announced on the change feed.
     notify: bool,
+    /// The program whose last write changed only nodes and edges (see
+    /// `programs::nodes_and_edges_only`).
+    nodes_and_edges_only: Option<ProgramId>,
 }
 
 impl<'c> PgTx<'c> {
     /// Wraps a connection inside a write transaction.
     pub fn new(conn: &'c mut PgConnection) -> Self {
-        PgTx { conn, headers: HashMap::new(), notify: false }
+        PgTx { conn, headers: HashMap::new(), notify: false, nodes_and_edges_only: None }
     }
 
     fn header(&mut self, program: ProgramId) -> StorageResult<Header> {
@@ -322,17 +325,29 @@ impl WriteTx for PgTx<'_> {
         replaced: Replaced<'_>,
     ) -> StorageResult<SaveReport> {
         let stored = self.header(program)?.next_ids;
-        rows::write_changes(&mut PgRows(self.conn), program, graph, changes, stored, replaced)
+        self.nodes_and_edges_only = None;
+        let report = rows::write_changes(&mut PgRows(self.conn), program, graph, changes, stored, replaced)?;
+        if programs::nodes_and_edges_only(changes) {
+            self.nodes_and_edges_only = Some(program);
+        }
+        Ok(report)
     }
 
     fn write_all(&mut self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport> {
         self.header(program)?;
+        self.nodes_and_edges_only = None;
         rows::write_all(&mut PgRows(self.conn), program, graph)
     }
 
     fn finish(&mut self, program: ProgramId, graph: &ProgramGraph, now: i64) -> StorageResult<u64> {
-        let (state, header) = programs::ProgramState::after_write(self.header(program)?, graph, now);
-        programs::pg::set_state(self.conn, program.0, &state)?;
+        let before = self.header(program)?;
+        let (state, header) = programs::ProgramState::after_write(before, graph, now);
+        // Half the row after a write of nodes and edges alone, as on SQLite.
+        if self.nodes_and_edges_only.take() == Some(program) && programs::same_other_ids(before, header) {
+            programs::pg::set_node_and_edge_state(self.conn, program.0, &state)?;
+        } else {
+            programs::pg::set_state(self.conn, program.0, &state)?;
+        }
         if self.notify {
             feed::announce(self.conn, program, Some(header.revision))?;
         }

@@ -107,7 +107,8 @@ pub fn pool(url: &str, config: &PgConfig) -> StorageResult<PgPool> {
         // trips): a connection libpq saw break is dropped by the pool anyway, and a
         // write that meets a dead one fails with `ConnectionLost`, which callers retry.
         .test_on_check_out(false)
-        .connection_timeout(config.connection_timeout)
+        // r2d2 panics on a zero timeout.
+        .connection_timeout(config.connection_timeout.max(Duration::from_millis(1)))
         .connection_customizer(Box::new(PgCustomizer::new(config.schema.clone())))
         .build(ConnectionManager::new(url))
         .map_err(super::error::connection_lost)

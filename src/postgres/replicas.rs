@@ -102,7 +102,7 @@ impl Replica {
             .max_size(config.pool_size.max(1))
             .min_idle(Some(0))
             .test_on_check_out(false)
-            .connection_timeout(config.replica_timeout)
+            .connection_timeout(config.replica_timeout.max(Duration::from_millis(1)))
             .connection_customizer(Box::new(PgCustomizer::new(config.schema.clone())))
             .build_unchecked(ConnectionManager::new(url));
         Replica { name: display_name(url), pool, replayed: AtomicU64::new(0), down_until: Mutex::new(None) }

@@ -9,7 +9,7 @@
 use super::connections::{self, PgPool};
 use super::error::reclassify;
 use super::replicas::Reads;
-use crate::store::StorageResult;
+use crate::store::{ProgramId, StorageResult};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, PooledConnection};
@@ -24,9 +24,14 @@ pub trait PgConnections: Send + Sync {
     /// statement sees what is committed, or what the host's open transaction sees).
     fn read<T>(&self, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T>;
 
-    /// Runs `work` where it reads one snapshot: a `REPEATABLE READ READ ONLY`
-    /// transaction, or the host's open transaction.
-    fn snapshot<T>(&self, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T>;
+    /// Runs `work`, a read of `program`, where it reads one snapshot: a `REPEATABLE
+    /// READ READ ONLY` transaction, or the host's open transaction (see
+    /// [`PgHostConnection`]).
+    fn snapshot<T>(
+        &self,
+        program: ProgramId,
+        work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
+    ) -> StorageResult<T>;
 
     /// A second connection for a load split over two, if one is free (never waited
     /// for: waiting while holding the first could deadlock a busy pool).
@@ -69,7 +74,11 @@ impl PgConnections for PgPoolConnections {
         self.reads.read(work)
     }
 
-    fn snapshot<T>(&self, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
+    fn snapshot<T>(
+        &self,
+        _program: ProgramId,
+        work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
+    ) -> StorageResult<T> {
         self.reads.read(&mut |conn| connections::snapshot(conn, |c| work(c)))
     }
 
@@ -90,11 +99,19 @@ impl PgConnections for PgPoolConnections {
 }
 
 /// One connection lent by a host for as long as the store lives. Inside a transaction
-/// the host opened, every read sees that transaction and every write is a savepoint in
-/// it, committed or rolled back with the host's own rows (a serialization failure
-/// there aborts the host's transaction, so it is returned, not retried); outside one,
-/// each load is its own snapshot and each write its own transaction, retried as on a
-/// pool.
+/// the host opened, every read sees that transaction and every read and write is a
+/// savepoint in it, so a failed one (a statement timeout, say) leaves the host's
+/// transaction usable; writes are committed or rolled back with the host's own rows (a
+/// serialization failure there aborts the host's transaction, so it is returned, not
+/// retried). Outside one, each load is its own snapshot and each write its own
+/// transaction, retried as on a pool.
+///
+/// A load reads several tables. In a `READ COMMITTED` host transaction (PostgreSQL's
+/// default) each statement sees the commits made before it, so the load first takes a
+/// share lock on the program's row, which every writer of the program locks for
+/// update: no write to it can commit until the host's transaction ends, and the load
+/// reads one state. (A `READ ONLY` transaction cannot take that lock: use `REPEATABLE
+/// READ` there, which reads one snapshot anyway.)
 pub struct PgHostConnection<'c> {
     conn: Mutex<&'c mut PgConnection>,
 }
@@ -117,6 +134,47 @@ impl<'c> PgHostConnection<'c> {
     }
 }
 
+#[derive(diesel::QueryableByName)]
+struct Isolation {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    isolation: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    read_only: String,
+}
+
+/// In a host's `READ COMMITTED` transaction, keeps writers of `program` from
+/// committing until that transaction ends (a share lock on the program's row, which
+/// every writer locks for update), so a load of several statements reads one state.
+/// Nothing to do under `REPEATABLE READ` or `SERIALIZABLE`, whose statements share one
+/// snapshot.
+fn hold_still(conn: &mut PgConnection, program: ProgramId) -> StorageResult<()> {
+    use diesel::prelude::*;
+    let found: Vec<Isolation> = diesel::sql_query(
+        "SELECT current_setting('transaction_isolation') AS isolation, \
+         current_setting('transaction_read_only') AS read_only",
+    )
+    .load(conn)?;
+    let Some(setting) = found.first() else { return Ok(()) };
+    if !setting.isolation.starts_with("read ") {
+        return Ok(());
+    }
+    if setting.read_only == "on" {
+        tracing::warn!(
+            %program,
+            "a load in a READ COMMITTED READ ONLY transaction may see writes committed while it reads; use REPEATABLE READ"
+        );
+        return Ok(());
+    }
+    use crate::schema_postgres::lmlang_programs;
+    lmlang_programs::table
+        .find(program.0)
+        .select(lmlang_programs::id)
+        .for_share()
+        .get_result::<i64>(conn)
+        .optional()?;
+    Ok(())
+}
+
 /// Whether the host has a transaction open on `conn`.
 fn in_transaction(conn: &mut PgConnection) -> StorageResult<bool> {
     Ok(AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?.is_some())
@@ -124,13 +182,28 @@ fn in_transaction(conn: &mut PgConnection) -> StorageResult<bool> {
 
 impl PgConnections for PgHostConnection<'_> {
     fn read<T>(&self, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
-        work(&mut self.lock()).map_err(reclassify)
-    }
-
-    fn snapshot<T>(&self, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
         let mut conn = self.lock();
         if in_transaction(&mut conn)? {
+            use diesel::Connection;
+            conn.transaction(|c| work(c)).map_err(reclassify)
+        } else {
             work(&mut conn).map_err(reclassify)
+        }
+    }
+
+    fn snapshot<T>(
+        &self,
+        program: ProgramId,
+        work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        let mut conn = self.lock();
+        if in_transaction(&mut conn)? {
+            use diesel::Connection;
+            conn.transaction(|c| {
+                hold_still(c, program)?;
+                work(c)
+            })
+            .map_err(reclassify)
         } else {
             connections::snapshot(&mut conn, |c| work(c))
         }

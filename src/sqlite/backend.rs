@@ -235,13 +235,16 @@ pub struct SqliteTx<'c> {
     headers: Headers,
     /// Rows written or deleted so far, to decide on a checkpoint.
     rows: u64,
+    /// The program whose last write changed only nodes and edges (no module, type or
+    /// function), so `finish` may leave those columns of its row alone.
+    nodes_and_edges_only: Option<ProgramId>,
 }
 
 impl<'c> SqliteTx<'c> {
     /// Wraps a connection that is inside a write transaction, where `known` are
     /// program rows certainly as stored (they are not read again).
     pub fn starting_from(conn: &'c mut SqliteConnection, known: Headers) -> Self {
-        SqliteTx { conn, headers: known, rows: 0 }
+        SqliteTx { conn, headers: known, rows: 0, nodes_and_edges_only: None }
     }
 
     fn header(&mut self, program: ProgramId) -> StorageResult<programs::Header> {
@@ -287,19 +290,33 @@ impl WriteTx for SqliteTx<'_> {
         replaced: Replaced<'_>,
     ) -> StorageResult<SaveReport> {
         let stored = self.header(program)?.next_ids;
+        self.nodes_and_edges_only = None;
         let report = rows::write_changes(&mut SqliteRows(self.conn), program, graph, changes, stored, replaced)?;
+        if programs::nodes_and_edges_only(changes) {
+            self.nodes_and_edges_only = Some(program);
+        }
         Ok(self.count(report))
     }
 
     fn write_all(&mut self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport> {
         self.header(program)?;
+        self.nodes_and_edges_only = None;
         let report = rows::write_all(&mut SqliteRows(self.conn), program, graph)?;
         Ok(self.count(report))
     }
 
     fn finish(&mut self, program: ProgramId, graph: &ProgramGraph, now: i64) -> StorageResult<u64> {
-        let (state, header) = programs::ProgramState::after_write(self.header(program)?, graph, now);
-        programs::set_state(self.conn, program.0, &state)?;
+        let before = self.header(program)?;
+        let (state, header) = programs::ProgramState::after_write(before, graph, now);
+        // A write of nodes and edges alone (every single-mutation commit but a
+        // function's) leaves the module and function counts as they were; if it took no
+        // new module, type or function id either, only half the row is set: binding the
+        // other five values was a tenth of such a commit's own work (BENCHMARKS.md).
+        if self.nodes_and_edges_only.take() == Some(program) && programs::same_other_ids(before, header) {
+            programs::set_node_and_edge_state(self.conn, program.0, &state)?;
+        } else {
+            programs::set_state(self.conn, program.0, &state)?;
+        }
         self.headers.insert(program, header);
         Ok(header.revision)
     }

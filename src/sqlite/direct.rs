@@ -34,8 +34,16 @@ use diesel::sqlite::SqliteConnection;
 /// Applies pending migrations (refusing a newer database), as opening a store does.
 /// Returns the versions applied. Run it outside any transaction: it switches foreign
 /// keys off around the migrations, which SQLite ignores inside one.
+///
+/// It also puts the database file in WAL mode (a setting stored in the file), as
+/// [`SqliteStore::open`](super::SqliteStore::open) does: the store's guarantees assume
+/// it (readers never wait for the writer; `synchronous = NORMAL`, which
+/// [`SqliteCustomizer`](super::SqliteCustomizer) sets, is safe against power loss
+/// only in WAL mode). An in-memory database keeps its own mode.
 pub fn run_migrations(conn: &mut SqliteConnection) -> StorageResult<Vec<String>> {
-    migrate::migrate(conn)
+    let applied = migrate::migrate(conn)?;
+    super::connection::switch_to_wal(conn)?;
+    Ok(applied)
 }
 
 /// The schema version of the database (this crate's newest applied migration).

@@ -309,6 +309,11 @@ impl Connections for OwnedConnections {
             return Err(StorageError::ReadOnly);
         }
         let mut writer = self.writer()?;
+        if connection::transaction_manager_broken(&mut writer.conn) {
+            // A rollback failed with the transaction left open: start afresh.
+            tracing::warn!(path = %self.path.display(), "replacing a writer whose rollback failed");
+            *writer = Writer::new(self.fresh_writer()?);
+        }
         let Writer { conn, known } = &mut *writer;
         // Taken, so that a write that fails leaves nothing known: the next one reads.
         let mut trusted = Some(std::mem::take(known));
@@ -340,7 +345,7 @@ impl Connections for OwnedConnections {
             }
             result?
         } else {
-            connection::write_transaction(conn, run)?
+            connection::kept_write_transaction(conn, run)?
         };
         // Committed: what the write left is what is stored.
         *known = left.unwrap_or_default();

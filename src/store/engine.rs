@@ -37,12 +37,17 @@ use tracing::field::Empty;
 /// The name of the root module of a program made by `create_program`.
 pub const DEFAULT_ROOT_MODULE: &str = "root";
 
+/// The longest program or tag name, in bytes of UTF-8, on every backend: PostgreSQL
+/// cannot index a key of more than about 2.7 kB, and one limit everywhere keeps a
+/// program movable between backends.
+pub const MAX_NAME_BYTES: usize = 1024;
+
 #[derive(Default)]
 pub(crate) struct CacheEntry {
     /// The stored revision `working`, `synced` and `heads` refer to.
     pub(crate) revision: u64,
     /// The store's own copy of the program, edited by CRUD calls.
-    pub(crate) working: Option<ProgramGraph>,
+    pub(crate) working: Option<Box<ProgramGraph>>,
     /// A caller's graph known to equal the stored program at `revision`.
     pub(crate) synced: Option<(Lineage, u64)>,
     /// The undo and redo heads recorded at `revision`, saving a read per commit.
@@ -54,13 +59,13 @@ pub(crate) struct CacheEntry {
 
 impl CacheEntry {
     /// What a committed write leaves: its graph as the working copy at `revision`.
-    pub(crate) fn committed(revision: u64, working: ProgramGraph, heads: Option<Heads>) -> Self {
+    pub(crate) fn committed(revision: u64, working: Box<ProgramGraph>, heads: Option<Heads>) -> Self {
         CacheEntry { revision, working: Some(working), synced: None, heads, in_write: false }
     }
 
     /// Keeps `graph` as the working copy at `revision`, forgetting what was remembered
     /// of an older revision (the synced graph, the heads), which no longer holds.
-    fn hold(&mut self, revision: u64, graph: ProgramGraph) {
+    fn hold(&mut self, revision: u64, graph: Box<ProgramGraph>) {
         if self.revision != revision {
             self.synced = None;
             self.heads = None;
@@ -74,10 +79,10 @@ impl CacheEntry {
 /// good for a write that finds the program at `revision`.
 struct MergedFunction {
     revision: u64,
-    stored: ProgramGraph,
+    stored: Box<ProgramGraph>,
     /// The merge and its changes, or why it was refused: an error is the caller's only
     /// if the transaction finds the same revision (a newer one may accept the merge).
-    merged: StorageResult<(ProgramGraph, ChangeSet)>,
+    merged: StorageResult<(Box<ProgramGraph>, ChangeSet)>,
 }
 
 /// One attempt of a write that starts from the stored program: given the transaction
@@ -121,7 +126,7 @@ impl<B: Backend> Store<B> {
     }
 
     /// Takes the store's working copy of a program if it matches `revision`.
-    pub(crate) fn take_working(&self, program: ProgramId, revision: u64) -> Option<ProgramGraph> {
+    pub(crate) fn take_working(&self, program: ProgramId, revision: u64) -> Option<Box<ProgramGraph>> {
         let mut cache = self.cache();
         let entry = cache.get_mut(&program).filter(|c| c.revision == revision)?;
         let graph = entry.working.take()?;
@@ -142,13 +147,13 @@ impl<B: Backend> Store<B> {
         revision: u64,
         first_attempt: bool,
         edges_hint: usize,
-    ) -> StorageResult<Option<ProgramGraph>> {
+    ) -> StorageResult<Option<Box<ProgramGraph>>> {
         if let Some(graph) = self.take_working(program, revision) {
             return Ok(Some(graph));
         }
         let copy_edges = self.cache().get(&program).and_then(|c| c.working.as_ref().map(|g| g.edge_count()));
         let big = copy_edges.unwrap_or(0).max(edges_hint) >= RELOAD_OUTSIDE_WRITE_EDGES;
-        if first_attempt && big { Ok(None) } else { tx.load(program).map(Some) }
+        if first_attempt && big { Ok(None) } else { tx.load(program).map(|g| Some(Box::new(g))) }
     }
 
     /// Reads the program into the cache before a write that needs it, when the cache
@@ -193,7 +198,7 @@ impl<B: Backend> Store<B> {
         let entry = cache.entry(program).or_default();
         let newer = revision > entry.revision || (revision == entry.revision && entry.working.is_none());
         if !entry.in_write && newer {
-            entry.hold(revision, graph);
+            entry.hold(revision, Box::new(graph));
         }
     }
 
@@ -214,7 +219,7 @@ impl<B: Backend> Store<B> {
 
     /// Returns a working copy taken at `revision` and not changed, unless the cache has
     /// moved on meanwhile.
-    pub(crate) fn put_back(&self, program: ProgramId, revision: u64, graph: ProgramGraph) {
+    pub(crate) fn put_back(&self, program: ProgramId, revision: u64, graph: Box<ProgramGraph>) {
         if let Some(entry) = self.cache().get_mut(&program).filter(|c| c.revision == revision) {
             entry.working = Some(graph);
             entry.in_write = false;
@@ -374,7 +379,7 @@ impl<B: Backend> Store<B> {
     }
 
     fn check_name(name: &str) -> StorageResult<()> {
-        if name.is_empty() || name.contains('\0') {
+        if name.is_empty() || name.contains('\0') || name.len() > MAX_NAME_BYTES {
             Err(StorageError::InvalidProgramName(name.to_string()))
         } else {
             Ok(())
@@ -753,9 +758,9 @@ impl<B: Backend> Store<B> {
                 // Nothing differs: no write, no new revision.
                 return Ok(Some((SaveReport::default(), revision, None, stored, None)));
             }
-            let pending = self.history_before(tx, program, revision, &changes, stored.as_ref())?;
+            let pending = self.history_before(tx, program, revision, &changes, stored.as_deref())?;
             let report =
-                tx.write_changes(program, graph, &changes, Pending::replacing(pending.as_ref(), stored.as_ref()))?;
+                tx.write_changes(program, graph, &changes, Pending::replacing(pending.as_ref(), stored.as_deref()))?;
             let made = tx.finish(program, graph, now_unix())?;
             let heads = self.history_after(tx, program, pending, made, graph, message)?;
             // `stored` goes with the result, so a big one is freed after the commit.
@@ -809,8 +814,8 @@ impl<B: Backend> Store<B> {
                     let Some(stored) = self.stored_in(tx, program, revision, first_attempt, graph.edge_count())? else {
                         return Ok(None);
                     };
-                    let merged = Self::merge(&stored, graph, function)?;
-                    (stored, merged)
+                    let (merged, changes) = Self::merge(&stored, graph, function)?;
+                    (stored, (Box::new(merged), changes))
                 }
             };
             let pending = self.history_before(tx, program, revision, &changes, Some(&stored))?;
@@ -848,7 +853,7 @@ impl<B: Backend> Store<B> {
     fn merge_outside(&self, program: ProgramId, graph: &ProgramGraph, function: FunctionId) -> Option<MergedFunction> {
         let revision = self.cache().get(&program).map(|c| c.revision)?;
         let stored = self.take_working(program, revision)?;
-        let merged = Self::merge(&stored, graph, function);
+        let merged = Self::merge(&stored, graph, function).map(|(m, changes)| (Box::new(m), changes));
         if let Ok((m, _)) = &merged
             && self.history_enabled()
         {

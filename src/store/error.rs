@@ -93,8 +93,9 @@ pub enum StorageError {
     /// Program names are unique per store; nothing was written.
     #[error("a program named {0:?} already exists; choose another name or delete it first")]
     DuplicateProgramName(String),
-    /// A program name must be non-empty and free of NUL (no backend keeps NUL).
-    #[error("invalid program name {0:?}: it must be non-empty and contain no NUL character")]
+    /// A program name must be non-empty, free of NUL (no backend keeps NUL) and at most
+    /// [`MAX_NAME_BYTES`](crate::store::MAX_NAME_BYTES) long.
+    #[error("invalid program name {0:?}: it must be non-empty, at most 1024 bytes, and contain no NUL character")]
     InvalidProgramName(String),
     /// A graph assembled from outside breaks the model's rules; every violation is
     /// listed and nothing was written.
@@ -180,9 +181,12 @@ pub enum StorageError {
         /// The tag asked for.
         name: String,
     },
-    /// A tag name must be non-empty and free of NUL and `@` (which `lmstore` uses to
-    /// name a revision, `PROGRAM@TAG`).
-    #[error("invalid tag name {0:?}: it must be non-empty and contain no NUL or '@'")]
+    /// A tag name must be non-empty, at most [`MAX_NAME_BYTES`](crate::store::MAX_NAME_BYTES)
+    /// long, free of NUL and `@` (which `lmstore` uses to name a revision,
+    /// `PROGRAM@TAG`), and not a number (which names the revision itself).
+    #[error(
+        "invalid tag name {0:?}: it must be non-empty, at most 1024 bytes, not a number, and contain no NUL or '@'"
+    )]
     InvalidTagName(String),
     /// A JSON payload could not be encoded or decoded.
     #[error("JSON payload error: {0}")]

@@ -16,7 +16,7 @@ mod types;
 
 pub use api::{EditFn, GraphStore};
 pub use backend::{Backend, WriteTx};
-pub use engine::{DEFAULT_ROOT_MODULE, Store};
+pub use engine::{DEFAULT_ROOT_MODULE, MAX_NAME_BYTES, Store};
 pub use error::{DatabaseErrorKind, ProgramRef, StorageError, StorageResult};
 pub use history::{CommitKind, EntityRows, HistoryEntry, HistoryRecord, LogPage, ProgramHistory, Retention, Tag};
 pub use memory::MemoryBackend;

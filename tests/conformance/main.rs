@@ -138,6 +138,7 @@ macro_rules! conformance {
                 save_function_writes_one_function,
                 ids_are_not_reused_after_reload,
                 crud_mutations_are_visible_to_load,
+                stored_counts_and_next_ids_follow_every_kind_of_commit,
                 random_programs_round_trip,
                 next_ids_are_saved_even_when_no_row_changes,
                 a_stale_save_never_hands_out_an_id_twice,

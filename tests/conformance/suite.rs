@@ -481,6 +481,63 @@ pub fn ids_are_not_reused_after_reload(store: &dyn GraphStore) {
     assert_eq!(via_store, a);
 }
 
+/// The program row's counts (what a listing shows) and next ids follow every kind of
+/// single commit, including those that write only part of the row.
+pub fn stored_counts_and_next_ids_follow_every_kind_of_commit(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "counts");
+    let main = function_named(&g, "main");
+    let check = |what: &str| {
+        let loaded = store.load_program(p).unwrap();
+        let s = store.list_programs().unwrap().into_iter().find(|s| s.id == p).unwrap();
+        let listed = (s.modules as usize, s.functions as usize, s.nodes as usize, s.edges as usize);
+        let counted = (loaded.modules().len(), loaded.functions().count(), loaded.node_count(), loaded.edge_count());
+        assert_eq!(listed, counted, "after {what}");
+        loaded
+    };
+    let a = store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    check("insert_node");
+    let b = store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    let e = store.insert_edge(p, a, b, FlowEdge::Control { branch_index: None }).unwrap();
+    check("insert_edge");
+    store.delete_edge(p, e).unwrap();
+    store.delete_node(p, b).unwrap();
+    check("deletes");
+    // One commit that spends a function id and gives the function back, with a node
+    // besides: the function's count is as it was, its next id is not.
+    let mut spent = None;
+    store
+        .edit(p, &mut |g| {
+            let f = g.add_function(ModuleId::ROOT, "gone", Visibility::Private, vec![], TypeId::I32)?;
+            spent = Some(f);
+            g.remove_function(f)?;
+            g.add_core_op(main, ComputeOp::Print).map(drop)
+        })
+        .unwrap();
+    let spent = spent.unwrap();
+    let loaded = check("a function added and removed in one edit");
+    assert!(loaded.next_ids().function > spent.0, "the spent function id stays spent");
+    let f = store
+        .insert_function(
+            p,
+            NewFunction {
+                module: ModuleId::ROOT,
+                name: "kept".into(),
+                visibility: Visibility::Private,
+                params: vec![],
+                return_type: TypeId::I32,
+                closure_of: None,
+            },
+        )
+        .unwrap();
+    assert!(f > spent, "{f:?} reuses {spent:?}");
+    check("insert_function");
+    store.insert_node(p, f, ComputeOp::Print.into()).unwrap();
+    store.insert_module(p, ModuleId::ROOT, "extra", Visibility::Private).unwrap();
+    check("insert_module");
+    store.delete_function(p, f).unwrap();
+    check("delete_function");
+}
+
 pub fn crud_mutations_are_visible_to_load(store: &dyn GraphStore) {
     let (p, g) = new_program(store, "vis");
     let mut expected = g.clone();
@@ -588,8 +645,14 @@ pub fn a_stale_save_function_never_hands_out_an_id_twice(store: &dyn GraphStore)
 pub fn names_with_nul_are_refused(store: &dyn GraphStore) {
     assert!(matches!(store.create_program("\0x"), Err(StorageError::InvalidProgramName(_))));
     assert!(matches!(store.create_program("a\0"), Err(StorageError::InvalidProgramName(_))));
+    // One length limit on every backend (PostgreSQL cannot index much longer keys).
+    let longest = "名".repeat(lmlang_storage::store::MAX_NAME_BYTES / 3);
+    store.create_program(&longest).unwrap();
+    let too_long = format!("{longest}xy");
+    assert!(matches!(store.create_program(&too_long), Err(StorageError::InvalidProgramName(_))));
     let (p, g) = new_program(store, "nul");
     assert!(matches!(store.rename_program(p, "\0y"), Err(StorageError::InvalidProgramName(_))));
+    assert!(matches!(store.rename_program(p, &too_long), Err(StorageError::InvalidProgramName(_))));
     let rejected = |r: Result<_, StorageError>| matches!(r, Err(StorageError::Rejected { .. }));
     assert!(rejected(store.insert_module(p, ModuleId::ROOT, "m\0", Visibility::Public).map(drop)));
     assert!(rejected(store.update_module(p, ModuleId::ROOT, "r\0")));

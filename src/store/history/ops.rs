@@ -41,7 +41,7 @@ struct PreparedInvert {
     heads: Heads,
     target: u64,
     record: HistoryRecord,
-    current: ProgramGraph,
+    current: Box<ProgramGraph>,
     restored: ProgramGraph,
     changes: ChangeSet,
     replaced: EntityRows,
@@ -267,7 +267,7 @@ impl<B: Backend> Store<B> {
         // On an error nothing was written: what the cache says still holds, less the
         // copy if the write took it (the next write reads it again).
         let (made, restored, heads) = done?;
-        self.install(program, CacheEntry::committed(made, restored, Some(heads)));
+        self.install(program, CacheEntry::committed(made, Box::new(restored), Some(heads)));
         Ok(made)
     }
 
@@ -322,7 +322,13 @@ impl<B: Backend> Store<B> {
     }
 
     fn check_tag_name(name: &str) -> StorageResult<()> {
-        if name.is_empty() || name.contains('\0') || name.contains('@') {
+        // A name that reads as a number would be taken for a revision (`PROGRAM@2`).
+        if name.is_empty()
+            || name.contains('\0')
+            || name.contains('@')
+            || name.len() > crate::store::MAX_NAME_BYTES
+            || name.parse::<u64>().is_ok()
+        {
             Err(StorageError::InvalidTagName(name.to_string()))
         } else {
             Ok(())
@@ -444,13 +450,23 @@ impl<B: Backend> ProgramHistory for Store<B> {
     }
 
     fn prune_history(&self, program: ProgramId, retention: Retention) -> StorageResult<u64> {
+        // The n-th newest entry, read before the write: entries recorded meanwhile only
+        // make it keep more than asked, never fewer. (Commits made with history off
+        // have no entry, so counting back revisions would drop entries it should keep.)
+        let oldest_kept = match retention {
+            Retention::Before(r) => r,
+            Retention::Newest(n) => {
+                let limit = n.max(1);
+                let newest = self.backend.history(program, None, limit, false)?;
+                if (newest.len() as u64) < limit {
+                    return Ok(0);
+                }
+                newest.last().map_or(0, |r| r.entry.revision)
+            }
+        };
         self.backend.write(&mut |tx| {
             let revision = tx.revision(program)?;
-            let cutoff = match retention {
-                Retention::Before(r) => r.min(revision),
-                Retention::Newest(n) => (revision + 1).saturating_sub(n.max(1)),
-            };
-            tx.prune_history(program, cutoff)
+            tx.prune_history(program, oldest_kept.min(revision))
         })
     }
 

@@ -86,6 +86,14 @@ set_list!(
     ]
 );
 
+set_list!(
+    /// The part of a [`ProgramState`] a write of nodes and edges alone changes.
+    NodeAndEdgeChanges,
+    ProgramState,
+    programs,
+    [revision, next_node_id, next_edge_id, node_count, edge_count, updated_at]
+);
+
 impl NewProgram {
     /// The row of a new, empty program (`finish` records what is written into it).
     pub fn empty(now: i64) -> NewProgram {
@@ -120,6 +128,20 @@ impl ProgramState {
         };
         (state, Header { revision, next_ids: next })
     }
+}
+
+/// Whether a write whose changes touched only nodes and edges (`nodes_and_edges_only`)
+/// may record its state with [`set_node_and_edge_state`]: it also took no new module,
+/// type or function id, so every column that statement leaves is as `before` had it.
+pub fn nodes_and_edges_only(changes: &crate::graph::ChangeSet) -> bool {
+    changes.modules.is_empty() && changes.types.is_empty() && changes.functions.is_empty()
+}
+
+/// See [`nodes_and_edges_only`]: true when `after` took no new module, type or
+/// function id over `before`.
+pub fn same_other_ids(before: Header, after: Header) -> bool {
+    let (old, new) = (before.next_ids, after.next_ids);
+    (old.function, old.module, old.type_) == (new.function, new.module, new.type_)
 }
 
 impl ProgramRow {
@@ -210,6 +232,14 @@ per_connection! {
             .execute(conn)
     }
 
+    /// [`set_state`] after a write that changed only nodes and edges and took no new
+    /// module, type or function id: the columns it leaves keep their values.
+    pub fn set_node_and_edge_state(conn: &mut Conn, id: i64, state: &ProgramState) -> QueryResult<usize> {
+        struct SetNodeAndEdgeState;
+        Cached::<SetNodeAndEdgeState, _>::new(PlainUpdate::new(programs::table, NodeAndEdgeChanges(state), programs::id.eq(id)))
+            .execute(conn)
+    }
+
     /// Renames a program and bumps its revision; the number of programs changed.
     pub fn rename(conn: &mut Conn, id: i64, name: &str) -> QueryResult<usize> {
         let bumped =
@@ -234,6 +264,25 @@ mod tests {
     use super::{NewProgram, ProgramRow, ProgramState, programs};
     use diesel::prelude::*;
 
+    /// The row's state columns, in `ProgramState`'s order.
+    fn state_of(conn: &mut SqliteConnection, id: i64) -> ([i64; 11], ProgramRow) {
+        let row = programs::table.find(id).select(ProgramRow::as_select()).get_result(conn).expect("row");
+        let cells = [
+            row.revision,
+            row.next_node_id,
+            row.next_edge_id,
+            row.next_function_id,
+            row.next_module_id,
+            row.next_type_id,
+            row.module_count,
+            row.function_count,
+            row.node_count,
+            row.edge_count,
+            row.updated_at,
+        ];
+        (cells.map(|cell| cell.get().expect("an integer")), row)
+    }
+
     #[test]
     fn a_write_records_every_column_of_its_state() {
         let mut conn = SqliteConnection::establish(":memory:").expect("connection");
@@ -255,22 +304,26 @@ mod tests {
             updated_at: 21,
         };
         assert_eq!(super::set_state(&mut conn, id, &state).expect("update"), 1);
-        let row = programs::table.find(id).select(ProgramRow::as_select()).get_result(&mut conn).expect("row");
-        let stored = [
-            row.revision,
-            row.next_node_id,
-            row.next_edge_id,
-            row.next_function_id,
-            row.next_module_id,
-            row.next_type_id,
-            row.module_count,
-            row.function_count,
-            row.node_count,
-            row.edge_count,
-            row.updated_at,
-        ]
-        .map(|cell| cell.get().expect("an integer"));
+        let (stored, row) = state_of(&mut conn, id);
         assert_eq!(stored, [11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]);
         assert_eq!(row.created_at.get(), Ok(5), "the creation time stays");
+
+        // The narrow update sets its six columns and leaves the other five.
+        let later = ProgramState {
+            revision: 31,
+            next_node_id: 32,
+            next_edge_id: 33,
+            next_function_id: 34,
+            next_module_id: 35,
+            next_type_id: 36,
+            module_count: 37,
+            function_count: 38,
+            node_count: 39,
+            edge_count: 40,
+            updated_at: 41,
+        };
+        assert_eq!(super::set_node_and_edge_state(&mut conn, id, &later).expect("update"), 1);
+        let (stored, _) = state_of(&mut conn, id);
+        assert_eq!(stored, [31, 32, 33, 14, 15, 16, 17, 18, 39, 40, 41]);
     }
 }
