@@ -115,3 +115,26 @@ fn a_store_never_serves_a_graph_another_instance_replaced() {
     assert_eq!(saved.hashes().program(), loaded.hashes().program());
     assert!(saved.next_ids().node >= stored.next_ids().node);
 }
+
+/// A schema whose name takes more than PostgreSQL's 63 bytes after `lmlang:` (30
+/// two-byte characters) still gets a channel: every write used to fail with "channel
+/// name too long".
+#[test]
+fn a_schema_with_a_long_multibyte_name_has_a_feed() {
+    let Some(schema) = TestSchema::new() else { return };
+    let long = format!("{}_{}", "é".repeat(30), std::process::id());
+    let mut admin = schema.connection();
+    use diesel::connection::SimpleConnection;
+    admin.batch_execute(&format!("CREATE SCHEMA \"{long}\"")).expect("schema");
+    let config = PgConfig { notify_changes: true, schema: Some(long.clone()), ..schema.config() };
+    let outcome = std::panic::catch_unwind(|| {
+        let store = PgStore::connect_with(&schema.url, config).expect("store");
+        let feed = store.subscribe().expect("subscribe");
+        let (p, _) = new_program(&store, "p");
+        assert_eq!(next_for(&feed, p), Some(Change::Committed { program: p, revision: revision(&store, p) }));
+    });
+    admin.batch_execute(&format!("DROP SCHEMA \"{long}\" CASCADE")).expect("drop");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

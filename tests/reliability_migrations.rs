@@ -217,3 +217,22 @@ fn files_that_are_not_databases_are_refused_untouched() {
     let store = SqliteStore::open(&empty).unwrap();
     assert!(store.list_programs().unwrap().is_empty());
 }
+
+/// A schema version that is no version at all (a damaged or hand-edited row) is named
+/// as damage, not reported as a schema from the far future.
+#[test]
+fn a_garbled_schema_version_is_reported_as_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("garbled.db");
+    drop(SqliteStore::open(&db).unwrap());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("INSERT INTO lmlang_schema_versions (version) VALUES ('garbage')", []).unwrap();
+    drop(conn);
+    match SqliteStore::open(&db) {
+        Err(StorageError::Migration(message)) => {
+            assert!(message.contains("\"garbage\"") && message.contains("no migration version"), "{message}")
+        }
+        Err(other) => panic!("expected a migration error, got {other:?}"),
+        Ok(_) => panic!("the store opened"),
+    }
+}

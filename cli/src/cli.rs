@@ -213,10 +213,10 @@ pub enum Command {
         /// The tag; without it, the tags are listed.
         name: Option<String>,
         /// Revision number or another tag.
-        #[arg(long)]
+        #[arg(long, requires = "name")]
         revision: Option<String>,
         /// Remove the tag.
-        #[arg(long, conflicts_with = "revision")]
+        #[arg(long, conflicts_with = "revision", requires = "name")]
         delete: bool,
     },
     /// Drop old history: entries older than a revision, or all but the newest COUNT.
@@ -225,10 +225,10 @@ pub enum Command {
         /// Program name or id.
         program: String,
         /// Drop entries older than this revision.
-        #[arg(long, conflicts_with = "keep")]
+        #[arg(long, conflicts_with = "keep", required_unless_present = "keep")]
         before: Option<u64>,
-        /// Keep only this many newest entries.
-        #[arg(long)]
+        /// Keep only this many newest entries (at least 1).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         keep: Option<u64>,
     },
     /// Delete a program and everything it owns.

@@ -139,7 +139,31 @@ pub fn sample_program() -> Result<ProgramGraph, GraphError> {
 /// Stores `g` as `name` and checks that it reads back equal. A name still free takes
 /// the program at once; a program already there is replaced only once the new one is
 /// stored and checked (see [`replace`]).
+/// The start of the name a program is stored under while `replace` checks it.
+fn staging_prefix(name: &str) -> String {
+    format!("{name} (being stored by process ")
+}
+
+/// Deletes what demos that died half-way (killed, say) left under a staging name of
+/// `name`, this process's id included.
+fn clear_dead_staging(store: &Db, name: &str) -> Result<(), Failure> {
+    let prefix = staging_prefix(name);
+    for left in store.list_programs()? {
+        let pid = left.name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(')'));
+        if let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok())
+            && (pid == std::process::id() || !process_alive(pid))
+        {
+            match store.delete_program(left.id) {
+                Ok(()) | Err(StorageError::ProgramNotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
 fn store_and_check(store: &Db, name: &str, g: &ProgramGraph) -> Result<ProgramId, Failure> {
+    clear_dead_staging(store, name)?;
     if let Err(StorageError::ProgramNotFound(_)) = store.find_program(name) {
         match store.insert_program(name, g) {
             Ok(id) => {
@@ -174,11 +198,7 @@ fn read_back_problem(store: &Db, id: ProgramId, g: &ProgramGraph) -> Result<Opti
 /// neither; another process storing the same name at the same moment makes it try
 /// again.
 fn replace(store: &Db, name: &str, g: &ProgramGraph) -> Result<ProgramId, Failure> {
-    let staging = format!("{name} (being stored by process {})", std::process::id());
-    if let Ok(left) = store.find_program(&staging) {
-        // Left by an earlier process of the same id that died half-way.
-        store.delete_program(left)?;
-    }
+    let staging = format!("{}{})", staging_prefix(name), std::process::id());
     let id = store.insert_program(&staging, g)?;
     if let Some(problem) = read_back_problem(store, id, g)? {
         // Best effort: the old program was not touched either way.
@@ -199,6 +219,16 @@ fn replace(store: &Db, name: &str, g: &ProgramGraph) -> Result<ProgramId, Failur
         }
     }
     Err(Failure(format!("{name}: other processes kept storing a program of that name; this one is {staging:?}")))
+}
+
+/// Whether a process with this id runs (a signal-0 probe: nothing is sent). One we may
+/// not signal runs, under another user.
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: kill with signal 0 only checks that the process exists and may be
+    // signalled; it takes no pointers.
+    let probed = unsafe { libc::kill(pid, 0) };
+    probed == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 pub fn demo(store: &Db, db: &Path) -> CmdResult {
@@ -238,6 +268,7 @@ pub fn demo(store: &Db, db: &Path) -> CmdResult {
 }
 
 pub fn generate(store: &Db, nodes: usize, name: &str, seed: u64, gaps: bool) -> CmdResult {
+    crate::programs::check_new_name(name)?;
     let progress = Progress::steps(2);
     progress.step(format!("generating {nodes} nodes"));
     let g = synthesize(&SynthConfig { nodes, seed, gaps });

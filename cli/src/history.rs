@@ -80,12 +80,14 @@ pub fn checkout(store: &Db, program: &str, at: &str, output: Option<&Path>, new_
     match new_name {
         Some(name) => {
             progress.step(format!("storing it as {name}"));
+            crate::programs::check_new_name(name)?;
             store.insert_program(name, &g)?;
             progress.finish();
             println!("stored {program}@{revision} as {name}");
             Ok(ExitCode::SUCCESS)
         }
-        None => crate::transfer::write_export(&g, format!("{program}@{revision}"), program, output, progress),
+        // The name inside the file is one `import` can take and `lmstore` name back.
+        None => crate::transfer::write_export(&g, format!("{program} r{revision}"), program, output, progress),
     }
 }
 

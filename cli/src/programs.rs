@@ -10,6 +10,18 @@ use serde::Serialize;
 use std::process::ExitCode;
 
 /// A program named by name, or by id when no program has that name and it is a number.
+/// Refuses a name for a new program that `lmstore` could not name back: `@` separates a
+/// program from a revision (`PROGRAM@REV`), so `sample@2` would read as revision 2 of
+/// `sample`. (The library itself takes any name.)
+pub fn check_new_name(name: &str) -> Result<(), Failure> {
+    if name.contains('@') {
+        return Err(Failure(format!(
+            "{name:?} contains '@', which lmstore reads as PROGRAM@REVISION; choose a name without it"
+        )));
+    }
+    Ok(())
+}
+
 pub fn resolve(store: &Db, program: &str) -> Result<ProgramId, Failure> {
     resolve_as(store, program, true)
 }

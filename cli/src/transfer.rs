@@ -222,6 +222,7 @@ pub fn import(store: &Db, path: &Path, name: Option<&str>) -> CmdResult {
     let (file_name, g) = read_export(path)?;
     let name = name.unwrap_or(&file_name);
     progress.step(format!("storing {} nodes and {} edges", g.node_count(), g.edge_count()));
+    crate::programs::check_new_name(name)?;
     let id = store.insert_program(name, &g)?;
     progress.finish();
     println!("imported {} as {name:?} (id {}, {} nodes)", path.display(), id.0, g.node_count());

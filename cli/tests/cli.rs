@@ -193,3 +193,19 @@ fn a_closed_pipe_ends_lmstore_quietly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
 }
+
+/// A demo killed half-way leaves its program under a staging name; the next demo
+/// deletes staging programs of processes that no longer run.
+#[test]
+fn a_demo_clears_what_a_killed_demo_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // No process has an id this high (Linux's ceiling is 4,194,304).
+    let left = "sample (being stored by process 2000000000)";
+    ok(d, &["generate", "--nodes", "10", "--name", left]);
+    ok(d, &["demo"]);
+    let list = json(d, &["list", "--json"]);
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(!names.contains(&left));
+}

@@ -80,8 +80,15 @@ fn an_edited_export_saved_back_is_one_edit_that_undo_takes_back() {
     ok(d, &["undo", "sample"]);
     assert_eq!(json(d, &["hash", "sample", "--json"]), before);
 
-    let out = lmstore(d, &["prune", "sample", "--keep", "0"]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("at least 1"));
+    // Usage errors exit 2 and change nothing.
+    for args in [
+        &["prune", "sample", "--keep", "0"][..],
+        &["prune", "sample"],
+        &["tag", "sample", "--delete"],
+        &["tag", "sample", "--revision", "1"],
+    ] {
+        assert_eq!(lmstore(d, args).status.code(), Some(2), "{args:?}");
+    }
     // A file that does not validate is refused and the program stays as it was.
     std::fs::write(d.join("broken.json"), "{\"format_version\": 1}").unwrap();
     let out = lmstore(d, &["save", "sample", "broken.json"]);
@@ -111,4 +118,26 @@ fn a_stale_export_is_not_saved_over_newer_edits_without_force() {
     assert_eq!(json(d, &["hash", "sample", "--json"]), theirs, "nothing was saved");
     ok(d, &["save", "sample", "mine.json", "--force"]);
     assert_ne!(json(d, &["hash", "sample", "--json"]), theirs);
+}
+
+/// `@` names a revision (`PROGRAM@REV`), so lmstore makes no program whose name holds
+/// one, and a checkout's file carries a name import can take.
+#[test]
+fn no_program_name_reads_as_a_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    ok(d, &["checkout", "sample", "--revision", "1", "-o", "r1.json"]);
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("r1.json")).unwrap()).unwrap();
+    assert_eq!(file["name"], "sample r1");
+    ok(d, &["import", "r1.json"]);
+    for args in [
+        &["import", "r1.json", "--name", "sample@2"][..],
+        &["generate", "--nodes", "10", "--name", "x@y"],
+        &["checkout", "sample", "--revision", "1", "--as", "sample@1"],
+    ] {
+        let out = lmstore(d, args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("contains '@'"), "{out:?}");
+    }
 }

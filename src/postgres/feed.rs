@@ -3,8 +3,8 @@
 //! With [`PgConfig::notify_changes`](super::PgConfig::notify_changes) on, every write
 //! transaction calls `pg_notify` for each program it changed, before it commits, so
 //! the announcement is delivered exactly when (and only if) the commit happens. The
-//! channel is `lmlang:` followed by the store's schema (cut to PostgreSQL's 63 bytes),
-//! so stores in different schemas of one database do not hear each other; the payload
+//! channel is `lmlang:` followed by the store's schema (or, past PostgreSQL's 63
+//! bytes, by the schema's MD5), so stores in different schemas of one database do not hear each other; the payload
 //! is `<program id> <new revision>`, or `<program id> deleted`.
 //!
 //! [`PgStore::subscribe`] starts a thread that holds one of the store's pooled
@@ -37,7 +37,11 @@ use std::time::Duration;
 
 /// The channel of the connection's current schema, computed by the server on both
 /// sides so they agree whatever sets the schema (`search_path`, URL options).
-const CHANNEL: &str = "left('lmlang:' || current_schema(), 63)";
+/// A channel name is at most 63 bytes; a longer one (a schema name of many bytes, as
+/// multibyte characters make quickly) is replaced by its hash rather than cut, which
+/// could split a character.
+const CHANNEL: &str = "CASE WHEN octet_length('lmlang:' || current_schema()) <= 63 \
+                       THEN 'lmlang:' || current_schema() ELSE 'lmlang:' || md5(current_schema()) END";
 
 /// How often the listener looks for notifications (Diesel's `notifications_iter`
 /// does not block), and how long a stopping feed waits for it at most.

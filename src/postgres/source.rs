@@ -175,7 +175,10 @@ fn hold_still(conn: &mut PgConnection, program: ProgramId) -> StorageResult<()> 
     Ok(())
 }
 
-/// Whether the host has a transaction open on `conn`.
+/// Whether the host has a transaction open on `conn`, as Diesel's transaction manager
+/// knows it. (A raw `BEGIN` escapes it; the README asks hosts to open transactions
+/// through Diesel. Asking the server instead is not reliable under the extended query
+/// protocol, whose statement and transaction start times differ.)
 fn in_transaction(conn: &mut PgConnection) -> StorageResult<bool> {
     Ok(AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?.is_some())
 }

@@ -26,7 +26,16 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite"
 /// A migration version as a number (`2026-11-25-055545-0000` is 202611250555450000),
 /// which orders like the text.
 fn version_number(version: &str) -> i64 {
-    version.chars().filter(char::is_ascii_digit).collect::<String>().parse().unwrap_or(i64::MAX)
+    parsed_version(version).unwrap_or(i64::MAX)
+}
+
+/// [`version_number`], or `None` for text that is no migration version at all.
+fn parsed_version(version: &str) -> Option<i64> {
+    let digits: String = version.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 14 || !version.chars().all(|c| c.is_ascii_digit() || c == '-' || c == '_') {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 fn known_versions() -> StorageResult<BTreeSet<String>> {
@@ -98,6 +107,12 @@ pub fn schema_version(conn: &mut SqliteConnection) -> StorageResult<i64> {
 pub fn refuse_newer(conn: &mut SqliteConnection) -> StorageResult<()> {
     let known = known_versions()?;
     let own = own_versions(conn)?;
+    if let Some(garbled) = own.iter().find(|v| parsed_version(v).is_none()) {
+        return Err(StorageError::Migration(format!(
+            "the database records schema version {garbled:?}, which is no migration version: its schema \
+             tables are damaged"
+        )));
+    }
     if let Some(unknown) = own.iter().filter(|v| !known.contains(*v)).max_by_key(|v| version_number(v)) {
         return Err(StorageError::SchemaTooNew {
             found: version_number(unknown),
