@@ -136,21 +136,41 @@ pub fn sample_program() -> Result<ProgramGraph, GraphError> {
     Ok(g)
 }
 
-/// Stores `g` as `name` and checks that it reads back equal. A name still free takes
-/// the program at once; a program already there is replaced only once the new one is
-/// stored and checked (see [`replace`]).
 /// The start of the name a program is stored under while `replace` checks it.
 fn staging_prefix(name: &str) -> String {
     format!("{name} (being stored by process ")
 }
 
-/// Deletes what demos that died half-way (killed, say) left under a staging name of
-/// `name`, this process's id included.
+/// The name a program is stored under while this process's `replace` checks it: the
+/// process id and the host, since processes of other hosts (a shared PostgreSQL
+/// database) have ids of their own.
+fn staging_name(name: &str) -> String {
+    format!("{}{} on {})", staging_prefix(name), std::process::id(), host_name())
+}
+
+/// This machine's host name (empty if it cannot be read).
+fn host_name() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer it is given.
+    let written = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if written != 0 {
+        return String::new();
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
+
+/// Deletes what demos of this host that died half-way (killed, say) left under a
+/// staging name of `name`, this process's id included. Another host's are left: its
+/// processes cannot be looked up from here.
 fn clear_dead_staging(store: &Db, name: &str) -> Result<(), Failure> {
     let prefix = staging_prefix(name);
+    let here = host_name();
     for left in store.list_programs()? {
-        let pid = left.name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(')'));
-        if let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok())
+        let owner = left.name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(')'));
+        let Some((pid, host)) = owner.and_then(|o| o.split_once(" on ")) else { continue };
+        if let Ok(pid) = pid.parse::<u32>()
+            && host == here
             && (pid == std::process::id() || !process_alive(pid))
         {
             match store.delete_program(left.id) {
@@ -162,6 +182,9 @@ fn clear_dead_staging(store: &Db, name: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Stores `g` as `name` and checks that it reads back equal. A name still free takes
+/// the program at once; a program already there is replaced only once the new one is
+/// stored and checked (see [`replace`]).
 fn store_and_check(store: &Db, name: &str, g: &ProgramGraph) -> Result<ProgramId, Failure> {
     clear_dead_staging(store, name)?;
     if let Err(StorageError::ProgramNotFound(_)) = store.find_program(name) {
@@ -198,7 +221,7 @@ fn read_back_problem(store: &Db, id: ProgramId, g: &ProgramGraph) -> Result<Opti
 /// neither; another process storing the same name at the same moment makes it try
 /// again.
 fn replace(store: &Db, name: &str, g: &ProgramGraph) -> Result<ProgramId, Failure> {
-    let staging = format!("{}{})", staging_prefix(name), std::process::id());
+    let staging = staging_name(name);
     let id = store.insert_program(&staging, g)?;
     if let Some(problem) = read_back_problem(store, id, g)? {
         // Best effort: the old program was not touched either way.

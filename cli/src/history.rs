@@ -92,7 +92,8 @@ pub fn checkout(store: &Db, program: &str, at: &str, output: Option<&Path>, new_
 }
 
 pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, delete: bool) -> CmdResult {
-    let id = resolve_to_change(store, program)?;
+    // Listing the tags only reads.
+    let id = if name.is_some() { resolve_to_change(store, program)? } else { resolve(store, program)? };
     match (name, delete) {
         (None, _) => {
             let rows: Vec<Vec<String>> =

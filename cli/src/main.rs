@@ -94,8 +94,8 @@ fn run(cli: Cli) -> CmdResult {
             .map_err(|e| Failure(format!("cannot open {}: {e}", cli.db.display())))
     };
     // Commands that only read open the file read-only when its schema is current, so
-    // they work on a read-only file or mount; a missing file or one that needs
-    // migrating is opened as the writing commands open it.
+    // they work on a read-only file or mount; one that needs migrating is opened as the
+    // writing commands open it, and a missing file is refused, not created.
     let read = || {
         if postgres {
             return open();

@@ -109,13 +109,31 @@ impl Drop for Progress {
 /// Writes `bytes` to `path` whole or not at all: into a temporary file beside it, then
 /// renamed over it, so a full disk or a killed process never leaves a truncated file
 /// where a good one was.
+///
+/// Only for a regular file or a new one: a device, pipe or symbolic link (`-o
+/// /dev/stdout`) is written in place, as is a file whose directory takes no new files.
+/// The new file gets the old one's permissions, or `rw-r--r--`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     let failed = |e: std::io::Error| Failure(format!("cannot write {}: {e}", path.display()));
+    let existing = std::fs::symlink_metadata(path).ok();
+    if existing.as_ref().is_some_and(|m| !m.file_type().is_file()) {
+        return std::fs::write(path, bytes).map_err(failed);
+    }
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
+    let Ok(mut file) = tempfile::NamedTempFile::new_in(dir) else {
+        return std::fs::write(path, bytes).map_err(failed);
+    };
+    let permissions = match &existing {
+        Some(m) => m.permissions(),
+        None => {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::Permissions::from_mode(0o644)
+        }
+    };
+    file.as_file().set_permissions(permissions).map_err(failed)?;
     file.write_all(bytes).and_then(|()| file.as_file().sync_all()).map_err(failed)?;
     file.persist(path).map_err(|e| failed(e.error))?;
     Ok(())

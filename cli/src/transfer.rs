@@ -177,8 +177,8 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
     let before = revision_now(store)?;
     let stored_root = store.load_program(id)?.hashes().program().to_hex();
     // (A file the program already equals changes nothing, whatever it recorded.)
-    if let Some(recorded) = recorded
-        && recorded != stored_root
+    if let Some(recorded) = &recorded
+        && *recorded != stored_root
         && g.hashes().program().to_hex() != stored_root
         && !force
     {
@@ -213,7 +213,30 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
             report.rows_deleted
         );
     }
+    if let Some(recorded) = recorded {
+        record_saved_root(path, &recorded, &g.hashes().program().to_hex());
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the root just saved into the file in place of the root it recorded, so the
+/// file counts as coming from the program as now stored: edited again, it can be saved
+/// again without `--force`. Only a note if the file cannot be rewritten.
+fn record_saved_root(path: &Path, recorded: &str, saved: &str) {
+    if recorded == saved {
+        return;
+    }
+    let rewritten = std::fs::read_to_string(path).ok().and_then(|text| {
+        let field = format!("\"root_hash\": \"{recorded}\"");
+        text.contains(&field).then(|| text.replacen(&field, &format!("\"root_hash\": \"{saved}\""), 1))
+    });
+    match rewritten.map(|text| crate::output::write_atomically(path, text.as_bytes())) {
+        Some(Ok(())) => {}
+        _ => eprintln!(
+            "note: could not record the saved root in {}; saving it again after another edit needs --force",
+            path.display()
+        ),
+    }
 }
 
 pub fn import(store: &Db, path: &Path, name: Option<&str>) -> CmdResult {

@@ -201,11 +201,17 @@ fn a_demo_clears_what_a_killed_demo_left() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // No process has an id this high (Linux's ceiling is 4,194,304).
-    let left = "sample (being stored by process 2000000000)";
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let left = format!("sample (being stored by process 2000000000 on {})", host.trim());
+    let left = left.as_str();
+    // Another host's is left alone: its processes cannot be looked up from here.
+    let elsewhere = "sample (being stored by process 2000000000 on another-host)";
     ok(d, &["generate", "--nodes", "10", "--name", left]);
+    ok(d, &["generate", "--nodes", "10", "--name", elsewhere]);
     ok(d, &["demo"]);
     let list = json(d, &["list", "--json"]);
     let names: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names.len(), 3, "{names:?}");
     assert!(!names.contains(&left));
+    assert!(names.contains(&elsewhere));
 }

@@ -118,6 +118,10 @@ fn a_stale_export_is_not_saved_over_newer_edits_without_force() {
     assert_eq!(json(d, &["hash", "sample", "--json"]), theirs, "nothing was saved");
     ok(d, &["save", "sample", "mine.json", "--force"]);
     assert_ne!(json(d, &["hash", "sample", "--json"]), theirs);
+    // The file now records the root it saved: edited again, it saves again.
+    let again = cli_support::bump_an_integer_constant(&std::fs::read_to_string(d.join("mine.json")).unwrap());
+    std::fs::write(d.join("mine.json"), again).unwrap();
+    assert!(ok(d, &["save", "sample", "mine.json"]).contains("1 rows written"));
 }
 
 /// `@` names a revision (`PROGRAM@REV`), so lmstore makes no program whose name holds

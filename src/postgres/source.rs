@@ -9,7 +9,7 @@
 use super::connections::{self, PgPool};
 use super::error::reclassify;
 use super::replicas::Reads;
-use crate::store::{ProgramId, StorageResult};
+use crate::store::{ProgramId, StorageError, StorageResult};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, PooledConnection};
@@ -107,11 +107,10 @@ impl PgConnections for PgPoolConnections {
 /// transaction, retried as on a pool.
 ///
 /// A load reads several tables. In a `READ COMMITTED` host transaction (PostgreSQL's
-/// default) each statement sees the commits made before it, so the load first takes a
-/// share lock on the program's row, which every writer of the program locks for
-/// update: no write to it can commit until the host's transaction ends, and the load
-/// reads one state. (A `READ ONLY` transaction cannot take that lock: use `REPEATABLE
-/// READ` there, which reads one snapshot anyway.)
+/// default) each statement sees the commits made before it, so the load compares the
+/// program's revision before and after and reads again when a commit landed in
+/// between (`Busy` after five tries); under `REPEATABLE READ` or `SERIALIZABLE` its
+/// statements share one snapshot anyway.
 pub struct PgHostConnection<'c> {
     conn: Mutex<&'c mut PgConnection>,
 }
@@ -138,41 +137,53 @@ impl<'c> PgHostConnection<'c> {
 struct Isolation {
     #[diesel(sql_type = diesel::sql_types::Text)]
     isolation: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    read_only: String,
 }
 
-/// In a host's `READ COMMITTED` transaction, keeps writers of `program` from
-/// committing until that transaction ends (a share lock on the program's row, which
-/// every writer locks for update), so a load of several statements reads one state.
-/// Nothing to do under `REPEATABLE READ` or `SERIALIZABLE`, whose statements share one
-/// snapshot.
-fn hold_still(conn: &mut PgConnection, program: ProgramId) -> StorageResult<()> {
-    use diesel::prelude::*;
-    let found: Vec<Isolation> = diesel::sql_query(
-        "SELECT current_setting('transaction_isolation') AS isolation, \
-         current_setting('transaction_read_only') AS read_only",
-    )
-    .load(conn)?;
-    let Some(setting) = found.first() else { return Ok(()) };
-    if !setting.isolation.starts_with("read ") {
-        return Ok(());
-    }
-    if setting.read_only == "on" {
-        tracing::warn!(
-            %program,
-            "a load in a READ COMMITTED READ ONLY transaction may see writes committed while it reads; use REPEATABLE READ"
-        );
-        return Ok(());
-    }
+/// Whether `conn`'s transaction is `READ COMMITTED` (or `READ UNCOMMITTED`, which
+/// PostgreSQL runs as such): each statement sees the commits made before it, so a
+/// read of several statements may mix two commits.
+fn reads_per_statement(conn: &mut PgConnection) -> StorageResult<bool> {
+    use diesel::RunQueryDsl;
+    let found: Vec<Isolation> =
+        diesel::sql_query("SELECT current_setting('transaction_isolation') AS isolation").load(conn)?;
+    Ok(found.first().is_some_and(|s| s.isolation.starts_with("read ")))
+}
+
+/// The program's revision as this statement sees it (`None` when there is no such
+/// program).
+fn revision_now(conn: &mut PgConnection, program: ProgramId) -> StorageResult<Option<i64>> {
     use crate::schema_postgres::lmlang_programs;
-    lmlang_programs::table
-        .find(program.0)
-        .select(lmlang_programs::id)
-        .for_share()
-        .get_result::<i64>(conn)
-        .optional()?;
-    Ok(())
+    use diesel::prelude::*;
+    Ok(lmlang_programs::table.find(program.0).select(lmlang_programs::revision).get_result(conn).optional()?)
+}
+
+/// Times a load in a `READ COMMITTED` host transaction is read again when a commit
+/// to the program landed while it read.
+const CONSISTENT_READ_ATTEMPTS: usize = 5;
+
+/// Runs `work`, a load of `program`, so that it reads one committed state even where
+/// each statement sees the latest commits: every write to a program moves its revision,
+/// so a load that finds the same revision before and after read no commit in between;
+/// otherwise it reads again. No lock is taken (a share lock held to the end of the
+/// host's transaction would deadlock with the write that commonly follows a load).
+fn consistent_read<T>(
+    conn: &mut PgConnection,
+    program: ProgramId,
+    work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
+) -> StorageResult<T> {
+    if !reads_per_statement(conn)? {
+        return work(conn);
+    }
+    for _ in 0..CONSISTENT_READ_ATTEMPTS {
+        let before = revision_now(conn, program)?;
+        // A read that mixed two commits may also fail its checks (a false `Corrupt`):
+        // the revision tells which, and only an error of a still state is one.
+        let read = work(conn);
+        if revision_now(conn, program)? == before {
+            return read;
+        }
+    }
+    Err(StorageError::Busy)
 }
 
 /// Whether the host has a transaction open on `conn`, as Diesel's transaction manager
@@ -202,11 +213,7 @@ impl PgConnections for PgHostConnection<'_> {
         let mut conn = self.lock();
         if in_transaction(&mut conn)? {
             use diesel::Connection;
-            conn.transaction(|c| {
-                hold_still(c, program)?;
-                work(c)
-            })
-            .map_err(reclassify)
+            conn.transaction(|c| consistent_read(c, program, work)).map_err(reclassify)
         } else {
             connections::snapshot(&mut conn, |c| work(c))
         }

@@ -245,7 +245,7 @@ pub fn kept_write_transaction<T>(
         return write_transaction(conn, work);
     }
     KeptStatement::<BeginImmediate>::new().execute(conn).map_err(super::error::classify)?;
-    change_depth(conn, TransactionDepthChange::IncreaseDepth)?;
+    change_depth(conn, TransactionDepthChange::IncreaseDepth).map_err(super::error::classify)?;
     let result = work(conn)
         .and_then(|value| KeptStatement::<Commit>::new().execute(conn).map(|_| value).map_err(super::error::classify));
     if result.is_err()
@@ -258,7 +258,13 @@ pub fn kept_write_transaction<T>(
         AnsiTransactionManager::transaction_manager_status_mut(conn).set_in_error();
         return result;
     }
-    change_depth(conn, TransactionDepthChange::DecreaseDepth)?;
+    // On a failure Diesel may already have seen SQLite end the transaction and reset
+    // its count: that is no error of ours, and must not hide the write's own.
+    match change_depth(conn, TransactionDepthChange::DecreaseDepth) {
+        Ok(()) => {}
+        Err(diesel::result::Error::NotInTransaction) if result.is_err() => {}
+        Err(e) => return Err(super::error::classify(e)),
+    }
     result
 }
 
@@ -269,10 +275,10 @@ pub fn transaction_manager_broken(conn: &mut SqliteConnection) -> bool {
 }
 
 /// Tells Diesel's transaction manager of a transaction begun or ended by hand.
-fn change_depth(conn: &mut SqliteConnection, change: TransactionDepthChange) -> StorageResult<()> {
+fn change_depth(conn: &mut SqliteConnection, change: TransactionDepthChange) -> QueryResult<()> {
     match AnsiTransactionManager::transaction_manager_status_mut(conn) {
-        TransactionManagerStatus::Valid(status) => Ok(status.change_transaction_depth(change)?),
-        TransactionManagerStatus::InError => Err(diesel::result::Error::BrokenTransactionManager.into()),
+        TransactionManagerStatus::Valid(status) => status.change_transaction_depth(change),
+        TransactionManagerStatus::InError => Err(diesel::result::Error::BrokenTransactionManager),
     }
 }
 
@@ -525,6 +531,14 @@ mod tests {
             Err(StorageError::ReadOnly)
         });
         assert!(matches!(ended_and_failed, Err(StorageError::ReadOnly)));
+        // Diesel, seeing SQLite end the transaction, resets its own count: the write's
+        // error still comes out, not Diesel's "not in a transaction".
+        let reset_by_diesel: StorageResult<()> = kept_write_transaction(&mut conn, |c| {
+            c.batch_execute("ROLLBACK").map_err(super::super::error::classify)?;
+            super::change_depth(c, diesel::connection::TransactionDepthChange::DecreaseDepth).expect("reset");
+            Err(StorageError::Full)
+        });
+        assert!(matches!(reset_by_diesel, Err(StorageError::Full)), "{reset_by_diesel:?}");
         assert!(!transaction_manager_broken(&mut conn));
         kept_write_transaction(&mut conn, insert).expect("the connection still writes");
         assert_eq!(rows(&mut conn), 1);

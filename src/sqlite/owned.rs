@@ -345,7 +345,16 @@ impl Connections for OwnedConnections {
             }
             result?
         } else {
-            connection::kept_write_transaction(conn, run)?
+            let done = connection::kept_write_transaction(conn, run);
+            if done.is_err() && connection::transaction_manager_broken(conn) {
+                // Its rollback failed with the transaction open, holding the file's
+                // write lock: replaced now, not at the next write, so other writers
+                // are not kept waiting while this store is idle.
+                tracing::warn!(path = %self.path.display(), "replacing a writer whose rollback failed");
+                *conn = self.fresh_writer()?;
+                *known = KnownRows::default();
+            }
+            done?
         };
         // Committed: what the write left is what is stored.
         *known = left.unwrap_or_default();

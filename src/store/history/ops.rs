@@ -421,8 +421,11 @@ impl<B: Backend> ProgramHistory for Store<B> {
     }
 
     fn untag(&self, program: ProgramId, name: &str) -> StorageResult<()> {
-        // A name no tag can have (PostgreSQL would refuse its NUL untyped).
-        Self::check_tag_name(name)?;
+        // A name no tag can have (PostgreSQL would refuse its NUL untyped). Only that:
+        // tags an older build allowed (numbers, longer names) can still be removed.
+        if name.is_empty() || name.contains('\0') {
+            return Err(StorageError::InvalidTagName(name.to_string()));
+        }
         self.backend.write(&mut |tx| {
             tx.revision(program)?;
             match tx.remove_tag(program, name)? {
