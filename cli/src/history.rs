@@ -120,10 +120,8 @@ pub fn prune(store: &Db, program: &str, before: Option<u64>, keep: Option<u64>) 
     let id = resolve_to_change(store, program)?;
     let retention = match (before, keep) {
         (Some(r), None) => Retention::Before(r),
-        (None, Some(0)) => {
-            return Err(Failure("--keep must be at least 1: the newest entry is what undo starts from".into()));
-        }
         (None, Some(n)) => Retention::Newest(n),
+        // clap requires exactly one, and --keep at least 1.
         _ => return Err(Failure("give exactly one of --before REVISION and --keep COUNT".into())),
     };
     let gone = store.prune_history(id, retention)?;

@@ -180,15 +180,9 @@ struct JournalMode {
 /// WAL: automatic checkpoints every `wal_autocheckpoint` pages, and the file cut back to
 /// `journal_size_limit` after each reset.
 pub fn enable_wal(conn: &mut SqliteConnection, config: &SqliteConfig) -> StorageResult<()> {
-    // Pragmas; journal_mode answers with the mode actually in force.
-    let modes: Vec<JournalMode> =
-        diesel::sql_query("PRAGMA journal_mode = WAL").load(conn).map_err(super::error::classify)?;
-    let mode = modes.first().map(|m| m.journal_mode.to_ascii_lowercase()).unwrap_or_default();
+    let mode = ask_for_wal(conn)?;
     if mode != "wal" {
-        return Err(StorageError::database(
-            Other,
-            format!("the database refused WAL mode (journal_mode is {mode:?}); use a file on a local disk"),
-        ));
+        return Err(refused_wal(&mode));
     }
     conn.batch_execute(&format!(
         "PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
@@ -204,15 +198,24 @@ pub fn switch_to_wal(conn: &mut SqliteConnection) -> StorageResult<()> {
     if AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?.is_some() {
         return Ok(());
     }
+    match ask_for_wal(conn)?.as_str() {
+        "wal" | "memory" => Ok(()),
+        mode => Err(refused_wal(mode)),
+    }
+}
+
+/// Asks for WAL mode; `journal_mode` answers with the mode actually in force.
+fn ask_for_wal(conn: &mut SqliteConnection) -> StorageResult<String> {
     let modes: Vec<JournalMode> =
         diesel::sql_query("PRAGMA journal_mode = WAL").load(conn).map_err(super::error::classify)?;
-    match modes.first().map(|m| m.journal_mode.to_ascii_lowercase()) {
-        Some(mode) if mode == "wal" || mode == "memory" => Ok(()),
-        mode => Err(StorageError::database(
-            Other,
-            format!("the database refused WAL mode (journal_mode is {mode:?}); use a file on a local disk"),
-        )),
-    }
+    Ok(modes.first().map(|m| m.journal_mode.to_ascii_lowercase()).unwrap_or_default())
+}
+
+fn refused_wal(mode: &str) -> StorageError {
+    StorageError::database(
+        Other,
+        format!("the database refused WAL mode (journal_mode is {mode:?}); use a file on a local disk"),
+    )
 }
 
 /// Runs `work` in a write transaction: `BEGIN IMMEDIATE`, which takes the write lock up
