@@ -119,6 +119,21 @@ fn a_lost_server_is_a_typed_error() {
     assert_eq!(lost, Some(lmlang_storage::store::DatabaseErrorKind::ConnectionLost));
 }
 
+/// A database that does not exist is refused by the server; waiting cannot mend that,
+/// so the store says so at once, in the server's words, instead of waiting out the
+/// pool's timeout and reporting a lost connection.
+#[test]
+fn a_database_that_does_not_exist_is_reported_as_such() {
+    let Some(schema) = TestSchema::new() else { return };
+    let mut config = schema.config();
+    config.connection_timeout = std::time::Duration::from_secs(2);
+    let Some((server, _)) = schema.url.rsplit_once('/') else { panic!("no database in {}", schema.url) };
+    let missing = format!("{server}/lmlang_no_such_database");
+    let Err(e) = PgStore::connect_with(&missing, config) else { panic!("connected to a missing database") };
+    assert_eq!(e.database_kind(), Some(lmlang_storage::store::DatabaseErrorKind::CannotOpen), "{e}");
+    assert!(e.to_string().contains("lmlang_no_such_database"), "the message names the database: {e}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
 

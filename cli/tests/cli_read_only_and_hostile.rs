@@ -332,6 +332,42 @@ fn a_file_that_is_no_database_a_directory_or_a_missing_directory_is_named_plainl
     assert!(!d.join("missing").exists());
 }
 
+/// A FIFO given as `--db` used to block the open for good (SQLite waited for a writer
+/// on the pipe's other end); it is refused, as a directory is. The child is killed if
+/// it is still running after a minute, so a regression fails rather than hangs.
+#[cfg(unix)]
+#[test]
+fn a_fifo_as_the_database_is_refused_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let made = Command::new("mkfifo").arg(d.join("pipe.db")).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    for command in ["list", "demo"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lmstore"))
+            .args(["--db", "pipe.db", command])
+            .current_dir(d)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("lmstore --db pipe.db {command} still waits on the FIFO after a minute");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "{command}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a regular file"), "{command}: {err}");
+    }
+}
+
 /// A program named by a number: a command that changes data takes a bare number only
 /// as a name (repeating `delete 1` must not go on to delete program #1), `#N` is the
 /// id, and reading commands still fall back to the id.

@@ -99,8 +99,11 @@ pub fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Builds the pool; fails with `ConnectionLost` when the server cannot be reached.
+/// Builds the pool; fails with `ConnectionLost` when the server cannot be reached
+/// within `connection_timeout`, and at once with `CannotOpen` when it answers with a
+/// refusal that waiting cannot mend (see [`refused_for_good`]).
 pub fn pool(url: &str, config: &PgConfig) -> StorageResult<PgPool> {
+    refused_for_good(url)?;
     Pool::builder()
         .max_size(config.pool_size.max(1))
         // No `SELECT 1` round trip per checkout (a single-mutation commit is five round
@@ -112,6 +115,33 @@ pub fn pool(url: &str, config: &PgConfig) -> StorageResult<PgPool> {
         .connection_customizer(Box::new(PgCustomizer::new(config.schema.clone())))
         .build(ConnectionManager::new(url))
         .map_err(super::error::connection_lost)
+}
+
+/// One connection made before the pool, so that a wrong password, role, database or
+/// URL is reported at once, in the server's words, as `CannotOpen`; r2d2 would retry
+/// it until `connection_timeout` and report a lost connection. A server that does not
+/// answer (not started yet, say) is left to the pool's wait.
+fn refused_for_good(url: &str) -> StorageResult<()> {
+    use diesel::{Connection, ConnectionError};
+    let cannot_open =
+        |e: ConnectionError| StorageError::Database { kind: DatabaseErrorKind::CannotOpen, source: e.into() };
+    match PgConnection::establish(url) {
+        Ok(_) => Ok(()),
+        Err(e @ (ConnectionError::InvalidConnectionUrl(_) | ConnectionError::InvalidCString(_))) => Err(cannot_open(e)),
+        Err(ConnectionError::BadConnection(message)) if refusal_is_final(&message) => {
+            Err(cannot_open(ConnectionError::BadConnection(message)))
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+/// Whether libpq's message is the server (or libpq) refusing the connection's
+/// settings rather than failing to reach the server.
+fn refusal_is_final(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["authentication failed", "does not exist", "no pg_hba.conf entry", "invalid ", "password", "permission denied"]
+        .iter()
+        .any(|s| m.contains(s))
 }
 
 /// A pooled connection; `ConnectionLost` if none can be had.
@@ -255,6 +285,32 @@ pub fn write_on<T>(
                 std::thread::sleep(Duration::from_millis(1u64 << attempt.min(7)));
             }
             other => return other.map_err(reclassify),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal_is_final;
+
+    #[test]
+    fn refusals_of_the_settings_are_final_and_an_absent_server_is_not() {
+        for final_ in [
+            "FATAL:  password authentication failed for user \"app\"",
+            "FATAL:  role \"nobody\" does not exist",
+            "FATAL:  database \"nope\" does not exist",
+            "FATAL:  no pg_hba.conf entry for host \"10.0.0.1\", user \"app\", database \"app\"",
+            "invalid port number: \"x\"",
+        ] {
+            assert!(refusal_is_final(final_), "{final_}");
+        }
+        for passing in [
+            "connection to server at \"127.0.0.1\", port 1 failed: Connection refused",
+            "FATAL:  the database system is starting up",
+            "could not translate host name \"db\" to address: Temporary failure in name resolution",
+            "timeout expired",
+        ] {
+            assert!(!refusal_is_final(passing), "{passing}");
         }
     }
 }

@@ -124,6 +124,14 @@ impl OwnedConnections {
                 format!("{} is a directory, not a database file", path.display()),
             ));
         }
+        // A FIFO would block the open until someone writes to it, and a device or a
+        // socket is no database either (links are followed to what they name).
+        if plain_path && std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Err(StorageError::database(
+                DatabaseErrorKind::CannotOpen,
+                format!("{} is not a regular file, so not a database file", path.display()),
+            ));
+        }
         if let Some(dir) = path.parent().filter(|d| plain_path && !d.as_os_str().is_empty() && !d.exists()) {
             return Err(StorageError::database(
                 DatabaseErrorKind::CannotOpen,
