@@ -111,7 +111,10 @@ impl PgStore {
         Self::connect_with(url, PgConfig::default())
     }
 
-    /// Connects with the given settings.
+    /// Connects with the given settings. A server that refuses the URL (password, role,
+    /// database) fails it at once with `CannotOpen`; one that does not answer, after
+    /// `connection_timeout`, with `ConnectionLost`, so a service started before its
+    /// database can simply retry.
     pub fn connect_with(url: &str, config: PgConfig) -> StorageResult<Self> {
         let pool = connections::pool(url, &config)?;
         if config.migrate {

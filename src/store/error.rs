@@ -44,9 +44,11 @@ pub enum DatabaseErrorKind {
     SerializationFailure,
     /// The connection was closed under the operation.
     ConnectionLost,
-    /// The database file could not be opened (a missing directory, no permission, a
-    /// read-only open of a file that does not exist, or a WAL file whose shared-memory
-    /// file cannot be made).
+    /// The database could not be opened, and waiting will not change that: for SQLite a
+    /// missing directory, no permission, a path that is no regular file, a read-only
+    /// open of a file that does not exist, or a WAL file whose shared-memory file cannot
+    /// be made; for PostgreSQL a server that refuses the URL's password, role or
+    /// database.
     CannotOpen,
     /// Anything else; the source says what.
     Other,
