@@ -6,7 +6,7 @@ use crate::output::{Progress, print_json, print_table};
 use crate::programs::{resolve, resolve_to_change};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
-use lmlang_storage::store::{CommitKind, LogPage, ProgramId, Retention};
+use lmlang_storage::store::{CommitKind, LogPage, ProgramId, ProgramRef, Retention, StorageError};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -105,11 +105,25 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
             println!("removed tag {name}");
         }
         (Some(name), false) => {
+            // Without --revision, the program's current revision (the newest history
+            // entry can be older, when commits were made with recording off).
+            let current = || -> Result<u64, Failure> {
+                let listed = store.list_programs()?.into_iter().find(|p| p.id == id);
+                listed.map(|p| p.revision).ok_or_else(|| StorageError::ProgramNotFound(ProgramRef::Id(id)).into())
+            };
             let revision = match at {
                 Some(at) => revision(store, id, at)?,
-                None => store.log(id, LogPage { before: None, limit: 1 })?.first().map_or(0, |e| e.revision),
+                None => current()?,
             };
-            store.tag(id, name, revision)?;
+            match store.tag(id, name, revision) {
+                Err(StorageError::RevisionNotFound { .. }) if at.is_none() => {
+                    return Err(Failure(format!(
+                        "{program} is at revision {revision}, which its history does not hold (written with \
+                         recording off, or pruned); tag a recorded one with --revision (`lmstore log {program}`)"
+                    )));
+                }
+                tagged => tagged?,
+            }
             println!("{name} names revision {revision} of {program}");
         }
     }

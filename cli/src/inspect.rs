@@ -221,17 +221,53 @@ fn history_problems(
     };
     let Some(newest) = newest.first() else { return Ok(Vec::new()) };
     let root = g.hashes().program();
-    Ok(if newest.revision > revision {
-        vec![format!("history records revision {}, past the program's revision {revision}", newest.revision)]
-    } else if newest.revision == revision && newest.root != root {
-        vec![format!(
+    if newest.revision > revision {
+        return Ok(vec![format!(
+            "history records revision {}, past the program's revision {revision}",
+            newest.revision
+        )]);
+    }
+    if newest.revision < revision {
+        // The latest commits were made with recording off: nothing to replay from here.
+        return Ok(Vec::new());
+    }
+    if newest.root != root {
+        return Ok(vec![format!(
             "history records root {} for revision {revision}; the program's root is {}",
             newest.root.to_hex(),
             root.to_hex()
-        )]
-    } else {
-        Vec::new()
+        )]);
+    }
+    // Replaying back to the oldest entry that can be reached decodes and applies every
+    // delta on the way, and checks the root recorded there (`load_at` does both): a
+    // damaged entry shows here rather than at the next checkout or undo.
+    let oldest = match oldest_reachable(store, id, revision) {
+        Ok(oldest) => oldest,
+        Err(e) => return Ok(vec![format!("its history cannot be read: {e}")]),
+    };
+    Ok(match store.load_at(id, oldest) {
+        Ok(_) => Vec::new(),
+        Err(StorageError::ProgramNotFound(_)) => Vec::new(),
+        Err(e) => vec![format!("its history does not replay back to revision {oldest}: {e}")],
     })
+}
+
+/// The oldest revision the log holds without a gap down from `revision` (a commit made
+/// with recording off, or pruned, ends the run: checkout cannot step back across it).
+fn oldest_reachable(store: &Db, id: lmlang_storage::store::ProgramId, revision: u64) -> Result<u64, StorageError> {
+    let mut oldest = revision;
+    loop {
+        let page = store.log(id, lmlang_storage::store::LogPage { before: Some(oldest), limit: 1000 })?;
+        if page.is_empty() {
+            return Ok(oldest);
+        }
+        for entry in &page {
+            if entry.revision + 1 != oldest {
+                return Ok(oldest);
+            }
+            oldest = entry.revision;
+        }
+    }
 }
 
 pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {

@@ -40,7 +40,7 @@ fn resolve_as(store: &Db, program: &str, bare_ids: bool) -> Result<ProgramId, Fa
         Err(StorageError::ProgramNotFound(_)) => {
             let marked = program.strip_prefix('#');
             if let Ok(n) = marked.unwrap_or(program).parse::<i64>()
-                && store.list_programs()?.iter().any(|p| p.id.0 == n)
+                && may_exist(store, ProgramId(n))?
             {
                 if marked.is_some() || bare_ids {
                     return Ok(ProgramId(n));
@@ -55,6 +55,18 @@ fn resolve_as(store: &Db, program: &str, bare_ids: bool) -> Result<ProgramId, Fa
     }
 }
 
+/// Whether a program with this id is listed. When another program's row is damaged the
+/// listing cannot be read, so the id is taken as given (the command then says whether
+/// it exists): one damaged program must not lock the user out of the others, or out of
+/// deleting it.
+fn may_exist(store: &Db, id: ProgramId) -> Result<bool, Failure> {
+    match store.list_programs() {
+        Ok(programs) => Ok(programs.iter().any(|p| p.id == id)),
+        Err(StorageError::Corrupt { .. }) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[derive(Serialize)]
 struct ListedProgram {
     id: i64,
@@ -63,16 +75,30 @@ struct ListedProgram {
     nodes: u64,
     edges: u64,
     revision: u64,
-    root_hash: String,
+    /// `None` when the program cannot be loaded (`damage` says why).
+    root_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    damage: Option<String>,
 }
 
 pub fn list(store: &Db, json: bool) -> CmdResult {
+    let programs = match store.list_programs() {
+        Err(e @ StorageError::Corrupt { .. }) => {
+            return Err(Failure(format!(
+                "{e}\n(a damaged program row stops the listing; `lmstore show '#N'` still reads the \
+                 others, and `lmstore delete '#N'` removes the damaged one)"
+            )));
+        }
+        listed => listed?,
+    };
     let mut listed = Vec::new();
-    for p in store.list_programs()? {
-        let g = match store.load_program(p.id) {
+    for p in programs {
+        // A program whose rows are damaged is listed as such; the others still are.
+        let (root_hash, damage) = match store.load_program(p.id) {
             // Deleted by another process since it was listed.
             Err(StorageError::ProgramNotFound(_)) => continue,
-            loaded => loaded?,
+            Err(e @ StorageError::Corrupt { .. }) => (None, Some(e.to_string())),
+            loaded => (Some(loaded?.hashes().program().to_hex()), None),
         };
         listed.push(ListedProgram {
             id: p.id.0,
@@ -81,7 +107,8 @@ pub fn list(store: &Db, json: bool) -> CmdResult {
             nodes: p.nodes,
             edges: p.edges,
             revision: p.revision,
-            root_hash: g.hashes().program().to_hex(),
+            root_hash,
+            damage,
         });
     }
     if json {
@@ -98,13 +125,23 @@ pub fn list(store: &Db, json: bool) -> CmdResult {
                     p.functions.to_string(),
                     p.nodes.to_string(),
                     p.edges.to_string(),
-                    p.root_hash[..16].to_string(),
+                    p.root_hash.as_ref().map_or_else(|| "(damaged)".to_string(), |h| h[..16].to_string()),
                 ]
             })
             .collect();
         print_table(&["ID", "NAME", "FUNCTIONS", "NODES", "EDGES", "ROOT HASH"], &rows);
     }
-    Ok(ExitCode::SUCCESS)
+    let damaged: Vec<&ListedProgram> = listed.iter().filter(|p| p.damage.is_some()).collect();
+    for p in &damaged {
+        eprintln!(
+            "lmstore: program #{} ({}) is damaged: {}; `lmstore delete '#{}'` removes it",
+            p.id,
+            crate::output::escape_controls(&p.name),
+            p.damage.as_deref().unwrap_or_default(),
+            p.id
+        );
+    }
+    Ok(if damaged.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// A function by plain or qualified name.
@@ -131,7 +168,8 @@ pub fn show(store: &Db, program: &str, function: Option<&str>, json: bool) -> Cm
 
 pub fn delete(store: &Db, program: &str) -> CmdResult {
     let id = resolve_to_change(store, program)?;
-    let name = store.list_programs()?.into_iter().find(|p| p.id == id).map(|p| p.name);
+    // The name is for the message only: a damaged listing leaves it out.
+    let name = store.list_programs().ok().and_then(|l| l.into_iter().find(|p| p.id == id)).map(|p| p.name);
     store.delete_program(id)?;
     match name {
         Some(name) => println!("deleted {} (#{})", crate::output::escape_controls(&name), id.0),

@@ -10,6 +10,7 @@ use crate::programs::resolve;
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::{ProgramDocument, ProgramGraph};
 use lmlang_storage::hash::HASH_ALGORITHM_VERSION;
+use lmlang_storage::store::StorageError;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
@@ -174,8 +175,9 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
     let revision_now = |store: &Db| -> Result<Option<u64>, Failure> {
         Ok(store.list_programs()?.into_iter().find(|p| p.id == id).map(|p| p.revision))
     };
-    let before = revision_now(store)?;
-    let stored_root = store.load_program(id)?.hashes().program().to_hex();
+    let (stored, before) = store.load_program_with_revision(id)?;
+    let stored_root = stored.hashes().program().to_hex();
+    drop(stored);
     // (A file the program already equals changes nothing, whatever it recorded.)
     if let Some(recorded) = &recorded
         && *recorded != stored_root
@@ -191,13 +193,29 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
         )));
     }
     progress.step(format!("saving {} nodes and {} edges over {program}", g.node_count(), g.edge_count()));
-    let report = match message {
-        Some(m) => store.save_with_message(id, &g, m)?,
-        None => store.save_program(id, &g)?,
+    // Saved only over the revision just compared, checked in the write itself: a save
+    // racing this one (another process, the same export) makes this one fail instead
+    // of undoing the other's edit. `--force` replaces whatever is stored.
+    let expected = (!force).then_some(before);
+    let saved = match (message, expected) {
+        (Some(m), Some(at)) => store.save_with_message_if_at(id, &g, at, m),
+        (Some(m), None) => store.save_with_message(id, &g, m),
+        (None, Some(at)) => store.save_program_if_at(id, &g, at),
+        (None, None) => store.save_program(id, &g),
     };
     progress.finish();
+    let report = match saved {
+        Err(StorageError::RevisionMoved { .. }) => {
+            return Err(Failure(format!(
+                "{program} changed while {} was being saved (another writer committed); nothing was saved. \
+                 Export {program} again and redo the edit, or pass --force to replace it all the same",
+                path.display()
+            )));
+        }
+        saved => saved?,
+    };
     if report.rows_written + report.rows_deleted == 0 {
-        if revision_now(store)? == before {
+        if revision_now(store)? == Some(before) {
             println!("{program} already holds what {} holds; nothing saved", path.display());
         } else {
             // No row differs, but the file's next ids are ahead of the stored ones.

@@ -332,6 +332,59 @@ fn a_file_that_is_no_database_a_directory_or_a_missing_directory_is_named_plainl
     assert!(!d.join("missing").exists());
 }
 
+/// One damaged program used to lock the user out of every program: `list`, `show '#N'`
+/// and even `delete '#N'` of the damaged one failed on its row. Now a damaged program
+/// row stops only the listing (with the way out), the others are read by id, the
+/// damaged program can be deleted, and a program whose nodes are damaged is listed as
+/// damaged beside the intact ones (exit status 1).
+#[test]
+fn a_damaged_program_leaves_the_others_usable_and_can_be_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    ok(d, &["export", "sample", "-o", "s.json"]);
+    let ids = |d: &Path| -> Vec<(String, i64)> {
+        let list = json(d, &["list", "--json"]);
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap().to_string(), p["id"].as_i64().unwrap()))
+            .collect()
+    };
+    let id_of = |d: &Path, name: &str| ids(d).into_iter().find(|(n, _)| n == name).unwrap().1;
+    let (sample, generated) = (id_of(d, "sample"), id_of(d, "generated-10k"));
+    let conn = rusqlite::Connection::open(d.join("lmlang.db")).unwrap();
+    conn.execute("UPDATE lmlang_programs SET node_count = 'garbage' WHERE id = ?1", [sample]).unwrap();
+
+    let out = lmstore(d, &["list"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("program #{sample}")) && err.contains("lmstore delete '#N'"), "{err}");
+    assert!(ok(d, &["show", &format!("#{generated}")]).contains("root hash"));
+    assert!(ok(d, &["delete", &format!("#{sample}")]).contains(&format!("deleted #{sample}")));
+    assert_eq!(ids(d).into_iter().map(|(n, _)| n).collect::<Vec<_>>(), ["generated-10k"]);
+
+    ok(d, &["import", "s.json", "--name", "copy"]);
+    conn.execute_batch(&format!(
+        "PRAGMA ignore_check_constraints = ON; UPDATE lmlang_compute_nodes SET op = 9999 \
+         WHERE program_id = {generated} AND node_id = (SELECT min(node_id) FROM lmlang_compute_nodes \
+         WHERE program_id = {generated})"
+    ))
+    .unwrap();
+    drop(conn);
+    let out = lmstore(d, &["list", "--json"]);
+    assert!(!out.status.success(), "a damaged program makes the listing fail");
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_name = |name: &str| listed.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap().clone();
+    assert!(by_name("copy")["root_hash"].as_str().is_some_and(|h| h.len() == 64));
+    assert!(by_name("generated-10k")["root_hash"].is_null());
+    assert!(by_name("generated-10k")["damage"].as_str().unwrap().contains("unknown op code 9999"));
+    let out = lmstore(d, &["list"]);
+    let (text, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("(damaged)") && text.contains("copy"), "{text}");
+    assert!(err.contains(&format!("program #{generated} (generated-10k) is damaged")), "{err}");
+}
+
 /// A FIFO given as `--db` used to block the open for good (SQLite waited for a writer
 /// on the pipe's other end); it is refused, as a directory is. The child is killed if
 /// it is still running after a minute, so a regression fails rather than hangs.
@@ -438,4 +491,40 @@ fn verify_compares_the_newest_history_entry_with_the_program() {
     let out = lmstore(d, &["verify"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("history records root"), "{out:?}");
+}
+
+/// `verify` replays history back to its oldest reachable entry: a damaged delta or a
+/// wrong root recorded there used to pass as "ok" and fail only at the next checkout.
+#[test]
+fn verify_replays_history_and_finds_a_damaged_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    ok(d, &["export", "sample", "-o", "s.json"]);
+    for _ in 0..3 {
+        // Each save records its root in the file, so it is read again each time.
+        let text = cli_support::bump_an_integer_constant(&std::fs::read_to_string(d.join("s.json")).unwrap());
+        std::fs::write(d.join("s.json"), &text).unwrap();
+        ok(d, &["save", "sample", "s.json"]);
+    }
+    ok(d, &["verify"]);
+    let damage = |sql: &str| {
+        let copy = d.join("damaged.db");
+        std::fs::copy(d.join("lmlang.db"), &copy).unwrap();
+        rusqlite::Connection::open(&copy).unwrap().execute_batch(sql).unwrap();
+        lmstore(d, &["--db", "damaged.db", "verify"])
+    };
+    let sample = "(SELECT program_id FROM lmlang_program_names WHERE name = 'sample')";
+    for (sql, words) in [
+        (format!("UPDATE lmlang_history SET delta = X'7B7D' WHERE program_id = {sample} AND revision = 3"), "corrupt"),
+        (
+            format!("UPDATE lmlang_history SET root_hash = zeroblob(32) WHERE program_id = {sample} AND revision = 1"),
+            "root",
+        ),
+    ] {
+        let out = damage(&sql);
+        assert!(!out.status.success(), "{sql}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("does not replay back to revision 1") && text.contains(words), "{sql}: {text}");
+    }
 }

@@ -33,8 +33,16 @@ pub trait GraphStore: Send + Sync {
     fn insert_program(&self, name: &str, graph: &ProgramGraph) -> StorageResult<ProgramId>;
     /// Loads a whole program from one consistent snapshot.
     fn load_program(&self, program: ProgramId) -> StorageResult<ProgramGraph>;
+    /// [`load_program`](Self::load_program) with the revision the graph was read at: the
+    /// revision to give [`save_program_if_at`](Self::save_program_if_at) after editing it.
+    fn load_program_with_revision(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)>;
     /// Makes the stored program equal to `graph`, writing only what differs.
     fn save_program(&self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport>;
+    /// [`save_program`](Self::save_program) only while the program is still at
+    /// `revision`, checked in the write's own transaction: a read-edit-save cycle of one
+    /// process cannot then silently undo what another saved meanwhile (a lost update).
+    /// Otherwise `RevisionMoved`, with nothing written.
+    fn save_program_if_at(&self, program: ProgramId, graph: &ProgramGraph, revision: u64) -> StorageResult<SaveReport>;
     /// Writes one function of `graph` (definition, nodes, edges) and nothing else.
     fn save_function(
         &self,

@@ -437,18 +437,26 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn load_program(&self, program: ProgramId) -> StorageResult<ProgramGraph> {
+        self.load_program_with_revision(program).map(|(graph, _)| graph)
+    }
+
+    fn load_program_with_revision(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)> {
         let span = tracing::info_span!("lmlang_load", %program, nodes = Empty, edges = Empty, duration_ms = Empty);
         Timed::new(span).run(|span| {
             let (graph, revision) = self.backend.load(program)?;
             span.record("nodes", graph.node_count());
             span.record("edges", graph.edge_count());
             self.remember_synced(program, &graph, revision);
-            Ok(graph)
+            Ok((graph, revision))
         })
     }
 
     fn save_program(&self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport> {
-        self.save_as(program, graph, None)
+        self.save_as(program, graph, None, None)
+    }
+
+    fn save_program_if_at(&self, program: ProgramId, graph: &ProgramGraph, revision: u64) -> StorageResult<SaveReport> {
+        self.save_as(program, graph, None, Some(revision))
     }
 
     fn save_function(
@@ -694,12 +702,14 @@ impl<B: Backend> Store<B> {
         self.mutate_in(span, program, message, |g| edits(g)).map(|(_, report)| report)
     }
 
-    /// `save_program` with an optional history message.
+    /// `save_program` with an optional history message, and only while the program is
+    /// at `expected` when that is given.
     pub(crate) fn save_as(
         &self,
         program: ProgramId,
         graph: &ProgramGraph,
         message: Option<&str>,
+        expected: Option<u64>,
     ) -> StorageResult<SaveReport> {
         let span = tracing::info_span!(
             "lmlang_save",
@@ -710,7 +720,7 @@ impl<B: Backend> Store<B> {
             duration_ms = Empty
         );
         Timed::new(span).run(|span| {
-            let report = self.save_untimed(program, graph, message)?;
+            let report = self.save_untimed(program, graph, message, expected)?;
             span.record("rows_written", report.rows_written);
             span.record("rows_deleted", report.rows_deleted);
             Ok(report)
@@ -723,6 +733,7 @@ impl<B: Backend> Store<B> {
         program: ProgramId,
         graph: &ProgramGraph,
         message: Option<&str>,
+        expected: Option<u64>,
     ) -> StorageResult<SaveReport> {
         Self::check_valid_cheap(graph)?;
         if self.history_enabled() {
@@ -738,6 +749,9 @@ impl<B: Backend> Store<B> {
         }
         let result = self.write_from_stored(program, &mut |tx, first_attempt| {
             let revision = tx.revision(program)?;
+            if let Some(expected) = expected.filter(|&e| e != revision) {
+                return Err(StorageError::RevisionMoved { program, expected, found: revision });
+            }
             let synced = self.cache().get(&program).filter(|c| c.revision == revision).and_then(|c| c.synced);
             let (changes, ids_moved, stored) = match synced {
                 Some((lineage, at)) if lineage == graph.lineage() && at <= graph.revision() => {

@@ -167,6 +167,19 @@ pub enum StorageError {
         /// The revision asked for.
         revision: u64,
     },
+    /// A save made only while the program was at `expected`
+    /// ([`save_program_if_at`](crate::store::GraphStore::save_program_if_at)) found it
+    /// moved on: another writer committed since the caller read it. Nothing was written;
+    /// read the program again and redo the edit.
+    #[error("program {program} is at revision {found}, not the {expected} the save was based on; nothing was written")]
+    RevisionMoved {
+        /// The program saved.
+        program: ProgramId,
+        /// The revision the caller read.
+        expected: u64,
+        /// The revision the write found.
+        found: u64,
+    },
     /// Undo found no commit left to undo (or redo none to redo); nothing was written.
     #[error("nothing to {action} in program {program}")]
     NothingTo {

@@ -637,6 +637,38 @@ pub fn a_stale_save_never_hands_out_an_id_twice(store: &dyn GraphStore) {
     assert_ne!(g.next_ids(), stale.next_ids());
 }
 
+/// Two read-edit-save cycles from the same revision: the first saves, the second is
+/// refused with `RevisionMoved` and writes nothing, so neither edit is silently undone.
+pub fn a_save_if_at_an_old_revision_writes_nothing(store: &dyn GraphStore) {
+    let (p, _) = new_program(store, "compare-and-save");
+    let (mut mine, at) = store.load_program_with_revision(p).unwrap();
+    let summary = |store: &dyn GraphStore| store.list_programs().unwrap().into_iter().find(|s| s.id == p).unwrap();
+    assert_eq!(summary(store).revision, at, "the load reports the stored revision");
+    let mut theirs = mine.clone();
+    let main = function_named(&mine, "main");
+    theirs.add_core_op(main, ComputeOp::Print).unwrap();
+    store.save_program_if_at(p, &theirs, at).unwrap();
+    let after_theirs = store.load_program_with_revision(p).unwrap();
+    assert_eq!(after_theirs.0, theirs);
+    assert_eq!(after_theirs.1, at + 1);
+
+    mine.add_core_op(main, ComputeOp::ReadLine).unwrap();
+    match store.save_program_if_at(p, &mine, at) {
+        Err(StorageError::RevisionMoved { program, expected, found }) => {
+            assert_eq!((program, expected, found), (p, at, at + 1));
+        }
+        other => panic!("a save based on revision {at} after revision {} was {other:?}", at + 1),
+    }
+    let now = store.load_program_with_revision(p).unwrap();
+    assert_eq!(now, after_theirs, "the refused save wrote nothing");
+    assert_eq!(summary(store).revision, at + 1);
+    // Based on the revision it now has, the same kind of save goes through.
+    let mut again = now.0;
+    again.add_core_op(main, ComputeOp::ReadLine).unwrap();
+    store.save_program_if_at(p, &again, now.1).unwrap();
+    assert_eq!(store.load_program(p).unwrap(), again);
+}
+
 /// The same through `save_function`, which merges one function into the stored program.
 pub fn a_stale_save_function_never_hands_out_an_id_twice(store: &dyn GraphStore) {
     let (p, _) = new_program(store, "stale-function");

@@ -162,4 +162,13 @@ pub trait ProgramHistory: super::GraphStore {
         graph: &ProgramGraph,
         message: &str,
     ) -> StorageResult<super::SaveReport>;
+    /// [`GraphStore::save_program_if_at`](super::GraphStore::save_program_if_at) with a
+    /// message recorded in the log.
+    fn save_with_message_if_at(
+        &self,
+        program: ProgramId,
+        graph: &ProgramGraph,
+        revision: u64,
+        message: &str,
+    ) -> StorageResult<super::SaveReport>;
 }

@@ -483,6 +483,16 @@ impl<B: Backend> ProgramHistory for Store<B> {
     }
 
     fn save_with_message(&self, program: ProgramId, graph: &ProgramGraph, message: &str) -> StorageResult<SaveReport> {
-        self.save_as(program, graph, Some(message))
+        self.save_as(program, graph, Some(message), None)
+    }
+
+    fn save_with_message_if_at(
+        &self,
+        program: ProgramId,
+        graph: &ProgramGraph,
+        revision: u64,
+        message: &str,
+    ) -> StorageResult<SaveReport> {
+        self.save_as(program, graph, Some(message), Some(revision))
     }
 }
