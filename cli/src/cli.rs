@@ -203,7 +203,7 @@ pub enum Command {
         #[arg(long = "as")]
         new_name: Option<String>,
     },
-    /// Name a revision (the newest without --revision), list the tags, or delete one.
+    /// Name a revision (the program's current one without --revision), list the tags, or delete one.
     #[command(
         after_help = "Examples:\n  lmstore tag sample good\n  lmstore tag sample v1 --revision 3\n  lmstore tag sample\n  lmstore tag sample v1 --delete\n  lmstore diff sample@v1 sample@good"
     )]

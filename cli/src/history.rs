@@ -64,7 +64,19 @@ pub fn log(store: &Db, program: &str, page: LogPage, json: bool) -> CmdResult {
 
 pub fn undo(store: &Db, program: &str, redo: bool, message: Option<&str>) -> CmdResult {
     let id = resolve_to_change(store, program)?;
-    let made = if redo { store.redo(id, message)? } else { store.undo(id, message)? };
+    let action = if redo { "redo" } else { "undo" };
+    let made = match if redo { store.redo(id, message) } else { store.undo(id, message) } {
+        Ok(made) => made,
+        // Said with the name the user gave, and as what it means for the step asked for.
+        Err(StorageError::NothingTo { .. }) => return Err(Failure(format!("nothing to {action} in {program}"))),
+        Err(StorageError::RevisionNotFound { revision, .. }) => {
+            return Err(Failure(format!(
+                "nothing left to {action} in {program}: it needs the history entry of revision {revision}, \
+                 which was pruned (or written with recording off)"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let entry = store.log(id, LogPage { before: Some(made + 1), limit: 1 })?;
     let what = entry.first().map(|e| kind(e.kind)).unwrap_or_default();
     println!("{what}: {program} is at revision {made}");
@@ -108,7 +120,12 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
             // Without --revision, the program's current revision (the newest history
             // entry can be older, when commits were made with recording off).
             let current = || -> Result<u64, Failure> {
-                let listed = store.list_programs()?.into_iter().find(|p| p.id == id);
+                let listed = match store.list_programs() {
+                    Ok(listed) => listed.into_iter().find(|p| p.id == id),
+                    // Another program's damaged row: read this one's revision by a load.
+                    Err(StorageError::Corrupt { .. }) => return Ok(store.load_program_with_revision(id)?.1),
+                    Err(e) => return Err(e.into()),
+                };
                 listed.map(|p| p.revision).ok_or_else(|| StorageError::ProgramNotFound(ProgramRef::Id(id)).into())
             };
             let revision = match at {

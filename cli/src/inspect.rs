@@ -165,8 +165,8 @@ struct ProgramCheck {
     /// process wrote to it while it was checked, or it did not load.
     stored_counts: Option<CountsCheck>,
     root_hash: String,
-    /// Where the newest history entry disagrees with the program (empty when it
-    /// agrees, or the program has no history).
+    /// Where the program's history disagrees with it (empty when it agrees, or the
+    /// program has no history); see `history_problems`.
     history: Vec<String>,
 }
 
@@ -203,10 +203,13 @@ impl ProgramCheck {
     }
 }
 
-/// Where the newest history entry disagrees with the program at `revision`: it
-/// cannot be of a later revision, and when it records the program's own revision its
-/// root must be the program's root. (Older entries may be missing, and commits made
-/// with history off have none, so only the newest is compared.)
+/// Where the program's history disagrees with the program at `revision`. The newest
+/// entry cannot be of a later revision, and when it records the program's own revision
+/// its root must be the program's root; then the history is replayed back to the
+/// oldest entry reachable without a gap, which decodes every delta on the way and
+/// checks the root recorded at that end (roots recorded in between are not
+/// recomputed: a checkout of such a revision checks its own). Commits made with
+/// recording off have no entry, and pruned ones none left: the replay stops there.
 fn history_problems(
     store: &Db,
     id: lmlang_storage::store::ProgramId,
@@ -240,8 +243,10 @@ fn history_problems(
     }
     // Replaying back to the oldest entry that can be reached decodes and applies every
     // delta on the way, and checks the root recorded there (`load_at` does both): a
-    // damaged entry shows here rather than at the next checkout or undo.
+    // damaged delta shows here rather than at the next checkout or undo. It costs about
+    // a load and a whole hash of the program, plus the deltas.
     let oldest = match oldest_reachable(store, id, revision) {
+        Ok(oldest) if oldest == revision => return Ok(Vec::new()),
         Ok(oldest) => oldest,
         Err(e) => return Ok(vec![format!("its history cannot be read: {e}")]),
     };
@@ -305,10 +310,13 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
                     Err(StorageError::ProgramNotFound(_)) if program.is_none() => continue,
                     again => again?,
                 };
+                let reload_equal = again == g && again.hashes().program() == g.hashes().program();
+                // Freed before the history replay, which loads the program once more.
+                drop(again);
                 ProgramCheck {
                     name,
                     violations: g.validate().iter().map(|v| g.notation().violation(v)).collect(),
-                    reload_equal: again == g && again.hashes().program() == g.hashes().program(),
+                    reload_equal,
                     hashes_consistent: hash::verify_index(&g),
                     stored_counts: listed
                         .get(&id)

@@ -172,9 +172,10 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
     progress.step(format!("reading and validating {}", path.display()));
     let (_, g, recorded) = read_export_with_root(path)?;
     progress.step(format!("comparing with {program} as stored"));
-    let revision_now = |store: &Db| -> Result<Option<u64>, Failure> {
-        Ok(store.list_programs()?.into_iter().find(|p| p.id == id).map(|p| p.revision))
-    };
+    // For the message only: a listing that cannot be read (another program's damaged
+    // row) reads as "the revision moved".
+    let revision_now =
+        |store: &Db| store.list_programs().ok().and_then(|l| l.into_iter().find(|p| p.id == id)).map(|p| p.revision);
     let (stored, before) = store.load_program_with_revision(id)?;
     let stored_root = stored.hashes().program().to_hex();
     drop(stored);
@@ -215,7 +216,7 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
         saved => saved?,
     };
     if report.rows_written + report.rows_deleted == 0 {
-        if revision_now(store)? == Some(before) {
+        if revision_now(store) == Some(before) {
             println!("{program} already holds what {} holds; nothing saved", path.display());
         } else {
             // No row differs, but the file's next ids are ahead of the stored ones.

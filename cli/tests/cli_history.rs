@@ -57,6 +57,11 @@ fn history_commands_walk_a_program_back_and_forth() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no revision 1"), "{out:?}");
     assert!(!ok(d, &["tag", "sample"]).contains("start"), "the tag went with its revision");
+    // Undo goes back as far as the kept entries reach, then says why it stops, naming
+    // the program as the user did.
+    let stopped = (0..5).map(|_| lmstore(d, &["undo", "sample"])).find(|out| !out.status.success());
+    let err = String::from_utf8_lossy(&stopped.expect("undo stops at the pruned entries").stderr).into_owned();
+    assert!(err.contains("nothing left to undo in sample") && err.contains("pruned"), "{err}");
 }
 
 #[test]

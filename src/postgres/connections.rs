@@ -100,48 +100,117 @@ pub fn quote_identifier(name: &str) -> String {
 }
 
 /// Builds the pool; fails with `ConnectionLost` when the server cannot be reached
-/// within `connection_timeout`, and at once with `CannotOpen` when it answers with a
-/// refusal that waiting cannot mend (see [`refused_for_good`]).
+/// within `connection_timeout`, and with `CannotOpen` when it refuses the URL's
+/// settings (see [`probe`]).
 pub fn pool(url: &str, config: &PgConfig) -> StorageResult<PgPool> {
-    refused_for_good(url)?;
+    // r2d2 panics on a zero timeout.
+    let wait = config.connection_timeout.max(Duration::from_millis(1));
+    let refused = match probe(url, wait)? {
+        Probe::Connected | Probe::NotReached => None,
+        Probe::Refused(message) => Some(message),
+    };
     Pool::builder()
         .max_size(config.pool_size.max(1))
         // No `SELECT 1` round trip per checkout (a single-mutation commit is five round
         // trips): a connection libpq saw break is dropped by the pool anyway, and a
         // write that meets a dead one fails with `ConnectionLost`, which callers retry.
         .test_on_check_out(false)
-        // r2d2 panics on a zero timeout.
-        .connection_timeout(config.connection_timeout.max(Duration::from_millis(1)))
+        .connection_timeout(wait)
         .connection_customizer(Box::new(PgCustomizer::new(config.schema.clone())))
         .build(ConnectionManager::new(url))
-        .map_err(super::error::connection_lost)
+        .map_err(|e| match refused {
+            // Still refused after the wait: the database or role was not made meanwhile.
+            Some(message) => StorageError::database(DatabaseErrorKind::CannotOpen, message),
+            None => super::error::connection_lost(e),
+        })
 }
 
-/// One connection made before the pool, so that a wrong password, role, database or
-/// URL is reported at once, in the server's words, as `CannotOpen`; r2d2 would retry
-/// it until `connection_timeout` and report a lost connection. A server that does not
-/// answer (not started yet, say) is left to the pool's wait.
-fn refused_for_good(url: &str) -> StorageResult<()> {
+/// What one connection made before the pool found.
+enum Probe {
+    Connected,
+    /// The server answered but refused a database or role that does not exist (yet:
+    /// it may be being created, so the pool still waits for it).
+    Refused(String),
+    /// No connection (the server is down or starting, too many clients...): the
+    /// pool's own retries decide.
+    NotReached,
+}
+
+/// One connection made before the pool, so that settings the server refuses are
+/// reported in its words as `CannotOpen`, where r2d2 alone would retry them until
+/// `connection_timeout` and report a lost connection. A wrong password, a missing
+/// `pg_hba.conf` entry or a malformed URL fails at once; a missing database or role
+/// after the pool's wait. The probe runs on a thread of its own, bounded by libpq's
+/// `connect_timeout` where the URL allows and by `wait` in any case: a host that never
+/// answers would otherwise hold the caller for the system's TCP timeout (minutes).
+fn probe(url: &str, wait: Duration) -> StorageResult<Probe> {
     use diesel::{Connection, ConnectionError};
     let cannot_open =
         |e: ConnectionError| StorageError::Database { kind: DatabaseErrorKind::CannotOpen, source: e.into() };
-    match PgConnection::establish(url) {
-        Ok(_) => Ok(()),
-        Err(e @ (ConnectionError::InvalidConnectionUrl(_) | ConnectionError::InvalidCString(_))) => Err(cannot_open(e)),
-        Err(ConnectionError::BadConnection(message)) if refusal_is_final(&message) => {
-            Err(cannot_open(ConnectionError::BadConnection(message)))
+    let probe_url = with_connect_timeout(url, wait);
+    let (sender, answer) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new().name("lmlang-pg-probe".into()).spawn(move || {
+        // The receiver is gone when the wait ended first; nothing is left to tell.
+        let _ = sender.send(PgConnection::establish(&probe_url));
+    });
+    if spawned.is_err() {
+        // No thread to spare: the pool's wait alone decides, as without the probe.
+        return Ok(Probe::NotReached);
+    }
+    match answer.recv_timeout(wait) {
+        Ok(Ok(_)) => Ok(Probe::Connected),
+        Ok(Err(e @ (ConnectionError::InvalidConnectionUrl(_) | ConnectionError::InvalidCString(_)))) => {
+            Err(cannot_open(e))
         }
-        Err(_) => Ok(()),
+        Ok(Err(ConnectionError::BadConnection(message))) => Ok(match refusal(&message) {
+            Some(Refusal::Final) => return Err(cannot_open(ConnectionError::BadConnection(message))),
+            Some(Refusal::UntilCreated) => Probe::Refused(message),
+            None => Probe::NotReached,
+        }),
+        Ok(Err(_)) => Ok(Probe::NotReached),
+        Err(_) => Err(super::error::connection_lost(format!("the server did not answer within {wait:?}"))),
     }
 }
 
-/// Whether libpq's message is the server (or libpq) refusing the connection's
-/// settings rather than failing to reach the server.
-fn refusal_is_final(message: &str) -> bool {
+/// A URL (`postgres://...`) with libpq's `connect_timeout` set to `wait` (whole
+/// seconds, at least 2 as libpq requires) unless it sets one; other forms unchanged.
+fn with_connect_timeout(url: &str, wait: Duration) -> String {
+    let is_uri = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if !is_uri || url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(2);
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={seconds}")
+}
+
+/// How final a refusal in libpq's message is.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// Waiting cannot change it: a password, an access rule, a malformed option.
+    Final,
+    /// A database or role that does not exist, which a deployment may be creating.
+    UntilCreated,
+}
+
+/// Reads libpq's message for the server's (or libpq's own) refusal of the settings.
+/// Only exact phrases count: the server's "authentication failed" of LDAP, RADIUS or
+/// PAM also means its authentication service is down, and names in a message (a host
+/// called `password-db`, a role called `invalid_user`) must not decide.
+fn refusal(message: &str) -> Option<Refusal> {
     let m = message.to_ascii_lowercase();
-    ["authentication failed", "does not exist", "no pg_hba.conf entry", "invalid ", "password", "permission denied"]
-        .iter()
-        .any(|s| m.contains(s))
+    let server_says = |phrase: &str| m.contains(&format!("fatal:  {phrase}"));
+    let final_ = server_says("password authentication failed for user")
+        || server_says("no pg_hba.conf entry")
+        || m.contains("fe_sendauth: no password supplied")
+        // libpq's own checks of the connection string (no server was asked).
+        || m.starts_with("invalid ")
+        || m.starts_with("missing \"=\" after");
+    if final_ {
+        return Some(Refusal::Final);
+    }
+    let until_created = (server_says("database \"") || server_says("role \"")) && m.contains("\" does not exist");
+    until_created.then_some(Refusal::UntilCreated)
 }
 
 /// A pooled connection; `ConnectionLost` if none can be had.
@@ -291,26 +360,63 @@ pub fn write_on<T>(
 
 #[cfg(test)]
 mod tests {
-    use super::refusal_is_final;
+    use super::{Refusal, refusal, with_connect_timeout};
+    use std::time::Duration;
 
     #[test]
-    fn refusals_of_the_settings_are_final_and_an_absent_server_is_not() {
-        for final_ in [
-            "FATAL:  password authentication failed for user \"app\"",
-            "FATAL:  role \"nobody\" does not exist",
-            "FATAL:  database \"nope\" does not exist",
-            "FATAL:  no pg_hba.conf entry for host \"10.0.0.1\", user \"app\", database \"app\"",
-            "invalid port number: \"x\"",
+    fn only_the_servers_exact_refusals_of_the_settings_count() {
+        for (message, expected) in [
+            (
+                "connection to server at \"db\" (10.0.0.1), port 5432 failed: FATAL:  password authentication failed for user \"app\"",
+                Some(Refusal::Final),
+            ),
+            ("connection to server failed: fe_sendauth: no password supplied", Some(Refusal::Final)),
+            (
+                "FATAL:  no pg_hba.conf entry for host \"10.0.0.1\", user \"app\", database \"app\", no encryption",
+                Some(Refusal::Final),
+            ),
+            ("invalid port number: \"x\"", Some(Refusal::Final)),
+            ("missing \"=\" after \"host\" in connection info string", Some(Refusal::Final)),
+            (
+                "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  database \"nope\" does not exist",
+                Some(Refusal::UntilCreated),
+            ),
+            (
+                "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  role \"nobody\" does not exist",
+                Some(Refusal::UntilCreated),
+            ),
+            // Transient, whatever words the names in them hold.
+            ("connection to server at \"127.0.0.1\", port 1 failed: Connection refused", None),
+            ("FATAL:  the database system is starting up", None),
+            ("FATAL:  sorry, too many clients already", None),
+            ("FATAL:  too many connections for role \"password_rotator\"", None),
+            ("FATAL:  LDAP authentication failed for user \"app\"", None),
+            (
+                "could not translate host name \"password-db.internal\" to address: Temporary failure in name resolution",
+                None,
+            ),
+            ("FATAL:  remaining connection slots are reserved for non-replication superuser connections", None),
         ] {
-            assert!(refusal_is_final(final_), "{final_}");
+            assert_eq!(refusal(message), expected, "{message}");
         }
-        for passing in [
-            "connection to server at \"127.0.0.1\", port 1 failed: Connection refused",
-            "FATAL:  the database system is starting up",
-            "could not translate host name \"db\" to address: Temporary failure in name resolution",
-            "timeout expired",
-        ] {
-            assert!(!refusal_is_final(passing), "{passing}");
-        }
+    }
+
+    #[test]
+    fn the_probe_bounds_libpqs_own_wait_unless_the_url_does() {
+        let wait = Duration::from_millis(10_500);
+        assert_eq!(with_connect_timeout("postgres://u@h/db", wait), "postgres://u@h/db?connect_timeout=11");
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db?sslmode=require", wait),
+            "postgres://u@h/db?sslmode=require&connect_timeout=11"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db", Duration::from_millis(300)),
+            "postgres://u@h/db?connect_timeout=2"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db?connect_timeout=5", wait),
+            "postgres://u@h/db?connect_timeout=5"
+        );
+        assert_eq!(with_connect_timeout("host=h dbname=db", wait), "host=h dbname=db");
     }
 }

@@ -111,10 +111,11 @@ impl PgStore {
         Self::connect_with(url, PgConfig::default())
     }
 
-    /// Connects with the given settings. A server that refuses the URL (password, role,
-    /// database) fails it at once with `CannotOpen`; one that does not answer, after
-    /// `connection_timeout`, with `ConnectionLost`, so a service started before its
-    /// database can simply retry.
+    /// Connects with the given settings. A refused password or host, or a malformed URL,
+    /// fails at once with `CannotOpen`; a database or role that does not exist, with
+    /// `CannotOpen` after `connection_timeout` (a deployment may be creating it); a
+    /// server that does not answer, after `connection_timeout`, with `ConnectionLost`,
+    /// so a service started before its database can simply retry.
     pub fn connect_with(url: &str, config: PgConfig) -> StorageResult<Self> {
         let pool = connections::pool(url, &config)?;
         if config.migrate {

@@ -213,10 +213,16 @@ impl Reads {
 
     /// Records that a write failed in a way that may still have committed (the
     /// connection was lost during it): reads go to the primary until its position is
-    /// known again.
+    /// known again. A save refused for another's commit (`RevisionMoved`) raises the
+    /// position to the primary's, as a commit does.
     pub(crate) fn after_failed_write(&self, e: &StorageError) {
         if self.has_replicas() && connection_lost(e) {
             self.position_unknown(&e.to_string());
+        } else if matches!(e, StorageError::RevisionMoved { .. }) {
+            // The write saw another instance's commit on the primary; the reread the
+            // caller is told to make must see it too, or a replica still behind it
+            // would fail the next save the same way.
+            self.after_commit();
         }
     }
 

@@ -41,7 +41,9 @@ pub trait GraphStore: Send + Sync {
     /// [`save_program`](Self::save_program) only while the program is still at
     /// `revision`, checked in the write's own transaction: a read-edit-save cycle of one
     /// process cannot then silently undo what another saved meanwhile (a lost update).
-    /// Otherwise `RevisionMoved`, with nothing written.
+    /// Otherwise `RevisionMoved`, with nothing written, unless the program already
+    /// equals `graph` (then nothing is written and the save succeeds, so retrying one
+    /// whose answer was lost with the connection is safe).
     fn save_program_if_at(&self, program: ProgramId, graph: &ProgramGraph, revision: u64) -> StorageResult<SaveReport>;
     /// Writes one function of `graph` (definition, nodes, edges) and nothing else.
     fn save_function(

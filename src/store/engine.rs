@@ -750,7 +750,17 @@ impl<B: Backend> Store<B> {
         let result = self.write_from_stored(program, &mut |tx, first_attempt| {
             let revision = tx.revision(program)?;
             if let Some(expected) = expected.filter(|&e| e != revision) {
-                return Err(StorageError::RevisionMoved { program, expected, found: revision });
+                // A program that already equals the graph is no conflict: it is what a
+                // retry finds when its first attempt committed and the connection was
+                // lost before the answer came back.
+                let Some(stored) = self.stored_in(tx, program, revision, first_attempt, graph.edge_count())? else {
+                    return Ok(None);
+                };
+                if !stored.differences(graph).is_empty() || stored.next_ids().max(graph.next_ids()) != stored.next_ids()
+                {
+                    return Err(StorageError::RevisionMoved { program, expected, found: revision });
+                }
+                return Ok(Some((SaveReport::default(), revision, None, Some(stored), None)));
             }
             let synced = self.cache().get(&program).filter(|c| c.revision == revision).and_then(|c| c.synced);
             let (changes, ids_moved, stored) = match synced {

@@ -47,8 +47,8 @@ pub enum DatabaseErrorKind {
     /// The database could not be opened, and waiting will not change that: for SQLite a
     /// missing directory, no permission, a path that is no regular file, a read-only
     /// open of a file that does not exist, or a WAL file whose shared-memory file cannot
-    /// be made; for PostgreSQL a server that refuses the URL's password, role or
-    /// database.
+    /// be made; for PostgreSQL a malformed URL, or a server that refuses its password or
+    /// host (`pg_hba.conf`) at once, or its database or role after the pool's wait.
     CannotOpen,
     /// Anything else; the source says what.
     Other,

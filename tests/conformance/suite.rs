@@ -651,6 +651,11 @@ pub fn a_save_if_at_an_old_revision_writes_nothing(store: &dyn GraphStore) {
     let after_theirs = store.load_program_with_revision(p).unwrap();
     assert_eq!(after_theirs.0, theirs);
     assert_eq!(after_theirs.1, at + 1);
+    // The same save again from the old revision (a retry whose first answer was lost)
+    // finds the program already equal to it: no conflict, nothing written.
+    let retried = store.save_program_if_at(p, &theirs, at).unwrap();
+    assert_eq!(retried.rows_written + retried.rows_deleted, 0);
+    assert_eq!(summary(store).revision, at + 1);
 
     mine.add_core_op(main, ComputeOp::ReadLine).unwrap();
     match store.save_program_if_at(p, &mine, at) {
