@@ -400,6 +400,18 @@ pub fn foreign_keys_enforced(conn: &mut SqliteConnection) -> bool {
     rows.is_ok_and(|rows| rows.first().is_some_and(|r| r.foreign_keys == 1))
 }
 
+#[derive(diesel::QueryableByName)]
+struct BusyTimeout {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    timeout: i64,
+}
+
+/// The connection's busy timeout in milliseconds (0, never waiting, when it cannot tell).
+pub fn busy_timeout_ms(conn: &mut SqliteConnection) -> i64 {
+    let rows: QueryResult<Vec<BusyTimeout>> = diesel::sql_query("PRAGMA busy_timeout").load(conn);
+    rows.ok().and_then(|rows| rows.first().map(|r| r.timeout)).unwrap_or(0)
+}
+
 /// Page cache of a reader while it streams a large load, in KiB.
 const STREAMING_CACHE_KIB: u32 = 2 * 1024;
 

@@ -29,6 +29,7 @@ use super::ConnectionStore;
 use super::migrate;
 use crate::graph::ProgramGraph;
 use crate::store::{GraphStore, ProgramId, SaveReport, StorageResult};
+use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
 
 /// Applies pending migrations (refusing a newer database), as opening a store does.
@@ -41,9 +42,20 @@ use diesel::sqlite::SqliteConnection;
 /// [`SqliteCustomizer`](super::SqliteCustomizer) sets, is safe against power loss
 /// only in WAL mode). An in-memory database keeps its own mode.
 pub fn run_migrations(conn: &mut SqliteConnection) -> StorageResult<Vec<String>> {
-    let applied = migrate::migrate(conn)?;
-    super::connection::switch_to_wal(conn)?;
-    Ok(applied)
+    // A connection made by `establish` alone never waits for a lock: services starting
+    // together on a new file would fail with `Busy` where they should queue for the
+    // write lock. Such a connection waits as the store's own do for this run.
+    let never_waits = super::connection::busy_timeout_ms(conn) == 0;
+    if never_waits {
+        let wait = super::config::SqliteConfig::default().busy_timeout.as_millis().min(i32::MAX as u128);
+        conn.batch_execute(&format!("PRAGMA busy_timeout = {wait}")).map_err(super::error::classify)?;
+    }
+    let done = migrate::migrate(conn).and_then(|applied| super::connection::switch_to_wal(conn).map(|()| applied));
+    if never_waits {
+        // Put back as the host set it; a failure here changes nothing it relies on.
+        let _ = conn.batch_execute("PRAGMA busy_timeout = 0");
+    }
+    done
 }
 
 /// The schema version of the database (this crate's newest applied migration).

@@ -118,7 +118,10 @@ pub type ConnectionStore<'c> = Store<SqliteBackend<HostConnection<'c>>>;
 impl PooledSqliteStore {
     /// The store on the service's pool. The pool should install
     /// [`SqliteCustomizer`] (busy timeout, foreign keys, synchronous), and the
-    /// database must be migrated ([`run_migrations`]).
+    /// database must be migrated ([`run_migrations`], which also puts the file in WAL
+    /// mode; a file migrated by the diesel CLI alone stays in rollback-journal mode,
+    /// where readers and the writer wait for each other: call `run_migrations` once,
+    /// or set `PRAGMA journal_mode = WAL`).
     pub fn on_pool(pool: diesel::r2d2::Pool<diesel::r2d2::ConnectionManager<diesel::SqliteConnection>>) -> Self {
         Store::with_backend(SqliteBackend::new(HostPool::new(pool)))
     }

@@ -36,7 +36,9 @@ pub trait GraphStore: Send + Sync {
     /// [`load_program`](Self::load_program) with the revision the graph was read at: the
     /// revision to give [`save_program_if_at`](Self::save_program_if_at) after editing it.
     fn load_program_with_revision(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)>;
-    /// Makes the stored program equal to `graph`, writing only what differs.
+    /// Makes the stored program equal to `graph`, writing only what differs, whatever
+    /// was committed since the graph was loaded (last writer wins, ids included; see
+    /// [`save_program_if_at`](Self::save_program_if_at) for a save that refuses that).
     fn save_program(&self, program: ProgramId, graph: &ProgramGraph) -> StorageResult<SaveReport>;
     /// [`save_program`](Self::save_program) only while the program is still at
     /// `revision`, checked in the write's own transaction: a read-edit-save cycle of one

@@ -6,9 +6,10 @@
 -- SQLite cannot drop a UNIQUE column, so lmlang_programs is rebuilt. With foreign keys
 -- enforced, dropping the old table would cascade into every program's rows, so on a
 -- database that holds programs this migration refuses to run unless
--- `PRAGMA foreign_keys` is off (as it is on a new connection, in the diesel CLI, and in
--- lmlang_storage::sqlite::run_migrations, which checks the result with
--- `PRAGMA foreign_key_check`). On an empty store it runs either way.
+-- `PRAGMA foreign_keys` is off (as in lmlang_storage::sqlite::run_migrations, which
+-- checks the result with `PRAGMA foreign_key_check`). Diesel's SqliteConnection, and so
+-- the diesel CLI, turns foreign keys on: through it, this step runs on an empty store
+-- only. On an empty store it runs either way.
 CREATE TEMP TABLE lmlang_migration_guard (
     foreign_keys INTEGER CONSTRAINT run_with_foreign_keys_off CHECK (foreign_keys = 0)
 );
