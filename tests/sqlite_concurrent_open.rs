@@ -34,6 +34,9 @@ fn child_opens_the_shared_file() {
         use diesel::Connection;
         let mut conn = diesel::SqliteConnection::establish(&db).unwrap_or_else(|e| panic!("establish: {e:?}"));
         lmlang_storage::sqlite::run_migrations(&mut conn).unwrap_or_else(|e| panic!("run_migrations failed: {e:?}"));
+        // Its own writes then wait for the lock as the README asks (the customizer's
+        // busy timeout); `run_migrations` left the connection's setting as it was.
+        lmlang_storage::sqlite::SqliteCustomizer::default().apply(&mut conn).expect("settings");
         let store = lmlang_storage::sqlite::ConnectionStore::on_connection(&mut conn);
         store.create_program(&name).unwrap_or_else(|e| panic!("create failed: {e:?}"));
         return;

@@ -110,11 +110,12 @@ fn programs_of(path: &Path) -> Vec<(String, usize)> {
 }
 
 /// The names migration rebuilds `lmlang_programs`; with foreign keys enforced that
-/// would cascade into every program's rows, so on a connection with them on the plain
-/// harness is refused and nothing changes, and `run_migrations` on the same connection
-/// (which turns them off around the run) migrates without loss.
+/// would cascade into every program's rows. It turns them off itself, which SQLite
+/// allows only outside a transaction: Diesel's plain harness on a connection with them
+/// on (as the diesel CLI's) migrates without loss and leaves them on; inside a
+/// transaction of the host's, where they stay on, it is refused and nothing changes.
 #[test]
-fn the_names_migration_refuses_to_run_with_foreign_keys_on_and_loses_nothing() {
+fn the_names_migration_never_cascades_into_the_programs() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema/v202612031400000000.db");
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("old.db");
@@ -128,7 +129,12 @@ fn the_names_migration_refuses_to_run_with_foreign_keys_on_and_loses_nothing() {
 
     let mut conn = connect(&db);
     conn.batch_execute("PRAGMA foreign_keys = ON").expect("pragma");
-    let refused = conn.run_pending_migrations(MIGRATIONS).expect_err("refused with foreign keys on");
+    let refused = conn
+        .immediate_transaction::<_, Box<dyn std::error::Error + Send + Sync>, _>(|c| {
+            c.run_pending_migrations(MIGRATIONS)?;
+            Ok(())
+        })
+        .expect_err("refused inside a transaction with foreign keys on");
     assert!(refused.to_string().contains("run_with_foreign_keys_off"), "{refused}");
     let nodes: i64 =
         diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("(SELECT count(*) FROM lmlang_compute_nodes)"))
@@ -136,8 +142,14 @@ fn the_names_migration_refuses_to_run_with_foreign_keys_on_and_loses_nothing() {
             .expect("count");
     assert!(nodes > 0, "the program rows are still there");
 
-    sqlite::run_migrations(&mut conn).expect("run_migrations turns foreign keys off around the run");
+    conn.run_pending_migrations(MIGRATIONS).expect("the plain harness outside a transaction");
     assert_eq!(sqlite::schema_version(&mut conn).expect("version"), our_newest());
+    let enforced: i32 = diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>(
+        "(SELECT foreign_keys FROM pragma_foreign_keys)",
+    ))
+    .get_result(&mut conn)
+    .expect("pragma");
+    assert_eq!(enforced, 1, "the connection's foreign keys are on again");
     drop(conn);
     assert_eq!(programs_of(&db), before);
 }

@@ -45,12 +45,29 @@ pub fn run_migrations(conn: &mut SqliteConnection) -> StorageResult<Vec<String>>
     // A connection made by `establish` alone never waits for a lock: services starting
     // together on a new file would fail with `Busy` where they should queue for the
     // write lock. Such a connection waits as the store's own do for this run.
-    let never_waits = super::connection::busy_timeout_ms(conn) == 0;
-    if never_waits {
-        let wait = super::config::SqliteConfig::default().busy_timeout.as_millis().min(i32::MAX as u128);
-        conn.batch_execute(&format!("PRAGMA busy_timeout = {wait}")).map_err(super::error::classify)?;
-    }
-    let done = migrate::migrate(conn).and_then(|applied| super::connection::switch_to_wal(conn).map(|()| applied));
+    let own = super::connection::busy_timeout_ms(conn);
+    let never_waits = own == 0;
+    let wait = if never_waits {
+        let wait = super::config::SqliteConfig::default().busy_timeout;
+        conn.batch_execute(&format!("PRAGMA busy_timeout = {}", wait.as_millis().min(i32::MAX as u128)))
+            .map_err(super::error::classify)?;
+        wait
+    } else {
+        std::time::Duration::from_millis(own.unsigned_abs())
+    };
+    // Some steps of a new file's first opens do not call the busy handler (the switch
+    // to WAL, WAL recovery) and fail at once while another process holds the lock; a
+    // step that failed so wrote nothing (the migrations are one transaction), so it is
+    // tried again until the busy timeout has passed, as `SqliteStore::open` does.
+    let started = std::time::Instant::now();
+    let done = loop {
+        match migrate::migrate(conn).and_then(|applied| super::connection::switch_to_wal(conn).map(|()| applied)) {
+            Err(crate::store::StorageError::Busy) if started.elapsed() < wait => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            done => break done,
+        }
+    };
     if never_waits {
         // Put back as the host set it; a failure here changes nothing it relies on.
         let _ = conn.batch_execute("PRAGMA busy_timeout = 0");

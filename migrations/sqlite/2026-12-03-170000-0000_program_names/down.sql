@@ -1,4 +1,7 @@
--- Names go back into lmlang_programs (a rebuild again, so foreign keys must be off).
+-- Names go back into lmlang_programs (a rebuild again, so foreign keys must be off:
+-- see up.sql).
+PRAGMA foreign_keys = OFF;
+SAVEPOINT lmlang_program_names;
 CREATE TEMP TABLE lmlang_migration_guard (
     foreign_keys INTEGER CONSTRAINT run_with_foreign_keys_off CHECK (foreign_keys = 0)
 );
@@ -42,3 +45,14 @@ DELETE FROM sqlite_stat1 WHERE tbl = 'lmlang_program_names';
 ANALYZE sqlite_schema;
 
 DELETE FROM lmlang_schema_versions WHERE version = '202612031700000000';
+
+-- No row of ours may point at a missing one after the rebuild; then the step commits (through
+-- the diesel CLI) or joins the caller's transaction (run_migrations).
+CREATE TEMP TABLE lmlang_migration_check (
+    broken INTEGER CONSTRAINT no_foreign_key_broken CHECK (broken = 0)
+);
+INSERT INTO temp.lmlang_migration_check SELECT count(*) FROM sqlite_schema AS t, pragma_foreign_key_check(t.name)
+    WHERE t.type = 'table' AND substr(t.name, 1, 7) = 'lmlang_';
+DROP TABLE temp.lmlang_migration_check;
+RELEASE lmlang_program_names;
+PRAGMA foreign_keys = ON;

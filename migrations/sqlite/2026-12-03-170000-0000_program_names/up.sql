@@ -4,12 +4,18 @@
 -- tables so one set of Diesel tables and queries serves both backends.
 --
 -- SQLite cannot drop a UNIQUE column, so lmlang_programs is rebuilt. With foreign keys
--- enforced, dropping the old table would cascade into every program's rows, so on a
--- database that holds programs this migration refuses to run unless
--- `PRAGMA foreign_keys` is off (as in lmlang_storage::sqlite::run_migrations, which
--- checks the result with `PRAGMA foreign_key_check`). Diesel's SqliteConnection, and so
--- the diesel CLI, turns foreign keys on: through it, this step runs on an empty store
--- only. On an empty store it runs either way.
+-- enforced, dropping the old table would cascade into every program's rows, so they
+-- are turned off first. That pragma only takes effect outside a transaction, so this
+-- step runs outside Diesel's (metadata.toml) in a savepoint of its own, which commits
+-- it as one (the diesel CLI) or nests in the caller's transaction
+-- (lmlang_storage::sqlite::run_migrations, which has turned foreign keys off already
+-- and puts back the connection's own setting). Should foreign keys still be on (a
+-- caller's transaction that did not turn them off), the guard below refuses rather than
+-- cascade into the programs' rows. Through the diesel CLI, a crash after the savepoint
+-- commits and before the CLI records the version would leave the step applied but not
+-- recorded: a rerun then fails on the existing lmlang_program_names and changes nothing.
+PRAGMA foreign_keys = OFF;
+SAVEPOINT lmlang_program_names;
 CREATE TEMP TABLE lmlang_migration_guard (
     foreign_keys INTEGER CONSTRAINT run_with_foreign_keys_off CHECK (foreign_keys = 0)
 );
@@ -64,3 +70,14 @@ INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
 ANALYZE sqlite_schema;
 
 INSERT INTO lmlang_schema_versions (version) VALUES ('202612031700000000');
+
+-- No row of ours may point at a missing one after the rebuild; then the step commits (through
+-- the diesel CLI) or joins the caller's transaction (run_migrations).
+CREATE TEMP TABLE lmlang_migration_check (
+    broken INTEGER CONSTRAINT no_foreign_key_broken CHECK (broken = 0)
+);
+INSERT INTO temp.lmlang_migration_check SELECT count(*) FROM sqlite_schema AS t, pragma_foreign_key_check(t.name)
+    WHERE t.type = 'table' AND substr(t.name, 1, 7) = 'lmlang_';
+DROP TABLE temp.lmlang_migration_check;
+RELEASE lmlang_program_names;
+PRAGMA foreign_keys = ON;
