@@ -136,9 +136,16 @@ pub enum StorageError {
         /// The newest migration this build knows.
         supported: i64,
     },
-    /// Another writer held the lock past the busy (or lock) timeout; retrying later
-    /// is safe, as nothing was written.
-    #[error("the database stayed locked by another writer past the busy timeout; retry later")]
+    /// Another writer held the lock past the busy (or lock) timeout, or kept winning
+    /// the store's own retries; retrying later is safe, as nothing was written. Inside
+    /// a transaction of the caller's (a store on a lent connection) it can also mean
+    /// that another writer committed after that transaction began (SQLite's stale
+    /// snapshot of a deferred transaction, PostgreSQL's serialization failure): then
+    /// only the caller's whole transaction, begun again, can succeed.
+    #[error(
+        "the database stayed locked by another writer past the busy timeout, or another writer committed \
+         after the surrounding transaction began; retry later (the whole transaction, if it is yours)"
+    )]
     Busy,
     /// The store or the database is read-only; the write was refused whole.
     #[error("the database is read-only; open a writable copy to change it")]
