@@ -87,6 +87,20 @@ fn program_names_are_unique_across_stores() {
     assert!(matches!(b.create_program("shared"), Err(StorageError::DuplicateProgramName(n)) if n == "shared"));
 }
 
+/// Read-edit-save cycles of two instances on one program, each saved only over the
+/// revision it read: every cycle's node is there at the end (a plain `save_program`
+/// would drop the other instance's nodes saved in between).
+#[test]
+fn read_edit_save_cycles_of_two_instances_lose_no_update() {
+    let Some(schema) = TestSchema::new() else { return };
+    let (a, b) = (schema.store(), schema.store());
+    let mut g = ProgramGraph::new("cycles");
+    let f = g.add_function(ModuleId::ROOT, "main", Visibility::Public, vec![], TypeId::UNIT).expect("function");
+    let p = a.insert_program("cycles", &g).expect("insert");
+    let expected = common::read_edit_save_cycles(&[&a, &b], p, f, 15);
+    assert_eq!(b.load_program(p).expect("load").node_count(), expected);
+}
+
 #[test]
 fn writers_of_one_program_in_two_stores_lose_no_update() {
     let Some(schema) = TestSchema::new() else { return };

@@ -2,6 +2,9 @@
 //! No `Busy` error reaches a caller, and every load equals a state some writer
 //! committed, never half of one.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::{ComputeOp, ConstValue, FlowEdge, NodeId};
 use lmlang_storage::sqlite::SqliteStore;
@@ -175,4 +178,20 @@ fn a_store_notices_every_commit_another_store_makes_between_its_own() {
     b.delete_program(program).expect("delete");
     assert!(matches!(a.insert_node(program, f, op(7)), Err(StorageError::ProgramNotFound(_))));
     assert!(a.list_programs().expect("list").is_empty());
+}
+
+/// Read-edit-save cycles of two stores on one file, each saved only over the revision
+/// it read: every cycle's node is there at the end (a plain `save_program` would drop
+/// the other store's nodes saved in between).
+#[test]
+fn read_edit_save_cycles_of_two_stores_lose_no_update() {
+    use lmlang_storage::model::{ModuleId, TypeId, Visibility};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cycles.db");
+    let (a, b) = (SqliteStore::open(&path).unwrap(), SqliteStore::open(&path).unwrap());
+    let mut g = ProgramGraph::new("cycles");
+    let f = g.add_function(ModuleId::ROOT, "main", Visibility::Public, vec![], TypeId::UNIT).unwrap();
+    let p = a.insert_program("cycles", &g).unwrap();
+    let expected = common::read_edit_save_cycles(&[&a, &b], p, f, 25);
+    assert_eq!(b.load_program(p).unwrap().node_count(), expected);
 }

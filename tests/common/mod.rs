@@ -352,3 +352,39 @@ pub fn check_single_row_float_paths(
     store.update_node(p, id, nan.clone()).expect("update");
     assert_eq!(store.get_node(p, id).expect("get").op, nan);
 }
+
+/// Read-edit-save cycles from several stores (instances, processes' worth) at once on
+/// one program: each store adds `per_store` nodes of its own, one per cycle, with
+/// `load_program_with_revision` and `save_program_if_at`, starting a cycle again
+/// whenever another store's save came between (`RevisionMoved`, or `Busy` under the
+/// contention). Returns the node count the program must then have: every cycle's node,
+/// none lost to another's save.
+pub fn read_edit_save_cycles(
+    stores: &[&dyn lmlang_storage::store::GraphStore],
+    program: lmlang_storage::store::ProgramId,
+    function: FunctionId,
+    per_store: i64,
+) -> usize {
+    use lmlang_storage::store::StorageError;
+    let before = stores[0].load_program(program).expect("load").node_count();
+    std::thread::scope(|scope| {
+        for (k, store) in stores.iter().enumerate() {
+            scope.spawn(move || {
+                for i in 0..per_store {
+                    // A value of this store's own, so no two stores' graphs are equal.
+                    let value = ConstValue::I64(k as i64 * 1_000_000 + i);
+                    loop {
+                        let (mut g, at) = store.load_program_with_revision(program).expect("load");
+                        g.add_core_op(function, ComputeOp::Const { value }).expect("edit");
+                        match store.save_program_if_at(program, &g, at) {
+                            Ok(_) => break,
+                            Err(StorageError::RevisionMoved { .. } | StorageError::Busy) => continue,
+                            Err(e) => panic!("save: {e}"),
+                        }
+                    }
+                }
+            });
+        }
+    });
+    before + stores.len() * per_store as usize
+}
