@@ -23,7 +23,19 @@ pub fn revision(store: &Db, id: ProgramId, what: &str) -> Result<u64, Failure> {
 pub fn program_at(store: &Db, what: &str) -> Result<Option<ProgramGraph>, Failure> {
     let Some((program, at)) = what.rsplit_once('@') else { return Ok(None) };
     let id = resolve(store, program)?;
-    Ok(Some(store.load_at(id, revision(store, id, at)?)?))
+    load_at(store, id, program, revision(store, id, at)?).map(Some)
+}
+
+/// The program as it was at `revision`, a missing revision named as the user named the
+/// program rather than by its id.
+fn load_at(store: &Db, id: ProgramId, program: &str, revision: u64) -> Result<ProgramGraph, Failure> {
+    match store.load_at(id, revision) {
+        Err(StorageError::RevisionNotFound { .. }) => Err(Failure(format!(
+            "{program} has no revision {revision} in its history (pruned, written with recording off or \
+             before a commit that was, or not made yet; `lmstore log {program}` lists what it holds)"
+        ))),
+        loaded => Ok(loaded?),
+    }
 }
 
 fn kind(k: CommitKind) -> String {
@@ -88,7 +100,7 @@ pub fn checkout(store: &Db, program: &str, at: &str, output: Option<&Path>, new_
     let revision = revision(store, id, at)?;
     let progress = Progress::steps(if new_name.is_some() { 2 } else { 3 });
     progress.step(format!("loading {program} at revision {revision}"));
-    let g = store.load_at(id, revision)?;
+    let g = load_at(store, id, program, revision)?;
     match new_name {
         Some(name) => {
             progress.step(format!("storing it as {name}"));
