@@ -44,6 +44,33 @@ pub fn holds_only_foreign_tables(path: &std::path::Path) -> bool {
     matches!(counts, Ok((tables, ours)) if tables > 0 && ours == 0)
 }
 
+/// `--db` as it may be printed: the password of a `postgres://user:password@host/...`
+/// URL (or a `password=` parameter) replaced by `***`, so it stays out of terminals,
+/// agent transcripts and CI logs. Anything else is returned unchanged.
+pub fn redacted(db: &str) -> String {
+    if !(db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+        return db.to_string();
+    }
+    let mut out = db.to_string();
+    let scheme_end = out.find("://").map_or(0, |i| i + 3);
+    // The user-info ends at the last '@' before the path: a password may contain '@'.
+    let authority_end = out[scheme_end..].find(['/', '?']).map_or(out.len(), |i| scheme_end + i);
+    if let Some(at) = out[scheme_end..authority_end].rfind('@').map(|i| scheme_end + i)
+        && let Some(colon) = out[scheme_end..at].find(':').map(|i| scheme_end + i)
+    {
+        out.replace_range(colon + 1..at, "***");
+    }
+    if let Some(query) = out.find('?') {
+        let (head, params) = out.split_at(query + 1);
+        let params: Vec<String> = params
+            .split('&')
+            .map(|p| if p.starts_with("password=") { "password=***".to_string() } else { p.to_string() })
+            .collect();
+        out = format!("{head}{}", params.join("&"));
+    }
+    out
+}
+
 /// Whether `--db` names a PostgreSQL server rather than a file.
 pub fn is_postgres_url(db: &std::path::Path) -> bool {
     db.to_str().is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
@@ -54,13 +81,44 @@ pub fn is_postgres_url(db: &std::path::Path) -> bool {
 pub fn connect(url: &str) -> Result<Db, Failure> {
     lmlang_storage::postgres::PgStore::connect(url)
         .map(Db::Postgres)
-        .map_err(|e| Failure(format!("cannot connect to {url}: {e}")))
+        .map_err(|e| Failure(format!("cannot connect to {}: {e}", redacted(url))))
+}
+
+/// Connects for a command that only reads: nothing is created or migrated when the
+/// schema is current (a read-only role, a standby or a read-only session can list and
+/// export), a database without this crate's tables is refused rather than given them
+/// (as a SQLite file of another application is), and an older schema is migrated as a
+/// writing command would.
+#[cfg(feature = "postgres")]
+pub fn connect_to_read(url: &str) -> Result<Db, Failure> {
+    use lmlang_storage::postgres::{PgConfig, PgStore};
+    use lmlang_storage::store::GraphStore;
+    let config = PgConfig { migrate: false, ..PgConfig::default() };
+    let store =
+        PgStore::connect_with(url, config).map_err(|e| Failure(format!("cannot connect to {}: {e}", redacted(url))))?;
+    match store.list_programs() {
+        Ok(_) => Ok(Db::Postgres(store)),
+        Err(e) if e.to_string().contains("relation \"lmlang_programs\" does not exist") => Err(Failure(format!(
+            "{} holds no lmlang schema; `lmstore --db URL migrate` adds it beside what is there",
+            redacted(url)
+        ))),
+        Err(_) => connect(url),
+    }
+}
+
+/// Without the feature, a URL is refused with what to do.
+#[cfg(not(feature = "postgres"))]
+pub fn connect_to_read(url: &str) -> Result<Db, Failure> {
+    connect(url)
 }
 
 /// Without the feature, a URL is refused with what to do.
 #[cfg(not(feature = "postgres"))]
 pub fn connect(url: &str) -> Result<Db, Failure> {
-    Err(Failure(format!("{url}: this lmstore was built without PostgreSQL support (build with --features postgres)")))
+    Err(Failure(format!(
+        "{}: this lmstore was built without PostgreSQL support (build with --features postgres)",
+        redacted(url)
+    )))
 }
 
 impl Db {
@@ -137,5 +195,25 @@ impl Db {
             #[cfg(feature = "postgres")]
             Db::Postgres(_) => Ok(Vec::new()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_in_urls_are_not_printed() {
+        assert_eq!(
+            redacted("postgres://app:s3cr@t@db:5432/app?sslmode=require"),
+            "postgres://app:***@db:5432/app?sslmode=require"
+        );
+        assert_eq!(
+            redacted("postgresql://app@db/app?password=hunter2&x=1"),
+            "postgresql://app@db/app?password=***&x=1"
+        );
+        assert_eq!(redacted("postgres://root@127.0.0.1/test"), "postgres://root@127.0.0.1/test");
+        assert_eq!(redacted("postgres://db/app"), "postgres://db/app");
+        assert_eq!(redacted("lmlang.db"), "lmlang.db");
     }
 }

@@ -264,7 +264,7 @@ pub fn demo(store: &Db, db: &Path) -> CmdResult {
     progress.step("storing it and reading it back");
     store_and_check(store, GENERATED, &generated)?;
     progress.finish();
-    println!("stored in {}:", db.display());
+    println!("stored in {}:", crate::db::redacted(&db.to_string_lossy()));
     println!(
         "  {SAMPLE:<14} {:>6} nodes {:>6} edges {:>3} functions  root {}",
         sample.node_count(),

@@ -98,7 +98,7 @@ fn run(cli: Cli) -> CmdResult {
     // writing commands open it, and a missing file is refused, not created.
     let read = || {
         if postgres {
-            return open();
+            return db::connect_to_read(&cli.db.to_string_lossy());
         }
         let read_only = SqliteConfig::default().with_read_only(true);
         match SqliteStore::open_with(&cli.db, read_only) {

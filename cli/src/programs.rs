@@ -19,6 +19,9 @@ pub fn check_new_name(name: &str) -> Result<(), Failure> {
             "{name:?} contains '@', which lmstore reads as PROGRAM@REVISION; choose a name without it"
         )));
     }
+    if name.strip_prefix('#').is_some_and(|rest| rest.parse::<i64>().is_ok()) {
+        return Err(Failure(format!("{name:?} reads as a program id (#ID); choose another name")));
+    }
     Ok(())
 }
 
@@ -35,14 +38,18 @@ pub fn resolve_to_change(store: &Db, program: &str) -> Result<ProgramId, Failure
 }
 
 fn resolve_as(store: &Db, program: &str, bare_ids: bool) -> Result<ProgramId, Failure> {
+    // `#N` is the id, even where a program is named "#N" (another tool may have made
+    // one): the command then says whether program N exists.
+    if let Some(n) = program.strip_prefix('#').and_then(|rest| rest.parse::<i64>().ok()) {
+        return Ok(ProgramId(n));
+    }
     match store.find_program(program) {
         Ok(id) => Ok(id),
         Err(StorageError::ProgramNotFound(_)) => {
-            let marked = program.strip_prefix('#');
-            if let Ok(n) = marked.unwrap_or(program).parse::<i64>()
+            if let Ok(n) = program.parse::<i64>()
                 && may_exist(store, ProgramId(n))?
             {
-                if marked.is_some() || bare_ids {
+                if bare_ids {
                     return Ok(ProgramId(n));
                 }
                 return Err(Failure(format!(

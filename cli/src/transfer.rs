@@ -180,9 +180,19 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
     let stored_root = stored.hashes().program().to_hex();
     drop(stored);
     // (A file the program already equals changes nothing, whatever it recorded.)
+    let file_root = g.hashes().program().to_hex();
+    if recorded.is_none() && file_root != stored_root && !force {
+        progress.finish();
+        return Err(Failure(format!(
+            "{} records no root this lmstore can compare (another hash algorithm), so whether {program} \
+             changed since it was exported is unknown: saving it could undo those changes. Export {program} \
+             again and redo the edit, or pass --force to replace it all the same",
+            path.display()
+        )));
+    }
     if let Some(recorded) = &recorded
         && *recorded != stored_root
-        && g.hashes().program().to_hex() != stored_root
+        && file_root != stored_root
         && !force
     {
         progress.finish();

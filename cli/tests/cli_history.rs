@@ -223,3 +223,32 @@ fn no_program_name_reads_as_a_revision() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("contains '@'"), "{out:?}");
     }
 }
+
+/// An export whose root this build cannot compare (written under another hash
+/// algorithm, or before the field existed) says nothing about edits made since: it
+/// used to be saved over them silently. It is now refused unless `--force`. And a
+/// program cannot be named like an id (`#3`), which `#N` always means.
+#[test]
+fn a_file_whose_root_cannot_be_compared_is_saved_only_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    ok(d, &["export", "sample", "-o", "old.json"]);
+    let text = std::fs::read_to_string(d.join("old.json")).unwrap();
+    std::fs::write(d.join("theirs.json"), cli_support::bump_an_integer_constant(&text)).unwrap();
+    ok(d, &["save", "sample", "theirs.json"]);
+    let theirs = json(d, &["hash", "sample", "--json"]);
+    let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+    old.as_object_mut().unwrap().remove("hash_algorithm_version");
+    std::fs::write(d.join("old.json"), serde_json::to_string(&old).unwrap()).unwrap();
+    let out = lmstore(d, &["save", "sample", "old.json"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("records no root this lmstore can compare"), "{out:?}");
+    assert_eq!(json(d, &["hash", "sample", "--json"]), theirs, "nothing was saved");
+    ok(d, &["save", "sample", "old.json", "--force"]);
+    assert_ne!(json(d, &["hash", "sample", "--json"]), theirs);
+
+    let out = lmstore(d, &["import", "theirs.json", "--name", "#1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reads as a program id"), "{out:?}");
+}

@@ -124,3 +124,59 @@ fn bench_measures_postgres_beside_its_floors_and_sqlite() {
         .expect("psql");
     assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "0", "benchmark schemas left behind");
 }
+
+/// Reading commands on PostgreSQL write nothing: on a schema that holds only another
+/// application's table they refuse instead of creating ours beside it (they used to
+/// migrate it), and on a current schema they work in a read-only session (a standby,
+/// `default_transaction_read_only`), where they used to fail in Diesel's migration
+/// check. Writing commands there fail without a trace. A password in the URL is never
+/// printed.
+#[test]
+fn reading_commands_write_nothing_on_postgres() {
+    let Some(schema) = schema() else { return };
+    let separator = if schema.url.contains('?') { '&' } else { '?' };
+    let db = format!("{}{separator}options=-csearch_path%3D{}", schema.url, schema.name);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    assert!(psql(&schema.url, &format!("CREATE TABLE {}.users (id int PRIMARY KEY)", schema.name)));
+    let tables = || {
+        let out = Command::new("psql")
+            .args([
+                schema.url.as_str(),
+                "-qAtc",
+                &format!("SELECT count(*) FROM pg_tables WHERE schemaname = '{}'", schema.name),
+            ])
+            .output()
+            .expect("psql");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let out = lmstore(d, &["--db", &db, "list"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no lmlang schema"), "{out:?}");
+    assert_eq!(tables(), "1", "only the application's own table");
+
+    ok(d, &["--db", &db, "demo"]);
+    let read_only = format!(
+        "{}{separator}options=-csearch_path%3D{}%20-cdefault_transaction_read_only%3Don",
+        schema.url, schema.name
+    );
+    let list = json(d, &["--db", &read_only, "list", "--json"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    ok(d, &["--db", &read_only, "export", "sample", "-o", "s.json"]);
+    let refused = lmstore(d, &["--db", &read_only, "undo", "sample"]);
+    assert!(!refused.status.success());
+    assert_eq!(json(d, &["--db", &db, "list", "--json"]), list, "nothing changed");
+
+    // A URL the server refuses at once (an unknown setting), with a password in it.
+    if let Some(at) = schema.url.find('@') {
+        let user_info_has_password = schema.url[..at].matches(':').count() > 1;
+        if !user_info_has_password {
+            let with_password = format!("{}:not-printed{}", &schema.url[..at], &schema.url[at..]);
+            let refused = format!("{with_password}{separator}options=-cno_such_setting%3D1");
+            let out = lmstore(d, &["--db", &refused, "list"]);
+            assert!(!out.status.success());
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(text.contains("***") && !text.contains("not-printed"), "{text}");
+        }
+    }
+}

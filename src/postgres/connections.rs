@@ -202,10 +202,15 @@ fn refusal(message: &str) -> Option<Refusal> {
     let server_says = |phrase: &str| m.contains(&format!("fatal:  {phrase}"));
     let final_ = server_says("password authentication failed for user")
         || server_says("no pg_hba.conf entry")
+        || server_says("unrecognized configuration parameter")
+        || server_says("invalid value for parameter")
         || m.contains("fe_sendauth: no password supplied")
-        // libpq's own checks of the connection string (no server was asked).
+        // libpq's own checks of the connection string and its build (no server was asked).
         || m.starts_with("invalid ")
-        || m.starts_with("missing \"=\" after");
+        || m.contains("for connection option \"")
+        || m.contains("invalid connection option \"")
+        || m.starts_with("missing \"=\" after")
+        || m.contains("invalid when ssl support is not compiled in");
     if final_ {
         return Some(Refusal::Final);
     }
@@ -377,6 +382,19 @@ mod tests {
             ),
             ("invalid port number: \"x\"", Some(Refusal::Final)),
             ("missing \"=\" after \"host\" in connection info string", Some(Refusal::Final)),
+            (
+                "connection to server at \"127.0.0.1\", port 5432 failed: invalid integer value \"abc\" for connection option \"connect_timeout\"",
+                Some(Refusal::Final),
+            ),
+            ("sslmode value \"require\" invalid when SSL support is not compiled in", Some(Refusal::Final)),
+            (
+                "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  unrecognized configuration parameter \"foo\"",
+                Some(Refusal::Final),
+            ),
+            (
+                "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  invalid value for parameter \"TimeZone\": \"x\"",
+                Some(Refusal::Final),
+            ),
             (
                 "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  database \"nope\" does not exist",
                 Some(Refusal::UntilCreated),

@@ -34,9 +34,13 @@ impl PgStore {
     pub fn database_bytes(&self) -> StorageResult<i64> {
         let tables = TABLES.map(|t| format!("'{t}'")).join(", ");
         self.backend().with_connection(|conn| {
+            // A partitioned table holds nothing itself: its size is its partitions'. A
+            // plain table has no partition tree (no rows), so its own size counts.
             let rows: Vec<Number> = diesel::sql_query(format!(
-                "SELECT COALESCE(SUM(pg_total_relation_size(p.relid)), 0)::BIGINT AS n \
-                 FROM unnest(ARRAY[{tables}]::regclass[]) AS t(rel), pg_partition_tree(t.rel) AS p"
+                "SELECT COALESCE(SUM(COALESCE( \
+                     (SELECT SUM(pg_total_relation_size(p.relid)) FROM pg_partition_tree(t.rel) AS p), \
+                     pg_total_relation_size(t.rel))), 0)::BIGINT AS n \
+                 FROM unnest(ARRAY[{tables}]::regclass[]) AS t(rel)"
             ))
             .load(conn)?;
             Ok(rows.first().map(|r| r.n).unwrap_or(0))

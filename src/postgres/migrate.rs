@@ -66,9 +66,32 @@ fn refuse_newer(conn: &mut PgConnection) -> StorageResult<()> {
     Ok(())
 }
 
+/// Whether this build's migrations are all recorded in `lmlang_schema_versions` (and no
+/// newer one is): then there is nothing to do, and nothing is written. Diesel's own
+/// check creates its table if absent, which a read-only role or a read-only session
+/// (a standby, `default_transaction_read_only`) is not allowed to do.
+fn all_applied(conn: &mut PgConnection) -> StorageResult<bool> {
+    refuse_newer(conn)?;
+    let exists = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "to_regclass('lmlang_schema_versions') IS NOT NULL",
+    ))
+    .get_result::<bool>(conn)
+    .map_err(|e| reclassify(e.into()))?;
+    if !exists {
+        return Ok(false);
+    }
+    let own: Vec<Version> =
+        diesel::sql_query("SELECT version FROM lmlang_schema_versions").load(conn).map_err(|e| reclassify(e.into()))?;
+    Ok(known_versions()?.iter().all(|known| own.iter().any(|v| &v.version == known)))
+}
+
 /// Applies pending migrations on one connection, under the advisory lock; returns the
-/// versions applied.
+/// versions applied. A current schema is only read, so a read-only role or session can
+/// open a store on it.
 pub fn run_migrations(conn: &mut PgConnection) -> StorageResult<Vec<String>> {
+    if all_applied(conn)? {
+        return Ok(Vec::new());
+    }
     conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).map_err(|e| reclassify(e.into()))?;
     let result = refuse_newer(conn).and_then(|()| {
         conn.run_pending_migrations(MIGRATIONS)

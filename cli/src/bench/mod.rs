@@ -122,7 +122,8 @@ pub fn run_postgres(url: &str, args: &BenchArgs) -> CmdResult {
     let machine = Machine::detect();
     let bar = progress_bar((pg::STEPS + measure::STEPS) * args.nodes.len() as u64);
     println!(
-        "lmstore bench on PostgreSQL ({url}), SQLite beside it: {} ({} cores, {:.1} GiB); {} repetition(s), seed {}",
+        "lmstore bench on PostgreSQL ({}), SQLite beside it: {} ({} cores, {:.1} GiB); {} repetition(s), seed {}",
+        crate::db::redacted(url),
         machine.cpu,
         machine.cores,
         machine.memory_gib,

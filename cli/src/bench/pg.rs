@@ -393,7 +393,8 @@ fn epoch_ms() -> Result<u64, Failure> {
 /// was done.
 pub fn run_writer(url: &str, schema: &str, program: i64, start_at: u64) -> crate::CmdResult {
     let config = PgConfig { schema: Some(schema.to_string()), pool_size: 1, migrate: false, ..PgConfig::default() };
-    let store = PgStore::connect_with(url, config).map_err(|e| Failure(format!("cannot connect to {url}: {e}")))?;
+    let store = PgStore::connect_with(url, config)
+        .map_err(|e| Failure(format!("cannot connect to {}: {e}", crate::db::redacted(url))))?;
     let program = ProgramId(program);
     let function = store
         .load_program(program)?
