@@ -173,17 +173,8 @@ fn two_saves_of_one_export_at_once_never_both_succeed() {
         let a = cli_support::bump_an_integer_constant(&text);
         std::fs::write(d.join("a.json"), &a).unwrap();
         std::fs::write(d.join("b.json"), cli_support::bump_an_integer_constant(&a)).unwrap();
-        let spawn = |file: &str| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_lmstore"))
-                .args(["save", "generated-10k", file])
-                .current_dir(d)
-                .env_remove("LMLANG_DB")
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        };
-        let (a, b) = (spawn("a.json"), spawn("b.json"));
+        let save = |file: &str| cli_support::spawn(d, &["save", "generated-10k", file]);
+        let (a, b) = (save("a.json"), save("b.json"));
         let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
         let (winner, loser) = match (a.status.success(), b.status.success()) {
             (true, false) => ("a.json", b),

@@ -399,13 +399,7 @@ fn a_fifo_as_the_database_is_refused_not_waited_on() {
         return;
     }
     for command in ["list", "demo"] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lmstore"))
-            .args(["--db", "pipe.db", command])
-            .current_dir(d)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = cli_support::spawn(d, &["--db", "pipe.db", command]);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while child.try_wait().unwrap().is_none() {
             if std::time::Instant::now() > deadline {

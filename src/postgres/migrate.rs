@@ -42,18 +42,26 @@ struct Version {
     version: String,
 }
 
-/// Refuses a database that records migrations of this crate this build does not know.
-fn refuse_newer(conn: &mut PgConnection) -> StorageResult<()> {
+/// The versions this crate's migrations recorded in `lmlang_schema_versions`; `None`
+/// before the first one made the table.
+fn recorded_versions(conn: &mut PgConnection) -> StorageResult<Option<Vec<Version>>> {
     let exists = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
         "to_regclass('lmlang_schema_versions') IS NOT NULL",
     ))
     .get_result::<bool>(conn)
     .map_err(|e| reclassify(e.into()))?;
     if !exists {
-        return Ok(());
+        return Ok(None);
     }
-    let own: Vec<Version> =
-        diesel::sql_query("SELECT version FROM lmlang_schema_versions").load(conn).map_err(|e| reclassify(e.into()))?;
+    diesel::sql_query("SELECT version FROM lmlang_schema_versions")
+        .load(conn)
+        .map(Some)
+        .map_err(|e| reclassify(e.into()))
+}
+
+/// Refuses a database that records migrations of this crate this build does not know.
+fn refuse_newer(conn: &mut PgConnection) -> StorageResult<()> {
+    let Some(own) = recorded_versions(conn)? else { return Ok(()) };
     let known = known_versions()?;
     if let Some(unknown) =
         own.iter().map(|v| &v.version).filter(|v| !known.contains(v)).max_by_key(|v| version_number(v))
@@ -72,16 +80,7 @@ fn refuse_newer(conn: &mut PgConnection) -> StorageResult<()> {
 /// (a standby, `default_transaction_read_only`) is not allowed to do.
 fn all_applied(conn: &mut PgConnection) -> StorageResult<bool> {
     refuse_newer(conn)?;
-    let exists = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
-        "to_regclass('lmlang_schema_versions') IS NOT NULL",
-    ))
-    .get_result::<bool>(conn)
-    .map_err(|e| reclassify(e.into()))?;
-    if !exists {
-        return Ok(false);
-    }
-    let own: Vec<Version> =
-        diesel::sql_query("SELECT version FROM lmlang_schema_versions").load(conn).map_err(|e| reclassify(e.into()))?;
+    let Some(own) = recorded_versions(conn)? else { return Ok(false) };
     Ok(known_versions()?.iter().all(|known| own.iter().any(|v| &v.version == known)))
 }
 

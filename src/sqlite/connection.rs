@@ -412,6 +412,26 @@ pub fn busy_timeout_ms(conn: &mut SqliteConnection) -> i64 {
     rows.ok().and_then(|rows| rows.first().map(|r| r.timeout)).unwrap_or(0)
 }
 
+/// Runs `step` again while it fails with `Busy`, until `wait` has passed. For the steps
+/// of a new file's first opens where SQLite does not call the busy handler (a
+/// journal-mode change, WAL recovery) and fails at once while another process holds
+/// the lock: such a step wrote nothing, so it is tried again, as a statement would wait.
+pub fn retried_while_busy<T>(
+    wait: std::time::Duration,
+    mut step: impl FnMut() -> StorageResult<T>,
+) -> StorageResult<T> {
+    let started = std::time::Instant::now();
+    loop {
+        match step() {
+            Err(StorageError::Busy) if started.elapsed() < wait => {
+                tracing::debug!("database busy on a step that does not wait; trying again");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            done => return done,
+        }
+    }
+}
+
 /// Page cache of a reader while it streams a large load, in KiB.
 const STREAMING_CACHE_KIB: u32 = 2 * 1024;
 

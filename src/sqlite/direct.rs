@@ -55,19 +55,11 @@ pub fn run_migrations(conn: &mut SqliteConnection) -> StorageResult<Vec<String>>
     } else {
         std::time::Duration::from_millis(own.unsigned_abs())
     };
-    // Some steps of a new file's first opens do not call the busy handler (the switch
-    // to WAL, WAL recovery) and fail at once while another process holds the lock; a
-    // step that failed so wrote nothing (the migrations are one transaction), so it is
-    // tried again until the busy timeout has passed, as `SqliteStore::open` does.
-    let started = std::time::Instant::now();
-    let done = loop {
-        match migrate::migrate(conn).and_then(|applied| super::connection::switch_to_wal(conn).map(|()| applied)) {
-            Err(crate::store::StorageError::Busy) if started.elapsed() < wait => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            done => break done,
-        }
-    };
+    // The switch to WAL does not wait for another process's lock (the migrations are
+    // one transaction, so a failed try wrote nothing).
+    let done = super::connection::retried_while_busy(wait, || {
+        migrate::migrate(conn).and_then(|applied| super::connection::switch_to_wal(conn).map(|()| applied))
+    });
     if never_waits {
         // Put back as the host set it; a failure here changes nothing it relies on.
         let _ = conn.batch_execute("PRAGMA busy_timeout = 0");

@@ -96,21 +96,9 @@ impl OwnedConnections {
             duration_ms = Empty
         );
         Timed::new(span).run(|_| {
-            // Opening sets the journal mode and may migrate. Several processes opening a
-            // new file together can meet SQLite's lock on steps where it does not call
-            // the busy handler (a journal-mode change, WAL recovery); an open that
-            // failed that way wrote nothing, so it is tried again until the busy timeout
-            // has passed, as a statement would wait.
-            let started = std::time::Instant::now();
-            loop {
-                match Self::open_untimed(path, config.clone()) {
-                    Err(StorageError::Busy) if started.elapsed() < config.busy_timeout => {
-                        tracing::debug!(path = %path.display(), "database busy while opening; trying again");
-                        std::thread::sleep(std::time::Duration::from_millis(20));
-                    }
-                    opened => return opened,
-                }
-            }
+            // Opening sets the journal mode and may migrate: steps that can meet another
+            // opening process's lock without waiting for it.
+            super::connection::retried_while_busy(config.busy_timeout, || Self::open_untimed(path, config.clone()))
         })
     }
 

@@ -749,20 +749,14 @@ impl<B: Backend> Store<B> {
         }
         let result = self.write_from_stored(program, &mut |tx, first_attempt| {
             let revision = tx.revision(program)?;
-            if let Some(expected) = expected.filter(|&e| e != revision) {
-                // A program that already equals the graph is no conflict: it is what a
-                // retry finds when its first attempt committed and the connection was
-                // lost before the answer came back.
-                let Some(stored) = self.stored_in(tx, program, revision, first_attempt, graph.edge_count())? else {
-                    return Ok(None);
-                };
-                if !stored.differences(graph).is_empty() || stored.next_ids().max(graph.next_ids()) != stored.next_ids()
-                {
-                    return Err(StorageError::RevisionMoved { program, expected, found: revision });
-                }
-                return Ok(Some((SaveReport::default(), revision, None, Some(stored), None)));
-            }
-            let synced = self.cache().get(&program).filter(|c| c.revision == revision).and_then(|c| c.synced);
+            // A save made only at `expected` that finds another revision compares the
+            // graph with the stored program whole (the graph's own changes say nothing
+            // about the other commits).
+            let moved = expected.filter(|&e| e != revision);
+            let synced = match moved {
+                Some(_) => None,
+                None => self.cache().get(&program).filter(|c| c.revision == revision).and_then(|c| c.synced),
+            };
             let (changes, ids_moved, stored) = match synced {
                 Some((lineage, at)) if lineage == graph.lineage() && at <= graph.revision() => {
                     (graph.changes_since(at), false, None)
@@ -779,8 +773,13 @@ impl<B: Backend> Store<B> {
                 }
             };
             if changes.is_empty() && !ids_moved {
-                // Nothing differs: no write, no new revision.
+                // Nothing differs: no write, no new revision. After a move that is no
+                // conflict either: it is what a retry finds when its first attempt
+                // committed and the connection was lost before the answer came back.
                 return Ok(Some((SaveReport::default(), revision, None, stored, None)));
+            }
+            if let Some(expected) = moved {
+                return Err(StorageError::RevisionMoved { program, expected, found: revision });
             }
             let pending = self.history_before(tx, program, revision, &changes, stored.as_deref())?;
             let report =

@@ -14,6 +14,20 @@ pub fn lmstore(dir: &Path, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// `lmstore ARGS` in `dir` started in the background, its output captured: for tests
+/// that run several at once or must not wait on one forever.
+#[allow(dead_code)] // not every test file runs commands in the background
+pub fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_lmstore"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("LMLANG_DB")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs")
+}
+
 /// Standard output of a command that must succeed.
 pub fn ok(dir: &Path, args: &[&str]) -> String {
     let out = lmstore(dir, args);
