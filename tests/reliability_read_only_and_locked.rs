@@ -11,7 +11,9 @@ mod reliability_support;
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::{ComputeOp, FlowEdge, LmType, ModuleId, TypeId, Visibility};
 use lmlang_storage::sqlite::{SqliteConfig, SqliteStore};
-use lmlang_storage::store::{FunctionUpdate, GraphStore, NewFunction, ProgramId, StorageError, StorageResult};
+use lmlang_storage::store::{
+    DatabaseErrorKind, FunctionUpdate, GraphStore, NewFunction, ProgramId, StorageError, StorageResult,
+};
 use reliability_support::{SampleIds, companions, sample_program, snapshot, within};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -153,6 +155,42 @@ fn read_only_open_of_a_missing_or_unmigrated_file_is_a_typed_error_and_creates_n
         Err(e) => panic!("untyped error for an unmigrated file: {e:?}"),
     }
     assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "the read-only open migrated the file");
+}
+
+/// The files a process leaves when it dies inside a transaction that had already
+/// written pages to the database (rollback-journal mode): the file holds half the
+/// transaction, `-journal` the pages to put back. A reader that cannot write must not
+/// show that half (SQLite would, opened as immutable); a writable open rolls it back.
+#[test]
+fn a_read_only_open_refuses_a_transaction_cut_off_midway_and_a_writable_one_rolls_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, program, g, _) = database(dir.path());
+    let crashed = dir.path().join("crashed.db");
+    let journal = dir.path().join("crashed.db-journal");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        // A one-page cache makes the transaction write its pages into the file early.
+        conn.execute_batch(
+            "PRAGMA journal_mode = DELETE; PRAGMA cache_size = 1; BEGIN; \
+             UPDATE lmlang_program_names SET name = 'renamed'; \
+             UPDATE lmlang_compute_nodes SET program_id = program_id;",
+        )
+        .unwrap();
+        std::fs::copy(&db, &crashed).unwrap();
+        std::fs::copy(dir.path().join("store.db-journal"), &journal).unwrap();
+    }
+    let before = (snapshot(&crashed), snapshot(&journal));
+    match SqliteStore::open_with(&crashed, read_only()) {
+        Err(e @ StorageError::Database { kind: DatabaseErrorKind::CannotOpen, .. }) => {
+            assert!(e.to_string().contains("crashed.db-journal"), "{e}")
+        }
+        Ok(s) => panic!("read a transaction cut off midway; programs: {:?}", s.list_programs()),
+        Err(e) => panic!("unexpected error: {e:?}"),
+    }
+    assert!(before == (snapshot(&crashed), snapshot(&journal)), "the refused open changed the files");
+    let store = SqliteStore::open(&crashed).unwrap();
+    assert_eq!(store.find_program("sample").unwrap(), program);
+    assert_eq!(store.load_program(program).unwrap(), g);
 }
 
 /// Holds a lock on `db` from another connection until `release` is dropped.

@@ -21,7 +21,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 use db::Db;
 use lmlang_storage::sqlite::{SqliteConfig, SqliteStore};
-use lmlang_storage::store::StorageError;
+use lmlang_storage::store::{DatabaseErrorKind, StorageError};
 use std::process::ExitCode;
 
 /// A failure to report: the message, and whether it was the user's input (exit 2
@@ -112,6 +112,13 @@ fn run(cli: Cli) -> CmdResult {
                 cli.db.display()
             ))),
             Err(StorageError::ReadOnly) => open(),
+            // Writes left beside the file (a transaction cut off midway) are applied,
+            // or rolled back, by a writable open before anything is read.
+            Err(e @ StorageError::Database { kind: DatabaseErrorKind::CannotOpen, .. })
+                if lmlang_storage::sqlite::writes_beside(&cli.db).is_some() =>
+            {
+                open().map_err(|_| Failure(format!("cannot open {}: {e}", cli.db.display())))
+            }
             // A mistyped path reports itself instead of becoming a new, empty database.
             Err(StorageError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !cli.db.exists() => Err(Failure(
                 format!("no database at {}; `lmstore demo` or `lmstore import` creates one", cli.db.display()),

@@ -522,3 +522,34 @@ fn verify_replays_history_and_finds_a_damaged_entry() {
         assert!(text.contains("does not replay back to revision 1") && text.contains(words), "{sql}: {text}");
     }
 }
+
+#[test]
+fn reading_commands_never_show_a_transaction_cut_off_midway() {
+    // The files a writer leaves when it dies inside a transaction that had already
+    // written pages into the database (rollback-journal mode). Read as immutable, they
+    // showed the half-written transaction: a name never committed, and a healthy
+    // program listed as damaged with advice to delete it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    ok(dir.path(), &["demo"]);
+    let list_before = ok(dir.path(), &["list"]);
+    let crashed = dir.path().join("crashed");
+    std::fs::create_dir(&crashed).expect("dir");
+    {
+        let db = dir.path().join("lmlang.db");
+        let conn = rusqlite::Connection::open(&db).expect("open");
+        // A one-page cache makes the transaction write its pages into the file early.
+        conn.execute_batch(
+            "PRAGMA journal_mode = DELETE; PRAGMA cache_size = 1; BEGIN; \
+             UPDATE lmlang_program_names SET name = name || '-torn'; \
+             UPDATE lmlang_compute_nodes SET program_id = program_id;",
+        )
+        .expect("half a transaction");
+        std::fs::copy(&db, crashed.join("lmlang.db")).expect("copy");
+        std::fs::copy(dir.path().join("lmlang.db-journal"), crashed.join("lmlang.db-journal")).expect("copy");
+    }
+    let listed = lmstore(&crashed, &["list"]);
+    let out = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{out}{}", String::from_utf8_lossy(&listed.stderr));
+    assert_eq!(out, list_before, "the listing is not the last committed state");
+    ok(&crashed, &["verify", "sample"]);
+}

@@ -96,7 +96,7 @@ pub use host::{HostConnection, HostPool};
 pub use maintenance::{Checkpoint, QueryPlan};
 pub use migrate::MIGRATIONS;
 pub use ops::OP_NAMES;
-pub use owned::OwnedConnections;
+pub use owned::{OwnedConnections, writes_beside};
 pub use source::{Connections, WriteWork};
 
 use crate::store::{StorageResult, Store};

@@ -147,6 +147,23 @@ impl OwnedConnections {
                 Err(
                     e @ (StorageError::Database { kind: DatabaseErrorKind::CannotOpen, .. } | StorageError::ReadOnly),
                 ) if !matches!(e, StorageError::ReadOnly) || !shared_memory_file(path).exists() => {
+                    // Immutable means SQLite ignores the rollback journal and the WAL
+                    // beside the file: with writes waiting in either (a transaction
+                    // cut off midway, commits not yet copied back) it would read torn
+                    // or old data as if it were the database.
+                    if let Some(pending) = writes_beside(path) {
+                        return Err(StorageError::database(
+                            DatabaseErrorKind::CannotOpen,
+                            format!(
+                                "{} holds writes that are not in {} yet (a transaction cut off midway, or \
+                                 commits not yet copied back), and only an open with write access to its \
+                                 directory can apply them; reading without them would show a state the \
+                                 database never had",
+                                pending.display(),
+                                path.display()
+                            ),
+                        ));
+                    }
                     tracing::warn!(
                         path = %path.display(),
                         error = %e,
@@ -397,8 +414,24 @@ impl Connections for OwnedConnections {
 }
 
 /// The WAL index SQLite keeps beside a database in WAL mode while it is open.
-fn shared_memory_file(path: &Path) -> PathBuf {
+/// The rollback journal or WAL beside a database file when it holds something: writes
+/// not yet in the file (a transaction cut off midway, commits not yet copied back),
+/// which only an open with write access can apply. A read-only open is refused while
+/// they are there and no other process has the file open; a tool may then open the
+/// file writable, as a writing command would, to apply them first.
+pub fn writes_beside(path: &Path) -> Option<PathBuf> {
+    ["-journal", "-wal"].into_iter().map(|suffix| companion(path, suffix)).find(|f| {
+        // A file that cannot be read is taken as holding writes: refusing is safe.
+        std::fs::metadata(f).map_or_else(|e| e.kind() != std::io::ErrorKind::NotFound, |m| m.len() > 0)
+    })
+}
+
+fn companion(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push("-shm");
+    name.push(suffix);
     PathBuf::from(name)
+}
+
+fn shared_memory_file(path: &Path) -> PathBuf {
+    companion(path, "-shm")
 }
