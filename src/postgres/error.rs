@@ -55,6 +55,7 @@ pub fn classify(e: DieselError) -> StorageError {
                 DieselKind::ClosedConnection | DieselKind::UnableToSendCommand => DatabaseErrorKind::ConnectionLost,
                 _ if message.contains("deadlock detected")
                     || message.contains("lock timeout")
+                    || message.contains("statement timeout")
                     || message.contains("could not obtain lock") =>
                 {
                     return StorageError::Busy;

@@ -12,6 +12,7 @@ use diesel::connection::SimpleConnection;
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::time::{Duration, Instant};
 
 /// The PostgreSQL schema migrations of this build, for host services that run them
 /// with their own.
@@ -84,27 +85,179 @@ fn all_applied(conn: &mut PgConnection) -> StorageResult<bool> {
     Ok(known_versions()?.iter().all(|known| own.iter().any(|v| &v.version == known)))
 }
 
+/// How long [`run_migrations`] waits for another session's migration run when the
+/// session sets no `lock_timeout`: a run on a large store takes minutes, a session that
+/// holds the lock for longer has most likely stopped.
+const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(300);
+
 /// Applies pending migrations on one connection, under the advisory lock; returns the
 /// versions applied. A current schema is only read, so a read-only role or session can
 /// open a store on it.
+///
+/// Inside the caller's transaction the lock is held until that transaction ends, so a
+/// service starting at the same moment waits for the tables it will commit instead of
+/// creating them a second time. The wait for another session's run is bounded by the
+/// session's `lock_timeout`, or five minutes when it sets none.
+///
+/// A service whose own Diesel migrations may run at the same moment as these (another
+/// instance starting) runs both under [`with_migration_lock`]: Diesel creates its
+/// `__diesel_schema_migrations` table without a lock, and two sessions creating it at
+/// once fail with a unique violation in PostgreSQL's catalog.
 pub fn run_migrations(conn: &mut PgConnection) -> StorageResult<Vec<String>> {
+    require_schema(conn)?;
     if all_applied(conn)? {
         return Ok(Vec::new());
     }
-    conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).map_err(|e| reclassify(e.into()))?;
-    let result = refuse_newer(conn).and_then(|()| {
-        conn.run_pending_migrations(MIGRATIONS)
-            .map(|applied| applied.iter().map(|v| v.to_string()).collect::<Vec<_>>())
-            .map_err(migration_error)
-    });
-    let unlocked =
-        conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).map_err(|e| reclassify(e.into()));
-    let applied = result?;
-    unlocked?;
+    let applied = with_migration_lock(conn, |conn| {
+        refuse_newer(conn)?;
+        let in_transaction = caller_transaction(conn);
+        let mut attempts = 0;
+        loop {
+            match conn.run_pending_migrations(MIGRATIONS) {
+                Ok(applied) => return Ok(applied.iter().map(|v| v.to_string()).collect::<Vec<_>>()),
+                // Another session (a service's own migrations, outside this lock) made
+                // Diesel's table at the same moment: nothing of ours was applied, and a
+                // second try finds the table there. Inside the caller's transaction the
+                // failure has aborted it, so only the caller can try again.
+                Err(e) if catalog_race(&*e) => {
+                    if in_transaction {
+                        return Err(StorageError::Migration(format!(
+                            "another session created a table at the same moment ({e}); the transaction \
+                             is aborted: run it again, and run the service's own migrations under \
+                             postgres::with_migration_lock"
+                        )));
+                    }
+                    attempts += 1;
+                    if attempts == 3 {
+                        return Err(migration_error(e));
+                    }
+                }
+                Err(e) => return Err(migration_error(e)),
+            }
+        }
+    })?;
     if !applied.is_empty() {
         tracing::info!(applied = ?applied, "lmlang-storage PostgreSQL migrations applied");
     }
     Ok(applied)
+}
+
+/// Runs `work` under the advisory lock this crate's migrations take (waiting as
+/// [`run_migrations`] does), so a service can apply its own migrations and these
+/// without racing another instance doing the same:
+/// `with_migration_lock(conn, |c| { c.run_pending_migrations(SERVICE)?; Ok(run_migrations(c)?) })`
+/// (errors as `Box<dyn Error + Send + Sync>`)
+/// (the lock is taken again inside, which PostgreSQL allows). Inside a transaction the
+/// lock lasts until that transaction ends.
+pub fn with_migration_lock<T, E>(
+    conn: &mut PgConnection,
+    work: impl FnOnce(&mut PgConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StorageError>,
+{
+    let in_transaction = caller_transaction(conn);
+    lock(conn, in_transaction)?;
+    let result = work(conn);
+    if !in_transaction {
+        let unlocked = conn
+            .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+            .map_err(|e| reclassify(e.into()));
+        if result.is_ok() {
+            unlocked?;
+        }
+    }
+    result
+}
+
+/// Whether the connection is inside a transaction of its caller's.
+fn caller_transaction(conn: &mut PgConnection) -> bool {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth().is_ok_and(|d| d.is_some())
+}
+
+/// Takes the migration lock (for the session, or until the transaction ends), polling
+/// so that the wait is bounded (see [`run_migrations`]).
+fn lock(conn: &mut PgConnection, in_transaction: bool) -> StorageResult<()> {
+    let try_lock = if in_transaction { "pg_try_advisory_xact_lock" } else { "pg_try_advisory_lock" };
+    let query = format!("{try_lock}({MIGRATION_LOCK})");
+    let wait = lock_wait(conn)?;
+    let started = Instant::now();
+    loop {
+        let taken = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&query))
+            .get_result::<bool>(conn)
+            .map_err(|e| reclassify(e.into()))?;
+        if taken {
+            return Ok(());
+        }
+        if started.elapsed() >= wait {
+            return Err(StorageError::Migration(format!(
+                "another session ({}) has held the lmlang migration lock for longer than {} s; \
+                 nothing was applied",
+                lock_holder(conn),
+                wait.as_secs_f64()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The session's `lock_timeout`, or [`DEFAULT_LOCK_WAIT`] when it sets none.
+fn lock_wait(conn: &mut PgConnection) -> StorageResult<Duration> {
+    let ms = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(extract(epoch FROM current_setting('lock_timeout')::interval) * 1000)::bigint",
+    ))
+    .get_result::<i64>(conn)
+    .map_err(|e| reclassify(e.into()))?;
+    Ok(if ms > 0 { Duration::from_millis(ms.unsigned_abs()) } else { DEFAULT_LOCK_WAIT })
+}
+
+/// Who holds the migration lock, for the message: "process N", or "a session" when
+/// the server does not say.
+fn lock_holder(conn: &mut PgConnection) -> String {
+    let query = format!(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND classid::bigint = ({MIGRATION_LOCK} >> 32) AND objid::bigint = ({MIGRATION_LOCK} & 4294967295) \
+         AND pid <> pg_backend_pid() LIMIT 1"
+    );
+    match diesel::select(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Integer>>(&format!(
+        "({query})"
+    )))
+    .get_result::<Option<i32>>(conn)
+    {
+        Ok(Some(pid)) => format!("process {pid}"),
+        _ => "a session".to_string(),
+    }
+}
+
+/// Whether a migration failed because another session created a catalog object of the
+/// same name at the same moment (PostgreSQL's unique indexes on its own catalog).
+fn catalog_race(e: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    e.downcast_ref::<diesel::result::Error>().is_some_and(|d| match d {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info) => {
+            info.message().contains("pg_type_typname_nsp_index")
+                || info.message().contains("pg_class_relname_nsp_index")
+        }
+        _ => false,
+    })
+}
+
+/// Refuses a session whose `search_path` names no schema that exists: PostgreSQL would
+/// only say "no schema has been selected to create in".
+fn require_schema(conn: &mut PgConnection) -> StorageResult<()> {
+    let (schema, path) = diesel::select((
+        diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>("current_schema()"),
+        diesel::dsl::sql::<diesel::sql_types::Text>("current_setting('search_path')"),
+    ))
+    .get_result::<(Option<String>, String)>(conn)
+    .map_err(|e| reclassify(e.into()))?;
+    match schema {
+        Some(_) => Ok(()),
+        None => Err(StorageError::database(
+            crate::store::DatabaseErrorKind::CannotOpen,
+            format!("no schema of the search path ({path}) exists; create it first (CREATE SCHEMA)"),
+        )),
+    }
 }
 
 /// [`run_migrations`] on a pooled connection.

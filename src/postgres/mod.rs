@@ -56,7 +56,7 @@ pub use backend::{PgBackend, PgTx};
 pub use connections::{PgConfig, PgCustomizer, PgPool, quote_identifier};
 pub use error::classify;
 pub use feed::{Change, ChangeFeed};
-pub use migrate::{MIGRATIONS, run_migrations};
+pub use migrate::{MIGRATIONS, run_migrations, with_migration_lock};
 pub use partition::{MAX_PARTITIONS, partition_by_program, partition_count};
 pub use rows::PgRows;
 pub use source::{PgConnections, PgHostConnection, PgPoolConnections, PgPooled};

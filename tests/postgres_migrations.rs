@@ -1,0 +1,139 @@
+//! `postgres::run_migrations` as services starting together call it: inside their own
+//! transactions, beside their own Diesel migrations, while another session holds the
+//! migration lock, and on a search path that names no schema. Skipped without a server
+//! (see `pg_support`).
+#![cfg(feature = "postgres")]
+
+#[path = "pg_support/mod.rs"]
+mod pg_support;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use lmlang_storage::postgres::{self, PgConfig, PgStore};
+use lmlang_storage::store::{DatabaseErrorKind, StorageError};
+use pg_support::TestSchema;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+/// The advisory lock key the crate's migrations run under ("lmlang" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6c6d_6c61_6e67;
+
+#[test]
+fn services_migrating_inside_their_transactions_at_once_apply_the_schema_once() {
+    let Some(schema) = TestSchema::new() else { return };
+    let start = Arc::new(Barrier::new(2));
+    let runs: Vec<_> = (0..2u64)
+        .map(|k| {
+            let (mut conn, start) = (schema.connection(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                std::thread::sleep(Duration::from_millis(200 * k));
+                conn.transaction(|c| {
+                    let applied = postgres::run_migrations(c)?;
+                    // The service's own work in the same transaction, still uncommitted
+                    // while the other service starts.
+                    std::thread::sleep(Duration::from_millis(800));
+                    Ok::<_, StorageError>(applied)
+                })
+            })
+        })
+        .collect();
+    let applied: Vec<Vec<String>> = runs.into_iter().map(|r| r.join().expect("thread").expect("migrations")).collect();
+    assert!(applied.iter().filter(|a| !a.is_empty()).count() == 1, "applied {applied:?}");
+    drop(schema.store());
+}
+
+#[test]
+fn the_schema_and_a_services_own_diesel_table_created_at_once_both_succeed() {
+    // Diesel creates `__diesel_schema_migrations` without a lock: a service's own
+    // migration run creating it at the same moment made ours fail with a unique
+    // violation in PostgreSQL's catalog.
+    for round in 0..8 {
+        let Some(schema) = TestSchema::new() else { return };
+        let start = Arc::new(Barrier::new(2));
+        let mut service = schema.connection();
+        let mut ours = schema.connection();
+        let other = {
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                start.wait();
+                service.batch_execute(
+                    "CREATE TABLE IF NOT EXISTS __diesel_schema_migrations \
+                     (version VARCHAR(50) PRIMARY KEY NOT NULL, run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+                )
+            })
+        };
+        start.wait();
+        let result = postgres::run_migrations(&mut ours);
+        let service_result = other.join().expect("thread");
+        assert!(result.is_ok(), "round {round}: {result:?}");
+        // The service's own statement may lose the race (it is not ours to retry).
+        let _ = service_result;
+        drop(schema.store());
+    }
+}
+
+#[test]
+fn with_migration_lock_serialises_a_services_migrations_with_ours() {
+    let Some(schema) = TestSchema::new() else { return };
+    let start = Arc::new(Barrier::new(3));
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let (mut conn, start) = (schema.connection(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                postgres::with_migration_lock(&mut conn, |c| {
+                    c.batch_execute("CREATE TABLE IF NOT EXISTS service_users (id BIGINT PRIMARY KEY)")
+                        .map_err(|e| StorageError::Migration(e.to_string()))?;
+                    postgres::run_migrations(c)
+                })
+            })
+        })
+        .collect();
+    for r in runs {
+        r.join().expect("thread").expect("migrations under the lock");
+    }
+    // The session locks were all given back: a run now takes the lock at once.
+    let mut conn = schema.connection();
+    conn.batch_execute("SET lock_timeout = '200ms'").expect("timeout");
+    assert_eq!(postgres::run_migrations(&mut conn).expect("current schema"), Vec::<String>::new());
+    assert!(
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+            "pg_try_advisory_lock({MIGRATION_LOCK}) AND pg_advisory_unlock({MIGRATION_LOCK})"
+        )))
+        .get_result::<bool>(&mut conn)
+        .expect("lock"),
+        "the migration lock was left held"
+    );
+}
+
+#[test]
+fn a_run_waiting_on_a_stuck_migration_gives_up_after_the_lock_timeout() {
+    let Some(schema) = TestSchema::new() else { return };
+    let mut holder = schema.connection();
+    holder.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).expect("hold the lock");
+    let mut conn = schema.connection();
+    conn.batch_execute("SET lock_timeout = '1s'").expect("timeout");
+    let result = postgres::run_migrations(&mut conn);
+    holder.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).expect("release");
+    match result {
+        Err(StorageError::Migration(message)) => {
+            assert!(message.contains("migration lock") && message.contains("process"), "{message}")
+        }
+        other => panic!("expected a migration error naming the holder, got {other:?}"),
+    }
+    assert!(!postgres::run_migrations(&mut conn).expect("after the release").is_empty());
+}
+
+#[test]
+fn a_search_path_naming_no_schema_is_refused_with_its_name() {
+    let Some(schema) = TestSchema::new() else { return };
+    let config = PgConfig { schema: Some("lmlang_no_such_schema".into()), pool_size: 1, ..PgConfig::default() };
+    match PgStore::connect_with(&schema.url, config) {
+        Err(e @ StorageError::Database { kind: DatabaseErrorKind::CannotOpen, .. }) => {
+            assert!(e.to_string().contains("lmlang_no_such_schema"), "{e}")
+        }
+        Ok(_) => panic!("opened a store in a schema that does not exist"),
+        Err(e) => panic!("unexpected error: {e:?}"),
+    }
+}
