@@ -6,7 +6,7 @@
 //! captures a factor), contracts, and a `main` that calls them and prints.
 
 use crate::db::Db;
-use crate::output::Progress;
+use crate::output::{Progress, outln};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::{GraphError, ProgramGraph};
 use lmlang_storage::model::*;
@@ -264,29 +264,29 @@ pub fn demo(store: &Db, db: &Path) -> CmdResult {
     progress.step("storing it and reading it back");
     store_and_check(store, GENERATED, &generated)?;
     progress.finish();
-    println!("stored in {}:", crate::db::redacted(&db.to_string_lossy()));
-    println!(
+    outln!("stored in {}:", crate::db::redacted(&db.to_string_lossy()))?;
+    outln!(
         "  {SAMPLE:<14} {:>6} nodes {:>6} edges {:>3} functions  root {}",
         sample.node_count(),
         sample.edge_count(),
         sample.functions().count(),
         &sample.hashes().program().to_hex()[..16]
-    );
-    println!(
+    )?;
+    outln!(
         "  {GENERATED:<14} {:>6} nodes {:>6} edges {:>3} functions  root {}",
         generated.node_count(),
         generated.edge_count(),
         generated.functions().count(),
         &generated.hashes().program().to_hex()[..16]
-    );
-    println!("both reloaded equal to what was stored, with equal hashes.");
-    println!("\nnext, try:");
-    println!("  lmstore list");
-    println!("  lmstore show {SAMPLE} --function main");
-    println!("  lmstore dot {SAMPLE} --function main --svg main.svg");
-    println!("  lmstore export {SAMPLE} -o {SAMPLE}.json && lmstore import {SAMPLE}.json --name copy");
-    println!("  lmstore diff {SAMPLE} copy --nodes");
-    println!("  lmstore verify");
+    )?;
+    outln!("both reloaded equal to what was stored, with equal hashes.")?;
+    outln!("\nnext, try:")?;
+    outln!("  lmstore list")?;
+    outln!("  lmstore show {SAMPLE} --function main")?;
+    outln!("  lmstore dot {SAMPLE} --function main --svg main.svg")?;
+    outln!("  lmstore export {SAMPLE} -o {SAMPLE}.json && lmstore import {SAMPLE}.json --name copy")?;
+    outln!("  lmstore diff {SAMPLE} copy --nodes")?;
+    outln!("  lmstore verify")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -298,12 +298,12 @@ pub fn generate(store: &Db, nodes: usize, name: &str, seed: u64, gaps: bool) -> 
     progress.step(format!("storing {} nodes and {} edges", g.node_count(), g.edge_count()));
     let id = store.insert_program(name, &g)?;
     progress.finish();
-    println!(
+    outln!(
         "stored {name:?} (id {}): {} nodes, {} edges, {} functions",
         id.0,
         g.node_count(),
         g.edge_count(),
         g.functions().count()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -41,7 +41,7 @@ pub fn dot(store: &Db, program: &str, function: Option<&str>, output: Option<&Pa
             crate::output::write_atomically(path, text.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
-        (None, None) => write!(std::io::stdout().lock(), "{text}")?,
+        (None, None) => write!(std::io::stdout().lock(), "{text}").map_err(crate::output::stdout_failed)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,7 @@
 //! `PROGRAM@REVISION` / `PROGRAM@TAG` for the commands that read a program.
 
 use crate::db::Db;
-use crate::output::{Progress, print_json, print_table};
+use crate::output::{Progress, outln, print_json, print_table};
 use crate::programs::{resolve, resolve_to_change};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
@@ -70,7 +70,7 @@ pub fn log(store: &Db, program: &str, page: LogPage, json: bool) -> CmdResult {
             ]
         })
         .collect();
-    print_table(&["REVISION", "TIME", "KIND", "ROOT HASH", "TAGS", "MESSAGE"], &rows);
+    print_table(&["REVISION", "TIME", "KIND", "ROOT HASH", "TAGS", "MESSAGE"], &rows)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -91,7 +91,7 @@ pub fn undo(store: &Db, program: &str, redo: bool, message: Option<&str>) -> Cmd
     };
     let entry = store.log(id, LogPage { before: Some(made + 1), limit: 1 })?;
     let what = entry.first().map(|e| kind(e.kind)).unwrap_or_default();
-    println!("{what}: {program} is at revision {made}");
+    outln!("{what}: {program} is at revision {made}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -107,7 +107,7 @@ pub fn checkout(store: &Db, program: &str, at: &str, output: Option<&Path>, new_
             crate::programs::check_new_name(name)?;
             store.insert_program(name, &g)?;
             progress.finish();
-            println!("stored {program}@{revision} as {name}");
+            outln!("stored {program}@{revision} as {name}")?;
             Ok(ExitCode::SUCCESS)
         }
         // The name inside the file is one `import` can take and `lmstore` name back.
@@ -122,11 +122,11 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
         (None, _) => {
             let rows: Vec<Vec<String>> =
                 store.tags(id)?.into_iter().map(|t| vec![t.name, t.revision.to_string()]).collect();
-            print_table(&["TAG", "REVISION"], &rows);
+            print_table(&["TAG", "REVISION"], &rows)?;
         }
         (Some(name), true) => {
             store.untag(id, name)?;
-            println!("removed tag {name}");
+            outln!("removed tag {name}")?;
         }
         (Some(name), false) => {
             // Without --revision, the program's current revision (the newest history
@@ -153,7 +153,7 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
                 }
                 tagged => tagged?,
             }
-            println!("{name} names revision {revision} of {program}");
+            outln!("{name} names revision {revision} of {program}")?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -168,6 +168,6 @@ pub fn prune(store: &Db, program: &str, before: Option<u64>, keep: Option<u64>) 
         _ => return Err(Failure("give exactly one of --before REVISION and --keep COUNT".into())),
     };
     let gone = store.prune_history(id, retention)?;
-    println!("pruned {gone} history entries of {program}");
+    outln!("pruned {gone} history entries of {program}")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,7 @@
 
 use crate::db::Db;
 use crate::node_diff::{self, FunctionNodeDiff};
-use crate::output::{Progress, print_json, print_table};
+use crate::output::{Progress, outln, print_json, print_table};
 use crate::programs::{find_function, resolve};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
@@ -34,9 +34,9 @@ pub fn hash(store: &Db, program: &str, json: bool) -> CmdResult {
     if json {
         print_json(&view)?;
     } else {
-        println!("program  {}", view.program);
+        outln!("program  {}", view.program)?;
         let rows: Vec<Vec<String>> = view.functions.iter().map(|(n, h)| vec![n.clone(), h.clone()]).collect();
-        print_table(&["FUNCTION", "ROOT HASH"], &rows);
+        print_table(&["FUNCTION", "ROOT HASH"], &rows)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -88,46 +88,47 @@ pub fn diff(store: &Db, a: &str, b: &str, function: Option<&str>, nodes: bool, j
         return Ok(ExitCode::SUCCESS);
     }
     match function {
-        Some(_) => functions.iter().for_each(|f| print_function(if f.is_empty() { "=" } else { "~" }, f)),
-        None => print_summary(&ga, &summary, &functions),
+        Some(_) => functions.iter().try_for_each(|f| print_function(if f.is_empty() { "=" } else { "~" }, f))?,
+        None => print_summary(&ga, &summary, &functions)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `~ app::main` and, indented below it, what changed inside.
-fn print_function(mark: &str, f: &FunctionNodeDiff) {
-    println!("{mark} {}", f.name);
+fn print_function(mark: &str, f: &FunctionNodeDiff) -> Result<(), Failure> {
+    outln!("{mark} {}", f.name)?;
     if f.is_empty() {
-        println!("    same nodes and edges");
+        outln!("    same nodes and edges")?;
     }
     for line in f.lines() {
-        println!("    {line}");
+        outln!("    {line}")?;
     }
+    Ok(())
 }
 
-fn print_summary(ga: &ProgramGraph, d: &hash::ProgramDiff, details: &[FunctionNodeDiff]) {
+fn print_summary(ga: &ProgramGraph, d: &hash::ProgramDiff, details: &[FunctionNodeDiff]) -> Result<(), Failure> {
     if d.is_empty() {
-        println!("no differences (root hash {})", ga.hashes().program().to_hex());
-        return;
+        return outln!("no differences (root hash {})", ga.hashes().program().to_hex());
     }
     for name in &d.added {
-        println!("+ {name}");
+        outln!("+ {name}")?;
     }
     for name in &d.removed {
-        println!("- {name}");
+        outln!("- {name}")?;
     }
     for name in &d.changed {
         match details.iter().find(|f| &f.name == name) {
-            Some(f) => print_function("~", f),
-            None => println!("~ {name}"),
+            Some(f) => print_function("~", f)?,
+            None => outln!("~ {name}")?,
         }
     }
     if d.types_differ {
-        println!("~ named types differ");
+        outln!("~ named types differ")?;
     }
     if d.modules_differ {
-        println!("~ modules differ");
+        outln!("~ modules differ")?;
     }
+    Ok(())
 }
 
 /// The node-level diff of the function called `name` (plain or qualified) in either
@@ -350,41 +351,41 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
     } else {
         let status = |ok: bool| if ok { "ok" } else { "FAILED" };
         if !store.checks_its_files() {
-            println!("integrity_check    n/a (the server checks its own pages)");
-            println!("foreign_key_check  n/a (the server enforces every key)");
+            outln!("integrity_check    n/a (the server checks its own pages)")?;
+            outln!("foreign_key_check  n/a (the server enforces every key)")?;
         } else {
-            println!("integrity_check    {}", status(report.integrity_check.is_empty()));
+            outln!("integrity_check    {}", status(report.integrity_check.is_empty()))?;
             for p in &report.integrity_check {
-                println!("  {p}");
+                outln!("  {p}")?;
             }
-            println!("foreign_key_check  {}", status(report.foreign_key_check.is_empty()));
+            outln!("foreign_key_check  {}", status(report.foreign_key_check.is_empty()))?;
             for p in &report.foreign_key_check {
-                println!("  {p}");
+                outln!("  {p}")?;
             }
         }
         for p in &report.programs {
-            println!("program {:<20} {}", crate::output::escape_controls(&p.name), status(p.passed()));
+            outln!("program {:<20} {}", crate::output::escape_controls(&p.name), status(p.passed()))?;
             for v in &p.violations {
-                println!("  {v}");
+                outln!("  {v}")?;
             }
             // A program that did not load has no second load or hashes to compare.
             let loaded = !p.root_hash.is_empty();
             if loaded && !p.reload_equal {
-                println!("  a second load differs from the first");
+                outln!("  a second load differs from the first")?;
             }
             if loaded && !p.hashes_consistent {
-                println!("  maintained hashes differ from a full recomputation");
+                outln!("  maintained hashes differ from a full recomputation")?;
             }
             for problem in &p.history {
-                println!("  {problem}");
+                outln!("  {problem}")?;
             }
             if let Some(c) = p.stored_counts.as_ref().filter(|c| !c.matches()) {
                 let [m, f, n, e] = c.stored;
                 let [lm, lf, ln, le] = c.loaded;
-                println!(
+                outln!(
                     "  the program row counts {m} modules, {f} functions, {n} nodes, {e} edges; \
                      the program has {lm}, {lf}, {ln}, {le}"
-                );
+                )?;
             }
         }
     }

@@ -57,8 +57,8 @@ fn install_logging(verbose: u8) {
 }
 
 /// Rust ignores SIGPIPE, so printing to a closed pipe (`lmstore export p | head`)
-/// fails, and `println!` panics on the failure. A command-line tool should end quietly
-/// instead, as other Unix tools do: restore the default action.
+/// fails, and the command would report the failure. A command-line tool should end
+/// quietly instead, as other Unix tools do: restore the default action.
 fn end_quietly_on_closed_pipes() {
     #[cfg(unix)]
     // SAFETY: called first thing in `main`, before any other thread exists; setting a

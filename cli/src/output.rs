@@ -6,10 +6,29 @@ use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
+/// `println!` that returns a [`Failure`] where `println!` panics: when standard output
+/// cannot be written (a full disk, `> /dev/full`). A closed pipe does not get here:
+/// `main` restores SIGPIPE's default action, which ends the process quietly first.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_line(format_args!($($arg)*))
+    };
+}
+pub(crate) use outln;
+
+/// One line on standard output; [`outln!`] is the way to call it.
+pub fn write_line(line: std::fmt::Arguments) -> Result<(), Failure> {
+    writeln!(std::io::stdout().lock(), "{line}").map_err(stdout_failed)
+}
+
+/// The failure of a write to standard output.
+pub fn stdout_failed(e: std::io::Error) -> Failure {
+    Failure(format!("cannot write to standard output: {e}"))
+}
+
 /// Prints a value as pretty JSON on stdout.
-pub fn print_json<T: Serialize>(value: &T) -> Result<(), crate::Failure> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+pub fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+    outln!("{}", serde_json::to_string_pretty(value)?)
 }
 
 /// Columns are padded to at most this many characters: a longer cell (a name can be
@@ -19,7 +38,7 @@ const WIDEST_COLUMN: usize = 60;
 /// Prints rows as a table whose columns are as wide as their widest cell (up to
 /// [`WIDEST_COLUMN`]), with control characters in cells escaped so that a name
 /// holding a newline stays on its row.
-pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) -> Result<(), Failure> {
     let shown: Vec<Vec<String>> = rows.iter().map(|row| row.iter().map(|c| escape_controls(c)).collect()).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &shown {
@@ -36,12 +55,13 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
             out.push_str(cell);
             out.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count())));
         }
-        println!("{}", out.trim_end());
+        outln!("{}", out.trim_end())
     };
-    line(header.to_vec());
+    line(header.to_vec())?;
     for row in &shown {
-        line(row.iter().map(String::as_str).collect());
+        line(row.iter().map(String::as_str).collect())?;
     }
+    Ok(())
 }
 
 /// `cell` with each control character written as its Rust escape (`\n`, `\u{1b}`).

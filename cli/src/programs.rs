@@ -1,7 +1,7 @@
 //! `list`, `show`, `delete`, `migrate`, and resolving a PROGRAM argument.
 
 use crate::db::Db;
-use crate::output::{Progress, print_json, print_table};
+use crate::output::{Progress, outln, print_json, print_table};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::FunctionId;
@@ -121,7 +121,7 @@ pub fn list(store: &Db, json: bool) -> CmdResult {
     if json {
         print_json(&listed)?;
     } else if listed.is_empty() {
-        println!("no programs yet; `lmstore demo` stores two");
+        outln!("no programs yet; `lmstore demo` stores two")?;
     } else {
         let rows: Vec<Vec<String>> = listed
             .iter()
@@ -136,7 +136,7 @@ pub fn list(store: &Db, json: bool) -> CmdResult {
                 ]
             })
             .collect();
-        print_table(&["ID", "NAME", "FUNCTIONS", "NODES", "EDGES", "ROOT HASH"], &rows);
+        print_table(&["ID", "NAME", "FUNCTIONS", "NODES", "EDGES", "ROOT HASH"], &rows)?;
     }
     let damaged: Vec<&ListedProgram> = listed.iter().filter(|p| p.damage.is_some()).collect();
     for p in &damaged {
@@ -179,21 +179,21 @@ pub fn delete(store: &Db, program: &str) -> CmdResult {
     let name = store.list_programs().ok().and_then(|l| l.into_iter().find(|p| p.id == id)).map(|p| p.name);
     store.delete_program(id)?;
     match name {
-        Some(name) => println!("deleted {} (#{})", crate::output::escape_controls(&name), id.0),
-        None => println!("deleted #{}", id.0),
+        Some(name) => outln!("deleted {} (#{})", crate::output::escape_controls(&name), id.0)?,
+        None => outln!("deleted #{}", id.0)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn migrate(store: &Db) -> CmdResult {
     // Opening the store already applied pending migrations.
-    println!("schema version {}", store.schema_version()?);
+    outln!("schema version {}", store.schema_version()?)?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn partition(store: &Db, partitions: u32) -> CmdResult {
     let moved = store.partition_by_program(partitions)?;
-    println!("tables partitioned by program into {partitions} partitions each; {moved} rows moved");
+    outln!("tables partitioned by program into {partitions} partitions each; {moved} rows moved")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -204,6 +204,6 @@ pub fn vacuum(store: &Db) -> CmdResult {
     store.vacuum()?;
     progress.finish();
     let after = store.database_bytes()?;
-    println!("{before} bytes before, {after} after");
+    outln!("{before} bytes before, {after} after")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,7 @@
 //! `show`: a program's modules, types and functions, or one function's nodes and edges
 //! in the readable notation (`n15  const f64 2.5`, `n15:0 -> n17:0  f64`).
 
-use crate::output::{print_json, print_table};
+use crate::output::{outln, print_json, print_table};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::{ComputeNodeOp, FlowEdge, FunctionId, ModuleId};
@@ -59,14 +59,14 @@ pub fn show_program(g: &ProgramGraph, json: bool) -> CmdResult {
         print_json(&view)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("root hash {}", view.root_hash);
-    println!("\nmodules:");
-    print_tree(g, ModuleId::ROOT, 1);
-    println!("\ntypes:");
+    outln!("root hash {}", view.root_hash)?;
+    outln!("\nmodules:")?;
+    print_tree(g, ModuleId::ROOT, 1)?;
+    outln!("\ntypes:")?;
     for t in &view.types {
-        println!("  {t}");
+        outln!("  {t}")?;
     }
-    println!("\nfunctions:");
+    outln!("\nfunctions:")?;
     let rows: Vec<Vec<String>> = view
         .functions
         .iter()
@@ -75,17 +75,18 @@ pub fn show_program(g: &ProgramGraph, json: bool) -> CmdResult {
             vec![name, f.signature.clone(), f.nodes.to_string(), short(&f.root_hash).to_string()]
         })
         .collect();
-    print_table(&["NAME", "SIGNATURE", "NODES", "ROOT HASH"], &rows);
+    print_table(&["NAME", "SIGNATURE", "NODES", "ROOT HASH"], &rows)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_tree(g: &ProgramGraph, m: ModuleId, depth: usize) {
-    let Some(def) = g.module(m) else { return };
+fn print_tree(g: &ProgramGraph, m: ModuleId, depth: usize) -> Result<(), Failure> {
+    let Some(def) = g.module(m) else { return Ok(()) };
     let counts = (g.modules().functions_in(m).count(), g.modules().types_in(m).count());
-    println!("{}{} ({} functions, {} types)", "  ".repeat(depth), def.name, counts.0, counts.1);
+    outln!("{}{} ({} functions, {} types)", "  ".repeat(depth), def.name, counts.0, counts.1)?;
     for c in g.modules().children(m) {
-        print_tree(g, c, depth + 1);
+        print_tree(g, c, depth + 1)?;
     }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -140,18 +141,18 @@ pub fn show_function(g: &ProgramGraph, f: FunctionId, json: bool) -> CmdResult {
         print_json(&detail)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}{}", detail.function.name, detail.function.signature);
-    println!("root hash {}", detail.function.root_hash);
+    outln!("{}{}", detail.function.name, detail.function.signature)?;
+    outln!("root hash {}", detail.function.root_hash)?;
     if let Some(e) = detail.entry_node {
-        println!("entry n{e}");
+        outln!("entry n{e}")?;
     }
-    println!("\nnodes:");
+    outln!("\nnodes:")?;
     for n in &detail.nodes {
-        println!("  {}", n.text);
+        outln!("  {}", n.text)?;
     }
-    println!("\nedges:");
+    outln!("\nedges:")?;
     for e in &detail.edges {
-        println!("  {}", e.text);
+        outln!("  {}", e.text)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,14 +5,13 @@
 //! holes in the id space spelled out, so a reader sees deletions without computing them.
 
 use crate::db::Db;
-use crate::output::Progress;
+use crate::output::{Progress, outln};
 use crate::programs::resolve;
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::{ProgramDocument, ProgramGraph};
 use lmlang_storage::hash::HASH_ALGORITHM_VERSION;
 use lmlang_storage::store::StorageError;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -102,7 +101,7 @@ pub fn write_export(
         None => {
             // The bar goes first so that it never shares a terminal line with the document.
             progress.finish();
-            writeln!(std::io::stdout().lock(), "{text}")?;
+            outln!("{text}")?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -227,20 +226,20 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
     };
     if report.rows_written + report.rows_deleted == 0 {
         if revision_now(store) == Some(before) {
-            println!("{program} already holds what {} holds; nothing saved", path.display());
+            outln!("{program} already holds what {} holds; nothing saved", path.display())?;
         } else {
             // No row differs, but the file's next ids are ahead of the stored ones.
-            println!("saved {} over {program}: no rows differ; the next ids moved on", path.display());
+            outln!("saved {} over {program}: no rows differ; the next ids moved on", path.display())?;
         }
     } else {
         let revision = store.log(id, lmlang_storage::store::LogPage { before: None, limit: 1 })?;
         let revision = revision.first().map_or_else(String::new, |e| format!(" at revision {}", e.revision));
-        println!(
+        outln!(
             "saved {} over {program}{revision}: {} rows written, {} deleted",
             path.display(),
             report.rows_written,
             report.rows_deleted
-        );
+        )?;
     }
     if let Some(recorded) = recorded {
         record_saved_root(path, &recorded, &g.hashes().program().to_hex());
@@ -277,6 +276,6 @@ pub fn import(store: &Db, path: &Path, name: Option<&str>) -> CmdResult {
     crate::programs::check_new_name(name)?;
     let id = store.insert_program(name, &g)?;
     progress.finish();
-    println!("imported {} as {name:?} (id {}, {} nodes)", path.display(), id.0, g.node_count());
+    outln!("imported {} as {name:?} (id {}, {} nodes)", path.display(), id.0, g.node_count())?;
     Ok(ExitCode::SUCCESS)
 }

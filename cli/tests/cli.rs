@@ -194,6 +194,39 @@ fn a_closed_pipe_ends_lmstore_quietly() {
     assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
 }
 
+/// Output that cannot be written (a full disk; here `> /dev/full`) is the command's
+/// failure, reported on stderr, not a panic.
+#[test]
+fn an_unwritable_stdout_is_a_clean_failure() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "50", "--name", "p"]);
+    ok(d, &["generate", "--nodes", "50", "--name", "q"]);
+    let commands: [&[&str]; 7] = [
+        &["list"],
+        &["show", "p"],
+        &["hash", "p"],
+        &["verify"],
+        &["log", "p", "--json"],
+        &["diff", "p", "q"],
+        &["delete", "q"],
+    ];
+    for args in commands {
+        let full = std::fs::File::create("/dev/full").expect("/dev/full");
+        let out = Command::new(env!("CARGO_BIN_EXE_lmstore"))
+            .args(args)
+            .current_dir(d)
+            .env_remove("LMLANG_DB")
+            .stdout(full)
+            .output()
+            .expect("the binary runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.starts_with("lmstore: error: cannot write to standard output"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
 /// A demo killed half-way leaves its program under a staging name; the next demo
 /// deletes staging programs of processes that no longer run.
 #[test]

@@ -7,6 +7,7 @@
 //! needed at its peak, the absolute value what a process that only loads needs.
 
 use crate::Failure;
+use crate::output::outln;
 use lmlang_storage::sqlite::SqliteStore;
 use lmlang_storage::store::{GraphStore, ProgramId};
 use serde::{Deserialize, Serialize};
@@ -41,7 +42,7 @@ pub fn run_child(db: &Path, program: i64) -> crate::CmdResult {
     let load_ms = start.elapsed().as_secs_f64() * 1e3;
     let after_kib = vm_hwm_kib().ok_or_else(|| Failure("no VmHWM in /proc/self/status".into()))?;
     let peak = LoadPeak { before_kib, after_kib, load_ms, nodes: graph.node_count() };
-    println!("{}", serde_json::to_string(&peak)?);
+    outln!("{}", serde_json::to_string(&peak)?)?;
     Ok(ExitCode::SUCCESS)
 }
 

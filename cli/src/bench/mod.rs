@@ -17,6 +17,7 @@ mod pg;
 mod pg_raw;
 mod raw;
 
+use crate::output::outln;
 use crate::{CmdResult, Failure};
 use clap::Args;
 use figures::{Machine, SizeReport};
@@ -82,7 +83,7 @@ pub fn run(args: &BenchArgs) -> CmdResult {
     }
     let machine = Machine::detect();
     let bar = progress_bar(measure::STEPS * args.nodes.len() as u64);
-    println!(
+    outln!(
         "lmstore bench: {} ({} cores, {:.1} GiB); {} repetition(s), seed {}{}",
         machine.cpu,
         machine.cores,
@@ -90,19 +91,19 @@ pub fn run(args: &BenchArgs) -> CmdResult {
         args.reps.max(1),
         args.seed,
         if args.gaps { ", 5 % of nodes deleted" } else { "" }
-    );
+    )?;
     let mut reports: Vec<SizeReport> = Vec::new();
     for &nodes in &args.nodes {
         let mut report = measure::measure_size(nodes, args, &bar)?;
         report.machine = Some(machine.clone());
-        bar.suspend(|| println!("\n{}", report.render()));
+        bar.suspend(|| outln!("\n{}", report.render()))?;
         reports.push(report);
         write_json(args, &reports)?;
     }
     bar.finish_and_clear();
     let scaling = figures::scaling(&reports);
     if !scaling.is_empty() {
-        println!("\nscaling\n{scaling}");
+        outln!("\nscaling\n{scaling}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -121,7 +122,7 @@ pub fn run_postgres(url: &str, args: &BenchArgs) -> CmdResult {
     }
     let machine = Machine::detect();
     let bar = progress_bar((pg::STEPS + measure::STEPS) * args.nodes.len() as u64);
-    println!(
+    outln!(
         "lmstore bench on PostgreSQL ({}), SQLite beside it: {} ({} cores, {:.1} GiB); {} repetition(s), seed {}",
         crate::db::redacted(url),
         machine.cpu,
@@ -129,10 +130,10 @@ pub fn run_postgres(url: &str, args: &BenchArgs) -> CmdResult {
         machine.memory_gib,
         args.reps.max(1),
         args.seed
-    );
+    )?;
     match args.partitions {
-        Some(n) => println!("layout: every program table hash-partitioned by program into {n} partitions"),
-        None => println!("layout: plain tables (--partitions N for the partitioned layout)"),
+        Some(n) => outln!("layout: every program table hash-partitioned by program into {n} partitions")?,
+        None => outln!("layout: plain tables (--partitions N for the partitioned layout)")?,
     }
     let mut reports = Vec::new();
     for &nodes in &args.nodes {
@@ -140,7 +141,7 @@ pub fn run_postgres(url: &str, args: &BenchArgs) -> CmdResult {
         let mut sqlite = measure::measure_size(nodes, args, &bar)?;
         sqlite.machine = Some(machine.clone());
         report.sqlite = Some(sqlite);
-        bar.suspend(|| println!("\n{}", report.render()));
+        bar.suspend(|| outln!("\n{}", report.render()))?;
         reports.push(report);
         write_json(args, &reports)?;
     }

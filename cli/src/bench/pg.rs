@@ -10,6 +10,7 @@ use super::figures::{Goal, SizeReport, Unit};
 use super::pg_raw::{self, ProgramCopy};
 use super::{BenchArgs, measure};
 use crate::Failure;
+use crate::output::outln;
 use indicatif::ProgressBar;
 use lmlang_storage::model::{ComputeOp, ConstValue, FunctionId, NodeId, TypeId, Visibility};
 use lmlang_storage::postgres::{PgConfig, PgStore, quote_identifier};
@@ -411,7 +412,7 @@ pub fn run_writer(url: &str, schema: &str, program: i64, start_at: u64) -> crate
     for _ in 0..COMMITS_PER_WRITER {
         store.insert_node(program, function, op())?;
     }
-    println!("done at {}", epoch_ms()?);
+    outln!("done at {}", epoch_ms()?)?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 

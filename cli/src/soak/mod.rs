@@ -12,7 +12,7 @@ pub mod crash;
 pub mod script;
 pub mod target;
 
-use crate::output::print_json;
+use crate::output::{outln, print_json};
 use crate::{CmdResult, Failure};
 use clap::{Args, Subcommand};
 use lmlang_storage::model::{ComputeOp, ConstValue, FunctionId, NodeId};
@@ -121,7 +121,7 @@ pub fn run(db: &Path, args: &SoakArgs) -> CmdResult {
             if *json {
                 print_json(&report)?;
             } else {
-                print_crash(&report);
+                print_crash(&report)?;
             }
             Ok(if report.failures.is_empty() && report.kills == *kills { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
@@ -139,7 +139,7 @@ pub fn run(db: &Path, args: &SoakArgs) -> CmdResult {
             if *json {
                 print_json(&report)?;
             } else {
-                print_concurrency(&report);
+                print_concurrency(&report)?;
             }
             let healthy = report.errors.is_empty() && report.torn_loads == 0;
             Ok(if healthy { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -178,40 +178,44 @@ fn scratch_database(db: &Path, file: &str) -> Result<(ScratchGuard, std::path::P
     Ok((ScratchGuard::Directory(dir), path))
 }
 
-fn print_crash(r: &crash::CrashReport) {
-    println!("kills survived         {} ({} while opening)", r.kills, r.killed_while_opening);
-    println!("steps acknowledged     {} (all present after every kill)", r.steps_acknowledged);
-    println!("in flight at the kill  {} committed, {} rolled back", r.in_flight_committed, r.in_flight_rolled_back);
-    println!("programs checked       {} ({} nodes)", r.programs_checked, r.nodes_checked);
-    println!("final database         {} programs, {} nodes", r.final_programs, r.final_nodes);
-    println!("time                   {:.1} s", r.seconds);
-    println!("failures               {}", r.failures.len());
+fn print_crash(r: &crash::CrashReport) -> Result<(), Failure> {
+    outln!("kills survived         {} ({} while opening)", r.kills, r.killed_while_opening)?;
+    outln!("steps acknowledged     {} (all present after every kill)", r.steps_acknowledged)?;
+    outln!("in flight at the kill  {} committed, {} rolled back", r.in_flight_committed, r.in_flight_rolled_back)?;
+    outln!("programs checked       {} ({} nodes)", r.programs_checked, r.nodes_checked)?;
+    outln!("final database         {} programs, {} nodes", r.final_programs, r.final_nodes)?;
+    outln!("time                   {:.1} s", r.seconds)?;
+    outln!("failures               {}", r.failures.len())?;
     for f in &r.failures {
-        println!("  - {f}");
+        outln!("  - {f}")?;
     }
+    Ok(())
 }
 
-fn print_concurrency(r: &concurrency::ConcurrencyReport) {
-    println!("program                {} nodes, {} readers", r.program_nodes, r.readers);
-    println!(
+fn print_concurrency(r: &concurrency::ConcurrencyReport) -> Result<(), Failure> {
+    outln!("program                {} nodes, {} readers", r.program_nodes, r.readers)?;
+    outln!(
         "writer alone           {} commits in {:.1} s = {:.0}/s",
-        r.solo_commits, r.solo_seconds, r.solo_commits_per_second
-    );
-    println!(
+        r.solo_commits,
+        r.solo_seconds,
+        r.solo_commits_per_second
+    )?;
+    outln!(
         "writer with readers    {} commits in {:.1} s = {:.0}/s ({:.0} % of solo)",
         r.commits,
         r.seconds,
         r.commits_per_second,
         r.rate_ratio * 100.0
-    );
-    println!("whole-program saves    {}", r.whole_program_saves);
-    println!("loads checked          {} ({} distinct committed states seen)", r.loads_checked, r.states_seen);
-    println!("queries                {}", r.queries);
-    println!("torn loads             {}", r.torn_loads);
-    println!("errors surfaced        {}", r.errors.len());
+    )?;
+    outln!("whole-program saves    {}", r.whole_program_saves)?;
+    outln!("loads checked          {} ({} distinct committed states seen)", r.loads_checked, r.states_seen)?;
+    outln!("queries                {}", r.queries)?;
+    outln!("torn loads             {}", r.torn_loads)?;
+    outln!("errors surfaced        {}", r.errors.len())?;
     for e in &r.errors {
-        println!("  - {e}");
+        outln!("  - {e}")?;
     }
+    Ok(())
 }
 
 /// What a `writer` child committed.
