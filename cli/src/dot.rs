@@ -13,7 +13,7 @@ use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::{ComputeNodeOp, ComputeOp, FlowEdge, FunctionId};
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{Seek as _, Write as _};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
@@ -58,25 +58,25 @@ fn picture_format(path: &Path) -> Option<&'static str> {
 }
 
 fn run_graphviz(text: &str, format: &str, path: &Path) -> Result<(), Failure> {
-    let spawned = Command::new("dot")
-        .arg(format!("-T{format}"))
-        .arg("-o")
-        .arg(path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
+    // Graphviz reads the text from a file, not a pipe: one that exits before reading it
+    // all would otherwise end this process by SIGPIPE (whose default action `main`
+    // restores) before its status and message could be reported.
+    let staged = || -> std::io::Result<std::fs::File> {
+        let mut file = tempfile::tempfile()?;
+        file.write_all(text.as_bytes())?;
+        file.rewind()?;
+        Ok(file)
+    };
+    let input = staged().map_err(|e| Failure(format!("cannot stage the DOT text for Graphviz: {e}")))?;
+    let ran =
+        Command::new("dot").arg(format!("-T{format}")).arg("-o").arg(path).stdin(input).stdout(Stdio::null()).output();
+    let done = match ran {
+        Ok(done) => done,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Failure(format!("Graphviz is not installed (no `dot` on PATH): {INSTALL_GRAPHVIZ}")));
         }
         Err(e) => return Err(Failure(format!("cannot run Graphviz's `dot`: {e}"))),
     };
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(text.as_bytes()).map_err(|e| Failure(format!("cannot feed Graphviz: {e}")))?;
-    }
-    let done = child.wait_with_output().map_err(|e| Failure(format!("Graphviz did not finish: {e}")))?;
     if !done.status.success() {
         let why = String::from_utf8_lossy(&done.stderr);
         return Err(Failure(format!("Graphviz failed ({}): {}", done.status, why.trim().replace('\n', "; "))));

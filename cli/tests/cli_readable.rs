@@ -208,6 +208,31 @@ fn dot_without_graphviz_says_how_to_install_it() {
     assert!(!d.join("main.svg").exists());
 }
 
+/// A Graphviz that fails before reading all of a large program's text is reported with
+/// its status and message; lmstore is not killed by SIGPIPE on the unread rest.
+#[test]
+fn dot_reports_a_graphviz_that_exits_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Far more DOT text than a pipe holds.
+    ok(d, &["generate", "--nodes", "5000", "--name", "big"]);
+    let bin = d.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::write(bin.join("dot"), "#!/bin/sh\necho 'syntax error in line 1' >&2\nexit 3\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bin.join("dot"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lmstore"))
+        .args(["dot", "big", "--svg", "big.svg"])
+        .current_dir(d)
+        .env_remove("LMLANG_DB")
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{:?}: {err}", out.status);
+    assert!(err.contains("Graphviz failed") && err.contains("syntax error in line 1"), "{err}");
+}
+
 #[test]
 fn diff_names_the_one_node_an_edit_changed() {
     let dir = sample_dir();
