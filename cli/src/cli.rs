@@ -112,9 +112,11 @@ pub enum Command {
         after_help = "Examples:\n  lmstore diff sample sample-copy\n  lmstore diff sample exported.json --nodes\n  lmstore diff sample edited.json --function main"
     )]
     Diff {
-        /// A stored program (name or id) or an exported file.
+        /// A stored program (name, #ID, PROGRAM@REVISION) or an exported file; a name that is both
+        /// is refused: ./NAME is the file, #ID the program.
         a: String,
-        /// A stored program (name or id) or an exported file.
+        /// A stored program (name, #ID, PROGRAM@REVISION) or an exported file; a name that is both
+        /// is refused: ./NAME is the file, #ID the program.
         b: String,
         /// Nodes and edges added, removed and changed in this function (name or qualified name).
         #[arg(long, conflicts_with = "nodes")]
@@ -131,7 +133,8 @@ pub enum Command {
         after_help = "Examples:\n  lmstore dot sample --function main --svg main.svg\n  lmstore dot sample -o sample.dot\n  lmstore dot sample | dot -Tpng -o sample.png\n\nData edges are solid and labelled `source port -> operand slot  type`; control edges\nare dashed, labelled with their branch index; the entry node has a double border."
     )]
     Dot {
-        /// A stored program (name or id) or an exported file.
+        /// A stored program (name, #ID, PROGRAM@REVISION) or an exported file; a name that is both
+        /// is refused: ./NAME is the file, #ID the program.
         program: String,
         /// Only this function (name or qualified name); every function when absent.
         #[arg(long)]

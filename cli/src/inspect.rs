@@ -43,9 +43,24 @@ pub fn hash(store: &Db, program: &str, json: bool) -> CmdResult {
 
 /// A stored program, `PROGRAM@REVISION` or `PROGRAM@TAG` as it was then, or an
 /// exported file when a file exists at that path.
+///
+/// A name that is both is refused rather than guessed: a stale export or a note left
+/// under a program's name must not be read in the program's place, nor hide it.
+/// `./NAME` then picks the file and `#ID` the program.
 pub fn program_or_file(store: &Db, what: &str) -> Result<ProgramGraph, Failure> {
     let path = Path::new(what);
     if path.is_file() {
+        let stored = match resolve(store, what) {
+            Ok(id) => Some(format!("#{}", id.0)),
+            Err(_) => what.rsplit_once('@').and_then(|(p, at)| Some(format!("#{}@{at}", resolve(store, p).ok()?.0))),
+        };
+        if let Some(stored) = stored {
+            return Err(Failure(format!(
+                "{what:?} is both a stored program and a file here; write {} for the file or {stored} for the \
+                 program",
+                Path::new(".").join(path).display()
+            )));
+        }
         return crate::transfer::read_export(path).map(|(_, g)| g);
     }
     match resolve(store, what) {

@@ -311,6 +311,27 @@ fn diff_matches_nodes_by_content_not_by_id() {
     );
 }
 
+/// A file in the current directory named like a stored program is not read in the
+/// program's place (a stale export would be compared instead); the name is refused with
+/// how to pick either.
+#[test]
+fn a_name_that_is_both_a_program_and_a_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "50", "--name", "p", "--seed", "1"]);
+    ok(d, &["generate", "--nodes", "50", "--name", "q", "--seed", "2"]);
+    // A stale export of q saved under p's name.
+    ok(d, &["export", "q", "-o", "p"]);
+    for args in [&["diff", "p", "q"][..], &["dot", "p"][..]] {
+        let out = lmstore(d, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("both a stored program and a file") && err.contains("./p") && err.contains("#1"), "{err}");
+    }
+    assert!(ok(d, &["diff", "./p", "q"]).starts_with("no differences"));
+    assert!(!ok(d, &["diff", "#1", "q"]).starts_with("no differences"));
+}
+
 #[test]
 fn diff_of_an_unknown_function_is_an_error() {
     let dir = sample_dir();
