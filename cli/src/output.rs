@@ -159,18 +159,20 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Refuses an output path that is the database itself or one of its WAL files, which
-/// writing would destroy.
+/// Refuses an output path that is the database itself or one of the files SQLite keeps
+/// beside it: writing would destroy the database, or (`-journal`) SQLite would take the
+/// output for a hot journal left by a crash and delete it.
 pub fn refuse_database_files(output: &Path, db: &Path) -> Result<(), Failure> {
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     };
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    let mut shm = db.as_os_str().to_owned();
-    shm.push("-shm");
-    if [db.to_path_buf(), wal.into(), shm.into()].iter().any(|f| same(output, f)) {
+    let beside = |suffix: &str| {
+        let mut file = db.as_os_str().to_owned();
+        file.push(suffix);
+        std::path::PathBuf::from(file)
+    };
+    if [db.to_path_buf(), beside("-wal"), beside("-shm"), beside("-journal")].iter().any(|f| same(output, f)) {
         return Err(Failure(format!(
             "{} is the database's own file; write the output somewhere else",
             output.display()

@@ -463,6 +463,25 @@ fn outputs_spare_the_database_and_a_missing_database_is_not_created() {
     }
 }
 
+/// Output named as the database's rollback journal is refused: SQLite would take it
+/// for a crashed transaction's hot journal and delete it on the next open.
+#[test]
+fn output_is_not_written_as_the_database_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "50", "--name", "p"]);
+    for args in [
+        &["export", "p", "-o", "lmlang.db-journal"][..],
+        &["dot", "p", "-o", "lmlang.db-journal"],
+        &["checkout", "p", "--revision", "1", "-o", "lmlang.db-journal"],
+    ] {
+        let out = lmstore(d, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("database's own file"), "{out:?}");
+        assert!(!d.join("lmlang.db-journal").exists(), "{args:?}");
+    }
+}
+
 /// `verify` compares the newest history entry with the program: a damaged root there
 /// (or an entry past the program's revision) fails the check.
 #[test]
