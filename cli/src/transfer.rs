@@ -115,7 +115,7 @@ pub fn read_export(path: &Path) -> Result<(String, ProgramGraph), Failure> {
 /// [`read_export`], with the root hash the file recorded when it was exported (`None`
 /// when recorded by another hash algorithm, which cannot be compared).
 fn read_export_with_root(path: &Path) -> Result<(String, ProgramGraph, Option<String>), Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
+    let text = read_text(path)?;
     let file: ExportFile = serde_json::from_str(&text)
         .map_err(|e| Failure(format!("{} is not an lmstore export: {e}", path.display())))?;
     if file.export_format_version != EXPORT_FORMAT_VERSION {
@@ -157,6 +157,27 @@ fn read_export_with_root(path: &Path) -> Result<(String, ProgramGraph, Option<St
     }
     let recorded = (file.hash_algorithm_version == HASH_ALGORITHM_VERSION).then_some(file.root_hash);
     Ok((file.name, g, recorded))
+}
+
+/// The whole text of an export file, which must be a regular file or a pipe (`<(...)`,
+/// `/dev/stdin` fed by a pipe). A device is refused rather than read with a cap: one
+/// like /dev/zero never ends and would take all memory, while a file's size, however
+/// large, is the export the user chose, and no cap fits every program's export.
+fn read_text(path: &Path) -> Result<String, Failure> {
+    use std::io::Read as _;
+    use std::os::unix::fs::FileTypeExt as _;
+    let cannot = |e: std::io::Error| Failure(format!("cannot read {}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let kind = file.metadata().map_err(cannot)?.file_type();
+    if !(kind.is_file() || kind.is_fifo()) {
+        return Err(Failure(format!(
+            "{} is not an export file (a device or directory); give a file or a pipe",
+            path.display()
+        )));
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(cannot)?;
+    Ok(text)
 }
 
 /// `lmstore save`: the file's program becomes the stored one's content in one write,

@@ -482,6 +482,36 @@ fn output_is_not_written_as_the_database_journal() {
     }
 }
 
+/// A device given as an export (`import /dev/zero`) is refused at once instead of read
+/// until memory runs out; a pipe is still read.
+#[test]
+fn a_device_is_refused_as_an_export_and_a_pipe_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "50", "--name", "p"]);
+    ok(d, &["export", "p", "-o", "p.json"]);
+    // Under a memory limit, so that a build that reads the device whole fails the test
+    // without starving the machine.
+    let limited = |script: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -v 1000000; {script}"))
+            .env("LMSTORE", env!("CARGO_BIN_EXE_lmstore"))
+            .current_dir(d)
+            .env_remove("LMLANG_DB")
+            .output()
+            .expect("sh runs")
+    };
+    for args in ["import /dev/zero", "save p /dev/zero"] {
+        let out = limited(&format!("\"$LMSTORE\" {args}"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args}: {err}");
+        assert!(err.contains("/dev/zero is not an export file"), "{args}: {err}");
+    }
+    let piped = limited("cat p.json | \"$LMSTORE\" import /dev/stdin --name piped");
+    assert!(piped.status.success(), "{}", String::from_utf8_lossy(&piped.stderr));
+}
+
 /// `verify` compares the newest history entry with the program: a damaged root there
 /// (or an entry past the program's revision) fails the check.
 #[test]
