@@ -5,11 +5,11 @@
 //! holes in the id space spelled out, so a reader sees deletions without computing them.
 
 use crate::db::Db;
-use crate::output::{Progress, outln};
+use crate::output::{Progress, escape_controls, outln};
 use crate::programs::resolve;
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::{ProgramDocument, ProgramGraph};
-use lmlang_storage::hash::HASH_ALGORITHM_VERSION;
+use lmlang_storage::hash::{ContentHash, HASH_ALGORITHM_VERSION};
 use lmlang_storage::store::StorageError;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -30,7 +30,9 @@ pub struct Holes {
 pub struct ExportFile {
     pub export_format_version: u32,
     pub name: String,
-    pub root_hash: String,
+    /// Parsed, not kept as text: a hostile file's root must not reach messages (which
+    /// print it) as anything but hex.
+    pub root_hash: ContentHash,
     /// The content-hash algorithm `root_hash` was computed with; files written before
     /// the field existed used version 2.
     #[serde(default = "hash_algorithm_of_unversioned_exports")]
@@ -85,7 +87,7 @@ pub fn write_export(
     let file = ExportFile {
         export_format_version: EXPORT_FORMAT_VERSION,
         name,
-        root_hash: g.hashes().program().to_hex(),
+        root_hash: g.hashes().program(),
         hash_algorithm_version: HASH_ALGORITHM_VERSION,
         holes: holes(&doc),
         program: doc,
@@ -116,8 +118,11 @@ pub fn read_export(path: &Path) -> Result<(String, ProgramGraph), Failure> {
 /// when recorded by another hash algorithm, which cannot be compared).
 fn read_export_with_root(path: &Path) -> Result<(String, ProgramGraph, Option<String>), Failure> {
     let text = read_text(path)?;
-    let file: ExportFile = serde_json::from_str(&text)
-        .map_err(|e| Failure(format!("{} is not an lmstore export: {e}", path.display())))?;
+    // serde's messages quote parts of the file, as the violations below quote names
+    // from it: control characters in them are escaped, not sent to the terminal.
+    let file: ExportFile = serde_json::from_str(&text).map_err(|e| {
+        Failure(format!("{} is not an lmstore export: {}", path.display(), escape_controls(&e.to_string())))
+    })?;
     if file.export_format_version != EXPORT_FORMAT_VERSION {
         return Err(Failure(format!(
             "{} has export format {}, this lmstore reads {EXPORT_FORMAT_VERSION}",
@@ -129,7 +134,7 @@ fn read_export_with_root(path: &Path) -> Result<(String, ProgramGraph, Option<St
     // anything proportional to the id space is built, so any file is answered in
     // memory bounded by its own size. Only then are the listed holes compared.
     let g = ProgramGraph::assemble(file.program);
-    let mut problems: Vec<String> = g.validate().iter().map(|v| g.notation().violation(v)).collect();
+    let mut problems: Vec<String> = g.validate().iter().map(|v| escape_controls(&g.notation().violation(v))).collect();
     if problems.is_empty() && holes(&g.to_document()) != file.holes {
         problems.push("the listed holes do not match the ids present".into());
     }
@@ -142,7 +147,7 @@ fn read_export_with_root(path: &Path) -> Result<(String, ProgramGraph, Option<St
             list.join("\n")
         )));
     }
-    let actual = g.hashes().program().to_hex();
+    let actual = g.hashes().program();
     // A root recorded by another hash algorithm says nothing about edits.
     if file.hash_algorithm_version == HASH_ALGORITHM_VERSION && actual != file.root_hash {
         // Not an error: agents may edit exports by hand. But say so.
@@ -155,7 +160,7 @@ fn read_export_with_root(path: &Path) -> Result<(String, ProgramGraph, Option<St
             file.hash_algorithm_version
         );
     }
-    let recorded = (file.hash_algorithm_version == HASH_ALGORITHM_VERSION).then_some(file.root_hash);
+    let recorded = (file.hash_algorithm_version == HASH_ALGORITHM_VERSION).then(|| file.root_hash.to_hex());
     Ok((file.name, g, recorded))
 }
 

@@ -512,6 +512,31 @@ fn a_device_is_refused_as_an_export_and_a_pipe_is_read() {
     assert!(piped.status.success(), "{}", String::from_utf8_lossy(&piped.stderr));
 }
 
+/// Text from a hostile export never reaches the terminal raw: a root hash that is not
+/// hex is refused, and what messages quote from the file has its control characters
+/// escaped.
+#[test]
+fn a_hostile_export_cannot_write_terminal_escapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "50", "--name", "p"]);
+    ok(d, &["export", "p", "-o", "p.json"]);
+    let text = std::fs::read_to_string(d.join("p.json")).unwrap();
+    let root = text.find("\"root_hash\": \"").unwrap() + "\"root_hash\": \"".len();
+    let fake = r"\u001b[2J\u001b[31mOWNED\nlmstore: error: fake";
+    std::fs::write(d.join("root.json"), format!("{}{fake}{}", &text[..root], &text[root + 64..])).unwrap();
+    let variant = text.find("\"I64\"").unwrap();
+    let bad = format!("{}\"\\u001b[31mX\"{}", &text[..variant], &text[variant + 5..]);
+    std::fs::write(d.join("variant.json"), bad).unwrap();
+    for args in [&["import", "root.json"][..], &["save", "p", "root.json"], &["import", "variant.json"]] {
+        let out = lmstore(d, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(!err.contains('\u{1b}') && err.trim_end().lines().count() == 1, "{args:?}: {err}");
+        assert!(err.contains("is not an lmstore export"), "{args:?}: {err}");
+    }
+}
+
 /// `verify` compares the newest history entry with the program: a damaged root there
 /// (or an entry past the program's revision) fails the check.
 #[test]
