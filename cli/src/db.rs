@@ -31,6 +31,10 @@ impl std::ops::Deref for Db {
 /// Whether `path` is an SQLite database with tables, none of them this crate's: a
 /// file of another application. Read without changing it; `false` when it cannot be
 /// read that way (the store's own open then says why).
+///
+/// The first schema's tables had no `lmlang_` prefix (a later migration added it), so
+/// a file that records one of this crate's migrations is ours, however old its tables:
+/// it is migrated like any other old schema.
 pub fn holds_only_foreign_tables(path: &std::path::Path) -> bool {
     let Ok(conn) = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
         return false;
@@ -41,7 +45,20 @@ pub fn holds_only_foreign_tables(path: &std::path::Path) -> bool {
         [],
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
     );
-    matches!(counts, Ok((tables, ours)) if tables > 0 && ours == 0)
+    matches!(counts, Ok((tables, ours)) if tables > 0 && ours == 0) && !records_own_migration(&conn)
+}
+
+/// Whether Diesel's table of applied migrations (shared with a host service's own)
+/// lists a version of this crate's SQLite migrations.
+fn records_own_migration(conn: &rusqlite::Connection) -> bool {
+    use diesel::migration::MigrationSource;
+    let Ok(own) = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&lmlang_storage::sqlite::MIGRATIONS) else {
+        return false;
+    };
+    let Ok(mut query) = conn.prepare("SELECT version FROM __diesel_schema_migrations") else { return false };
+    let Ok(rows) = query.query_map([], |r| r.get::<_, String>(0)) else { return false };
+    let recorded: Vec<String> = rows.flatten().collect();
+    own.iter().any(|m| recorded.contains(&m.name().version().to_string()))
 }
 
 /// `--db` as it may be printed: the password of a `postgres://user:password@host/...`

@@ -260,6 +260,24 @@ fn names_of_any_length_or_with_control_characters_print_in_every_table() {
     assert!(!list.lines().any(|l| l.starts_with("lines")), "{list}");
 }
 
+/// A store of every earlier schema, the first one included (its tables had no
+/// `lmlang_` prefix), is this crate's: a reading command migrates it and reads it, as
+/// `migrate` would, instead of calling it another application's.
+#[test]
+fn reading_commands_read_a_store_of_every_earlier_schema() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/schema");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for version in ["202611250555450000", "202612031000000000", "202612031400000000"] {
+        let db = d.join(format!("v{version}.db"));
+        std::fs::copy(fixtures.join(format!("v{version}.db")), &db).unwrap();
+        let out = lmstore(d, &["--db", db.to_str().unwrap(), "list"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{version}: {err}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("synthetic with holes"), "{version}");
+    }
+}
+
 #[test]
 fn reading_commands_leave_another_applications_database_alone() {
     let dir = tempfile::tempdir().unwrap();
