@@ -1,8 +1,9 @@
 //! A service on PostgreSQL lending its own connection: inside the service's
 //! transaction the store's writes commit or roll back with the service's rows, a
 //! refused store write undoes only its own savepoint, and the store's reads see the
-//! transaction's uncommitted state while other connections do not. Skipped without a
-//! server (see `pg_support`).
+//! transaction's uncommitted state while other connections do not. The same holds for
+//! a service's test pool, whose connections are in a test transaction. Skipped without
+//! a server (see `pg_support`).
 #![cfg(feature = "postgres")]
 
 #[path = "pg_support/mod.rs"]
@@ -11,7 +12,8 @@ mod pg_support;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use lmlang_storage::graph::ProgramGraph;
-use lmlang_storage::postgres::PgConnectionStore;
+use lmlang_storage::model::{ComputeOp, ConstValue, FunctionId, ModuleId, TypeId, Visibility};
+use lmlang_storage::postgres::{PgConnectionStore, PgStore};
 use lmlang_storage::store::{GraphStore, StorageError};
 use pg_support::TestSchema;
 
@@ -194,4 +196,37 @@ fn loads_in_read_committed_service_transactions_never_mix_two_commits() {
         stop.store(true, Ordering::Relaxed);
         saving.join().expect("the writer saved every time");
     });
+}
+
+/// The usual Diesel test setup: a pool of one connection in a test transaction. Every
+/// kind of call works through `PgStore::on_pool` on it (each a savepoint in the test
+/// transaction; Diesel refuses a transaction of the store's own there), and nothing is
+/// ever committed.
+#[test]
+fn a_store_on_a_test_transaction_pool_works_and_commits_nothing() {
+    let Some(schema) = service_schema() else { return };
+    let store = PgStore::on_pool(schema.test_transaction_pool(), schema.config());
+    let p = store.insert_program("app", &ProgramGraph::new("app")).expect("insert");
+    let kept = store.create_program("kept").expect("create");
+    assert!(matches!(store.create_program("kept"), Err(StorageError::DuplicateProgramName(_))));
+    store
+        .edit(p, &mut |g| {
+            let f = g.add_function(ModuleId::ROOT, "answer", Visibility::Public, vec![], TypeId::I32)?;
+            let c = g.add_core_op(f, ComputeOp::Const { value: ConstValue::I32(42) })?;
+            let r = g.add_core_op(f, ComputeOp::Return)?;
+            g.add_data_edge(c, r, 0, 0, TypeId::I32)?;
+            Ok(())
+        })
+        .expect("edit");
+    store.insert_node(p, FunctionId(0), ComputeOp::Return.into()).expect("insert_node");
+    let loaded = store.load_program(p).expect("load");
+    assert_eq!((loaded.node_count(), loaded.edge_count()), (3, 1));
+    assert_eq!(store.find_nodes_by_owner(p, FunctionId(0)).expect("query").len(), 3);
+    store.save_program(kept, &loaded).expect("save");
+    assert_eq!(store.load_program(kept).expect("load").node_count(), 3);
+    store.delete_program(p).expect("delete");
+    let names: Vec<String> = store.list_programs().expect("list").into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["kept"]);
+    // Another pool's connection: the test transaction never committed.
+    assert!(schema.store().list_programs().expect("list").is_empty());
 }

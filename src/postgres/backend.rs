@@ -133,7 +133,7 @@ impl<C: PgConnections> Backend for PgBackend<C> {
             let big = self.config.split_loads
                 && programs::pg::find(c, program.0)?
                     .is_some_and(|row| row.edge_count.get().is_ok_and(|n| n >= PARALLEL_LOAD_EDGES));
-            if big && let Some(mut second) = self.connections.spare() {
+            if big && let Some(mut second) = self.connections.spare(c) {
                 let id = connections::export_snapshot(c)?;
                 let split = rows::read_graph_split(
                     program,

@@ -9,10 +9,10 @@
 
 use super::error::{classify_pool, reclassify, retryable};
 use crate::store::{DatabaseErrorKind, StorageError, StorageResult};
-use diesel::RunQueryDsl;
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::{Connection, RunQueryDsl};
 use std::time::Duration;
 
 /// An r2d2 pool of PostgreSQL connections.
@@ -144,7 +144,7 @@ enum Probe {
 /// `connect_timeout` where the URL allows and by `wait` in any case: a host that never
 /// answers would otherwise hold the caller for the system's TCP timeout (minutes).
 fn probe(url: &str, wait: Duration) -> StorageResult<Probe> {
-    use diesel::{Connection, ConnectionError};
+    use diesel::ConnectionError;
     let cannot_open =
         |e: ConnectionError| StorageError::Database { kind: DatabaseErrorKind::CannotOpen, source: e.into() };
     let probe_url = with_connect_timeout(url, wait);
@@ -300,6 +300,21 @@ pub fn connection_lost(e: &StorageError) -> bool {
     matches!(e, StorageError::Database { kind: DatabaseErrorKind::ConnectionLost, .. })
 }
 
+/// How many transactions and savepoints are open on `conn`, as Diesel's transaction
+/// manager knows them. (A raw `BEGIN` escapes it; the README asks hosts to open
+/// transactions through Diesel. Asking the server instead is not reliable under the
+/// extended query protocol, whose statement and transaction start times differ.)
+pub fn transaction_depth(conn: &mut PgConnection) -> StorageResult<u32> {
+    let depth = AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?;
+    Ok(depth.map_or(0, |d| d.get()))
+}
+
+/// Whether `conn` is in a transaction already: a host's, which the store's reads and
+/// writes then run in as savepoints.
+pub fn in_transaction(conn: &mut PgConnection) -> StorageResult<bool> {
+    Ok(transaction_depth(conn)? > 0)
+}
+
 /// Runs `work` in a `READ COMMITTED` write transaction on a pooled connection, again
 /// (on a fresh transaction) when a serialization failure or deadlock rolled it back,
 /// or when the connection turned out dead before the transaction began (nothing was
@@ -313,6 +328,12 @@ pub fn write<T>(
     let mut dead = 0u32;
     loop {
         let mut conn = connection(pool)?;
+        if in_transaction(&mut conn)? {
+            // A pool whose connections are in a transaction of the host's (a test pool:
+            // its customizer calls `begin_test_transaction`): a savepoint in it, not
+            // retried, as on a lent connection (`PgHostConnection`).
+            return conn.transaction(|c| work(c)).map_err(reclassify);
+        }
         let mut began = false;
         let result = conn.build_transaction().read_committed().run(|c| {
             began = true;

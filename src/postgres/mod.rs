@@ -127,6 +127,12 @@ impl PgStore {
     /// The store on a host's pool, whose connections must see a migrated schema
     /// ([`run_migrations`]; install a [`PgCustomizer`] for another schema than
     /// `public`).
+    ///
+    /// A test pool, whose customizer calls `begin_test_transaction`, works too: each
+    /// read and write is then a savepoint in the connection's test transaction (which
+    /// never commits). Give it one connection: the row lock a write takes on a program
+    /// lasts until the test transaction ends, so a write on another connection of the
+    /// pool would wait for it for good (and would not see the first one's rows).
     pub fn on_pool(pool: PgPool, config: PgConfig) -> Self {
         Store::with_backend(PgBackend::new(pool, config))
     }

@@ -4,13 +4,15 @@
 //! connections; what differs is how a connection is had and how a transaction begins.
 //! [`PgConnections`] is that difference, implemented by a pool (the store's own or a
 //! host service's, [`PgPoolConnections`]) and by one connection a host lends, possibly
-//! inside its own open transaction ([`PgHostConnection`]).
+//! inside its own open transaction ([`PgHostConnection`]). A connection already in a
+//! transaction (the host's, or a test pool's `begin_test_transaction`) gets each read
+//! and write as a savepoint in it, from either.
 
-use super::connections::{self, PgPool};
+use super::connections::{self, PgPool, in_transaction, transaction_depth};
 use super::error::reclassify;
 use super::replicas::Reads;
 use crate::store::{ProgramId, StorageError, StorageResult};
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::Connection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, PooledConnection};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,9 +35,10 @@ pub trait PgConnections: Send + Sync {
         work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
     ) -> StorageResult<T>;
 
-    /// A second connection for a load split over two, if one is free (never waited
-    /// for: waiting while holding the first could deadlock a busy pool).
-    fn spare(&self) -> Option<PgPooled> {
+    /// A second connection for a load that `first` reads in a snapshot, to split it
+    /// over two, if one is free (never waited for: waiting while holding the first
+    /// could deadlock a busy pool).
+    fn spare(&self, _first: &mut PgConnection) -> Option<PgPooled> {
         None
     }
 
@@ -49,6 +52,11 @@ pub trait PgConnections: Send + Sync {
 /// service's ([`PgStore::on_pool`](super::PgStore::on_pool)), with reads sent to
 /// replicas where the store has them
 /// ([`PgStore::connect_replicated`](super::PgStore::connect_replicated)).
+///
+/// A host's pool may hand out connections already in a transaction (a test pool, whose
+/// customizer calls `begin_test_transaction`): reads and writes are then savepoints in
+/// it, as on a [`PgHostConnection`] in a host's transaction, and loads stay on one
+/// connection.
 #[derive(Clone)]
 pub struct PgPoolConnections {
     reads: Arc<Reads>,
@@ -71,21 +79,25 @@ impl PgPoolConnections {
 
 impl PgConnections for PgPoolConnections {
     fn read<T>(&self, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
-        self.reads.read(work)
+        self.reads.read(&mut |conn| read_on(conn, work))
     }
 
     fn snapshot<T>(
         &self,
-        _program: ProgramId,
+        program: ProgramId,
         work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
     ) -> StorageResult<T> {
-        self.reads.read(&mut |conn| connections::snapshot(conn, |c| work(c)))
+        self.reads.read(&mut |conn| snapshot_on(conn, program, work))
     }
 
-    fn spare(&self) -> Option<PgPooled> {
+    fn spare(&self, first: &mut PgConnection) -> Option<PgPooled> {
         // A snapshot can be shared only on the server that exported it; with replicas
-        // the first connection may be a replica's, so loads stay in one.
-        if self.reads.has_replicas() { None } else { self.pool().try_get() }
+        // the first connection may be a replica's, so loads stay in one. And only a
+        // snapshot transaction of the load's own (depth 1) is shared: in a savepoint of
+        // a transaction the connection was in, the load reads uncommitted rows that no
+        // other connection sees.
+        let own_snapshot = matches!(transaction_depth(first), Ok(1));
+        if self.reads.has_replicas() || !own_snapshot { None } else { self.pool().try_get() }
     }
 
     fn write<T>(&self, retries: u32, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
@@ -186,23 +198,37 @@ fn consistent_read<T>(
     Err(StorageError::Busy)
 }
 
-/// Whether the host has a transaction open on `conn`, as Diesel's transaction manager
-/// knows it. (A raw `BEGIN` escapes it; the README asks hosts to open transactions
-/// through Diesel. Asking the server instead is not reliable under the extended query
-/// protocol, whose statement and transaction start times differ.)
-fn in_transaction(conn: &mut PgConnection) -> StorageResult<bool> {
-    Ok(AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?.is_some())
+/// Runs the read `work` on `conn`; as a savepoint when `conn` is in a transaction
+/// already, so that a failed statement does not abort the whole of it.
+fn read_on<T>(
+    conn: &mut PgConnection,
+    work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
+) -> StorageResult<T> {
+    if in_transaction(conn)? {
+        conn.transaction(|c| work(c)).map_err(reclassify)
+    } else {
+        work(conn).map_err(reclassify)
+    }
+}
+
+/// Runs `work`, a load of `program`, on `conn` where it reads one committed state: a
+/// snapshot transaction of its own, or a savepoint (see [`consistent_read`]) in the
+/// transaction `conn` is already in.
+fn snapshot_on<T>(
+    conn: &mut PgConnection,
+    program: ProgramId,
+    work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
+) -> StorageResult<T> {
+    if in_transaction(conn)? {
+        conn.transaction(|c| consistent_read(c, program, work)).map_err(reclassify)
+    } else {
+        connections::snapshot(conn, |c| work(c))
+    }
 }
 
 impl PgConnections for PgHostConnection<'_> {
     fn read<T>(&self, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
-        let mut conn = self.lock();
-        if in_transaction(&mut conn)? {
-            use diesel::Connection;
-            conn.transaction(|c| work(c)).map_err(reclassify)
-        } else {
-            work(&mut conn).map_err(reclassify)
-        }
+        read_on(&mut self.lock(), work)
     }
 
     fn snapshot<T>(
@@ -210,19 +236,12 @@ impl PgConnections for PgHostConnection<'_> {
         program: ProgramId,
         work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
     ) -> StorageResult<T> {
-        let mut conn = self.lock();
-        if in_transaction(&mut conn)? {
-            use diesel::Connection;
-            conn.transaction(|c| consistent_read(c, program, work)).map_err(reclassify)
-        } else {
-            connections::snapshot(&mut conn, |c| work(c))
-        }
+        snapshot_on(&mut self.lock(), program, work)
     }
 
     fn write<T>(&self, retries: u32, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
         let mut conn = self.lock();
         if in_transaction(&mut conn)? {
-            use diesel::Connection;
             conn.transaction(|c| work(c)).map_err(reclassify)
         } else {
             connections::write_on(&mut conn, retries, work)

@@ -114,6 +114,15 @@ fn postgres_host_transaction(test: Test<'_>) {
     .expect("the host's transaction commits");
 }
 
+/// PostgreSQL on a service's test pool (one connection, in a test transaction that
+/// never commits): every store read and write is a savepoint in it.
+#[cfg(feature = "postgres")]
+fn postgres_test_transaction_pool(test: Test<'_>) {
+    let Some(schema) = pg_support::TestSchema::new() else { return };
+    drop(schema.store());
+    test(recording(&lmlang_storage::postgres::PgStore::on_pool(schema.test_transaction_pool(), schema.config())));
+}
+
 /// Expands every suite test into a `#[test]` for one way of holding a store.
 macro_rules! conformance {
     ($backend:ident) => {
@@ -189,3 +198,5 @@ conformance!(postgres_partitioned);
 conformance!(postgres_host_connection);
 #[cfg(feature = "postgres")]
 conformance!(postgres_host_transaction);
+#[cfg(feature = "postgres")]
+conformance!(postgres_test_transaction_pool);

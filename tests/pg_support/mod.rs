@@ -11,7 +11,8 @@
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use lmlang_storage::postgres::{PgConfig, PgStore, quote_identifier};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use lmlang_storage::postgres::{PgConfig, PgCustomizer, PgPool, PgStore, quote_identifier};
 use std::io::Write;
 use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,11 +76,31 @@ impl TestSchema {
         PgStore::connect_with(&self.url, self.config()).expect("a PostgreSQL store in the test schema")
     }
 
+    /// The usual Diesel test setup on this schema: a pool of one connection whose
+    /// customizer opens a test transaction, which never commits.
+    pub fn test_transaction_pool(&self) -> PgPool {
+        Pool::builder()
+            .max_size(1)
+            .connection_customizer(Box::new(TestTransaction(PgCustomizer::new(Some(self.name.clone())))))
+            .build(ConnectionManager::new(self.url.as_str()))
+            .expect("a test-transaction pool")
+    }
+
     /// A connection of its own whose `search_path` is this schema.
     pub fn connection(&self) -> PgConnection {
         let mut conn = PgConnection::establish(&self.url).expect("connection");
         conn.batch_execute(&format!("SET search_path TO {}", quote_identifier(&self.name))).expect("search_path");
         conn
+    }
+}
+
+/// Sets the schema, then begins a test transaction on every pooled connection.
+#[derive(Debug)]
+struct TestTransaction(PgCustomizer);
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for TestTransaction {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        self.0.apply(conn).and_then(|()| conn.begin_test_transaction()).map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
