@@ -2,8 +2,9 @@
 //! transaction the store's writes commit or roll back with the service's rows, a
 //! refused store write undoes only its own savepoint, and the store's reads see the
 //! transaction's uncommitted state while other connections do not. The same holds for
-//! a service's test pool, whose connections are in a test transaction. Skipped without
-//! a server (see `pg_support`).
+//! a service's test pool, whose connections are in a test transaction. A connection
+//! lost under the store is reported as such. Skipped without a server (see
+//! `pg_support`).
 #![cfg(feature = "postgres")]
 
 #[path = "pg_support/mod.rs"]
@@ -13,8 +14,8 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::{ComputeOp, ConstValue, FunctionId, ModuleId, TypeId, Visibility};
-use lmlang_storage::postgres::{PgConnectionStore, PgStore};
-use lmlang_storage::store::{GraphStore, StorageError};
+use lmlang_storage::postgres::{PgConfig, PgConnectionStore, PgStore};
+use lmlang_storage::store::{DatabaseErrorKind, GraphStore, ProgramId, StorageError, StorageResult};
 use pg_support::TestSchema;
 
 /// A schema migrated by the store, with a table of the service's own beside ours.
@@ -229,4 +230,75 @@ fn a_store_on_a_test_transaction_pool_works_and_commits_nothing() {
     assert_eq!(names, ["kept"]);
     // Another pool's connection: the test transaction never committed.
     assert!(schema.store().list_programs().expect("list").is_empty());
+}
+
+fn lost<T: std::fmt::Debug>(what: &str, outcome: StorageResult<T>) {
+    match outcome {
+        Err(e) if e.database_kind() == Some(DatabaseErrorKind::ConnectionLost) => {}
+        other => panic!("{what}: expected ConnectionLost, got {other:?}"),
+    }
+}
+
+/// The server ends the service's connection inside its transaction, after the store
+/// wrote through it: the store's next calls, and every later one, report the lost
+/// connection (they said only that Diesel's transaction manager was broken).
+#[test]
+fn a_lent_connection_killed_in_the_service_transaction_is_a_lost_connection() {
+    let Some(schema) = service_schema() else { return };
+    let mut conn = schema.connection();
+    let pid: i32 = diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("pg_backend_pid()"))
+        .get_result(&mut conn)
+        .expect("pid");
+    let mut killer = schema.connection();
+    let mut graph = ProgramGraph::new("app");
+    graph.add_function(ModuleId::ROOT, "main", Visibility::Public, vec![], TypeId::I32).expect("function");
+    let outcome: Result<(), StorageError> = conn.transaction(|c| {
+        c.batch_execute("INSERT INTO users VALUES (1, 'ada')")?;
+        let store = PgConnectionStore::on_connection(c);
+        let p = store.insert_program("app", &graph)?;
+        killer.batch_execute(&format!("SELECT pg_terminate_backend({pid})"))?;
+        let gone = format!("(SELECT count(*) FROM pg_stat_activity WHERE pid = {pid})");
+        for _ in 0..250 {
+            let left: i64 =
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&gone)).get_result(&mut killer)?;
+            if left == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        lost("the first call after the kill", store.insert_node(p, FunctionId(0), ComputeOp::Return.into()));
+        lost("the same call again", store.insert_node(p, FunctionId(0), ComputeOp::Return.into()));
+        lost("a load", store.load_program(p));
+        lost("a read", store.list_programs());
+        Ok(())
+    });
+    assert!(outcome.is_err(), "the service's transaction cannot commit on a dead connection");
+    assert!(schema.store().list_programs().expect("list").is_empty(), "nothing was committed");
+}
+
+/// A write whose read before it (the copy of the program it works on) lost the
+/// connection returns that at once: on a pool whose server is gone it waited for a
+/// connection twice, once in the read and again in the write.
+#[test]
+fn a_write_whose_read_before_it_lost_the_connection_waits_for_one_once() {
+    use diesel::r2d2::{ConnectionManager, HandleEvent, Pool, event::TimeoutEvent};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    #[derive(Debug)]
+    struct CountTimeouts(Arc<AtomicUsize>);
+    impl HandleEvent for CountTimeouts {
+        fn handle_timeout(&self, _: TimeoutEvent) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let timeouts = Arc::new(AtomicUsize::new(0));
+    // Nothing listens on port 1: every connection attempt is refused.
+    let pool = Pool::builder()
+        .max_size(1)
+        .connection_timeout(std::time::Duration::from_millis(300))
+        .event_handler(Box::new(CountTimeouts(timeouts.clone())))
+        .build_unchecked(ConnectionManager::<PgConnection>::new("postgres://root@127.0.0.1:1/nowhere"));
+    let store = PgStore::on_pool(pool, PgConfig::default());
+    lost("insert_node", store.insert_node(ProgramId(1), FunctionId(0), ComputeOp::Return.into()));
+    assert_eq!(timeouts.load(Ordering::SeqCst), 1, "one wait for a connection");
 }

@@ -305,8 +305,20 @@ pub fn connection_lost(e: &StorageError) -> bool {
 /// transactions through Diesel. Asking the server instead is not reliable under the
 /// extended query protocol, whose statement and transaction start times differ.)
 pub fn transaction_depth(conn: &mut PgConnection) -> StorageResult<u32> {
-    let depth = AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?;
-    Ok(depth.map_or(0, |d| d.get()))
+    match AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth() {
+        Ok(depth) => Ok(depth.map_or(0, |d| d.get())),
+        Err(broken) => Err(broken_transaction_manager(conn, broken)),
+    }
+}
+
+/// Classifies Diesel's "transaction manager is broken". Diesel marks it so when libpq
+/// can no longer tell the connection's transaction state, above all when the server
+/// closed the connection (killed inside a host's transaction, say): then it is a
+/// `ConnectionLost`, as every later call on the connection is. A cheap statement tells
+/// that apart from a manager broken otherwise on a live connection (`Other`).
+fn broken_transaction_manager(conn: &mut PgConnection, broken: diesel::result::Error) -> StorageError {
+    let lost = conn.batch_execute("SELECT 1").err().map(|e| reclassify(e.into())).filter(connection_lost);
+    lost.unwrap_or_else(|| StorageError::Database { kind: DatabaseErrorKind::Other, source: Box::new(broken) })
 }
 
 /// Whether `conn` is in a transaction already: a host's, which the store's reads and

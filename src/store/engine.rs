@@ -18,7 +18,7 @@
 
 use super::api::{EditFn, GraphStore};
 use super::backend::{Backend, WriteTx};
-use super::error::{ProgramRef, StorageError, StorageResult};
+use super::error::{DatabaseErrorKind, ProgramRef, StorageError, StorageResult};
 use super::history::{Heads, Pending};
 use super::trace::Timed;
 use super::types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport, now_unix};
@@ -162,12 +162,16 @@ impl<B: Backend> Store<B> {
     /// and streamed (SQLite) and does not hold the write lock that other processes'
     /// writes wait for. The write then finds the copy at its revision; if another
     /// writer moved the revision on in between, it falls back to reading in the
-    /// transaction.
-    pub(crate) fn preload(&self, program: ProgramId) {
+    /// transaction. A lost connection is returned (see [`Self::reload`]).
+    pub(crate) fn preload_or_lost(&self, program: ProgramId) -> StorageResult<()> {
         let absent = self.cache().get(&program).is_none_or(|c| c.working.is_none() && !c.in_write);
-        if absent && !self.backend.read_only() {
-            self.reload(program);
-        }
+        if absent && !self.backend.read_only() { self.reload(program) } else { Ok(()) }
+    }
+
+    /// [`Self::preload_or_lost`], leaving a lost connection for the write to meet (undo
+    /// and redo still call this one).
+    pub(crate) fn preload(&self, program: ProgramId) {
+        let _ = self.preload_or_lost(program);
     }
 
     /// Builds the working copy's hash index, which a recorded edit needs for the root
@@ -185,13 +189,16 @@ impl<B: Backend> Store<B> {
     /// copy, unless the cache meanwhile got one as new or a write has it out. Only a
     /// shortcut: a read that fails (the program gone, a replica that has not seen it
     /// yet, a row the read path refuses) leaves the write to read what it needs in its
-    /// transaction and report what is wrong there.
-    pub(crate) fn reload(&self, program: ProgramId) {
+    /// transaction and report what is wrong there. Except a lost connection, returned:
+    /// the write would only meet it again (on a lent connection, as a Diesel transaction
+    /// manager marked broken), or on a pool wait for a connection a second time.
+    pub(crate) fn reload(&self, program: ProgramId) -> StorageResult<()> {
         let (graph, revision) = match self.backend.load(program) {
             Ok(loaded) => loaded,
+            Err(e) if e.database_kind() == Some(DatabaseErrorKind::ConnectionLost) => return Err(e),
             Err(e) => {
                 tracing::debug!(%program, error = %e, "no copy read before the write; the write reads it");
-                return;
+                return Ok(());
             }
         };
         let mut cache = self.cache();
@@ -200,6 +207,7 @@ impl<B: Backend> Store<B> {
         if !entry.in_write && newer {
             entry.hold(revision, Box::new(graph));
         }
+        Ok(())
     }
 
     /// Runs `work` in write transactions until it returns `Some`: `None` (from
@@ -213,7 +221,7 @@ impl<B: Backend> Store<B> {
                 return Ok(done);
             }
             first_attempt = false;
-            self.reload(program);
+            self.reload(program)?;
         }
     }
 
@@ -315,7 +323,7 @@ impl<B: Backend> Store<B> {
         message: Option<&str>,
         mut op: impl FnMut(&mut ProgramGraph) -> Result<T, GraphError>,
     ) -> StorageResult<(T, SaveReport)> {
-        self.preload(program);
+        self.preload_or_lost(program)?;
         if self.history_enabled() {
             self.preload_hashes(program);
         }
@@ -745,7 +753,7 @@ impl<B: Backend> Store<B> {
             |c: &CacheEntry| c.synced.is_some_and(|(lineage, at)| lineage == graph.lineage() && at <= graph.revision());
         if !self.cache().get(&program).is_some_and(in_sync) {
             // The save compares the graph with the stored program: read that first.
-            self.preload(program);
+            self.preload_or_lost(program)?;
         }
         let result = self.write_from_stored(program, &mut |tx, first_attempt| {
             let revision = tx.revision(program)?;
@@ -813,7 +821,7 @@ impl<B: Backend> Store<B> {
         if graph.function(function).is_none() {
             return Err(StorageError::NotFound { program, entity: Entity::Function(function) });
         }
-        self.preload(program);
+        self.preload_or_lost(program)?;
         // The merge reads the whole program (assembling and checking it), which at 10
         // million nodes takes seconds: done on the working copy before the write lock,
         // and used if the transaction finds the revision that copy had.
