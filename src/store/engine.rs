@@ -163,15 +163,9 @@ impl<B: Backend> Store<B> {
     /// writes wait for. The write then finds the copy at its revision; if another
     /// writer moved the revision on in between, it falls back to reading in the
     /// transaction. A lost connection is returned (see [`Self::reload`]).
-    pub(crate) fn preload_or_lost(&self, program: ProgramId) -> StorageResult<()> {
+    pub(crate) fn preload(&self, program: ProgramId) -> StorageResult<()> {
         let absent = self.cache().get(&program).is_none_or(|c| c.working.is_none() && !c.in_write);
         if absent && !self.backend.read_only() { self.reload(program) } else { Ok(()) }
-    }
-
-    /// [`Self::preload_or_lost`], leaving a lost connection for the write to meet (undo
-    /// and redo still call this one).
-    pub(crate) fn preload(&self, program: ProgramId) {
-        let _ = self.preload_or_lost(program);
     }
 
     /// Builds the working copy's hash index, which a recorded edit needs for the root
@@ -323,7 +317,8 @@ impl<B: Backend> Store<B> {
         message: Option<&str>,
         mut op: impl FnMut(&mut ProgramGraph) -> Result<T, GraphError>,
     ) -> StorageResult<(T, SaveReport)> {
-        self.preload_or_lost(program)?;
+        crate::store::history::check_message(message)?;
+        self.preload(program)?;
         if self.history_enabled() {
             self.preload_hashes(program);
         }
@@ -743,6 +738,7 @@ impl<B: Backend> Store<B> {
         message: Option<&str>,
         expected: Option<u64>,
     ) -> StorageResult<SaveReport> {
+        crate::store::history::check_message(message)?;
         Self::check_valid_cheap(graph)?;
         if self.history_enabled() {
             // The history entry records the graph's root: its index is built (once, then
@@ -753,7 +749,7 @@ impl<B: Backend> Store<B> {
             |c: &CacheEntry| c.synced.is_some_and(|(lineage, at)| lineage == graph.lineage() && at <= graph.revision());
         if !self.cache().get(&program).is_some_and(in_sync) {
             // The save compares the graph with the stored program: read that first.
-            self.preload_or_lost(program)?;
+            self.preload(program)?;
         }
         let result = self.write_from_stored(program, &mut |tx, first_attempt| {
             let revision = tx.revision(program)?;
@@ -821,7 +817,7 @@ impl<B: Backend> Store<B> {
         if graph.function(function).is_none() {
             return Err(StorageError::NotFound { program, entity: Entity::Function(function) });
         }
-        self.preload_or_lost(program)?;
+        self.preload(program)?;
         // The merge reads the whole program (assembling and checking it), which at 10
         // million nodes takes seconds: done on the working copy before the write lock,
         // and used if the transaction finds the revision that copy had.

@@ -210,6 +210,10 @@ pub enum StorageError {
         "invalid tag name {0:?}: it must be non-empty, at most 1024 bytes, not a number, and contain no NUL or '@'"
     )]
     InvalidTagName(String),
+    /// A commit message must contain no NUL character: PostgreSQL's text cannot hold
+    /// one, and every backend refuses it alike. Nothing was written.
+    #[error("invalid commit message {0:?}: it must contain no NUL character")]
+    InvalidMessage(String),
     /// A JSON payload could not be encoded or decoded.
     #[error("JSON payload error: {0}")]
     Json(#[from] serde_json::Error),

@@ -352,3 +352,25 @@ pub fn random_edits_check_out_and_undo_exactly(store: &dyn ProgramHistory) {
         })
         .unwrap();
 }
+
+pub fn a_message_with_a_nul_is_refused_alike_and_writes_nothing(store: &dyn ProgramHistory) {
+    // PostgreSQL's text cannot hold a NUL: it failed there with an error of its own
+    // while the other backends stored the message.
+    let p = store.insert_program("messages", &sample()).unwrap();
+    let main = function_named(&store.load_program(p).unwrap(), "main");
+    store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    let before = (store.load_program(p).unwrap(), all_log(store, p));
+    let mut edit = |g: &mut ProgramGraph| g.add_compute_node(main, ComputeOp::Print.into()).map(|_| ());
+    let refused = store.edit_with_message(p, "bad\0message", &mut edit);
+    assert!(matches!(refused, Err(StorageError::InvalidMessage(_))), "{refused:?}");
+    let mut changed = store.load_program(p).unwrap();
+    changed.add_compute_node(main, ComputeOp::Print.into()).unwrap();
+    let refused = store.save_with_message(p, &changed, "\0");
+    assert!(matches!(refused, Err(StorageError::InvalidMessage(_))), "{refused:?}");
+    assert!(matches!(store.undo(p, Some("undo\0")), Err(StorageError::InvalidMessage(_))));
+    assert_eq!((store.load_program(p).unwrap(), all_log(store, p)), before, "a refused message wrote something");
+    // Any other text is kept as given.
+    let kept = "línea\nsegunda\t✓ \u{7f}";
+    store.save_with_message(p, &changed, kept).unwrap();
+    assert_eq!(all_log(store, p)[0].message.as_deref(), Some(kept));
+}

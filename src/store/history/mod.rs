@@ -147,7 +147,8 @@ pub trait ProgramHistory: super::GraphStore {
     /// Drops old entries (and tags on them); returns how many entries went. Revisions
     /// older than the oldest entry kept can no longer be checked out or undone.
     fn prune_history(&self, program: ProgramId, retention: Retention) -> StorageResult<u64>;
-    /// [`GraphStore::edit`](super::GraphStore::edit) with a message recorded in the log.
+    /// [`GraphStore::edit`](super::GraphStore::edit) with a message recorded in the log
+    /// (any text but a NUL character, which no backend keeps alike: `InvalidMessage`).
     fn edit_with_message(
         &self,
         program: ProgramId,
@@ -171,4 +172,14 @@ pub trait ProgramHistory: super::GraphStore {
         revision: u64,
         message: &str,
     ) -> StorageResult<super::SaveReport>;
+}
+
+/// Refuses a commit message no backend can keep alike (see
+/// [`StorageError::InvalidMessage`](super::error::StorageError::InvalidMessage)), before
+/// anything is written.
+pub(crate) fn check_message(message: Option<&str>) -> StorageResult<()> {
+    match message {
+        Some(m) if m.contains('\0') => Err(super::error::StorageError::InvalidMessage(m.to_string())),
+        _ => Ok(()),
+    }
 }

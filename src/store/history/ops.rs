@@ -191,12 +191,13 @@ impl<B: Backend> Store<B> {
 
     /// Applies the delta at the top of the undo (or redo) stack as a new commit.
     fn invert(&self, program: ProgramId, undo: bool, message: Option<&str>) -> StorageResult<u64> {
+        super::check_message(message)?;
         let action = if undo { "undo" } else { "redo" };
         let span = tracing::info_span!("lmlang_history_invert", %program, action);
         let _guard = span.enter();
         let preloaded = self.may_have_to_invert(program, undo);
         if preloaded {
-            self.preload(program);
+            self.preload(program)?;
         }
         // Skipped, the program may still have something to invert by the time the
         // transaction looks (another process recorded a commit meanwhile): a program
