@@ -48,6 +48,8 @@ pub trait GraphStore: Send + Sync {
     /// whose answer was lost with the connection is safe).
     fn save_program_if_at(&self, program: ProgramId, graph: &ProgramGraph, revision: u64) -> StorageResult<SaveReport>;
     /// Writes one function of `graph` (definition, nodes, edges) and nothing else.
+    /// Refused as `IdsTaken` when another writer has since given the function's new
+    /// node or edge ids to other functions (both loaded the same revision).
     fn save_function(
         &self,
         program: ProgramId,

@@ -841,7 +841,7 @@ impl<B: Backend> Store<B> {
                     let Some(stored) = self.stored_in(tx, program, revision, first_attempt, graph.edge_count())? else {
                         return Ok(None);
                     };
-                    let (merged, changes) = Self::merge(&stored, graph, function)?;
+                    let (merged, changes) = Self::merge(program, &stored, graph, function)?;
                     (stored, (Box::new(merged), changes))
                 }
             };
@@ -865,14 +865,29 @@ impl<B: Backend> Store<B> {
 
     /// `stored` with `function` taken from `graph`, and the rows that differ.
     fn merge(
+        program: ProgramId,
         stored: &ProgramGraph,
         graph: &ProgramGraph,
         function: FunctionId,
     ) -> StorageResult<(ProgramGraph, ChangeSet)> {
+        if Self::ids_taken(stored, graph, function) {
+            return Err(StorageError::IdsTaken { program, function });
+        }
         let merged =
             stored.with_function_from(graph, function).map_err(|violations| StorageError::Invalid { violations })?;
         let changes = stored.function_differences(&merged, function);
         Ok((merged, changes))
+    }
+
+    /// Whether `graph`'s function holds a node or edge id that `stored` has given to
+    /// another function: another writer took the same ids after `graph` was loaded, so
+    /// the merge could not keep both (it would report the caller's graph as broken).
+    fn ids_taken(stored: &ProgramGraph, graph: &ProgramGraph, function: FunctionId) -> bool {
+        let elsewhere = |n: NodeId| stored.node(n).is_some_and(|node| node.owner != function);
+        graph.function_nodes(function).any(|n| {
+            elsewhere(n)
+                || graph.outgoing(n).into_iter().any(|e| stored.edge(e.id).is_some_and(|s| elsewhere(s.source)))
+        })
     }
 
     /// [`Self::merge`] on the working copy, outside any transaction; `None` when the
@@ -880,7 +895,7 @@ impl<B: Backend> Store<B> {
     fn merge_outside(&self, program: ProgramId, graph: &ProgramGraph, function: FunctionId) -> Option<MergedFunction> {
         let revision = self.cache().get(&program).map(|c| c.revision)?;
         let stored = self.take_working(program, revision)?;
-        let merged = Self::merge(&stored, graph, function).map(|(m, changes)| (Box::new(m), changes));
+        let merged = Self::merge(program, &stored, graph, function).map(|(m, changes)| (Box::new(m), changes));
         if let Ok((m, _)) = &merged
             && self.history_enabled()
         {

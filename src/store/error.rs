@@ -7,6 +7,7 @@
 
 use super::ProgramId;
 use crate::graph::{Entity, GraphError, Violation};
+use crate::model::FunctionId;
 use std::fmt;
 
 /// How a caller named a program.
@@ -210,6 +211,20 @@ pub enum StorageError {
         "invalid tag name {0:?}: it must be non-empty, at most 1024 bytes, not a number, and contain no NUL or '@'"
     )]
     InvalidTagName(String),
+    /// `save_function` of a function whose new nodes or edges carry ids another
+    /// writer has since given to other functions (both started from the same
+    /// revision); nothing was written. Reload the program, make the function's edit
+    /// again and save it.
+    #[error(
+        "function {function} of program {program} holds node or edge ids that another writer gave to other \
+         functions since it was loaded; nothing was written: reload, redo the edit and save again"
+    )]
+    IdsTaken {
+        /// The program saved to.
+        program: ProgramId,
+        /// The function whose save was refused.
+        function: FunctionId,
+    },
     /// A commit message must contain no NUL character: PostgreSQL's text cannot hold
     /// one, and every backend refuses it alike. Nothing was written.
     #[error("invalid commit message {0:?}: it must contain no NUL character")]

@@ -152,6 +152,7 @@ macro_rules! conformance {
                 next_ids_are_saved_even_when_no_row_changes,
                 a_stale_save_never_hands_out_an_id_twice,
                 a_stale_save_function_never_hands_out_an_id_twice,
+                save_function_of_ids_another_writer_took_is_refused_as_such,
                 a_save_if_at_an_old_revision_writes_nothing,
                 unnamed_structs_and_enums_are_refused,
             );

@@ -686,6 +686,32 @@ pub fn a_stale_save_function_never_hands_out_an_id_twice(store: &dyn GraphStore)
     assert!(next > issued, "node id {issued:?} handed out twice");
 }
 
+/// Two writers from one revision each add a node to a different function: both get
+/// the same new id, so the second `save_function` cannot keep it. It is refused as such
+/// (the caller's graph was reported broken: "id appears twice"), writes nothing, and
+/// the same edit made again on a fresh load saves.
+pub fn save_function_of_ids_another_writer_took_is_refused_as_such(store: &dyn GraphStore) {
+    let (p, _) = new_program(store, "taken-ids");
+    let (mut first, mut second) = (store.load_program(p).unwrap(), store.load_program(p).unwrap());
+    let (main, square) = (function_named(&first, "main"), function_named(&first, "square"));
+    let mine = first.add_compute_node(main, ComputeOp::Print.into()).unwrap();
+    let theirs = second.add_compute_node(square, ComputeOp::Print.into()).unwrap();
+    assert_eq!(mine, theirs, "both writers hand out the same next id");
+    store.save_function(p, &first, main).unwrap();
+    let before = store.load_program(p).unwrap();
+    let refused = store.save_function(p, &second, square);
+    assert!(
+        matches!(refused, Err(StorageError::IdsTaken { program, function }) if program == p && function == square),
+        "{refused:?}"
+    );
+    assert_eq!(store.load_program(p).unwrap(), before, "a refused save wrote something");
+    let mut again = store.load_program(p).unwrap();
+    let node = again.add_compute_node(square, ComputeOp::Print.into()).unwrap();
+    store.save_function(p, &again, square).unwrap();
+    assert_eq!(store.get_node(p, node).unwrap().owner, square);
+    assert_eq!(store.get_node(p, mine).unwrap().owner, main);
+}
+
 /// NUL cannot be stored by every database (PostgreSQL refuses it in text, SQLite's
 /// `length()` stops at it), so no name may contain one, on any backend.
 pub fn names_with_nul_are_refused(store: &dyn GraphStore) {
