@@ -170,3 +170,49 @@ fn a_failed_rebuild_leaves_the_layout_as_it_was() {
     assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM service_nodes"), 100);
     assert_eq!(store.load_program(id).expect("load").node_count(), 100);
 }
+
+#[test]
+fn privileges_granted_on_the_tables_survive_partitioning() {
+    // `CREATE TABLE ... (LIKE ...)` copies no privileges: a read-only role a service
+    // had granted lost its access to every rebuilt table.
+    let Some(schema) = pg_support::TestSchema::new() else { return };
+    let store = schema.store();
+    let id = store.insert_program("granted", &generate(&SynthConfig::new(100))).expect("insert");
+    let mut conn = schema.connection();
+    let reader = format!("{}_reader", schema.name);
+    let writer = format!("{}_writer", schema.name);
+    conn.batch_execute(&format!(
+        "CREATE ROLE {reader} NOLOGIN; CREATE ROLE {writer} NOLOGIN; \
+         GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {reader}; \
+         GRANT INSERT, UPDATE ON lmlang_compute_nodes TO {writer} WITH GRANT OPTION; \
+         GRANT USAGE ON SEQUENCE lmlang_programs_id_seq TO {writer};",
+        s = schema.name
+    ))
+    .expect("grants");
+    let privileges = |conn: &mut PgConnection| -> Vec<String> {
+        #[derive(QueryableByName)]
+        struct Privilege {
+            #[diesel(sql_type = Text)]
+            p: String,
+        }
+        diesel::sql_query(format!(
+            "SELECT format('%s %s %s %s', c.relname, pg_get_userbyid(a.grantee), a.privilege_type, a.is_grantable) AS p \
+             FROM pg_class c, aclexplode(c.relacl) a \
+             WHERE c.relnamespace = current_schema()::regnamespace AND c.relname NOT LIKE '%\\_p%' \
+               AND a.grantee IN ('{reader}'::regrole, '{writer}'::regrole) ORDER BY 1"
+        ))
+        .load::<Privilege>(conn)
+        .expect("privileges")
+        .into_iter()
+        .map(|r| r.p.replace("lmlang_programs_id_seq1", "lmlang_programs_id_seq"))
+        .collect()
+    };
+    let before = privileges(&mut conn);
+    assert!(before.len() > 10, "{before:?}");
+    store.partition_by_program(4).expect("partitioned");
+    assert_eq!(privileges(&mut conn), before);
+    assert!(store.load_program(id).is_ok());
+    drop(store);
+    conn.batch_execute(&format!("DROP OWNED BY {reader}, {writer}; DROP ROLE {reader}; DROP ROLE {writer};"))
+        .expect("drop the roles");
+}

@@ -153,6 +153,23 @@ fn rebuild(conn: &mut PgConnection, partitions: u32) -> StorageResult<u64> {
     ))
     .load(conn)
     .map_err(db)?;
+    // The privileges granted on the tables and on the program id sequence (roles a
+    // service gave read or write access), which `CREATE TABLE ... (LIKE ...)` does not
+    // copy: as statements with a placeholder for the object, which keeps its name for
+    // a table and gets a new one for the sequence.
+    let grants: Vec<Definition> = diesel::sql_query(format!(
+        "SELECT CASE WHEN c.relkind = 'S' THEN '' ELSE c.relname::text END AS owner, ''::text AS name, \
+         format('GRANT %s ON %s %%s TO %s%s', a.privilege_type, \
+                CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, \
+                CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
+                CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) AS def \
+         FROM pg_class c, aclexplode(c.relacl) a \
+         WHERE (c.oid = ANY({tables}) \
+                OR c.oid = pg_get_serial_sequence('lmlang_programs', 'id')::regclass) \
+           AND a.grantee <> c.relowner ORDER BY c.oid"
+    ))
+    .load(conn)
+    .map_err(db)?;
     // The last program id handed out (ids are never reused, even past deleted ones).
     let sequence = count(
         conn,
@@ -220,6 +237,17 @@ fn rebuild(conn: &mut PgConnection, partitions: u32) -> StorageResult<u64> {
     }
     for fk in &foreign_keys {
         sql += &format!("ALTER TABLE {} ADD CONSTRAINT {} {};\n", fk.owner, quote_identifier(&fk.name), fk.def);
+    }
+    let new_sequence = diesel::select(diesel::dsl::sql::<diesel::sql_types::Nullable<Text>>(
+        "pg_get_serial_sequence('lmlang_programs', 'id')",
+    ))
+    .get_result::<Option<String>>(conn)
+    .map_err(db)?;
+    for g in &grants {
+        let object = if g.owner.is_empty() { new_sequence.clone() } else { Some(quote_identifier(&g.owner)) };
+        if let Some(object) = object {
+            sql += &format!("{};\n", g.def.replacen("%s", &object, 1));
+        }
     }
     for (table, _) in partitioned_tables() {
         sql += &format!("ANALYZE {table};\n");
