@@ -280,7 +280,9 @@ fn record_saved_root(path: &Path, recorded: &str, saved: &str) {
     if recorded == saved {
         return;
     }
-    let rewritten = std::fs::read_to_string(path).ok().and_then(|text| {
+    // A pipe was read once already (a named one would wait here for another writer).
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    let rewritten = regular.then(|| std::fs::read_to_string(path).ok()).flatten().and_then(|text| {
         let field = format!("\"root_hash\": \"{recorded}\"");
         text.contains(&field).then(|| text.replacen(&field, &format!("\"root_hash\": \"{saved}\""), 1))
     });

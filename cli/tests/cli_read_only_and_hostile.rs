@@ -645,3 +645,36 @@ fn reading_commands_never_show_a_transaction_cut_off_midway() {
     assert_eq!(out, list_before, "the listing is not the last committed state");
     ok(&crashed, &["verify", "sample"]);
 }
+
+/// `save` from a named pipe: the file is read once; recording the saved root in it
+/// opened the pipe again and waited for a writer for good. The child is killed after a
+/// minute, so a regression fails rather than hangs.
+#[cfg(unix)]
+#[test]
+fn a_save_from_a_named_pipe_reads_it_once_and_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "50", "--name", "p"]);
+    ok(d, &["export", "p", "-o", "p.json"]);
+    let edited = cli_support::bump_an_integer_constant(&std::fs::read_to_string(d.join("p.json")).unwrap());
+    std::fs::write(d.join("edited.json"), edited).unwrap();
+    if !Command::new("mkfifo").arg(d.join("p.fifo")).status().is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    let mut feeder = Command::new("sh").arg("-c").arg("cat edited.json > p.fifo").current_dir(d).spawn().unwrap();
+    let mut child = cli_support::spawn(d, &["save", "p", "p.fifo"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let _ = feeder.kill();
+            panic!("lmstore save p p.fifo still waits on the pipe after a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    feeder.wait().unwrap();
+    assert_ne!(ok(d, &["export", "p"]), std::fs::read_to_string(d.join("p.json")).unwrap(), "nothing was saved");
+}
