@@ -1,7 +1,7 @@
 //! `show`: a program's modules, types and functions, or one function's nodes and edges
 //! in the readable notation (`n15  const f64 2.5`, `n15:0 -> n17:0  f64`).
 
-use crate::output::{outln, print_json, print_table};
+use crate::output::{escape_controls, outln, print_json, print_table};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::{ComputeNodeOp, FlowEdge, FunctionId, ModuleId};
@@ -64,7 +64,7 @@ pub fn show_program(g: &ProgramGraph, json: bool) -> CmdResult {
     print_tree(g, ModuleId::ROOT, 1)?;
     outln!("\ntypes:")?;
     for t in &view.types {
-        outln!("  {t}")?;
+        outln!("  {}", escape_controls(&t.to_string()))?;
     }
     outln!("\nfunctions:")?;
     let rows: Vec<Vec<String>> = view
@@ -82,7 +82,7 @@ pub fn show_program(g: &ProgramGraph, json: bool) -> CmdResult {
 fn print_tree(g: &ProgramGraph, m: ModuleId, depth: usize) -> Result<(), Failure> {
     let Some(def) = g.module(m) else { return Ok(()) };
     let counts = (g.modules().functions_in(m).count(), g.modules().types_in(m).count());
-    outln!("{}{} ({} functions, {} types)", "  ".repeat(depth), def.name, counts.0, counts.1)?;
+    outln!("{}{} ({} functions, {} types)", "  ".repeat(depth), escape_controls(&def.name), counts.0, counts.1)?;
     for c in g.modules().children(m) {
         print_tree(g, c, depth + 1)?;
     }
@@ -141,18 +141,20 @@ pub fn show_function(g: &ProgramGraph, f: FunctionId, json: bool) -> CmdResult {
         print_json(&detail)?;
         return Ok(ExitCode::SUCCESS);
     }
-    outln!("{}{}", detail.function.name, detail.function.signature)?;
+    // Names and constants come from the database: control characters are shown
+    // escaped, never sent to the terminal.
+    outln!("{}", escape_controls(&format!("{}{}", detail.function.name, detail.function.signature)))?;
     outln!("root hash {}", detail.function.root_hash)?;
     if let Some(e) = detail.entry_node {
         outln!("entry n{e}")?;
     }
     outln!("\nnodes:")?;
     for n in &detail.nodes {
-        outln!("  {}", n.text)?;
+        outln!("  {}", escape_controls(&n.text))?;
     }
     outln!("\nedges:")?;
     for e in &detail.edges {
-        outln!("  {}", e.text)?;
+        outln!("  {}", escape_controls(&e.text))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -678,3 +678,26 @@ fn a_save_from_a_named_pipe_reads_it_once_and_ends() {
     feeder.wait().unwrap();
     assert_ne!(ok(d, &["export", "p"]), std::fs::read_to_string(d.join("p.json")).unwrap(), "nothing was saved");
 }
+
+/// Module and function names and constants with control characters (a database
+/// written by other means) are shown escaped by `show`, never sent to the terminal.
+#[test]
+fn show_escapes_control_characters_of_names_and_constants() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let conn = rusqlite::Connection::open(d.join("lmlang.db")).unwrap();
+    conn.execute_batch(
+        "UPDATE lmlang_modules SET name = name || char(27) || '[2J' WHERE name <> ''; \
+         UPDATE lmlang_functions SET name = 'ma' || char(27) || '[31min' WHERE name = 'main';",
+    )
+    .unwrap();
+    drop(conn);
+    let whole = ok(d, &["show", "sample"]);
+    let main = ok(d, &["show", "sample", "--function", "ma\u{1b}[31min"]);
+    for shown in [&whole, &main] {
+        assert!(!shown.contains('\u{1b}'), "{shown}");
+    }
+    assert!(main.contains("::ma\\u{1b}[31min() -> unit"), "{main}");
+    assert!(whole.contains("\\u{1b}[2J"), "{whole}");
+}
