@@ -111,6 +111,18 @@ fn run(cli: Cli) -> CmdResult {
                 cli.db.display(),
                 cli.db.display()
             ))),
+            // An empty file is a database with nothing in it to read; a reading command
+            // does not write the schema into it.
+            Err(StorageError::ReadOnly)
+                if std::fs::metadata(&cli.db).is_ok_and(|m| m.len() == 0)
+                    && lmlang_storage::sqlite::writes_beside(&cli.db).is_none() =>
+            {
+                Err(Failure(format!(
+                    "{} is empty: it holds no programs yet; `lmstore --db {} demo` or `import` stores some",
+                    cli.db.display(),
+                    cli.db.display()
+                )))
+            }
             Err(StorageError::ReadOnly) => open(),
             // Writes left beside the file (a transaction cut off midway) are applied,
             // or rolled back, by a writable open before anything is read.

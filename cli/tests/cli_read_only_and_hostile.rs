@@ -476,6 +476,14 @@ fn outputs_spare_the_database_and_a_missing_database_is_not_created() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("no database at typo.db"), "{out:?}");
     }
     assert!(!d.join("typo.db").exists());
+    // An empty file: said so, and the schema is not written into it by a read.
+    std::fs::write(d.join("empty.db"), b"").unwrap();
+    for command in ["list", "verify"] {
+        let out = lmstore(d, &["--db", "empty.db", command]);
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("empty.db is empty"), "{out:?}");
+    }
+    assert_eq!(std::fs::metadata(d.join("empty.db")).unwrap().len(), 0);
     for nodes in ["0", "18446744073709551615"] {
         assert_eq!(lmstore(d, &["generate", "--nodes", nodes, "--name", "x"]).status.code(), Some(2), "{nodes}");
     }
