@@ -5,7 +5,7 @@
 //! of them migrate while the others wait and then find nothing pending (Diesel's own
 //! migration run is not safe against a concurrent one).
 
-use super::connections::{PgPool, connection};
+use super::connections::{PgPool, connection, in_transaction};
 use super::error::reclassify;
 use crate::store::{StorageError, StorageResult};
 use diesel::connection::SimpleConnection;
@@ -110,7 +110,7 @@ pub fn run_migrations(conn: &mut PgConnection) -> StorageResult<Vec<String>> {
     }
     let applied = with_migration_lock(conn, |conn| {
         refuse_newer(conn)?;
-        let in_transaction = caller_transaction(conn);
+        let inside = in_transaction(conn)?;
         let mut attempts = 0;
         loop {
             match conn.run_pending_migrations(MIGRATIONS) {
@@ -120,7 +120,7 @@ pub fn run_migrations(conn: &mut PgConnection) -> StorageResult<Vec<String>> {
                 // second try finds the table there. Inside the caller's transaction the
                 // failure has aborted it, so only the caller can try again.
                 Err(e) if catalog_race(&*e) => {
-                    if in_transaction {
+                    if inside {
                         return Err(StorageError::Migration(format!(
                             "another session created a table at the same moment ({e}); the transaction \
                              is aborted: run it again, and run the service's own migrations under \
@@ -146,9 +146,8 @@ pub fn run_migrations(conn: &mut PgConnection) -> StorageResult<Vec<String>> {
 /// [`run_migrations`] does), so a service can apply its own migrations and these
 /// without racing another instance doing the same:
 /// `with_migration_lock(conn, |c| { c.run_pending_migrations(SERVICE)?; Ok(run_migrations(c)?) })`
-/// (errors as `Box<dyn Error + Send + Sync>`)
-/// (the lock is taken again inside, which PostgreSQL allows). Inside a transaction the
-/// lock lasts until that transaction ends.
+/// (errors as `Box<dyn Error + Send + Sync>`; the lock is taken again inside, which
+/// PostgreSQL allows). Inside a transaction the lock lasts until that transaction ends.
 pub fn with_migration_lock<T, E>(
     conn: &mut PgConnection,
     work: impl FnOnce(&mut PgConnection) -> Result<T, E>,
@@ -156,10 +155,10 @@ pub fn with_migration_lock<T, E>(
 where
     E: From<StorageError>,
 {
-    let in_transaction = caller_transaction(conn);
-    lock(conn, in_transaction)?;
+    let inside = in_transaction(conn)?;
+    lock(conn, inside)?;
     let result = work(conn);
-    if !in_transaction {
+    if !inside {
         let unlocked = conn
             .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
             .map_err(|e| reclassify(e.into()));
@@ -168,12 +167,6 @@ where
         }
     }
     result
-}
-
-/// Whether the connection is inside a transaction of its caller's.
-fn caller_transaction(conn: &mut PgConnection) -> bool {
-    use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth().is_ok_and(|d| d.is_some())
 }
 
 /// Takes the migration lock (for the session, or until the transaction ends), polling
