@@ -123,7 +123,19 @@ fn run(cli: Cli) -> CmdResult {
                     cli.db.display()
                 )))
             }
-            Err(StorageError::ReadOnly) => open(),
+            // A current schema was not found (an older one, or none yet): opened as a
+            // writing command opens it, which migrates it; where that cannot write,
+            // the user is told why a read needs to.
+            Err(StorageError::ReadOnly) => match SqliteStore::open(&cli.db) {
+                Ok(store) => Ok(Db::Sqlite(Box::new(store)).recording()),
+                Err(e) => Err(Failure(format!(
+                    "{} cannot be read without writing to it (its schema needs upgrading to this lmstore's, \
+                     or its WAL index creating), and it cannot be written here ({e}); run \
+                     `lmstore --db {} migrate` where it can, or read a writable copy",
+                    cli.db.display(),
+                    cli.db.display()
+                ))),
+            },
             // Writes left beside the file (a transaction cut off midway) are applied,
             // or rolled back, by a writable open before anything is read.
             Err(e @ StorageError::Database { kind: DatabaseErrorKind::CannotOpen, .. })

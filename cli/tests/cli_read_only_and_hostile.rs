@@ -124,6 +124,26 @@ fn reading_commands_work_on_a_read_only_database_and_writes_are_refused() {
 }
 
 #[test]
+fn a_read_only_store_of_an_older_schema_says_it_needs_migrating() {
+    // It was reported as "the database is read-only; open a writable copy to change
+    // it", for a command that only reads.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let work = dir.path().join("old");
+    std::fs::create_dir(&work).expect("dir");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/schema/v202612031400000000.db");
+    let db = work.join("lmlang.db");
+    std::fs::copy(fixture, &db).expect("copy");
+    let Some(_guard) = Immutable::new(vec![db.as_path(), work.as_path()]) else {
+        println!("skipped: chattr +i is not available here");
+        return;
+    };
+    let out = lmstore(&work, &["list"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot be read without writing") && err.contains("migrate"), "{err}");
+}
+
+#[test]
 fn an_export_with_next_ids_at_the_top_is_refused_in_bounded_memory() {
     let dir = tempfile::tempdir().expect("temp dir");
     ok(dir.path(), &["demo"]);

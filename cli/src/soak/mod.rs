@@ -171,7 +171,10 @@ fn scratch_database(db: &Path, file: &str) -> Result<(ScratchGuard, std::path::P
             return Ok((ScratchGuard::Schema(scratch), url));
         }
         #[cfg(not(feature = "postgres"))]
-        return Err(Failure(format!("{}: this lmstore was built without PostgreSQL support", db.display())));
+        return Err(Failure(format!(
+            "{}: this lmstore was built without PostgreSQL support",
+            crate::db::redacted(&db.to_string_lossy())
+        )));
     }
     let dir = tempfile::tempdir().map_err(|e| Failure(format!("temporary directory: {e}")))?;
     let path = dir.path().join(file);

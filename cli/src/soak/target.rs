@@ -10,6 +10,9 @@ use lmlang_storage::sqlite::SqliteStore;
 use lmlang_storage::store::GraphStore;
 use std::path::Path;
 
+#[path = "../redact.rs"]
+pub mod redact;
+
 /// An opened soak database.
 pub enum Opened {
     /// A SQLite file.
@@ -76,7 +79,7 @@ pub fn settle(db: &Path) -> Result<(), String> {
 #[cfg(feature = "postgres")]
 fn settle_server(url: &str) -> Result<(), String> {
     use diesel::{Connection, RunQueryDsl};
-    let mut conn = diesel::PgConnection::establish(url).map_err(|e| format!("{url}: {e}"))?;
+    let mut conn = diesel::PgConnection::establish(url).map_err(|e| format!("{}: {e}", redact::redacted(url)))?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let others: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
@@ -102,12 +105,17 @@ fn settle_server(_url: &str) -> Result<(), String> {
 
 #[cfg(feature = "postgres")]
 fn open_server(url: &str) -> Result<Opened, String> {
-    lmlang_storage::postgres::PgStore::connect(url).map(Opened::Postgres).map_err(|e| format!("{url}: {e}"))
+    lmlang_storage::postgres::PgStore::connect(url)
+        .map(Opened::Postgres)
+        .map_err(|e| format!("{}: {e}", redact::redacted(url)))
 }
 
 #[cfg(not(feature = "postgres"))]
 fn open_server(url: &str) -> Result<Opened, String> {
-    Err(format!("{url}: this lmstore was built without PostgreSQL support (build with --features postgres)"))
+    Err(format!(
+        "{}: this lmstore was built without PostgreSQL support (build with --features postgres)",
+        redact::redacted(url)
+    ))
 }
 
 /// A schema of its own on a PostgreSQL server for one soak run, dropped (with all it
@@ -131,7 +139,8 @@ impl Scratch {
             .map(|d| d.subsec_nanos())
             .unwrap_or_default();
         let name = format!("lmstore_soak_{}_{unique}", std::process::id());
-        let mut admin = diesel::PgConnection::establish(server_url).map_err(|e| format!("{server_url}: {e}"))?;
+        let mut admin = diesel::PgConnection::establish(server_url)
+            .map_err(|e| format!("{}: {e}", redact::redacted(server_url)))?;
         admin.batch_execute(&format!("CREATE SCHEMA {name}")).map_err(|e| format!("creating schema {name}: {e}"))?;
         let separator = if server_url.contains('?') { '&' } else { '?' };
         // The schema's name is also the sessions' application_name, so `settle` can tell
