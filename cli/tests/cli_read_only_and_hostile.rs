@@ -437,16 +437,8 @@ fn a_fifo_as_the_database_is_refused_not_waited_on() {
         return;
     }
     for command in ["list", "demo"] {
-        let mut child = cli_support::spawn(d, &["--db", "pipe.db", command]);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while child.try_wait().unwrap().is_none() {
-            if std::time::Instant::now() > deadline {
-                child.kill().unwrap();
-                panic!("lmstore --db pipe.db {command} still waits on the FIFO after a minute");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let out = child.wait_with_output().unwrap();
+        let child = cli_support::spawn(d, &["--db", "pipe.db", command]);
+        let out = cli_support::within_a_minute(child, &format!("lmstore --db pipe.db {command}"));
         assert!(!out.status.success(), "{command}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("not a regular file"), "{command}: {err}");
@@ -691,17 +683,7 @@ fn a_save_from_a_named_pipe_reads_it_once_and_ends() {
         return;
     }
     let mut feeder = Command::new("sh").arg("-c").arg("cat edited.json > p.fifo").current_dir(d).spawn().unwrap();
-    let mut child = cli_support::spawn(d, &["save", "p", "p.fifo"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            let _ = feeder.kill();
-            panic!("lmstore save p p.fifo still waits on the pipe after a minute");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = cli_support::within_a_minute(cli_support::spawn(d, &["save", "p", "p.fifo"]), "lmstore save p p.fifo");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     feeder.wait().unwrap();
     assert_ne!(ok(d, &["export", "p"]), std::fs::read_to_string(d.join("p.json")).unwrap(), "nothing was saved");

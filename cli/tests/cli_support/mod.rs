@@ -52,3 +52,19 @@ pub fn bump_an_integer_constant(text: &str) -> String {
     let bumped = text[at..end].parse::<i64>().expect("a number") + 1;
     format!("{}{bumped}{}", &text[..at], &text[end..])
 }
+
+/// The output of `child`, which must end within a minute: otherwise it is killed and
+/// the test fails with `what`, so a command that waits for good fails rather than
+/// hangs the suite.
+#[allow(dead_code)] // not every test file runs commands in the background
+pub fn within_a_minute(mut child: std::process::Child, what: &str) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().expect("the child's status").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} still waits after a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("the child's output")
+}
