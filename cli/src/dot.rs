@@ -22,7 +22,13 @@ const INSTALL_GRAPHVIZ: &str = "install Graphviz (Debian/Ubuntu: `sudo apt-get i
                                 graphviz`, others: https://graphviz.org/download/), or write DOT text with `-o FILE.dot` \
                                 and render it elsewhere";
 
-pub fn dot(store: &Db, program: &str, function: Option<&str>, output: Option<&Path>, svg: Option<&Path>) -> CmdResult {
+pub fn dot(
+    store: Option<&Db>,
+    program: &str,
+    function: Option<&str>,
+    output: Option<&Path>,
+    svg: Option<&Path>,
+) -> CmdResult {
     let g = program_or_file(store, program)?;
     let functions: Vec<FunctionId> = match function {
         Some(name) => vec![find_function(&g, name).ok_or_else(|| {

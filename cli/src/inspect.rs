@@ -41,14 +41,27 @@ pub fn hash(store: &Db, program: &str, json: bool) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether a command that reads programs or files can go without a database: no
+/// SQLite database exists at `db` and every argument names a file, so comparing or
+/// drawing two exports needs no store (and creates none).
+pub fn files_without_database(db: &Path, postgres: bool, args: &[&str]) -> bool {
+    !postgres && std::fs::symlink_metadata(db).is_err() && args.iter().all(|a| Path::new(a).is_file())
+}
+
 /// A stored program, `PROGRAM@REVISION` or `PROGRAM@TAG` as it was then, or an
 /// exported file when a file exists at that path.
 ///
 /// A name that is both is refused rather than guessed: a stale export or a note left
 /// under a program's name must not be read in the program's place, nor hide it.
 /// `./NAME` then picks the file and `#ID` the program.
-pub fn program_or_file(store: &Db, what: &str) -> Result<ProgramGraph, Failure> {
+///
+/// Without a store (no database exists, and every argument of the command is a file:
+/// see [`files_without_database`]) only files are read.
+pub fn program_or_file(store: Option<&Db>, what: &str) -> Result<ProgramGraph, Failure> {
     let path = Path::new(what);
+    let Some(store) = store else {
+        return crate::transfer::read_export(path).map(|(_, g)| g);
+    };
     if path.is_file() {
         let stored = match resolve(store, what) {
             Ok(id) => Some(format!("#{}", id.0)),
@@ -78,7 +91,7 @@ struct NodeLevelDiff {
     functions: Vec<FunctionNodeDiff>,
 }
 
-pub fn diff(store: &Db, a: &str, b: &str, function: Option<&str>, nodes: bool, json: bool) -> CmdResult {
+pub fn diff(store: Option<&Db>, a: &str, b: &str, function: Option<&str>, nodes: bool, json: bool) -> CmdResult {
     let (ga, gb) = (program_or_file(store, a)?, program_or_file(store, b)?);
     let summary = hash::diff(&ga, &gb);
     let functions = match function {

@@ -170,10 +170,14 @@ fn run(cli: Cli) -> CmdResult {
         }
         Command::Hash { program, json } => inspect::hash(&read()?, &program, json),
         Command::Diff { a, b, function, nodes, json } => {
-            inspect::diff(&read()?, &a, &b, function.as_deref(), nodes, json)
+            let files_only = inspect::files_without_database(&cli.db, postgres, &[&a, &b]);
+            let store = if files_only { None } else { Some(read()?) };
+            inspect::diff(store.as_ref(), &a, &b, function.as_deref(), nodes, json)
         }
         Command::Dot { program, function, output, svg } => {
-            dot::dot(&read()?, &program, function.as_deref(), output.as_deref(), svg.as_deref())
+            let files_only = inspect::files_without_database(&cli.db, postgres, &[&program]);
+            let store = if files_only { None } else { Some(read()?) };
+            dot::dot(store.as_ref(), &program, function.as_deref(), output.as_deref(), svg.as_deref())
         }
         Command::Verify { program, json } => inspect::verify(&read()?, program.as_deref(), json),
         Command::Log { program, limit, before, json } => {

@@ -333,6 +333,31 @@ fn a_name_that_is_both_a_program_and_a_file_is_refused() {
 }
 
 #[test]
+fn exports_are_compared_and_drawn_without_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "50", "--name", "p", "--seed", "1"]);
+    ok(d, &["generate", "--nodes", "50", "--name", "q", "--seed", "2"]);
+    ok(d, &["export", "p", "-o", "p.json"]);
+    ok(d, &["export", "q", "-o", "q.json"]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let e = elsewhere.path();
+    for f in ["p.json", "q.json"] {
+        std::fs::copy(d.join(f), e.join(f)).unwrap();
+    }
+    // No database here: the files alone are compared and drawn, and none is created.
+    assert!(ok(e, &["diff", "p.json", "p.json"]).starts_with("no differences"));
+    assert!(!ok(e, &["diff", "p.json", "q.json"]).starts_with("no differences"));
+    assert!(ok(e, &["dot", "q.json"]).starts_with("digraph"));
+    assert!(!e.join("lmlang.db").exists());
+    // A name that is not a file still needs the database, and says so.
+    let out = lmstore(e, &["diff", "p.json", "p"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no database at"), "{out:?}");
+    assert!(!e.join("lmlang.db").exists());
+}
+
+#[test]
 fn diff_of_an_unknown_function_is_an_error() {
     let dir = sample_dir();
     let out = lmstore(dir.path(), &["diff", "sample", "sample", "--function", "nope"]);
