@@ -1,8 +1,9 @@
 //! PostgreSQL round trips: float bits through the TEXT payload, ids with holes and next
 //! ids across a reconnect, Unicode names, the semantic tables kept current by every
 //! write, program names unique across stores, and writers of one program from two
-//! stores serialised without a lost update. Skipped without a server (see
-//! `pg_support`).
+//! stores serialised without a lost update; a role granted only reads reads, and its
+//! writes are refused as `PermissionDenied` with nothing written. Skipped without a
+//! server (see `pg_support`).
 #![cfg(feature = "postgres")]
 
 #[path = "common/mod.rs"]
@@ -14,7 +15,7 @@ use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::*;
 use lmlang_storage::postgres::{PgConfig, PgRows, PgStore};
 use lmlang_storage::rows::read_graph;
-use lmlang_storage::store::{GraphStore, ProgramId, StorageError};
+use lmlang_storage::store::{DatabaseErrorKind, GraphStore, ProgramId, StorageError};
 use lmlang_storage::synth::{SynthConfig, generate};
 use pg_support::TestSchema;
 use proptest::prelude::*;
@@ -266,4 +267,50 @@ fn a_split_load_reads_one_snapshot_while_writers_commit() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(writes.join().expect("the writer") > 0);
     });
+}
+
+/// `url` logging in as `user` instead of its own user (trust authentication).
+fn as_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}@{host}")
+}
+
+#[test]
+fn a_role_granted_only_reads_is_refused_writes_as_permission_denied() {
+    use diesel::connection::SimpleConnection;
+    let Some(schema) = TestSchema::new() else { return };
+    let store = schema.store();
+    let id = store.insert_program("granted", &generate(&SynthConfig::new(60))).expect("insert");
+    let before = store.load_program(id).expect("load");
+    let role = format!("{}_reads", schema.name);
+    let mut admin = schema.connection();
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {s} TO {role}; \
+             GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {role};",
+            s = schema.name
+        ))
+        .expect("the role");
+    let config = PgConfig { migrate: false, ..schema.config() };
+    let reader = PgStore::connect_with(&as_user(&schema.url, &role), config).expect("connect as the role");
+    assert_eq!(reader.load_program(id).expect("the role reads").hashes().program(), before.hashes().program());
+    let function = before.functions().next().expect("a function").id;
+    let op: ComputeNodeOp = ComputeOp::Const { value: ConstValue::I64(7) }.into();
+    let refusals = [
+        reader.insert_node(id, function, op).map(drop),
+        reader.rename_program(id, "renamed"),
+        reader.create_program("new").map(drop),
+    ];
+    for refused in refusals {
+        assert!(
+            matches!(refused, Err(StorageError::Database { kind: DatabaseErrorKind::PermissionDenied, .. })),
+            "{refused:?}"
+        );
+    }
+    let after = store.load_program(id).expect("load");
+    assert_eq!(after.hashes().program(), before.hashes().program());
+    assert_eq!(store.list_programs().expect("list").len(), 1);
+    drop(reader);
+    admin.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};")).expect("drop the role");
 }

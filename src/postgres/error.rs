@@ -64,6 +64,10 @@ pub fn classify(e: DieselError) -> StorageError {
                     return StorageError::Full;
                 }
                 _ if lost_connection(&message) => DatabaseErrorKind::ConnectionLost,
+                // 42501: "permission denied for table ...", "must be owner of ...".
+                _ if message.starts_with("permission denied") || message.starts_with("must be owner of") => {
+                    DatabaseErrorKind::PermissionDenied
+                }
                 _ => DatabaseErrorKind::Other,
             }
         }

@@ -51,6 +51,11 @@ pub enum DatabaseErrorKind {
     /// be made; for PostgreSQL a malformed URL, or a server that refuses its password or
     /// host (`pg_hba.conf`) at once, or its database or role after the pool's wait.
     CannotOpen,
+    /// The database refused the statement to this role (PostgreSQL's
+    /// `insufficient_privilege`: no grant on a table or sequence, say). Unlike
+    /// [`StorageError::ReadOnly`], the database itself takes writes: a grant, not a
+    /// writable copy or a retry, is what changes the answer.
+    PermissionDenied,
     /// Anything else; the source says what.
     Other,
 }
@@ -65,6 +70,7 @@ impl fmt::Display for DatabaseErrorKind {
             DatabaseErrorKind::SerializationFailure => "serialization failure",
             DatabaseErrorKind::ConnectionLost => "connection lost",
             DatabaseErrorKind::CannotOpen => "cannot open the database file",
+            DatabaseErrorKind::PermissionDenied => "permission denied",
             DatabaseErrorKind::Other => "database error",
         })
     }
