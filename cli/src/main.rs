@@ -143,10 +143,19 @@ fn run(cli: Cli) -> CmdResult {
             {
                 open().map_err(|_| Failure(format!("cannot open {}: {e}", cli.db.display())))
             }
-            // A mistyped path reports itself instead of becoming a new, empty database.
-            Err(StorageError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !cli.db.exists() => Err(Failure(
-                format!("no database at {}; `lmstore demo` or `lmstore import` creates one", cli.db.display()),
-            )),
+            // A mistyped path reports itself instead of becoming a new, empty database;
+            // a path that cannot be followed (a loop of symbolic links) says why.
+            Err(StorageError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !cli.db.exists() => {
+                match std::fs::metadata(&cli.db) {
+                    Err(why) if why.kind() != std::io::ErrorKind::NotFound => {
+                        Err(Failure(format!("cannot open {}: {why}", cli.db.display())))
+                    }
+                    _ => Err(Failure(format!(
+                        "no database at {}; `lmstore demo` or `lmstore import` creates one",
+                        cli.db.display()
+                    ))),
+                }
+            }
             Err(StorageError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => open(),
             Err(e) => Err(Failure(format!("cannot open {}: {e}", cli.db.display()))),
         }

@@ -488,6 +488,13 @@ fn outputs_spare_the_database_and_a_missing_database_is_not_created() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("no database at typo.db"), "{out:?}");
     }
     assert!(!d.join("typo.db").exists());
+    // A loop of symbolic links is no missing database: said as it is.
+    std::os::unix::fs::symlink("loop-b.db", d.join("loop-a.db")).unwrap();
+    std::os::unix::fs::symlink("loop-a.db", d.join("loop-b.db")).unwrap();
+    let out = lmstore(d, &["--db", "loop-a.db", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot open loop-a.db") && err.contains("symbolic links"), "{err}");
     // An empty file: said so, and the schema is not written into it by a read.
     std::fs::write(d.join("empty.db"), b"").unwrap();
     for command in ["list", "verify"] {
