@@ -450,3 +450,22 @@ fn a_damaged_history_row_is_named_by_its_stored_values() {
     assert!(matches!(err, StorageError::Corrupt { .. }), "{err:?}");
     assert!(text.contains("lmlang_history") && text.contains("revision -7") && !text.contains("Strict"), "{text}");
 }
+
+#[test]
+fn a_program_without_its_name_row_is_reported_by_the_listing_not_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, victim, bystander, saved, _) = template(dir.path());
+    let sql = format!("DELETE FROM lmlang_program_names WHERE program_id = {}", victim.0);
+    damage(&path, &case("name row deleted", sql, Expect::Corrupt("lmlang_program_names"))).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    match store.list_programs() {
+        Err(StorageError::Corrupt { table: "lmlang_program_names", key, .. })
+            if key.contains(&victim.0.to_string()) => {}
+        other => panic!("a program nothing can reach by name must not be left out of the listing: {other:?}"),
+    }
+    assert_eq!(store.load_program(bystander).unwrap(), saved);
+    // Reached by id, it can be deleted, and the listing is whole again.
+    store.delete_program(victim).unwrap();
+    let listed: Vec<ProgramId> = store.list_programs().unwrap().iter().map(|p| p.id).collect();
+    assert_eq!(listed, vec![bystander]);
+}

@@ -170,7 +170,10 @@ impl ProgramRow {
     }
 
     /// The row and its name as a listing entry, checked.
-    pub fn summary(&self, name: Strict<String>) -> StorageResult<ProgramSummary> {
+    pub fn summary(&self, name: Option<Strict<String>>) -> StorageResult<ProgramSummary> {
+        let Some(name) = name else {
+            return Err(corrupt("lmlang_program_names", self.key(), "the program has no name row"));
+        };
         let count =
             |v: Strict<i64>, what: &str| count_u64(v, what).map_err(|e| corrupt("lmlang_programs", self.key(), e));
         let time = |v: Strict<i64>, what: &str| {
@@ -206,12 +209,14 @@ per_connection! {
         names::table.find(name).select(names::program_id).get_result(conn).optional()
     }
 
-    /// All programs with their names, in id order.
-    pub fn list(conn: &mut Conn) -> QueryResult<Vec<(ProgramRow, Strict<String>)>> {
+    /// All programs with their names, in id order. A program whose name row is
+    /// missing (damage, or a service's own delete) comes with `None`, so that the
+    /// listing reports it instead of hiding a program nothing can then reach by name.
+    pub fn list(conn: &mut Conn) -> QueryResult<Vec<(ProgramRow, Option<Strict<String>>)>> {
         programs::table
-            .inner_join(names::table)
+            .left_join(names::table)
             .order_by(programs::id)
-            .select((ProgramRow::as_select(), names::name))
+            .select((ProgramRow::as_select(), names::name.nullable()))
             .load(conn)
     }
 
