@@ -9,7 +9,7 @@ use diesel::r2d2::{ConnectionManager, Pool};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use lmlang_storage::model::ComputeOp;
 use lmlang_storage::sqlite::{self, ConnectionStore, PooledSqliteStore, SqliteCustomizer};
-use lmlang_storage::store::GraphStore;
+use lmlang_storage::store::{GraphStore, ProgramHistory};
 
 const SERVICE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("examples/host_service/migrations");
 
@@ -144,4 +144,73 @@ fn the_service_joins_its_own_queries_against_the_stored_rows() {
         .expect("data edges");
     assert!(data.iter().all(|e| e.value_type.is_some() && e.branch.is_none()));
     assert_eq!(control as usize + data.len(), g.edge_count());
+}
+
+/// A service pool whose connections do not enforce foreign keys.
+#[derive(Debug)]
+struct ForeignKeysOff;
+
+impl diesel::r2d2::CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ForeignKeysOff {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = OFF")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+#[test]
+fn deleting_a_program_on_a_pool_without_foreign_keys_leaves_no_rows_behind() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("service.db").to_string_lossy().into_owned();
+    let pool = Pool::builder()
+        .max_size(2)
+        .connection_customizer(Box::new(ForeignKeysOff))
+        .build(ConnectionManager::<SqliteConnection>::new(path))
+        .expect("pool");
+    sqlite::run_migrations(&mut pool.get().expect("connection")).expect("our migrations");
+    let store = PooledSqliteStore::on_pool(pool.clone());
+    store.set_history(true);
+    let sample = lmlang_storage::synth::generate(&lmlang_storage::synth::SynthConfig::new(300));
+    let gone = store.insert_program("gone", &sample).expect("insert");
+    let kept = store.insert_program("kept", &sample).expect("insert");
+    let main = store.find_functions_in_module(gone, lmlang_storage::model::ModuleId::ROOT).expect("functions")[0].id;
+    store.insert_node(gone, main, ComputeOp::Print.into()).expect("node");
+    let (_, revision) = store.load_program_with_revision(gone).expect("load");
+    store.tag(gone, "v1", revision).expect("tag");
+    store.delete_program(gone).expect("delete");
+
+    let mut conn = pool.get().expect("connection");
+    let tables: Vec<String> = diesel::sql_query(
+        "SELECT m.name FROM sqlite_master m WHERE m.type = 'table' AND m.name LIKE 'lmlang%' \
+         AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) WHERE name = 'program_id')",
+    )
+    .load::<Name>(&mut conn)
+    .expect("tables")
+    .into_iter()
+    .map(|t| t.name)
+    .collect();
+    assert!(tables.len() >= 10, "{tables:?}");
+    for table in &tables {
+        let count = |p: i64| {
+            diesel::sql_query(format!("SELECT count(*) AS n FROM {table} WHERE program_id = {p}"))
+                .get_result::<Count>(&mut pool.get().expect("connection"))
+                .expect("count")
+                .n
+        };
+        assert_eq!(count(gone.0), 0, "rows of the deleted program left in {table}");
+        assert!(table.contains("history") || count(kept.0) > 0, "the other program's rows in {table} went too");
+    }
+    #[derive(QueryableByName, Debug)]
+    struct Violation {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        table: String,
+    }
+    let violations = diesel::sql_query("PRAGMA foreign_key_check").load::<Violation>(&mut conn).expect("check");
+    assert!(violations.is_empty(), "{violations:?}");
+    assert_eq!(store.load_program(kept).expect("the other program").node_count(), sample.node_count());
 }

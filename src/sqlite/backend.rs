@@ -4,6 +4,7 @@
 //! a host's pool and a host's single connection differ only in how a connection is
 //! had and a transaction begun ([`Connections`]).
 
+use super::connection;
 use super::mapper::{self, SqliteRows};
 use super::owned::OwnedConnections;
 use super::source::{Connections, Headers, Written};
@@ -353,6 +354,10 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     fn delete_program(&mut self, program: ProgramId) -> StorageResult<()> {
+        // A host's connection may have foreign keys off, which stops the cascade.
+        if !connection::foreign_keys_enforced(self.conn) {
+            programs::delete_owned_rows(self.conn, program.0)?;
+        }
         if programs::delete(self.conn, program.0)? == 0 {
             return Err(StorageError::ProgramNotFound(ProgramRef::Id(program)));
         }

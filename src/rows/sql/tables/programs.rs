@@ -264,6 +264,28 @@ per_connection! {
     }
 }
 
+/// Deletes every row a program owns but its program and name rows, children first:
+/// what the cascade of [`delete`] does, for a connection that does not enforce
+/// foreign keys (a service's SQLite pool with `foreign_keys = OFF`), where the
+/// cascade would not run and the rows would stay behind for good.
+pub fn delete_owned_rows(conn: &mut SqliteConnection, id: i64) -> QueryResult<()> {
+    use crate::schema::{
+        lmlang_compute_nodes as nodes, lmlang_flow_edges as edges, lmlang_functions as functions,
+        lmlang_history as history, lmlang_history_tags as tags, lmlang_modules as modules,
+        lmlang_semantic_edges as semantic_edges, lmlang_semantic_nodes as semantic_nodes, lmlang_types as types,
+    };
+    diesel::delete(tags::table.filter(tags::program_id.eq(id))).execute(conn)?;
+    diesel::delete(history::table.filter(history::program_id.eq(id))).execute(conn)?;
+    diesel::delete(semantic_edges::table.filter(semantic_edges::program_id.eq(id))).execute(conn)?;
+    diesel::delete(semantic_nodes::table.filter(semantic_nodes::program_id.eq(id))).execute(conn)?;
+    diesel::delete(edges::table.filter(edges::program_id.eq(id))).execute(conn)?;
+    diesel::delete(nodes::table.filter(nodes::program_id.eq(id))).execute(conn)?;
+    diesel::delete(functions::table.filter(functions::program_id.eq(id))).execute(conn)?;
+    diesel::delete(types::table.filter(types::program_id.eq(id))).execute(conn)?;
+    diesel::delete(modules::table.filter(modules::program_id.eq(id))).execute(conn)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::{NewProgram, ProgramRow, ProgramState, programs};
