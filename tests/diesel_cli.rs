@@ -2,7 +2,8 @@
 //! `diesel migration run` builds the schema, `print-schema` with the repository's
 //! `diesel.toml` settings reproduces `src/schema.rs` byte for byte, and
 //! `migration redo --all` (every `down.sql`, then every `up.sql`) gets back to the
-//! same schema.
+//! same schema; a service's own migrations whose tables have the names of our first
+//! schema's (`programs`, `functions`) run beside ours in either order.
 //!
 //! Skipped with one line when `diesel` is not on the PATH; CI sets
 //! `LMLANG_REQUIRE_DIESEL_CLI=1`, which turns the skip into a failure.
@@ -123,4 +124,42 @@ fn the_diesel_cli_reverts_and_reapplies_a_store_that_holds_programs() {
     cli(&["migration", "revert"]);
     cli(&["migration", "run"]);
     check("revert and run");
+}
+
+#[test]
+fn the_diesel_cli_runs_a_services_migrations_and_ours_in_either_order() {
+    use lmlang_storage::sqlite::SqliteStore;
+    use lmlang_storage::store::GraphStore;
+    if !diesel_available() {
+        println!("skipped: the diesel CLI is not installed");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ours = root.join("migrations/sqlite");
+    let theirs = root.join("tests/fixtures/host_migrations");
+    let scratch = tempfile::tempdir().expect("temp dir");
+    for (order, dirs) in [("theirs first", [&theirs, &ours]), ("ours first", [&ours, &theirs])] {
+        let db = scratch.path().join(format!("{}.db", order.replace(' ', "-")));
+        for dir in dirs {
+            let out = Command::new("diesel")
+                .args(["migration", "run", "--migration-dir"])
+                .arg(dir)
+                .arg("--database-url")
+                .arg(&db)
+                .current_dir(scratch.path())
+                .output()
+                .expect("diesel runs");
+            assert!(
+                out.status.success(),
+                "{order}: diesel migration run --migration-dir {} failed:\n{}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let store = SqliteStore::open(&db).expect("the store opens");
+        let sample = lmlang_storage::synth::generate(&lmlang_storage::synth::SynthConfig::new(200));
+        let id = store.insert_program("app", &sample).expect("insert");
+        assert_eq!(store.load_program(id).expect("load"), sample, "{order}");
+        assert!(store.foreign_key_check().expect("foreign keys").is_empty(), "{order}");
+    }
 }

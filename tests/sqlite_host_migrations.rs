@@ -38,6 +38,23 @@ fn host_migrations_run_first_then_the_store_opens() {
     conn.run_pending_migrations(HOST_MIGRATIONS).expect("host migrations");
     drop(conn);
     assert_store_works(&db);
+    // The service's own `programs` (a name our first schema once used) is untouched.
+    assert_eq!(service_programs(&db), vec!["the service's own".to_string()]);
+}
+
+#[derive(QueryableByName)]
+struct Title {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    title: String,
+}
+
+fn service_programs(db: &Path) -> Vec<String> {
+    diesel::sql_query("SELECT title FROM programs ORDER BY id")
+        .load::<Title>(&mut connect(db))
+        .expect("the service's table")
+        .into_iter()
+        .map(|t| t.title)
+        .collect()
 }
 
 #[test]

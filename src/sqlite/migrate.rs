@@ -21,6 +21,12 @@ use tracing::field::Empty;
 /// migrations (`MigrationHarness::run_pending_migrations(conn, MIGRATIONS)`); the store
 /// runs them itself on open, and [`run_migrations`](super::run_migrations) runs them the same way
 /// on a caller's connection.
+///
+/// Prefer `run_migrations` where you can: Diesel's harness takes no lock (services
+/// starting together on a new file can race), leaves the file in its journal mode (the
+/// store needs WAL), cannot upgrade a store of the first schema (its tables were not
+/// yet `lmlang_*`), and leaves `PRAGMA foreign_keys = ON` on the connection that
+/// applied the `program_names` migration (SQL cannot put back the setting it found).
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// A migration version as a number (`2026-11-25-055545-0000` is 202611250555450000),
@@ -174,6 +180,35 @@ fn pending(conn: &mut SqliteConnection) -> StorageResult<usize> {
     })
 }
 
+/// Renames the tables and indexes of a database migrated by the first schema alone
+/// (as released until 2026-12-06, when the first migration created them without the
+/// `lmlang_` prefix and the next one renamed them). The migrations now create the
+/// prefixed names from the start, so this is the only way such a database gets them.
+/// Only a database whose Diesel table records our first migration and which has our
+/// unprefixed tables and no prefixed ones is touched: a service's own `programs` in a
+/// database of ours is never renamed.
+fn prefix_first_schema(conn: &mut SqliteConnection) -> StorageResult<()> {
+    if !table_exists(conn, MIGRATIONS_TABLE)?
+        || table_exists(conn, "lmlang_compute_nodes")?
+        || !["programs", "modules", "functions", "op_kinds", "compute_nodes", "flow_edges", "semantic_nodes"]
+            .into_iter()
+            .map(|t| table_exists(conn, t))
+            .collect::<StorageResult<Vec<bool>>>()?
+            .into_iter()
+            .all(|found| found)
+    {
+        return Ok(());
+    }
+    if !applied_versions(conn)?.iter().any(|v| v == FIRST_SCHEMA) {
+        return Ok(());
+    }
+    tracing::info!("renaming the tables of a first-schema store to their lmlang_ names");
+    conn.batch_execute(include_str!("first_schema_prefix.sql")).map_err(classify)
+}
+
+/// The first migration's version as Diesel records it.
+const FIRST_SCHEMA: &str = "202611250555450000";
+
 /// Brings the schema up to date: refuses a newer file, then applies pending
 /// migrations with foreign keys off and checks them after. Returns the versions
 /// applied.
@@ -215,6 +250,7 @@ fn migrate_untimed(conn: &mut SqliteConnection, span: &Span) -> StorageResult<Ve
         if pending(c)? == 0 {
             return Ok(Vec::new());
         }
+        prefix_first_schema(c)?;
         let applied = c
             .run_pending_migrations(MIGRATIONS)
             .map(|versions| versions.iter().map(|v| v.to_string()).collect::<Vec<_>>())

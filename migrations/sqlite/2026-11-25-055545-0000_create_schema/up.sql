@@ -1,5 +1,8 @@
 -- The lmlang program store: one row per program, then one table per stored entity,
--- every one keyed by program id first and deleted with its program.
+-- every one keyed by program id first and deleted with its program. Every table and
+-- index is named `lmlang_*`, so the schema can join a database that already holds a
+-- service's own `programs` or `functions` (until 2026-12-06 this migration created
+-- them unprefixed and the next one renamed them; see that migration).
 --
 -- Layout choices (see src/sqlite/mod.rs for the reasons at length):
 -- * Tables that hold a program's parts are WITHOUT ROWID with a composite primary key,
@@ -15,7 +18,7 @@
 --   commit; so are the self-references (a module's parent, a closure's parent), which
 --   a valid imported program may list after the row that refers to them.
 
-CREATE TABLE programs (
+CREATE TABLE lmlang_programs (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     name TEXT NOT NULL UNIQUE CHECK (length(name) > 0),
     format_version INTEGER NOT NULL,
@@ -33,23 +36,23 @@ CREATE TABLE programs (
     updated_at BIGINT NOT NULL
 );
 
-CREATE TABLE modules (
-    program_id BIGINT NOT NULL REFERENCES programs (id) ON DELETE CASCADE,
+CREATE TABLE lmlang_modules (
+    program_id BIGINT NOT NULL REFERENCES lmlang_programs (id) ON DELETE CASCADE,
     module_id BIGINT NOT NULL CHECK (module_id BETWEEN 0 AND 4294967295),
     name TEXT NOT NULL,
     parent_id BIGINT,
     visibility TEXT NOT NULL CHECK (visibility IN ('Public', 'Private')),
     PRIMARY KEY (program_id, module_id),
-    FOREIGN KEY (program_id, parent_id) REFERENCES modules (program_id, module_id)
+    FOREIGN KEY (program_id, parent_id) REFERENCES lmlang_modules (program_id, module_id)
         DEFERRABLE INITIALLY DEFERRED
 ) WITHOUT ROWID;
 -- Foreign-key look-ups when a module is deleted.
-CREATE INDEX modules_by_parent ON modules (program_id, parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX lmlang_modules_by_parent ON lmlang_modules (program_id, parent_id) WHERE parent_id IS NOT NULL;
 
 -- User types (ids from 9; the built-ins 0 to 8 are implied). `definition` is the
 -- type's JSON; name, module and visibility are set for named types only.
-CREATE TABLE types (
-    program_id BIGINT NOT NULL REFERENCES programs (id) ON DELETE CASCADE,
+CREATE TABLE lmlang_types (
+    program_id BIGINT NOT NULL REFERENCES lmlang_programs (id) ON DELETE CASCADE,
     type_id BIGINT NOT NULL CHECK (type_id BETWEEN 9 AND 4294967295),
     kind TEXT NOT NULL CHECK (kind IN ('Scalar', 'Array', 'Struct', 'Enum', 'Pointer', 'Function', 'Unit', 'Never')),
     name TEXT,
@@ -57,15 +60,15 @@ CREATE TABLE types (
     visibility TEXT CHECK (visibility IN ('Public', 'Private')),
     definition TEXT NOT NULL,
     PRIMARY KEY (program_id, type_id),
-    FOREIGN KEY (program_id, module_id) REFERENCES modules (program_id, module_id),
+    FOREIGN KEY (program_id, module_id) REFERENCES lmlang_modules (program_id, module_id),
     CHECK ((name IS NULL) = (module_id IS NULL) AND (name IS NULL) = (visibility IS NULL))
 ) WITHOUT ROWID;
 -- Foreign-key look-ups when a module is deleted.
-CREATE INDEX types_by_module ON types (program_id, module_id) WHERE module_id IS NOT NULL;
+CREATE INDEX lmlang_types_by_module ON lmlang_types (program_id, module_id) WHERE module_id IS NOT NULL;
 
 -- Functions and closures. `params` and `captures` are JSON arrays in declaration order.
-CREATE TABLE functions (
-    program_id BIGINT NOT NULL REFERENCES programs (id) ON DELETE CASCADE,
+CREATE TABLE lmlang_functions (
+    program_id BIGINT NOT NULL REFERENCES lmlang_programs (id) ON DELETE CASCADE,
     function_id BIGINT NOT NULL CHECK (function_id BETWEEN 0 AND 4294967295),
     module_id BIGINT NOT NULL,
     name TEXT NOT NULL,
@@ -77,27 +80,27 @@ CREATE TABLE functions (
     parent_function_id BIGINT,
     captures TEXT NOT NULL,
     PRIMARY KEY (program_id, function_id),
-    FOREIGN KEY (program_id, module_id) REFERENCES modules (program_id, module_id),
-    FOREIGN KEY (program_id, parent_function_id) REFERENCES functions (program_id, function_id)
+    FOREIGN KEY (program_id, module_id) REFERENCES lmlang_modules (program_id, module_id),
+    FOREIGN KEY (program_id, parent_function_id) REFERENCES lmlang_functions (program_id, function_id)
         DEFERRABLE INITIALLY DEFERRED,
-    FOREIGN KEY (program_id, entry_node_id) REFERENCES compute_nodes (program_id, node_id)
+    FOREIGN KEY (program_id, entry_node_id) REFERENCES lmlang_compute_nodes (program_id, node_id)
         DEFERRABLE INITIALLY DEFERRED
 ) WITHOUT ROWID;
 -- find_functions_in_module (ordered by function id, which the key appends).
-CREATE INDEX functions_by_module ON functions (program_id, module_id);
+CREATE INDEX lmlang_functions_by_module ON lmlang_functions (program_id, module_id);
 -- Foreign-key look-ups when a function or a node is deleted.
-CREATE INDEX functions_by_parent ON functions (program_id, parent_function_id) WHERE parent_function_id IS NOT NULL;
-CREATE INDEX functions_by_entry_node ON functions (program_id, entry_node_id) WHERE entry_node_id IS NOT NULL;
+CREATE INDEX lmlang_functions_by_parent ON lmlang_functions (program_id, parent_function_id) WHERE parent_function_id IS NOT NULL;
+CREATE INDEX lmlang_functions_by_entry_node ON lmlang_functions (program_id, entry_node_id) WHERE entry_node_id IS NOT NULL;
 
 -- The operation codes of compute_nodes.op, for people reading the database with SQL
 -- (`JOIN op_kinds ON code = op`). The store's codec holds the same table; a test checks
 -- that they agree.
-CREATE TABLE op_kinds (
+CREATE TABLE lmlang_op_kinds (
     code SMALLINT PRIMARY KEY NOT NULL,
     name TEXT NOT NULL UNIQUE,
     tier SMALLINT NOT NULL CHECK (tier IN (1, 2))
 ) WITHOUT ROWID;
-INSERT INTO op_kinds (code, name, tier) VALUES
+INSERT INTO lmlang_op_kinds (code, name, tier) VALUES
     (0, 'Const', 1), (1, 'Parameter', 1), (2, 'BinaryArith', 1), (3, 'UnaryArith', 1),
     (4, 'Compare', 1), (5, 'BinaryLogic', 1), (6, 'Not', 1), (7, 'Shift', 1),
     (8, 'IfElse', 1), (9, 'Loop', 1), (10, 'Match', 1), (11, 'Branch', 1),
@@ -122,8 +125,8 @@ INSERT INTO op_kinds (code, name, tier) VALUES
 --   type_ref  the type StructCreate, EnumCreate, Cast and Invariant name
 --   callee_id the function Call targets or MakeClosure builds
 --   payload   JSON: the constant of Const (floats bit-exact), the message of a contract
-CREATE TABLE compute_nodes (
-    program_id BIGINT NOT NULL REFERENCES programs (id) ON DELETE CASCADE,
+CREATE TABLE lmlang_compute_nodes (
+    program_id BIGINT NOT NULL REFERENCES lmlang_programs (id) ON DELETE CASCADE,
     owner_id BIGINT NOT NULL,
     node_id BIGINT NOT NULL CHECK (node_id BETWEEN 0 AND 4294967295),
     op SMALLINT NOT NULL CHECK (op BETWEEN 0 AND 41),
@@ -132,15 +135,15 @@ CREATE TABLE compute_nodes (
     callee_id BIGINT,
     payload TEXT,
     PRIMARY KEY (program_id, owner_id, node_id),
-    FOREIGN KEY (program_id, owner_id) REFERENCES functions (program_id, function_id),
-    FOREIGN KEY (program_id, callee_id) REFERENCES functions (program_id, function_id)
+    FOREIGN KEY (program_id, owner_id) REFERENCES lmlang_functions (program_id, function_id),
+    FOREIGN KEY (program_id, callee_id) REFERENCES lmlang_functions (program_id, function_id)
 ) WITHOUT ROWID;
 -- get_node, and the parent key of edges and entry nodes.
-CREATE UNIQUE INDEX compute_nodes_by_id ON compute_nodes (program_id, node_id);
+CREATE UNIQUE INDEX lmlang_compute_nodes_by_id ON lmlang_compute_nodes (program_id, node_id);
 -- find_nodes_by_type.
-CREATE INDEX compute_nodes_by_type ON compute_nodes (program_id, type_ref, node_id) WHERE type_ref IS NOT NULL;
+CREATE INDEX lmlang_compute_nodes_by_type ON lmlang_compute_nodes (program_id, type_ref, node_id) WHERE type_ref IS NOT NULL;
 -- Callers of a function, and foreign-key look-ups when a function is deleted.
-CREATE INDEX compute_nodes_by_callee ON compute_nodes (program_id, callee_id) WHERE callee_id IS NOT NULL;
+CREATE INDEX lmlang_compute_nodes_by_callee ON lmlang_compute_nodes (program_id, callee_id) WHERE callee_id IS NOT NULL;
 
 -- Flow edges between two nodes of one function.
 --   data:     source_port, target_port, value_type set; branch NULL
@@ -148,8 +151,8 @@ CREATE INDEX compute_nodes_by_callee ON compute_nodes (program_id, callee_id) WH
 --             value_type NULL
 --   kind      0 data, 1 control: computed from value_type, never stored (a VIRTUAL
 --             generated column costs no space and can be filtered and indexed)
-CREATE TABLE flow_edges (
-    program_id BIGINT NOT NULL REFERENCES programs (id) ON DELETE CASCADE,
+CREATE TABLE lmlang_flow_edges (
+    program_id BIGINT NOT NULL REFERENCES lmlang_programs (id) ON DELETE CASCADE,
     edge_id BIGINT NOT NULL CHECK (edge_id BETWEEN 0 AND 4294967295),
     source_id BIGINT NOT NULL,
     target_id BIGINT NOT NULL,
@@ -159,8 +162,8 @@ CREATE TABLE flow_edges (
     branch INTEGER CHECK (branch BETWEEN 0 AND 65535),
     kind SMALLINT NOT NULL GENERATED ALWAYS AS (CASE WHEN value_type IS NULL THEN 1 ELSE 0 END) VIRTUAL,
     PRIMARY KEY (program_id, edge_id),
-    FOREIGN KEY (program_id, source_id) REFERENCES compute_nodes (program_id, node_id),
-    FOREIGN KEY (program_id, target_id) REFERENCES compute_nodes (program_id, node_id),
+    FOREIGN KEY (program_id, source_id) REFERENCES lmlang_compute_nodes (program_id, node_id),
+    FOREIGN KEY (program_id, target_id) REFERENCES lmlang_compute_nodes (program_id, node_id),
     CHECK (CASE WHEN value_type IS NOT NULL
         THEN source_port IS NOT NULL AND target_port IS NOT NULL AND branch IS NULL
         ELSE source_port IS NULL AND target_port IS NULL
@@ -168,16 +171,16 @@ CREATE TABLE flow_edges (
 ) WITHOUT ROWID;
 -- find_edges_from, find_edges_to (ordered by edge id, which the key appends), and
 -- foreign-key look-ups when a node is deleted.
-CREATE INDEX flow_edges_by_source ON flow_edges (program_id, source_id);
-CREATE INDEX flow_edges_by_target ON flow_edges (program_id, target_id);
+CREATE INDEX lmlang_flow_edges_by_source ON lmlang_flow_edges (program_id, source_id);
+CREATE INDEX lmlang_flow_edges_by_target ON lmlang_flow_edges (program_id, target_id);
 -- find_edges_by_type.
-CREATE INDEX flow_edges_by_type ON flow_edges (program_id, value_type) WHERE value_type IS NOT NULL;
+CREATE INDEX lmlang_flow_edges_by_type ON lmlang_flow_edges (program_id, value_type) WHERE value_type IS NOT NULL;
 
 -- The semantic graph: derived from the tables above and rewritten with them, for tools
 -- that browse a program's skeleton with SQL. Keys: kind 'Module', 'Function' or 'Type'
 -- and the entity's id.
-CREATE TABLE semantic_nodes (
-    program_id BIGINT NOT NULL REFERENCES programs (id) ON DELETE CASCADE,
+CREATE TABLE lmlang_semantic_nodes (
+    program_id BIGINT NOT NULL REFERENCES lmlang_programs (id) ON DELETE CASCADE,
     kind TEXT NOT NULL CHECK (kind IN ('Module', 'Function', 'Type')),
     entity_id BIGINT NOT NULL,
     name TEXT NOT NULL,
@@ -187,19 +190,19 @@ CREATE TABLE semantic_nodes (
     PRIMARY KEY (program_id, kind, entity_id)
 ) WITHOUT ROWID;
 
-CREATE TABLE semantic_edges (
-    program_id BIGINT NOT NULL REFERENCES programs (id) ON DELETE CASCADE,
+CREATE TABLE lmlang_semantic_edges (
+    program_id BIGINT NOT NULL REFERENCES lmlang_programs (id) ON DELETE CASCADE,
     source_kind TEXT NOT NULL,
     source_id BIGINT NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('Contains', 'Calls', 'UsesType')),
     target_kind TEXT NOT NULL,
     target_id BIGINT NOT NULL,
     PRIMARY KEY (program_id, source_kind, source_id, kind, target_kind, target_id),
-    FOREIGN KEY (program_id, source_kind, source_id) REFERENCES semantic_nodes (program_id, kind, entity_id),
-    FOREIGN KEY (program_id, target_kind, target_id) REFERENCES semantic_nodes (program_id, kind, entity_id)
+    FOREIGN KEY (program_id, source_kind, source_id) REFERENCES lmlang_semantic_nodes (program_id, kind, entity_id),
+    FOREIGN KEY (program_id, target_kind, target_id) REFERENCES lmlang_semantic_nodes (program_id, kind, entity_id)
 ) WITHOUT ROWID;
 -- Edges into a node: containment by parent, callers; foreign-key look-ups.
-CREATE INDEX semantic_edges_by_target ON semantic_edges (program_id, target_kind, target_id);
+CREATE INDEX lmlang_semantic_edges_by_target ON lmlang_semantic_edges (program_id, target_kind, target_id);
 
 -- Planner statistics. SQLite assumes, without statistics, that an equality on the first
 -- column of an index matches about ten rows; here the first column is the program id,
@@ -209,30 +212,30 @@ CREATE INDEX semantic_edges_by_target ON semantic_edges (program_id, target_kind
 -- Control Of Query Plans Using SQLITE_STAT Tables" in SQLite's optimizer overview), so
 -- the planner picks the right index from the first statement. ANALYZE run on real data
 -- later replaces them with measured ones of the same shape.
-ANALYZE programs;
+ANALYZE lmlang_programs;
 DELETE FROM sqlite_stat1 WHERE tbl IN (
-    'programs', 'modules', 'types', 'functions', 'compute_nodes', 'flow_edges', 'semantic_nodes', 'semantic_edges'
+    'lmlang_programs', 'lmlang_modules', 'lmlang_types', 'lmlang_functions', 'lmlang_compute_nodes', 'lmlang_flow_edges', 'lmlang_semantic_nodes', 'lmlang_semantic_edges'
 );
 INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
-    ('programs', 'sqlite_autoindex_programs_1', '10 1'),
-    ('modules', 'modules', '50 5 1'),
-    ('modules', 'modules_by_parent', '40 4 2'),
-    ('types', 'types', '200 20 1'),
-    ('types', 'types_by_module', '100 10 3'),
-    ('functions', 'functions', '8000 800 1'),
-    ('functions', 'functions_by_module', '8000 800 200'),
-    ('functions', 'functions_by_parent', '500 50 1'),
-    ('functions', 'functions_by_entry_node', '8000 800 1'),
-    ('compute_nodes', 'compute_nodes', '1000000 100000 125 1'),
-    ('compute_nodes', 'compute_nodes_by_id', '1000000 100000 1'),
-    ('compute_nodes', 'compute_nodes_by_type', '100000 10000 1000 1'),
-    ('compute_nodes', 'compute_nodes_by_callee', '40000 4000 5'),
-    ('flow_edges', 'flow_edges', '1760000 176000 1'),
-    ('flow_edges', 'flow_edges_by_source', '1760000 176000 2'),
-    ('flow_edges', 'flow_edges_by_target', '1760000 176000 2'),
-    ('flow_edges', 'flow_edges_by_type', '1230000 123000 10000'),
-    ('semantic_nodes', 'semantic_nodes', '10000 1000 300 1'),
-    ('semantic_edges', 'semantic_edges', '50000 5000 1500 5 3 3 1'),
-    ('semantic_edges', 'semantic_edges_by_target', '50000 5000 1500 5');
+    ('lmlang_programs', 'sqlite_autoindex_lmlang_programs_1', '10 1'),
+    ('lmlang_modules', 'lmlang_modules', '50 5 1'),
+    ('lmlang_modules', 'lmlang_modules_by_parent', '40 4 2'),
+    ('lmlang_types', 'lmlang_types', '200 20 1'),
+    ('lmlang_types', 'lmlang_types_by_module', '100 10 3'),
+    ('lmlang_functions', 'lmlang_functions', '8000 800 1'),
+    ('lmlang_functions', 'lmlang_functions_by_module', '8000 800 200'),
+    ('lmlang_functions', 'lmlang_functions_by_parent', '500 50 1'),
+    ('lmlang_functions', 'lmlang_functions_by_entry_node', '8000 800 1'),
+    ('lmlang_compute_nodes', 'lmlang_compute_nodes', '1000000 100000 125 1'),
+    ('lmlang_compute_nodes', 'lmlang_compute_nodes_by_id', '1000000 100000 1'),
+    ('lmlang_compute_nodes', 'lmlang_compute_nodes_by_type', '100000 10000 1000 1'),
+    ('lmlang_compute_nodes', 'lmlang_compute_nodes_by_callee', '40000 4000 5'),
+    ('lmlang_flow_edges', 'lmlang_flow_edges', '1760000 176000 1'),
+    ('lmlang_flow_edges', 'lmlang_flow_edges_by_source', '1760000 176000 2'),
+    ('lmlang_flow_edges', 'lmlang_flow_edges_by_target', '1760000 176000 2'),
+    ('lmlang_flow_edges', 'lmlang_flow_edges_by_type', '1230000 123000 10000'),
+    ('lmlang_semantic_nodes', 'lmlang_semantic_nodes', '10000 1000 300 1'),
+    ('lmlang_semantic_edges', 'lmlang_semantic_edges', '50000 5000 1500 5 3 3 1'),
+    ('lmlang_semantic_edges', 'lmlang_semantic_edges_by_target', '50000 5000 1500 5');
 -- Makes this connection read the rows above (others read them when they open).
 ANALYZE sqlite_schema;
