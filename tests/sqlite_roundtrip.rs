@@ -492,6 +492,40 @@ fn a_large_load_gives_its_readers_back_as_configured() {
     }
 }
 
+/// An undo on top of a commit made with recording off is refused as
+/// `RevisionNotFound` (its record, which says what to undo, is missing), not as
+/// "nothing to undo" while the log shows older edits; on a program that never recorded
+/// anything it is `NothingTo`.
+#[test]
+fn an_undo_over_an_unrecorded_commit_says_its_record_is_missing() {
+    use lmlang_storage::store::InMemoryStore;
+    fn check<S: GraphStore + ProgramHistory>(store: &S, set_history: &dyn Fn(bool)) {
+        let mut g = ProgramGraph::new("app");
+        let main = g.add_function(ModuleId::ROOT, "main", Visibility::Public, vec![], TypeId::I32).expect("main");
+        set_history(true);
+        let p = store.insert_program("gap", &g).expect("insert");
+        store.insert_node(p, main, ComputeOp::Print.into()).expect("recorded");
+        set_history(false);
+        store.insert_node(p, main, ComputeOp::Print.into()).expect("unrecorded");
+        let (_, current) = store.load_program_with_revision(p).expect("load");
+        set_history(true);
+        match store.undo(p, None) {
+            Err(StorageError::RevisionNotFound { program, revision }) => assert_eq!((program, revision), (p, current)),
+            other => panic!("undo over an unrecorded commit: {other:?}"),
+        }
+        assert_eq!(store.load_program_with_revision(p).expect("load").1, current, "nothing was written");
+        set_history(false);
+        let never = store.insert_program("never", &g).expect("insert");
+        store.insert_node(never, main, ComputeOp::Print.into()).expect("unrecorded");
+        set_history(true);
+        assert!(matches!(store.undo(never, None), Err(StorageError::NothingTo { .. })));
+    }
+    let memory = InMemoryStore::new();
+    check(&memory, &|on| memory.set_history(on));
+    let file = SqliteStore::temporary().expect("store");
+    check(&file, &|on| file.set_history(on));
+}
+
 /// `Retention::Newest(n)` keeps the n newest entries, however many commits without
 /// history lie between them (it used to count back revisions and drop entries it should
 /// have kept), on the in-memory backend as on SQLite.

@@ -565,6 +565,9 @@ impl WriteTx for CountingTx<'_> {
     fn history_record(&mut self, program: ProgramId, revision: u64) -> StorageResult<Option<HistoryRecord>> {
         self.inner.history_record(program, revision)
     }
+    fn has_history_below(&mut self, program: ProgramId, revision: u64) -> StorageResult<bool> {
+        self.inner.has_history_below(program, revision)
+    }
     fn append_history(&mut self, program: ProgramId, record: &HistoryRecord) -> StorageResult<()> {
         self.inner.append_history(program, record)
     }

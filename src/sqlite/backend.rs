@@ -335,6 +335,10 @@ impl WriteTx for SqliteTx<'_> {
         history::record(self.conn, program, revision)
     }
 
+    fn has_history_below(&mut self, program: ProgramId, revision: u64) -> StorageResult<bool> {
+        Ok(!history::records(self.conn, program, Some(revision), 1, false)?.is_empty())
+    }
+
     fn append_history(&mut self, program: ProgramId, record: &HistoryRecord) -> StorageResult<()> {
         history::insert(self.conn, &history::EntryRow::new(program, record), &record.delta)?;
         Ok(())

@@ -114,6 +114,8 @@ pub trait WriteTx {
     fn stored_rows(&mut self, program: ProgramId, ids: &ChangeSet) -> StorageResult<EntityRows>;
     /// One history record with its delta, if the program has it.
     fn history_record(&mut self, program: ProgramId, revision: u64) -> StorageResult<Option<HistoryRecord>>;
+    /// Whether the program has a history record below `revision`.
+    fn has_history_below(&mut self, program: ProgramId, revision: u64) -> StorageResult<bool>;
     /// Appends a history record (its revision is new to the program).
     fn append_history(&mut self, program: ProgramId, record: &HistoryRecord) -> StorageResult<()>;
     /// Deletes the history records below `revision` and the tags on them; returns how

@@ -471,6 +471,10 @@ impl WriteTx for MemoryTx<'_> {
         Ok(self.rows(program)?.history.get(&revision).cloned())
     }
 
+    fn has_history_below(&mut self, program: ProgramId, revision: u64) -> StorageResult<bool> {
+        Ok(self.rows(program)?.history.range(..revision).next().is_some())
+    }
+
     fn append_history(&mut self, program: ProgramId, record: &HistoryRecord) -> StorageResult<()> {
         let revision = record.entry.revision;
         let old = self.rows(program)?.history.insert(revision, record.clone());

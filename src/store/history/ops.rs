@@ -109,6 +109,25 @@ impl<B: Backend> Store<B> {
         }
     }
 
+    /// Why an undo (or redo) at `revision` found no head: `NothingTo` when the
+    /// revision's record says so (or the program never recorded anything), but
+    /// `RevisionNotFound` when the revision has no record while older ones exist (it was
+    /// committed with recording off, or pruned): then what to invert is unknown, which
+    /// "nothing to undo" would misstate.
+    fn nothing_to_invert(
+        &self,
+        tx: &mut dyn WriteTx,
+        program: ProgramId,
+        revision: u64,
+        action: &'static str,
+    ) -> StorageResult<StorageError> {
+        let cached = self.cache().get(&program).is_some_and(|c| c.revision == revision && c.heads.is_some());
+        if !cached && tx.history_record(program, revision)?.is_none() && tx.has_history_below(program, revision)? {
+            return Ok(StorageError::RevisionNotFound { program, revision });
+        }
+        Ok(StorageError::NothingTo { program, action })
+    }
+
     /// Gathers what a write of `changes` over `revision` replaces; `stored` is the
     /// stored program when the write has loaded it. `None` when history is off.
     pub(crate) fn history_before(
@@ -224,8 +243,9 @@ impl<B: Backend> Store<B> {
                     if let Some(p) = stale {
                         self.put_back(program, p.revision, p.current);
                     }
-                    let target = if undo { heads.undo } else { heads.redo }
-                        .ok_or(StorageError::NothingTo { program, action })?;
+                    let Some(target) = (if undo { heads.undo } else { heads.redo }) else {
+                        return Err(self.nothing_to_invert(tx, program, revision, action)?);
+                    };
                     let record = tx
                         .history_record(program, target)?
                         .ok_or(StorageError::RevisionNotFound { program, revision: target })?;
