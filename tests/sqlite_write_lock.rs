@@ -367,14 +367,15 @@ fn an_undo_or_redo_with_nothing_to_do_is_refused_without_reading_the_program() {
     assert!(matches!(refused, Err(StorageError::NothingTo { action: "redo", .. })), "{refused:?}");
     assert_eq!((outside(&store), inside(&store)), (0, 0), "redo with nothing to redo");
 
-    // An edit made without history after the recorded one: nothing to undo at the
-    // program's revision. The newest record cannot tell (it has an undo, and no cheap
-    // read gives the revision), so this refusal reads the program first.
+    // An edit made without history after the recorded one: the record that says what
+    // to undo at the program's revision is missing. The newest record cannot tell (it
+    // has an undo, and no cheap read gives the revision), so this refusal reads the
+    // program first.
     let unrecorded = open_watched(&path, SqliteConfig::default());
     unrecorded.insert_node(program, f, ComputeOp::Print.into()).expect("unrecorded edit");
     let store = open_watched(&path, SqliteConfig::default());
     let refused = store.undo(program, None);
-    assert!(matches!(refused, Err(StorageError::NothingTo { action: "undo", .. })), "{refused:?}");
+    assert!(matches!(refused, Err(StorageError::RevisionNotFound { .. })), "{refused:?}");
     assert_eq!((outside(&store), inside(&store)), (1, 0), "a recorded edit below an unrecorded one");
 
     // With something to undo, it is read outside as before, and undone.

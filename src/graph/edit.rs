@@ -64,6 +64,9 @@ impl ProgramGraph {
     pub fn rename_module(&mut self, id: ModuleId, name: &str) -> Result<(), GraphError> {
         check_name(name)?;
         let def = self.require_module(id)?.clone();
+        if def.name == name {
+            return Ok(());
+        }
         if let Some(parent) = def.parent
             && self.modules.child_named(parent, name).is_some_and(|m| m != id)
         {
@@ -211,6 +214,9 @@ impl ProgramGraph {
     pub fn rename_function(&mut self, id: FunctionId, name: &str) -> Result<(), GraphError> {
         check_name(name)?;
         let def = self.require_function(id)?.clone();
+        if def.name == name {
+            return Ok(());
+        }
         self.check_function_name_free(def.module, name, Some(id))?;
         self.modules.detach_function(def.module, &def.name);
         self.modules.attach_function(def.module, name, id);
@@ -223,6 +229,9 @@ impl ProgramGraph {
     pub fn move_function(&mut self, id: FunctionId, module: ModuleId) -> Result<(), GraphError> {
         let def = self.require_function(id)?.clone();
         self.require_module(module)?;
+        if def.module == module {
+            return Ok(());
+        }
         self.check_function_name_free(module, &def.name, Some(id))?;
         self.modules.detach_function(def.module, &def.name);
         self.modules.attach_function(module, &def.name, id);
@@ -235,7 +244,9 @@ impl ProgramGraph {
 
     /// Changes who can see a function.
     pub fn set_function_visibility(&mut self, id: FunctionId, visibility: Visibility) -> Result<(), GraphError> {
-        self.require_function(id)?;
+        if self.require_function(id)?.visibility == visibility {
+            return Ok(());
+        }
         self.update_function(id, |d| d.visibility = visibility);
         self.settle(Touched::Function(id));
         Ok(())
@@ -249,6 +260,9 @@ impl ProgramGraph {
         return_type: TypeId,
     ) -> Result<(), GraphError> {
         let mut def = self.require_function(id)?.clone();
+        if def.params == params && def.return_type == return_type {
+            return Ok(());
+        }
         def.params = params;
         def.return_type = return_type;
         self.check_signature_types(&def)?;
@@ -263,6 +277,9 @@ impl ProgramGraph {
         if !def.is_closure {
             return Err(GraphError::InvalidOp(format!("{id} is not a closure, it cannot capture")));
         }
+        if def.captures == captures {
+            return Ok(());
+        }
         def.captures = captures;
         self.check_signature_types(&def)?;
         self.update_function(id, |d| d.captures = def.captures);
@@ -272,7 +289,9 @@ impl ProgramGraph {
 
     /// Sets or clears the node a function starts at; it must belong to the function.
     pub fn set_entry_node(&mut self, id: FunctionId, node: Option<NodeId>) -> Result<(), GraphError> {
-        self.require_function(id)?;
+        if self.require_function(id)?.entry_node == node {
+            return Ok(());
+        }
         if let Some(n) = node {
             let owner = self.node(n).ok_or(GraphError::NotFound(Entity::Node(n)))?.owner;
             if owner != id {
@@ -342,6 +361,10 @@ impl ProgramGraph {
     pub fn modify_compute_node_op(&mut self, id: NodeId, op: ComputeNodeOp) -> Result<ComputeNodeOp, GraphError> {
         let index = self.node_idx(id).ok_or(GraphError::NotFound(Entity::Node(id)))?;
         self.check_op(&op)?;
+        if self.compute[index].node.op == op {
+            // Nothing changes: no journal stamp, so a store writes nothing for it.
+            return Ok(op);
+        }
         let owner = self.compute[index].node.owner;
         let old = std::mem::replace(&mut self.compute[index].node.op, op.clone());
         if let Some(t) = old.function_ref() {

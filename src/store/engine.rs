@@ -332,15 +332,23 @@ impl<B: Backend> Store<B> {
                 return Ok(None);
             };
             let before = graph.revision();
+            let ids_before = graph.next_ids();
             match op(&mut graph) {
                 Ok(value) => {
                     let changes = graph.changes_since(before);
+                    if changes.is_empty() && graph.next_ids() == ids_before {
+                        // An edit that changed nothing (a node set to its own op, an
+                        // empty group) is no commit: no revision, no history entry for
+                        // an undo to spend, no conflict for a save made at this one.
+                        self.cache().entry(program).or_default().hold(revision, graph);
+                        return Ok(Some((value, SaveReport::default(), None, revision, None)));
+                    }
                     let pending = self.history_before(tx, program, revision, &changes, None)?;
                     let report =
                         tx.write_changes(program, &graph, &changes, Pending::replacing(pending.as_ref(), None))?;
                     let new_revision = tx.finish(program, &graph, now_unix())?;
                     let heads = self.history_after(tx, program, pending, new_revision, &graph, message)?;
-                    Ok(Some((value, report, graph, new_revision, heads)))
+                    Ok(Some((value, report, Some(graph), new_revision, heads)))
                 }
                 Err(e) => {
                     // A single refused edit left the graph untouched: keep it. A group
@@ -355,7 +363,9 @@ impl<B: Backend> Store<B> {
         self.end_write(program, &result);
         match result {
             Ok((value, report, graph, revision, heads)) => {
-                self.install(program, CacheEntry::committed(revision, graph, heads));
+                if let Some(graph) = graph {
+                    self.install(program, CacheEntry::committed(revision, graph, heads));
+                }
                 Ok((value, report))
             }
             Err(e) => {
@@ -495,6 +505,10 @@ impl<B: Backend> GraphStore for Store<B> {
 
     fn rename_program(&self, program: ProgramId, name: &str) -> StorageResult<()> {
         Self::check_name(name)?;
+        if self.backend.program_by_name(name)? == Some(program) {
+            // Already so named: no commit (no revision, no history entry).
+            return Ok(());
+        }
         self.backend.write(&mut |tx| {
             let before = tx.revision(program)?;
             tx.rename_program(program, name)?;

@@ -333,11 +333,20 @@ pub fn random_edits_check_out_and_undo_exactly(store: &dyn ProgramHistory) {
         .run(&strategy, |(g, script)| {
             counter.set(counter.get() + 1);
             let p = store.insert_program(&format!("random-{}", counter.get()), &g).expect("insert");
-            let mut states = vec![store.load_program(p).expect("load")];
+            let (first, mut revision) = store.load_program_with_revision(p).expect("load");
+            let mut states = vec![first];
             for step in script {
-                // Every accepted edit commits one revision; a refused one none.
+                // Every accepted edit that changes something commits one revision; a
+                // refused one, or one that changes nothing, none.
                 if store.edit(p, &mut |g| crate::common::try_step(g, step)).is_ok() {
-                    states.push(store.load_program(p).expect("load"));
+                    let (now, at) = store.load_program_with_revision(p).expect("load");
+                    if at == revision {
+                        proptest::prop_assert_eq!(Some(&now), states.last(), "revision {} changed", at);
+                    } else {
+                        proptest::prop_assert_eq!(at, revision + 1);
+                        states.push(now);
+                        revision = at;
+                    }
                 }
             }
             let log = all_log(store, p);
@@ -373,4 +382,37 @@ pub fn a_message_with_a_nul_is_refused_alike_and_writes_nothing(store: &dyn Prog
     let kept = "línea\nsegunda\t✓ \u{7f}";
     store.save_with_message(p, &changed, kept).unwrap();
     assert_eq!(all_log(store, p)[0].message.as_deref(), Some(kept));
+}
+
+/// Writes that change nothing (a node set to its own op, an empty function update, a
+/// rename to the current name, an empty edit group) make no commit: the revision stays,
+/// the log gains no entry for an undo to spend, and a save made at that revision still
+/// goes through.
+pub fn writes_that_change_nothing_make_no_commit(store: &dyn ProgramHistory) {
+    let p = store.insert_program("no-op", &sample()).unwrap();
+    let (g, at) = store.load_program_with_revision(p).unwrap();
+    let entries = all_log(store, p).len();
+    let (node, op) = g
+        .nodes()
+        .find(|(_, n)| matches!(n.op, ComputeNodeOp::Core(ComputeOp::Const { .. })))
+        .map(|(id, n)| (id, n.op.clone()))
+        .unwrap();
+    let square = function_named(&g, "square");
+    let visibility = g.function(square).unwrap().visibility;
+    let root_name = g.module(ModuleId::ROOT).unwrap().name.clone();
+    assert_eq!(store.update_node(p, node, op.clone()).unwrap(), op);
+    store.update_function(p, square, FunctionUpdate::default()).unwrap();
+    store.update_function(p, square, FunctionUpdate { visibility: Some(visibility), ..Default::default() }).unwrap();
+    store.update_module(p, ModuleId::ROOT, &root_name).unwrap();
+    store.rename_program(p, "no-op").unwrap();
+    let report = store.edit(p, &mut |_| Ok(())).unwrap();
+    assert_eq!(report.rows_written + report.rows_deleted, 0);
+    assert_eq!(store.load_program_with_revision(p).unwrap(), (g.clone(), at), "no revision was made");
+    assert_eq!(all_log(store, p).len(), entries, "no history entry was made");
+    let mut edited = g;
+    edited.add_core_op(function_named(&edited, "main"), ComputeOp::Print).unwrap();
+    store.save_program_if_at(p, &edited, at).unwrap();
+    // A real change still commits.
+    store.update_node(p, node, ComputeOp::Const { value: ConstValue::I64(12_345) }.into()).unwrap();
+    assert_eq!(store.load_program_with_revision(p).unwrap().1, at + 2);
 }

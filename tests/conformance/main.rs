@@ -166,6 +166,7 @@ macro_rules! conformance {
                 deleting_a_program_deletes_its_history,
                 random_edits_check_out_and_undo_exactly,
                 a_message_with_a_nul_is_refused_alike_and_writes_nothing,
+                writes_that_change_nothing_make_no_commit,
             );
         }
     };
