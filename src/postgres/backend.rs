@@ -115,6 +115,10 @@ fn require_program(conn: &mut PgConnection, program: ProgramId) -> StorageResult
 }
 
 impl<C: PgConnections> Backend for PgBackend<C> {
+    fn reads_beside_writes(&self) -> bool {
+        self.connections.reads_beside_writes()
+    }
+
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
         self.with_connection(|conn| {
             programs::pg::list(conn)?.into_iter().map(|(row, name)| row.summary(name)).collect()

@@ -42,6 +42,12 @@ pub trait PgConnections: Send + Sync {
         None
     }
 
+    /// Whether a read can run while a write of this source is open on the same thread
+    /// (false for one lent connection, which the write holds).
+    fn reads_beside_writes(&self) -> bool {
+        true
+    }
+
     /// Runs `work` in one write transaction (a savepoint inside a host's open one),
     /// again when a serialization failure or deadlock rolled it back and that can be
     /// retried.
@@ -78,6 +84,12 @@ impl PgPoolConnections {
 }
 
 impl PgConnections for PgPoolConnections {
+    /// A pool of one connection (a test pool, typically) has none to read with while
+    /// its write holds it.
+    fn reads_beside_writes(&self) -> bool {
+        self.pool().max_size() > 1
+    }
+
     fn read<T>(&self, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
         self.reads.read(&mut |conn| read_on(conn, work))
     }
@@ -227,6 +239,10 @@ fn snapshot_on<T>(
 }
 
 impl PgConnections for PgHostConnection<'_> {
+    fn reads_beside_writes(&self) -> bool {
+        false
+    }
+
     fn read<T>(&self, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
         read_on(&mut self.lock(), work)
     }

@@ -218,6 +218,10 @@ impl<C: Connections> Backend for SqliteBackend<C> {
         self.connections.read_only()
     }
 
+    fn reads_beside_writes(&self) -> bool {
+        self.connections.reads_beside_writes()
+    }
+
     fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
         self.write_with(false, work)
     }

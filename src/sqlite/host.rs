@@ -43,6 +43,11 @@ impl HostPool {
 }
 
 impl Connections for HostPool {
+    /// A pool of one connection has none to read with while its write holds it.
+    fn reads_beside_writes(&self) -> bool {
+        self.pool.max_size() > 1
+    }
+
     fn read<T>(&self, work: &mut dyn FnMut(&mut SqliteConnection) -> StorageResult<T>) -> StorageResult<T> {
         let mut conn = self.pool.get().map_err(classify_pool)?;
         work(&mut conn)
@@ -73,6 +78,10 @@ impl Connections for HostConnection<'_> {
     fn read<T>(&self, work: &mut dyn FnMut(&mut SqliteConnection) -> StorageResult<T>) -> StorageResult<T> {
         let mut conn = lock(&self.conn);
         work(&mut conn)
+    }
+
+    fn reads_beside_writes(&self) -> bool {
+        false
     }
 
     fn write<T>(&self, new_program: bool, work: &mut WriteWork<'_, T>) -> StorageResult<T> {

@@ -51,6 +51,12 @@ pub trait Connections: Send + Sync {
         self.read(&mut |conn| connection::read_transaction(conn, |c| mapper::read_graph(c, program, verify_semantic)))
     }
 
+    /// Whether a read can run while a write of this source is open on the same thread
+    /// (false for one lent connection, which the write holds).
+    fn reads_beside_writes(&self) -> bool {
+        true
+    }
+
     /// Whether every write must be refused with `ReadOnly` before it starts.
     fn read_only(&self) -> bool {
         false

@@ -68,6 +68,13 @@ pub trait Backend: Send + Sync {
         false
     }
 
+    /// Whether a read can run while this backend's own write transaction is open on
+    /// another frame of the same thread (an `edit` closure reading the store): not on
+    /// one lent connection or the in-memory tables, where it would wait for the write.
+    fn reads_beside_writes(&self) -> bool {
+        true
+    }
+
     /// Runs `work` in one write transaction (on SQLite, `BEGIN IMMEDIATE`), committing
     /// if it returns `Ok` and rolling back otherwise. Writers are serialised.
     fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T>;

@@ -20,6 +20,7 @@ use super::api::{EditFn, GraphStore};
 use super::backend::{Backend, WriteTx};
 use super::error::{DatabaseErrorKind, ProgramRef, StorageError, StorageResult};
 use super::history::{Heads, Pending};
+use super::reentry::{self, Editing};
 use super::trace::Timed;
 use super::types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport, now_unix};
 use crate::graph::{ChangeSet, EdgeView, Entity, GraphError, Lineage, ProgramGraph};
@@ -187,7 +188,7 @@ impl<B: Backend> Store<B> {
     /// the write would only meet it again (on a lent connection, as a Diesel transaction
     /// manager marked broken), or on a pool wait for a connection a second time.
     pub(crate) fn reload(&self, program: ProgramId) -> StorageResult<()> {
-        let (graph, revision) = match self.backend.load(program) {
+        let (graph, revision) = match self.rows()?.load(program) {
             Ok(loaded) => loaded,
             Err(e) if e.database_kind() == Some(DatabaseErrorKind::ConnectionLost) => return Err(e),
             Err(e) => {
@@ -211,6 +212,7 @@ impl<B: Backend> Store<B> {
     pub(crate) fn write_from_stored<T>(&self, program: ProgramId, work: &mut AttemptFn<'_, T>) -> StorageResult<T> {
         let mut first_attempt = true;
         loop {
+            self.may_write()?;
             if let Some(done) = self.backend.write(&mut |tx| work(tx, first_attempt))? {
                 return Ok(done);
             }
@@ -265,6 +267,27 @@ impl<B: Backend> Store<B> {
         &self.backend
     }
 
+    /// This store's identity for [`reentry`](super::reentry): its address, fixed while
+    /// any of its methods runs.
+    fn address(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// The backend for a read, refused from inside this store's own edit closure when
+    /// the backend cannot read beside its own write (it would wait for that edit).
+    pub(crate) fn rows(&self) -> StorageResult<&B> {
+        if !self.backend.reads_beside_writes() {
+            reentry::refuse_inside_edit(self.address())?;
+        }
+        Ok(&self.backend)
+    }
+
+    /// Refuses a write from inside this store's own edit closure: every backend runs
+    /// one write at a time (per program on PostgreSQL), so it would wait for that edit.
+    pub(crate) fn may_write(&self) -> StorageResult<()> {
+        reentry::refuse_inside_edit(self.address())
+    }
+
     pub(crate) fn cache(&self) -> MutexGuard<'_, HashMap<ProgramId, CacheEntry>> {
         // A panic while holding the lock cannot leave the cache inconsistent with the
         // database (entries are replaced whole), so a poisoned lock is still usable.
@@ -317,6 +340,7 @@ impl<B: Backend> Store<B> {
         message: Option<&str>,
         mut op: impl FnMut(&mut ProgramGraph) -> Result<T, GraphError>,
     ) -> StorageResult<(T, SaveReport)> {
+        self.may_write()?;
         crate::store::history::check_message(message)?;
         self.preload(program)?;
         if self.history_enabled() {
@@ -333,7 +357,11 @@ impl<B: Backend> Store<B> {
             };
             let before = graph.revision();
             let ids_before = graph.next_ids();
-            match op(&mut graph) {
+            let outcome = {
+                let _editing = Editing::enter(self.address());
+                op(&mut graph)
+            };
+            match outcome {
                 Ok(value) => {
                     let changes = graph.changes_since(before);
                     if changes.is_empty() && graph.next_ids() == ids_before {
@@ -435,6 +463,7 @@ impl<B: Backend> GraphStore for Store<B> {
             Self::check_valid_cheap(graph)?;
             // `check_valid_cheap` just proved the graph whole, which is what lets the
             // backend take its fast path.
+            self.may_write()?;
             let (program, report, revision) = self.backend.write_new_program(&mut |tx| {
                 let program = tx.insert_program(name, now_unix())?;
                 let report = tx.write_all(program, graph)?;
@@ -456,7 +485,7 @@ impl<B: Backend> GraphStore for Store<B> {
     fn load_program_with_revision(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)> {
         let span = tracing::info_span!("lmlang_load", %program, nodes = Empty, edges = Empty, duration_ms = Empty);
         Timed::new(span).run(|span| {
-            let (graph, revision) = self.backend.load(program)?;
+            let (graph, revision) = self.rows()?.load(program)?;
             span.record("nodes", graph.node_count());
             span.record("edges", graph.edge_count());
             self.remember_synced(program, &graph, revision);
@@ -497,6 +526,7 @@ impl<B: Backend> GraphStore for Store<B> {
     fn delete_program(&self, program: ProgramId) -> StorageResult<()> {
         let span = tracing::info_span!("lmlang_delete_program", %program, duration_ms = Empty);
         Timed::new(span).run(|_| {
+            self.may_write()?;
             self.backend.write(&mut |tx| tx.delete_program(program))?;
             self.cache().remove(&program);
             Ok(())
@@ -505,10 +535,11 @@ impl<B: Backend> GraphStore for Store<B> {
 
     fn rename_program(&self, program: ProgramId, name: &str) -> StorageResult<()> {
         Self::check_name(name)?;
-        if self.backend.program_by_name(name)? == Some(program) {
+        if self.rows()?.program_by_name(name)? == Some(program) {
             // Already so named: no commit (no revision, no history entry).
             return Ok(());
         }
+        self.may_write()?;
         self.backend.write(&mut |tx| {
             let before = tx.revision(program)?;
             tx.rename_program(program, name)?;
@@ -518,7 +549,7 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
-        self.backend.list_programs()
+        self.rows()?.list_programs()
     }
 
     fn find_program(&self, name: &str) -> StorageResult<ProgramId> {
@@ -528,7 +559,7 @@ impl<B: Backend> GraphStore for Store<B> {
             // byte with an error that would abort a host's transaction around us.
             return Err(not_found());
         }
-        self.backend.program_by_name(name)?.ok_or_else(not_found)
+        self.rows()?.program_by_name(name)?.ok_or_else(not_found)
     }
 
     fn edit(&self, program: ProgramId, edits: &mut EditFn<'_>) -> StorageResult<SaveReport> {
@@ -540,7 +571,7 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn get_node(&self, program: ProgramId, node: NodeId) -> StorageResult<ComputeNode> {
-        let found = self.backend.node(program, node)?;
+        let found = self.rows()?.node(program, node)?;
         self.require(program, found, Entity::Node(node))
     }
 
@@ -557,7 +588,7 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn get_edge(&self, program: ProgramId, edge: EdgeId) -> StorageResult<EdgeView> {
-        let found = self.backend.edge(program, edge)?;
+        let found = self.rows()?.edge(program, edge)?;
         self.require(program, found, Entity::Edge(edge))
     }
 
@@ -584,11 +615,11 @@ impl<B: Backend> GraphStore for Store<B> {
     fn get_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<LmType> {
         if ty.is_builtin() {
             // Built-ins are not stored; the program must still exist.
-            self.backend.module(program, ModuleId::ROOT)?;
+            self.rows()?.module(program, ModuleId::ROOT)?;
             let builtin = TypeRegistry::new().get(ty).cloned();
             return self.require(program, builtin, Entity::Type(ty));
         }
-        let found = self.backend.user_type(program, ty)?;
+        let found = self.rows()?.user_type(program, ty)?;
         self.require(program, found, Entity::Type(ty))
     }
 
@@ -607,7 +638,7 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn get_function(&self, program: ProgramId, function: FunctionId) -> StorageResult<FunctionDef> {
-        let found = self.backend.function(program, function)?;
+        let found = self.rows()?.function(program, function)?;
         self.require(program, found, Entity::Function(function))
     }
 
@@ -654,7 +685,7 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn get_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<ModuleDef> {
-        let found = self.backend.module(program, module)?;
+        let found = self.rows()?.module(program, module)?;
         self.require(program, found, Entity::Module(module))
     }
 
@@ -671,31 +702,31 @@ impl<B: Backend> GraphStore for Store<B> {
         program: ProgramId,
         function: FunctionId,
     ) -> StorageResult<Vec<(NodeId, ComputeNode)>> {
-        self.backend.nodes_by_owner(program, function)
+        self.rows()?.nodes_by_owner(program, function)
     }
 
     fn find_edges_from(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>> {
-        self.backend.edges_from(program, node)
+        self.rows()?.edges_from(program, node)
     }
 
     fn find_edges_to(&self, program: ProgramId, node: NodeId) -> StorageResult<Vec<EdgeView>> {
-        self.backend.edges_to(program, node)
+        self.rows()?.edges_to(program, node)
     }
 
     fn find_functions_in_module(&self, program: ProgramId, module: ModuleId) -> StorageResult<Vec<FunctionDef>> {
-        self.backend.functions_in_module(program, module)
+        self.rows()?.functions_in_module(program, module)
     }
 
     fn find_nodes_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<NodeId>> {
-        self.backend.nodes_by_type(program, ty)
+        self.rows()?.nodes_by_type(program, ty)
     }
 
     fn find_edges_by_type(&self, program: ProgramId, ty: TypeId) -> StorageResult<Vec<EdgeView>> {
-        self.backend.edges_by_type(program, ty)
+        self.rows()?.edges_by_type(program, ty)
     }
 
     fn find_module_by_path(&self, program: ProgramId, path: &[&str]) -> StorageResult<ModuleId> {
-        let modules = self.backend.modules(program)?;
+        let modules = self.rows()?.modules(program)?;
         let tree = crate::graph::ModuleTree::from_defs(modules);
         tree.resolve(path).ok_or_else(|| StorageError::ModulePathNotFound { program, path: path.join("::") })
     }
@@ -752,6 +783,7 @@ impl<B: Backend> Store<B> {
         message: Option<&str>,
         expected: Option<u64>,
     ) -> StorageResult<SaveReport> {
+        self.may_write()?;
         crate::store::history::check_message(message)?;
         Self::check_valid_cheap(graph)?;
         if self.history_enabled() {
@@ -828,6 +860,7 @@ impl<B: Backend> Store<B> {
         graph: &ProgramGraph,
         function: FunctionId,
     ) -> StorageResult<SaveReport> {
+        self.may_write()?;
         if graph.function(function).is_none() {
             return Err(StorageError::NotFound { program, entity: Entity::Function(function) });
         }

@@ -235,6 +235,15 @@ pub enum StorageError {
     /// one, and every backend refuses it alike. Nothing was written.
     #[error("invalid commit message {0:?}: it must contain no NUL character")]
     InvalidMessage(String),
+    /// A write, or on a store that cannot read beside its own write (one lent
+    /// connection, the in-memory store) a read, called from inside an `edit` closure
+    /// of the same store. It would wait for the edit that waits for it; it is refused
+    /// instead. Work on the graph the closure is given, or read before the edit.
+    #[error(
+        "a call into the store from inside one of its own edit closures would wait for that edit; \
+             use the graph the closure is given, or read what you need before the edit"
+    )]
+    Reentrant,
     /// A JSON payload could not be encoded or decoded.
     #[error("JSON payload error: {0}")]
     Json(#[from] serde_json::Error),

@@ -263,6 +263,10 @@ impl Backend for MemoryBackend {
         self.read(program, |p| p.tags.iter().map(|(name, &revision)| Tag { name: name.clone(), revision }).collect())
     }
 
+    fn reads_beside_writes(&self) -> bool {
+        false
+    }
+
     fn write<T>(&self, work: &mut dyn FnMut(&mut dyn WriteTx) -> StorageResult<T>) -> StorageResult<T> {
         let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
         // Work on a transaction log applied only on success: nothing a failed

@@ -11,6 +11,7 @@ mod error;
 pub(crate) use error::WHOLE_FILE;
 mod history;
 mod memory;
+mod reentry;
 pub(crate) mod trace;
 mod types;
 

@@ -155,6 +155,7 @@ macro_rules! conformance {
                 save_function_of_ids_another_writer_took_is_refused_as_such,
                 a_save_if_at_an_old_revision_writes_nothing,
                 unnamed_structs_and_enums_are_refused,
+                calls_from_inside_an_edit_are_refused_or_answered_never_hung,
             );
             conformance!(@history $backend,
                 undo_and_redo_every_kind_of_write,

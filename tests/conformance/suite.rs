@@ -772,3 +772,44 @@ pub fn unnamed_structs_and_enums_are_refused(store: &dyn GraphStore) {
     assert!(local.validate().is_empty());
     assert_eq!(store.load_program(p).unwrap(), g);
 }
+
+/// Calls into the store from inside one of its own `edit` closures: a write is refused
+/// as `Reentrant` on every backend (it would wait for the edit that waits for it), a
+/// read either answers with the committed state or is refused alike (one lent
+/// connection, the in-memory store); nothing hangs, and the edit itself commits.
+pub fn calls_from_inside_an_edit_are_refused_or_answered_never_hung(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "reentrant");
+    let main = function_named(&g, "main");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watched = done.clone();
+    // A regression hangs for good: end the test binary with a message instead.
+    std::thread::spawn(move || {
+        for _ in 0..600 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if watched.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+        }
+        eprintln!("a call from inside an edit closure hung for a minute");
+        std::process::abort();
+    });
+    let (mut write, mut read, mut nested) = (None, None, None);
+    store
+        .edit(p, &mut |graph| {
+            write = Some(store.insert_node(p, main, ComputeOp::Print.into()).map(drop));
+            nested = Some(store.edit(p, &mut |_| Ok(())).map(drop));
+            read = Some(store.load_program(p));
+            graph.add_core_op(main, ComputeOp::ReadLine).map(drop)
+        })
+        .unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(matches!(write, Some(Err(StorageError::Reentrant))), "{write:?}");
+    assert!(matches!(nested, Some(Err(StorageError::Reentrant))), "{nested:?}");
+    match read {
+        Some(Ok(seen)) => assert_eq!(seen, g, "a read inside the edit sees the committed state"),
+        Some(Err(StorageError::Reentrant)) => {}
+        other => panic!("{other:?}"),
+    }
+    let after = store.load_program(p).unwrap();
+    assert_eq!(after.node_count(), g.node_count() + 1, "the edit itself committed, and only it");
+}

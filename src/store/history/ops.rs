@@ -210,6 +210,7 @@ impl<B: Backend> Store<B> {
 
     /// Applies the delta at the top of the undo (or redo) stack as a new commit.
     fn invert(&self, program: ProgramId, undo: bool, message: Option<&str>) -> StorageResult<u64> {
+        self.may_write()?;
         super::check_message(message)?;
         let action = if undo { "undo" } else { "redo" };
         let span = tracing::info_span!("lmlang_history_invert", %program, action);
@@ -376,7 +377,7 @@ fn append(
 
 impl<B: Backend> ProgramHistory for Store<B> {
     fn log(&self, program: ProgramId, page: LogPage) -> StorageResult<Vec<HistoryEntry>> {
-        let records = self.backend.history(program, page.before, page.limit, false)?;
+        let records = self.rows()?.history(program, page.before, page.limit, false)?;
         Ok(records.into_iter().map(|r| r.entry).collect())
     }
 
@@ -391,7 +392,7 @@ impl<B: Backend> ProgramHistory for Store<B> {
     fn load_at(&self, program: ProgramId, revision: u64) -> StorageResult<ProgramGraph> {
         let span = tracing::info_span!("lmlang_load_at", %program, revision);
         let _guard = span.enter();
-        let (current, at) = self.backend.load(program)?;
+        let (current, at) = self.rows()?.load(program)?;
         // A revision that was never made, or that history cannot reach (an entry on
         // the way back was pruned or not recorded), is reported as the one asked for.
         let missing = || StorageError::RevisionNotFound { program, revision };
@@ -403,7 +404,7 @@ impl<B: Backend> ProgramHistory for Store<B> {
         }
         // Records `at` down to `revision`: the deltas of the ones above `revision`,
         // and the root recorded at `revision` to check the result against.
-        let records = self.backend.history(program, Some(at + 1), at - revision + 1, true)?;
+        let records = self.rows()?.history(program, Some(at + 1), at - revision + 1, true)?;
         let mut patch = Patch::default();
         let mut expected = at;
         let mut root = None;
@@ -432,6 +433,7 @@ impl<B: Backend> ProgramHistory for Store<B> {
 
     fn tag(&self, program: ProgramId, name: &str, revision: u64) -> StorageResult<()> {
         Self::check_tag_name(name)?;
+        self.may_write()?;
         self.backend.write(&mut |tx| {
             tx.revision(program)?;
             if tx.history_record(program, revision)?.is_none() {
@@ -447,6 +449,7 @@ impl<B: Backend> ProgramHistory for Store<B> {
         if name.is_empty() || name.contains('\0') {
             return Err(StorageError::InvalidTagName(name.to_string()));
         }
+        self.may_write()?;
         self.backend.write(&mut |tx| {
             tx.revision(program)?;
             match tx.remove_tag(program, name)? {
@@ -457,7 +460,7 @@ impl<B: Backend> ProgramHistory for Store<B> {
     }
 
     fn tags(&self, program: ProgramId) -> StorageResult<Vec<Tag>> {
-        self.backend.tags(program)
+        self.rows()?.tags(program)
     }
 
     fn tagged(&self, program: ProgramId, name: &str) -> StorageResult<u64> {
@@ -481,13 +484,14 @@ impl<B: Backend> ProgramHistory for Store<B> {
             Retention::Before(r) => r,
             Retention::Newest(n) => {
                 let limit = n.max(1);
-                let newest = self.backend.history(program, None, limit, false)?;
+                let newest = self.rows()?.history(program, None, limit, false)?;
                 if (newest.len() as u64) < limit {
                     return Ok(0);
                 }
                 newest.last().map_or(0, |r| r.entry.revision)
             }
         };
+        self.may_write()?;
         self.backend.write(&mut |tx| {
             let revision = tx.revision(program)?;
             tx.prune_history(program, oldest_kept.min(revision))
