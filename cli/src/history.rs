@@ -2,7 +2,7 @@
 //! `PROGRAM@REVISION` / `PROGRAM@TAG` for the commands that read a program.
 
 use crate::db::Db;
-use crate::output::{Progress, outln, print_json, print_table};
+use crate::output::{Progress, escape_controls, outln, print_json, print_table};
 use crate::programs::{resolve, resolve_to_change};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
@@ -11,10 +11,19 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// A revision named by number or by tag.
-pub fn revision(store: &Db, id: ProgramId, what: &str) -> Result<u64, Failure> {
-    match what.parse::<u64>() {
-        Ok(n) => Ok(n),
-        Err(_) => Ok(store.tagged(id, what)?),
+pub fn revision(store: &Db, id: ProgramId, program: &str, what: &str) -> Result<u64, Failure> {
+    let program = escape_controls(program);
+    if !what.is_empty() && what.bytes().all(|b| b.is_ascii_digit()) {
+        // Tag names are never numbers: digits that overflow are no tag either.
+        return what
+            .parse::<u64>()
+            .map_err(|_| Failure(format!("{what} is no revision of {program}: revisions are below 2^64")));
+    }
+    match store.tagged(id, what) {
+        Err(StorageError::TagNotFound { .. }) => {
+            Err(Failure(format!("{program} has no tag {what:?}; `lmstore tag {program}` lists its tags")))
+        }
+        found => Ok(found?),
     }
 }
 
@@ -23,7 +32,7 @@ pub fn revision(store: &Db, id: ProgramId, what: &str) -> Result<u64, Failure> {
 pub fn program_at(store: &Db, what: &str) -> Result<Option<ProgramGraph>, Failure> {
     let Some((program, at)) = what.rsplit_once('@') else { return Ok(None) };
     let id = resolve(store, program)?;
-    load_at(store, id, program, revision(store, id, at)?).map(Some)
+    load_at(store, id, program, revision(store, id, program, at)?).map(Some)
 }
 
 /// The program as it was at `revision`, a missing revision named as the user named the
@@ -97,7 +106,7 @@ pub fn undo(store: &Db, program: &str, redo: bool, message: Option<&str>) -> Cmd
 
 pub fn checkout(store: &Db, program: &str, at: &str, output: Option<&Path>, new_name: Option<&str>) -> CmdResult {
     let id = resolve(store, program)?;
-    let revision = revision(store, id, at)?;
+    let revision = revision(store, id, program, at)?;
     let progress = Progress::steps(if new_name.is_some() { 2 } else { 3 });
     progress.step(format!("loading {program} at revision {revision}"));
     let g = load_at(store, id, program, revision)?;
@@ -107,7 +116,7 @@ pub fn checkout(store: &Db, program: &str, at: &str, output: Option<&Path>, new_
             crate::programs::check_new_name(name)?;
             store.insert_program(name, &g)?;
             progress.finish();
-            outln!("stored {program}@{revision} as {name}")?;
+            outln!("stored {}@{revision} as {}", escape_controls(program), escape_controls(name))?;
             Ok(ExitCode::SUCCESS)
         }
         // The name inside the file is one `import` can take and `lmstore` name back.
@@ -126,7 +135,7 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
         }
         (Some(name), true) => {
             store.untag(id, name)?;
-            outln!("removed tag {name}")?;
+            outln!("removed tag {}", escape_controls(name))?;
         }
         (Some(name), false) => {
             // Without --revision, the program's current revision (the newest history
@@ -141,7 +150,7 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
                 listed.map(|p| p.revision).ok_or_else(|| StorageError::ProgramNotFound(ProgramRef::Id(id)).into())
             };
             let revision = match at {
-                Some(at) => revision(store, id, at)?,
+                Some(at) => revision(store, id, program, at)?,
                 None => current()?,
             };
             match store.tag(id, name, revision) {
@@ -153,7 +162,7 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
                 }
                 tagged => tagged?,
             }
-            outln!("{name} names revision {revision} of {program}")?;
+            outln!("{} names revision {revision} of {}", escape_controls(name), escape_controls(program))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -5,7 +5,7 @@ use crate::output::{Progress, outln, print_json, print_table};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::FunctionId;
-use lmlang_storage::store::{ProgramId, StorageError};
+use lmlang_storage::store::{DatabaseErrorKind, ProgramId, StorageError};
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -177,7 +177,19 @@ pub fn delete(store: &Db, program: &str) -> CmdResult {
     let id = resolve_to_change(store, program)?;
     // The name is for the message only: a damaged listing leaves it out.
     let name = store.list_programs().ok().and_then(|l| l.into_iter().find(|p| p.id == id)).map(|p| p.name);
-    store.delete_program(id)?;
+    match store.delete_program(id) {
+        Ok(()) => {}
+        // Our own rows cascade; a row of another application's table that refers to
+        // the program (a service's foreign key) is what refuses.
+        Err(StorageError::Database { kind: DatabaseErrorKind::ForeignKeyViolation, .. }) => {
+            return Err(Failure(format!(
+                "{} is still referred to by rows of another application's tables (a foreign key on \
+                 lmlang_programs); nothing was deleted: delete or change those rows first",
+                crate::output::escape_controls(program)
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    }
     match name {
         Some(name) => outln!("deleted {} (#{})", crate::output::escape_controls(&name), id.0)?,
         None => outln!("deleted #{}", id.0)?,

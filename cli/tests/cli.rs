@@ -248,3 +248,26 @@ fn a_demo_clears_what_a_killed_demo_left() {
     assert!(!names.contains(&left));
     assert!(names.contains(&elsewhere));
 }
+
+/// A service's table that refers to a program (a foreign key on `lmlang_programs`)
+/// keeps `lmstore delete` from deleting it: said in one line that names the way out,
+/// and nothing is deleted.
+#[test]
+fn delete_of_a_program_a_service_refers_to_says_so_and_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "50", "--name", "p"]);
+    let conn = rusqlite::Connection::open(d.join("lmlang.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, program_id BIGINT NOT NULL REFERENCES lmlang_programs (id)); \
+         INSERT INTO users (program_id) VALUES (1);",
+    )
+    .unwrap();
+    drop(conn);
+    let out = lmstore(d, &["delete", "p"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("referred to by rows of another application's tables") && err.contains("nothing was deleted"));
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(ok(d, &["list"]).contains("p "), "the program is still there");
+}

@@ -243,3 +243,27 @@ fn a_file_whose_root_cannot_be_compared_is_saved_only_with_force() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("reads as a program id"), "{out:?}");
 }
+
+/// Revisions and tags that are not there are named as the user named the program, a
+/// number past u64 is no tag, and names echoed back cannot write terminal escapes.
+#[test]
+fn missing_tags_and_revisions_are_named_as_given_and_names_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let fails = |args: &[&str]| {
+        let out = lmstore(d, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = fails(&["diff", "sample@nosuch", "sample"]);
+    assert!(err.contains("sample has no tag \"nosuch\"") && !err.contains("#1"), "{err}");
+    let err = fails(&["checkout", "sample", "--revision", "nosuch"]);
+    assert!(err.contains("sample has no tag \"nosuch\""), "{err}");
+    let err = fails(&["checkout", "sample", "--revision", "99999999999999999999"]);
+    assert!(err.contains("is no revision of sample"), "{err}");
+    let out = ok(d, &["tag", "sample", "bad\u{1b}[31mred"]);
+    assert!(!out.contains('\u{1b}') && out.contains("names revision"), "{out:?}");
+    let out = ok(d, &["tag", "sample", "bad\u{1b}[31mred", "--delete"]);
+    assert!(!out.contains('\u{1b}') && out.contains("removed tag"), "{out:?}");
+}

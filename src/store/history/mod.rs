@@ -128,8 +128,9 @@ pub trait ProgramHistory: super::GraphStore {
     /// Ids the undone commit handed out are not given back. Fails with `NothingTo`
     /// when there is nothing to undo.
     fn undo(&self, program: ProgramId, message: Option<&str>) -> StorageResult<u64>;
-    /// Redoes the newest undo, as a new commit; returns its revision. Any other commit
-    /// after an undo clears what can be redone, as in an editor.
+    /// Redoes the newest undo, as a new commit; returns its revision. Any other edit of
+    /// the program after an undo clears what can be redone, as in an editor (a rename,
+    /// which changes no content, keeps it).
     fn redo(&self, program: ProgramId, message: Option<&str>) -> StorageResult<u64>;
     /// The program as it was at `revision` (ids, holes and next ids of then). Its root
     /// hash is checked against the one recorded at the time.
