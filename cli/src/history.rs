@@ -71,7 +71,7 @@ pub fn log(store: &Db, program: &str, page: LogPage, json: bool) -> CmdResult {
             let named: Vec<&str> = tags.iter().filter(|t| t.revision == e.revision).map(|t| t.name.as_str()).collect();
             vec![
                 e.revision.to_string(),
-                e.committed_at.to_string(),
+                utc(e.committed_at),
                 kind(e.kind),
                 e.root.to_hex()[..16].to_string(),
                 named.join(","),
@@ -81,6 +81,20 @@ pub fn log(store: &Db, program: &str, page: LogPage, json: bool) -> CmdResult {
         .collect();
     print_table(&["REVISION", "TIME", "KIND", "ROOT HASH", "TAGS", "MESSAGE"], &rows)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A commit time for people (`2026-12-06 15:55:36 UTC`); a value no calendar date
+/// holds (a damaged row) is shown as the number stored.
+fn utc(seconds: i64) -> String {
+    // 9999-12-31T23:59:59Z, the last second RFC 3339 can write.
+    const LAST: i64 = 253_402_300_799;
+    match u64::try_from(seconds) {
+        Ok(s) if seconds <= LAST => {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(s);
+            humantime::format_rfc3339_seconds(at).to_string().replacen('T', " ", 1).replace('Z', " UTC")
+        }
+        _ => seconds.to_string(),
+    }
 }
 
 pub fn undo(store: &Db, program: &str, redo: bool, message: Option<&str>) -> CmdResult {
@@ -179,4 +193,19 @@ pub fn prune(store: &Db, program: &str, before: Option<u64>, keep: Option<u64>) 
     let gone = store.prune_history(id, retention)?;
     outln!("pruned {gone} history entries of {program}")?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn commit_times_read_as_utc_dates_and_impossible_ones_as_stored() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_796_515_200), "2026-12-06 00:00:00 UTC");
+        assert_eq!(utc(253_402_300_799), "9999-12-31 23:59:59 UTC");
+        assert_eq!(utc(253_402_300_800), "253402300800");
+        assert_eq!(utc(-1), "-1");
+        assert_eq!(utc(i64::MAX), i64::MAX.to_string());
+    }
 }
