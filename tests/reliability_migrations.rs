@@ -139,7 +139,25 @@ fn every_fixture_opens_at_the_current_schema_without_loss() {
             let n = store.insert_node(id, FunctionId(0), ComputeOp::Print.into()).unwrap();
             assert_eq!(n.0, next);
         }
+        drop(store);
+        // The planner statistics a fresh store starts with are all there, under the
+        // same names: without them SQLite picks a secondary index for a program's rows
+        // (a load of a first-schema store took twice as long).
+        let fresh = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(fresh.path().join("fresh.db")).unwrap());
+        let upgraded = planner_statistics(&db);
+        let missing: Vec<_> =
+            planner_statistics(&fresh.path().join("fresh.db")).into_iter().filter(|r| !upgraded.contains(r)).collect();
+        assert!(missing.is_empty(), "{}: statistics missing after the upgrade: {missing:?}", fixture.display());
     }
+}
+
+/// The rows of `sqlite_stat1` for this crate's tables.
+fn planner_statistics(db: &Path) -> Vec<(String, String, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut query =
+        conn.prepare("SELECT tbl, idx, stat FROM sqlite_stat1 WHERE tbl LIKE 'lmlang%' ORDER BY 1, 2").unwrap();
+    query.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
 }
 
 /// Adds a migration row from a future build to a copy of the current fixture.

@@ -11,6 +11,20 @@
 -- before the old one is dropped (a unique index that foreign keys refer to is never
 -- missing).
 
+-- Planner statistics follow the tables and indexes to their new names, first: a
+-- `DROP INDEX` below deletes the rows that still carry the index's old name. Only this
+-- crate's own indexes are renamed (each is the table itself, `TABLE_by_...` or an
+-- automatic index); a service's own index on one of these tables keeps its rows.
+UPDATE sqlite_stat1 SET
+    tbl = 'lmlang_' || tbl,
+    idx = CASE WHEN idx LIKE 'sqlite\_autoindex\_%' ESCAPE '\' THEN 'sqlite_autoindex_lmlang_' || substr(idx, 18)
+        WHEN idx = tbl OR idx LIKE tbl || '\_by\_%' ESCAPE '\' THEN 'lmlang_' || idx
+        ELSE idx END
+    WHERE tbl IN (
+        'programs', 'modules', 'types', 'functions', 'op_kinds', 'compute_nodes', 'flow_edges', 'semantic_nodes',
+        'semantic_edges'
+    );
+
 ALTER TABLE programs RENAME TO lmlang_programs;
 ALTER TABLE modules RENAME TO lmlang_modules;
 ALTER TABLE types RENAME TO lmlang_types;
@@ -50,15 +64,5 @@ DROP INDEX flow_edges_by_type;
 CREATE INDEX lmlang_semantic_edges_by_target ON lmlang_semantic_edges (program_id, target_kind, target_id);
 DROP INDEX semantic_edges_by_target;
 
--- Planner statistics follow the tables and indexes to their new names (a service's own
--- statistics are left alone).
-UPDATE sqlite_stat1 SET
-    tbl = 'lmlang_' || tbl,
-    idx = CASE WHEN idx LIKE 'sqlite\_autoindex\_%' ESCAPE '\' THEN 'sqlite_autoindex_lmlang_' || substr(idx, 18)
-        ELSE 'lmlang_' || idx END
-    WHERE tbl IN (
-        'programs', 'modules', 'types', 'functions', 'op_kinds', 'compute_nodes', 'flow_edges', 'semantic_nodes',
-        'semantic_edges'
-    );
 -- Reloads the statistics into the open connection's schema without analysing anything.
 ANALYZE sqlite_schema;
