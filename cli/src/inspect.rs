@@ -305,7 +305,13 @@ fn oldest_reachable(store: &Db, id: lmlang_storage::store::ProgramId, revision: 
 }
 
 pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
-    let programs = store.list_programs()?;
+    // Another program's damaged row stops the listing, not the check of the one asked
+    // for (whose stored counts are then not compared).
+    let listing = || match store.list_programs() {
+        Err(StorageError::Corrupt { .. }) if program.is_some() => Ok(Vec::new()),
+        listed => listed,
+    };
+    let programs = listing()?;
     let ids = match program {
         Some(p) => vec![resolve(store, p)?],
         None => programs.iter().map(|p| p.id).collect(),
@@ -320,7 +326,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
         VerifyReport { integrity_check, foreign_key_check: store.foreign_key_check()?, ..Default::default() };
     let mut checked = Vec::new();
     for id in ids {
-        let name = listed.get(&id).map(|p| p.name.clone()).unwrap_or_default();
+        let name = listed.get(&id).map_or_else(|| program.unwrap_or_default().to_string(), |p| p.name.clone());
         progress.step(format!("checking {name}"));
         let check = match store.load_program(id) {
             // Deleted by another process since it was listed: nothing left to check.
@@ -362,8 +368,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
     // The counts and the two loads compare only for programs no other process wrote
     // to meanwhile (the same revision before and after every load): a write in
     // between makes them differ with nothing wrong.
-    let after: std::collections::HashMap<_, _> =
-        store.list_programs()?.into_iter().map(|p| (p.id, p.revision)).collect();
+    let after: std::collections::HashMap<_, _> = listing()?.into_iter().map(|p| (p.id, p.revision)).collect();
     for (id, check) in checked.iter().zip(report.programs.iter_mut()) {
         if listed.get(id).map(|p| p.revision) != after.get(id).copied() {
             check.stored_counts = None;

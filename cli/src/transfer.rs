@@ -66,7 +66,19 @@ fn holes(doc: &ProgramDocument) -> Holes {
 
 pub fn export(store: &Db, program: &str, output: Option<&Path>) -> CmdResult {
     let id = resolve(store, program)?;
-    let name = store.list_programs()?.into_iter().find(|p| p.id == id).map(|p| p.name).unwrap_or_default();
+    let name = match store.list_programs() {
+        Ok(listed) => listed.into_iter().find(|p| p.id == id).map(|p| p.name).unwrap_or_default(),
+        // Another program's damaged row stops the listing, not this export: the name is
+        // then the one the user gave (none for `#ID`).
+        Err(StorageError::Corrupt { .. }) => {
+            if program.starts_with('#') {
+                String::new()
+            } else {
+                program.to_string()
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
     let progress = Progress::steps(3);
     progress.step(format!("loading {program}"));
     let g = store.load_program(id)?;

@@ -399,6 +399,9 @@ fn a_damaged_program_leaves_the_others_usable_and_can_be_deleted() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("program #{sample}")) && err.contains("lmstore delete '#N'"), "{err}");
     assert!(ok(d, &["show", &format!("#{generated}")]).contains("root hash"));
+    // The other program is exported and verified as usual.
+    ok(d, &["export", "generated-10k", "-o", "g.json"]);
+    assert!(ok(d, &["verify", "generated-10k"]).contains("ok"));
     assert!(ok(d, &["delete", &format!("#{sample}")]).contains(&format!("deleted #{sample}")));
     assert_eq!(ids(d).into_iter().map(|(n, _)| n).collect::<Vec<_>>(), ["generated-10k"]);
 
@@ -421,6 +424,23 @@ fn a_damaged_program_leaves_the_others_usable_and_can_be_deleted() {
     let (text, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("(damaged)") && text.contains("copy"), "{text}");
     assert!(err.contains(&format!("program #{generated} (generated-10k) is damaged")), "{err}");
+
+    // A program whose name row is gone stops the listing the same way, and only it.
+    let copy = id_of_listed(&listed, "copy");
+    let conn = rusqlite::Connection::open(d.join("lmlang.db")).unwrap();
+    conn.execute("DELETE FROM lmlang_program_names WHERE program_id = ?1", [generated]).unwrap();
+    drop(conn);
+    let out = lmstore(d, &["list"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no name row"), "{out:?}");
+    ok(d, &["export", "copy", "-o", "c.json"]);
+    assert!(ok(d, &["verify", &format!("#{copy}")]).contains("ok"));
+    assert!(ok(d, &["delete", &format!("#{generated}")]).contains(&format!("deleted #{generated}")));
+    assert!(ok(d, &["list"]).contains("copy"));
+}
+
+fn id_of_listed(listed: &serde_json::Value, name: &str) -> i64 {
+    listed.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["id"].as_i64().unwrap()
 }
 
 /// A FIFO given as `--db` used to block the open for good (SQLite waited for a writer
