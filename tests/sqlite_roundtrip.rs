@@ -561,3 +561,33 @@ fn keeping_the_newest_entries_counts_entries_not_revisions() {
     let file = SqliteStore::temporary().expect("store");
     check(&file, &|on| file.set_history(on));
 }
+
+/// `SqliteStore`'s own maintenance calls run on the writer connection, which an edit
+/// closure of the same store holds: from there they are refused as `Reentrant` (they
+/// waited for good), and outside it they work.
+#[test]
+fn maintenance_calls_from_inside_an_edit_are_refused() {
+    let store = SqliteStore::temporary().expect("store");
+    let mut g = ProgramGraph::new("app");
+    let main = g.add_function(ModuleId::ROOT, "main", Visibility::Public, vec![], TypeId::I32).expect("main");
+    let p = store.insert_program("maintained", &g).expect("insert");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let watched = std::thread::spawn(move || rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok());
+    let mut answers = Vec::new();
+    store
+        .edit(p, &mut |g| {
+            answers.push(("schema_version", store.schema_version().map(drop)));
+            answers.push(("checkpoint", store.checkpoint().map(drop)));
+            answers.push(("vacuum", store.vacuum()));
+            g.add_core_op(main, ComputeOp::Print).map(drop)
+        })
+        .expect("the edit");
+    tx.send(()).expect("the watch");
+    assert!(watched.join().expect("the watch"), "a maintenance call hung inside the edit");
+    for (what, answer) in answers {
+        assert!(matches!(answer, Err(StorageError::Reentrant)), "{what}: {answer:?}");
+    }
+    store.schema_version().expect("outside the edit");
+    store.checkpoint().expect("outside the edit");
+    assert_eq!(store.load_program(p).expect("load").node_count(), 1);
+}

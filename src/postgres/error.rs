@@ -64,8 +64,13 @@ pub fn classify(e: DieselError) -> StorageError {
                     return StorageError::Full;
                 }
                 _ if lost_connection(&message) => DatabaseErrorKind::ConnectionLost,
-                // 42501: "permission denied for table ...", "must be owner of ...".
-                _ if message.starts_with("permission denied") || message.starts_with("must be owner of") => {
+                // 42501: "permission denied for table ...", "must be owner of ...", and
+                // row-level security refusing a row. (Diesel gives no SQLSTATE, so the
+                // server's messages must be in English, as for the kinds above.)
+                _ if message.starts_with("permission denied")
+                    || message.starts_with("must be owner of")
+                    || message.contains("violates row-level security policy") =>
+                {
                     DatabaseErrorKind::PermissionDenied
                 }
                 _ => DatabaseErrorKind::Other,

@@ -167,6 +167,8 @@ impl SqliteStore {
 
     /// The schema version of the file (its newest applied migration).
     pub fn schema_version(&self) -> StorageResult<i64> {
+        // On the writer, which an edit closure of this store holds: refused there.
+        self.may_write()?;
         self.backend().with_writer(migrate::schema_version)
     }
 
@@ -177,6 +179,7 @@ impl SqliteStore {
     /// waits for it, within `busy_timeout`; `busy` in the answer means a reader or
     /// another checkpoint still held the WAL after that.
     pub fn checkpoint(&self) -> StorageResult<Checkpoint> {
+        self.may_write()?;
         let deadline = Instant::now() + self.backend().connections().config().busy_timeout;
         self.backend().with_writer(|conn| {
             loop {
@@ -193,6 +196,7 @@ impl SqliteStore {
     /// when it builds an index from scratch, free pages returned. It copies every
     /// program, so it is maintenance for tools, never part of a save.
     pub fn vacuum(&self) -> StorageResult<()> {
+        self.may_write()?;
         self.backend().with_writer(|conn| {
             // VACUUM is a statement Diesel's builder does not have.
             conn.batch_execute("VACUUM").map_err(classify)?;

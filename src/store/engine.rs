@@ -892,6 +892,10 @@ impl<B: Backend> Store<B> {
                     (stored, (Box::new(merged), changes))
                 }
             };
+            if changes.is_empty() && merged.next_ids() == stored.next_ids() {
+                // The function is stored as it is: no commit (see `mutate_untimed`).
+                return Ok(Some((SaveReport::default(), revision, merged, None, stored)));
+            }
             let pending = self.history_before(tx, program, revision, &changes, Some(&stored))?;
             let report = tx.write_changes(program, &merged, &changes, Replaced::Program(&stored))?;
             let made = tx.finish(program, &merged, now_unix())?;

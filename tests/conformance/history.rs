@@ -385,7 +385,8 @@ pub fn a_message_with_a_nul_is_refused_alike_and_writes_nothing(store: &dyn Prog
 }
 
 /// Writes that change nothing (a node set to its own op, an empty function update, a
-/// rename to the current name, an empty edit group) make no commit: the revision stays,
+/// rename to the current name, an empty edit group, a function saved as it is stored)
+/// make no commit: the revision stays,
 /// the log gains no entry for an undo to spend, and a save made at that revision still
 /// goes through.
 pub fn writes_that_change_nothing_make_no_commit(store: &dyn ProgramHistory) {
@@ -407,6 +408,8 @@ pub fn writes_that_change_nothing_make_no_commit(store: &dyn ProgramHistory) {
     store.rename_program(p, "no-op").unwrap();
     let report = store.edit(p, &mut |_| Ok(())).unwrap();
     assert_eq!(report.rows_written + report.rows_deleted, 0);
+    let report = store.save_function(p, &g, square).unwrap();
+    assert_eq!(report.rows_written + report.rows_deleted, 0);
     assert_eq!(store.load_program_with_revision(p).unwrap(), (g.clone(), at), "no revision was made");
     assert_eq!(all_log(store, p).len(), entries, "no history entry was made");
     let mut edited = g;
@@ -415,4 +418,32 @@ pub fn writes_that_change_nothing_make_no_commit(store: &dyn ProgramHistory) {
     // A real change still commits.
     store.update_node(p, node, ComputeOp::Const { value: ConstValue::I64(12_345) }.into()).unwrap();
     assert_eq!(store.load_program_with_revision(p).unwrap().1, at + 2);
+}
+
+/// History calls from inside an `edit` closure of the same store: undo (a write) is
+/// refused as `Reentrant` everywhere; the log, tags and checkouts (reads) answer or are
+/// refused alike; none hangs.
+pub fn history_calls_from_inside_an_edit_are_refused_or_answered(store: &dyn ProgramHistory) {
+    let p = store.insert_program("reentrant-history", &sample()).unwrap();
+    let main = function_named(&store.load_program(p).unwrap(), "main");
+    store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    store.tag(p, "t", 2).unwrap();
+    let watchdog = super::suite::Watchdog::start("a history call from inside an edit closure");
+    let (mut undo, mut reads) = (None, Vec::new());
+    store
+        .edit(p, &mut |g| {
+            undo = Some(store.undo(p, None));
+            reads.push(store.tagged(p, "t").map(drop));
+            reads.push(store.tags(p).map(drop));
+            reads.push(store.log(p, LogPage::default()).map(drop));
+            reads.push(store.load_at(p, 1).map(drop));
+            g.add_core_op(main, ComputeOp::ReadLine).map(drop)
+        })
+        .unwrap();
+    drop(watchdog);
+    assert!(matches!(undo, Some(Err(StorageError::Reentrant))), "{undo:?}");
+    for read in reads {
+        assert!(matches!(read, Ok(()) | Err(StorageError::Reentrant)), "{read:?}");
+    }
+    assert_eq!(all_log(store, p).len(), 3, "the edit itself committed");
 }

@@ -168,6 +168,7 @@ macro_rules! conformance {
                 random_edits_check_out_and_undo_exactly,
                 a_message_with_a_nul_is_refused_alike_and_writes_nothing,
                 writes_that_change_nothing_make_no_commit,
+                history_calls_from_inside_an_edit_are_refused_or_answered,
             );
         }
     };

@@ -464,7 +464,7 @@ impl<B: Backend> ProgramHistory for Store<B> {
     }
 
     fn tagged(&self, program: ProgramId, name: &str) -> StorageResult<u64> {
-        self.backend
+        self.rows()?
             .tags(program)?
             .into_iter()
             .find(|t| t.name == name)
