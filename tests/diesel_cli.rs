@@ -40,6 +40,22 @@ fn diesel(scratch: &Path, db: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
+/// Runs the CLI on a migration directory given on the command line, from `scratch`;
+/// a failure fails the test with the CLI's message.
+fn on_dir(scratch: &Path, migrations: &Path, db: &Path, args: &[&str]) {
+    let out = Command::new("diesel")
+        .args(args)
+        .arg("--migration-dir")
+        .arg(migrations)
+        .arg("--database-url")
+        .arg(db)
+        .current_dir(scratch)
+        .output()
+        .expect("diesel runs");
+    let failed = format!("diesel {args:?} --migration-dir {}", migrations.display());
+    assert!(out.status.success(), "{failed} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn the_diesel_cli_reproduces_src_schema_rs() {
     if !diesel_available() {
@@ -87,18 +103,7 @@ fn the_diesel_cli_reverts_and_reapplies_a_store_that_holds_programs() {
     let scratch = tempfile::tempdir().expect("temp dir");
     let migrations = root.join("migrations/sqlite");
     let db = scratch.path().join("cli.db");
-    let cli = |args: &[&str]| {
-        let out = Command::new("diesel")
-            .args(args)
-            .arg("--migration-dir")
-            .arg(&migrations)
-            .arg("--database-url")
-            .arg(&db)
-            .current_dir(scratch.path())
-            .output()
-            .expect("diesel runs");
-        assert!(out.status.success(), "diesel {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    };
+    let cli = |args: &[&str]| on_dir(scratch.path(), &migrations, &db, args);
     cli(&["migration", "run"]);
     let sample = lmlang_storage::synth::generate(&lmlang_storage::synth::SynthConfig::new(2_000));
     let (first, second) = {
@@ -141,20 +146,7 @@ fn the_diesel_cli_runs_a_services_migrations_and_ours_in_either_order() {
     for (order, dirs) in [("theirs first", [&theirs, &ours]), ("ours first", [&ours, &theirs])] {
         let db = scratch.path().join(format!("{}.db", order.replace(' ', "-")));
         for dir in dirs {
-            let out = Command::new("diesel")
-                .args(["migration", "run", "--migration-dir"])
-                .arg(dir)
-                .arg("--database-url")
-                .arg(&db)
-                .current_dir(scratch.path())
-                .output()
-                .expect("diesel runs");
-            assert!(
-                out.status.success(),
-                "{order}: diesel migration run --migration-dir {} failed:\n{}",
-                dir.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            on_dir(scratch.path(), dir, &db, &["migration", "run"]);
         }
         let store = SqliteStore::open(&db).expect("the store opens");
         let sample = lmlang_storage::synth::generate(&lmlang_storage::synth::SynthConfig::new(200));

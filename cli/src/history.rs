@@ -6,7 +6,7 @@ use crate::output::{Progress, escape_controls, outln, print_json, print_table};
 use crate::programs::{resolve, resolve_to_change};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
-use lmlang_storage::store::{CommitKind, LogPage, ProgramId, ProgramRef, Retention, StorageError};
+use lmlang_storage::store::{CommitKind, LogPage, ProgramId, Retention, StorageError};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -154,14 +154,12 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
         (Some(name), false) => {
             // Without --revision, the program's current revision (the newest history
             // entry can be older, when commits were made with recording off).
+            // Unlisted (another program's damaged row), it is read by a load.
             let current = || -> Result<u64, Failure> {
-                let listed = match store.list_programs() {
-                    Ok(listed) => listed.into_iter().find(|p| p.id == id),
-                    // Another program's damaged row: read this one's revision by a load.
-                    Err(StorageError::Corrupt { .. }) => return Ok(store.load_program_with_revision(id)?.1),
-                    Err(e) => return Err(e.into()),
-                };
-                listed.map(|p| p.revision).ok_or_else(|| StorageError::ProgramNotFound(ProgramRef::Id(id)).into())
+                match crate::programs::listed(store, id)? {
+                    Some(p) => Ok(p.revision),
+                    None => Ok(store.load_program_with_revision(id)?.1),
+                }
             };
             let revision = match at {
                 Some(at) => revision(store, id, program, at)?,

@@ -5,7 +5,7 @@ use crate::output::{Progress, outln, print_json, print_table};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::FunctionId;
-use lmlang_storage::store::{DatabaseErrorKind, ProgramId, StorageError};
+use lmlang_storage::store::{DatabaseErrorKind, ProgramId, ProgramSummary, StorageError};
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -58,6 +58,17 @@ fn resolve_as(store: &Db, program: &str, bare_ids: bool) -> Result<ProgramId, Fa
             }
             Err(Failure(format!("no program named {program:?}; `lmstore list` shows the stored programs")))
         }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One program's row of the listing: `None` when it is not listed, or when the listing
+/// cannot be read because some program's row is damaged (one damaged program must not
+/// stop commands on the others).
+pub fn listed(store: &Db, id: ProgramId) -> Result<Option<ProgramSummary>, Failure> {
+    match store.list_programs() {
+        Ok(programs) => Ok(programs.into_iter().find(|p| p.id == id)),
+        Err(StorageError::Corrupt { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
@@ -176,7 +187,7 @@ pub fn show(store: &Db, program: &str, function: Option<&str>, json: bool) -> Cm
 pub fn delete(store: &Db, program: &str) -> CmdResult {
     let id = resolve_to_change(store, program)?;
     // The name is for the message only: a damaged listing leaves it out.
-    let name = store.list_programs().ok().and_then(|l| l.into_iter().find(|p| p.id == id)).map(|p| p.name);
+    let name = listed(store, id).ok().flatten().map(|p| p.name);
     match store.delete_program(id) {
         Ok(()) => {}
         // Our own rows cascade; a row of another application's table that refers to

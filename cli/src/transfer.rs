@@ -66,19 +66,11 @@ fn holes(doc: &ProgramDocument) -> Holes {
 
 pub fn export(store: &Db, program: &str, output: Option<&Path>) -> CmdResult {
     let id = resolve(store, program)?;
-    let name = match store.list_programs() {
-        Ok(listed) => listed.into_iter().find(|p| p.id == id).map(|p| p.name).unwrap_or_default(),
-        // Another program's damaged row stops the listing, not this export: the name is
-        // then the one the user gave (none for `#ID`).
-        Err(StorageError::Corrupt { .. }) => {
-            if program.starts_with('#') {
-                String::new()
-            } else {
-                program.to_string()
-            }
-        }
-        Err(e) => return Err(e.into()),
-    };
+    // Unlisted (another program's damaged row stops the listing), the name is the one
+    // the user gave (none for `#ID`).
+    let name = crate::programs::listed(store, id)?
+        .map(|p| p.name)
+        .unwrap_or_else(|| if program.starts_with('#') { String::new() } else { program.to_string() });
     let progress = Progress::steps(3);
     progress.step(format!("loading {program}"));
     let g = store.load_program(id)?;
@@ -211,8 +203,7 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
     progress.step(format!("comparing with {program} as stored"));
     // For the message only: a listing that cannot be read (another program's damaged
     // row) reads as "the revision moved".
-    let revision_now =
-        |store: &Db| store.list_programs().ok().and_then(|l| l.into_iter().find(|p| p.id == id)).map(|p| p.revision);
+    let revision_now = |store: &Db| crate::programs::listed(store, id).ok().flatten().map(|p| p.revision);
     let (stored, before) = store.load_program_with_revision(id)?;
     let stored_root = stored.hashes().program().to_hex();
     drop(stored);

@@ -188,16 +188,13 @@ fn pending(conn: &mut SqliteConnection) -> StorageResult<usize> {
 /// unprefixed tables and no prefixed ones is touched: a service's own `programs` in a
 /// database of ours is never renamed.
 fn prefix_first_schema(conn: &mut SqliteConnection) -> StorageResult<()> {
-    if !table_exists(conn, MIGRATIONS_TABLE)?
-        || table_exists(conn, "lmlang_compute_nodes")?
-        || !["programs", "modules", "functions", "op_kinds", "compute_nodes", "flow_edges", "semantic_nodes"]
-            .into_iter()
-            .map(|t| table_exists(conn, t))
-            .collect::<StorageResult<Vec<bool>>>()?
-            .into_iter()
-            .all(|found| found)
-    {
+    if !table_exists(conn, MIGRATIONS_TABLE)? || table_exists(conn, "lmlang_compute_nodes")? {
         return Ok(());
+    }
+    for ours in ["programs", "modules", "functions", "op_kinds", "compute_nodes", "flow_edges", "semantic_nodes"] {
+        if !table_exists(conn, ours)? {
+            return Ok(());
+        }
     }
     if !applied_versions(conn)?.iter().any(|v| v == FIRST_SCHEMA) {
         return Ok(());

@@ -1,6 +1,7 @@
 //! Shared test support: proptest strategies for random valid programs and random edit
-//! scripts. A program is grown by interpreting a list of random choices through the
-//! public editing API; edits the API refuses are skipped, so every result is valid.
+//! scripts, and a watchdog for calls that must never hang. A program is grown by
+//! interpreting a list of random choices through the public editing API; edits the API
+//! refuses are skipped, so every result is valid.
 
 #![allow(dead_code)]
 
@@ -387,4 +388,32 @@ pub fn read_edit_save_cycles(
         }
     });
     before + stores.len() * per_store as usize
+}
+
+/// Ends the test binary with a message when what it watches hangs for a minute (a
+/// regression of a call that must never wait on itself), instead of hanging CI.
+pub struct Watchdog(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Watchdog {
+    pub fn start(what: &'static str) -> Self {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watched = done.clone();
+        std::thread::spawn(move || {
+            for _ in 0..600 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if watched.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+            }
+            eprintln!("{what} hung for a minute");
+            std::process::abort();
+        });
+        Watchdog(done)
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }

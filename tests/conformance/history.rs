@@ -428,7 +428,7 @@ pub fn history_calls_from_inside_an_edit_are_refused_or_answered(store: &dyn Pro
     let main = function_named(&store.load_program(p).unwrap(), "main");
     store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
     store.tag(p, "t", 2).unwrap();
-    let watchdog = super::suite::Watchdog::start("a history call from inside an edit closure");
+    let watchdog = crate::common::Watchdog::start("a history call from inside an edit closure");
     let (mut undo, mut reads) = (None, Vec::new());
     store
         .edit(p, &mut |g| {

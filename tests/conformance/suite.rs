@@ -780,7 +780,7 @@ pub fn unnamed_structs_and_enums_are_refused(store: &dyn GraphStore) {
 pub fn calls_from_inside_an_edit_are_refused_or_answered_never_hung(store: &dyn GraphStore) {
     let (p, g) = new_program(store, "reentrant");
     let main = function_named(&g, "main");
-    let watchdog = Watchdog::start("a call from inside an edit closure");
+    let watchdog = crate::common::Watchdog::start("a call from inside an edit closure");
     let (mut write, mut read, mut nested) = (None, None, None);
     store
         .edit(p, &mut |graph| {
@@ -800,32 +800,4 @@ pub fn calls_from_inside_an_edit_are_refused_or_answered_never_hung(store: &dyn 
     }
     let after = store.load_program(p).unwrap();
     assert_eq!(after.node_count(), g.node_count() + 1, "the edit itself committed, and only it");
-}
-
-/// Ends the test binary with a message when what it watches hangs for a minute (a
-/// regression of a call that must never wait on itself), instead of hanging CI.
-pub struct Watchdog(std::sync::Arc<std::sync::atomic::AtomicBool>);
-
-impl Watchdog {
-    pub fn start(what: &'static str) -> Self {
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let watched = done.clone();
-        std::thread::spawn(move || {
-            for _ in 0..600 {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                if watched.load(std::sync::atomic::Ordering::SeqCst) {
-                    return;
-                }
-            }
-            eprintln!("{what} hung for a minute");
-            std::process::abort();
-        });
-        Watchdog(done)
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
 }
