@@ -65,6 +65,11 @@ fn commits_of_one_instance_reach_the_others_subscription() {
     })
     .expect("edit");
     assert_eq!(next_for(&feed, p), Some(Change::Committed { program: p, revision: revision(&b, p) }));
+    // A rename is a commit of its own: it moves the revision on, and is announced.
+    let before = revision(&b, p);
+    a.rename_program(p, "renamed").expect("rename");
+    assert_eq!(next_for(&feed, p), Some(Change::Committed { program: p, revision: before + 1 }));
+    assert_eq!(revision(&b, p), before + 1);
     // A refused edit commits nothing and announces nothing: the next change is the
     // deletion.
     assert!(a.delete_node(p, lmlang_storage::model::NodeId(9_999)).is_err());

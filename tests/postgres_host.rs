@@ -302,3 +302,117 @@ fn a_write_whose_read_before_it_lost_the_connection_waits_for_one_once() {
     lost("insert_node", store.insert_node(ProgramId(1), FunctionId(0), ComputeOp::Return.into()));
     assert_eq!(timeouts.load(Ordering::SeqCst), 1, "one wait for a connection");
 }
+
+/// A service table whose rows refer to programs by a foreign key: inserting such a row
+/// takes a `KEY SHARE` lock on the program's row until the service commits. The
+/// store's writes of that program neither wait for it nor deadlock with it (the
+/// store's `FOR NO KEY UPDATE` does not conflict with `KEY SHARE`; `FOR UPDATE` did, and
+/// two service transactions each adding a row and then writing the program deadlocked).
+#[test]
+fn a_service_row_referring_to_a_program_does_not_hold_up_its_writes() {
+    let Some(schema) = service_schema() else { return };
+    let store = schema.store();
+    let (p, f) = new_program(&store, "audited");
+    schema
+        .connection()
+        .batch_execute(
+            "CREATE TABLE audit (id BIGSERIAL PRIMARY KEY, \
+             program_id BIGINT NOT NULL REFERENCES lmlang_programs(id) ON DELETE CASCADE)",
+        )
+        .expect("audit");
+    let mut service = schema.connection();
+    service.batch_execute(&format!("BEGIN; INSERT INTO audit (program_id) VALUES ({})", p.0)).expect("audit row");
+    // Another connection writes the program while the service's transaction is open;
+    // its lock_timeout turns a wait into an error instead of a hang.
+    let mut other = schema.connection();
+    other
+        .transaction(|c| {
+            c.batch_execute("SET LOCAL lock_timeout = '2s'")?;
+            let store = PgConnectionStore::on_connection(c);
+            store.insert_node(p, f, ComputeOp::Const { value: ConstValue::I64(1) }.into())?;
+            store.rename_program(p, "audited-2")?;
+            Ok::<_, StorageError>(())
+        })
+        .expect("the store's writes pass the service's audit row");
+    service.batch_execute("COMMIT").expect("the service commits");
+    let g = store.load_program(p).expect("load");
+    assert_eq!(g.node_count(), 1);
+    assert_eq!(store.find_program("audited-2").expect("renamed"), p);
+}
+
+/// A statement cancelled by `statement_timeout` is `Timeout`, not `Busy`: here it
+/// waits on a row lock with no `lock_timeout`, so only the statement's limit ends it.
+#[test]
+fn a_statement_past_its_timeout_is_a_timeout_not_busy() {
+    let Some(schema) = service_schema() else { return };
+    let p = schema.store().create_program("slow").expect("create");
+    let mut holder = schema.connection();
+    holder
+        .batch_execute(&format!("BEGIN; SELECT id FROM lmlang_programs WHERE id = {} FOR UPDATE", p.0))
+        .expect("lock");
+    let mut conn = schema.connection();
+    conn.batch_execute("SET lock_timeout = 0; SET statement_timeout = '200ms'").expect("limits");
+    let store = PgConnectionStore::on_connection(&mut conn);
+    match store.rename_program(p, "renamed") {
+        Err(StorageError::Database { kind: DatabaseErrorKind::Timeout, source }) => {
+            assert!(source.to_string().contains("statement timeout"), "{source}");
+        }
+        other => panic!("expected a Timeout, got {other:?}"),
+    }
+    drop(store);
+    holder.batch_execute("ROLLBACK").expect("unlock");
+    assert_eq!(schema.store().find_program("slow").expect("not renamed"), p);
+}
+
+/// A pool whose every connection stays in use is a `Timeout` after the pool's wait,
+/// not a lost connection: the server is up.
+#[test]
+fn a_pool_with_every_connection_in_use_times_out_as_such() {
+    let Some(schema) = service_schema() else { return };
+    let config =
+        PgConfig { pool_size: 2, connection_timeout: std::time::Duration::from_millis(300), ..schema.config() };
+    let store = PgStore::connect_with(&schema.url, config).expect("store");
+    let held = [store.backend().pool().get().expect("one"), store.backend().pool().get().expect("two")];
+    match store.list_programs() {
+        Err(StorageError::Database { kind: DatabaseErrorKind::Timeout, .. }) => {}
+        other => panic!("expected a Timeout, got {other:?}"),
+    }
+    drop(held);
+    assert!(store.list_programs().expect("free again").is_empty());
+}
+
+/// `PgStore::on_pool` cannot set `search_path` on a host's connections: given a schema
+/// the pool's connections do not see, it refuses every call instead of reading and
+/// writing the store of another schema.
+#[test]
+fn a_host_pool_that_does_not_see_the_configured_schema_is_refused() {
+    let Some(schema) = service_schema() else { return };
+    let pool = diesel::r2d2::Pool::builder()
+        .max_size(2)
+        .build(diesel::r2d2::ConnectionManager::<PgConnection>::new(schema.url.as_str()))
+        .expect("a pool without the customizer");
+    let store = PgStore::on_pool(pool, schema.config());
+    for outcome in [store.list_programs().map(|_| ()), store.create_program("lost").map(|_| ())] {
+        match outcome {
+            Err(StorageError::Database { kind: DatabaseErrorKind::CannotOpen, source }) => {
+                assert!(source.to_string().contains(&schema.name), "{source}");
+            }
+            other => panic!("expected CannotOpen, got {other:?}"),
+        }
+    }
+    assert!(schema.store().list_programs().expect("list").is_empty(), "nothing written to the schema");
+    // With the customizer, the same pool type works.
+    let pool = diesel::r2d2::Pool::builder()
+        .max_size(2)
+        .connection_customizer(Box::new(lmlang_storage::postgres::PgCustomizer::new(Some(schema.name.clone()))))
+        .build(diesel::r2d2::ConnectionManager::<PgConnection>::new(schema.url.as_str()))
+        .expect("a customized pool");
+    let p = PgStore::on_pool(pool, schema.config()).create_program("found").expect("create");
+    assert_eq!(schema.store().find_program("found").expect("there"), p);
+}
+
+fn new_program(store: &PgStore, name: &str) -> (ProgramId, FunctionId) {
+    let mut g = ProgramGraph::new("root");
+    let f = g.add_function(ModuleId::ROOT, "main", Visibility::Public, vec![], TypeId::UNIT).expect("function");
+    (store.insert_program(name, &g).expect("insert"), f)
+}

@@ -192,3 +192,26 @@ fn a_path_under_a_file_is_cannot_open() {
     assert!(SqliteStore::open(inside).is_err_and(|e| e.database_kind() == Some(DatabaseErrorKind::CannotOpen)));
     assert!(!inside.exists());
 }
+
+/// A service pool whose every connection stays in use is a `Timeout` after the pool's
+/// wait (the file is fine; a larger pool or fewer held connections is the answer), not
+/// an unclassified error.
+#[test]
+fn a_pool_with_every_connection_in_use_times_out_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("held.db");
+    drop(SqliteStore::open(&path).expect("migrated"));
+    let pool = Pool::builder()
+        .max_size(2)
+        .connection_timeout(Duration::from_millis(300))
+        .build(ConnectionManager::<SqliteConnection>::new(path.to_str().unwrap()))
+        .expect("pool");
+    let store = PooledSqliteStore::on_pool(pool.clone());
+    let held = [pool.get().expect("one"), pool.get().expect("two")];
+    match store.list_programs() {
+        Err(e) => assert_kind(&e, DatabaseErrorKind::Timeout),
+        Ok(p) => panic!("listed {p:?} without a free connection"),
+    }
+    drop(held);
+    assert!(store.list_programs().expect("free again").is_empty());
+}

@@ -42,6 +42,13 @@ impl PgBackend {
         PgBackend { connections: PgPoolConnections::new(Reads::primary_only(pool)), config }
     }
 
+    /// A backend on a host's `pool`, whose connections are checked to see
+    /// `config.schema` where one is given (see [`PgStore::on_pool`](super::PgStore::on_pool)).
+    pub(crate) fn on_host_pool(pool: PgPool, config: PgConfig) -> Self {
+        let connections = PgPoolConnections::expecting_schema(Reads::primary_only(pool), config.schema.clone());
+        PgBackend { connections, config }
+    }
+
     /// A backend whose reads go where `reads` says.
     pub(crate) fn with_reads(config: PgConfig, reads: Reads) -> Self {
         PgBackend { connections: PgPoolConnections::new(reads), config }
@@ -279,7 +286,11 @@ impl<'c> PgTx<'c> {
         let row = lmlang_programs::table
             .find(program.0)
             .select(programs::ProgramRow::as_select())
-            .for_update()
+            // NO KEY UPDATE, not UPDATE: it queues the program's writers all the same,
+            // and does not conflict with the KEY SHARE lock a service's row takes when
+            // it refers to the program by a foreign key (which `FOR UPDATE` would wait
+            // for, and deadlock with when the service's transaction then writes here).
+            .for_no_key_update()
             .get_result(self.conn)
             .optional()?
             .ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
@@ -406,12 +417,16 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn rename_program(&mut self, program: ProgramId, name: &str) -> StorageResult<()> {
-        self.header(program)?;
+        let before = self.header(program)?;
         if programs::pg::id_by_name(self.conn, name)?.is_some_and(|other| other != program.0) {
             return Err(StorageError::DuplicateProgramName(name.to_string()));
         }
         if programs::pg::rename(self.conn, program.0, name).map_err(|e| duplicate_name(e, name))? == 0 {
             return Err(StorageError::ProgramNotFound(ProgramRef::Id(program)));
+        }
+        // A rename is a commit of its own (the revision moves on), so listeners hear it.
+        if self.notify {
+            feed::announce(self.conn, program, Some(before.revision + 1))?;
         }
         self.headers.remove(&program);
         Ok(())

@@ -1,8 +1,8 @@
 //! The pool, what every pooled connection gets, and the two kinds of transaction.
 //!
 //! Loads read one snapshot (`REPEATABLE READ READ ONLY`). Writes run in `READ
-//! COMMITTED` and lock the row of every program they touch (`SELECT ... FOR UPDATE`,
-//! see `backend::PgTx`), so writers of one program queue behind each other while
+//! COMMITTED` and lock the row of every program they touch (`SELECT ... FOR NO KEY
+//! UPDATE`, see `backend::PgTx`), so writers of one program queue behind each other while
 //! writers of different programs run in parallel, in this process or any other. A
 //! write rolled back by a serialization failure or a deadlock runs again, a few times,
 //! before `Busy` reaches the caller.
@@ -23,10 +23,13 @@ pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 pub struct PgConfig {
     /// Connections in the pool (readers and writers share it).
     pub pool_size: u32,
-    /// How long a caller waits for a pooled connection before `ConnectionLost`.
+    /// How long a caller waits for a pooled connection: then `ConnectionLost` when the
+    /// server could not be reached, or `Timeout` when every connection stayed in use.
     pub connection_timeout: Duration,
     /// The schema the store's tables live in (`search_path`, set on every pooled
-    /// connection); `None` keeps the server's default (`public`). Lets several stores,
+    /// connection of the store's own pool, and checked on a host's pool given to
+    /// [`PgStore::on_pool`](super::PgStore::on_pool)); `None` keeps the server's
+    /// default (`public`). Lets several stores,
     /// or a store and a service, share a database.
     pub schema: Option<String>,
     /// How many times a write rolled back by a serialization failure or deadlock is run

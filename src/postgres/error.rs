@@ -5,7 +5,7 @@
 //! the Diesel error as the source); the backend calls [`reclassify`] on everything that
 //! leaves it, so the Diesel error is classified here by its kind and, where Diesel has
 //! no kind for the SQLSTATE, by the server's message (deadlock, lock or statement
-//! timeout, disk full, lost connection).
+//! timeout, disk full, lost connection, permission).
 
 use crate::store::{DatabaseErrorKind, StorageError};
 use diesel::result::{DatabaseErrorKind as DieselKind, Error as DieselError};
@@ -55,11 +55,13 @@ pub fn classify(e: DieselError) -> StorageError {
                 DieselKind::ClosedConnection | DieselKind::UnableToSendCommand => DatabaseErrorKind::ConnectionLost,
                 _ if message.contains("deadlock detected")
                     || message.contains("lock timeout")
-                    || message.contains("statement timeout")
                     || message.contains("could not obtain lock") =>
                 {
                     return StorageError::Busy;
                 }
+                // 57014 from `statement_timeout`: the statement's own length, not
+                // another writer, ran out the limit.
+                _ if message.contains("statement timeout") => DatabaseErrorKind::Timeout,
                 _ if message.contains("no space left on device") || message.contains("could not extend file") => {
                     return StorageError::Full;
                 }
@@ -92,7 +94,12 @@ fn lost_connection(message: &str) -> bool {
         || message.contains("could not send data")
 }
 
-/// Classifies a failure to get a pooled connection: the server is unreachable.
+/// Classifies a failure to get a pooled connection. r2d2 appends the last failed
+/// connection attempt's error to its message: with one, the server is unreachable;
+/// without, every connection stayed in use for the whole wait.
 pub fn classify_pool(e: diesel::r2d2::PoolError) -> StorageError {
+    if crate::sqlite::pool_exhausted(&e) {
+        return StorageError::Database { kind: DatabaseErrorKind::Timeout, source: Box::new(e) };
+    }
     connection_lost(e)
 }

@@ -133,7 +133,12 @@ impl PgStore {
     /// never commits). Give it one connection: the row lock a write takes on a program
     /// lasts until the test transaction ends, so a write on another connection of the
     /// pool would wait for it for good (and would not see the first one's rows).
+    ///
+    /// The store cannot set `search_path` on the host's connections, so
+    /// `config.schema`, where given, is checked instead: the first operation whose
+    /// connection does not see that schema fails with `CannotOpen`, and nothing is
+    /// read from or written to another schema's store.
     pub fn on_pool(pool: PgPool, config: PgConfig) -> Self {
-        Store::with_backend(PgBackend::new(pool, config))
+        Store::with_backend(PgBackend::on_host_pool(pool, config))
     }
 }

@@ -11,10 +11,11 @@
 use super::connections::{self, PgPool, in_transaction, transaction_depth};
 use super::error::reclassify;
 use super::replicas::Reads;
-use crate::store::{ProgramId, StorageError, StorageResult};
+use crate::store::{DatabaseErrorKind, ProgramId, StorageError, StorageResult};
 use diesel::Connection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, PooledConnection};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A pooled PostgreSQL connection.
@@ -66,11 +67,23 @@ pub trait PgConnections: Send + Sync {
 #[derive(Clone)]
 pub struct PgPoolConnections {
     reads: Arc<Reads>,
+    schema: Option<Arc<ExpectedSchema>>,
 }
 
 impl PgPoolConnections {
     pub(crate) fn new(reads: Reads) -> Self {
-        PgPoolConnections { reads: Arc::new(reads) }
+        PgPoolConnections { reads: Arc::new(reads), schema: None }
+    }
+
+    /// Connections from a host's pool, which must see `schema` (the store cannot set
+    /// `search_path` on connections it does not make): checked on the first one used.
+    pub(crate) fn expecting_schema(reads: Reads, schema: Option<String>) -> Self {
+        let schema = schema.map(|name| Arc::new(ExpectedSchema { name, seen: AtomicBool::new(false) }));
+        PgPoolConnections { reads: Arc::new(reads), schema }
+    }
+
+    fn check_schema(&self, conn: &mut PgConnection) -> StorageResult<()> {
+        self.schema.as_deref().map_or(Ok(()), |expected| expected.check(conn))
     }
 
     /// The primary's pool (writes, and reads without replicas).
@@ -91,7 +104,10 @@ impl PgConnections for PgPoolConnections {
     }
 
     fn read<T>(&self, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
-        self.reads.read(&mut |conn| read_on(conn, work))
+        self.reads.read(&mut |conn| {
+            self.check_schema(conn)?;
+            read_on(conn, work)
+        })
     }
 
     fn snapshot<T>(
@@ -99,7 +115,10 @@ impl PgConnections for PgPoolConnections {
         program: ProgramId,
         work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>,
     ) -> StorageResult<T> {
-        self.reads.read(&mut |conn| snapshot_on(conn, program, work))
+        self.reads.read(&mut |conn| {
+            self.check_schema(conn)?;
+            snapshot_on(conn, program, work)
+        })
     }
 
     fn spare(&self, first: &mut PgConnection) -> Option<PgPooled> {
@@ -113,7 +132,10 @@ impl PgConnections for PgPoolConnections {
     }
 
     fn write<T>(&self, retries: u32, work: &mut dyn FnMut(&mut PgConnection) -> StorageResult<T>) -> StorageResult<T> {
-        let done = connections::write(self.pool(), retries, work);
+        let done = connections::write(self.pool(), retries, &mut |conn| {
+            self.check_schema(conn)?;
+            work(conn)
+        });
         match &done {
             Ok(_) => self.reads.after_commit(),
             Err(e) => self.reads.after_failed_write(e),
@@ -154,6 +176,47 @@ impl<'c> PgHostConnection<'c> {
             self.conn.clear_poison();
             e.into_inner()
         })
+    }
+}
+
+/// The schema a host's pool was configured to see ([`PgConfig::schema`](super::PgConfig)
+/// given to [`PgStore::on_pool`](super::PgStore::on_pool)). Without the check, a pool
+/// whose connections lack the customizer reads and writes whatever store its
+/// `search_path` finds (`public`'s, typically) while the service believes it uses its
+/// own schema.
+struct ExpectedSchema {
+    name: String,
+    seen: AtomicBool,
+}
+
+#[derive(diesel::QueryableByName)]
+struct CurrentSchema {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    schema: Option<String>,
+}
+
+impl ExpectedSchema {
+    /// Refuses a connection whose `search_path` leads elsewhere, until one has been
+    /// seen to lead to the schema (a pool's connections all get the same customizer).
+    fn check(&self, conn: &mut PgConnection) -> StorageResult<()> {
+        use diesel::RunQueryDsl;
+        if self.seen.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let found: Vec<CurrentSchema> = diesel::sql_query("SELECT current_schema() AS schema").load(conn)?;
+        let current = found.into_iter().next().and_then(|row| row.schema);
+        if current.as_deref() == Some(self.name.as_str()) {
+            self.seen.store(true, Ordering::Relaxed);
+            return Ok(());
+        }
+        let seen = current
+            .map_or_else(|| "no schema (none of its search_path exists)".to_string(), |s| format!("schema {s:?}"));
+        let message = format!(
+            "the pool's connections use {seen}, not the configured schema {:?}: install \
+             PgCustomizer::new(Some(..)) on the pool (a store cannot set search_path on a host's connections)",
+            self.name
+        );
+        Err(StorageError::Database { kind: DatabaseErrorKind::CannotOpen, source: message.into() })
     }
 }
 

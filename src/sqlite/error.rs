@@ -77,6 +77,13 @@ const DETAILED_TEXTS: [(c_int, &str); 3] = [
 /// What r2d2 puts before the last connection error of a pool that gave up.
 const POOL_TIMEOUT_PREFIX: &str = "timed out waiting for connection: ";
 
+/// Whether a pool gave up with no failed connection attempt to report: every
+/// connection stayed in use for the whole wait. (r2d2 keeps its error's fields
+/// private; its message is the only account of which it was.)
+pub(crate) fn pool_exhausted(e: &diesel::r2d2::PoolError) -> bool {
+    e.to_string() == POOL_TIMEOUT_PREFIX.trim_end_matches(": ")
+}
+
 /// Lets `?` classify Diesel errors wherever SQLite work returns a `StorageResult`,
 /// transactions included (they need an error type that Diesel errors convert into).
 impl From<DieselError> for StorageError {
@@ -129,6 +136,7 @@ pub fn classify_pool(e: diesel::r2d2::PoolError) -> StorageError {
     let last = text.strip_prefix(POOL_TIMEOUT_PREFIX);
     match last.and_then(|m| open_code(m).or_else(|| statement_code(m)).map(|code| (code, m))) {
         Some((code, message)) => from_code(code, message, e),
+        None if pool_exhausted(&e) => StorageError::database(DatabaseErrorKind::Timeout, e),
         None => StorageError::database(DatabaseErrorKind::Other, e),
     }
 }

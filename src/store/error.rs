@@ -56,6 +56,13 @@ pub enum DatabaseErrorKind {
     /// [`StorageError::ReadOnly`], the database itself takes writes: a grant, not a
     /// writable copy or a retry, is what changes the answer.
     PermissionDenied,
+    /// A limit on waiting ran out with no other writer to blame: a PostgreSQL statement
+    /// ran past `statement_timeout` and was cancelled, or no pooled connection came
+    /// free within the pool's connection timeout (every one in use; reads from inside
+    /// edit closures hold one each). Unlike [`StorageError::Busy`], retrying the same
+    /// work as it is will not help: a longer limit, a larger pool or a smaller
+    /// operation does. The source says which limit it was.
+    Timeout,
     /// Anything else; the source says what.
     Other,
 }
@@ -71,6 +78,7 @@ impl fmt::Display for DatabaseErrorKind {
             DatabaseErrorKind::ConnectionLost => "connection lost",
             DatabaseErrorKind::CannotOpen => "cannot open the database file",
             DatabaseErrorKind::PermissionDenied => "permission denied",
+            DatabaseErrorKind::Timeout => "timed out",
             DatabaseErrorKind::Other => "database error",
         })
     }
