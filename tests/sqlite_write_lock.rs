@@ -238,6 +238,31 @@ fn a_write_refused_as_busy_keeps_the_copy_it_read() {
     assert_eq!((outside(&store), inside(&store)), (1, 0), "the retry used the copy read for the refused write");
 }
 
+/// The store's writer waits for the lock a slice at a time (so that, among several
+/// processes writing at once, the one that waited longest keeps trying as often as
+/// the others), yet a write still waits its whole `busy_timeout`: a lock held for
+/// many slices delays it, never refuses it.
+#[test]
+fn a_lock_held_for_many_slices_delays_a_write_within_its_busy_timeout() {
+    use diesel::Connection as _;
+    use diesel::connection::SimpleConnection as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, program, graph) = big_program(dir.path());
+    let config = SqliteConfig::default().with_busy_timeout(std::time::Duration::from_secs(20));
+    let store = open_watched(&path, config);
+    let f = some_function(&graph);
+    let mut holder = diesel::sqlite::SqliteConnection::establish(&path.to_string_lossy()).expect("connection");
+    holder.batch_execute("BEGIN IMMEDIATE").expect("lock");
+    let holding = std::thread::spawn(move || {
+        // Fifteen of the writer's 20 ms slices.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        holder.batch_execute("COMMIT").expect("unlock");
+    });
+    let node = store.insert_node(program, f, ComputeOp::Print.into()).expect("the write waited for the lock");
+    holding.join().expect("holder");
+    assert!(store.load_program(program).expect("load").node(node).is_some());
+}
+
 #[test]
 fn saves_and_undo_read_the_stored_program_outside_the_write() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -23,6 +23,10 @@ use diesel::{Connection, QueryResult, QueryableByName, RunQueryDsl};
 /// The pool of read-only connections.
 pub type ReaderPool = Pool<ConnectionManager<SqliteConnection>>;
 
+/// The longest SQLite's busy handler waits on the store's own writer connection at a
+/// time (see [`ConnectionSetup::store_writer`]).
+pub const WRITER_WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// The per-connection set-up (see the module docs).
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionSetup {
@@ -43,6 +47,22 @@ impl ConnectionSetup {
             query_only: false,
             max_page_count: config.max_page_count,
         }
+    }
+
+    /// Set-up of the store's own writer connection: SQLite's busy handler waits one
+    /// [`WRITER_WAIT_SLICE`] at most, and the store's writes begin again until
+    /// `busy_timeout` has passed (see [`kept_write_transaction`]).
+    ///
+    /// SQLite's handler sleeps ever longer between its tries, up to 100 ms each: a
+    /// writer that has waited a while tries ten times a second, while writers that
+    /// just committed try again within a millisecond. Under sustained writes from
+    /// several processes the one that waited longest kept losing, and failed with
+    /// `Busy` after `busy_timeout` though every commit held the lock briefly. Begun
+    /// again each slice, every waiter keeps trying at the handler's first, short
+    /// intervals.
+    pub fn store_writer(config: &SqliteConfig) -> Self {
+        let slice = config.busy_timeout.min(WRITER_WAIT_SLICE);
+        ConnectionSetup { busy_timeout_ms: slice.as_millis(), ..Self::writer(config) }
     }
 
     /// Set-up of a pooled reader.
@@ -237,17 +257,22 @@ pub fn write_transaction<T>(
 /// instructions (BENCHMARKS.md). Diesel's transaction manager is told of the
 /// transaction, so anything nested in `work` still becomes a savepoint.
 ///
+/// `BEGIN IMMEDIATE` is tried again while another connection holds the write lock,
+/// until `wait` has passed (the connection's own busy handler waits within each try;
+/// see [`ConnectionSetup::store_writer`]): nothing has been done before it succeeds.
+///
 /// A failed `COMMIT` or `work` is rolled back; if even the rollback fails with the
 /// transaction still open, the transaction manager is marked broken (as Diesel's own
 /// does), and the owner must replace the connection.
 pub fn kept_write_transaction<T>(
     conn: &mut SqliteConnection,
+    wait: std::time::Duration,
     work: impl FnOnce(&mut SqliteConnection) -> StorageResult<T>,
 ) -> StorageResult<T> {
     if AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?.is_some() {
         return write_transaction(conn, work);
     }
-    KeptStatement::<BeginImmediate>::new().execute(conn).map_err(super::error::classify)?;
+    begin_immediate(conn, wait)?;
     change_depth(conn, TransactionDepthChange::IncreaseDepth).map_err(super::error::classify)?;
     let result = work(conn)
         .and_then(|value| KeptStatement::<Commit>::new().execute(conn).map(|_| value).map_err(super::error::classify));
@@ -269,6 +294,20 @@ pub fn kept_write_transaction<T>(
         Err(e) => return Err(super::error::classify(e)),
     }
     result
+}
+
+/// `BEGIN IMMEDIATE`, begun again while it fails with `Busy` until `wait` has passed
+/// since the first try ended (which waited under the connection's busy handler).
+fn begin_immediate(conn: &mut SqliteConnection, wait: std::time::Duration) -> StorageResult<()> {
+    let mut deadline = None;
+    loop {
+        let Err(e) = KeptStatement::<BeginImmediate>::new().execute(conn) else { return Ok(()) };
+        let e = super::error::classify(e);
+        let deadline = *deadline.get_or_insert_with(|| std::time::Instant::now() + wait);
+        if !matches!(e, StorageError::Busy) || std::time::Instant::now() >= deadline {
+            return Err(e);
+        }
+    }
 }
 
 /// Whether Diesel's transaction manager gave up on the connection (a rollback failed
@@ -342,6 +381,7 @@ impl FixedSql for Rollback {
 /// keep using a connection left without enforcement.
 pub fn new_program_transaction<T>(
     conn: &mut SqliteConnection,
+    wait: std::time::Duration,
     work: impl FnOnce(&mut SqliteConnection) -> StorageResult<T>,
 ) -> StorageResult<T> {
     let depth = AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?;
@@ -350,7 +390,7 @@ pub fn new_program_transaction<T>(
     }
     conn.batch_execute("PRAGMA foreign_keys = OFF; PRAGMA ignore_check_constraints = ON")
         .map_err(super::error::classify)?;
-    let result = conn.immediate_transaction(work);
+    let result = kept_write_transaction(conn, wait, work);
     let restored = conn
         .batch_execute("PRAGMA foreign_keys = ON; PRAGMA ignore_check_constraints = OFF")
         .map_err(super::error::classify);
@@ -520,9 +560,9 @@ mod tests {
     fn kept_transactions_commit_roll_back_and_prepare_their_statements_once() {
         let (_dir, mut conn, seen) = database();
         for _ in 0..3 {
-            kept_write_transaction(&mut conn, insert).expect("commit");
+            kept_write_transaction(&mut conn, std::time::Duration::ZERO, insert).expect("commit");
         }
-        let failed: StorageResult<()> = kept_write_transaction(&mut conn, |c| {
+        let failed: StorageResult<()> = kept_write_transaction(&mut conn, std::time::Duration::ZERO, |c| {
             insert(c)?;
             Err(StorageError::ReadOnly)
         });
@@ -537,7 +577,7 @@ mod tests {
     #[test]
     fn a_transaction_nested_in_a_kept_one_is_a_savepoint() {
         let (_dir, mut conn, _) = database();
-        kept_write_transaction(&mut conn, |c| {
+        kept_write_transaction(&mut conn, std::time::Duration::ZERO, |c| {
             insert(c)?;
             let inner: StorageResult<()> = c.transaction(|c| {
                 insert(c)?;
@@ -556,26 +596,26 @@ mod tests {
         let (_dir, mut conn, _) = database();
         // The work ends the transaction itself, as SQLite does on some errors: the
         // failed COMMIT is reported, and the rollback finding nothing is no harm.
-        let ended: StorageResult<()> = kept_write_transaction(&mut conn, |c| {
+        let ended: StorageResult<()> = kept_write_transaction(&mut conn, std::time::Duration::ZERO, |c| {
             insert(c)?;
             c.batch_execute("ROLLBACK").map_err(super::super::error::classify)
         });
         assert!(ended.is_err(), "COMMIT without a transaction is an error");
-        let ended_and_failed: StorageResult<()> = kept_write_transaction(&mut conn, |c| {
+        let ended_and_failed: StorageResult<()> = kept_write_transaction(&mut conn, std::time::Duration::ZERO, |c| {
             c.batch_execute("ROLLBACK").map_err(super::super::error::classify)?;
             Err(StorageError::ReadOnly)
         });
         assert!(matches!(ended_and_failed, Err(StorageError::ReadOnly)));
         // Diesel, seeing SQLite end the transaction, resets its own count: the write's
         // error still comes out, not Diesel's "not in a transaction".
-        let reset_by_diesel: StorageResult<()> = kept_write_transaction(&mut conn, |c| {
+        let reset_by_diesel: StorageResult<()> = kept_write_transaction(&mut conn, std::time::Duration::ZERO, |c| {
             c.batch_execute("ROLLBACK").map_err(super::super::error::classify)?;
             super::change_depth(c, diesel::connection::TransactionDepthChange::DecreaseDepth).expect("reset");
             Err(StorageError::Full)
         });
         assert!(matches!(reset_by_diesel, Err(StorageError::Full)), "{reset_by_diesel:?}");
         assert!(!transaction_manager_broken(&mut conn));
-        kept_write_transaction(&mut conn, insert).expect("the connection still writes");
+        kept_write_transaction(&mut conn, std::time::Duration::ZERO, insert).expect("the connection still writes");
         assert_eq!(rows(&mut conn), 1);
     }
 }

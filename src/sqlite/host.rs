@@ -91,7 +91,7 @@ impl Connections for HostConnection<'_> {
             // Outside a host transaction this turns enforcement off for the insert
             // only and restores the connection's own setting; inside one it is a
             // plain savepoint.
-            connection::new_program_transaction(&mut conn, run)
+            connection::new_program_transaction(&mut conn, std::time::Duration::ZERO, run)
         } else {
             connection::write_transaction(&mut conn, run)
         }

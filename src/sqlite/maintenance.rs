@@ -197,9 +197,12 @@ impl SqliteStore {
     /// program, so it is maintenance for tools, never part of a save.
     pub fn vacuum(&self) -> StorageResult<()> {
         self.may_write()?;
+        let wait = self.backend().connections().config().busy_timeout;
         self.backend().with_writer(|conn| {
-            // VACUUM is a statement Diesel's builder does not have.
-            conn.batch_execute("VACUUM").map_err(classify)?;
+            // VACUUM is a statement Diesel's builder does not have. The writer's busy
+            // handler waits one slice at a time (`ConnectionSetup::store_writer`); a
+            // VACUUM refused for the lock has done nothing and is run again.
+            super::connection::retried_while_busy(wait, || conn.batch_execute("VACUUM").map_err(classify))?;
             checkpoint(conn).map(drop)
         })
     }

@@ -177,7 +177,7 @@ impl OwnedConnections {
             }
         } else {
             let url = connection::database_url(path, false)?;
-            (url.clone(), connection::establish(&url, ConnectionSetup::writer(&config))?)
+            (url.clone(), connection::establish(&url, ConnectionSetup::store_writer(&config))?)
         };
         let mut writer = writer;
         if !config.read_only {
@@ -248,7 +248,7 @@ impl OwnedConnections {
 
     /// A newly opened writer connection, set up as the first one was.
     fn fresh_writer(&self) -> StorageResult<SqliteConnection> {
-        let mut fresh = connection::establish(&self.url, ConnectionSetup::writer(&self.config))?;
+        let mut fresh = connection::establish(&self.url, ConnectionSetup::store_writer(&self.config))?;
         if !self.config.read_only {
             // The WAL limits are per connection.
             connection::enable_wal(&mut fresh, &self.config)?;
@@ -345,7 +345,7 @@ impl Connections for OwnedConnections {
         };
         let value = if new_program {
             conn.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
-            let result = connection::new_program_transaction(conn, &mut run);
+            let result = connection::new_program_transaction(conn, self.config.busy_timeout, &mut run);
             let restored =
                 conn.batch_execute(&format!("PRAGMA wal_autocheckpoint = {}", self.config.wal_autocheckpoint));
             if restored.is_err() || !connection::foreign_keys_enforced(conn) {
@@ -358,7 +358,7 @@ impl Connections for OwnedConnections {
             }
             result?
         } else {
-            let done = connection::kept_write_transaction(conn, run);
+            let done = connection::kept_write_transaction(conn, self.config.busy_timeout, run);
             if done.is_err() && connection::transaction_manager_broken(conn) {
                 // Its rollback failed with the transaction open, holding the file's
                 // write lock: replaced now, not at the next write, so other writers
