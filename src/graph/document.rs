@@ -138,12 +138,8 @@ impl ProgramGraph {
 /// so both ways give the same graph, the same violations and the same trust.
 pub(crate) struct PartialGraph {
     graph: ProgramGraph,
-    /// The document's next edge id; whether it is plausible is known once every edge
-    /// is in.
+    /// The document's next edge id (within the plausible, checked up front).
     next_edge: u32,
-    /// Edges given so far, accepted or not, and the highest id among them.
-    edges_seen: usize,
-    highest_edge: Option<u32>,
     /// Whether every check that reads no edge passed (assembly problems included).
     whole_without_edges: bool,
 }
@@ -160,17 +156,11 @@ impl PartialGraph {
             ));
         }
         let mut next = doc.next_ids;
-        let node_bound = id_table_bound(doc.nodes.len(), doc.nodes.iter().map(|n| n.id.0).max());
-        if next.node > node_bound {
-            problems.push(Violation::new(
-                Entity::Program,
-                format!("next_ids.node {} is implausibly far beyond the node ids", next.node),
-            ));
-            next.node = doc.nodes.iter().map(|n| n.id.0.saturating_add(1)).max().unwrap_or(0);
-        }
-        // Even just past the highest id, a few nodes with ids in the billions would
-        // need tables of gigabytes: such a document is refused, not allocated.
-        let node_limit = sparse_id_limit(doc.nodes.len(), 64);
+        // Ids are never reused, so a program edited for long has next ids far past its
+        // live ones; but a few nodes with ids in the billions would need dense id
+        // tables of gigabytes: such a document is refused, not allocated. (The same
+        // limits refuse a write that would store one: `ProgramGraph::sparse_ids`.)
+        let node_limit = sparse_id_limit(doc.nodes.len(), NODE_IDS_PER_NODE);
         if next.node > node_limit {
             problems.push(Violation::new(
                 Entity::Program,
@@ -178,7 +168,7 @@ impl PartialGraph {
             ));
             next.node = node_limit;
         }
-        let edge_limit = sparse_id_limit(doc.nodes.len(), 256);
+        let edge_limit = sparse_id_limit(doc.nodes.len(), EDGE_IDS_PER_NODE);
         if next.edge > edge_limit {
             problems.push(Violation::new(
                 Entity::Program,
@@ -263,7 +253,7 @@ impl PartialGraph {
         // Room for as many edges as the document has edge ids (up to the least bound
         // of a plausible id table), so that edges added in batches do not make the
         // edge storage and table grow, and copy, step by step.
-        let edge_room = (next.edge.min(id_table_bound(0, None)) as usize).max(doc.edges.len());
+        let edge_room = (next.edge.min(EDGE_ROOM_LIMIT) as usize).max(doc.edges.len());
         let mut compute = StableGraph::with_capacity(owned.len(), edge_room);
         let node_index: Vec<Option<NodeIndex>> = place
             .into_iter()
@@ -301,8 +291,7 @@ impl PartialGraph {
         let mut found = Vec::new();
         graph.validate_without_edges(&mut found);
         let whole_without_edges = graph.assembly_violations.is_empty() && found.is_empty();
-        let mut partial =
-            PartialGraph { graph, next_edge: next.edge, edges_seen: 0, highest_edge: None, whole_without_edges };
+        let mut partial = PartialGraph { graph, next_edge: next.edge, whole_without_edges };
         partial.add_edges(doc.edges);
         partial
     }
@@ -315,9 +304,7 @@ impl PartialGraph {
         let problems = &mut graph.assembly_violations;
         let (compute, node_index, edge_index) = (&mut graph.compute, &graph.node_index, &mut graph.edge_index);
         compute.reserve_edges(edges.len());
-        self.edges_seen += edges.len();
         for e in edges {
-            self.highest_edge = self.highest_edge.max(Some(e.id.0));
             let ends = (
                 node_index.get(e.source.index()).copied().flatten(),
                 node_index.get(e.target.index()).copied().flatten(),
@@ -329,10 +316,7 @@ impl PartialGraph {
                 ));
                 continue;
             };
-            // The table grows with the ids seen and reaches next_edge in `finish`. An
-            // id at or past the stored next_edge is refused even if `finish` finds that
-            // implausible and lowers it: it is lowered to just past the highest id, so
-            // it refuses nothing either way.
+            // The table grows with the ids seen and reaches next_edge in `finish`.
             if e.id.0 >= self.next_edge {
                 problems.push(Violation::new(Entity::Edge(e.id), "id is not below next_ids.edge"));
                 continue;
@@ -352,14 +336,7 @@ impl PartialGraph {
     /// Settles the next edge id, runs the checks of the edges and decides whether the
     /// graph is trusted: what `ProgramGraph::assemble` returns.
     pub(crate) fn finish(self) -> ProgramGraph {
-        let PartialGraph { mut graph, mut next_edge, edges_seen, highest_edge, whole_without_edges } = self;
-        if next_edge > id_table_bound(edges_seen, highest_edge) {
-            graph.assembly_violations.push(Violation::new(
-                Entity::Program,
-                format!("next_ids.edge {next_edge} is implausibly far beyond the edge ids"),
-            ));
-            next_edge = highest_edge.map_or(0, |h| h.saturating_add(1));
-        }
+        let PartialGraph { mut graph, next_edge, whole_without_edges } = self;
         graph.edge_index.resize(next_edge as usize, None);
         let mut found = Vec::new();
         graph.validate_edges(&mut found);
@@ -376,13 +353,37 @@ fn sparse_id_limit(live: usize, per_live: u64) -> u32 {
     (live as u64).saturating_mul(per_live).max(1 << 24).min(u32::MAX as u64) as u32
 }
 
-/// The largest next id an id table may be sized for. The tables are dense, one slot
-/// per id ever handed out, so a next id far beyond every live id (a corrupt or hostile
-/// document) would make them enormous; beyond this bound it is reported and clamped
-/// instead of allocated.
-fn id_table_bound(live: usize, highest: Option<u32>) -> u32 {
-    let highest = highest.map_or(0, |h| h as u64 + 1);
-    (highest + (4 * live as u64).max(1 << 22)).min(u32::MAX as u64) as u32
+/// Node ids a document may have handed out per live node (past the floor of
+/// [`sparse_id_limit`]).
+const NODE_IDS_PER_NODE: u64 = 64;
+/// Edge ids a document may have handed out per live node.
+const EDGE_IDS_PER_NODE: u64 = 256;
+/// The most edge slots reserved ahead of the edges read (a hint, not a limit).
+const EDGE_ROOM_LIMIT: u32 = 1 << 22;
+
+impl ProgramGraph {
+    /// Why a load would refuse this graph's ids as stored with `next` (the next ids
+    /// its row would hold), if it would: handed out so far beyond its live nodes that
+    /// the id tables, dense by design, would be implausibly large. A store refuses
+    /// such a write, so that everything it stores can be loaded again; ids are never
+    /// reused, so only a program that has handed out millions of ids more than it
+    /// keeps gets here.
+    pub(crate) fn sparse_ids(&self, next: NextIds) -> Option<Violation> {
+        let live = self.node_count();
+        let (node_limit, edge_limit) =
+            (sparse_id_limit(live, NODE_IDS_PER_NODE), sparse_id_limit(live, EDGE_IDS_PER_NODE));
+        let message = if next.node > node_limit {
+            format!("node ids up to {} are implausibly sparse for {live} nodes", next.node)
+        } else if next.edge > edge_limit {
+            format!("edge ids up to {} are implausibly sparse for {live} nodes", next.edge)
+        } else {
+            return None;
+        };
+        Some(Violation::new(
+            Entity::Program,
+            format!("{message}: a load would refuse it (at most {node_limit} node and {edge_limit} edge ids)"),
+        ))
+    }
 }
 
 impl Serialize for ProgramGraph {

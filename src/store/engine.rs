@@ -374,6 +374,7 @@ impl<B: Backend> Store<B> {
                     let pending = self.history_before(tx, program, revision, &changes, None)?;
                     let report =
                         tx.write_changes(program, &graph, &changes, Pending::replacing(pending.as_ref(), None))?;
+                    Self::check_loadable(&graph)?;
                     let new_revision = tx.finish(program, &graph, now_unix())?;
                     let heads = self.history_after(tx, program, pending, new_revision, &graph, message)?;
                     Ok(Some((value, report, Some(graph), new_revision, heads)))
@@ -411,6 +412,15 @@ impl<B: Backend> Store<B> {
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// Refuses a write that would store ids a load refuses (see
+    /// `ProgramGraph::sparse_ids`), so that every program a store accepts loads again.
+    pub(super) fn check_loadable(graph: &ProgramGraph) -> StorageResult<()> {
+        match graph.sparse_ids(graph.next_ids()) {
+            None => Ok(()),
+            Some(violation) => Err(StorageError::Invalid { violations: vec![violation] }),
         }
     }
 
@@ -467,6 +477,7 @@ impl<B: Backend> GraphStore for Store<B> {
             let (program, report, revision) = self.backend.write_new_program(&mut |tx| {
                 let program = tx.insert_program(name, now_unix())?;
                 let report = tx.write_all(program, graph)?;
+                Self::check_loadable(graph)?;
                 let revision = tx.finish(program, graph, now_unix())?;
                 self.history_create(tx, program, revision, graph)?;
                 Ok((program, report, revision))
@@ -834,6 +845,7 @@ impl<B: Backend> Store<B> {
             let pending = self.history_before(tx, program, revision, &changes, stored.as_deref())?;
             let report =
                 tx.write_changes(program, graph, &changes, Pending::replacing(pending.as_ref(), stored.as_deref()))?;
+            Self::check_loadable(graph)?;
             let made = tx.finish(program, graph, now_unix())?;
             let heads = self.history_after(tx, program, pending, made, graph, message)?;
             // `stored` goes with the result, so a big one is freed after the commit.
@@ -898,6 +910,7 @@ impl<B: Backend> Store<B> {
             }
             let pending = self.history_before(tx, program, revision, &changes, Some(&stored))?;
             let report = tx.write_changes(program, &merged, &changes, Replaced::Program(&stored))?;
+            Self::check_loadable(&merged)?;
             let made = tx.finish(program, &merged, now_unix())?;
             let heads = self.history_after(tx, program, pending, made, &merged, None)?;
             // `stored` goes with the result, so a big one is freed after the commit.

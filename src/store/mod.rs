@@ -38,3 +38,37 @@ impl Default for InMemoryStore {
         Self::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{GraphStore, InMemoryStore, StorageError};
+    use crate::graph::ProgramGraph;
+    use crate::model::{ModuleId, TypeId, Visibility};
+
+    /// A graph that has handed out more node ids than a load accepts for its live
+    /// nodes (only millions of ids made and removed get there through the API, so
+    /// the table is grown here directly) is refused as `Invalid`: stored, it could
+    /// never be loaded again.
+    #[test]
+    fn a_write_of_ids_a_load_would_refuse_is_refused_and_nothing_is_stored() {
+        let store = InMemoryStore::new();
+        let graph = || {
+            let mut g = ProgramGraph::new("app");
+            g.add_function(ModuleId::ROOT, "f", Visibility::Public, vec![], TypeId::UNIT).expect("function");
+            g
+        };
+        let p = store.insert_program("kept", &graph()).expect("insert");
+        let mut g = graph();
+        g.node_index.resize((1 << 24) + 1, None);
+        for refused in [store.insert_program("sparse", &g).map(drop), store.save_program(p, &g).map(drop)] {
+            match refused {
+                Err(StorageError::Invalid { violations }) => {
+                    assert!(violations[0].to_string().contains("implausibly sparse"), "{violations:?}");
+                }
+                other => panic!("expected Invalid, got {other:?}"),
+            }
+        }
+        assert!(store.find_program("sparse").is_err());
+        assert_eq!(store.load_program(p).expect("load").next_ids().node, 0);
+    }
+}

@@ -146,6 +146,7 @@ macro_rules! conformance {
                 save_of_unrelated_copy_writes_only_differences,
                 save_function_writes_one_function,
                 ids_are_not_reused_after_reload,
+                a_program_with_millions_of_ids_handed_out_loads_again,
                 crud_mutations_are_visible_to_load,
                 stored_counts_and_next_ids_follow_every_kind_of_commit,
                 random_programs_round_trip,

@@ -481,6 +481,28 @@ pub fn ids_are_not_reused_after_reload(store: &dyn GraphStore) {
     assert_eq!(via_store, a);
 }
 
+/// A program that has handed out millions more ids than it keeps (as long edit
+/// sessions of adding and removing nodes do: ids are never reused) is stored, loaded
+/// and edited like any other, its next ids kept. Loads once refused it as "next id
+/// implausibly far beyond the ids", so a program the store had accepted, and whose
+/// `validate()` was clean, could not be loaded again.
+pub fn a_program_with_millions_of_ids_handed_out_loads_again(store: &dyn GraphStore) {
+    let g = sample();
+    let main = function_named(&g, "main");
+    let mut doc = g.to_document();
+    doc.next_ids.node = 5_000_000;
+    doc.next_ids.edge = 5_000_000;
+    let g = ProgramGraph::from_document(doc).expect("a document of many ids handed out is valid");
+    let p = store.insert_program("churned", &g).unwrap();
+    let loaded = store.load_program(p).unwrap();
+    assert_eq!(loaded, g);
+    assert_eq!(loaded.next_ids(), g.next_ids());
+    let n = store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    assert_eq!(n.0, 5_000_000);
+    store.delete_node(p, n).unwrap();
+    assert_eq!(store.load_program(p).unwrap().next_ids().node, 5_000_001);
+}
+
 /// The program row's counts (what a listing shows) and next ids follow every kind of
 /// single commit, including those that write only part of the row.
 pub fn stored_counts_and_next_ids_follow_every_kind_of_commit(store: &dyn GraphStore) {
