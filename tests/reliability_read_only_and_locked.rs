@@ -4,7 +4,7 @@
 //! passed, never a hang.
 //!
 //! Tests run as root, where file permissions do not stop writes, so read-only means
-//! SQLite's read-only open (`SqliteConfig::read_only`, or a `file:...?mode=ro` URI).
+//! SQLite's read-only open (`SqliteConfig::read_only`).
 
 mod reliability_support;
 
@@ -113,16 +113,15 @@ fn a_read_only_store_reads_and_refuses_every_write() {
 }
 
 #[test]
-fn a_read_only_uri_reads_and_refuses_every_write() {
+fn a_file_uri_is_a_path_not_a_read_only_open() {
     let dir = tempfile::tempdir().unwrap();
-    let (db, p, g, ids) = database(dir.path());
+    let (db, ..) = database(dir.path());
     let before = snapshot(&db);
     let uri = format!("file:{}?mode=ro", db.display());
-    let store = SqliteStore::open(&uri).unwrap();
-    assert_reads_work(&store, p, &g, &ids);
-    assert_writes_refused(&store, p, &g, &ids);
-    drop(store);
-    assert!(snapshot(&db) == before, "the read-only store modified the file");
+    let Err(e) = SqliteStore::open(&uri) else { panic!("the URI opened") };
+    assert_eq!(e.database_kind(), Some(DatabaseErrorKind::CannotOpen), "{e}");
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    assert!(snapshot(&db) == before, "the database was not opened");
 }
 
 #[test]

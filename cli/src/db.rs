@@ -36,7 +36,9 @@ impl std::ops::Deref for Db {
 /// a file that records one of this crate's migrations is ours, however old its tables:
 /// it is migrated like any other old schema.
 pub fn holds_only_foreign_tables(path: &std::path::Path) -> bool {
-    let Ok(conn) = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+    // Bundled SQLite parses URIs: `./` keeps a relative `file:abc.db` the file so named.
+    let literal = if path.is_relative() { std::path::Path::new(".").join(path) } else { path.to_path_buf() };
+    let Ok(conn) = rusqlite::Connection::open_with_flags(literal, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
         return false;
     };
     let counts = conn.query_row(

@@ -171,6 +171,28 @@ fn db_flag_and_environment_choose_the_file() {
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
 
+/// `--db` is a path: `file:abc.db` is the file so named, not SQLite's URI for
+/// `abc.db`, so an export to `abc.db` cannot land on the database.
+#[test]
+fn a_db_path_that_looks_like_a_uri_is_the_file_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "1000", "--name", "x"]);
+    ok(d, &["export", "x", "-o", "s.json"]);
+    ok(d, &["--db", "file:abc.db", "import", "s.json", "--name", "p"]);
+    assert!(d.join("file:abc.db").is_file(), "the database is the file named file:abc.db");
+    assert!(!d.join("abc.db").exists(), "import created abc.db");
+    ok(d, &["--db", "file:abc.db", "export", "p", "-o", "abc.db"]);
+    serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(d.join("abc.db")).unwrap()).unwrap();
+    let list = json(d, &["--db", "file:abc.db", "list", "--json"]);
+    assert_eq!(list[0]["name"], "p", "the database is intact: {list}");
+
+    let out = lmstore(d, &["--db", ":memory:", "import", "s.json", "--name", "p"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("in-memory") && stderr.contains("./:memory:"), "{stderr}");
+}
+
 /// A reader that stops early (`lmstore export p | head`) ends lmstore quietly: no
 /// panic message about a broken pipe.
 #[test]

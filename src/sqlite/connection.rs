@@ -9,7 +9,7 @@
 
 use super::config::SqliteConfig;
 use super::error::classify_connection;
-use crate::store::DatabaseErrorKind::Other;
+use crate::store::DatabaseErrorKind::{CannotOpen, Other};
 use crate::store::{StorageError, StorageResult};
 use diesel::connection::{
     AnsiTransactionManager, SimpleConnection, TransactionDepthChange, TransactionManager, TransactionManagerStatus,
@@ -143,18 +143,25 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteCustom
 }
 
 /// The name SQLite opens for a path: the path itself, or for a read-only store a
-/// `file:` URI with `mode=ro` (a path that already is a `file:` URI gets the parameter
-/// added).
+/// `file:` URI with `mode=ro`.
+///
+/// A path names a file, always: Diesel opens with URI parsing on, so a relative path
+/// starting with `file:` gets `./` in front (else `file:abc.db` would open `abc.db`),
+/// and `:memory:` is refused rather than opened as SQLite's in-memory database.
 pub fn database_url(path: &std::path::Path, read_only: bool) -> StorageResult<String> {
     let text = path
         .to_str()
         .ok_or_else(|| StorageError::database(Other, format!("the path {} is not valid UTF-8", path.display())))?;
-    if !read_only {
-        return Ok(text.to_string());
+    if text == ":memory:" {
+        return Err(StorageError::database(
+            CannotOpen,
+            "\":memory:\" would be SQLite's in-memory database, which a store cannot use (each of its \
+             connections would see an empty database of its own); name a file instead (\"./:memory:\" \
+             for a file so called, or one in a temporary directory for a throwaway store)",
+        ));
     }
-    if text.starts_with("file:") {
-        let separator = if text.contains('?') { '&' } else { '?' };
-        return Ok(format!("{text}{separator}mode=ro"));
+    if !read_only {
+        return Ok(if text.starts_with("file:") { format!("./{text}") } else { text.to_string() });
     }
     // URI paths escape everything but unreserved characters and slashes.
     let mut uri = String::from("file:");

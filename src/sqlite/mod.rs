@@ -138,7 +138,9 @@ impl<'c> ConnectionStore<'c> {
 
 impl SqliteStore {
     /// Opens the database at `path` (creating it if needed) with default settings,
-    /// applying pending migrations.
+    /// applying pending migrations. `path` names a file, whatever SQLite would make of
+    /// it: `file:x.db` is the file so named, not a URI, and `:memory:` is refused (a
+    /// pool's connections cannot share one in-memory database; see `temporary`).
     pub fn open(path: impl AsRef<Path>) -> StorageResult<Self> {
         Self::open_with(path, SqliteConfig::default())
     }

@@ -103,10 +103,11 @@ impl OwnedConnections {
     }
 
     fn open_untimed(path: &Path, config: SqliteConfig) -> StorageResult<Self> {
-        let plain_path = !path.to_string_lossy().starts_with("file:");
+        // Refuses what SQLite would not take as a file (`:memory:`) before any check.
+        let url = connection::database_url(path, config.read_only)?;
         // Said plainly rather than as SQLite's "disk I/O error" and "unable to open
         // database file", with the kind a pool's connection would report.
-        if plain_path && path.is_dir() {
+        if path.is_dir() {
             return Err(StorageError::database(
                 DatabaseErrorKind::CannotOpen,
                 format!("{} is a directory, not a database file", path.display()),
@@ -114,19 +115,19 @@ impl OwnedConnections {
         }
         // A FIFO would block the open until someone writes to it, and a device or a
         // socket is no database either (links are followed to what they name).
-        if plain_path && std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
             return Err(StorageError::database(
                 DatabaseErrorKind::CannotOpen,
                 format!("{} is not a regular file, so not a database file", path.display()),
             ));
         }
-        if let Some(dir) = path.parent().filter(|d| plain_path && !d.as_os_str().is_empty() && !d.exists()) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
             return Err(StorageError::database(
                 DatabaseErrorKind::CannotOpen,
                 format!("the directory {} does not exist", dir.display()),
             ));
         }
-        if config.read_only && plain_path && !path.exists() {
+        if config.read_only && !path.exists() {
             // Said plainly rather than as SQLite's "unable to open database file".
             return Err(StorageError::Io(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
@@ -134,7 +135,6 @@ impl OwnedConnections {
             )));
         }
         let (url, writer) = if config.read_only {
-            let url = connection::database_url(path, true)?;
             match Self::open_current(&url, &config) {
                 // A WAL file whose directory cannot be written (a read-only mount, an
                 // immutable directory, a directory of another user's) cannot get the
@@ -176,7 +176,6 @@ impl OwnedConnections {
                 opened => (url, opened?),
             }
         } else {
-            let url = connection::database_url(path, false)?;
             (url.clone(), connection::establish(&url, ConnectionSetup::store_writer(&config))?)
         };
         let mut writer = writer;
