@@ -8,10 +8,11 @@ use crate::db::Db;
 use crate::output::{Progress, escape_controls, outln};
 use crate::programs::resolve;
 use crate::{CmdResult, Failure};
-use lmlang_storage::graph::{ProgramDocument, ProgramGraph};
+use lmlang_storage::graph::{NextIds, ProgramDocument, ProgramGraph};
 use lmlang_storage::hash::{ContentHash, HASH_ALGORITHM_VERSION};
 use lmlang_storage::store::StorageError;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -113,6 +114,55 @@ pub fn write_export(
     Ok(ExitCode::SUCCESS)
 }
 
+/// How the holes a file lists differ from the ids it lacks, one problem per kind of
+/// difference, each with its first few ids and what to change: a file edited by hand
+/// (a node deleted, its edges with it) must say which ids it disagrees about.
+fn hole_mismatches(listed: &Holes, actual: &Holes, next: &NextIds) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (kind, field, listed, actual, next) in [
+        ("node", "nodes", &listed.nodes, &actual.nodes, next.node),
+        ("edge", "edges", &listed.edges, &actual.edges, next.edge),
+    ] {
+        // Compared as sets: a hand-edited list may be out of order.
+        let listed: BTreeSet<u32> = listed.iter().copied().collect();
+        let actual: BTreeSet<u32> = actual.iter().copied().collect();
+        let unlisted: Vec<u32> = actual.difference(&listed).copied().collect();
+        let (beyond, present): (Vec<u32>, Vec<u32>) = listed.difference(&actual).copied().partition(|&id| id >= next);
+        if !unlisted.is_empty() {
+            problems.push(format!(
+                "{kind} ids missing from the file but not listed as holes: {}; to delete those {field}, \
+                 list their ids under \"holes\", in \"{field}\"",
+                first_few(&unlisted)
+            ));
+        }
+        if !present.is_empty() {
+            problems.push(format!(
+                "{kind} ids listed as holes but present in the file: {}; take them out of \"holes\", \
+                 \"{field}\" (or delete those {field} from the file too)",
+                first_few(&present)
+            ));
+        }
+        if !beyond.is_empty() {
+            problems.push(format!(
+                "{kind} ids listed as holes at or past next_ids.{kind} ({next}): {}; take them out of \
+                 \"holes\", \"{field}\"",
+                first_few(&beyond)
+            ));
+        }
+    }
+    problems
+}
+
+/// The first few of `ids`, and how many more there are.
+fn first_few(ids: &[u32]) -> String {
+    const SHOWN: usize = 5;
+    let shown: Vec<String> = ids.iter().take(SHOWN).map(u32::to_string).collect();
+    match ids.len().saturating_sub(SHOWN) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
 /// Reads and checks an export file: the graph, or every problem found.
 pub fn read_export(path: &Path) -> Result<(String, ProgramGraph), Failure> {
     read_export_with_root(path).map(|(name, g, _)| (name, g))
@@ -139,8 +189,9 @@ fn read_export_with_root(path: &Path) -> Result<(String, ProgramGraph, Option<St
     // memory bounded by its own size. Only then are the listed holes compared.
     let g = ProgramGraph::assemble(file.program);
     let mut problems: Vec<String> = g.validate().iter().map(|v| escape_controls(&g.notation().violation(v))).collect();
-    if problems.is_empty() && holes(&g.to_document()) != file.holes {
-        problems.push("the listed holes do not match the ids present".into());
+    if problems.is_empty() {
+        let doc = g.to_document();
+        problems.extend(hole_mismatches(&file.holes, &holes(&doc), &doc.next_ids));
     }
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();

@@ -267,3 +267,41 @@ fn missing_tags_and_revisions_are_named_as_given_and_names_are_escaped() {
     let out = ok(d, &["tag", "sample", "bad\u{1b}[31mred", "--delete"]);
     assert!(!out.contains('\u{1b}') && out.contains("removed tag"), "{out:?}");
 }
+
+/// A node deleted from an export (its edges with it) is saved back only once its ids
+/// are listed as holes; until then the refusal names the ids and says so.
+#[test]
+fn a_node_deleted_from_an_export_is_named_until_listed_as_a_hole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    ok(d, &["export", "sample", "-o", "s.json"]);
+    let mut doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("s.json")).unwrap()).unwrap();
+    // `print` (n27) and its two edges go; a node that stays (n20) is listed as a hole.
+    let p = &mut doc["program"];
+    p["nodes"].as_array_mut().unwrap().retain(|n| n["id"] != 27);
+    let edges = p["edges"].as_array_mut().unwrap();
+    let gone: Vec<u64> =
+        edges.iter().filter(|e| e["source"] == 27 || e["target"] == 27).map(|e| e["id"].as_u64().unwrap()).collect();
+    edges.retain(|e| e["source"] != 27 && e["target"] != 27);
+    doc["holes"]["nodes"].as_array_mut().unwrap().push(20.into());
+    std::fs::write(d.join("edited.json"), doc.to_string()).unwrap();
+
+    let out = lmstore(d, &["save", "sample", "edited.json"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let edge_ids = gone.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+    assert!(err.contains("node ids missing from the file but not listed as holes: 27;"), "{err}");
+    assert!(err.contains(&format!("edge ids missing from the file but not listed as holes: {edge_ids};")), "{err}");
+    assert!(err.contains("list their ids under \"holes\""), "{err}");
+    assert!(err.contains("node ids listed as holes but present in the file: 20;"), "{err}");
+
+    let holes = &mut doc["holes"];
+    holes["nodes"].as_array_mut().unwrap().retain(|id| id != 20);
+    holes["nodes"].as_array_mut().unwrap().push(27.into());
+    holes["edges"].as_array_mut().unwrap().extend(gone.iter().map(|&id| id.into()));
+    std::fs::write(d.join("edited.json"), doc.to_string()).unwrap();
+    ok(d, &["save", "sample", "edited.json"]);
+    let diff = json(d, &["diff", "sample", "edited.json", "--json"]);
+    assert!(diff["changed"].as_array().unwrap().is_empty(), "saved as edited: {diff}");
+}
