@@ -208,7 +208,7 @@ pub enum Command {
     },
     /// Name a revision (the program's current one without --revision), list the tags, or delete one.
     #[command(
-        after_help = "Examples:\n  lmstore tag sample good\n  lmstore tag sample v1 --revision 3\n  lmstore tag sample\n  lmstore tag sample v1 --delete\n  lmstore diff sample@v1 sample@good"
+        after_help = "Examples:\n  lmstore tag sample good\n  lmstore tag sample v1 --revision 3\n  lmstore tag sample v1 --revision 5 --force\n  lmstore tag sample\n  lmstore tag sample v1 --delete\n  lmstore diff sample@v1 sample@good"
     )]
     Tag {
         /// Program name or id.
@@ -221,6 +221,9 @@ pub enum Command {
         /// Remove the tag.
         #[arg(long, conflicts_with = "revision", requires = "name")]
         delete: bool,
+        /// Move the tag when it already names another revision.
+        #[arg(long, conflicts_with = "delete", requires = "name")]
+        force: bool,
     },
     /// Drop old history: entries older than a revision, or all but the newest COUNT.
     #[command(after_help = "Examples:\n  lmstore prune sample --keep 1000\n  lmstore prune sample --before 250")]

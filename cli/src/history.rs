@@ -138,7 +138,9 @@ pub fn checkout(store: &Db, program: &str, at: &str, output: Option<&Path>, new_
     }
 }
 
-pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, delete: bool) -> CmdResult {
+/// Lists, removes or sets a tag. A tag already on another revision moves only with
+/// `force`: a name someone relies on (`release`) is not repointed by a slip.
+pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, delete: bool, force: bool) -> CmdResult {
     // Listing the tags only reads.
     let id = if name.is_some() { resolve_to_change(store, program)? } else { resolve(store, program)? };
     match (name, delete) {
@@ -165,6 +167,18 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
                 Some(at) => revision(store, id, program, at)?,
                 None => current()?,
             };
+            let before = match store.tagged(id, name) {
+                Ok(old) => Some(old),
+                Err(StorageError::TagNotFound { .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(old) = before.filter(|&old| old != revision && !force) {
+                return Err(Failure(format!(
+                    "{} already names revision {old} of {}; pass --force to move it to revision {revision}",
+                    escape_controls(name),
+                    escape_controls(program)
+                )));
+            }
             match store.tag(id, name, revision) {
                 Err(StorageError::RevisionNotFound { .. }) if at.is_none() => {
                     return Err(Failure(format!(
@@ -174,7 +188,11 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
                 }
                 tagged => tagged?,
             }
-            outln!("{} names revision {revision} of {}", escape_controls(name), escape_controls(program))?;
+            let moved = match before {
+                Some(old) if old != revision => format!(" (moved from revision {old})"),
+                _ => String::new(),
+            };
+            outln!("{} names revision {revision} of {}{moved}", escape_controls(name), escape_controls(program))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -198,9 +198,9 @@ fn run(cli: Cli) -> CmdResult {
             let store = if new_name.is_some() { open()? } else { read()? };
             history::checkout(&store, &program, &revision, output.as_deref(), new_name.as_deref())
         }
-        Command::Tag { program, name, revision, delete } => {
+        Command::Tag { program, name, revision, delete, force } => {
             let store = if name.is_some() { open()? } else { read()? };
-            history::tag(&store, &program, name.as_deref(), revision.as_deref(), delete)
+            history::tag(&store, &program, name.as_deref(), revision.as_deref(), delete, force)
         }
         Command::Prune { program, before, keep } => history::prune(&open()?, &program, before, keep),
         Command::Delete { program } => programs::delete(&open()?, &program),

@@ -6,7 +6,7 @@ mod cli_support;
 use cli_support::{json, lmstore, ok};
 use lmlang_storage::model::ComputeOp;
 use lmlang_storage::sqlite::SqliteStore;
-use lmlang_storage::store::{GraphStore, ProgramHistory};
+use lmlang_storage::store::{GraphStore, ProgramHistory, ProgramId};
 
 #[test]
 fn history_commands_walk_a_program_back_and_forth() {
@@ -304,4 +304,38 @@ fn a_node_deleted_from_an_export_is_named_until_listed_as_a_hole() {
     ok(d, &["save", "sample", "edited.json"]);
     let diff = json(d, &["diff", "sample", "edited.json", "--json"]);
     assert!(diff["changed"].as_array().unwrap().is_empty(), "saved as edited: {diff}");
+}
+
+/// Four recorded edits after the demo: `sample` has revisions 1 to 5 in its history.
+/// The store and the program are returned for checks through the library.
+fn sample_at_revision_5(d: &std::path::Path) -> (SqliteStore, ProgramId) {
+    ok(d, &["demo"]);
+    let store = SqliteStore::open(d.join("lmlang.db")).unwrap();
+    let p = store.find_program("sample").unwrap();
+    let main = store.load_program(p).unwrap().functions().find(|f| f.name == "main").unwrap().id;
+    store.set_history(true);
+    for _ in 0..4 {
+        store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    }
+    (store, p)
+}
+
+/// A tag on one revision is not moved to another by a slip: that takes --force, and
+/// the move is reported.
+#[test]
+fn a_tag_moves_to_another_revision_only_with_force_and_says_from_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (store, p) = sample_at_revision_5(d);
+    ok(d, &["tag", "sample", "release", "--revision", "2"]);
+    let out = lmstore(d, &["tag", "sample", "release", "--revision", "5"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("release already names revision 2 of sample") && err.contains("--force"), "{err}");
+    assert_eq!(store.tagged(p, "release").unwrap(), 2, "the tag stayed");
+    let out = ok(d, &["tag", "sample", "release", "--revision", "5", "--force"]);
+    assert!(out.contains("release names revision 5 of sample (moved from revision 2)"), "{out}");
+    // Naming the revision it already names is no move.
+    let out = ok(d, &["tag", "sample", "release", "--revision", "5"]);
+    assert!(out.contains("release names revision 5 of sample") && !out.contains("moved"), "{out}");
 }
