@@ -219,10 +219,11 @@ fn read_export_with_root(path: &Path) -> Result<(String, ProgramGraph, Option<St
     Ok((file.name, g, recorded))
 }
 
-/// The whole text of an export file, which must be a regular file or a pipe (`<(...)`,
-/// `/dev/stdin` fed by a pipe). A device is refused rather than read with a cap: one
-/// like /dev/zero never ends and would take all memory, while a file's size, however
-/// large, is the export the user chose, and no cap fits every program's export.
+/// The whole text of an export file (less a leading byte order mark), which must be a
+/// regular file or a pipe (`<(...)`, `/dev/stdin` fed by a pipe). A device is refused
+/// rather than read with a cap: one like /dev/zero never ends and would take all
+/// memory, while a file's size, however large, is the export the user chose, and no
+/// cap fits every program's export.
 fn read_text(path: &Path) -> Result<String, Failure> {
     use std::io::Read as _;
     use std::os::unix::fs::FileTypeExt as _;
@@ -235,9 +236,19 @@ fn read_text(path: &Path) -> Result<String, Failure> {
             path.display()
         )));
     }
-    let mut text = String::new();
-    file.read_to_string(&mut text).map_err(cannot)?;
-    Ok(text)
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(cannot)?;
+    // Some editors on Windows begin a UTF-8 file with a byte order mark; JSON has none.
+    const BOM: &[u8] = "\u{feff}".as_bytes();
+    let skipped = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
+    bytes.drain(..skipped);
+    String::from_utf8(bytes).map_err(|e| {
+        Failure(format!(
+            "{} is not UTF-8 text (an export is JSON in UTF-8): invalid byte at offset {}",
+            path.display(),
+            skipped + e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
 /// `lmstore save`: the file's program becomes the stored one's content in one write,

@@ -193,6 +193,27 @@ fn a_db_path_that_looks_like_a_uri_is_the_file_it_names() {
     assert!(stderr.contains("in-memory") && stderr.contains("./:memory:"), "{stderr}");
 }
 
+/// An export saved with a byte order mark (as some Windows editors do) imports; one
+/// that is not UTF-8 is refused with the offset of the first bad byte.
+#[test]
+fn an_export_may_begin_with_a_byte_order_mark_and_bad_utf8_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "1000", "--name", "x"]);
+    ok(d, &["export", "x", "-o", "x.json"]);
+    let text = std::fs::read(d.join("x.json")).unwrap();
+    std::fs::write(d.join("bom.json"), [b"\xEF\xBB\xBF".as_slice(), &text].concat()).unwrap();
+    ok(d, &["import", "bom.json", "--name", "from-bom"]);
+
+    let mut bad = text.clone();
+    bad[40] = 0xFF;
+    std::fs::write(d.join("bad.json"), &bad).unwrap();
+    let out = lmstore(d, &["import", "bad.json", "--name", "bad"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not UTF-8") && err.contains("offset 40"), "{err}");
+}
+
 /// A reader that stops early (`lmstore export p | head`) ends lmstore quietly: no
 /// panic message about a broken pipe.
 #[test]
