@@ -20,11 +20,25 @@ pub fn revision(store: &Db, id: ProgramId, program: &str, what: &str) -> Result<
             .map_err(|_| Failure(format!("{what} is no revision of {program}: revisions are below 2^64")));
     }
     match store.tagged(id, what) {
-        Err(StorageError::TagNotFound { .. }) => {
-            Err(Failure(format!("{program} has no tag {what:?}; `lmstore tag {program}` lists its tags")))
-        }
+        Err(StorageError::TagNotFound { .. }) => Err(no_tag(&program, what)),
         found => Ok(found?),
     }
+}
+
+/// A tag the program lacks, named as the user named the program (the store's error
+/// names it by id).
+fn no_tag(program: &str, name: &str) -> Failure {
+    let program = escape_controls(program);
+    Failure(format!("{program} has no tag {name:?}; `lmstore tag {program}` lists its tags"))
+}
+
+/// A revision the program's history lacks, named as the user named the program.
+fn no_revision(program: &str, revision: u64) -> Failure {
+    let program = escape_controls(program);
+    Failure(format!(
+        "{program} has no revision {revision} in its history (pruned, written with recording off or \
+         before a commit that was, or not made yet; `lmstore log {program}` lists what it holds)"
+    ))
 }
 
 /// `PROGRAM@REVISION` or `PROGRAM@TAG` as it was then; `None` when `what` has no `@`
@@ -39,10 +53,7 @@ pub fn program_at(store: &Db, what: &str) -> Result<Option<ProgramGraph>, Failur
 /// program rather than by its id.
 fn load_at(store: &Db, id: ProgramId, program: &str, revision: u64) -> Result<ProgramGraph, Failure> {
     match store.load_at(id, revision) {
-        Err(StorageError::RevisionNotFound { .. }) => Err(Failure(format!(
-            "{program} has no revision {revision} in its history (pruned, written with recording off or \
-             before a commit that was, or not made yet; `lmstore log {program}` lists what it holds)"
-        ))),
+        Err(StorageError::RevisionNotFound { .. }) => Err(no_revision(program, revision)),
         loaded => Ok(loaded?),
     }
 }
@@ -150,7 +161,10 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
             print_table(&["TAG", "REVISION"], &rows)?;
         }
         (Some(name), true) => {
-            store.untag(id, name)?;
+            match store.untag(id, name) {
+                Err(StorageError::TagNotFound { .. }) => return Err(no_tag(program, name)),
+                untagged => untagged?,
+            }
             outln!("removed tag {}", escape_controls(name))?;
         }
         (Some(name), false) => {
@@ -186,6 +200,7 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
                          recording off, or pruned); tag a recorded one with --revision (`lmstore log {program}`)"
                     )));
                 }
+                Err(StorageError::RevisionNotFound { .. }) => return Err(no_revision(program, revision)),
                 tagged => tagged?,
             }
             let moved = match before {

@@ -339,3 +339,19 @@ fn a_tag_moves_to_another_revision_only_with_force_and_says_from_where() {
     let out = ok(d, &["tag", "sample", "release", "--revision", "5"]);
     assert!(out.contains("release names revision 5 of sample") && !out.contains("moved"), "{out}");
 }
+
+/// A missing tag or a pruned revision given to `tag` is named with the program as the
+/// user named it, not by the id the store knows it by.
+#[test]
+fn tag_names_the_program_as_given_when_a_tag_or_revision_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    sample_at_revision_5(d);
+    let out = lmstore(d, &["tag", "sample", "nosuch", "--delete"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sample has no tag \"nosuch\"") && !err.contains('#'), "{err}");
+    ok(d, &["prune", "sample", "--keep", "1"]);
+    let out = lmstore(d, &["tag", "sample", "old", "--revision", "3"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sample has no revision 3") && !err.contains('#'), "{err}");
+}
