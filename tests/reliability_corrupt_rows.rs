@@ -469,3 +469,44 @@ fn a_program_without_its_name_row_is_reported_by_the_listing_not_hidden() {
     let listed: Vec<ProgramId> = store.list_programs().unwrap().iter().map(|p| p.id).collect();
     assert_eq!(listed, vec![bystander]);
 }
+
+/// An undo whose history entry was damaged (a before image changed in the file) is
+/// refused as `Corrupt`: the program it would restore does not hash to the root history
+/// recorded for that state, and nothing is committed. It used to commit a state the
+/// program never had, while `load_at` of the same revision refused it.
+#[test]
+fn an_undo_through_a_damaged_entry_is_refused_and_commits_nothing() {
+    use lmlang_storage::model::{ConstValue, TypeId, Visibility};
+    use lmlang_storage::store::ProgramHistory;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("history.db");
+    let store = SqliteStore::open(&path).expect("store");
+    store.set_history(true);
+    let mut g = ProgramGraph::new("app");
+    let f = g.add_function(ModuleId::ROOT, "main", Visibility::Public, vec![], TypeId::UNIT).expect("function");
+    let n = g.add_core_op(f, ComputeOp::Const { value: ConstValue::I64(1_000_072) }).expect("node");
+    let p = store.insert_program("h", &g).expect("insert");
+    for value in [2_000_000, 3_000_000] {
+        store.update_node(p, n, ComputeOp::Const { value: ConstValue::I64(value) }.into()).expect("edit");
+    }
+    // Revision 2 replaced 1_000_072: its before image is the only place that value is.
+    let conn = rusqlite::Connection::open(&path).expect("connection");
+    let changed = conn
+        .execute(
+            "UPDATE lmlang_history SET delta = CAST(replace(CAST(delta AS TEXT), '1000072', '1000099') AS BLOB) \
+             WHERE program_id = ?1 AND revision = 2",
+            [p.0],
+        )
+        .expect("damage");
+    assert_eq!(changed, 1);
+    drop(conn);
+    let store = SqliteStore::open(&path).expect("store");
+    store.set_history(true);
+    store.undo(p, None).expect("the undo of revision 3 is sound");
+    let before = store.load_program_with_revision(p).expect("load");
+    match store.undo(p, None) {
+        Err(StorageError::Corrupt { table: "lmlang_history", .. }) => {}
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(store.load_program_with_revision(p).expect("load"), before, "nothing committed");
+}

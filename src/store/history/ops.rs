@@ -263,6 +263,23 @@ impl<B: Backend> Store<B> {
                     (target, record, restored, changes, replaced)
                 }
             };
+            // An undo or redo of `target` restores the state the commit before it left.
+            // Where history holds that commit, the restored program must hash to its
+            // recorded root, or a damaged delta would be committed as a state that
+            // never existed (as `load_at` refuses to show one).
+            if let Some(earlier) = target.checked_sub(1).filter(|&r| r > 0)
+                && let Some(earlier) = tx.history_record(program, earlier)?
+                && earlier.entry.root != restored.hashes().program()
+            {
+                return Err(StorageError::Corrupt {
+                    table: "lmlang_history",
+                    key: format!("program {program} revision {target}"),
+                    detail: format!(
+                        "the program with revision {target} {action}ne does not hash to the root recorded at revision {}",
+                        earlier.entry.revision
+                    ),
+                });
+            }
             let before = Delta::new(tx.next_ids(program)?, replaced, &changes);
             tx.write_changes(program, &restored, &changes, Replaced::Nodes(before.nodes_before()))?;
             Self::check_loadable(&restored)?;
