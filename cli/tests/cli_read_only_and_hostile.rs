@@ -79,6 +79,61 @@ fn reading_commands_work_for_a_user_who_cannot_write_the_directory() {
     assert!(String::from_utf8_lossy(&tag.stderr).contains("read-only"), "{}", String::from_utf8_lossy(&tag.stderr));
 }
 
+/// A user who can only read a file in a directory they can write leaves `-wal` and
+/// `-shm` files with the file's read-only mode. Once the file is writable, a write
+/// fails on them: it names the file beside the database, not "the database is
+/// read-only", which sent the user to a file they could write.
+#[test]
+fn a_write_blocked_by_a_read_only_file_beside_the_database_names_that_file() {
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let setpriv = Command::new("setpriv").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !is_root || !setpriv {
+        println!("skipped: needs root and setpriv to run lmstore as another user");
+        return;
+    }
+    use std::os::unix::fs::{PermissionsExt, chown};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).expect("dir");
+    ok(&mine, &["demo"]);
+    let export = dir.path().join("sample.json");
+    ok(&mine, &["export", "sample", "-o", export.to_str().expect("UTF-8")]);
+    let work = dir.path().join("shared");
+    std::fs::create_dir(&work).expect("dir");
+    let db = work.join("lmlang.db");
+    std::fs::copy(mine.join("lmlang.db"), &db).expect("copy");
+    chown(&db, Some(65534), None).expect("chown");
+    for (path, mode) in [(dir.path(), 0o755), (work.as_path(), 0o777), (db.as_path(), 0o444), (export.as_path(), 0o644)]
+    {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_lmstore"), "--db"])
+            .arg(&db)
+            .args(args)
+            .env_remove("LMLANG_DB")
+            .output()
+            .expect("setpriv runs")
+    };
+    let list = as_nobody(&["list"]);
+    assert!(list.status.success(), "list: {}", String::from_utf8_lossy(&list.stderr));
+    let shm = work.join("lmlang.db-shm");
+    if !shm.exists() {
+        println!("skipped: this SQLite left no -shm file behind a read-only open");
+        return;
+    }
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let import = as_nobody(&["import", export.to_str().expect("UTF-8"), "--name", "again"]);
+    assert_eq!(import.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&import.stderr);
+    assert!(err.contains("lmlang.db-shm") && err.contains("is not"), "{err}");
+    // Done as the message says, the write goes through.
+    std::fs::remove_file(&shm).expect("remove");
+    let import = as_nobody(&["import", export.to_str().expect("UTF-8"), "--name", "again"]);
+    assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
+}
+
 #[test]
 fn reading_commands_work_on_a_read_only_database_and_writes_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");

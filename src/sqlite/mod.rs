@@ -85,6 +85,7 @@ mod writer;
 
 // The shared SQL rows, under the names this module's files use.
 pub(crate) use crate::rows::sql::{codec, ops, tables};
+#[cfg(feature = "postgres")]
 pub(crate) use error::pool_exhausted;
 
 pub use backend::SqliteBackend;

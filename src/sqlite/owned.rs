@@ -98,7 +98,9 @@ impl OwnedConnections {
         Timed::new(span).run(|_| {
             // Opening sets the journal mode and may migrate: steps that can meet another
             // opening process's lock without waiting for it.
-            super::connection::retried_while_busy(config.busy_timeout, || Self::open_untimed(path, config.clone()))
+            let opened =
+                super::connection::retried_while_busy(config.busy_timeout, || Self::open_untimed(path, config.clone()));
+            opened.map_err(|e| if config.read_only { e } else { read_only_beside(path, e) })
         })
     }
 
@@ -307,19 +309,9 @@ fn read_on<T>(
     }
 }
 
-impl Connections for OwnedConnections {
-    fn read<T>(&self, work: &mut dyn FnMut(&mut SqliteConnection) -> StorageResult<T>) -> StorageResult<T> {
-        self.with_reader(work)
-    }
-
-    /// A write on the writer connection. A `new_program` write runs without
-    /// foreign-key enforcement (see `connection::new_program_transaction`) and
-    /// without SQLite's automatic checkpoint in its commit: the checkpoint thread
-    /// folds its pages into the file afterwards.
-    fn write<T>(&self, new_program: bool, work: &mut WriteWork<'_, T>) -> StorageResult<T> {
-        if self.config.read_only {
-            return Err(StorageError::ReadOnly);
-        }
+impl OwnedConnections {
+    /// [`Connections::write`] on a writable store.
+    fn write_on_writer<T>(&self, new_program: bool, work: &mut WriteWork<'_, T>) -> StorageResult<T> {
         let mut writer = self.writer()?;
         if connection::transaction_manager_broken(&mut writer.conn) {
             // A rollback failed with the transaction left open: start afresh.
@@ -382,6 +374,23 @@ impl Connections for OwnedConnections {
         }
         Ok(value)
     }
+}
+
+impl Connections for OwnedConnections {
+    fn read<T>(&self, work: &mut dyn FnMut(&mut SqliteConnection) -> StorageResult<T>) -> StorageResult<T> {
+        self.with_reader(work)
+    }
+
+    /// A write on the writer connection. A `new_program` write runs without
+    /// foreign-key enforcement (see `connection::new_program_transaction`) and
+    /// without SQLite's automatic checkpoint in its commit: the checkpoint thread
+    /// folds its pages into the file afterwards.
+    fn write<T>(&self, new_program: bool, work: &mut WriteWork<'_, T>) -> StorageResult<T> {
+        if self.config.read_only {
+            return Err(StorageError::ReadOnly);
+        }
+        self.write_on_writer(new_program, work).map_err(|e| read_only_beside(&self.path, e))
+    }
 
     fn load(&self, program: ProgramId, verify_semantic: bool) -> StorageResult<(ProgramGraph, u64)> {
         let mut conn = self.readers.get().map_err(classify_pool)?;
@@ -423,6 +432,34 @@ pub fn writes_beside(path: &Path) -> Option<PathBuf> {
         // A file that cannot be read is taken as holding writes: refusing is safe.
         std::fs::metadata(f).map_or_else(|e| e.kind() != std::io::ErrorKind::NotFound, |m| m.len() > 0)
     })
+}
+
+/// `ReadOnly` from a writable open, explained where the cause is beside the file: a
+/// `-shm` or `-wal` this process cannot write, as a process that could only read
+/// leaves them (SQLite gives them the database file's mode). "The database is
+/// read-only" would send the user to a file they can write.
+fn read_only_beside(path: &Path, e: StorageError) -> StorageError {
+    // Opened for writing without truncating or changing anything: only the permission
+    // is asked.
+    let writable = |file: &Path| std::fs::OpenOptions::new().write(true).open(file).is_ok();
+    if !matches!(e, StorageError::ReadOnly) || !writable(path) {
+        return e;
+    }
+    let blocking =
+        ["-shm", "-wal"].into_iter().map(|suffix| companion(path, suffix)).find(|f| f.exists() && !writable(f));
+    match blocking {
+        Some(file) => StorageError::database(
+            DatabaseErrorKind::CannotOpen,
+            format!(
+                "{} is writable, but {} beside it is not (a process that could only read the database \
+                 leaves it so): give it the database file's owner and permissions, or delete it while no \
+                 process has the database open",
+                path.display(),
+                file.display()
+            ),
+        ),
+        None => e,
+    }
 }
 
 fn companion(path: &Path, suffix: &str) -> PathBuf {
