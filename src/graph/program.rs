@@ -119,8 +119,8 @@ pub struct ProgramGraph {
     /// Problems found while assembling the graph from parts that petgraph cannot hold
     /// (an edge to a missing node, a duplicate id); `validate()` reports them.
     pub(crate) assembly_violations: Vec<super::Violation>,
-    /// Whether the graph is known to be whole: built through the API, or assembled and
-    /// found valid. Edits keep it whole, so stores need not re-validate on every save.
+    /// Whether the graph is known to be whole: built through the API from a valid root
+    /// module name, or assembled and found valid. Edits keep it whole, so stores need not re-validate on every save.
     pub(crate) trusted: bool,
 }
 
@@ -139,7 +139,10 @@ impl PartialEq for ProgramGraph {
 }
 
 impl ProgramGraph {
-    /// An empty program whose root module has the given name.
+    /// An empty program whose root module has the given name. A name no module may have
+    /// (empty, with `::` or NUL) still makes a graph, so tools can show and rename it,
+    /// but an untrusted one: `validate()` reports the name and stores refuse the graph
+    /// rather than write a program they could not load back.
     pub fn new(root_module_name: &str) -> Self {
         let mut g = ProgramGraph {
             compute: StableGraph::new(),
@@ -153,7 +156,7 @@ impl ProgramGraph {
             journal: Journal::new(),
             hashes: std::sync::OnceLock::new(),
             assembly_violations: Vec::new(),
-            trusted: true,
+            trusted: super::edit::check_name(root_module_name).is_ok(),
         };
         g.rebuild_derived();
         g.journal.bump();
@@ -311,7 +314,8 @@ impl ProgramGraph {
     }
 
     /// Whether the graph is known to be whole without running `validate()`: true for
-    /// graphs built through the API and for assembled graphs that validated.
+    /// graphs built through the API from a valid root module name and for assembled
+    /// graphs that validated.
     pub fn is_trusted(&self) -> bool {
         self.trusted
     }

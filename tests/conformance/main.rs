@@ -134,6 +134,7 @@ macro_rules! conformance {
                 missing_program_is_a_typed_error,
                 insert_and_load_round_trip_exactly,
                 invalid_graph_is_refused_and_nothing_is_written,
+                invalid_root_module_name_is_refused_and_nothing_is_written,
                 node_crud_and_errors,
                 edge_crud_and_errors,
                 type_crud_and_errors,

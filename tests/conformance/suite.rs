@@ -145,6 +145,27 @@ pub fn invalid_graph_is_refused_and_nothing_is_written(store: &dyn GraphStore) {
     assert_eq!(store.load_program(p).unwrap(), g);
 }
 
+/// A root module name no module may have makes a graph `validate()` refuses; a store
+/// that wrote it could never load the program again, so it is refused like any
+/// invalid graph, on insert and on save, and nothing is written.
+pub fn invalid_root_module_name_is_refused_and_nothing_is_written(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "ok");
+    for name in ["", "a\0b", "a::b"] {
+        let bad = ProgramGraph::new(name);
+        let invalid = |r: Result<_, StorageError>| {
+            assert!(
+                matches!(&r, Err(StorageError::Invalid { violations })
+                    if violations.iter().any(|v| v.entity == Entity::Module(ModuleId::ROOT))),
+                "{name:?}: {r:?}"
+            );
+        };
+        invalid(store.insert_program("bad", &bad).map(drop));
+        invalid(store.save_program(p, &bad).map(drop));
+    }
+    assert_eq!(store.list_programs().unwrap().len(), 1);
+    assert_eq!(store.load_program(p).unwrap(), g);
+}
+
 pub fn node_crud_and_errors(store: &dyn GraphStore) {
     let (p, g) = new_program(store, "n");
     let main = function_named(&g, "main");
