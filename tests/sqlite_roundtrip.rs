@@ -494,8 +494,8 @@ fn a_large_load_gives_its_readers_back_as_configured() {
 
 /// An undo on top of a commit made with recording off is refused as
 /// `RevisionNotFound` (its record, which says what to undo, is missing), not as
-/// "nothing to undo" while the log shows older edits; on a program that never recorded
-/// anything it is `NothingTo`.
+/// "nothing to undo" while the log shows older edits, nor on a program that never
+/// recorded anything; only one with nothing but its create commit has `NothingTo`.
 #[test]
 fn an_undo_over_an_unrecorded_commit_says_its_record_is_missing() {
     use lmlang_storage::store::InMemoryStore;
@@ -516,9 +516,12 @@ fn an_undo_over_an_unrecorded_commit_says_its_record_is_missing() {
         assert_eq!(store.load_program_with_revision(p).expect("load").1, current, "nothing was written");
         set_history(false);
         let never = store.insert_program("never", &g).expect("insert");
-        store.insert_node(never, main, ComputeOp::Print.into()).expect("unrecorded");
         set_history(true);
         assert!(matches!(store.undo(never, None), Err(StorageError::NothingTo { .. })));
+        set_history(false);
+        store.insert_node(never, main, ComputeOp::Print.into()).expect("unrecorded");
+        set_history(true);
+        assert!(matches!(store.undo(never, None), Err(StorageError::RevisionNotFound { revision: 2, .. })));
     }
     let memory = InMemoryStore::new();
     check(&memory, &|on| memory.set_history(on));

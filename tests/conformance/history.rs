@@ -168,6 +168,54 @@ pub fn undo_walks_back_to_the_first_revision_and_ids_stay_unique(store: &dyn Pro
     assert_eq!(content(&store.load_program(p).unwrap()), content(&first));
 }
 
+/// An undo over a commit made with recording off is refused as `RevisionNotFound`
+/// naming that commit (the record that says what to undo is missing), whether the
+/// program never recorded anything or recorded edits after it; nothing is written. A
+/// program with nothing but its create commit, which no undo goes behind, has nothing
+/// to undo.
+pub fn an_undo_over_a_commit_made_with_recording_off_names_it(store: &dyn ProgramHistory, set_history: &dyn Fn(bool)) {
+    let unrecorded = |r: Result<u64, StorageError>, p: ProgramId, expected: u64| match r {
+        Err(StorageError::RevisionNotFound { program, revision }) => assert_eq!((program, revision), (p, expected)),
+        other => panic!("an undo over unrecorded revision {expected}: {other:?}"),
+    };
+    set_history(false);
+    let p = store.create_program("unrecorded").unwrap();
+    let f = store
+        .insert_function(
+            p,
+            NewFunction {
+                module: ModuleId::ROOT,
+                name: "f".into(),
+                visibility: Visibility::Public,
+                params: vec![],
+                return_type: TypeId::UNIT,
+                closure_of: None,
+            },
+        )
+        .unwrap();
+    let n = store.insert_node(p, f, ComputeOp::Print.into()).unwrap();
+    let (at_3, revision) = store.load_program_with_revision(p).unwrap();
+    assert_eq!(revision, 3);
+    unrecorded(store.undo(p, None), p, 3);
+
+    set_history(true);
+    unrecorded(store.undo(p, None), p, 3);
+    store.update_node(p, n, ComputeOp::ReadLine.into()).unwrap();
+    assert_eq!(store.undo(p, None).unwrap(), 5);
+    assert_eq!(store.load_program(p).unwrap(), at_3, "the recorded edit is undone");
+    unrecorded(store.undo(p, None), p, 3);
+    assert_eq!(store.load_program_with_revision(p).unwrap(), (at_3, 5), "a refused undo writes nothing");
+
+    set_history(false);
+    let bare = store.create_program("bare, unrecorded").unwrap();
+    let err = store.undo(bare, None).unwrap_err();
+    assert!(matches!(err, StorageError::NothingTo { action: "undo", .. }), "{err:?}");
+    set_history(true);
+    let bare = store.create_program("bare, recorded").unwrap();
+    let err = store.undo(bare, None).unwrap_err();
+    assert!(matches!(err, StorageError::NothingTo { action: "undo", .. }), "{err:?}");
+}
+
 pub fn log_records_every_commit_newest_first(store: &dyn ProgramHistory) {
     let p = store.insert_program("log", &sample()).unwrap();
     let g = store.load_program(p).unwrap();

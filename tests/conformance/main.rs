@@ -18,21 +18,22 @@ use diesel::sqlite::SqliteConnection;
 use lmlang_storage::sqlite::{self, ConnectionStore, PooledSqliteStore, SqliteCustomizer, SqliteStore};
 use lmlang_storage::store::{InMemoryStore, ProgramHistory, Store};
 
-/// A store with history recording on (it is opt-in), so the history tests see it.
-fn recording<B: lmlang_storage::store::Backend>(store: &Store<B>) -> &Store<B> {
+/// Runs one suite test on a store, with history recording on (it is opt-in) so the
+/// history tests see it, and a switch for the tests of commits made with it off.
+fn run<B: lmlang_storage::store::Backend>(store: &Store<B>, test: Test<'_>) {
     store.set_history(true);
-    store
+    test(store, &|on| store.set_history(on));
 }
 
-/// Runs one suite test on a store.
-type Test<'a> = &'a dyn Fn(&dyn ProgramHistory);
+/// One suite test: the store, and a switch that turns its history recording on or off.
+type Test<'a> = &'a dyn Fn(&dyn ProgramHistory, &dyn Fn(bool));
 
 fn in_memory(test: Test<'_>) {
-    test(recording(&InMemoryStore::new()));
+    run(&InMemoryStore::new(), test);
 }
 
 fn sqlite_file(test: Test<'_>) {
-    test(recording(&SqliteStore::temporary().expect("a temporary SQLite store")));
+    run(&SqliteStore::temporary().expect("a temporary SQLite store"), test);
 }
 
 /// A migrated database file the way a service would open it: its own connection.
@@ -53,20 +54,20 @@ fn host_pool(test: Test<'_>) {
         .connection_customizer(Box::new(SqliteCustomizer::default()))
         .build(ConnectionManager::<SqliteConnection>::new(url))
         .expect("pool");
-    test(recording(&PooledSqliteStore::on_pool(pool)));
+    run(&PooledSqliteStore::on_pool(pool), test);
 }
 
 fn host_connection(test: Test<'_>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut conn = host_connection_on(&dir);
-    test(recording(&ConnectionStore::on_connection(&mut conn)));
+    run(&ConnectionStore::on_connection(&mut conn), test);
 }
 
 fn host_transaction(test: Test<'_>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut conn = host_connection_on(&dir);
     conn.immediate_transaction(|c| {
-        test(recording(&ConnectionStore::on_connection(c)));
+        run(&ConnectionStore::on_connection(c), test);
         Ok::<_, diesel::result::Error>(())
     })
     .expect("the host's transaction commits");
@@ -77,7 +78,7 @@ fn host_transaction(test: Test<'_>) {
 /// `LMLANG_PG_REQUIRED=1`.
 #[cfg(feature = "postgres")]
 fn postgres(test: Test<'_>) {
-    pg_support::with_store(|store| test(recording(store)));
+    pg_support::with_store(|store| run(store, test));
 }
 
 /// PostgreSQL with every program table hash-partitioned by program (4 partitions),
@@ -87,7 +88,7 @@ fn postgres(test: Test<'_>) {
 fn postgres_partitioned(test: Test<'_>) {
     let Some(schema) = pg_support::TestSchema::new() else { return };
     schema.store().partition_by_program(4).expect("the partitioned layout");
-    test(recording(&schema.store()));
+    run(&schema.store(), test);
 }
 
 /// PostgreSQL on one connection a service lends, outside any transaction of its own:
@@ -97,7 +98,7 @@ fn postgres_host_connection(test: Test<'_>) {
     let Some(schema) = pg_support::TestSchema::new() else { return };
     drop(schema.store());
     let mut conn = schema.connection();
-    test(recording(&lmlang_storage::postgres::PgConnectionStore::on_connection(&mut conn)));
+    run(&lmlang_storage::postgres::PgConnectionStore::on_connection(&mut conn), test);
 }
 
 /// PostgreSQL inside the service's open transaction: every store write is a savepoint
@@ -108,7 +109,7 @@ fn postgres_host_transaction(test: Test<'_>) {
     drop(schema.store());
     let mut conn = schema.connection();
     conn.transaction(|c| {
-        test(recording(&lmlang_storage::postgres::PgConnectionStore::on_connection(c)));
+        run(&lmlang_storage::postgres::PgConnectionStore::on_connection(c), test);
         Ok::<_, diesel::result::Error>(())
     })
     .expect("the host's transaction commits");
@@ -120,7 +121,7 @@ fn postgres_host_transaction(test: Test<'_>) {
 fn postgres_test_transaction_pool(test: Test<'_>) {
     let Some(schema) = pg_support::TestSchema::new() else { return };
     drop(schema.store());
-    test(recording(&lmlang_storage::postgres::PgStore::on_pool(schema.test_transaction_pool(), schema.config())));
+    run(&lmlang_storage::postgres::PgStore::on_pool(schema.test_transaction_pool(), schema.config()), test);
 }
 
 /// Expands every suite test into a `#[test]` for one way of holding a store.
@@ -172,13 +173,24 @@ macro_rules! conformance {
                 writes_that_change_nothing_make_no_commit,
                 history_calls_from_inside_an_edit_are_refused_or_answered,
             );
+            conformance!(@recording $backend,
+                an_undo_over_a_commit_made_with_recording_off_names_it,
+            );
         }
+    };
+    (@recording $backend:ident, $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                crate::$backend(&|store, set_history| crate::history::$name(store, set_history));
+            }
+        )*
     };
     (@history $backend:ident, $($name:ident),* $(,)?) => {
         $(
             #[test]
             fn $name() {
-                crate::$backend(&|store| crate::history::$name(store));
+                crate::$backend(&|store, _| crate::history::$name(store));
             }
         )*
     };
@@ -186,7 +198,7 @@ macro_rules! conformance {
         $(
             #[test]
             fn $name() {
-                crate::$backend(&|store| crate::suite::$name(store));
+                crate::$backend(&|store, _| crate::suite::$name(store));
             }
         )*
     };

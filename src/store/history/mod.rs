@@ -126,7 +126,9 @@ pub trait ProgramHistory: super::GraphStore {
     fn log(&self, program: ProgramId, page: LogPage) -> StorageResult<Vec<HistoryEntry>>;
     /// Undoes the newest commit not yet undone, as a new commit; returns its revision.
     /// Ids the undone commit handed out are not given back. Fails with `NothingTo`
-    /// when there is nothing to undo.
+    /// when there is nothing to undo (every commit back to the program's creation is
+    /// undone), and with `RevisionNotFound` naming the commit to undo when it has no
+    /// record (made with recording off, or pruned).
     fn undo(&self, program: ProgramId, message: Option<&str>) -> StorageResult<u64>;
     /// Redoes the newest undo, as a new commit; returns its revision. Any other edit of
     /// the program after an undo clears what can be redone, as in an editor (a rename,

@@ -27,9 +27,21 @@ pub(crate) struct Heads {
     redo: Option<u64>,
 }
 
+/// The revision a program's create commit makes: the base no undo goes behind.
+const CREATED_AT: u64 = 1;
+
 impl HistoryRecord {
     fn heads(&self) -> Heads {
         Heads { undo: self.undo_top, redo: self.redo_top }
+    }
+}
+
+impl Heads {
+    /// The heads after a commit with no record (made with recording off): that commit
+    /// is the newest to undo, and an undo of it finds no record and is refused as
+    /// `RevisionNotFound`, not as "nothing to undo". Only a create commit leaves nothing.
+    fn unrecorded(revision: u64) -> Heads {
+        Heads { undo: (revision > CREATED_AT).then_some(revision), redo: None }
     }
 }
 
@@ -99,21 +111,23 @@ fn size(changes: &ChangeSet) -> usize {
 }
 
 impl<B: Backend> Store<B> {
-    /// The undo and redo heads after `revision`, from the cache or its record (none
-    /// when it has no record: history was off, or pruned).
+    /// The undo and redo heads after `revision`, from the cache or its record (see
+    /// [`Heads::unrecorded`] when it has none).
     fn heads_at(&self, tx: &mut dyn WriteTx, program: ProgramId, revision: u64) -> StorageResult<Heads> {
         let cached = self.cache().get(&program).filter(|c| c.revision == revision).and_then(|c| c.heads);
         match cached {
             Some(h) => Ok(h),
-            None => Ok(tx.history_record(program, revision)?.map(|r| r.heads()).unwrap_or_default()),
+            None => Ok(tx.history_record(program, revision)?.map_or(Heads::unrecorded(revision), |r| r.heads())),
         }
     }
 
     /// Why an undo (or redo) at `revision` found no head: `NothingTo` when the
-    /// revision's record says so (or the program never recorded anything), but
-    /// `RevisionNotFound` when the revision has no record while older ones exist (it was
-    /// committed with recording off, or pruned): then what to invert is unknown, which
-    /// "nothing to undo" would misstate.
+    /// revision's record says so, or when neither it nor any older revision has a
+    /// record (an unrecorded create commit; a redo in a program that never recorded
+    /// anything), but `RevisionNotFound` when the revision has no record while older
+    /// ones exist (it was committed with recording off): then what to invert is
+    /// unknown, which "nothing to redo" would misstate. (An undo over an unrecorded
+    /// commit gets its head from [`Heads::unrecorded`] and never comes here.)
     fn nothing_to_invert(
         &self,
         tx: &mut dyn WriteTx,
@@ -202,7 +216,7 @@ impl<B: Backend> Store<B> {
         }
         let (root, heads) = match tx.history_record(program, before)? {
             Some(r) => (r.entry.root, r.heads()),
-            None => (tx.load(program)?.hashes().program(), Heads::default()),
+            None => (tx.load(program)?.hashes().program(), Heads::unrecorded(before)),
         };
         let delta = Delta::new(tx.next_ids(program)?, EntityRows::default(), &ChangeSet::default());
         append(tx, program, entry(after, root, CommitKind::Rename, None), heads, None, &delta)
@@ -313,9 +327,9 @@ impl<B: Backend> Store<B> {
 
     /// Whether an undo (or redo) may find something to do, judged by the newest history
     /// record when the cache has no copy of the program: if that record has nothing to
-    /// invert, neither has the program (its heads are that record's, or empty when the
-    /// program moved on without history). Reading a big program to refuse with
-    /// `NothingTo` would take seconds. "Maybe" when the record has something but may
+    /// invert, neither has the program (its heads are that record's), or the program
+    /// moved on without history and the transaction refuses from the missing record
+    /// alone. Reading a big program to refuse would take seconds. "Maybe" when the record has something but may
     /// be older than the program (no cheap read tells), and when the read fails: the
     /// transaction decides.
     fn may_have_to_invert(&self, program: ProgramId, undo: bool) -> bool {
@@ -343,7 +357,7 @@ impl<B: Backend> Store<B> {
         };
         let heads = match cached {
             Some(h) => h,
-            None => record_at(revision, false).map(|r| r.heads()).unwrap_or_default(),
+            None => record_at(revision, false).map_or(Heads::unrecorded(revision), |r| r.heads()),
         };
         let target = if undo { heads.undo } else { heads.redo }?;
         let record = record_at(target, true)?;
