@@ -189,6 +189,27 @@ fn type_registration_checks_names_references_and_variant_order() {
     assert_eq!(g.types().next_id(), TypeId(11));
 }
 
+/// A struct's or enum's own name is replaced by the registered one, so it is not
+/// checked: one no type may have (a NUL) does not refuse the registration.
+#[test]
+fn a_types_own_name_is_replaced_before_it_could_refuse_the_registration() {
+    let mut g = ProgramGraph::new("app");
+    let mut point = struct_type(ModuleId::ROOT, &[("x", TypeId::F64)]);
+    let mut shape = enum_type(ModuleId::ROOT, &[("Dot", None)]);
+    if let (LmType::Struct(s), LmType::Enum(e)) = (&mut point, &mut shape) {
+        (s.name, e.name) = ("\0".into(), "a\0b".into());
+    }
+    let point = g.register_named("Point", point).unwrap();
+    let shape = g.register_named("Shape", shape).unwrap();
+    match (g.types().get(point), g.types().get(shape)) {
+        (Some(LmType::Struct(s)), Some(LmType::Enum(e))) => {
+            assert_eq!((s.name.as_str(), e.name.as_str()), ("Point", "Shape"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(g.validate().is_empty());
+}
+
 #[test]
 fn field_and_variant_order_is_part_of_a_type() {
     let ab = struct_type(ModuleId::ROOT, &[("a", TypeId::I8), ("b", TypeId::I8)]);

@@ -311,7 +311,8 @@ impl TypeRegistry {
         if self.names.contains_key(name) {
             return Err(TypeError::DuplicateName(name.to_string()));
         }
-        self.check_references(&ty)?;
+        // Overwritten before the checks, so a struct's own (discarded) name cannot
+        // refuse a registration under a valid one.
         let id = TypeId(self.next);
         match &mut ty {
             LmType::Struct(def) => {
@@ -322,6 +323,7 @@ impl TypeRegistry {
             }
             _ => {}
         }
+        self.check_references(&ty)?;
         self.insert(ty);
         self.names.insert(name.to_string(), id);
         self.named.insert(id, TypeName { name: name.to_string(), module, visibility });

@@ -158,6 +158,7 @@ macro_rules! conformance {
                 save_function_of_ids_another_writer_took_is_refused_as_such,
                 a_save_if_at_an_old_revision_writes_nothing,
                 unnamed_structs_and_enums_are_refused,
+                a_named_types_own_name_is_replaced_by_the_registered_one,
                 calls_from_inside_an_edit_are_refused_or_answered_never_hung,
             );
             conformance!(@history $backend,

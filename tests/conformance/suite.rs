@@ -798,6 +798,22 @@ pub fn names_with_nul_are_refused(store: &dyn GraphStore) {
     assert!(store.list_programs().unwrap().iter().all(|s| !s.name.contains('\0')));
 }
 
+/// `insert_named_type` gives a struct the registered name, whatever its own was (a
+/// NUL included): the program stores and loads back with the registered name.
+pub fn a_named_types_own_name_is_replaced_by_the_registered_one(store: &dyn GraphStore) {
+    let (p, _) = new_program(store, "own name");
+    let def = StructDef {
+        name: "\0".into(),
+        type_id: TypeId(0),
+        fields: [("x".to_string(), TypeId::F64)].into_iter().collect(),
+        module: ModuleId::ROOT,
+        visibility: Visibility::Public,
+    };
+    let t = store.insert_named_type(p, ModuleId::ROOT, Visibility::Public, "Vector", LmType::Struct(def)).unwrap();
+    assert!(matches!(store.get_type(p, t).unwrap(), LmType::Struct(d) if d.name == "Vector"));
+    assert_eq!(store.load_program(p).unwrap().types().lookup("Vector"), Some(t));
+}
+
 /// A struct or enum registered without a name would make a graph its own `validate()`
 /// refuses, which a store could save but not load back: refused up front.
 pub fn unnamed_structs_and_enums_are_refused(store: &dyn GraphStore) {
