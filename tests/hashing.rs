@@ -632,6 +632,18 @@ fn diff_lists_functions_by_qualified_name_with_node_detail() {
     assert_eq!(json["changed"][0], "app::norm");
 }
 
+/// What `program_root_differs` documents: an anonymous type nothing refers to is in no
+/// root, so a diff is empty while the graphs (and what a store holds) differ.
+#[test]
+fn an_unused_anonymous_type_changes_the_graph_but_no_root() {
+    let (a, _, _) = sample();
+    let mut b = a.clone();
+    b.register_type(LmType::Array { element: TypeId::I8, length: 3 }).unwrap();
+    assert_ne!(a, b);
+    let d = hash::diff(&a, &b);
+    assert!(d.is_empty() && !d.program_root_differs && !d.types_differ, "{d:?}");
+}
+
 #[test]
 fn explanations_give_the_exact_bytes_of_every_input() {
     let (g, [_, norm, _], _) = sample();

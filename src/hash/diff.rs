@@ -26,13 +26,19 @@ pub struct ProgramDiff {
     pub types_differ: bool,
     /// Whether the module trees differ (paths or visibility).
     pub modules_differ: bool,
-    /// Whether the program roots differ: false exactly when the programs are equal up
-    /// to numbering.
+    /// Whether the program roots differ. The root covers each function's root with its
+    /// path, each named type's definition, each module's path and visibility, and the
+    /// root module's name; it leaves out numbering (ids, holes, next ids) and anonymous
+    /// types nothing refers to (registering an array type no one uses changes what a
+    /// store holds, not the root). So `false` means the programs agree on all of that,
+    /// bodies up to isomorphism when `hashes().is_exact(f)` holds, not that they store
+    /// the same rows; see `docs/hashing.md`.
     pub program_root_differs: bool,
 }
 
 impl ProgramDiff {
-    /// Whether the two programs hash the same.
+    /// Whether the two programs hash the same (see [`Self::program_root_differs`] for
+    /// what that covers).
     pub fn is_empty(&self) -> bool {
         !self.program_root_differs
     }
