@@ -357,10 +357,23 @@ impl<B: Backend> Store<B> {
             };
             let before = graph.revision();
             let ids_before = graph.next_ids();
+            let lineage = graph.lineage();
             let outcome = {
                 let _editing = Editing::enter(self.address());
                 op(&mut graph)
             };
+            if outcome.is_ok() && graph.lineage() != lineage {
+                // Its changes are counted from the graph the closure was given, so a
+                // graph put in its place (a new one, a clone) has none that say what
+                // to write, and was never validated: refused, nothing written.
+                return Err(StorageError::Invalid {
+                    violations: vec![crate::graph::Violation::new(
+                        crate::graph::Entity::Program,
+                        "the edit replaced the graph it was given (with a new graph or a clone): edit that \
+                         graph in place, or store a whole graph with save_program",
+                    )],
+                });
+            }
             match outcome {
                 Ok(value) => {
                     let changes = graph.changes_since(before);

@@ -148,6 +148,7 @@ macro_rules! conformance {
                 save_of_unrelated_copy_writes_only_differences,
                 save_function_writes_one_function,
                 ids_are_not_reused_after_reload,
+                an_edit_that_replaces_its_graph_is_refused_and_writes_nothing,
                 a_program_with_millions_of_ids_handed_out_loads_again,
                 crud_mutations_are_visible_to_load,
                 stored_counts_and_next_ids_follow_every_kind_of_commit,

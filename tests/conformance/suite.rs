@@ -427,6 +427,40 @@ pub fn grouped_edit_is_all_or_nothing(store: &dyn GraphStore) {
     assert_eq!(after.outgoing(added[0]).len(), 1);
 }
 
+/// An `edit` closure that puts another graph in place of the one it was given (a new
+/// one, or a clone it changed) is refused as `Invalid`, nothing written: what an edit
+/// writes is counted from the graph it was given, and the stand-in was never
+/// validated. It used to commit part of it, up to a program that could not be loaded.
+pub fn an_edit_that_replaces_its_graph_is_refused_and_writes_nothing(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "replaced");
+    let main = function_named(&g, "main");
+    let before = store.load_program_with_revision(p).unwrap();
+    type Replace<'a> = &'a dyn Fn(&mut ProgramGraph) -> Result<(), GraphError>;
+    let replacements: [Replace<'_>; 2] = [
+        &|g| {
+            *g = ProgramGraph::new("a\0b");
+            Ok(())
+        },
+        &|g| {
+            let mut copy = g.clone();
+            copy.add_core_op(main, ComputeOp::Print)?;
+            *g = copy;
+            Ok(())
+        },
+    ];
+    for replace in replacements {
+        match store.edit(p, &mut |g| replace(g)) {
+            Err(StorageError::Invalid { violations }) => {
+                assert!(violations[0].to_string().contains("replaced the graph"), "{violations:?}");
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+        assert_eq!(store.load_program_with_revision(p).unwrap(), before);
+    }
+    store.edit(p, &mut |g| g.add_core_op(main, ComputeOp::Print).map(drop)).unwrap();
+    assert_eq!(store.load_program(p).unwrap().node_count(), before.0.node_count() + 1);
+}
+
 pub fn delete_program_cascades(store: &dyn GraphStore) {
     let (p, _) = new_program(store, "doomed");
     let (q, gq) = new_program(store, "kept");
