@@ -72,9 +72,13 @@ fn main() -> ExitCode {
     end_quietly_on_closed_pipes();
     let cli = Cli::parse();
     install_logging(cli.verbose);
+    let db = cli.db.to_string_lossy().into_owned();
     match run(cli) {
         Ok(code) => code,
         Err(Failure(message)) => {
+            // `--db` as given may be echoed by any message; its password never is.
+            let shown = db::redacted(&db);
+            let message = if shown == db { message } else { message.replace(&db, &shown) };
             eprintln!("lmstore: error: {message}");
             ExitCode::FAILURE
         }

@@ -7,7 +7,7 @@
 /// agent transcripts and CI logs. Anything else is returned unchanged.
 pub fn redacted(db: &str) -> String {
     if !(db.starts_with("postgres://") || db.starts_with("postgresql://")) {
-        return db.to_string();
+        return redacted_key_values(db);
     }
     let mut out = db.to_string();
     let scheme_end = out.find("://").map_or(0, |i| i + 3);
@@ -29,6 +29,19 @@ pub fn redacted(db: &str) -> String {
     out
 }
 
+/// A libpq `key=value` connection string (`host=db password=... dbname=app`), which
+/// `lmstore` takes for a file's name, with its `password` value replaced by `***`: the
+/// name is echoed in messages.
+fn redacted_key_values(db: &str) -> String {
+    db.split(' ')
+        .map(|word| match word.split_once('=') {
+            Some((key, value)) if key.trim() == "password" && !value.is_empty() => format!("{key}=***"),
+            _ => word.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::redacted;
@@ -46,5 +59,7 @@ mod tests {
         assert_eq!(redacted("postgres://root@127.0.0.1/test"), "postgres://root@127.0.0.1/test");
         assert_eq!(redacted("postgres://db/app"), "postgres://db/app");
         assert_eq!(redacted("lmlang.db"), "lmlang.db");
+        assert_eq!(redacted("host=db password=s3cret dbname=app"), "host=db password=*** dbname=app");
+        assert_eq!(redacted("dir with spaces/a.db"), "dir with spaces/a.db");
     }
 }

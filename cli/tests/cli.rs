@@ -314,3 +314,14 @@ fn delete_of_a_program_a_service_refers_to_says_so_and_deletes_nothing() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(ok(d, &["list"]).contains("p "), "the program is still there");
 }
+
+/// A libpq `key=value` connection string is no URL, so `lmstore` takes it for a file's
+/// name; the messages that echo it still never show its password.
+#[test]
+fn a_password_in_a_key_value_connection_string_is_not_printed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = lmstore(dir.path(), &["--db", "host=127.0.0.1 password=not-printed dbname=app", "list"]);
+    assert!(!out.status.success());
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("password=***") && !text.contains("not-printed"), "{text}");
+}
