@@ -8,7 +8,7 @@
 
 use crate::db::Db;
 use crate::inspect::program_or_file;
-use crate::programs::find_function;
+use crate::programs::named_function;
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::{ComputeNodeOp, ComputeOp, FlowEdge, FunctionId};
@@ -31,7 +31,7 @@ pub fn dot(
 ) -> CmdResult {
     let g = program_or_file(store, program)?;
     let functions: Vec<FunctionId> = match function {
-        Some(name) => vec![find_function(&g, name).ok_or_else(|| {
+        Some(name) => vec![named_function(&g, name, program)?.ok_or_else(|| {
             Failure(format!("no function {name:?} in {program}; `lmstore show {program}` lists them"))
         })?],
         None => g.functions().map(|f| f.id).collect(),

@@ -168,10 +168,13 @@ fn diff_named_function(
     a: &str,
     b: &str,
 ) -> Result<FunctionNodeDiff, Failure> {
-    let qualified = find_function(ga, name)
-        .map(|f| ga.notation().function_name(f))
-        .or_else(|| find_function(gb, name).map(|f| gb.notation().function_name(f)))
-        .ok_or_else(|| Failure(format!("no function {name:?} in {a} or {b}; `lmstore show {a}` lists them")))?;
+    let in_a = crate::programs::named_function(ga, name, a)?.map(|f| ga.notation().function_name(f));
+    let qualified = match in_a {
+        Some(q) => q,
+        None => crate::programs::named_function(gb, name, b)?
+            .map(|f| gb.notation().function_name(f))
+            .ok_or_else(|| Failure(format!("no function {name:?} in {a} or {b}; `lmstore show {a}` lists them")))?,
+    };
     let (fa, fb) = (find_function(ga, &qualified), find_function(gb, &qualified));
     Ok(node_diff::diff_function(&qualified, ga, fa, gb, fb))
 }

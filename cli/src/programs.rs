@@ -170,13 +170,35 @@ pub fn find_function(g: &ProgramGraph, name: &str) -> Option<FunctionId> {
         .map(|f| f.id)
 }
 
+/// The function a user named in `program`: by qualified name, or by a plain name that
+/// one function alone has. A plain name several functions share is refused with their
+/// qualified names, rather than answered with whichever comes first.
+pub fn named_function(g: &ProgramGraph, name: &str, program: &str) -> Result<Option<FunctionId>, Failure> {
+    if let Some(f) = g.functions().find(|f| g.qualified_name(f.id).as_deref() == Some(name)) {
+        return Ok(Some(f.id));
+    }
+    let plain: Vec<FunctionId> = g.functions().filter(|f| f.name == name).map(|f| f.id).collect();
+    match plain.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        several => {
+            let names: Vec<String> = several.iter().map(|&f| g.notation().function_name(f)).collect();
+            Err(Failure(format!(
+                "{} functions of {program} are named {name:?} ({}); give the qualified name",
+                several.len(),
+                crate::output::escape_controls(&names.join(", "))
+            )))
+        }
+    }
+}
+
 pub fn show(store: &Db, program: &str, function: Option<&str>, json: bool) -> CmdResult {
     let id = resolve(store, program)?;
     let g = store.load_program(id)?;
     match function {
         None => crate::show::show_program(&g, json),
         Some(name) => {
-            let f = find_function(&g, name).ok_or_else(|| {
+            let f = named_function(&g, name, program)?.ok_or_else(|| {
                 Failure(format!("no function {name:?} in {program}; `lmstore show {program}` lists them"))
             })?;
             crate::show::show_function(&g, f, json)

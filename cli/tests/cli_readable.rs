@@ -365,3 +365,37 @@ fn diff_of_an_unknown_function_is_an_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no function \"nope\" in sample or sample"), "{err}");
 }
+
+/// A plain function name two functions share (in different modules) is refused with
+/// both qualified names, by `show`, `dot` and `diff --function`; it named whichever came
+/// first. The qualified name picks one.
+#[test]
+fn a_function_name_two_functions_share_is_refused_with_their_qualified_names() {
+    use lmlang_storage::graph::ProgramGraph;
+    use lmlang_storage::model::{ModuleId, TypeId, Visibility};
+    use lmlang_storage::sqlite::SqliteStore;
+    use lmlang_storage::store::GraphStore;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let mut g = ProgramGraph::new("app");
+    let math = g.add_module(ModuleId::ROOT, "math", Visibility::Public).expect("module");
+    for module in [ModuleId::ROOT, math] {
+        g.add_function(module, "abs", Visibility::Public, vec![], TypeId::UNIT).expect("function");
+    }
+    SqliteStore::open(d.join("lmlang.db")).expect("store").insert_program("twins", &g).expect("insert");
+    for args in [
+        vec!["show", "twins", "--function", "abs"],
+        vec!["dot", "twins", "--function", "abs"],
+        vec!["diff", "twins", "twins", "--function", "abs"],
+    ] {
+        let out = lmstore(d, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("app::abs") && err.contains("app::math::abs") && err.contains("qualified"),
+            "{args:?}: {err}"
+        );
+    }
+    let shown = ok(d, &["show", "twins", "--function", "app::math::abs"]);
+    assert!(shown.contains("app::math::abs"), "{shown}");
+}
