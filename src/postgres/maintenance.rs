@@ -6,7 +6,13 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use crate::store::StorageResult;
+use crate::store::{DatabaseErrorKind, StorageError, StorageResult};
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
 
 #[derive(QueryableByName)]
 struct Number {
@@ -61,8 +67,33 @@ impl PgStore {
 
     /// `VACUUM (ANALYZE)` of the store's tables: frees dead rows for reuse and refreshes
     /// the planner's statistics (after a large bulk save, for instance).
+    ///
+    /// Only a table's owner, the database's owner or a superuser may vacuum a table:
+    /// PostgreSQL skips any other with a warning a client never sees, and reports
+    /// success. So a role that may not vacuum them all is refused as
+    /// `PermissionDenied`, naming the tables, and nothing is vacuumed.
     pub fn vacuum(&self) -> StorageResult<()> {
+        let tables = TABLES.map(|t| format!("'{t}'")).join(", ");
         self.backend().with_connection(|conn| {
+            let refused: Vec<Name> = diesel::sql_query(format!(
+                "SELECT t.rel::text AS name FROM unnest(ARRAY[{tables}]::regclass[]) AS t(rel) \
+                 JOIN pg_class c ON c.oid = t.rel \
+                 WHERE NOT pg_has_role(c.relowner, 'USAGE') \
+                   AND NOT pg_has_role((SELECT datdba FROM pg_database WHERE datname = current_database()), 'USAGE')"
+            ))
+            .load(conn)?;
+            if !refused.is_empty() {
+                let names: Vec<String> = refused.into_iter().map(|n| n.name).collect();
+                let message = format!(
+                    "VACUUM needs the owner of the tables or of the database (or a superuser); this role owns \
+                     neither of {}",
+                    names.join(", ")
+                );
+                return Err(StorageError::Database {
+                    kind: DatabaseErrorKind::PermissionDenied,
+                    source: message.into(),
+                });
+            }
             conn.batch_execute(&format!("VACUUM (ANALYZE) {}", TABLES.join(", "))).map_err(|e| reclassify(e.into()))
         })
     }
