@@ -92,10 +92,29 @@ pub fn connect_to_read(url: &str) -> Result<Db, Failure> {
         PgStore::connect_with(url, config).map_err(|e| Failure(format!("cannot connect to {}: {e}", redacted(url))))?;
     match store.list_programs() {
         Ok(_) => Ok(Db::Postgres(store)),
-        Err(e) if e.to_string().contains("relation \"lmlang_programs\" does not exist") => Err(Failure(format!(
-            "{} holds no lmlang schema; `lmstore --db URL migrate` adds it beside what is there",
-            redacted(url)
-        ))),
+        Err(e) if e.to_string().contains("relation \"lmlang_programs\" does not exist") => {
+            // `migrate` cannot add the tables to a schema that does not exist.
+            let no_schema = store.backend().pool().get().ok().is_some_and(|mut conn| {
+                use diesel::RunQueryDsl;
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(
+                    "current_schema()",
+                ))
+                .get_result::<Option<String>>(&mut conn)
+                .is_ok_and(|schema| schema.is_none())
+            });
+            Err(Failure(if no_schema {
+                format!(
+                    "no schema of the search path of {} exists; create it (CREATE SCHEMA), then \
+                     `lmstore --db URL migrate` adds the lmlang tables",
+                    redacted(url)
+                )
+            } else {
+                format!(
+                    "{} holds no lmlang schema; `lmstore --db URL migrate` adds it beside what is there",
+                    redacted(url)
+                )
+            }))
+        }
         Err(_) => connect(url),
     }
 }

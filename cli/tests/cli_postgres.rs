@@ -154,6 +154,13 @@ fn reading_commands_write_nothing_on_postgres() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds no lmlang schema"), "{out:?}");
     assert_eq!(tables(), "1", "only the application's own table");
+    // A search path whose schema does not exist: `migrate` could not help, so the
+    // message says to create the schema first.
+    let missing = format!("{}{separator}options=-csearch_path%3D{}_missing", schema.url, schema.name);
+    let out = lmstore(d, &["--db", &missing, "list"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CREATE SCHEMA") && !err.contains("holds no lmlang schema"), "{err}");
 
     ok(d, &["--db", &db, "demo"]);
     let read_only = format!(
