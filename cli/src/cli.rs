@@ -15,6 +15,11 @@ pub struct Cli {
     /// with their sizes and durations, -vv for every commit (`RUST_LOG` overrides).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Seconds a command waits for another process's write to a SQLite file before it
+    /// gives up (a bulk import of a big program holds the lock throughout).
+    #[arg(long, global = true, env = "LMLANG_BUSY_TIMEOUT", default_value_t = 5.0,
+          value_parser = busy_seconds)]
+    pub busy_timeout: f64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -270,4 +275,12 @@ pub enum Command {
                       lmstore --db postgres://root@127.0.0.1/test soak crash --kills 50"
     )]
     Soak(crate::soak::SoakArgs),
+}
+
+/// A wait in seconds: finite, not negative, at most a day.
+fn busy_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => Ok(s),
+        _ => Err(format!("{text:?} is not a number of seconds from 0 to 86400")),
+    }
 }

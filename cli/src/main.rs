@@ -73,12 +73,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     install_logging(cli.verbose);
     let db = cli.db.to_string_lossy().into_owned();
+    let busy_timeout = cli.busy_timeout;
     match run(cli) {
         Ok(code) => code,
         Err(Failure(message)) => {
             // `--db` as given may be echoed by any message; its password never is.
             let shown = db::redacted(&db);
-            let message = if shown == db { message } else { message.replace(&db, &shown) };
+            let mut message = if shown == db { message } else { message.replace(&db, &shown) };
+            if message.contains("stayed locked by another writer past the busy timeout") {
+                message.push_str(&format!(
+                    " [lmstore waited {} s: --busy-timeout SECONDS, or LMLANG_BUSY_TIMEOUT, waits longer]",
+                    busy_timeout
+                ));
+            }
             eprintln!("lmstore: error: {message}");
             ExitCode::FAILURE
         }
@@ -89,11 +96,12 @@ fn run(cli: Cli) -> CmdResult {
     let postgres = db::is_postgres_url(&cli.db);
     // The tool records history for every edit it makes (`undo`, `redo` and `checkout`
     // step through it); the library leaves recording to the caller.
+    let writable = SqliteConfig::default().with_busy_timeout(std::time::Duration::from_secs_f64(cli.busy_timeout));
     let open = || {
         if postgres {
             return db::connect(&cli.db.to_string_lossy()).map(Db::recording);
         }
-        SqliteStore::open(&cli.db)
+        SqliteStore::open_with(&cli.db, writable.clone())
             .map(|s| Db::Sqlite(Box::new(s)).recording())
             .map_err(|e| Failure(format!("cannot open {}: {e}", cli.db.display())))
     };
@@ -104,7 +112,7 @@ fn run(cli: Cli) -> CmdResult {
         if postgres {
             return db::connect_to_read(&cli.db.to_string_lossy());
         }
-        let read_only = SqliteConfig::default().with_read_only(true);
+        let read_only = writable.clone().with_read_only(true);
         match SqliteStore::open_with(&cli.db, read_only) {
             Ok(store) => Ok(Db::Sqlite(Box::new(store))),
             // A reading command does not install the schema beside another
@@ -130,7 +138,7 @@ fn run(cli: Cli) -> CmdResult {
             // A current schema was not found (an older one, or none yet): opened as a
             // writing command opens it, which migrates it; where that cannot write,
             // the user is told why a read needs to.
-            Err(StorageError::ReadOnly) => match SqliteStore::open(&cli.db) {
+            Err(StorageError::ReadOnly) => match SqliteStore::open_with(&cli.db, writable.clone()) {
                 Ok(store) => Ok(Db::Sqlite(Box::new(store)).recording()),
                 Err(e) => Err(Failure(format!(
                     "{} cannot be read without writing to it (its schema needs upgrading to this lmstore's, \

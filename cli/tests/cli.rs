@@ -325,3 +325,29 @@ fn a_password_in_a_key_value_connection_string_is_not_printed() {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("password=***") && !text.contains("not-printed"), "{text}");
 }
+
+/// `--busy-timeout` sets how long a command waits for another process's write: a short
+/// one gives up with a message that names the option, a long one outlasts the write.
+#[test]
+fn busy_timeout_sets_how_long_a_command_waits_for_another_writer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    ok(d, &["demo"]);
+    // Another process's write, holding the lock.
+    let holder = rusqlite::Connection::open(d.join("lmlang.db")).expect("connection");
+    holder.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let out = lmstore(d, &["--busy-timeout", "0.2", "tag", "sample", "quick"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--busy-timeout") && err.contains("0.2 s"), "{err}");
+    // Held for longer than the default wait (5 s), which would give up.
+    let patient = cli_support::spawn(d, &["--busy-timeout", "50", "tag", "sample", "patient"]);
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    holder.execute_batch("COMMIT").expect("unlock");
+    let out = cli_support::within_a_minute(patient, "a tag waiting for the lock");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tags = ok(d, &["tag", "sample"]);
+    assert!(tags.contains("patient") && !tags.contains("quick"), "{tags}");
+    let refused = lmstore(d, &["--busy-timeout", "-1", "list"]);
+    assert_eq!(refused.status.code(), Some(2), "clap refuses a negative wait");
+}
