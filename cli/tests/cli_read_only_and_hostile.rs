@@ -33,15 +33,34 @@ impl Drop for Immutable<'_> {
     }
 }
 
+/// Whether `lmstore` can be run as another user here (root, with setpriv); prints the
+/// skip line when not.
+fn can_run_as_another_user() -> bool {
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let setpriv = Command::new("setpriv").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !is_root || !setpriv {
+        println!("skipped: needs root and setpriv to run lmstore as another user");
+    }
+    is_root && setpriv
+}
+
+/// `lmstore --db DB ARGS` run as the user `nobody`.
+fn as_nobody(db: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_lmstore"), "--db"])
+        .arg(db)
+        .args(args)
+        .env_remove("LMLANG_DB")
+        .output()
+        .expect("setpriv runs")
+}
+
 #[test]
 fn reading_commands_work_for_a_user_who_cannot_write_the_directory() {
     // Another user's directory: SQLite cannot create the WAL index there and answers
     // "read-only" (not "cannot open", as on an immutable directory), which reads took
     // for a file that needs migrating and then failed on.
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    let setpriv = Command::new("setpriv").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !is_root || !setpriv {
-        println!("skipped: needs root and setpriv to run lmstore as another user");
+    if !can_run_as_another_user() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -58,15 +77,7 @@ fn reading_commands_work_for_a_user_who_cannot_write_the_directory() {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
     }
     let db = work.join("lmlang.db");
-    let as_nobody = |args: &[&str]| {
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_lmstore"), "--db"])
-            .arg(&db)
-            .args(args)
-            .env_remove("LMLANG_DB")
-            .output()
-            .expect("setpriv runs")
-    };
+    let as_nobody = |args: &[&str]| as_nobody(&db, args);
     let list = as_nobody(&["list"]);
     assert!(list.status.success(), "list: {}", String::from_utf8_lossy(&list.stderr));
     assert_eq!(String::from_utf8_lossy(&list.stdout), list_before);
@@ -85,10 +96,7 @@ fn reading_commands_work_for_a_user_who_cannot_write_the_directory() {
 /// read-only", which sent the user to a file they could write.
 #[test]
 fn a_write_blocked_by_a_read_only_file_beside_the_database_names_that_file() {
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    let setpriv = Command::new("setpriv").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !is_root || !setpriv {
-        println!("skipped: needs root and setpriv to run lmstore as another user");
+    if !can_run_as_another_user() {
         return;
     }
     use std::os::unix::fs::{PermissionsExt, chown};
@@ -107,15 +115,7 @@ fn a_write_blocked_by_a_read_only_file_beside_the_database_names_that_file() {
     {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
     }
-    let as_nobody = |args: &[&str]| {
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_lmstore"), "--db"])
-            .arg(&db)
-            .args(args)
-            .env_remove("LMLANG_DB")
-            .output()
-            .expect("setpriv runs")
-    };
+    let as_nobody = |args: &[&str]| as_nobody(&db, args);
     let list = as_nobody(&["list"]);
     assert!(list.status.success(), "list: {}", String::from_utf8_lossy(&list.stderr));
     let shm = work.join("lmlang.db-shm");
