@@ -224,12 +224,18 @@ fn lock_holder(conn: &mut PgConnection) -> String {
 }
 
 /// Whether a migration failed because another session created a catalog object of the
-/// same name at the same moment (PostgreSQL's unique indexes on its own catalog).
+/// same name at the same moment: PostgreSQL's unique indexes on its own catalog, or,
+/// when the other session committed between the `IF NOT EXISTS` check and the create,
+/// "relation (or its row type) already exists" for Diesel's own table (42P07 and 42710,
+/// which Diesel reports without a kind).
 fn catalog_race(e: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
     e.downcast_ref::<diesel::result::Error>().is_some_and(|d| match d {
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info) => {
             info.message().contains("pg_type_typname_nsp_index")
                 || info.message().contains("pg_class_relname_nsp_index")
+        }
+        diesel::result::Error::DatabaseError(_, info) => {
+            info.message().contains("\"__diesel_schema_migrations\" already exists")
         }
         _ => false,
     })
