@@ -12,14 +12,23 @@ use diesel::prelude::*;
 use lmlang_storage::postgres::{self, PgConfig, PgStore};
 use lmlang_storage::store::{DatabaseErrorKind, StorageError};
 use pg_support::TestSchema;
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// The advisory lock key the crate's migrations run under ("lmlang" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6c6d_6c61_6e67;
 
+/// The migration lock is one advisory lock for the whole database, whatever the schema:
+/// a test holding it (or asserting that it is free) would disturb the others of this
+/// file running beside it, so they run one at a time.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn services_migrating_inside_their_transactions_at_once_apply_the_schema_once() {
+    let _serial = one_at_a_time();
     let Some(schema) = TestSchema::new() else { return };
     let start = Arc::new(Barrier::new(2));
     let runs: Vec<_> = (0..2u64)
@@ -45,6 +54,7 @@ fn services_migrating_inside_their_transactions_at_once_apply_the_schema_once() 
 
 #[test]
 fn the_schema_and_a_services_own_diesel_table_created_at_once_both_succeed() {
+    let _serial = one_at_a_time();
     // Diesel creates `__diesel_schema_migrations` without a lock: a service's own
     // migration run creating it at the same moment made ours fail with a unique
     // violation in PostgreSQL's catalog.
@@ -75,6 +85,7 @@ fn the_schema_and_a_services_own_diesel_table_created_at_once_both_succeed() {
 
 #[test]
 fn with_migration_lock_serialises_a_services_migrations_with_ours() {
+    let _serial = one_at_a_time();
     let Some(schema) = TestSchema::new() else { return };
     let start = Arc::new(Barrier::new(3));
     let runs: Vec<_> = (0..3)
@@ -109,6 +120,7 @@ fn with_migration_lock_serialises_a_services_migrations_with_ours() {
 
 #[test]
 fn a_run_waiting_on_a_stuck_migration_gives_up_after_the_lock_timeout() {
+    let _serial = one_at_a_time();
     let Some(schema) = TestSchema::new() else { return };
     let mut holder = schema.connection();
     holder.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).expect("hold the lock");
@@ -127,6 +139,7 @@ fn a_run_waiting_on_a_stuck_migration_gives_up_after_the_lock_timeout() {
 
 #[test]
 fn a_search_path_naming_no_schema_is_refused_with_its_name() {
+    let _serial = one_at_a_time();
     let Some(schema) = TestSchema::new() else { return };
     let config = PgConfig { schema: Some("lmlang_no_such_schema".into()), pool_size: 1, ..PgConfig::default() };
     match PgStore::connect_with(&schema.url, config) {
