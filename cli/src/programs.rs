@@ -162,20 +162,23 @@ pub fn list(store: &Db, json: bool) -> CmdResult {
     Ok(if damaged.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// A function by plain or qualified name.
+/// A function by plain or qualified name (the first of several sharing a plain name:
+/// for names the tool itself found, such as a diff's; see [`named_function`] for a
+/// name the user gave).
 pub fn find_function(g: &ProgramGraph, name: &str) -> Option<FunctionId> {
-    g.functions()
-        .find(|f| g.qualified_name(f.id).as_deref() == Some(name))
-        .or_else(|| g.functions().find(|f| f.name == name))
-        .map(|f| f.id)
+    by_qualified_name(g, name).or_else(|| g.functions().find(|f| f.name == name).map(|f| f.id))
+}
+
+fn by_qualified_name(g: &ProgramGraph, name: &str) -> Option<FunctionId> {
+    g.functions().find(|f| g.qualified_name(f.id).as_deref() == Some(name)).map(|f| f.id)
 }
 
 /// The function a user named in `program`: by qualified name, or by a plain name that
 /// one function alone has. A plain name several functions share is refused with their
 /// qualified names, rather than answered with whichever comes first.
 pub fn named_function(g: &ProgramGraph, name: &str, program: &str) -> Result<Option<FunctionId>, Failure> {
-    if let Some(f) = g.functions().find(|f| g.qualified_name(f.id).as_deref() == Some(name)) {
-        return Ok(Some(f.id));
+    if let Some(f) = by_qualified_name(g, name) {
+        return Ok(Some(f));
     }
     let plain: Vec<FunctionId> = g.functions().filter(|f| f.name == name).map(|f| f.id).collect();
     match plain.as_slice() {

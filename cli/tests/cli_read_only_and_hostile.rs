@@ -55,6 +55,18 @@ fn as_nobody(db: &Path, args: &[&str]) -> std::process::Output {
         .expect("setpriv runs")
 }
 
+/// The demo's database made in `DIR/mine`, and a copy of the file alone (as a user
+/// finds one: no WAL index beside it) in `DIR/NAME`; both directories returned.
+fn demo_copied(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let mine = dir.join("mine");
+    std::fs::create_dir(&mine).expect("dir");
+    ok(&mine, &["demo"]);
+    let work = dir.join(name);
+    std::fs::create_dir(&work).expect("dir");
+    std::fs::copy(mine.join("lmlang.db"), work.join("lmlang.db")).expect("copy");
+    (mine, work)
+}
+
 #[test]
 fn reading_commands_work_for_a_user_who_cannot_write_the_directory() {
     // Another user's directory: SQLite cannot create the WAL index there and answers
@@ -64,14 +76,8 @@ fn reading_commands_work_for_a_user_who_cannot_write_the_directory() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let mine = dir.path().join("mine");
-    std::fs::create_dir(&mine).expect("dir");
-    ok(&mine, &["demo"]);
+    let (mine, work) = demo_copied(dir.path(), "theirs");
     let list_before = ok(&mine, &["list"]);
-    // A copy of the file alone, as a user finds one: no WAL index beside it.
-    let work = dir.path().join("theirs");
-    std::fs::create_dir(&work).expect("dir");
-    std::fs::copy(mine.join("lmlang.db"), work.join("lmlang.db")).expect("copy");
     use std::os::unix::fs::PermissionsExt;
     for (path, mode) in [(dir.path(), 0o755), (work.as_path(), 0o755), (work.join("lmlang.db").as_path(), 0o644)] {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
@@ -101,15 +107,10 @@ fn a_write_blocked_by_a_read_only_file_beside_the_database_names_that_file() {
     }
     use std::os::unix::fs::{PermissionsExt, chown};
     let dir = tempfile::tempdir().expect("temp dir");
-    let mine = dir.path().join("mine");
-    std::fs::create_dir(&mine).expect("dir");
-    ok(&mine, &["demo"]);
+    let (mine, work) = demo_copied(dir.path(), "shared");
     let export = dir.path().join("sample.json");
     ok(&mine, &["export", "sample", "-o", export.to_str().expect("UTF-8")]);
-    let work = dir.path().join("shared");
-    std::fs::create_dir(&work).expect("dir");
     let db = work.join("lmlang.db");
-    std::fs::copy(mine.join("lmlang.db"), &db).expect("copy");
     chown(&db, Some(65534), None).expect("chown");
     for (path, mode) in [(dir.path(), 0o755), (work.as_path(), 0o777), (db.as_path(), 0o444), (export.as_path(), 0o644)]
     {

@@ -387,8 +387,7 @@ impl<B: Backend> Store<B> {
                     let pending = self.history_before(tx, program, revision, &changes, None)?;
                     let report =
                         tx.write_changes(program, &graph, &changes, Pending::replacing(pending.as_ref(), None))?;
-                    Self::check_loadable(&graph)?;
-                    let new_revision = tx.finish(program, &graph, now_unix())?;
+                    let new_revision = Self::finish(tx, program, &graph)?;
                     let heads = self.history_after(tx, program, pending, new_revision, &graph, message)?;
                     Ok(Some((value, report, Some(graph), new_revision, heads)))
                 }
@@ -428,13 +427,14 @@ impl<B: Backend> Store<B> {
         }
     }
 
-    /// Refuses a write that would store ids a load refuses (see
+    /// Ends a write of `graph` (`WriteTx::finish`, stamped now), every kind of write
+    /// alike; refuses one that would store ids a load refuses (see
     /// `ProgramGraph::sparse_ids`), so that every program a store accepts loads again.
-    pub(super) fn check_loadable(graph: &ProgramGraph) -> StorageResult<()> {
-        match graph.sparse_ids(graph.next_ids()) {
-            None => Ok(()),
-            Some(violation) => Err(StorageError::Invalid { violations: vec![violation] }),
+    pub(super) fn finish(tx: &mut dyn WriteTx, program: ProgramId, graph: &ProgramGraph) -> StorageResult<u64> {
+        if let Some(violation) = graph.sparse_ids(graph.next_ids()) {
+            return Err(StorageError::Invalid { violations: vec![violation] });
         }
+        tx.finish(program, graph, now_unix())
     }
 
     fn check_valid(graph: &ProgramGraph) -> StorageResult<()> {
@@ -490,8 +490,7 @@ impl<B: Backend> GraphStore for Store<B> {
             let (program, report, revision) = self.backend.write_new_program(&mut |tx| {
                 let program = tx.insert_program(name, now_unix())?;
                 let report = tx.write_all(program, graph)?;
-                Self::check_loadable(graph)?;
-                let revision = tx.finish(program, graph, now_unix())?;
+                let revision = Self::finish(tx, program, graph)?;
                 self.history_create(tx, program, revision, graph)?;
                 Ok((program, report, revision))
             })?;
@@ -858,8 +857,7 @@ impl<B: Backend> Store<B> {
             let pending = self.history_before(tx, program, revision, &changes, stored.as_deref())?;
             let report =
                 tx.write_changes(program, graph, &changes, Pending::replacing(pending.as_ref(), stored.as_deref()))?;
-            Self::check_loadable(graph)?;
-            let made = tx.finish(program, graph, now_unix())?;
+            let made = Self::finish(tx, program, graph)?;
             let heads = self.history_after(tx, program, pending, made, graph, message)?;
             // `stored` goes with the result, so a big one is freed after the commit.
             Ok(Some((report, made, heads, None, stored)))
@@ -923,8 +921,7 @@ impl<B: Backend> Store<B> {
             }
             let pending = self.history_before(tx, program, revision, &changes, Some(&stored))?;
             let report = tx.write_changes(program, &merged, &changes, Replaced::Program(&stored))?;
-            Self::check_loadable(&merged)?;
-            let made = tx.finish(program, &merged, now_unix())?;
+            let made = Self::finish(tx, program, &merged)?;
             let heads = self.history_after(tx, program, pending, made, &merged, None)?;
             // `stored` goes with the result, so a big one is freed after the commit.
             Ok(Some((report, made, merged, heads, stored)))

@@ -296,8 +296,7 @@ impl<B: Backend> Store<B> {
             }
             let before = Delta::new(tx.next_ids(program)?, replaced, &changes);
             tx.write_changes(program, &restored, &changes, Replaced::Nodes(before.nodes_before()))?;
-            Self::check_loadable(&restored)?;
-            let made = tx.finish(program, &restored, now_unix())?;
+            let made = Self::finish(tx, program, &restored)?;
             let (kind, after, below) = if undo {
                 (CommitKind::Undo { of: target }, Heads { undo: record.stack_below, redo: Some(made) }, heads.redo)
             } else {
