@@ -79,8 +79,8 @@ pub struct HistoryRecord {
     /// For an entry on the undo stack (edits, redos) or the redo stack (undos), the
     /// entry below it.
     pub stack_below: Option<u64>,
-    /// The previous contents of what the commit changed (see [`delta`]); empty when
-    /// read without deltas.
+    /// The previous contents of what the commit changed, in the store's own encoding
+    /// (what undo and checkout decode); empty when read without deltas.
     pub delta: Vec<u8>,
 }
 
