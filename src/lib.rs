@@ -38,6 +38,12 @@ pub mod schema;
 #[cfg(feature = "postgres")]
 pub mod schema_postgres;
 pub mod sqlite;
+
+// The README's Rust examples that are not marked `ignore` compile (and run, unless
+// `no_run`) as doctests, so the first example a user copies stays true to the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
 pub mod store;
 #[cfg(feature = "synth")]
 pub mod synth;
