@@ -430,8 +430,11 @@ impl<B: Backend> Store<B> {
     /// Ends a write of `graph` (`WriteTx::finish`, stamped now), every kind of write
     /// alike; refuses one that would store ids a load refuses (see
     /// `ProgramGraph::sparse_ids`), so that every program a store accepts loads again.
+    /// The ids checked are those the row will hold: next ids never go down, so a
+    /// write that removes nodes is checked against the ids handed out before it.
     pub(super) fn finish(tx: &mut dyn WriteTx, program: ProgramId, graph: &ProgramGraph) -> StorageResult<u64> {
-        if let Some(violation) = graph.sparse_ids(graph.next_ids()) {
+        let kept = tx.next_ids(program)?.max(graph.next_ids());
+        if let Some(violation) = graph.sparse_ids(kept) {
             return Err(StorageError::Invalid { violations: vec![violation] });
         }
         tx.finish(program, graph, now_unix())

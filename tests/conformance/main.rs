@@ -150,6 +150,7 @@ macro_rules! conformance {
                 ids_are_not_reused_after_reload,
                 an_edit_that_replaces_its_graph_is_refused_and_writes_nothing,
                 a_program_with_millions_of_ids_handed_out_loads_again,
+                a_write_leaving_too_few_nodes_for_the_ids_handed_out_is_refused,
                 crud_mutations_are_visible_to_load,
                 stored_counts_and_next_ids_follow_every_kind_of_commit,
                 random_programs_round_trip,
