@@ -411,6 +411,46 @@ fn a_host_pool_that_does_not_see_the_configured_schema_is_refused() {
     assert_eq!(schema.store().find_program("found").expect("there"), p);
 }
 
+/// The configured schema exists but holds no store, and the pool's `search_path`
+/// goes on to another schema that does: the current schema is right, yet every
+/// unqualified table name finds the other store. Refused, feed and partitioning
+/// included (the feed would hear the other store's commits).
+#[test]
+fn a_host_pool_whose_search_path_finds_another_schemas_tables_is_refused() {
+    let Some(empty) = TestSchema::new() else { return };
+    let Some(other) = TestSchema::new() else { return };
+    let other_store = PgStore::connect_with(&other.url, PgConfig { notify_changes: true, ..other.config() })
+        .expect("the other schema's store");
+    other_store.insert_program("theirs", &ProgramGraph::new("app")).expect("insert");
+    let url = format!(
+        "{}{}options=-c%20search_path%3D{}%2C{}",
+        empty.url,
+        if empty.url.contains('?') { "&" } else { "?" },
+        empty.name,
+        other.name
+    );
+    let pool = diesel::r2d2::Pool::builder()
+        .max_size(3)
+        .build(diesel::r2d2::ConnectionManager::<PgConnection>::new(url))
+        .expect("a pool whose search_path goes on to the other schema");
+    let store = PgStore::on_pool(pool, PgConfig { notify_changes: true, ..empty.config() });
+    let outcomes = [
+        ("subscribe", store.subscribe().map(drop)),
+        ("partition_count", store.partition_count().map(drop)),
+        ("list_programs", store.list_programs().map(drop)),
+        ("create_program", store.create_program("lost").map(drop)),
+    ];
+    for (what, outcome) in outcomes {
+        match outcome {
+            Err(StorageError::Database { kind: DatabaseErrorKind::CannotOpen, source }) => {
+                assert!(source.to_string().contains(&other.name), "{what}: {source}");
+            }
+            other => panic!("{what}: expected CannotOpen, got {other:?}"),
+        }
+    }
+    assert_eq!(other_store.list_programs().expect("list").len(), 1, "nothing written to the other schema");
+}
+
 fn new_program(store: &PgStore, name: &str) -> (ProgramId, FunctionId) {
     let mut g = ProgramGraph::new("root");
     let f = g.add_function(ModuleId::ROOT, "main", Visibility::Public, vec![], TypeId::UNIT).expect("function");

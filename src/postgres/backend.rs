@@ -4,7 +4,7 @@ use super::connections::{self, PgConfig, PgPool};
 use super::feed;
 use super::replicas::Reads;
 use super::rows::PgRows;
-use super::source::{PgConnections, PgPoolConnections};
+use super::source::{PgConnections, PgPoolConnections, PgPooled};
 use crate::graph::{ChangeSet, EdgeView, NextIds, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
 use crate::rows::sql::codec::{cell_id, corrupt, show};
@@ -62,6 +62,12 @@ impl PgBackend {
     /// The pool, for maintenance and tests.
     pub fn pool(&self) -> &PgPool {
         self.connections.pool()
+    }
+
+    /// A connection of the primary for maintenance and the change feed, checked to see
+    /// the configured schema on a host's pool as reads and writes are.
+    pub(crate) fn primary_connection(&self) -> StorageResult<PgPooled> {
+        self.connections.primary()
     }
 }
 

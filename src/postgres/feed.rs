@@ -135,7 +135,7 @@ impl PgStore {
     /// primary: replicas cannot `LISTEN`) until the feed is dropped.
     pub fn subscribe(&self) -> StorageResult<ChangeFeed> {
         let pool = self.backend().pool().clone();
-        let mut conn = connections::connection(&pool)?;
+        let mut conn = self.backend().primary_connection()?;
         listen(&mut conn)?;
         let (sender, changes) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));

@@ -57,12 +57,12 @@ impl PgStore {
     /// primary: see [`partition_by_program`](super::partition_by_program). Returns the
     /// rows moved (0 when the layout already has that many partitions).
     pub fn partition_by_program(&self, partitions: u32) -> StorageResult<u64> {
-        super::partition_by_program(&mut *super::connections::connection(self.backend().pool())?, partitions)
+        super::partition_by_program(&mut *self.backend().primary_connection()?, partitions)
     }
 
     /// Hash partitions per table of the store's layout; 0 when it is not partitioned.
     pub fn partition_count(&self) -> StorageResult<u32> {
-        super::partition_count(&mut *super::connections::connection(self.backend().pool())?)
+        super::partition_count(&mut *self.backend().primary_connection()?)
     }
 
     /// `VACUUM (ANALYZE)` of the store's tables: frees dead rows for reuse and refreshes

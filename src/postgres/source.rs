@@ -86,6 +86,15 @@ impl PgPoolConnections {
         self.schema.as_deref().map_or(Ok(()), |expected| expected.check(conn))
     }
 
+    /// A connection of the primary's pool for what runs beside reads and writes (the
+    /// change feed's `LISTEN`, partitioning), its schema checked as theirs is: a feed
+    /// on the wrong schema would hear another store's commits.
+    pub(crate) fn primary(&self) -> StorageResult<PgPooled> {
+        let mut conn = connections::connection(self.pool())?;
+        self.check_schema(&mut conn)?;
+        Ok(conn)
+    }
+
     /// The primary's pool (writes, and reads without replicas).
     pub fn pool(&self) -> &PgPool {
         self.reads.primary()
@@ -193,24 +202,38 @@ struct ExpectedSchema {
 struct CurrentSchema {
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     schema: Option<String>,
+    /// The schema whose `lmlang_programs` an unqualified name finds (none before
+    /// migrations): with `search_path = svc, public` and the store's tables only in
+    /// `public`, the current schema is `svc` while every query reads `public`'s.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    tables: Option<String>,
 }
 
 impl ExpectedSchema {
-    /// Refuses a connection whose `search_path` leads elsewhere, until one has been
-    /// seen to lead to the schema (a pool's connections all get the same customizer).
+    /// Refuses a connection whose `search_path` leads elsewhere, for new tables or for
+    /// the store's existing ones, until one has been seen to lead to the schema (a
+    /// pool's connections all get the same customizer).
     fn check(&self, conn: &mut PgConnection) -> StorageResult<()> {
         use diesel::RunQueryDsl;
         if self.seen.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let found: Vec<CurrentSchema> = diesel::sql_query("SELECT current_schema() AS schema").load(conn)?;
-        let current = found.into_iter().next().and_then(|row| row.schema);
-        if current.as_deref() == Some(self.name.as_str()) {
+        let found: Vec<CurrentSchema> = diesel::sql_query(
+            "SELECT current_schema() AS schema, \
+                    (SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                      WHERE c.oid = to_regclass('lmlang_programs')) AS tables",
+        )
+        .load(conn)?;
+        let (current, tables) = found.into_iter().next().map_or((None, None), |row| (row.schema, row.tables));
+        let seen = if current.as_deref() != Some(self.name.as_str()) {
+            current
+                .map_or_else(|| "no schema (none of its search_path exists)".to_string(), |s| format!("schema {s:?}"))
+        } else if let Some(elsewhere) = tables.filter(|t| *t != self.name) {
+            format!("the store's tables in schema {elsewhere:?} (their search_path finds them there first)")
+        } else {
             self.seen.store(true, Ordering::Relaxed);
             return Ok(());
-        }
-        let seen = current
-            .map_or_else(|| "no schema (none of its search_path exists)".to_string(), |s| format!("schema {s:?}"));
+        };
         let message = format!(
             "the pool's connections use {seen}, not the configured schema {:?}: install \
              PgCustomizer::new(Some(..)) on the pool (a store cannot set search_path on a host's connections)",
