@@ -207,3 +207,30 @@ fn the_change_feed_survives_its_connection_being_terminated() {
     let revision = writer.list_programs().expect("list")[0].revision;
     assert_eq!(feed.recv_timeout(wait), Some(Change::Committed { program: p, revision }));
 }
+
+/// A server that accepts connections and never answers (a hung host, a black-holed
+/// port): the pool opens no connection within its timeout, which is `ConnectionLost`
+/// (retry later), not `Timeout` ("every connection in use", which sends a service to
+/// enlarge a pool that holds none). Needs no PostgreSQL server.
+#[test]
+fn a_server_that_never_answers_is_connection_lost_not_an_exhausted_pool() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
+    let port = listener.local_addr().expect("its address").port();
+    // Accepts and holds every connection, sending nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let url = format!("postgres://root@127.0.0.1:{port}/none?connect_timeout=30");
+    let pool = diesel::r2d2::Pool::builder()
+        .max_size(2)
+        .min_idle(Some(0))
+        .connection_timeout(Duration::from_millis(700))
+        .build_unchecked(diesel::r2d2::ConnectionManager::<PgConnection>::new(url));
+    match PgStore::on_pool(pool, PgConfig::default()).list_programs() {
+        Err(e) => assert_eq!(e.database_kind(), Some(DatabaseErrorKind::ConnectionLost), "{e:?}"),
+        Ok(listed) => panic!("listed {listed:?} from a server that never answers"),
+    }
+}

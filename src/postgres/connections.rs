@@ -223,7 +223,7 @@ fn refusal(message: &str) -> Option<Refusal> {
 
 /// A pooled connection; `ConnectionLost` if none can be had.
 pub fn connection(pool: &PgPool) -> StorageResult<PooledConnection<ConnectionManager<PgConnection>>> {
-    pool.get().map_err(classify_pool)
+    pool.get().map_err(|e| classify_pool(pool, e))
 }
 
 /// Runs `work` in a `REPEATABLE READ READ ONLY` transaction: everything it reads comes

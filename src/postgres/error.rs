@@ -94,11 +94,15 @@ fn lost_connection(message: &str) -> bool {
         || message.contains("could not send data")
 }
 
-/// Classifies a failure to get a pooled connection. r2d2 appends the last failed
-/// connection attempt's error to its message: with one, the server is unreachable;
-/// without, every connection stayed in use for the whole wait.
-pub fn classify_pool(e: diesel::r2d2::PoolError) -> StorageError {
-    if crate::sqlite::pool_exhausted(&e) {
+/// Classifies a failure to get a connection from `pool`. r2d2 appends the last failed
+/// connection attempt's error to its message: with one, the server is unreachable.
+/// Without one, the pool either kept every connection it may hold in use for the
+/// whole wait (a `Timeout`: a larger pool or fewer held connections help) or could
+/// not open one in that time (an attempt still hanging on a server that does not
+/// answer records no error yet: `ConnectionLost`, which a service retries).
+pub fn classify_pool(pool: &super::PgPool, e: diesel::r2d2::PoolError) -> StorageError {
+    let full = pool.state().connections >= pool.max_size();
+    if full && crate::sqlite::pool_exhausted(&e) {
         return StorageError::Database { kind: DatabaseErrorKind::Timeout, source: Box::new(e) };
     }
     connection_lost(e)

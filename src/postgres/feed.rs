@@ -226,7 +226,7 @@ impl Listener {
     fn reconnect(&self) -> Option<Pooled> {
         let mut wait = POLL;
         while !self.stop.load(Ordering::Relaxed) {
-            let conn = self.pool.get_timeout(RECONNECT_WAIT).map_err(super::error::classify_pool);
+            let conn = self.pool.get_timeout(RECONNECT_WAIT).map_err(|e| super::error::classify_pool(&self.pool, e));
             match conn.and_then(|mut c| listen(&mut c).map(|()| c)) {
                 Ok(conn) => return Some(conn),
                 Err(e) => {
