@@ -224,12 +224,13 @@ impl OwnedConnections {
     }
 
     /// Runs `work` on the writer connection, outside any transaction (for maintenance
-    /// such as checkpoints).
+    /// such as checkpoints and `VACUUM`). A `ReadOnly` caused by a file beside the
+    /// database is explained as for writes.
     pub fn with_writer<T>(&self, work: impl FnOnce(&mut SqliteConnection) -> StorageResult<T>) -> StorageResult<T> {
         let mut writer = self.writer()?;
         // Whatever `work` does, the next write reads the program rows again.
         writer.known = KnownRows::default();
-        work(&mut writer.conn)
+        work(&mut writer.conn).map_err(|e| read_only_beside(&self.path, e))
     }
 
     fn writer(&self) -> StorageResult<MutexGuard<'_, Writer>> {
