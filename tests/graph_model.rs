@@ -405,6 +405,56 @@ fn names_are_unique_where_the_model_says_and_well_formed_everywhere() {
     assert_eq!(back, g);
 }
 
+/// Module `a:` holding `b` and module `a` holding `:b` would both have the path
+/// `a:::b`, so two different programs would share a program root and `hash::diff`
+/// would see no change between them: such names are refused by every edit and
+/// document check. A single colon inside a name keeps paths unambiguous and is legal.
+#[test]
+fn names_beginning_or_ending_with_a_colon_are_refused_so_paths_stay_unambiguous() {
+    let mut g = ProgramGraph::new("r");
+    let a = g.add_module(ModuleId::ROOT, "a", Visibility::Public).unwrap();
+    let f = function(&mut g, a, "b");
+    let before = g.clone();
+    for bad in ["a:", ":a", ":", ":b:"] {
+        assert!(invalid(g.add_module(ModuleId::ROOT, bad, Visibility::Public)), "module {bad:?}");
+        assert!(invalid(g.rename_module(a, bad)), "module rename {bad:?}");
+        assert!(invalid(g.add_function(a, bad, Visibility::Public, vec![], TypeId::UNIT)), "function {bad:?}");
+        assert!(invalid(g.rename_function(f, bad)), "function rename {bad:?}");
+        assert!(invalid(g.add_closure(f, bad, vec![], TypeId::UNIT, vec![])), "closure {bad:?}");
+        assert!(invalid(g.register_named(bad, struct_type(a, &[]))), "struct {bad:?}");
+        assert!(invalid(g.register_named(bad, LmType::Array { element: TypeId::I8, length: 2 })), "type {bad:?}");
+        let root = ProgramGraph::new(bad);
+        assert!(!root.is_trusted(), "root {bad:?}");
+        assert!(
+            root.validate()
+                .iter()
+                .any(|v| v.entity == Entity::Module(ModuleId::ROOT)
+                    && v.message.contains("neither begin nor end with ':'")),
+            "root {bad:?}: {:?}",
+            root.validate()
+        );
+    }
+    assert_eq!(g, before, "a refused edit changes nothing");
+
+    // Through a document: the repro of the ambiguity, built by hand, is refused.
+    let mut doc = g.to_document();
+    doc.modules.iter_mut().find(|m| m.id == a).unwrap().name = "a:".into();
+    let violations = ProgramGraph::from_document(doc).unwrap_err();
+    assert!(violations.iter().any(|v| v.entity == Entity::Module(a)), "{violations:?}");
+
+    // A colon inside a name is fine, and the two programs it allows hash apart.
+    let mut one = ProgramGraph::new("r");
+    let ab = one.add_module(ModuleId::ROOT, "a:b", Visibility::Public).unwrap();
+    let f1 = function(&mut one, ab, "c");
+    one.add_core_op(f1, ComputeOp::Print).unwrap();
+    let mut two = ProgramGraph::new("r");
+    let a2 = two.add_module(ModuleId::ROOT, "a", Visibility::Public).unwrap();
+    let f2 = function(&mut two, a2, "b:c");
+    two.add_core_op(f2, ComputeOp::Print).unwrap();
+    assert!(one.validate().is_empty() && two.validate().is_empty());
+    assert_ne!(one.hashes().program(), two.hashes().program());
+}
+
 // ----- ids -----
 
 #[test]
@@ -907,6 +957,31 @@ fn damages() -> Vec<DamageCase> {
             |s, d| d.modules.iter_mut().find(|m| m.id == s.util).unwrap().name = String::new(),
             |s| Entity::Module(s.util),
             "invalid name",
+        ),
+        (
+            "module name ending with a colon",
+            |s, d| d.modules.iter_mut().find(|m| m.id == s.util).unwrap().name = "util:".into(),
+            |s| Entity::Module(s.util),
+            "neither begin nor end with ':'",
+        ),
+        (
+            "function name beginning with a colon",
+            |s, d| function_entry(d, s.helper).name = ":helper".into(),
+            |s| Entity::Function(s.helper),
+            "neither begin nor end with ':'",
+        ),
+        (
+            "type name ending with a colon",
+            |s, d| {
+                let entry = type_entry(d, s.point);
+                entry.name.as_mut().unwrap().name = "Point:".into();
+                match &mut entry.ty {
+                    LmType::Struct(def) => def.name = "Point:".into(),
+                    _ => unreachable!(),
+                }
+            },
+            |s| Entity::Type(s.point),
+            "neither begin nor end with ':'",
         ),
     ]
 }

@@ -396,6 +396,47 @@ fn odd_names_and_strings_round_trip_unchanged() {
     }
 }
 
+/// Names may no longer begin or end with `:` (paths would be ambiguous), but rows
+/// stored before that rule may hold such names: they still load, save and take a
+/// rename, rather than turning into "corrupt" programs.
+#[test]
+fn a_stored_name_ending_with_a_colon_from_before_the_rule_still_loads() {
+    use lmlang_storage::model::{TypeId, Visibility};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("legacy.db");
+    let mut g = ProgramGraph::new("root");
+    let m = g.add_module(ModuleId::ROOT, "legacy", Visibility::Public).unwrap();
+    let f = g.add_function(m, "run", Visibility::Public, vec![], TypeId::UNIT).unwrap();
+    g.add_core_op(f, ComputeOp::Print).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    let p = store.insert_program("old", &g).unwrap();
+    drop(store);
+    // As an earlier version would have stored module "legacy:".
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(&format!(
+        "UPDATE lmlang_modules SET name = 'legacy:' WHERE program_id = {p} AND module_id = {m};
+         UPDATE lmlang_semantic_nodes SET name = 'legacy:' WHERE program_id = {p} AND kind = 'Module' AND entity_id = {m};",
+        p = p.0,
+        m = m.0
+    ))
+    .unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(&path).unwrap();
+    let mut loaded = store.load_program(p).unwrap();
+    assert_eq!(loaded.module(m).unwrap().name, "legacy:");
+    assert!(loaded.is_trusted());
+    // An edit elsewhere saves, whole program or one function.
+    loaded.add_core_op(f, ComputeOp::ReadLine).unwrap();
+    store.save_function(p, &loaded, f).unwrap();
+    loaded.add_core_op(f, ComputeOp::Print).unwrap();
+    store.save_program(p, &loaded).unwrap();
+    // The way out: a rename to a name the rule allows.
+    loaded.rename_module(m, "legacy").unwrap();
+    store.save_program(p, &loaded).unwrap();
+    assert!(store.load_program(p).unwrap().validate().is_empty());
+}
+
 /// A next id at the top of its range passes the schema's CHECK; loading such a program
 /// must not allocate the whole id space (see `reliability_hostile_json` for the same
 /// through import). Run in a child limited to 2 GB.

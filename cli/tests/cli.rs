@@ -128,6 +128,32 @@ fn errors_are_one_line_with_a_failure_status() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }
 
+/// A name beginning or ending with `:` would make qualified paths ambiguous (module
+/// `a:` holding `b` and module `a` holding `:b` are both `a:::b`): import refuses the
+/// file, says which name and why, and stores nothing.
+#[test]
+fn import_refuses_names_beginning_or_ending_with_a_colon() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    ok(d, &["export", "sample", "-o", "sample.json"]);
+    let text = std::fs::read_to_string(d.join("sample.json")).unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let name = doc["program"]["functions"][0]["name"].as_str().unwrap().to_string();
+    doc["program"]["functions"][0]["name"] = serde_json::json!(format!(":{name}"));
+    doc["program"]["modules"][0]["name"] = serde_json::json!("root:");
+    std::fs::write(d.join("colons.json"), doc.to_string()).unwrap();
+    let out = lmstore(d, &["import", "colons.json", "--name", "colons"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("invalid name \":{name}\"")), "{err}");
+    assert!(err.contains("invalid name \"root:\""), "{err}");
+    assert!(err.contains("neither begin nor end with ':'"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    let list = json(d, &["list", "--json"]);
+    assert!(list.as_array().unwrap().iter().all(|p| p["name"] != "colons"));
+}
+
 #[test]
 fn help_has_an_example_for_every_command() {
     let dir = tempfile::tempdir().unwrap();

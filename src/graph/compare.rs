@@ -35,6 +35,9 @@ impl ProgramGraph {
     /// This graph with one function (definition, nodes and edges) taken from `source`.
     /// Fails with the violations if the result is not whole, for example when the
     /// function calls something this graph lacks or its node ids are taken here.
+    /// Names are held to the rule of stored rows (`NameRule::Stored`): this graph may
+    /// be a program stored before the current rule, and both inputs' names were
+    /// already admitted by the edit or load that made them.
     pub fn with_function_from(
         &self,
         source: &ProgramGraph,
@@ -65,7 +68,7 @@ impl ProgramGraph {
         doc.nodes.sort_by_key(|n| n.id);
         doc.edges.sort_by_key(|e| e.id);
         doc.next_ids = self.next_ids().max(source.next_ids());
-        ProgramGraph::from_document(doc)
+        ProgramGraph::from_stored(doc)
     }
 
     /// What differs between this graph and `merged`, which

@@ -6,6 +6,7 @@
 //! any document: what petgraph cannot hold (an edge to a missing node, a duplicate id)
 //! is left out and remembered as a violation, so `validate()` reports every problem.
 
+use super::edit::NameRule;
 use super::error::{Entity, Violation};
 use super::journal::Journal;
 use super::modules::ModuleTree;
@@ -113,7 +114,14 @@ impl ProgramGraph {
     /// Assembles a graph from a document and checks it: the graph if it is whole,
     /// otherwise every violation found.
     pub fn from_document(doc: ProgramDocument) -> Result<ProgramGraph, Vec<Violation>> {
-        Self::assemble(doc).checked()
+        Self::assemble(doc).checked(NameRule::Current)
+    }
+
+    /// [`from_document`](Self::from_document) for rows a store wrote: names are held
+    /// to [`NameRule::Stored`], so a program stored before the current name rule still
+    /// loads.
+    pub(crate) fn from_stored(doc: ProgramDocument) -> Result<ProgramGraph, Vec<Violation>> {
+        PartialGraph::stored(doc).finish().checked(NameRule::Stored)
     }
 
     /// Assembles a graph without judging it; `validate()` tells what is wrong. For
@@ -122,9 +130,10 @@ impl ProgramGraph {
         PartialGraph::new(doc).finish()
     }
 
-    /// The graph if it is known to be whole, otherwise every violation found.
-    pub(crate) fn checked(self) -> Result<ProgramGraph, Vec<Violation>> {
-        if self.trusted { Ok(self) } else { Err(self.validate()) }
+    /// The graph if it is known to be whole, otherwise every violation found, with
+    /// names held to `names` (the rule the graph was assembled under).
+    pub(crate) fn checked(self, names: NameRule) -> Result<ProgramGraph, Vec<Violation>> {
+        if self.trusted { Ok(self) } else { Err(self.validate_by(names)) }
     }
 }
 
@@ -148,6 +157,16 @@ impl PartialGraph {
     /// Assembles `doc`: everything but the edges, the checks that read no edge, then
     /// the document's edges. More edges may follow with [`add_edges`](Self::add_edges).
     pub(crate) fn new(doc: ProgramDocument) -> PartialGraph {
+        Self::with_names(doc, NameRule::Current)
+    }
+
+    /// [`new`](Self::new) for rows a store wrote, whose names are held to
+    /// [`NameRule::Stored`].
+    pub(crate) fn stored(doc: ProgramDocument) -> PartialGraph {
+        Self::with_names(doc, NameRule::Stored)
+    }
+
+    fn with_names(doc: ProgramDocument, names: NameRule) -> PartialGraph {
         let mut problems = Vec::new();
         if doc.format_version != DOCUMENT_FORMAT_VERSION {
             problems.push(Violation::new(
@@ -289,7 +308,7 @@ impl PartialGraph {
         };
         graph.rebuild_derived();
         let mut found = Vec::new();
-        graph.validate_without_edges(&mut found);
+        graph.validate_without_edges(&mut found, names);
         let whole_without_edges = graph.assembly_violations.is_empty() && found.is_empty();
         let mut partial = PartialGraph { graph, next_edge: next.edge, whole_without_edges };
         partial.add_edges(doc.edges);

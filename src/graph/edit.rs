@@ -13,9 +13,6 @@ use petgraph::Direction;
 use petgraph::visit::EdgeRef;
 use std::collections::BTreeSet;
 
-/// Names of modules, functions and named types: non-empty, without `::` (paths stay
-/// unambiguous) and without NUL (which PostgreSQL refuses in text and SQLite's
-/// `length()` stops at, so no backend could keep it faithfully).
 /// Why an op's reference does not resolve: the entity is missing (a store reports
 /// `NotFound`), or it exists but does not fit the op.
 pub(crate) enum OpProblem {
@@ -23,8 +20,36 @@ pub(crate) enum OpProblem {
     Unfit(Entity, String),
 }
 
+/// Which rule a name of a module, function or named type is held to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NameRule {
+    /// The rule of edits, documents and imports: see [`check_name`].
+    Current,
+    /// The rule rows written by earlier versions obey: non-empty, without `::` or NUL,
+    /// but possibly beginning or ending with `:`. Loads of stored rows use it, so a
+    /// program stored before the current rule still loads (and can be renamed); it
+    /// admits nothing new, since everything that writes a name checks `Current`.
+    Stored,
+}
+
+/// Names of modules, functions and named types: non-empty, without NUL (which
+/// PostgreSQL refuses in text and SQLite's `length()` stops at, so no backend could
+/// keep it faithfully), without `::`, and neither beginning nor ending with `:`.
+///
+/// The colon rules keep qualified paths unambiguous: with no name containing `::`
+/// nor beginning or ending with `:`, every `::` in a joined path (`a::b::f`) is a
+/// join, so a path names one module, function or type. Without them module `a:`
+/// holding `b` and module `a` holding `:b` would both be `a:::b`, and hashes (which
+/// name call targets by path) and `hash::diff` (keyed by qualified name) could not
+/// tell the two apart.
 pub(crate) fn check_name(name: &str) -> Result<(), GraphError> {
-    if name.is_empty() || name.contains("::") || name.contains('\0') {
+    check_name_by(name, NameRule::Current)
+}
+
+/// [`check_name`] under a given rule.
+pub(crate) fn check_name_by(name: &str, rule: NameRule) -> Result<(), GraphError> {
+    let edge_colon = rule == NameRule::Current && (name.starts_with(':') || name.ends_with(':'));
+    if name.is_empty() || name.contains("::") || name.contains('\0') || edge_colon {
         Err(GraphError::InvalidName(name.to_string()))
     } else {
         Ok(())

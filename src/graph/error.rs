@@ -81,9 +81,10 @@ pub enum GraphError {
         module: ModuleId,
     },
     /// A name is empty or contains NUL, or a module, function or type name contains
-    /// `::` (which separates path segments). Parameter and capture names may hold `::`.
+    /// `::` (which separates path segments) or begins or ends with `:` (which would
+    /// make a joined path ambiguous). Parameter and capture names may hold colons.
     #[error(
-        "invalid name {0:?}: names are non-empty and contain no NUL (nor \"::\" in module, function and type names)"
+        "invalid name {0:?}: names are non-empty and contain no NUL; module, function and type names also contain no \"::\" and neither begin nor end with ':' (so paths like a::b stay unambiguous); choose another name"
     )]
     InvalidName(String),
     /// An edge would join nodes of two functions. Values cross functions only through

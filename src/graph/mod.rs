@@ -15,6 +15,7 @@ mod validate;
 
 pub(crate) use document::PartialGraph;
 pub use document::{DOCUMENT_FORMAT_VERSION, EdgeEntry, NodeEntry, ProgramDocument, TypeEntry};
+pub(crate) use edit::NameRule;
 pub use error::{Entity, GraphError, Violation};
 pub use journal::{ChangeSet, Lineage};
 pub use modules::ModuleTree;

@@ -140,7 +140,7 @@ impl PartialEq for ProgramGraph {
 
 impl ProgramGraph {
     /// An empty program whose root module has the given name. A name no module may have
-    /// (empty, with `::` or NUL) still makes a graph, so tools can show and rename it,
+    /// (empty, with `::` or NUL, beginning or ending with `:`) still makes a graph, so tools can show and rename it,
     /// but an untrusted one: `validate()` reports the name and stores refuse the graph
     /// rather than write a program they could not load back.
     pub fn new(root_module_name: &str) -> Self {

@@ -1,6 +1,7 @@
 //! `validate()`: every invariant of the model checked on any graph, one built by hand,
 //! loaded from a store or read from JSON. Problems come back as data, all of them.
 
+use super::edit::NameRule;
 use super::error::{Entity, Violation};
 use super::program::ProgramGraph;
 use crate::model::{EdgeId, FlowEdge, FunctionId, LmType, ModuleId, NodeId, SemanticKey};
@@ -8,11 +9,30 @@ use petgraph::Direction;
 use petgraph::visit::{EdgeRef, IntoEdgeReferences, NodeIndexable};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+/// Reports the name of a module, function or named type that breaks `rule` (see
+/// `check_name`), saying what a valid name is so the reader knows what to rename it to.
+fn check_entity_name(out: &mut Vec<Violation>, e: Entity, name: &str, rule: NameRule) {
+    if super::edit::check_name_by(name, rule).is_err() {
+        out.push(Violation::new(
+            e,
+            format!(
+                "invalid name {name:?}: names are non-empty, contain no NUL or \"::\", and neither begin nor end \
+                 with ':' (paths must stay unambiguous); rename it"
+            ),
+        ));
+    }
+}
+
 impl ProgramGraph {
     /// Every broken invariant, sorted by entity; empty when the graph is whole.
     pub fn validate(&self) -> Vec<Violation> {
+        self.validate_by(NameRule::Current)
+    }
+
+    /// [`validate`](Self::validate) with names held to `names`.
+    pub(crate) fn validate_by(&self, names: NameRule) -> Vec<Violation> {
         let mut out = self.assembly_violations.clone();
-        self.validate_without_edges(&mut out);
+        self.validate_without_edges(&mut out, names);
         self.validate_edges(&mut out);
         out.sort();
         out.dedup();
@@ -22,11 +42,11 @@ impl ProgramGraph {
     /// The checks that read no flow edge: modules, types, functions, nodes and the
     /// semantic graph. Split from [`validate_edges`](Self::validate_edges) so assembly
     /// can run them before the edges are in (see `PartialGraph`); the two together
-    /// find exactly what `validate()` finds.
-    pub(crate) fn validate_without_edges(&self, out: &mut Vec<Violation>) {
-        self.validate_modules(out);
-        self.validate_types(out);
-        self.validate_functions(out);
+    /// find exactly what `validate_by(names)` finds.
+    pub(crate) fn validate_without_edges(&self, out: &mut Vec<Violation>, names: NameRule) {
+        self.validate_modules(out, names);
+        self.validate_types(out, names);
+        self.validate_functions(out, names);
         self.validate_nodes(out);
         self.validate_semantic(out);
     }
@@ -38,7 +58,7 @@ impl ProgramGraph {
         self.validate_data_dag(out);
     }
 
-    fn validate_modules(&self, out: &mut Vec<Violation>) {
+    fn validate_modules(&self, out: &mut Vec<Violation>, names: NameRule) {
         match self.modules.get(ModuleId::ROOT) {
             None => out.push(Violation::new(Entity::Module(ModuleId::ROOT), "the root module is missing")),
             Some(root) if root.parent.is_some() => {
@@ -52,9 +72,7 @@ impl ProgramGraph {
             if m.id.0 >= self.modules.next_id().0 {
                 out.push(Violation::new(e, "id is not below the next module id"));
             }
-            if super::edit::check_name(&m.name).is_err() {
-                out.push(Violation::new(e, format!("invalid name {:?}", m.name)));
-            }
+            check_entity_name(out, e, &m.name, names);
             if m.id != ModuleId::ROOT {
                 match m.parent {
                     None => out.push(Violation::new(e, "only the root module may lack a parent")),
@@ -84,7 +102,7 @@ impl ProgramGraph {
         }
     }
 
-    fn validate_types(&self, out: &mut Vec<Violation>) {
+    fn validate_types(&self, out: &mut Vec<Violation>, names: NameRule) {
         for (id, ty) in self.types.iter() {
             let e = Entity::Type(id);
             if id.0 >= self.types.next_id().0 {
@@ -101,10 +119,8 @@ impl ProgramGraph {
                 out.push(Violation::new(e, format!("invalid name {bad:?}: names contain no NUL")));
             }
             let name = self.types.name_of(id);
-            if let Some(n) = name
-                && super::edit::check_name(&n.name).is_err()
-            {
-                out.push(Violation::new(e, format!("invalid name {:?}", n.name)));
+            if let Some(n) = name {
+                check_entity_name(out, e, &n.name, names);
             }
             let def_fields = match ty {
                 LmType::Struct(d) => Some((&d.name, d.type_id, d.module, d.visibility)),
@@ -147,8 +163,8 @@ impl ProgramGraph {
         }
     }
 
-    fn validate_functions(&self, out: &mut Vec<Violation>) {
-        let mut names = HashSet::new();
+    fn validate_functions(&self, out: &mut Vec<Violation>, names: NameRule) {
+        let mut taken = HashSet::new();
         for (id, entry) in &self.functions {
             let def = &entry.def;
             let e = Entity::Function(*id);
@@ -158,9 +174,7 @@ impl ProgramGraph {
             if id.0 >= self.next_function {
                 out.push(Violation::new(e, "id is not below the next function id"));
             }
-            if super::edit::check_name(&def.name).is_err() {
-                out.push(Violation::new(e, format!("invalid name {:?}", def.name)));
-            }
+            check_entity_name(out, e, &def.name, names);
             for label in def.params.iter().map(|(n, _)| n).chain(def.captures.iter().map(|c| &c.name)) {
                 if super::edit::check_label(label).is_err() {
                     out.push(Violation::new(e, format!("invalid parameter or capture name {label:?}")));
@@ -169,7 +183,7 @@ impl ProgramGraph {
             if self.modules.get(def.module).is_none() {
                 out.push(Violation::new(e, format!("module {} does not exist", def.module)));
             }
-            if !names.insert((def.module, def.name.clone())) {
+            if !taken.insert((def.module, def.name.clone())) {
                 out.push(Violation::new(e, format!("another function in {} is named {:?}", def.module, def.name)));
             }
             for t in def.signature_types() {

@@ -1,23 +1,24 @@
 //! Assembly's verdicts: rows that do not form a whole program, and semantic rows that
 //! disagree with the program, as `Corrupt` errors naming a table and key.
 
-use crate::graph::{Entity, PartialGraph, ProgramDocument, ProgramGraph, Violation};
+use crate::graph::{Entity, NameRule, PartialGraph, ProgramDocument, ProgramGraph, Violation};
 use crate::model::{SemanticEdge, SemanticKey, SemanticNode};
 use crate::store::{ProgramId, StorageError, StorageResult};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use std::collections::BTreeSet;
 
 /// Assembles stored rows into a graph; rows that do not form a whole program are a
-/// `Corrupt` error naming the first offending row.
+/// `Corrupt` error naming the first offending row. Names are held to the rule stored
+/// rows obey (`NameRule::Stored`), so programs stored before the current name rule load.
 pub fn assemble(program: ProgramId, doc: ProgramDocument) -> StorageResult<ProgramGraph> {
-    ProgramGraph::from_document(doc).map_err(|v| violations_to_corrupt(program, v))
+    ProgramGraph::from_stored(doc).map_err(|v| violations_to_corrupt(program, v))
 }
 
 /// Finishes a graph assembled in steps (see [`PartialGraph`]); like [`assemble`],
 /// rows that do not form a whole program are a `Corrupt` error naming the first
 /// offending row.
 pub(crate) fn finish(program: ProgramId, partial: PartialGraph) -> StorageResult<ProgramGraph> {
-    partial.finish().checked().map_err(|v| violations_to_corrupt(program, v))
+    partial.finish().checked(NameRule::Stored).map_err(|v| violations_to_corrupt(program, v))
 }
 
 /// The table that stores an entity (the same name on every SQL backend).

@@ -37,7 +37,7 @@ where
             )
             .ok()?;
         let main = read_main().map(|(doc, revision)| {
-            let mut partial = PartialGraph::new(doc);
+            let mut partial = PartialGraph::stored(doc);
             // Until the reader is done and drops its end of the channel.
             for batch in &arriving {
                 partial.add_edges(batch);
