@@ -1006,6 +1006,52 @@ fn validate_names_each_kind_of_damage_in_a_document() {
     }
 }
 
+/// `f`: const -> neg -> return as a document, with the ids of the three nodes.
+fn negate_program() -> (ProgramDocument, [NodeId; 3]) {
+    let mut g = ProgramGraph::new("app");
+    let f = function(&mut g, ModuleId::ROOT, "f");
+    let c = g.add_core_op(f, constant(1)).unwrap();
+    let n = g.add_core_op(f, ComputeOp::UnaryArith { op: UnaryArithOp::Neg }).unwrap();
+    let r = g.add_core_op(f, ComputeOp::Return).unwrap();
+    g.add_data_edge(c, n, 0, 0, TypeId::I64).unwrap();
+    g.add_data_edge(n, r, 0, 0, TypeId::I64).unwrap();
+    (g.to_document(), [c, n, r])
+}
+
+/// The nodes a data-cycle violation names.
+fn on_data_cycles(doc: ProgramDocument) -> Vec<Entity> {
+    let violations = ProgramGraph::from_document(doc).unwrap_err();
+    violations.iter().filter(|v| v.message.contains("cycle of data edges")).map(|v| v.entity).collect()
+}
+
+/// Only the nodes on a data cycle are named, not those downstream of it (which a
+/// topological sort also leaves over, and which are not broken themselves).
+#[test]
+fn a_data_cycle_names_exactly_the_nodes_on_it() {
+    // A self loop: only the node feeding itself.
+    let (mut doc, [_, n, _]) = negate_program();
+    extra_edge(&mut doc, n, n, data(1, TypeId::I64));
+    let violations = ProgramGraph::from_document(doc.clone()).unwrap_err();
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert_eq!(on_data_cycles(doc), vec![Entity::Node(n)]);
+
+    // Two nodes feeding each other, with a node upstream and two downstream.
+    let mut g = ProgramGraph::new("app");
+    let f = function(&mut g, ModuleId::ROOT, "f");
+    let c = g.add_core_op(f, constant(1)).unwrap();
+    let add = g.add_core_op(f, ComputeOp::BinaryArith { op: ArithOp::Add }).unwrap();
+    let neg = g.add_core_op(f, ComputeOp::UnaryArith { op: UnaryArithOp::Neg }).unwrap();
+    let abs = g.add_core_op(f, ComputeOp::UnaryArith { op: UnaryArithOp::Abs }).unwrap();
+    let r = g.add_core_op(f, ComputeOp::Return).unwrap();
+    g.add_data_edge(c, add, 0, 0, TypeId::I64).unwrap();
+    g.add_data_edge(add, neg, 0, 0, TypeId::I64).unwrap();
+    g.add_data_edge(neg, abs, 0, 0, TypeId::I64).unwrap();
+    g.add_data_edge(abs, r, 0, 0, TypeId::I64).unwrap();
+    let mut doc = g.to_document();
+    extra_edge(&mut doc, neg, add, data(1, TypeId::I64));
+    assert_eq!(on_data_cycles(doc), vec![Entity::Node(add), Entity::Node(neg)]);
+}
+
 #[test]
 fn validate_reports_all_problems_of_a_document_at_once() {
     let s = sample();

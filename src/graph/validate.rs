@@ -6,7 +6,7 @@ use super::error::{Entity, Violation};
 use super::program::ProgramGraph;
 use crate::model::{EdgeId, FlowEdge, FunctionId, LmType, ModuleId, NodeId, SemanticKey};
 use petgraph::Direction;
-use petgraph::visit::{EdgeRef, IntoEdgeReferences, NodeIndexable};
+use petgraph::visit::{EdgeFiltered, EdgeRef, IntoEdgeReferences, NodeIndexable};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Reports the name of a module, function or named type that breaks `rule` (see
@@ -350,8 +350,25 @@ impl ProgramGraph {
             }
         }
         if ordered < self.compute.node_count() {
-            for i in self.compute.node_indices().filter(|i| indegree[i.index()] > 0) {
-                out.push(Violation::new(Entity::Node(self.compute[i].id), "lies on a cycle of data edges"));
+            self.report_data_cycles(out);
+        }
+    }
+
+    /// Reports the nodes that lie on a cycle of data edges, and only those: the nodes
+    /// the topological sort above leaves over also include every node downstream of a
+    /// cycle, which is not itself broken. A node is on a cycle when its strongly
+    /// connected component (over data edges) has more than one node, or it feeds itself.
+    fn report_data_cycles(&self, out: &mut Vec<Violation>) {
+        let data = EdgeFiltered::from_fn(&self.compute, |e| e.weight().edge.is_data());
+        for component in petgraph::algo::tarjan_scc(&data) {
+            let on_cycle = match component.as_slice() {
+                [single] => self.compute.edges_connecting(*single, *single).any(|e| e.weight().edge.is_data()),
+                _ => true,
+            };
+            if on_cycle {
+                for i in component {
+                    out.push(Violation::new(Entity::Node(self.compute[i].id), "lies on a cycle of data edges"));
+                }
             }
         }
     }
