@@ -145,7 +145,9 @@ pub fn checkout(store: &Db, program: &str, at: &str, output: Option<&Path>, new_
             Ok(ExitCode::SUCCESS)
         }
         // The name inside the file is one `import` can take and `lmstore` name back.
-        None => crate::transfer::write_export(&g, format!("{program} r{revision}"), program, output, progress),
+        None => {
+            crate::transfer::write_export(&g, revision, format!("{program} r{revision}"), program, output, progress)
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 //! The file wraps the library's `ProgramDocument` (which carries its own format
 //! version, explicit ids and next ids) with the program's name, its root hash, and the
 //! holes in the id space spelled out, so a reader sees deletions without computing them.
+//! It also records the revision it was exported at, which is what `save` checks: any
+//! commit since then moves the revision, even one that leaves the root hash unchanged.
 
 use crate::db::Db;
 use crate::output::{Progress, escape_controls, outln};
@@ -38,6 +40,12 @@ pub struct ExportFile {
     /// the field existed used version 2.
     #[serde(default = "hash_algorithm_of_unversioned_exports")]
     pub hash_algorithm_version: u32,
+    /// The program's revision the file was exported at (for `checkout`, the revision
+    /// checked out). `save` refuses the file when the program is at another one.
+    /// Files written before the field existed lack it; `save` then compares root
+    /// hashes, which miss an edit that leaves the root unchanged (a type nothing uses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
     pub holes: Holes,
     pub program: ProgramDocument,
 }
@@ -74,14 +82,15 @@ pub fn export(store: &Db, program: &str, output: Option<&Path>) -> CmdResult {
         .unwrap_or_else(|| if program.starts_with('#') { String::new() } else { program.to_string() });
     let progress = Progress::steps(3);
     progress.step(format!("loading {program}"));
-    let g = store.load_program(id)?;
-    write_export(&g, name, program, output, progress)
+    let (g, revision) = store.load_program_with_revision(id)?;
+    write_export(&g, revision, name, program, output, progress)
 }
 
-/// Writes `g` as an export file to `output` (stdout when `None`), finishing the steps
-/// `progress` counts (the one loading `g` done).
+/// Writes `g`, the program at `revision`, as an export file to `output` (stdout when
+/// `None`), finishing the steps `progress` counts (the one loading `g` done).
 pub fn write_export(
     g: &ProgramGraph,
+    revision: u64,
     name: String,
     program: &str,
     output: Option<&Path>,
@@ -94,6 +103,7 @@ pub fn write_export(
         name,
         root_hash: g.hashes().program(),
         hash_algorithm_version: HASH_ALGORITHM_VERSION,
+        revision: Some(revision),
         holes: holes(&doc),
         program: doc,
     };
@@ -165,12 +175,20 @@ fn first_few(ids: &[u32]) -> String {
 
 /// Reads and checks an export file: the graph, or every problem found.
 pub fn read_export(path: &Path) -> Result<(String, ProgramGraph), Failure> {
-    read_export_with_root(path).map(|(name, g, _)| (name, g))
+    read_export_with_origin(path).map(|(name, g, _)| (name, g))
 }
 
-/// [`read_export`], with the root hash the file recorded when it was exported (`None`
-/// when recorded by another hash algorithm, which cannot be compared).
-fn read_export_with_root(path: &Path) -> Result<(String, ProgramGraph, Option<String>), Failure> {
+/// What an export file recorded about the program it was exported from.
+struct Origin {
+    /// The root hash (`None` when recorded by another hash algorithm, which cannot be
+    /// compared).
+    root: Option<String>,
+    /// The revision (`None` in files written before exports recorded it).
+    revision: Option<u64>,
+}
+
+/// [`read_export`], with what the file recorded about its origin.
+fn read_export_with_origin(path: &Path) -> Result<(String, ProgramGraph, Origin), Failure> {
     let text = read_text(path)?;
     // serde's messages quote parts of the file, as the violations below quote names
     // from it: control characters in them are escaped, not sent to the terminal.
@@ -215,8 +233,8 @@ fn read_export_with_root(path: &Path) -> Result<(String, ProgramGraph, Option<St
             file.hash_algorithm_version
         );
     }
-    let recorded = (file.hash_algorithm_version == HASH_ALGORITHM_VERSION).then(|| file.root_hash.to_hex());
-    Ok((file.name, g, recorded))
+    let root = (file.hash_algorithm_version == HASH_ALGORITHM_VERSION).then(|| file.root_hash.to_hex());
+    Ok((file.name, g, Origin { root, revision: file.revision }))
 }
 
 /// The whole text of an export file (less a leading byte order mark), which must be a
@@ -254,14 +272,18 @@ fn read_text(path: &Path) -> Result<String, Failure> {
 /// `lmstore save`: the file's program becomes the stored one's content in one write,
 /// which history records as one edit (nothing is written when they already agree).
 ///
-/// The file must come from the program as it is stored now (the root hash it recorded
-/// at export equals the stored root): otherwise saving it would silently undo what was
-/// stored since, another agent's edits say, and it is refused unless `force`.
+/// The file must come from the program as it is stored now: otherwise saving it would
+/// silently undo what was stored since, another agent's edits say, and it is refused
+/// unless `force`. A file that records its revision is held to that revision, checked
+/// in the write's own transaction (`save_program_if_at`), so any commit since the
+/// export counts, even one that leaves the root hash unchanged. An older file, without
+/// the revision, falls back to comparing the root hash it recorded with the stored one,
+/// and the save to the revision just compared.
 pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force: bool) -> CmdResult {
     let id = crate::programs::resolve_to_change(store, program)?;
     let progress = Progress::steps(3);
     progress.step(format!("reading and validating {}", path.display()));
-    let (_, g, recorded) = read_export_with_root(path)?;
+    let (_, g, origin) = read_export_with_origin(path)?;
     progress.step(format!("comparing with {program} as stored"));
     // For the message only: a listing that cannot be read (another program's damaged
     // row) reads as "the revision moved".
@@ -269,35 +291,16 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
     let (stored, before) = store.load_program_with_revision(id)?;
     let stored_root = stored.hashes().program().to_hex();
     drop(stored);
-    // (A file the program already equals changes nothing, whatever it recorded.)
     let file_root = g.hashes().program().to_hex();
-    if recorded.is_none() && file_root != stored_root && !force {
-        progress.finish();
-        return Err(Failure(format!(
-            "{} records no root this lmstore can compare (another hash algorithm), so whether {program} \
-             changed since it was exported is unknown: saving it could undo those changes. Export {program} \
-             again and redo the edit, or pass --force to replace it all the same",
-            path.display()
-        )));
-    }
-    if let Some(recorded) = &recorded
-        && *recorded != stored_root
-        && file_root != stored_root
-        && !force
-    {
-        progress.finish();
-        return Err(Failure(format!(
-            "{program} has changed since {} was exported (stored root {stored_root}, exported from {recorded}): \
-             saving it would undo those changes. Export {program} again and redo the edit, \
-             or pass --force to replace it all the same",
-            path.display()
-        )));
+    if origin.revision.is_none() && !force {
+        check_root_unchanged(program, path, &origin, &file_root, &stored_root).inspect_err(|_| progress.finish())?;
     }
     progress.step(format!("saving {} nodes and {} edges over {program}", g.node_count(), g.edge_count()));
-    // Saved only over the revision just compared, checked in the write itself: a save
-    // racing this one (another process, the same export) makes this one fail instead
-    // of undoing the other's edit. `--force` replaces whatever is stored.
-    let expected = (!force).then_some(before);
+    // Saved only over the revision the file was exported at (or, for an older file,
+    // the one just compared), checked in the write itself: an edit committed since
+    // makes this save fail instead of being undone. (A program that already equals
+    // the file saves, writing nothing.) `--force` replaces whatever is stored.
+    let expected = (!force).then_some(origin.revision.unwrap_or(before));
     let saved = match (message, expected) {
         (Some(m), Some(at)) => store.save_with_message_if_at(id, &g, at, m),
         (Some(m), None) => store.save_with_message(id, &g, m),
@@ -306,17 +309,12 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
     };
     progress.finish();
     let report = match saved {
-        Err(StorageError::RevisionMoved { .. }) => {
-            return Err(Failure(format!(
-                "{program} changed while {} was being saved (another writer committed); nothing was saved. \
-                 Export {program} again and redo the edit, or pass --force to replace it all the same",
-                path.display()
-            )));
-        }
+        Err(StorageError::RevisionMoved { .. }) => return Err(moved(program, path, origin.revision, before)),
         saved => saved?,
     };
+    let after = revision_now(store);
     if report.rows_written + report.rows_deleted == 0 {
-        if revision_now(store) == Some(before) {
+        if after == Some(before) {
             outln!("{program} already holds what {} holds; nothing saved", path.display())?;
         } else {
             // No row differs, but the file's next ids are ahead of the stored ones.
@@ -332,32 +330,105 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
             report.rows_deleted
         )?;
     }
-    if let Some(recorded) = recorded {
-        record_saved_root(path, &recorded, &g.hashes().program().to_hex());
-    }
+    record_saved(path, &origin, &file_root, after);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the root just saved into the file in place of the root it recorded, so the
-/// file counts as coming from the program as now stored: edited again, it can be saved
-/// again without `--force`. Only a note if the file cannot be rewritten.
-fn record_saved_root(path: &Path, recorded: &str, saved: &str) {
-    if recorded == saved {
+/// For a file that records no revision (written before exports did): refuses it when
+/// the stored root differs from the root it recorded, or when it recorded none this
+/// build can compare. (A file the program already equals changes nothing, whatever it
+/// recorded.) Roots miss an edit that leaves the root unchanged; export again to get
+/// a file that records its revision.
+fn check_root_unchanged(
+    program: &str,
+    path: &Path,
+    origin: &Origin,
+    file_root: &str,
+    stored_root: &str,
+) -> Result<(), Failure> {
+    if file_root == stored_root {
+        return Ok(());
+    }
+    match &origin.root {
+        None => Err(Failure(format!(
+            "{} records no root this lmstore can compare (another hash algorithm), so whether {program} \
+             changed since it was exported is unknown: saving it could undo those changes. Export {program} \
+             again and redo the edit, or pass --force to replace it all the same",
+            path.display()
+        ))),
+        Some(recorded) if recorded != stored_root => Err(Failure(format!(
+            "{program} has changed since {} was exported (stored root {stored_root}, exported from {recorded}): \
+             saving it would undo those changes. Export {program} again and redo the edit, \
+             or pass --force to replace it all the same",
+            path.display()
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Why a save held to a revision was refused: the program moved on since the export
+/// (the file records another revision than the one stored when the save began), or
+/// while the save ran.
+fn moved(program: &str, path: &Path, exported_at: Option<u64>, before: u64) -> Failure {
+    match exported_at {
+        Some(at) if at != before => Failure(format!(
+            "{program} has changed since {} was exported (exported at revision {at}, now at {before}): saving \
+             it would undo those changes; nothing was saved. Export {program} again and redo the edit, or pass \
+             --force to replace it all the same",
+            path.display()
+        )),
+        _ => Failure(format!(
+            "{program} changed while {} was being saved (another writer committed); nothing was saved. \
+             Export {program} again and redo the edit, or pass --force to replace it all the same",
+            path.display()
+        )),
+    }
+}
+
+/// Writes the root and revision just saved into the file in place of those it
+/// recorded, so the file counts as coming from the program as now stored: edited
+/// again, it can be saved again without `--force`. Only a note if the file cannot be
+/// rewritten.
+fn record_saved(path: &Path, origin: &Origin, saved_root: &str, saved_revision: Option<u64>) {
+    let Some(recorded_root) = &origin.root else { return };
+    let revision = origin.revision.zip(saved_revision);
+    if recorded_root == saved_root && revision.is_none_or(|(was, now)| was == now) {
         return;
     }
     // A pipe was read once already (a named one would wait here for another writer).
     let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
-    let rewritten = regular.then(|| std::fs::read_to_string(path).ok()).flatten().and_then(|text| {
-        let field = format!("\"root_hash\": \"{recorded}\"");
-        text.contains(&field).then(|| text.replacen(&field, &format!("\"root_hash\": \"{saved}\""), 1))
-    });
+    let rewritten = regular
+        .then(|| std::fs::read_to_string(path).ok())
+        .flatten()
+        .and_then(|text| with_origin_replaced(&text, (recorded_root, saved_root), revision));
     match rewritten.map(|text| crate::output::write_atomically(path, text.as_bytes())) {
         Some(Ok(())) => {}
         _ => eprintln!(
-            "note: could not record the saved root in {}; saving it again after another edit needs --force",
+            "note: could not record the saved root and revision in {}; saving it again after another edit \
+             needs --force",
             path.display()
         ),
     }
+}
+
+/// `text` with the envelope's root hash and revision fields replaced (`None` when a
+/// field is not found as lmstore writes it). Only the envelope, before `"program"`,
+/// is searched: a struct field in the program may be called `revision` too.
+fn with_origin_replaced(text: &str, root: (&str, &str), revision: Option<(u64, u64)>) -> Option<String> {
+    let body = text.find("\"program\":").unwrap_or(text.len());
+    let (envelope, program) = text.split_at(body);
+    let replace = |envelope: String, field: String, by: String| {
+        envelope.contains(&field).then(|| envelope.replacen(&field, &by, 1))
+    };
+    let mut envelope = replace(
+        envelope.to_string(),
+        format!("\"root_hash\": \"{}\"", root.0),
+        format!("\"root_hash\": \"{}\"", root.1),
+    )?;
+    if let Some((was, now)) = revision {
+        envelope = replace(envelope, format!("\"revision\": {was},"), format!("\"revision\": {now},"))?;
+    }
+    Some(envelope + program)
 }
 
 pub fn import(store: &Db, path: &Path, name: Option<&str>) -> CmdResult {

@@ -129,6 +129,45 @@ fn a_stale_export_is_not_saved_over_newer_edits_without_force() {
     assert!(ok(d, &["save", "sample", "mine.json"]).contains("1 rows written"));
 }
 
+/// Another agent's edit that leaves the root hash unchanged (a new anonymous type that
+/// nothing uses yet) still counts: the export records its revision and `save` holds
+/// the file to it, so the edit is not silently deleted.
+#[test]
+fn an_export_is_not_saved_over_an_edit_that_left_the_root_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    ok(d, &["export", "sample", "-o", "mine.json"]);
+    let text = std::fs::read_to_string(d.join("mine.json")).unwrap();
+    let root = json(d, &["hash", "sample", "--json"]);
+    // Theirs: an anonymous array type appended, used by nothing.
+    let mut theirs: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let next = theirs["program"]["next_ids"]["type"].as_u64().unwrap();
+    theirs["program"]["types"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"id": next, "ty": {"Array": {"element": 6, "length": 4242}}}));
+    theirs["program"]["next_ids"]["type"] = serde_json::json!(next + 1);
+    std::fs::write(d.join("theirs.json"), theirs.to_string()).unwrap();
+    ok(d, &["save", "sample", "theirs.json", "-m", "theirs"]);
+    assert_eq!(json(d, &["hash", "sample", "--json"]), root, "their edit leaves the root as it was");
+    let with_theirs = json(d, &["export", "sample"]);
+    assert!(with_theirs.to_string().contains("4242"));
+
+    // Mine, from the export before theirs: refused, nothing saved.
+    std::fs::write(d.join("mine.json"), cli_support::bump_an_integer_constant(&text)).unwrap();
+    let out = lmstore(d, &["save", "sample", "mine.json", "-m", "mine"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has changed since mine.json was exported"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(json(d, &["export", "sample"]), with_theirs, "nothing was saved");
+
+    // With --force it replaces what is stored, their type included.
+    assert!(ok(d, &["save", "sample", "mine.json", "-m", "mine", "--force"]).contains("1 deleted"));
+    assert!(!json(d, &["export", "sample"]).to_string().contains("4242"));
+}
+
 /// `tag P NAME` names the program's current revision. It used to name the newest
 /// history entry, which after a commit made with recording off is an older state,
 /// one that `diff` and `checkout` then could not read back either.
@@ -230,7 +269,9 @@ fn a_file_whose_root_cannot_be_compared_is_saved_only_with_force() {
     ok(d, &["save", "sample", "theirs.json"]);
     let theirs = json(d, &["hash", "sample", "--json"]);
     let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // As written before exports recorded the hash algorithm (and the revision).
     old.as_object_mut().unwrap().remove("hash_algorithm_version");
+    old.as_object_mut().unwrap().remove("revision");
     std::fs::write(d.join("old.json"), serde_json::to_string(&old).unwrap()).unwrap();
     let out = lmstore(d, &["save", "sample", "old.json"]);
     assert!(!out.status.success());
