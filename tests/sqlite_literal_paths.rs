@@ -1,6 +1,7 @@
 //! A path given to `SqliteStore::open` names a file, whatever SQLite would make of it:
-//! a relative `file:x.db` is the file so named, not a URI for `x.db`, and `:memory:` is
-//! refused rather than opened as an in-memory database the pool could not share.
+//! a relative `file:x.db` is the file so named, not a URI for `x.db`, and `:memory:` (or
+//! the empty path, a private temporary database) is refused rather than opened as a
+//! database the pool could not share.
 //!
 //! One test in a binary of its own: it changes the working directory, which is the
 //! whole process's.
@@ -27,4 +28,11 @@ fn a_relative_path_opens_the_file_it_names() {
     assert!(e.to_string().contains("./:memory:"), "says how to name such a file: {e}");
     SqliteStore::open("./:memory:").unwrap();
     assert!(dir.path().join(":memory:").is_file());
+
+    // The empty path is SQLite's private temporary database: as unshareable, so as refused.
+    for config in [SqliteConfig::default(), SqliteConfig::default().with_read_only(true)] {
+        let Err(e) = SqliteStore::open_with("", config) else { panic!("the empty path opened") };
+        assert_eq!(e.database_kind(), Some(DatabaseErrorKind::CannotOpen), "{e}");
+        assert!(e.to_string().contains("empty path") && e.to_string().contains("name a file"), "{e}");
+    }
 }

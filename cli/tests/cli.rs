@@ -217,6 +217,26 @@ fn a_db_path_that_looks_like_a_uri_is_the_file_it_names() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("in-memory") && stderr.contains("./:memory:"), "{stderr}");
+
+    // An empty path (SQLite's private temporary database, which the library refuses)
+    // is refused before it reaches the library, from the flag and from LMLANG_DB, and
+    // nothing is written.
+    let files = || std::fs::read_dir(d).unwrap().count();
+    let before = files();
+    for command in [&["import", "s.json", "--name", "p"][..], &["list"]] {
+        let out = lmstore(d, &[&["--db", ""], command].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command:?}");
+        assert!(stderr.contains("--db"), "{command:?}: {stderr}");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lmstore"))
+            .args(command)
+            .current_dir(d)
+            .env("LMLANG_DB", "")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "LMLANG_DB= {command:?}");
+    }
+    assert_eq!(files(), before, "nothing was written");
 }
 
 /// An export saved with a byte order mark (as some Windows editors do) imports; one

@@ -147,7 +147,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteCustom
 ///
 /// A path names a file, always: Diesel opens with URI parsing on, so a relative path
 /// starting with `file:` gets `./` in front (else `file:abc.db` would open `abc.db`),
-/// and `:memory:` is refused rather than opened as SQLite's in-memory database.
+/// and `:memory:` is refused rather than opened as SQLite's in-memory database, as is
+/// the empty path, SQLite's private temporary database (as unshareable by a pool).
 pub fn database_url(path: &std::path::Path, read_only: bool) -> StorageResult<String> {
     let text = path
         .to_str()
@@ -158,6 +159,14 @@ pub fn database_url(path: &std::path::Path, read_only: bool) -> StorageResult<St
             "\":memory:\" would be SQLite's in-memory database, which a store cannot use (each of its \
              connections would see an empty database of its own); name a file instead (\"./:memory:\" \
              for a file so called, or one in a temporary directory for a throwaway store)",
+        ));
+    }
+    if text.is_empty() {
+        return Err(StorageError::database(
+            CannotOpen,
+            "an empty path would be SQLite's private temporary database, which a store cannot use (each of \
+             its connections would see an empty database of its own, deleted when it closes); name a file \
+             instead (one in a temporary directory for a throwaway store)",
         ));
     }
     if !read_only {

@@ -140,8 +140,10 @@ impl<'c> ConnectionStore<'c> {
 impl SqliteStore {
     /// Opens the database at `path` (creating it if needed) with default settings,
     /// applying pending migrations. `path` names a file, whatever SQLite would make of
-    /// it: `file:x.db` is the file so named, not a URI, and `:memory:` is refused (a
-    /// pool's connections cannot share one in-memory database; see `temporary`).
+    /// it: `file:x.db` is the file so named, not a URI, and `:memory:` and the empty
+    /// path (SQLite's private temporary database) are refused with
+    /// [`DatabaseErrorKind::CannotOpen`](crate::store::DatabaseErrorKind::CannotOpen) (a
+    /// pool's connections cannot share one such database; see `temporary`).
     pub fn open(path: impl AsRef<Path>) -> StorageResult<Self> {
         Self::open_with(path, SqliteConfig::default())
     }
