@@ -16,7 +16,8 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Seconds a command waits for another process's write to a SQLite file before it
-    /// gives up (a bulk import of a big program holds the lock throughout).
+    /// gives up (a bulk import of a big program holds the lock throughout). On
+    /// PostgreSQL the server's `lock_timeout` decides instead.
     #[arg(long, global = true, env = "LMLANG_BUSY_TIMEOUT", default_value_t = 5.0,
           value_parser = busy_seconds)]
     pub busy_timeout: f64,

@@ -74,6 +74,7 @@ fn main() -> ExitCode {
     install_logging(cli.verbose);
     let db = cli.db.to_string_lossy().into_owned();
     let busy_timeout = cli.busy_timeout;
+    let postgres = db::is_postgres_url(&cli.db);
     match run(cli) {
         Ok(code) => code,
         Err(Failure(message)) => {
@@ -81,14 +82,25 @@ fn main() -> ExitCode {
             let shown = db::redacted(&db);
             let mut message = if shown == db { message } else { message.replace(&db, &shown) };
             if message.contains("stayed locked by another writer past the busy timeout") {
-                message.push_str(&format!(
-                    " [lmstore waited {} s: --busy-timeout SECONDS, or LMLANG_BUSY_TIMEOUT, waits longer]",
-                    busy_timeout
-                ));
+                message.push_str(&busy_hint(postgres, busy_timeout));
             }
             eprintln!("lmstore: error: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What ended the wait of a write that found the database locked, and what to do.
+/// `--busy-timeout` is the wait of a SQLite file only: on a PostgreSQL server the
+/// server decides (its `lock_timeout`, deadlock detection, a conflicting commit), so
+/// the hint names no wait of lmstore's there.
+fn busy_hint(postgres: bool, busy_timeout: f64) -> String {
+    if postgres {
+        " [the PostgreSQL server ended the wait (its lock_timeout, a deadlock, or a conflicting commit); \
+         --busy-timeout applies to SQLite files only]"
+            .to_string()
+    } else {
+        format!(" [lmstore waited {busy_timeout} s: --busy-timeout SECONDS, or LMLANG_BUSY_TIMEOUT, waits longer]")
     }
 }
 

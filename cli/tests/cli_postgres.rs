@@ -187,3 +187,29 @@ fn reading_commands_write_nothing_on_postgres() {
         }
     }
 }
+
+/// `--busy-timeout` is the wait of a SQLite file: a write on PostgreSQL that the
+/// server's `lock_timeout` ends says so, and does not claim lmstore waited the
+/// `--busy-timeout` it was given (it used to print "lmstore waited 60 s" after 0.3 s).
+#[test]
+fn a_lock_timeout_on_postgres_is_the_servers_not_busy_timeout() {
+    let Some(schema) = schema() else { return };
+    let separator = if schema.url.contains('?') { '&' } else { '?' };
+    let db = format!("{}{separator}options=-csearch_path%3D{}", schema.url, schema.name);
+    let impatient = format!("{db}%20-clock_timeout%3D200");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    ok(d, &["--db", &db, "demo"]);
+
+    let mut holder = postgres::Client::connect(&schema.url, postgres::NoTls).expect("a connection of the test's");
+    let mut lock = holder.transaction().expect("a transaction");
+    lock.batch_execute(&format!("SELECT id FROM {}.lmlang_programs FOR UPDATE", schema.name)).expect("the lock");
+    let out = lmstore(d, &["--db", &impatient, "--busy-timeout", "60", "tag", "sample", "v1"]);
+    lock.rollback().expect("the lock released");
+
+    assert!(!out.status.success(), "the tag waited out the lock: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("retry later") && err.contains("lock_timeout"), "names what ended the wait: {err}");
+    assert!(!err.contains("waited 60"), "no wait of --busy-timeout's is claimed: {err}");
+    ok(d, &["--db", &db, "tag", "sample", "v1"]);
+}
