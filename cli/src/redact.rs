@@ -30,21 +30,81 @@ pub fn redacted(db: &str) -> String {
 }
 
 /// A libpq `key=value` connection string (`host=db password=... dbname=app`), which
-/// `lmstore` takes for a file's name, with its `password` value replaced by `***`: the
-/// name is echoed in messages.
+/// `lmstore` takes for a file's name, with every `password` value replaced by `***`:
+/// the name is echoed in messages. Everything else is kept as written.
 fn redacted_key_values(db: &str) -> String {
-    db.split(' ')
-        .map(|word| match word.split_once('=') {
-            Some((key, value)) if key.trim() == "password" && !value.is_empty() => format!("{key}=***"),
-            _ => word.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut out = db.to_string();
+    for value in password_values(db).into_iter().rev() {
+        out.replace_range(value, "***");
+    }
+    out
+}
+
+/// The byte ranges of the `password` values in `text` (quotes included), read as
+/// libpq's `conninfo_parse` reads a connection string: pairs separated by any
+/// whitespace, whitespace allowed around `=`, a value bare (to the next whitespace)
+/// or single-quoted, a backslash escaping the character after it in either. Text
+/// that is no pair (a file name with spaces) is passed over a word at a time, so a
+/// password after it is still found; an unterminated value runs to the end, as does
+/// what is hidden. The key is matched in any case: hiding too much costs nothing.
+fn password_values(text: &str) -> Vec<std::ops::Range<usize>> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut at = skip_spaces(bytes, 0);
+    while at < bytes.len() {
+        let key_end = key_end(bytes, at);
+        let equals = skip_spaces(bytes, key_end);
+        if bytes.get(equals) != Some(&b'=') {
+            // A bare word, not a key: the next word may be one.
+            at = equals;
+            continue;
+        }
+        let value = skip_spaces(bytes, equals + 1);
+        let value_end = value_end(bytes, value);
+        if text[at..key_end].eq_ignore_ascii_case("password") && value < value_end {
+            found.push(value..value_end);
+        }
+        at = skip_spaces(bytes, value_end);
+    }
+    found
+}
+
+/// Whitespace as libpq's `isspace` sees it (in the C locale).
+fn is_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+}
+
+/// The first byte from `at` that is not whitespace (or the end).
+fn skip_spaces(bytes: &[u8], at: usize) -> usize {
+    at + bytes[at.min(bytes.len())..].iter().take_while(|&&b| is_space(b)).count()
+}
+
+/// The end of a key starting at `at`: the next whitespace or `=`.
+fn key_end(bytes: &[u8], at: usize) -> usize {
+    at + bytes[at..].iter().take_while(|&&b| !is_space(b) && b != b'=').count()
+}
+
+/// The end of a value starting at `at`: after its closing quote when quoted, else the
+/// next whitespace; an escaped quote or whitespace does not end it. Only ASCII bytes
+/// end a value, so the end is a character boundary.
+fn value_end(bytes: &[u8], at: usize) -> usize {
+    let quoted = bytes.get(at) == Some(&b'\'');
+    let mut i = if quoted { at + 1 } else { at };
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'\'' if quoted => return i + 1,
+            b if !quoted && is_space(b) => return i,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
 }
 
 #[cfg(test)]
 mod tests {
     use super::redacted;
+    use proptest::prelude::*;
 
     #[test]
     fn passwords_in_urls_are_not_printed() {
@@ -61,5 +121,66 @@ mod tests {
         assert_eq!(redacted("lmlang.db"), "lmlang.db");
         assert_eq!(redacted("host=db password=s3cret dbname=app"), "host=db password=*** dbname=app");
         assert_eq!(redacted("dir with spaces/a.db"), "dir with spaces/a.db");
+    }
+
+    /// Every form libpq accepts: whitespace around `=`, tabs and newlines between
+    /// pairs, quoted values with spaces and escapes, and an unterminated quote.
+    #[test]
+    fn passwords_in_every_libpq_form_are_not_printed() {
+        for (given, shown) in [
+            ("host=db password = s3cret dbname=x", "host=db password = *** dbname=x"),
+            ("host=db password='s3 cret' dbname=x", "host=db password=*** dbname=x"),
+            ("host=db\tpassword=s3cret\tdbname=x", "host=db\tpassword=***\tdbname=x"),
+            ("host=db\npassword\t=\t's3\\' cr\\\\et'\ndbname=x", "host=db\npassword\t=\t***\ndbname=x"),
+            ("password=s3\\ cret dbname=x", "password=*** dbname=x"),
+            ("password='s3 cret dbname=x", "password=***"),
+            ("host=db password= dbname=x", "host=db password= ***"),
+            ("a b.db password=s3cret", "a b.db password=***"),
+            ("host=db password=", "host=db password="),
+            ("user=password dbname=x", "user=password dbname=x"),
+        ] {
+            assert_eq!(redacted(given), shown, "{given:?}");
+        }
+    }
+
+    /// One separator of libpq's: any run of whitespace.
+    fn separator() -> impl Strategy<Value = String> {
+        proptest::string::string_regex("[ \t\n\r\x0b\x0c]{1,3}").expect("a regex")
+    }
+
+    /// Optional whitespace around `=`.
+    fn around_equals() -> impl Strategy<Value = String> {
+        proptest::string::string_regex("[ \t]{0,2}").expect("a regex")
+    }
+
+    /// `value` as a connection string writes it: single-quoted with `\` before every
+    /// quote and backslash, or bare when it needs no quoting and `bare` is chosen.
+    fn written(value: &str, bare: bool) -> String {
+        let plain = !value.is_empty() && !value.contains(|c: char| c.is_whitespace() || c == '\'' || c == '\\');
+        if bare && plain {
+            return value.to_string();
+        }
+        format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+    }
+
+    proptest! {
+        /// Whatever the password and however the string is spaced or quoted, the
+        /// redacted string is the same one with `***` for the password's value.
+        #[test]
+        fn any_password_in_any_layout_is_hidden(
+            password in "\\PC{1,20}",
+            host in "[a-z0-9.]{1,10}",
+            bare in any::<bool>(),
+            seps in proptest::collection::vec(separator(), 3),
+            around in proptest::collection::vec(around_equals(), 2),
+        ) {
+            let layout = |value: &str| {
+                format!(
+                    "{}host={host}{}password{}={}{value}{}dbname=app",
+                    seps[0], seps[1], around[0], around[1], seps[2]
+                )
+            };
+            prop_assert_eq!(redacted(&layout(&written(&password, bare))), layout("***"));
+        }
     }
 }

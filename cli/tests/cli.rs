@@ -370,6 +370,26 @@ fn a_password_in_a_key_value_connection_string_is_not_printed() {
     assert!(!out.status.success());
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("password=***") && !text.contains("not-printed"), "{text}");
+
+    // Every form libpq reads: whitespace around `=`, quoted values (with spaces and
+    // escapes), any whitespace between pairs. The commands that fail and the one that
+    // succeeds (`demo` on a file so named) all echo the string.
+    for db in [
+        "host=127.0.0.1 password = not-printed dbname=app",
+        "host=127.0.0.1 password='not printed' dbname=app",
+        "host=127.0.0.1 password='not-printed\\' also' dbname=app",
+        "host=127.0.0.1\tpassword=not-printed\tdbname=app",
+        "host=127.0.0.1\npassword\t=\tnot-printed\ndbname=app",
+        "host=127.0.0.1 password=not\\ printed dbname=app",
+    ] {
+        for command in ["list", "demo"] {
+            let out = lmstore(dir.path(), &["--db", db, command]);
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(text.contains("***"), "{db:?} {command}: {text}");
+            assert!(!text.contains("not-printed") && !text.contains("printed'"), "{db:?} {command}: {text}");
+            assert!(!text.contains("printed dbname") && !text.contains("also"), "{db:?} {command}: {text}");
+        }
+    }
 }
 
 /// `--busy-timeout` sets how long a command waits for another process's write: a short
