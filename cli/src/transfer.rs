@@ -10,11 +10,10 @@ use crate::db::Db;
 use crate::output::{Progress, escape_controls, outln};
 use crate::programs::resolve;
 use crate::{CmdResult, Failure};
-use lmlang_storage::graph::{NextIds, ProgramDocument, ProgramGraph};
+use lmlang_storage::graph::{ProgramDocument, ProgramGraph};
 use lmlang_storage::hash::{ContentHash, HASH_ALGORITHM_VERSION};
 use lmlang_storage::store::StorageError;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -127,49 +126,103 @@ pub fn write_export(
 /// How the holes a file lists differ from the ids it lacks, one problem per kind of
 /// difference, each with its first few ids and what to change: a file edited by hand
 /// (a node deleted, its edges with it) must say which ids it disagrees about.
-fn hole_mismatches(listed: &Holes, actual: &Holes, next: &NextIds) -> Vec<String> {
+///
+/// Worked out from the sorted lists of live ids and listed holes alone, never from
+/// every id below the next one: a small file may claim a next id of millions, and
+/// its answer must cost what the file does.
+fn hole_mismatches(listed: &Holes, doc: &ProgramDocument) -> Vec<String> {
+    let live_nodes = sorted(doc.nodes.iter().map(|n| n.id.0));
+    let live_edges = sorted(doc.edges.iter().map(|e| e.id.0));
     let mut problems = Vec::new();
-    for (kind, field, listed, actual, next) in [
-        ("node", "nodes", &listed.nodes, &actual.nodes, next.node),
-        ("edge", "edges", &listed.edges, &actual.edges, next.edge),
+    for (kind, field, listed, live, next) in [
+        ("node", "nodes", &listed.nodes, &live_nodes, doc.next_ids.node),
+        ("edge", "edges", &listed.edges, &live_edges, doc.next_ids.edge),
     ] {
-        // Compared as sets: a hand-edited list may be out of order.
-        let listed: BTreeSet<u32> = listed.iter().copied().collect();
-        let actual: BTreeSet<u32> = actual.iter().copied().collect();
-        let unlisted: Vec<u32> = actual.difference(&listed).copied().collect();
-        let (beyond, present): (Vec<u32>, Vec<u32>) = listed.difference(&actual).copied().partition(|&id| id >= next);
-        if !unlisted.is_empty() {
+        // Compared sorted and without repeats: a hand-edited list may be out of order.
+        let listed = sorted(listed.iter().copied());
+        let unlisted = uncovered(live, &listed, next);
+        let present = FirstFew::of(listed.iter().copied().filter(|id| *id < next && live.binary_search(id).is_ok()));
+        let beyond = FirstFew::of(listed.iter().copied().filter(|&id| id >= next));
+        if unlisted.count > 0 {
             problems.push(format!(
-                "{kind} ids missing from the file but not listed as holes: {}; to delete those {field}, \
-                 list their ids under \"holes\", in \"{field}\"",
-                first_few(&unlisted)
+                "{kind} ids missing from the file but not listed as holes: {unlisted}; to delete those {field}, \
+                 list their ids under \"holes\", in \"{field}\""
             ));
         }
-        if !present.is_empty() {
+        if present.count > 0 {
             problems.push(format!(
-                "{kind} ids listed as holes but present in the file: {}; take them out of \"holes\", \
-                 \"{field}\" (or delete those {field} from the file too)",
-                first_few(&present)
+                "{kind} ids listed as holes but present in the file: {present}; take them out of \"holes\", \
+                 \"{field}\" (or delete those {field} from the file too)"
             ));
         }
-        if !beyond.is_empty() {
+        if beyond.count > 0 {
             problems.push(format!(
-                "{kind} ids listed as holes at or past next_ids.{kind} ({next}): {}; take them out of \
-                 \"holes\", \"{field}\"",
-                first_few(&beyond)
+                "{kind} ids listed as holes at or past next_ids.{kind} ({next}): {beyond}; take them out of \
+                 \"holes\", \"{field}\""
             ));
         }
     }
     problems
 }
 
-/// The first few of `ids`, and how many more there are.
-fn first_few(ids: &[u32]) -> String {
+/// `ids` in ascending order, each once.
+fn sorted(ids: impl Iterator<Item = u32>) -> Vec<u32> {
+    let mut ids: Vec<u32> = ids.collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The ids below `next` in neither sorted list (neither live nor listed as a hole),
+/// found from the gaps between the ids the lists do hold: time and memory follow the
+/// lists' lengths, not `next`.
+fn uncovered(live: &[u32], listed: &[u32], next: u32) -> FirstFew {
+    let covered = sorted(live.iter().chain(listed).copied().filter(|&id| id < next));
+    let mut few = FirstFew::default();
+    let mut from = 0;
+    for id in covered {
+        few.add_range(from, u64::from(id));
+        from = u64::from(id) + 1;
+    }
+    few.add_range(from, u64::from(next));
+    few
+}
+
+/// The first few ids of a kind of problem, and how many there are in all.
+#[derive(Default, Debug, PartialEq)]
+struct FirstFew {
+    shown: Vec<u32>,
+    count: u64,
+}
+
+impl FirstFew {
+    /// How many ids a message shows.
     const SHOWN: usize = 5;
-    let shown: Vec<String> = ids.iter().take(SHOWN).map(u32::to_string).collect();
-    match ids.len().saturating_sub(SHOWN) {
-        0 => shown.join(", "),
-        more => format!("{} and {more} more", shown.join(", ")),
+
+    fn of(ids: impl Iterator<Item = u32>) -> Self {
+        let mut few = FirstFew::default();
+        for id in ids.map(u64::from) {
+            few.add_range(id, id + 1);
+        }
+        few
+    }
+
+    /// Counts the ids `from..to` (ascending, after those already added), keeping the
+    /// first few.
+    fn add_range(&mut self, from: u64, to: u64) {
+        let room = Self::SHOWN - self.shown.len();
+        self.shown.extend((from..to).take(room).filter_map(|id| u32::try_from(id).ok()));
+        self.count += to.saturating_sub(from);
+    }
+}
+
+impl std::fmt::Display for FirstFew {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<String> = self.shown.iter().map(u32::to_string).collect();
+        match self.count.saturating_sub(self.shown.len() as u64) {
+            0 => write!(f, "{}", shown.join(", ")),
+            more => write!(f, "{} and {more} more", shown.join(", ")),
+        }
     }
 }
 
@@ -208,8 +261,7 @@ fn read_export_with_origin(path: &Path) -> Result<(String, ProgramGraph, Origin)
     let g = ProgramGraph::assemble(file.program);
     let mut problems: Vec<String> = g.validate().iter().map(|v| escape_controls(&g.notation().violation(v))).collect();
     if problems.is_empty() {
-        let doc = g.to_document();
-        problems.extend(hole_mismatches(&file.holes, &holes(&doc), &doc.next_ids));
+        problems.extend(hole_mismatches(&file.holes, &g.to_document()));
     }
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
@@ -442,4 +494,38 @@ pub fn import(store: &Db, path: &Path, name: Option<&str>) -> CmdResult {
     progress.finish();
     outln!("imported {} as {name:?} (id {}, {} nodes)", path.display(), id.0, g.node_count())?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Holes, hole_mismatches};
+    use lmlang_storage::graph::ProgramGraph;
+
+    /// A next id at the top of the id space with almost no ids listed is answered from
+    /// the lists: building every id below it would take gigabytes and minutes.
+    #[test]
+    fn holes_are_compared_without_listing_the_id_space() {
+        let mut doc = ProgramGraph::new("app").to_document();
+        doc.next_ids.node = u32::MAX;
+        doc.next_ids.edge = u32::MAX;
+        let listed = Holes { nodes: vec![7, 3, 3, u32::MAX], edges: Vec::new() };
+        let problems = hole_mismatches(&listed, &doc);
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(
+            problems[0].starts_with(
+                "node ids missing from the file but not listed as holes: 0, 1, 2, 4, 5 and 4294967288 more;"
+            ),
+            "{problems:#?}"
+        );
+        assert!(
+            problems[1].starts_with("node ids listed as holes at or past next_ids.node (4294967295): 4294967295;"),
+            "{problems:#?}"
+        );
+        assert!(
+            problems[2].starts_with(
+                "edge ids missing from the file but not listed as holes: 0, 1, 2, 3, 4 and 4294967290 more;"
+            ),
+            "{problems:#?}"
+        );
+    }
 }
