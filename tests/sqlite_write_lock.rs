@@ -600,6 +600,9 @@ impl WriteTx for CountingTx<'_> {
     fn prune_history(&mut self, program: ProgramId, revision: u64) -> StorageResult<u64> {
         self.inner.prune_history(program, revision)
     }
+    fn tagged(&mut self, program: ProgramId, name: &str) -> StorageResult<Option<u64>> {
+        self.inner.tagged(program, name)
+    }
     fn set_tag(&mut self, program: ProgramId, name: &str, revision: u64) -> StorageResult<()> {
         self.inner.set_tag(program, name, revision)
     }

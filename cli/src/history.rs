@@ -183,19 +183,21 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
                 Some(at) => revision(store, id, program, at)?,
                 None => current()?,
             };
-            let before = match store.tagged(id, name) {
-                Ok(old) => Some(old),
-                Err(StorageError::TagNotFound { .. }) => None,
-                Err(e) => return Err(e.into()),
+            // Checked and moved in one write: of two tags given at once, the second
+            // sees the first (and is refused without --force, or says it moved it).
+            let placed = if force {
+                store.move_tag(id, name, revision)
+            } else {
+                store.add_tag(id, name, revision).map(|_| None)
             };
-            if let Some(old) = before.filter(|&old| old != revision && !force) {
-                return Err(Failure(format!(
-                    "{} already names revision {old} of {}; pass --force to move it to revision {revision}",
-                    escape_controls(name),
-                    escape_controls(program)
-                )));
-            }
-            match store.tag(id, name, revision) {
+            let before = match placed {
+                Err(StorageError::TagElsewhere { revision: old, .. }) => {
+                    return Err(Failure(format!(
+                        "{} already names revision {old} of {}; pass --force to move it to revision {revision}",
+                        escape_controls(name),
+                        escape_controls(program)
+                    )));
+                }
                 Err(StorageError::RevisionNotFound { .. }) if at.is_none() => {
                     return Err(Failure(format!(
                         "{program} is at revision {revision}, which its history does not hold (written with \
@@ -203,8 +205,8 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
                     )));
                 }
                 Err(StorageError::RevisionNotFound { .. }) => return Err(no_revision(program, revision)),
-                tagged => tagged?,
-            }
+                placed => placed?,
+            };
             let moved = match before {
                 Some(old) if old != revision => format!(" (moved from revision {old})"),
                 _ => String::new(),

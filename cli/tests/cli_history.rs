@@ -381,6 +381,42 @@ fn a_tag_moves_to_another_revision_only_with_force_and_says_from_where() {
     assert!(out.contains("release names revision 5 of sample") && !out.contains("moved"), "{out}");
 }
 
+/// Two `tag`s of one name at different revisions, run at once, used to both find the
+/// tag free (checked before their writes) and both say they named their revision, the
+/// second moving the first's tag unannounced. The check is now made inside the write:
+/// both wait behind another process's write, and once it ends exactly one tags and
+/// the other is refused with where the tag is.
+#[test]
+fn two_tags_of_one_name_at_once_never_both_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (store, p) = sample_at_revision_5(d);
+    let holder = rusqlite::Connection::open(d.join("lmlang.db")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let tag = |revision: &str| {
+        cli_support::spawn(d, &["--busy-timeout", "60", "tag", "sample", "rel", "--revision", revision])
+    };
+    let (one, two) = (tag("1"), tag("2"));
+    // Long enough for both to reach their writes, which wait for the holder's.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    holder.execute_batch("COMMIT").unwrap();
+    let one = cli_support::within_a_minute(one, "tag --revision 1");
+    let two = cli_support::within_a_minute(two, "tag --revision 2");
+    let (winner, won, lost) = match (one.status.success(), two.status.success()) {
+        (true, false) => (1, one, two),
+        (false, true) => (2, two, one),
+        _ => panic!("exactly one tag must succeed: {one:?} {two:?}"),
+    };
+    let out = String::from_utf8_lossy(&won.stdout);
+    assert!(out.contains(&format!("rel names revision {winner} of sample")) && !out.contains("moved"), "{out}");
+    let err = String::from_utf8_lossy(&lost.stderr);
+    assert!(
+        err.contains(&format!("rel already names revision {winner} of sample")) && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(store.tagged(p, "rel").unwrap(), winner, "the winner's tag stayed");
+}
+
 /// A missing tag or a pruned revision given to `tag` is named with the program as the
 /// user named it, not by the id the store knows it by.
 #[test]

@@ -401,6 +401,11 @@ impl WriteTx for PgTx<'_> {
         Ok(history::pg::prune(self.conn, program.0, history::wide(revision))? as u64)
     }
 
+    fn tagged(&mut self, program: ProgramId, name: &str) -> StorageResult<Option<u64>> {
+        let row = history::pg::tag(self.conn, program.0, name)?;
+        Ok(row.map(|t| history::decode_tag(program, t)).transpose()?.map(|t| t.revision))
+    }
+
     fn set_tag(&mut self, program: ProgramId, name: &str, revision: u64) -> StorageResult<()> {
         history::pg::set_tag(self.conn, program.0, name, history::wide(revision))?;
         Ok(())

@@ -6,7 +6,7 @@
 //! A new backend (PostgreSQL, say) implements this trait and passes the conformance
 //! suite; it inherits identical semantics.
 
-use super::error::StorageResult;
+use super::error::{DatabaseErrorKind, StorageError, StorageResult};
 use super::history::{EntityRows, HistoryRecord, Tag};
 use super::types::{ProgramId, ProgramSummary, SaveReport};
 use crate::graph::{ChangeSet, EdgeView, NextIds, ProgramGraph};
@@ -128,6 +128,17 @@ pub trait WriteTx {
     /// Deletes the history records below `revision` and the tags on them; returns how
     /// many records went.
     fn prune_history(&mut self, program: ProgramId, revision: u64) -> StorageResult<u64>;
+    /// The revision the tag `name` names, as this transaction sees it (`None`: no such
+    /// tag): what `add_tag` and `move_tag` check and report in the write that sets it.
+    /// Defaulted so that a backend written before it still builds and keeps `tag`;
+    /// those two calls then fail on it until it reads its tags here.
+    fn tagged(&mut self, program: ProgramId, name: &str) -> StorageResult<Option<u64>> {
+        let _ = (program, name);
+        Err(StorageError::database(
+            DatabaseErrorKind::Other,
+            "this backend cannot read a tag inside a write (WriteTx::tagged); use `tag`, or implement it",
+        ))
+    }
     /// Points the tag `name` at `revision` (which has a record), creating or moving it.
     fn set_tag(&mut self, program: ProgramId, name: &str, revision: u64) -> StorageResult<()>;
     /// Removes a tag; whether it existed.

@@ -218,6 +218,20 @@ pub enum StorageError {
         /// The tag asked for.
         name: String,
     },
+    /// [`add_tag`](crate::store::ProgramHistory::add_tag) found the tag on another
+    /// revision and left it there; nothing was written. Move it with
+    /// [`move_tag`](crate::store::ProgramHistory::move_tag) if that is meant.
+    #[error(
+        "tag {name:?} of program {program} already names revision {revision}; nothing was written (move it explicitly to repoint it)"
+    )]
+    TagElsewhere {
+        /// The program asked about.
+        program: ProgramId,
+        /// The tag asked for.
+        name: String,
+        /// The revision it names.
+        revision: u64,
+    },
     /// A tag name must be non-empty, at most [`MAX_NAME_BYTES`](crate::store::MAX_NAME_BYTES)
     /// long, free of NUL and `@` (which `lmstore` uses to name a revision,
     /// `PROGRAM@TAG`), and not a number (which names the revision itself).

@@ -501,6 +501,10 @@ impl WriteTx for MemoryTx<'_> {
         Ok(count)
     }
 
+    fn tagged(&mut self, program: ProgramId, name: &str) -> StorageResult<Option<u64>> {
+        Ok(self.rows(program)?.tags.get(name).copied())
+    }
+
     fn set_tag(&mut self, program: ProgramId, name: &str, revision: u64) -> StorageResult<()> {
         let old = self.rows(program)?.tags.insert(name.to_string(), revision);
         self.undo.push(Undo::Tag(program, name.to_string(), old));

@@ -327,6 +327,35 @@ pub fn tags_name_revisions(store: &dyn ProgramHistory) {
     assert_eq!(store.tags(p).unwrap().len(), 2, "a refused tag writes nothing");
 }
 
+/// `add_tag` names a revision only when the tag is new or already there, and otherwise
+/// says where it is and moves nothing; `move_tag` moves it and says where it was. Each
+/// reads the tag in the write that sets it, so two writers cannot both take it for new.
+pub fn adding_a_tag_never_moves_it_and_moving_one_says_from_where(store: &dyn ProgramHistory) {
+    let p = store.insert_program("tag moves", &sample()).unwrap();
+    let first = store.load_program(p).unwrap();
+    store.insert_node(p, function_named(&first, "main"), ComputeOp::Print.into()).unwrap();
+    assert!(store.add_tag(p, "rel", 1).unwrap(), "a new tag");
+    assert!(!store.add_tag(p, "rel", 1).unwrap(), "already there: nothing to do");
+    let err = store.add_tag(p, "rel", 2).unwrap_err();
+    assert!(matches!(&err, StorageError::TagElsewhere { name, revision: 1, .. } if name == "rel"), "{err:?}");
+    assert_eq!(store.tagged(p, "rel").unwrap(), 1, "a refused add moves nothing");
+
+    assert_eq!(store.move_tag(p, "rel", 2).unwrap(), Some(1), "where it was");
+    assert_eq!(store.move_tag(p, "rel", 2).unwrap(), Some(2), "already there");
+    assert_eq!(store.move_tag(p, "new", 1).unwrap(), None, "a new tag");
+    assert_eq!(store.tagged(p, "rel").unwrap(), 2);
+
+    // `tag`'s checks hold for both.
+    assert!(matches!(store.add_tag(p, "7", 1), Err(StorageError::InvalidTagName(_))));
+    assert!(matches!(store.move_tag(p, "a@b", 1), Err(StorageError::InvalidTagName(_))));
+    let err = store.add_tag(p, "future", 99).unwrap_err();
+    assert!(matches!(err, StorageError::RevisionNotFound { revision: 99, .. }), "{err:?}");
+    let err = store.move_tag(p, "rel", 99).unwrap_err();
+    assert!(matches!(err, StorageError::RevisionNotFound { revision: 99, .. }), "{err:?}");
+    assert!(matches!(store.add_tag(ProgramId(999_999), "x", 1), Err(StorageError::ProgramNotFound(_))));
+    assert_eq!(store.tags(p).unwrap().len(), 2, "refusals write nothing");
+}
+
 pub fn pruning_drops_old_history_only(store: &dyn ProgramHistory) {
     let p = store.insert_program("prune", &sample()).unwrap();
     let main = function_named(&store.load_program(p).unwrap(), "main");

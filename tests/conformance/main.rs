@@ -169,6 +169,7 @@ macro_rules! conformance {
                 log_records_every_commit_newest_first,
                 checkout_gives_each_revision_as_it_was,
                 tags_name_revisions,
+                adding_a_tag_never_moves_it_and_moving_one_says_from_where,
                 pruning_drops_old_history_only,
                 deleting_a_program_deletes_its_history,
                 random_edits_check_out_and_undo_exactly,

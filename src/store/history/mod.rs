@@ -139,6 +139,18 @@ pub trait ProgramHistory: super::GraphStore {
     fn load_at(&self, program: ProgramId, revision: u64) -> StorageResult<ProgramGraph>;
     /// Names a revision (moving the tag if it exists).
     fn tag(&self, program: ProgramId, name: &str, revision: u64) -> StorageResult<()>;
+    /// Names a revision, moving the tag if it exists, and returns the revision it named
+    /// before (`None`: the tag is new). The tag is read and written in one write
+    /// transaction, so the revision returned is the one this call replaced even when
+    /// other writers move the tag at the same moment.
+    fn move_tag(&self, program: ProgramId, name: &str, revision: u64) -> StorageResult<Option<u64>>;
+    /// Names a revision unless the tag already names another one: then nothing is
+    /// written and [`TagElsewhere`](super::StorageError::TagElsewhere) says which
+    /// revision it names. Returns whether the tag is new (`false`: it already named
+    /// this revision). Checked and written in one write transaction, so of two callers
+    /// naming different revisions with the same tag at once, one is refused: a name
+    /// someone relies on (`release`) is never moved by a race.
+    fn add_tag(&self, program: ProgramId, name: &str, revision: u64) -> StorageResult<bool>;
     /// Removes a tag; `TagNotFound` if there is none.
     fn untag(&self, program: ProgramId, name: &str) -> StorageResult<()>;
     /// Every tag of the program, by name.

@@ -374,6 +374,37 @@ impl<B: Backend> Store<B> {
         }
     }
 
+    /// Points the tag at `revision` and returns the revision it named before, reading
+    /// and writing it in one write transaction: the answer is the tag this write
+    /// replaced, whatever other writers do. Without `may_move`, a tag on another
+    /// revision stays and `TagElsewhere` says where.
+    fn place_tag(&self, program: ProgramId, name: &str, revision: u64, may_move: bool) -> StorageResult<Option<u64>> {
+        Self::check_tag_name(name)?;
+        self.may_write()?;
+        self.backend.write(&mut |tx| {
+            Self::recorded(tx, program, revision)?;
+            let before = tx.tagged(program, name)?;
+            match before {
+                Some(at) if at == revision => {}
+                Some(at) if !may_move => {
+                    return Err(StorageError::TagElsewhere { program, name: name.to_string(), revision: at });
+                }
+                _ => tx.set_tag(program, name, revision)?,
+            }
+            Ok(before)
+        })
+    }
+
+    /// Refuses a tag on a revision the program's history does not hold (or a program
+    /// that does not exist), locking the program for the write where the backend does.
+    fn recorded(tx: &mut dyn WriteTx, program: ProgramId, revision: u64) -> StorageResult<()> {
+        tx.revision(program)?;
+        match tx.history_record(program, revision)? {
+            Some(_) => Ok(()),
+            None => Err(StorageError::RevisionNotFound { program, revision }),
+        }
+    }
+
     fn check_tag_name(name: &str) -> StorageResult<()> {
         // A name that reads as a number would be taken for a revision (`PROGRAM@2`).
         if name.is_empty()
@@ -466,12 +497,17 @@ impl<B: Backend> ProgramHistory for Store<B> {
         Self::check_tag_name(name)?;
         self.may_write()?;
         self.backend.write(&mut |tx| {
-            tx.revision(program)?;
-            if tx.history_record(program, revision)?.is_none() {
-                return Err(StorageError::RevisionNotFound { program, revision });
-            }
+            Self::recorded(tx, program, revision)?;
             tx.set_tag(program, name, revision)
         })
+    }
+
+    fn move_tag(&self, program: ProgramId, name: &str, revision: u64) -> StorageResult<Option<u64>> {
+        self.place_tag(program, name, revision, true)
+    }
+
+    fn add_tag(&self, program: ProgramId, name: &str, revision: u64) -> StorageResult<bool> {
+        self.place_tag(program, name, revision, false).map(|before| before.is_none())
     }
 
     fn untag(&self, program: ProgramId, name: &str) -> StorageResult<()> {

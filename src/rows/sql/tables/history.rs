@@ -232,6 +232,11 @@ per_connection! {
             .execute(conn)
     }
 
+    /// One tag, if the program has it.
+    pub fn tag(conn: &mut Conn, program: i64, name: &str) -> QueryResult<Option<(Strict<String>, Strict<i64>)>> {
+        tags::table.find((program, name)).select((tags::name, tags::revision)).get_result(conn).optional()
+    }
+
     /// Removes a tag; the rows deleted (0 or 1).
     pub fn remove_tag(conn: &mut Conn, program: i64, name: &str) -> QueryResult<usize> {
         diesel::delete(tags::table.find((program, name))).execute(conn)
