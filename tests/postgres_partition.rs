@@ -216,3 +216,89 @@ fn privileges_granted_on_the_tables_survive_partitioning() {
     conn.batch_execute(&format!("DROP OWNED BY {reader}, {writer}; DROP ROLE {reader}; DROP ROLE {writer};"))
         .expect("drop the roles");
 }
+
+/// Services keep writing while the layout is rebuilt: the rebuild takes its locks in
+/// the order the writers do (or runs again after a deadlock), so it succeeds, and every
+/// write a writer was told had committed is there afterwards.
+#[test]
+fn partitioning_while_services_write_succeeds_and_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    let Some(schema) = pg_support::TestSchema::new() else { return };
+    let store = schema.store();
+    store.set_history(true);
+    let writers = 4;
+    let ids: Vec<_> = (0..writers)
+        .map(|i| store.insert_program(&format!("edited {i}"), &generate(&SynthConfig::new(200))).expect("insert"))
+        .collect();
+    drop(store);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(Barrier::new(writers + 1));
+    let threads: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(w, &id)| {
+            let store = schema.store();
+            let (stop, written, started) = (stop.clone(), written.clone(), started.clone());
+            std::thread::spawn(move || {
+                store.set_history(true);
+                let mut nodes = Vec::new();
+                let mut programs = Vec::new();
+                let mut tags = Vec::new();
+                let mut n = 0u32;
+                started.wait();
+                while !stop.load(Ordering::Relaxed) {
+                    // Edits of the program (its row first), a new program (its name
+                    // first) and a tag (history), as services do.
+                    let node = store.insert_node(id, FunctionId(0), ComputeOp::Print.into());
+                    nodes.push(node.unwrap_or_else(|e| panic!("writer {w}: insert_node: {e}")));
+                    if n.is_multiple_of(4) {
+                        let name = format!("new {w} {n}");
+                        programs
+                            .push(store.create_program(&name).unwrap_or_else(|e| panic!("writer {w}: create: {e}")));
+                    }
+                    if n.is_multiple_of(5) {
+                        let revision = store.log(id, Default::default()).expect("log")[0].revision;
+                        let tag = format!("t{n}");
+                        store.tag(id, &tag, revision).unwrap_or_else(|e| panic!("writer {w}: tag: {e}"));
+                        tags.push((tag, revision));
+                    }
+                    n += 1;
+                    written.fetch_add(1, Ordering::Relaxed);
+                }
+                (nodes, programs, tags)
+            })
+        })
+        .collect();
+    started.wait();
+    while written.load(Ordering::Relaxed) < 4 * writers {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let partitioned = schema.store().partition_by_program(4);
+    let after = written.load(Ordering::Relaxed);
+    while written.load(Ordering::Relaxed) < after + 4 * writers {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let acknowledged: Vec<_> = threads.into_iter().map(|t| t.join().expect("a writer failed")).collect();
+    partitioned.expect("partitioned while services write");
+
+    let store = schema.store();
+    assert_eq!(store.partition_count().expect("count"), 4);
+    for (w, (nodes, programs, tags)) in acknowledged.iter().enumerate() {
+        let g = store.load_program(ids[w]).expect("load");
+        for node in nodes {
+            assert!(g.node(*node).is_some(), "writer {w}: node {node:?} was acknowledged and is gone");
+        }
+        for (k, program) in programs.iter().enumerate() {
+            let name = format!("new {w} {}", k * 4);
+            assert_eq!(store.find_program(&name).expect("a created program"), *program);
+        }
+        for (tag, revision) in tags {
+            assert_eq!(store.tagged(ids[w], tag).expect("a tag"), *revision, "writer {w}: tag {tag}");
+        }
+    }
+}

@@ -11,9 +11,10 @@
 //! identity, generated columns, checks, keys, indexes and foreign keys (the service's
 //! own foreign keys into the store's tables included), under the same names, and its
 //! rows. It runs in one transaction under the migrations' advisory lock, so it either
-//! happens whole or not at all; it locks the tables while it copies them.
+//! happens whole or not at all; it locks every table first, in the order the store's
+//! writers take them, and holds them while it copies them.
 
-use super::connections::quote_identifier;
+use super::connections::{in_transaction, quote_identifier};
 use super::error::reclassify;
 use super::migrate::MIGRATION_LOCK;
 use crate::rows::PROGRAM_TABLES;
@@ -22,6 +23,7 @@ use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
+use std::time::Duration;
 
 /// The most partitions [`partition_by_program`] makes: beyond a few hundred, planning
 /// and locking every partition costs more than the partitions save.
@@ -108,26 +110,67 @@ pub fn partition_count(conn: &mut PgConnection) -> StorageResult<u32> {
 /// different number, or asked for 0 or more than [`MAX_PARTITIONS`]: refused, nothing
 /// changed. A failure (a view of the service's that depends on a table, say) rolls the
 /// whole rebuild back.
+///
+/// Writers may keep writing meanwhile: they wait for the rebuild, which locks every
+/// table before it changes any. A rebuild rolled back by a deadlock (with a service's
+/// own transaction that holds the store's tables in another order) runs again, a few
+/// times, before `Busy` reaches the caller; inside a transaction of the caller's it is
+/// not run again.
 pub fn partition_by_program(conn: &mut PgConnection, partitions: u32) -> StorageResult<u64> {
     if partitions == 0 || partitions > MAX_PARTITIONS {
         return Err(refused(format!("{partitions} partitions asked for; choose 1 to {MAX_PARTITIONS}")));
     }
-    conn.transaction(|conn| {
-        conn.batch_execute(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).map_err(db)?;
-        if count(conn, &format!("SELECT CASE WHEN to_regclass('{DIRECTORY}') IS NULL THEN 1 ELSE 0 END::INT8 AS n"))?
-            == 1
-        {
-            return Err(refused("the store's migrations have not been run on this schema".into()));
+    // In a transaction of the caller's, a rebuild rolled back to its savepoint would
+    // meet the locks the caller's transaction still holds: only a rebuild of its own
+    // runs again.
+    let retries = if in_transaction(conn)? { 0 } else { REBUILD_RETRIES };
+    let mut attempt = 0u32;
+    loop {
+        let result = conn.transaction(|conn| {
+            conn.batch_execute(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).map_err(db)?;
+            if count(
+                conn,
+                &format!("SELECT CASE WHEN to_regclass('{DIRECTORY}') IS NULL THEN 1 ELSE 0 END::INT8 AS n"),
+            )? == 1
+            {
+                return Err(refused("the store's migrations have not been run on this schema".into()));
+            }
+            match partition_count(conn)? {
+                0 => rebuild(conn, partitions),
+                n if n == partitions => Ok(0),
+                n => Err(refused(format!("the tables already have {n} partitions, not {partitions}"))),
+            }
+        });
+        match result {
+            Err(StorageError::Busy) if attempt < retries => {
+                attempt += 1;
+                tracing::warn!(attempt, "partitioning rolled back by a deadlock with a writer; running it again");
+                std::thread::sleep(Duration::from_millis(10u64 << attempt.min(6)));
+            }
+            other => return other,
         }
-        match partition_count(conn)? {
-            0 => rebuild(conn, partitions),
-            n if n == partitions => Ok(0),
-            n => Err(refused(format!("the tables already have {n} partitions, not {partitions}"))),
-        }
-    })
+    }
+}
+
+/// How many times a rebuild rolled back by a deadlock (or a lock timeout) runs again
+/// before `Busy` reaches the caller.
+const REBUILD_RETRIES: u32 = 8;
+
+/// The store's tables in the order its writers take them: a write locks its program's
+/// row first (`lmlang_programs`), then the tables it changes; the name directory comes
+/// last, as renames and deletes take it. (A new program's write reads the directory
+/// first: if it then waits for the rebuild, the server's deadlock check, run first by
+/// whoever waited first, rolls that write back, and the store runs it again.)
+fn lock_order() -> impl Iterator<Item = &'static str> {
+    PROGRAM_TABLES.into_iter().filter(|t| *t != DIRECTORY).chain([DIRECTORY])
 }
 
 fn rebuild(conn: &mut PgConnection, partitions: u32) -> StorageResult<u64> {
+    // Every table, in one statement and in the writers' order, before anything else: a
+    // rebuild that locked them one by one as its DDL reached them waited for a writer
+    // holding one table while holding another the writer needed next.
+    let all: Vec<&str> = lock_order().collect();
+    conn.batch_execute(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", all.join(", "))).map_err(db)?;
     let tables = table_array();
     // Everything that names the tables, captured before they are renamed (definitions
     // then name the tables that replace them).
