@@ -37,7 +37,7 @@ fn copy_wanted(rows: usize) -> bool {
 /// Inserts fresh node rows: COPY for a batch of a bulk save, INSERT otherwise.
 fn insert_nodes(conn: &mut PgConnection, rows: &[nodes::NodeRow]) -> QueryResult<usize> {
     if copy_wanted(rows.len()) {
-        diesel::copy_from(compute_nodes::table).from_insertable(rows).execute(conn)
+        with_generic_key_checks(conn, |c| diesel::copy_from(compute_nodes::table).from_insertable(rows).execute(c))
     } else {
         nodes::pg::insert(conn, rows)
     }
@@ -46,10 +46,42 @@ fn insert_nodes(conn: &mut PgConnection, rows: &[nodes::NodeRow]) -> QueryResult
 /// Inserts fresh edge rows: COPY for a batch of a bulk save, INSERT otherwise.
 fn insert_edges(conn: &mut PgConnection, rows: &[edges::EdgeRow]) -> QueryResult<usize> {
     if copy_wanted(rows.len()) {
-        diesel::copy_from(flow_edges::table).from_insertable(rows).execute(conn)
+        with_generic_key_checks(conn, |c| diesel::copy_from(flow_edges::table).from_insertable(rows).execute(c))
     } else {
         edges::pg::insert(conn, rows)
     }
+}
+
+/// Runs one COPY with the server's foreign-key checks on a generic plan, then restores
+/// the transaction's `plan_cache_mode`.
+///
+/// Every row a COPY inserts is checked against each table it refers to by a query the
+/// server prepares once per session and keeps in its plan cache. On the partitioned
+/// layout the tables referred to are partitioned, and the cache's default makes a
+/// custom plan for such a query each time: every row's check is planned again. A
+/// generic plan is made once, here after the rows a bulk save refers to are in, and
+/// prunes to the program's partition as it runs. Every check still runs, in the same
+/// statement, so nothing referential is given up; the setting is the transaction's,
+/// so a host's transaction gets its own back.
+fn with_generic_key_checks(
+    conn: &mut PgConnection,
+    copy: impl FnOnce(&mut PgConnection) -> QueryResult<usize>,
+) -> QueryResult<usize> {
+    let before = diesel::select(current_setting("plan_cache_mode")).get_result::<String>(conn)?;
+    diesel::select(set_config("plan_cache_mode", "force_generic_plan", true)).execute(conn)?;
+    let copied = copy(conn)?;
+    diesel::select(set_config("plan_cache_mode", before, true)).execute(conn)?;
+    Ok(copied)
+}
+
+diesel::define_sql_function! {
+    /// The value of a setting of the session.
+    fn current_setting(name: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+diesel::define_sql_function! {
+    /// Sets a setting of the session (`is_local`: until the transaction ends).
+    fn set_config(name: diesel::sql_types::Text, value: diesel::sql_types::Text, is_local: diesel::sql_types::Bool) -> diesel::sql_types::Text;
 }
 
 impl RowSource for PgRows<'_> {
