@@ -12,7 +12,7 @@ use crate::programs::resolve;
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::{ProgramDocument, ProgramGraph};
 use lmlang_storage::hash::{ContentHash, HASH_ALGORITHM_VERSION};
-use lmlang_storage::store::StorageError;
+use lmlang_storage::store::{LogPage, StorageError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::process::ExitCode;
@@ -337,14 +337,25 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
     progress.step(format!("reading and validating {}", path.display()));
     let (_, g, origin) = read_export_with_origin(path)?;
     progress.step(format!("comparing with {program} as stored"));
-    // For the message only: a listing that cannot be read (another program's damaged
-    // row) reads as "the revision moved".
-    let revision_now = |store: &Db| crate::programs::listed(store, id).ok().flatten().map(|p| p.revision);
+    // The revision now, when the save cannot say (see `after` below): the listing, or
+    // where another program's damaged row stops it, the newest history entry.
+    let revision_now = |store: &Db| {
+        let listed = crate::programs::listed(store, id).ok().flatten().map(|p| p.revision);
+        let logged = || Some(store.log(id, LogPage { before: None, limit: 1 }).ok()?.first()?.revision);
+        listed.or_else(logged)
+    };
     let (stored, before) = store.load_program_with_revision(id)?;
     let stored_root = stored.hashes().program().to_hex();
     drop(stored);
     let file_root = g.hashes().program().to_hex();
-    if origin.revision.is_none() && !force {
+    if !force {
+        // A file of another revision is refused before anything else; one of the same
+        // revision must also come from this program (revisions are small numbers many
+        // programs share), which its recorded root tells.
+        if let Some(at) = origin.revision.filter(|&at| at != before) {
+            progress.finish();
+            return Err(moved(program, path, Some(at), before));
+        }
         check_root_unchanged(program, path, &origin, &file_root, &stored_root).inspect_err(|_| progress.finish())?;
     }
     progress.step(format!("saving {} nodes and {} edges over {program}", g.node_count(), g.edge_count()));
@@ -364,7 +375,12 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
         Err(StorageError::RevisionMoved { .. }) => return Err(moved(program, path, origin.revision, before)),
         saved => saved?,
     };
-    let after = revision_now(store);
+    // A save held to revision `at` that wrote rows committed `at + 1` in that same
+    // transaction; otherwise (nothing written, or `--force`) the revision is read now.
+    let after = match expected {
+        Some(at) if report.rows_written + report.rows_deleted > 0 => Some(at + 1),
+        _ => revision_now(store),
+    };
     if report.rows_written + report.rows_deleted == 0 {
         if after == Some(before) {
             outln!("{program} already holds what {} holds; nothing saved", path.display())?;
@@ -373,7 +389,7 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
             outln!("saved {} over {program}: no rows differ; the next ids moved on", path.display())?;
         }
     } else {
-        let revision = store.log(id, lmlang_storage::store::LogPage { before: None, limit: 1 })?;
+        let revision = store.log(id, LogPage { before: None, limit: 1 })?;
         let revision = revision.first().map_or_else(String::new, |e| format!(" at revision {}", e.revision));
         outln!(
             "saved {} over {program}{revision}: {} rows written, {} deleted",
@@ -444,7 +460,8 @@ fn moved(program: &str, path: &Path, exported_at: Option<u64>, before: u64) -> F
 fn record_saved(path: &Path, origin: &Origin, saved_root: &str, saved_revision: Option<u64>) {
     let Some(recorded_root) = &origin.root else { return };
     let revision = origin.revision.zip(saved_revision);
-    if recorded_root == saved_root && revision.is_none_or(|(was, now)| was == now) {
+    let revision_unknown = origin.revision.is_some() && saved_revision.is_none();
+    if recorded_root == saved_root && revision.is_none_or(|(was, now)| was == now) && !revision_unknown {
         return;
     }
     // A pipe was read once already (a named one would wait here for another writer).
@@ -454,7 +471,7 @@ fn record_saved(path: &Path, origin: &Origin, saved_root: &str, saved_revision: 
         .flatten()
         .and_then(|text| with_origin_replaced(&text, (recorded_root, saved_root), revision));
     match rewritten.map(|text| crate::output::write_atomically(path, text.as_bytes())) {
-        Some(Ok(())) => {}
+        Some(Ok(())) if !revision_unknown => {}
         _ => eprintln!(
             "note: could not record the saved root and revision in {}; saving it again after another edit \
              needs --force",

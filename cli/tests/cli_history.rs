@@ -168,6 +168,48 @@ fn an_export_is_not_saved_over_an_edit_that_left_the_root_unchanged() {
     assert!(!json(d, &["export", "sample"]).to_string().contains("4242"));
 }
 
+/// Revisions are small numbers that many programs share: an export of one program is
+/// not saved over another at the same revision without `--force` (the root it
+/// records tells them apart).
+#[test]
+fn an_export_of_one_program_is_not_saved_over_another_at_the_same_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "40", "--name", "a", "--seed", "1"]);
+    ok(d, &["generate", "--nodes", "40", "--name", "b", "--seed", "2"]);
+    ok(d, &["export", "a", "-o", "a.json"]);
+    let b = json(d, &["hash", "b", "--json"]);
+    let out = lmstore(d, &["save", "b", "a.json"]);
+    assert!(!out.status.success(), "saved a's export over b");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has changed since a.json was exported") && err.contains("--force"), "{err}");
+    assert_eq!(json(d, &["hash", "b", "--json"]), b, "b is as it was");
+}
+
+/// A save records the revision it committed in the file, so the file saves again
+/// after another edit; also when another program's damaged row keeps the listing
+/// from being read (the revision was once taken from the listing, and the second
+/// save was refused as stale).
+#[test]
+fn an_export_saves_again_after_a_save_even_beside_a_damaged_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "40", "--name", "a", "--seed", "1"]);
+    ok(d, &["generate", "--nodes", "40", "--name", "b", "--seed", "2"]);
+    ok(d, &["export", "a", "-o", "a.json"]);
+    let conn = rusqlite::Connection::open(d.join("lmlang.db")).unwrap();
+    conn.execute("UPDATE lmlang_programs SET node_count = 'garbage' WHERE id = 2", []).unwrap();
+    drop(conn);
+    for k in 1..=2 {
+        let text = std::fs::read_to_string(d.join("a.json")).unwrap();
+        std::fs::write(d.join("a.json"), cli_support::bump_an_integer_constant(&text)).unwrap();
+        let out = lmstore(d, &["save", "a", "a.json", "-m", &format!("edit {k}")]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "save {k}: {err}");
+        assert!(!err.contains("could not record"), "save {k}: {err}");
+    }
+}
+
 /// `tag P NAME` names the program's current revision. It used to name the newest
 /// history entry, which after a commit made with recording off is an older state,
 /// one that `diff` and `checkout` then could not read back either.
