@@ -2,7 +2,7 @@
 //! save a graph whose edit history they do not know, writing only the rows that differ.
 
 use super::document::{EdgeEntry, NodeEntry};
-use super::error::Violation;
+use super::error::{Entity, Violation};
 use super::journal::ChangeSet;
 use super::program::ProgramGraph;
 use crate::model::{EdgeId, FunctionId, ModuleId, NodeId, TypeId};
@@ -35,9 +35,10 @@ impl ProgramGraph {
     /// This graph with one function (definition, nodes and edges) taken from `source`.
     /// Fails with the violations if the result is not whole, for example when the
     /// function calls something this graph lacks or its node ids are taken here.
-    /// Names are held to the rule of stored rows (`NameRule::Stored`): this graph may
-    /// be a program stored before the current rule, and both inputs' names were
-    /// already admitted by the edit or load that made them.
+    /// Names are held to the rule of stored rows (`NameRule::Stored`), since this graph
+    /// may be a program stored before the current rule; the function's own name, when
+    /// `source` gives it a new one, to the current rule (`source` may be a document
+    /// nobody validated, and a new name must be one the store can export and import).
     pub fn with_function_from(
         &self,
         source: &ProgramGraph,
@@ -47,6 +48,10 @@ impl ProgramGraph {
         let Some(def) = source.function(function).cloned() else {
             return Ok(self.clone());
         };
+        let renamed = self.function(function).is_none_or(|kept| kept.name != def.name);
+        if renamed && let Err(e) = super::edit::check_name(&def.name) {
+            return Err(vec![Violation::new(Entity::Function(function), e.to_string())]);
+        }
         let old_nodes: BTreeSet<NodeId> = self.function_nodes(function).collect();
         doc.functions.retain(|d| d.id != function);
         doc.functions.push(def);

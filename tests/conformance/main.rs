@@ -147,6 +147,7 @@ macro_rules! conformance {
                 save_after_small_edit_writes_few_rows,
                 save_of_unrelated_copy_writes_only_differences,
                 save_function_writes_one_function,
+                save_function_refuses_a_new_name_the_rule_forbids,
                 ids_are_not_reused_after_reload,
                 an_edit_that_replaces_its_graph_is_refused_and_writes_nothing,
                 a_program_with_millions_of_ids_handed_out_loads_again,

@@ -520,6 +520,30 @@ pub fn save_function_writes_one_function(store: &dyn GraphStore) {
     assert!(matches!(store.save_function(p, &edited, FunctionId(404)), Err(StorageError::NotFound { .. })));
 }
 
+/// `save_function` takes a function from a graph nobody validated (a document read
+/// back, say): a new name it gives the function must follow the current name rule,
+/// or the store would hold a program its own export cannot import again. Refused as
+/// `Invalid`, nothing written; the function's unchanged name still saves.
+pub fn save_function_refuses_a_new_name_the_rule_forbids(store: &dyn GraphStore) {
+    let (p, g) = new_program(store, "sf-name");
+    let sq = function_named(&g, "square");
+    let mut doc = g.to_document();
+    for f in doc.functions.iter_mut().filter(|f| f.id == sq) {
+        f.name = "square:".into();
+    }
+    let renamed: ProgramGraph = serde_json::from_value(serde_json::to_value(&doc).unwrap()).unwrap();
+    match store.save_function(p, &renamed, sq) {
+        Err(StorageError::Invalid { violations }) => {
+            assert!(violations[0].to_string().contains("square:"), "{violations:?}")
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert_eq!(store.load_program(p).unwrap(), g, "nothing written");
+    let mut edited = g.clone();
+    edited.add_core_op(sq, ComputeOp::Print).unwrap();
+    assert_eq!(store.save_function(p, &edited, sq).unwrap().rows_written, 1);
+}
+
 pub fn ids_are_not_reused_after_reload(store: &dyn GraphStore) {
     let mut g = sample();
     let main = function_named(&g, "main");
