@@ -11,22 +11,49 @@ pub fn redacted(db: &str) -> String {
     }
     let mut out = db.to_string();
     let scheme_end = out.find("://").map_or(0, |i| i + 3);
-    // The user-info ends at the last '@' before the path: a password may contain '@'.
-    let authority_end = out[scheme_end..].find(['/', '?']).map_or(out.len(), |i| scheme_end + i);
-    if let Some(at) = out[scheme_end..authority_end].rfind('@').map(|i| scheme_end + i)
-        && let Some(colon) = out[scheme_end..at].find(':').map(|i| scheme_end + i)
-    {
-        out.replace_range(colon + 1..at, "***");
+    // The user-info ends at the last '@' before the path: a password may hold '@'
+    // (and '?', which libpq takes as part of it: only '@' or '/' end the user-info).
+    let authority_end = out[scheme_end..].find('/').map_or(out.len(), |i| scheme_end + i);
+    let mut host_start = scheme_end;
+    if let Some(at) = out[scheme_end..authority_end].rfind('@').map(|i| scheme_end + i) {
+        if let Some(colon) = out[scheme_end..at].find(':').map(|i| scheme_end + i) {
+            out.replace_range(colon + 1..at, "***");
+        }
+        host_start = out[scheme_end..].find('@').map_or(scheme_end, |i| scheme_end + i + 1);
     }
-    if let Some(query) = out.find('?') {
+    if let Some(query) = out[host_start..].find('?').map(|i| host_start + i) {
         let (head, params) = out.split_at(query + 1);
+        // libpq decodes %XX in a key as in a value: `pass%77ord` is `password`.
+        let hidden = |p: &str| percent_decoded(p.split('=').next().unwrap_or(p)).eq_ignore_ascii_case("password");
         let params: Vec<String> = params
             .split('&')
-            .map(|p| if p.starts_with("password=") { "password=***".to_string() } else { p.to_string() })
+            .map(|p| if p.contains('=') && hidden(p) { "password=***".to_string() } else { p.to_string() })
             .collect();
         out = format!("{head}{}", params.join("&"));
     }
     out
+}
+
+/// `text` with each `%XX` turned into its byte (as libpq reads a URI's keys); a `%`
+/// not followed by two hex digits stays as it is.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A libpq `key=value` connection string (`host=db password=... dbname=app`), which
@@ -121,6 +148,12 @@ mod tests {
         assert_eq!(redacted("lmlang.db"), "lmlang.db");
         assert_eq!(redacted("host=db password=s3cret dbname=app"), "host=db password=*** dbname=app");
         assert_eq!(redacted("dir with spaces/a.db"), "dir with spaces/a.db");
+        // libpq ends the user-info only at '@' or '/', so a '?' there is the password's.
+        assert_eq!(redacted("postgres://root:pa?ss@127.0.0.1:5432/x"), "postgres://root:***@127.0.0.1:5432/x");
+        assert_eq!(redacted("postgres://root:pa?ss@db?sslmode=disable"), "postgres://root:***@db?sslmode=disable");
+        // It decodes %XX in keys: `pass%77ord` is `password`.
+        assert_eq!(redacted("postgres://root@db/x?pass%77ord=secret"), "postgres://root@db/x?password=***");
+        assert_eq!(redacted("postgres://root@db/x?PASSWORD=secret&a=b"), "postgres://root@db/x?password=***&a=b");
     }
 
     /// Every form libpq accepts: whitespace around `=`, tabs and newlines between

@@ -183,7 +183,14 @@ fn with_connect_timeout(url: &str, wait: Duration) -> String {
         return url.to_owned();
     }
     let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(2);
-    let separator = if url.contains('?') { '&' } else { '?' };
+    // A query begins at the first '?' after the user-info, which only '@' or '/' ends
+    // (libpq's reading): a '?' in a password is not one.
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let host = match rest.find(['@', '/']) {
+        Some(at) if rest.as_bytes()[at] == b'@' => &rest[at + 1..],
+        _ => rest,
+    };
+    let separator = if host.contains('?') { '&' } else { '?' };
     format!("{url}{separator}connect_timeout={seconds}")
 }
 
@@ -472,5 +479,7 @@ mod tests {
             "postgres://u@h/db?connect_timeout=5"
         );
         assert_eq!(with_connect_timeout("host=h dbname=db", wait), "host=h dbname=db");
+        // A '?' in the password begins no query (libpq ends the user-info at '@').
+        assert_eq!(with_connect_timeout("postgres://u:pa?ss@h/db", wait), "postgres://u:pa?ss@h/db?connect_timeout=11");
     }
 }
