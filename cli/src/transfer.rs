@@ -348,14 +348,11 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
     let stored_root = stored.hashes().program().to_hex();
     drop(stored);
     let file_root = g.hashes().program().to_hex();
-    if !force {
-        // A file of another revision is refused before anything else; one of the same
-        // revision must also come from this program (revisions are small numbers many
-        // programs share), which its recorded root tells.
-        if let Some(at) = origin.revision.filter(|&at| at != before) {
-            progress.finish();
-            return Err(moved(program, path, Some(at), before));
-        }
+    // A file of the stored revision must also come from this program (revisions are
+    // small numbers many programs share), which the root it recorded tells. A file of
+    // another revision is refused by the save itself, unless the program already
+    // holds what it holds (a save retried after its answer was lost, say).
+    if !force && origin.revision.is_none_or(|at| at == before) {
         check_root_unchanged(program, path, &origin, &file_root, &stored_root).inspect_err(|_| progress.finish())?;
     }
     progress.step(format!("saving {} nodes and {} edges over {program}", g.node_count(), g.edge_count()));
@@ -402,11 +399,11 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
     Ok(ExitCode::SUCCESS)
 }
 
-/// For a file that records no revision (written before exports did): refuses it when
-/// the stored root differs from the root it recorded, or when it recorded none this
-/// build can compare. (A file the program already equals changes nothing, whatever it
-/// recorded.) Roots miss an edit that leaves the root unchanged; export again to get
-/// a file that records its revision.
+/// Refuses a file whose recorded root differs from the stored root, or that recorded
+/// none this build can compare. (A file the program already equals changes nothing,
+/// whatever it recorded.) For a file without a revision (written before exports
+/// recorded it) this is the whole check, which misses an edit that leaves the root
+/// unchanged; for one with a revision it tells programs at the same revision apart.
 fn check_root_unchanged(
     program: &str,
     path: &Path,

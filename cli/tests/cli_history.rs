@@ -210,6 +210,23 @@ fn an_export_saves_again_after_a_save_even_beside_a_damaged_program() {
     }
 }
 
+/// A save run again with a file that still records the revision before it (the first
+/// run's answer was lost, or the file was copied before it was updated) finds the
+/// program already holding what the file holds: nothing to save, and no refusal.
+#[test]
+fn a_save_retried_with_the_file_as_it_was_saves_nothing_and_is_not_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "40", "--name", "a", "--seed", "1"]);
+    ok(d, &["export", "a", "-o", "a.json"]);
+    let text = std::fs::read_to_string(d.join("a.json")).unwrap();
+    let edited = cli_support::bump_an_integer_constant(&text);
+    std::fs::write(d.join("a.json"), &edited).unwrap();
+    std::fs::write(d.join("copy.json"), &edited).unwrap();
+    ok(d, &["save", "a", "a.json"]);
+    assert!(ok(d, &["save", "a", "copy.json"]).contains("already holds"));
+}
+
 /// `tag P NAME` names the program's current revision. It used to name the newest
 /// history entry, which after a commit made with recording off is an older state,
 /// one that `diff` and `checkout` then could not read back either.
