@@ -10,16 +10,11 @@ use petgraph::visit::{EdgeFiltered, EdgeRef, IntoEdgeReferences, NodeIndexable};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Reports the name of a module, function or named type that breaks `rule` (see
-/// `check_name`), saying what a valid name is so the reader knows what to rename it to.
+/// `check_name`), in the words of `GraphError::InvalidName`, which say what a valid
+/// name is.
 fn check_entity_name(out: &mut Vec<Violation>, e: Entity, name: &str, rule: NameRule) {
-    if super::edit::check_name_by(name, rule).is_err() {
-        out.push(Violation::new(
-            e,
-            format!(
-                "invalid name {name:?}: names are non-empty, contain no NUL or \"::\", and neither begin nor end \
-                 with ':' (paths must stay unambiguous); rename it"
-            ),
-        ));
+    if let Err(invalid) = super::edit::check_name_by(name, rule) {
+        out.push(Violation::new(e, invalid.to_string()));
     }
 }
 
