@@ -14,8 +14,14 @@ use std::path::Path;
 /// A service's migrations: one older and one newer than every migration of this crate.
 const HOST_MIGRATIONS: EmbeddedMigrations = embed_migrations!("tests/fixtures/host_migrations");
 
+/// The service's own connection, with a busy timeout as a service sets one: the
+/// store's checkpoint thread may briefly hold the WAL while it empties it, and a
+/// connection without one gets "database is locked" (a CI run failed so).
 fn connect(path: &Path) -> SqliteConnection {
-    SqliteConnection::establish(path.to_str().expect("UTF-8 path")).expect("connection")
+    use diesel::connection::SimpleConnection;
+    let mut conn = SqliteConnection::establish(path.to_str().expect("UTF-8 path")).expect("connection");
+    conn.batch_execute("PRAGMA busy_timeout = 5000").expect("busy timeout");
+    conn
 }
 
 fn our_newest() -> i64 {
