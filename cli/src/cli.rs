@@ -28,8 +28,17 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Store a hand-written sample and a generated 10k-node program, reload and check both.
-    #[command(after_help = "Example: lmstore demo\nRunning it again replaces the two demo programs.")]
-    Demo,
+    #[command(
+        after_help = "Example: lmstore demo\nRunning it again keeps the two demo programs when they are as the demo stores \
+                            them; a program named sample or generated-10k that holds anything else (edited since, or \
+                            yours) is left as it is and the demo stops, unless --force."
+    )]
+    Demo {
+        /// Replace a program named `sample` or `generated-10k` that holds anything else
+        /// than the demo's (its history goes with it).
+        #[arg(long)]
+        force: bool,
+    },
     /// Store a synthetic program from the benchmark generator.
     #[command(after_help = "Example: lmstore generate --nodes 100000 --name big --seed 7 --gaps")]
     Generate {

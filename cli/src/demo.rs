@@ -182,25 +182,51 @@ fn clear_dead_staging(store: &Db, name: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What the demo did with one of its programs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    /// The name was free: stored under it.
+    New,
+    /// A program of that name already held exactly the demo's: left as it was.
+    Kept,
+    /// `--force`: a program of that name was replaced.
+    Replaced,
+}
+
 /// Stores `g` as `name` and checks that it reads back equal. A name still free takes
-/// the program at once; a program already there is replaced only once the new one is
-/// stored and checked (see [`replace`]).
-fn store_and_check(store: &Db, name: &str, g: &ProgramGraph) -> Result<ProgramId, Failure> {
+/// the program at once. A program already there that holds exactly `g` (an earlier
+/// demo's) is kept with its history; one that holds anything else (the demo's sample
+/// edited since, or a program of the user's that happens to have the name) is never
+/// deleted unless `force`, and then only once the new one is stored and checked (see
+/// [`replace`]).
+fn store_and_check(store: &Db, name: &str, g: &ProgramGraph, force: bool) -> Result<Stored, Failure> {
     clear_dead_staging(store, name)?;
     if let Err(StorageError::ProgramNotFound(_)) = store.find_program(name) {
         match store.insert_program(name, g) {
             Ok(id) => {
                 return match read_back_problem(store, id, g)? {
-                    None => Ok(id),
+                    None => Ok(Stored::New),
                     Some(problem) => Err(Failure(format!("{name}: {problem}"))),
                 };
             }
-            // Another process stored one meanwhile: replace it.
+            // Another process stored one meanwhile: look at it as at any other.
             Err(StorageError::DuplicateProgramName(_)) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    replace(store, name, g)
+    if force {
+        return replace(store, name, g).map(|_| Stored::Replaced);
+    }
+    let old = store.find_program(name)?;
+    let differs = match read_back_problem(store, old, g) {
+        Ok(None) => return Ok(Stored::Kept),
+        Ok(Some(_)) => "holds something else than the demo's (edited since, or not the demo's)".to_string(),
+        Err(Failure(e)) => format!("could not be read ({e})"),
+    };
+    Err(Failure(format!(
+        "a program named {name:?} is already stored and {differs}; it is left as it is. \
+         `lmstore demo --force` replaces it (its history goes with it), or give the demo another database with --db"
+    )))
 }
 
 /// What is wrong with the program `id` as read back, if it differs from `g`.
@@ -254,30 +280,32 @@ fn process_alive(pid: u32) -> bool {
     probed == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
-pub fn demo(store: &Db, db: &Path) -> CmdResult {
+pub fn demo(store: &Db, db: &Path, force: bool) -> CmdResult {
     let progress = Progress::steps(3);
     progress.step("storing the sample");
     let sample = sample_program().map_err(|e| Failure(format!("building the sample failed: {e}")))?;
-    store_and_check(store, SAMPLE, &sample)?;
+    let sample_stored = store_and_check(store, SAMPLE, &sample, force)?;
     progress.step("generating a 10k-node program");
     let generated = synthesize(&SynthConfig { nodes: 10_000, seed: 1, gaps: true });
     progress.step("storing it and reading it back");
-    store_and_check(store, GENERATED, &generated)?;
+    let generated_stored = store_and_check(store, GENERATED, &generated, force)?;
     progress.finish();
     outln!("stored in {}:", crate::db::redacted(&db.to_string_lossy()))?;
     outln!(
-        "  {SAMPLE:<14} {:>6} nodes {:>6} edges {:>3} functions  root {}",
+        "  {SAMPLE:<14} {:>6} nodes {:>6} edges {:>3} functions  root {}{}",
         sample.node_count(),
         sample.edge_count(),
         sample.functions().count(),
-        &sample.hashes().program().to_hex()[..16]
+        &sample.hashes().program().to_hex()[..16],
+        note(sample_stored)
     )?;
     outln!(
-        "  {GENERATED:<14} {:>6} nodes {:>6} edges {:>3} functions  root {}",
+        "  {GENERATED:<14} {:>6} nodes {:>6} edges {:>3} functions  root {}{}",
         generated.node_count(),
         generated.edge_count(),
         generated.functions().count(),
-        &generated.hashes().program().to_hex()[..16]
+        &generated.hashes().program().to_hex()[..16],
+        note(generated_stored)
     )?;
     outln!("both reloaded equal to what was stored, with equal hashes.")?;
     outln!("\nnext, try:")?;
@@ -288,6 +316,15 @@ pub fn demo(store: &Db, db: &Path) -> CmdResult {
     outln!("  lmstore diff {SAMPLE} copy --nodes")?;
     outln!("  lmstore verify")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The end of a program's line in the demo's report.
+fn note(stored: Stored) -> &'static str {
+    match stored {
+        Stored::New => "",
+        Stored::Kept => "  (already stored: kept)",
+        Stored::Replaced => "  (replaced the program of that name)",
+    }
 }
 
 pub fn generate(store: &Db, nodes: usize, name: &str, seed: u64, gaps: bool) -> CmdResult {

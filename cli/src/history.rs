@@ -6,7 +6,7 @@ use crate::output::{Progress, escape_controls, outln, print_json, print_table};
 use crate::programs::{resolve, resolve_to_change};
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
-use lmlang_storage::store::{CommitKind, LogPage, ProgramId, Retention, StorageError};
+use lmlang_storage::store::{CommitKind, HistoryEntry, LogPage, ProgramId, Retention, StorageError};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -68,18 +68,31 @@ fn kind(k: CommitKind) -> String {
     }
 }
 
+/// One entry of `log --json`: the library's entry with the tags on its revision, as
+/// the table shows them.
+#[derive(serde::Serialize)]
+struct LogLine<'a> {
+    #[serde(flatten)]
+    entry: &'a HistoryEntry,
+    tags: Vec<&'a str>,
+}
+
 pub fn log(store: &Db, program: &str, page: LogPage, json: bool) -> CmdResult {
     let id = resolve(store, program)?;
     let entries = store.log(id, page)?;
+    let tags = store.tags(id)?;
+    let named = |revision: u64| -> Vec<&str> {
+        tags.iter().filter(|t| t.revision == revision).map(|t| t.name.as_str()).collect()
+    };
     if json {
-        print_json(&entries)?;
+        let lines: Vec<LogLine> = entries.iter().map(|entry| LogLine { entry, tags: named(entry.revision) }).collect();
+        print_json(&lines)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let tags = store.tags(id)?;
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| {
-            let named: Vec<&str> = tags.iter().filter(|t| t.revision == e.revision).map(|t| t.name.as_str()).collect();
+            let named = named(e.revision);
             vec![
                 e.revision.to_string(),
                 utc(e.committed_at),

@@ -192,7 +192,7 @@ fn run(cli: Cli) -> CmdResult {
         output::refuse_database_files(out, &cli.db)?;
     }
     match cli.command {
-        Command::Demo => demo::demo(&open()?, &cli.db),
+        Command::Demo { force } => demo::demo(&open()?, &cli.db, force),
         Command::Generate { nodes, name, seed, gaps } => demo::generate(&open()?, nodes, &name, seed, gaps),
         Command::List { json } => programs::list(&read()?, json),
         Command::Show { program, function, json } => programs::show(&read()?, &program, function.as_deref(), json),

@@ -316,6 +316,60 @@ fn an_unwritable_stdout_is_a_clean_failure() {
     }
 }
 
+/// `demo` never deletes a program it did not store: a program of the user's named
+/// `sample` (or the demo's sample edited since) stops it, untouched, until `--force`;
+/// an earlier demo's programs are kept as they are, history and ids included.
+#[test]
+fn a_demo_keeps_its_own_programs_and_replaces_another_only_when_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "20", "--name", "mine"]);
+    ok(d, &["export", "mine", "-o", "mine.json"]);
+    ok(d, &["import", "mine.json", "--name", "sample"]);
+    let before = json(d, &["hash", "sample", "--json"])["program"].clone();
+    let out = lmstore(d, &["demo"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"sample\" is already stored") && err.contains("--force"), "{err}");
+    assert_eq!(json(d, &["hash", "sample", "--json"])["program"], before, "the user's program is untouched");
+
+    let forced = ok(d, &["demo", "--force"]);
+    assert!(forced.contains("replaced"), "{forced}");
+    assert_ne!(json(d, &["hash", "sample", "--json"])["program"], before);
+    let id_of = |name: &str| {
+        let list = json(d, &["list", "--json"]);
+        list.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["id"].clone()
+    };
+    let (sample, generated) = (id_of("sample"), id_of("generated-10k"));
+    let again = ok(d, &["demo"]);
+    assert!(again.contains("kept") && again.contains("reloaded equal"), "{again}");
+    assert_eq!((id_of("sample"), id_of("generated-10k")), (sample, generated), "kept, not stored again");
+}
+
+/// The README's `show` example is what `show` prints for the demo's sample (the lines
+/// it elides aside): its root hash, its node and edge lines.
+#[test]
+fn the_readme_show_example_is_what_show_prints() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = readme.find("$ lmstore show sample --function main\n").expect("the example");
+    let block = &readme[start..];
+    let block = &block[..block.find("\n\n$ ").expect("the example's end")];
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let shown = ok(d, &["show", "sample", "--function", "main"]);
+    let mut checked = 0;
+    for line in block.lines().skip(1).map(str::trim_end) {
+        if line.trim().is_empty() || line.trim() == "..." {
+            continue;
+        }
+        let expected = line.split_once("...").map_or(line, |(head, _)| head);
+        assert!(shown.lines().any(|l| l.starts_with(expected)), "README line {line:?} is not printed:\n{shown}");
+        checked += 1;
+    }
+    assert!(checked > 10, "{block}");
+}
+
 /// A demo killed half-way leaves its program under a staging name; the next demo
 /// deletes staging programs of processes that no longer run.
 #[test]

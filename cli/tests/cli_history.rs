@@ -33,6 +33,11 @@ fn history_commands_walk_a_program_back_and_forth() {
 
     ok(d, &["tag", "sample", "start", "--revision", "1"]);
     assert!(ok(d, &["tag", "sample"]).contains("start"));
+    // A script reads the tags from `log --json` as a person reads them from the table.
+    let tagged = json(d, &["log", "sample", "--json"]);
+    let tags_at = |r: u64| tagged.as_array().unwrap().iter().find(|e| e["revision"] == r).unwrap()["tags"].clone();
+    assert_eq!(tags_at(1), serde_json::json!(["start"]), "{tagged}");
+    assert_eq!(tags_at(3), serde_json::json!([]), "{tagged}");
     let undo = ok(d, &["undo", "sample", "-m", "back"]);
     assert!(undo.contains("undo 3") && undo.contains("revision 4"), "{undo}");
     let redo = ok(d, &["redo", "sample"]);

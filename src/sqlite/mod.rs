@@ -6,9 +6,12 @@
 //!
 //! # Schema (`migrations/sqlite/`, generated into `crate::schema`)
 //!
-//! A `programs` table (name unique, revision, the next ids so ids survive a reload,
-//! counts for listings) and one table per stored entity: `modules`, `types`,
-//! `functions`, `compute_nodes`, `flow_edges`, `semantic_nodes`, `semantic_edges`. Every
+//! Every table's name begins with `lmlang_`, so the store's tables sit beside a
+//! service's own. `lmlang_programs` (revision, the next ids so ids survive a reload,
+//! counts for listings), `lmlang_program_names` (each program's unique name) and one
+//! table per stored entity: `lmlang_modules`, `lmlang_types`, `lmlang_functions`,
+//! `lmlang_compute_nodes`, `lmlang_flow_edges`, `lmlang_semantic_nodes`,
+//! `lmlang_semantic_edges`; history in `lmlang_history` and `lmlang_history_tags`. Every
 //! table is keyed by program id first and deleted with its program (`ON DELETE
 //! CASCADE`); foreign keys inside a program guard node owners, call targets, edge
 //! endpoints, module parents, named types' modules and entry nodes (the cycle between
@@ -33,7 +36,7 @@
 //!   foreign-key checks of every node deletion). The migration writes representative
 //!   `sqlite_stat1` rows; `ANALYZE` on real data keeps the same shape.
 //! - **Small integer codes** for the op of a node and its one small operand (the
-//!   `op_kinds` table names the codes for SQL readers); an edge's `kind` is a VIRTUAL
+//!   `lmlang_op_kinds` table names the codes for SQL readers); an edge's `kind` is a VIRTUAL
 //!   generated column (computed from `value_type`, costing no space). TEXT enums with
 //!   CHECK constraints elsewhere. Both keep rows small: about 150 bytes a node with its
 //!   1.76 edges, of which about 13 % is free space SQLite leaves in index pages filled

@@ -46,9 +46,9 @@ pub enum DatabaseErrorKind {
     /// The connection was closed under the operation.
     ConnectionLost,
     /// The database could not be opened, and waiting will not change that: for SQLite a
-    /// missing directory, no permission, a path that is no regular file, a read-only
-    /// open of a file that does not exist, or a WAL file whose shared-memory file cannot
-    /// be made; for PostgreSQL a malformed URL, or a server that refuses its password or
+    /// missing directory, no permission, a path that is no regular file, or a WAL file
+    /// whose shared-memory file cannot be made (a read-only open of a file that does
+    /// not exist is [`StorageError::Io`] with `NotFound`, so a caller can tell it apart); for PostgreSQL a malformed URL, or a server that refuses its password or
     /// host (`pg_hba.conf`) at once, or its database or role after the pool's wait.
     CannotOpen,
     /// The database refused the statement to this role (PostgreSQL's
@@ -234,7 +234,8 @@ pub enum StorageError {
     },
     /// A tag name must be non-empty, at most [`MAX_NAME_BYTES`](crate::store::MAX_NAME_BYTES)
     /// long, free of NUL and `@` (which `lmstore` uses to name a revision,
-    /// `PROGRAM@TAG`), and not a number (which names the revision itself).
+    /// `PROGRAM@TAG`), and not a number (which names the revision itself; digits too
+    /// many for a revision are refused too, since `lmstore` reads any digits as one).
     #[error(
         "invalid tag name {0:?}: it must be non-empty, at most 1024 bytes, not a number, and contain no NUL or '@'"
     )]

@@ -309,7 +309,7 @@ pub fn tags_name_revisions(store: &dyn ProgramHistory) {
     assert!(matches!(store.tagged(p, "nope"), Err(StorageError::TagNotFound { .. })));
     let too_long = "é".repeat(lmlang_storage::store::MAX_NAME_BYTES / 2 + 1);
     store.tag(p, &"t".repeat(lmlang_storage::store::MAX_NAME_BYTES), 1).unwrap();
-    for bad in ["", "a@b", "nul\0", "7", "+2", too_long.as_str()] {
+    for bad in ["", "a@b", "nul\0", "7", "+2", "99999999999999999999", too_long.as_str()] {
         assert!(matches!(store.tag(p, bad, 1), Err(StorageError::InvalidTagName(_))), "{bad:?}");
         // No tag can have an empty name or a NUL, on every backend alike (PostgreSQL
         // refused the NUL with an error of its own); names an older build allowed

@@ -406,12 +406,15 @@ impl<B: Backend> Store<B> {
     }
 
     fn check_tag_name(name: &str) -> StorageResult<()> {
-        // A name that reads as a number would be taken for a revision (`PROGRAM@2`).
+        // A name that reads as a number would be taken for a revision (`PROGRAM@2`),
+        // digits too many for a revision included: `lmstore` reads any run of digits
+        // as a revision number, so such a tag could never be named again.
+        let number = name.bytes().all(|b| b.is_ascii_digit()) || name.parse::<u64>().is_ok();
         if name.is_empty()
             || name.contains('\0')
             || name.contains('@')
             || name.len() > crate::store::MAX_NAME_BYTES
-            || name.parse::<u64>().is_ok()
+            || number
         {
             Err(StorageError::InvalidTagName(name.to_string()))
         } else {
