@@ -252,3 +252,85 @@ fn run_migrations_puts_the_hosts_file_in_wal_mode() {
     let mut memory = SqliteConnection::establish(":memory:").expect("connection");
     assert!(!sqlite::run_migrations(&mut memory).expect("migrations").is_empty());
 }
+
+fn count(conn: &mut SqliteConnection, query: &str) -> i64 {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!("({query})")))
+        .get_result(conn)
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+}
+
+/// A service's view on `lmlang_programs`, made before the store's tables exist (SQLite
+/// allows that, and migrations run in either order), survives the store's migrations,
+/// through `run_migrations` and through Diesel's plain harness (as the diesel CLI runs
+/// them), and reads the programs stored after. The names migration rebuilds the table,
+/// and its rename used to fail on the view, so the store could never be opened.
+#[test]
+fn a_services_view_on_the_programs_made_first_survives_the_migrations() {
+    for plain_harness in [false, true] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("view.db");
+        let mut conn = connect(&db);
+        conn.batch_execute(
+            "CREATE VIEW service_revisions AS SELECT p.id AS program, p.revision AS revision FROM lmlang_programs p",
+        )
+        .expect("the service's view");
+        if plain_harness {
+            conn.run_pending_migrations(MIGRATIONS).expect("Diesel's harness migrates beside the view");
+        } else {
+            sqlite::run_migrations(&mut conn).expect("run_migrations migrates beside the view");
+        }
+        let store = SqliteStore::open(&db).expect("the store opens");
+        store.insert_program("app", &ProgramGraph::new("app")).expect("insert");
+        store.insert_program("lib", &ProgramGraph::new("lib")).expect("insert");
+        assert_eq!(count(&mut conn, "SELECT count(*) FROM service_revisions"), 2, "plain harness: {plain_harness}");
+    }
+}
+
+/// Upgrading a store of the schema before program names moved out of
+/// `lmlang_programs` rebuilds that table, and `DROP TABLE` takes its triggers and
+/// indexes along. A service's own are made again on the new table by `run_migrations`
+/// (the trigger still fires); Diesel's plain harness, which cannot, refuses the step
+/// and changes nothing, instead of dropping them without a word.
+#[test]
+fn upgrading_keeps_a_services_trigger_and_index_on_the_programs() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema/v202612031400000000.db");
+    let service = "CREATE TABLE audit (note TEXT NOT NULL, program_id BIGINT NOT NULL);
+        CREATE TRIGGER audit_program_delete AFTER DELETE ON lmlang_programs
+        BEGIN INSERT INTO audit (note, program_id) VALUES ('deleted', OLD.id); END;
+        CREATE INDEX service_programs_by_update ON lmlang_programs (updated_at);";
+    let objects =
+        "SELECT count(*) FROM sqlite_schema WHERE name IN ('audit_program_delete', 'service_programs_by_update')";
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let refused = dir.path().join("refused.db");
+    std::fs::copy(&fixture, &refused).expect("copy of the fixture");
+    let mut conn = connect(&refused);
+    conn.batch_execute(service).expect("the service's objects");
+    let before = {
+        // `programs_of` opens a store, which migrates: on a copy.
+        let reference = dir.path().join("reference.db");
+        std::fs::copy(&fixture, &reference).expect("second copy");
+        programs_of(&reference)
+    };
+    let err = conn.run_pending_migrations(MIGRATIONS).expect_err("the plain harness cannot keep them");
+    assert!(err.to_string().contains("drop_the_triggers_and_indexes_on_lmlang_programs_first"), "{err}");
+    drop(conn);
+    let mut conn = connect(&refused);
+    assert_eq!(count(&mut conn, objects), 2, "nothing dropped");
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM pragma_table_info('lmlang_programs') WHERE name = 'name'"), 1);
+    assert!(count(&mut conn, "SELECT count(*) FROM lmlang_compute_nodes") > 0, "no row cascaded away");
+    drop(conn);
+    assert_eq!(programs_of(&refused), before, "and the store's own upgrade then keeps the programs");
+
+    let kept = dir.path().join("kept.db");
+    std::fs::copy(&fixture, &kept).expect("copy of the fixture");
+    let mut conn = connect(&kept);
+    conn.batch_execute(service).expect("the service's objects");
+    sqlite::run_migrations(&mut conn).expect("run_migrations sets them aside and makes them again");
+    assert_eq!(count(&mut conn, objects), 2, "both made again");
+    assert_eq!(sqlite::schema_version(&mut conn).expect("version"), our_newest());
+    let store = SqliteStore::open(&kept).expect("open");
+    let victim = store.list_programs().expect("list")[0].id;
+    store.delete_program(victim).expect("delete");
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM audit"), 1, "the service's trigger still fires");
+}

@@ -203,6 +203,58 @@ fn prefix_first_schema(conn: &mut SqliteConnection) -> StorageResult<()> {
     conn.batch_execute(include_str!("first_schema_prefix.sql")).map_err(classify)
 }
 
+/// The migration that rebuilds `lmlang_programs` (SQLite cannot drop its `name`
+/// column, which is UNIQUE), as Diesel records it.
+const PROGRAM_NAMES: &str = "202612031700000000";
+
+#[derive(QueryableByName)]
+struct SchemaObject {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    kind: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    sql: String,
+}
+
+/// A service's triggers and indexes on `lmlang_programs`, dropped before the
+/// [`PROGRAM_NAMES`] migration rebuilds that table (which would drop them without a
+/// word; the migration itself refuses while any exist, for the diesel CLI) and made
+/// again by [`restore_service_objects`] in the same transaction. The table has none of
+/// this crate's own but its UNIQUE constraint's, which has no SQL.
+fn set_aside_service_objects(conn: &mut SqliteConnection) -> StorageResult<Vec<SchemaObject>> {
+    if !table_exists(conn, "lmlang_programs")? || own_versions(conn)?.iter().any(|v| v == PROGRAM_NAMES) {
+        return Ok(Vec::new());
+    }
+    let objects: Vec<SchemaObject> = diesel::sql_query(
+        "SELECT type AS kind, name, sql FROM sqlite_schema \
+         WHERE tbl_name = 'lmlang_programs' AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY rowid",
+    )
+    .load(conn)
+    .map_err(classify)?;
+    for object in &objects {
+        let quoted = object.name.replace('"', "\"\"");
+        conn.batch_execute(&format!("DROP {} \"{quoted}\"", object.kind.to_uppercase())).map_err(classify)?;
+    }
+    Ok(objects)
+}
+
+/// Makes the objects [`set_aside_service_objects`] dropped again, on the rebuilt
+/// table. One that no longer fits it (an index on the `name` column the migration moves
+/// to `lmlang_program_names`) fails the whole run, which then changes nothing.
+fn restore_service_objects(conn: &mut SqliteConnection, objects: &[SchemaObject]) -> StorageResult<()> {
+    for object in objects {
+        conn.batch_execute(&object.sql).map_err(|e| {
+            StorageError::Migration(format!(
+                "the {} {:?} on lmlang_programs (not this crate's) cannot be made again after the program_names \
+                 migration rebuilds that table: {e}; nothing was changed. Drop it, migrate, and make it anew",
+                object.kind, object.name
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 /// The first migration's version as Diesel records it.
 const FIRST_SCHEMA: &str = "202611250555450000";
 
@@ -248,10 +300,12 @@ fn migrate_untimed(conn: &mut SqliteConnection, span: &Span) -> StorageResult<Ve
             return Ok(Vec::new());
         }
         prefix_first_schema(c)?;
+        let set_aside = set_aside_service_objects(c)?;
         let applied = c
             .run_pending_migrations(MIGRATIONS)
             .map(|versions| versions.iter().map(|v| v.to_string()).collect::<Vec<_>>())
             .map_err(|e| StorageError::Migration(e.to_string()))?;
+        restore_service_objects(c, &set_aside)?;
         let problems = foreign_key_problems(c)?;
         if let Some(first) = problems.first() {
             return Err(StorageError::Migration(format!(

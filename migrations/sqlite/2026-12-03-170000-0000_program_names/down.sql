@@ -9,6 +9,17 @@ INSERT INTO temp.lmlang_migration_guard SELECT foreign_keys FROM pragma_foreign_
     WHERE EXISTS (SELECT 1 FROM lmlang_programs);
 DROP TABLE temp.lmlang_migration_guard;
 
+-- DROP TABLE lmlang_programs below takes every trigger and index on it along. A
+-- service's own would be lost without a word, so the step refuses while there are any:
+-- lmlang_storage::sqlite::run_migrations sets them aside and makes them again on the
+-- new table; through the diesel CLI, drop them first and create them again after.
+CREATE TEMP TABLE lmlang_migration_objects (
+    objects INTEGER CONSTRAINT drop_the_triggers_and_indexes_on_lmlang_programs_first CHECK (objects = 0)
+);
+INSERT INTO temp.lmlang_migration_objects SELECT count(*) FROM sqlite_schema
+    WHERE tbl_name = 'lmlang_programs' AND type IN ('index', 'trigger') AND sql IS NOT NULL;
+DROP TABLE temp.lmlang_migration_objects;
+
 CREATE TABLE lmlang_programs_rebuilt (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     name TEXT NOT NULL UNIQUE CHECK (length(name) > 0),
@@ -35,8 +46,11 @@ FROM lmlang_programs p JOIN lmlang_program_names n ON n.program_id = p.id;
 CREATE TEMP TABLE lmlang_program_sequence AS
     SELECT seq FROM sqlite_sequence WHERE name = 'lmlang_programs';
 DROP TABLE lmlang_program_names;
+-- See up.sql: a service's view on lmlang_programs would fail the rename.
+PRAGMA legacy_alter_table = ON;
 DROP TABLE lmlang_programs;
 ALTER TABLE lmlang_programs_rebuilt RENAME TO lmlang_programs;
+PRAGMA legacy_alter_table = OFF;
 DELETE FROM sqlite_sequence WHERE name = 'lmlang_programs';
 INSERT INTO sqlite_sequence (name, seq) SELECT 'lmlang_programs', seq FROM temp.lmlang_program_sequence;
 DROP TABLE temp.lmlang_program_sequence;

@@ -23,6 +23,17 @@ INSERT INTO temp.lmlang_migration_guard SELECT foreign_keys FROM pragma_foreign_
     WHERE EXISTS (SELECT 1 FROM lmlang_programs);
 DROP TABLE temp.lmlang_migration_guard;
 
+-- DROP TABLE lmlang_programs below takes every trigger and index on it along. A
+-- service's own would be lost without a word, so the step refuses while there are any:
+-- lmlang_storage::sqlite::run_migrations sets them aside and makes them again on the
+-- new table; through the diesel CLI, drop them first and create them again after.
+CREATE TEMP TABLE lmlang_migration_objects (
+    objects INTEGER CONSTRAINT drop_the_triggers_and_indexes_on_lmlang_programs_first CHECK (objects = 0)
+);
+INSERT INTO temp.lmlang_migration_objects SELECT count(*) FROM sqlite_schema
+    WHERE tbl_name = 'lmlang_programs' AND type IN ('index', 'trigger') AND sql IS NOT NULL;
+DROP TABLE temp.lmlang_migration_objects;
+
 CREATE TABLE lmlang_program_names (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
     program_id BIGINT NOT NULL UNIQUE REFERENCES lmlang_programs (id) ON DELETE CASCADE
@@ -57,8 +68,15 @@ FROM lmlang_programs;
 -- may be past the highest id left (deleted programs).
 CREATE TEMP TABLE lmlang_program_sequence AS
     SELECT seq FROM sqlite_sequence WHERE name = 'lmlang_programs';
+-- With legacy_alter_table off (SQLite's default), the rename checks every view and
+-- trigger of the schema, and a service's view on lmlang_programs (possible even before
+-- this crate's tables existed) names a table that, between these two statements, does
+-- not: the rename would fail. Legacy renaming checks none of them; the view then reads
+-- the new table by its name. (The pragma is SQLite's default again after.)
+PRAGMA legacy_alter_table = ON;
 DROP TABLE lmlang_programs;
 ALTER TABLE lmlang_programs_rebuilt RENAME TO lmlang_programs;
+PRAGMA legacy_alter_table = OFF;
 DELETE FROM sqlite_sequence WHERE name = 'lmlang_programs';
 INSERT INTO sqlite_sequence (name, seq) SELECT 'lmlang_programs', seq FROM temp.lmlang_program_sequence;
 DROP TABLE temp.lmlang_program_sequence;
