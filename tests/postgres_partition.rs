@@ -340,3 +340,123 @@ fn a_bulk_save_on_partitions_checks_its_keys_on_one_generic_plan() {
         .expect("the host's transaction");
     assert_eq!(locked, 4, "the node look-ups of the edges' checks ran on a generic plan");
 }
+
+/// What a service may put on the store's tables that the rebuild cannot carry over
+/// (PostgreSQL allows no exclusion constraint on a partitioned table; column grants,
+/// statistics objects and triggers it does not copy) is refused, naming the object,
+/// and nothing changes: these used to go with the old tables without a word.
+#[test]
+fn what_the_rebuild_cannot_carry_over_is_refused_and_nothing_changes() {
+    let cases = [
+        (
+            "svc_one_tag_per_revision",
+            "ALTER TABLE lmlang_history_tags ADD CONSTRAINT svc_one_tag_per_revision \
+             EXCLUDE USING btree (program_id WITH =, revision WITH =)",
+            "SELECT count(*) AS n FROM pg_constraint WHERE conname = 'svc_one_tag_per_revision'",
+        ),
+        (
+            "privileges on column revision",
+            "GRANT SELECT (id, revision) ON lmlang_programs TO PUBLIC",
+            "SELECT count(*) AS n FROM pg_attribute WHERE attrelid = 'lmlang_programs'::regclass AND attacl IS NOT NULL",
+        ),
+        (
+            "svc_node_stats",
+            "CREATE STATISTICS svc_node_stats ON op, owner_id FROM lmlang_compute_nodes",
+            "SELECT count(*) AS n FROM pg_statistic_ext WHERE stxname = 'svc_node_stats'",
+        ),
+        (
+            "svc_touch",
+            "CREATE FUNCTION svc_touch() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'; \
+             CREATE TRIGGER svc_touch BEFORE UPDATE ON lmlang_programs FOR EACH ROW EXECUTE FUNCTION svc_touch()",
+            "SELECT count(*) AS n FROM pg_trigger WHERE tgname = 'svc_touch'",
+        ),
+    ];
+    for (named, service, present) in cases {
+        let Some(schema) = pg_support::TestSchema::new() else { return };
+        let store = schema.store();
+        let id = store.insert_program("kept", &generate(&SynthConfig::new(100))).expect("insert");
+        let mut conn = schema.connection();
+        conn.batch_execute(service).expect("the service's object");
+        match store.partition_by_program(4) {
+            Err(StorageError::Migration(why)) => assert!(why.contains(named) && why.contains("nothing"), "{why}"),
+            other => panic!("{named}: {other:?}"),
+        }
+        assert_eq!(postgres::partition_count(&mut conn).expect("count"), 0, "{named}");
+        assert!(count(&mut conn, present) > 0, "{named} is still there");
+        assert_eq!(store.load_program(id).expect("load").node_count(), 100);
+    }
+}
+
+/// The rebuilt tables keep their owner (a rebuild run by a superuser or another role
+/// used to leave them, their partitions and the id sequence owned by that role, which
+/// locked the owner's services out), the comments on the tables and on the indexes
+/// and keys made again from their definitions, and per-column statistics targets.
+#[test]
+fn owners_comments_and_statistics_targets_survive_partitioning() {
+    let Some(schema) = pg_support::TestSchema::new() else { return };
+    let store = schema.store();
+    let id = store.insert_program("owned", &generate(&SynthConfig::new(100))).expect("insert");
+    let mut conn = schema.connection();
+    let owner = format!("{}_owner", schema.name);
+    let tables = "SELECT c.relname::text AS name FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace \
+                  AND c.relkind IN ('r', 'p', 'S') AND c.relname LIKE 'lmlang%' ORDER BY 1";
+    let mut setup = format!("CREATE ROLE {owner} NOLOGIN; GRANT USAGE ON SCHEMA {} TO {owner};", schema.name);
+    for t in diesel::sql_query(tables).load::<Name>(&mut conn).expect("tables") {
+        if !t.name.ends_with("_seq") {
+            setup += &format!("ALTER TABLE {} OWNER TO {owner};", t.name);
+        }
+    }
+    setup += "COMMENT ON TABLE lmlang_programs IS 'svc: the program catalog';
+        CREATE INDEX svc_nodes_by_payload ON lmlang_compute_nodes (program_id, payload);
+        COMMENT ON INDEX svc_nodes_by_payload IS 'svc: payload look-ups';
+        CREATE TABLE svc_notes (program_id BIGINT NOT NULL, note TEXT,
+            CONSTRAINT svc_notes_program_fk FOREIGN KEY (program_id) REFERENCES lmlang_programs (id) ON DELETE CASCADE);
+        COMMENT ON CONSTRAINT svc_notes_program_fk ON svc_notes IS 'svc: notes go with their program';
+        ALTER TABLE lmlang_compute_nodes ALTER COLUMN op SET STATISTICS 1000;";
+    conn.batch_execute(&setup).expect("the service's setup");
+
+    store.partition_by_program(4).expect("partitioned");
+    assert_eq!(postgres::partition_count(&mut conn).expect("count"), 4);
+    let not_owned = count(
+        &mut conn,
+        &format!(
+            "SELECT count(*) AS n FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace \
+             AND c.relkind IN ('r', 'p', 'S') AND c.relname LIKE 'lmlang%' AND c.relowner <> '{owner}'::regrole"
+        ),
+    );
+    assert_eq!(not_owned, 0, "every table, partition and the id sequence is the owner's");
+    let kept = |conn: &mut PgConnection, sql: &str| count(conn, &format!("SELECT ({sql})::INT4::INT8 AS n"));
+    assert_eq!(
+        kept(&mut conn, "obj_description('lmlang_programs'::regclass, 'pg_class') = 'svc: the program catalog'"),
+        1
+    );
+    assert_eq!(
+        kept(&mut conn, "obj_description('svc_nodes_by_payload'::regclass, 'pg_class') = 'svc: payload look-ups'"),
+        1
+    );
+    assert_eq!(
+        kept(
+            &mut conn,
+            "SELECT obj_description(oid, 'pg_constraint') = 'svc: notes go with their program' \
+             FROM pg_constraint WHERE conname = 'svc_notes_program_fk'"
+        ),
+        1
+    );
+    assert_eq!(
+        kept(
+            &mut conn,
+            "SELECT attstattarget FROM pg_attribute WHERE attrelid = 'lmlang_compute_nodes'::regclass AND attname = 'op'"
+        ),
+        1000
+    );
+    // The owner's services still work.
+    conn.batch_execute(&format!("SET ROLE {owner}")).expect("set role");
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM lmlang_compute_nodes"), 100);
+    conn.batch_execute("RESET ROLE").expect("reset role");
+    assert_eq!(store.load_program(id).expect("load").node_count(), 100);
+    drop(store);
+    conn.batch_execute(&format!(
+        "REASSIGN OWNED BY {owner} TO CURRENT_USER; DROP OWNED BY {owner}; DROP ROLE {owner};"
+    ))
+    .expect("drop the role");
+}

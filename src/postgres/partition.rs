@@ -9,8 +9,9 @@
 //!
 //! The rebuild is generic over the catalog: each table keeps its columns, defaults,
 //! identity, generated columns, checks, keys, indexes and foreign keys (the service's
-//! own foreign keys into the store's tables included), under the same names, and its
-//! rows. It runs in one transaction under the migrations' advisory lock, so it either
+//! own foreign keys into the store's tables included), under the same names, its
+//! owner, grants, comments and statistics targets, and its rows; what a service put on
+//! a table that the rebuild cannot carry over is refused before anything changes. It runs in one transaction under the migrations' advisory lock, so it either
 //! happens whole or not at all; it locks every table first, in the order the store's
 //! writers take them, and holds them while it copies them.
 
@@ -172,6 +173,37 @@ fn rebuild(conn: &mut PgConnection, partitions: u32) -> StorageResult<u64> {
     let all: Vec<&str> = lock_order().collect();
     conn.batch_execute(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", all.join(", "))).map_err(db)?;
     let tables = table_array();
+    // What a service may have put on the tables that the rebuild cannot carry over to
+    // partitioned ones (PostgreSQL refuses exclusion constraints there) or does not:
+    // refused, naming each, rather than dropped with the old tables without a word.
+    let uncarried: Vec<Column> = diesel::sql_query(format!(
+        "SELECT format('exclusion constraint %I on %s', conname, conrelid::regclass) AS name \
+           FROM pg_constraint WHERE contype = 'x' AND conrelid = ANY({tables}) \
+         UNION ALL SELECT format('privileges on column %I of %s', attname, attrelid::regclass) \
+           FROM pg_attribute WHERE attrelid = ANY({tables}) AND attacl IS NOT NULL \
+         UNION ALL SELECT format('statistics object %I on %s', stxname, stxrelid::regclass) \
+           FROM pg_statistic_ext WHERE stxrelid = ANY({tables}) \
+         UNION ALL SELECT format('trigger %I on %s', tgname, tgrelid::regclass) \
+           FROM pg_trigger WHERE tgrelid = ANY({tables}) AND NOT tgisinternal \
+         UNION ALL SELECT format('row security policy %I on %s', polname, polrelid::regclass) \
+           FROM pg_policy WHERE polrelid = ANY({tables}) \
+         UNION ALL SELECT format('row level security on %s', oid::regclass) \
+           FROM pg_class WHERE oid = ANY({tables}) AND relrowsecurity \
+         UNION ALL SELECT format('replica identity of %s', oid::regclass) \
+           FROM pg_class WHERE oid = ANY({tables}) AND relreplident <> 'd' \
+         UNION ALL SELECT format('publication %I of %s', p.pubname, r.prrelid::regclass) \
+           FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = ANY({tables})"
+    ))
+    .load(conn)
+    .map_err(db)?;
+    if !uncarried.is_empty() {
+        let list: Vec<&str> = uncarried.iter().map(|u| u.name.as_str()).collect();
+        return Err(refused(format!(
+            "the rebuild cannot carry over the {}; nothing was changed: drop them, partition, and make them \
+             again where PostgreSQL allows it on partitioned tables",
+            list.join(", ")
+        )));
+    }
     // Everything that names the tables, captured before they are renamed (definitions
     // then name the tables that replace them).
     let foreign_keys: Vec<Definition> = diesel::sql_query(format!(
@@ -210,6 +242,34 @@ fn rebuild(conn: &mut PgConnection, partitions: u32) -> StorageResult<u64> {
          WHERE (c.oid = ANY({tables}) \
                 OR c.oid = pg_get_serial_sequence('lmlang_programs', 'id')::regclass) \
            AND a.grantee <> c.relowner ORDER BY c.oid"
+    ))
+    .load(conn)
+    .map_err(db)?;
+    // What else the new tables must have as the old ones had it: their owners (a
+    // rebuild run by a superuser or another role must not lock the owner out), their
+    // comments and those of the constraints and indexes made again from their
+    // definitions, and per-column statistics targets. As statements, run last; an
+    // owner goes to each partition too (the sequence follows its table).
+    let owners: Vec<Definition> = diesel::sql_query(format!(
+        "SELECT relname::text AS owner, ''::text AS name, quote_ident(pg_get_userbyid(relowner)) AS def \
+         FROM pg_class WHERE oid = ANY({tables})"
+    ))
+    .load(conn)
+    .map_err(db)?;
+    let properties: Vec<Column> = diesel::sql_query(format!(
+        "SELECT format('COMMENT ON TABLE %I IS %L', c.relname, d.description) AS name \
+           FROM pg_class c JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass \
+           AND d.objsubid = 0 WHERE c.oid = ANY({tables}) \
+         UNION ALL SELECT format('COMMENT ON INDEX %s IS %L', i.indexrelid::regclass, d.description) \
+           FROM pg_index i JOIN pg_description d ON d.objoid = i.indexrelid \
+           AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0 WHERE i.indrelid = ANY({tables}) \
+         UNION ALL SELECT format('COMMENT ON CONSTRAINT %I ON %s IS %L', c.conname, c.conrelid::regclass, d.description) \
+           FROM pg_constraint c JOIN pg_description d ON d.objoid = c.oid \
+           AND d.classoid = 'pg_constraint'::regclass WHERE c.contype IN ('p', 'u', 'f') \
+           AND (c.conrelid = ANY({tables}) OR c.confrelid = ANY({tables})) \
+         UNION ALL SELECT format('ALTER TABLE %I ALTER COLUMN %I SET STATISTICS %s', c.relname, a.attname, \
+           a.attstattarget) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+           WHERE a.attrelid = ANY({tables}) AND a.attnum > 0 AND NOT a.attisdropped AND a.attstattarget >= 0"
     ))
     .load(conn)
     .map_err(db)?;
@@ -290,6 +350,15 @@ fn rebuild(conn: &mut PgConnection, partitions: u32) -> StorageResult<u64> {
         let object = if g.owner.is_empty() { new_sequence.clone() } else { Some(quote_identifier(&g.owner)) };
         if let Some(object) = object {
             sql += &format!("{};\n", g.def.replacen("%s", &object, 1));
+        }
+    }
+    for property in &properties {
+        sql += &format!("{};\n", property.name);
+    }
+    for o in &owners {
+        sql += &format!("ALTER TABLE {} OWNER TO {};\n", quote_identifier(&o.owner), o.def);
+        for k in 0..partitions {
+            sql += &format!("ALTER TABLE {} OWNER TO {};\n", quote_identifier(&format!("{}_p{k}", o.owner)), o.def);
         }
     }
     for (table, _) in partitioned_tables() {
