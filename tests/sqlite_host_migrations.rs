@@ -334,3 +334,33 @@ fn upgrading_keeps_a_services_trigger_and_index_on_the_programs() {
     store.delete_program(victim).expect("delete");
     assert_eq!(count(&mut conn, "SELECT count(*) FROM audit"), 1, "the service's trigger still fires");
 }
+
+/// Upgrading a store of the first schema (unprefixed names) moves the planner
+/// statistics of this crate's indexes to their `lmlang_` names, and leaves a service's
+/// own index's rows on its own name, even when that name looks like one of ours: they
+/// used to be moved to an index that does not exist.
+#[test]
+fn the_first_schema_upgrade_leaves_a_services_index_statistics_on_its_name() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema/v202611250555450000.db");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("first.db");
+    std::fs::copy(&fixture, &db).expect("copy of the fixture");
+    let mut conn = connect(&db);
+    conn.batch_execute("CREATE INDEX functions_by_name ON functions (name); ANALYZE;").expect("the service's index");
+    let stat = |conn: &mut SqliteConnection, idx: &str| {
+        count(conn, &format!("SELECT count(*) FROM sqlite_stat1 WHERE idx = '{idx}'"))
+    };
+    assert_eq!(stat(&mut conn, "functions_by_name"), 1);
+    sqlite::run_migrations(&mut conn).expect("upgrade");
+    assert_eq!(stat(&mut conn, "functions_by_name"), 1, "the service's index keeps its statistics");
+    assert_eq!(stat(&mut conn, "lmlang_functions_by_name"), 0, "no statistics for an index that does not exist");
+    assert_eq!(stat(&mut conn, "lmlang_functions_by_module"), 1, "ours follow their index");
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM sqlite_stat1 WHERE idx NOT IN (SELECT name FROM sqlite_schema WHERE type = 'index') AND idx IS NOT NULL AND idx <> tbl"
+        ),
+        0,
+        "every row names an index that exists"
+    );
+}

@@ -14,11 +14,16 @@
 -- Planner statistics follow the tables and indexes to their new names, first: a
 -- `DROP INDEX` below deletes the rows that still carry the index's old name. Only this
 -- crate's own indexes are renamed (each is the table itself, `TABLE_by_...` or an
--- automatic index); a service's own index on one of these tables keeps its rows.
+-- automatic index, named below); a service's own index on one of these tables keeps
+-- its rows and its name, even one named like ours (`functions_by_name`).
 UPDATE sqlite_stat1 SET
     tbl = 'lmlang_' || tbl,
     idx = CASE WHEN idx LIKE 'sqlite\_autoindex\_%' ESCAPE '\' THEN 'sqlite_autoindex_lmlang_' || substr(idx, 18)
-        WHEN idx = tbl OR idx LIKE tbl || '\_by\_%' ESCAPE '\' THEN 'lmlang_' || idx
+        WHEN idx = tbl OR idx IN (
+            'modules_by_parent', 'types_by_module', 'functions_by_module', 'functions_by_parent',
+            'functions_by_entry_node', 'compute_nodes_by_id', 'compute_nodes_by_type', 'compute_nodes_by_callee',
+            'flow_edges_by_source', 'flow_edges_by_target', 'flow_edges_by_type', 'semantic_edges_by_target'
+        ) THEN 'lmlang_' || idx
         ELSE idx END
     WHERE tbl IN (
         'programs', 'modules', 'types', 'functions', 'op_kinds', 'compute_nodes', 'flow_edges', 'semantic_nodes',
