@@ -1,7 +1,7 @@
 //! `postgres::run_migrations` as services starting together call it: inside their own
 //! transactions, beside their own Diesel migrations, while another session holds the
-//! migration lock, and on a search path that names no schema. Skipped without a server
-//! (see `pg_support`).
+//! migration lock, on a search path that names no schema, and on a store at an older
+//! schema beside a service's own objects. Skipped without a server (see `pg_support`).
 #![cfg(feature = "postgres")]
 
 #[path = "pg_support/mod.rs"]
@@ -9,8 +9,9 @@ mod pg_support;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
+use diesel_migrations::MigrationHarness;
 use lmlang_storage::postgres::{self, PgConfig, PgStore};
-use lmlang_storage::store::{DatabaseErrorKind, StorageError};
+use lmlang_storage::store::{DatabaseErrorKind, GraphStore, StorageError};
 use pg_support::TestSchema;
 use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::time::Duration;
@@ -149,4 +150,83 @@ fn a_search_path_naming_no_schema_is_refused_with_its_name() {
         Ok(_) => panic!("opened a store in a schema that does not exist"),
         Err(e) => panic!("unexpected error: {e:?}"),
     }
+}
+
+#[test]
+fn program_names_refuses_to_drop_a_services_index_check_and_statistics_on_the_name_column() {
+    let _serial = one_at_a_time();
+    let Some(schema) = TestSchema::new() else { return };
+    let mut conn = schema.connection();
+    // A store at schema 202612031400000000 (the first two migrations), holding programs.
+    for _ in 0..2 {
+        conn.run_next_migration(postgres::MIGRATIONS).expect("an older migration");
+    }
+    conn.batch_execute(
+        "INSERT INTO lmlang_programs (name, format_version, revision, next_node_id, next_edge_id, \
+         next_function_id, next_module_id, next_type_id, module_count, function_count, node_count, \
+         edge_count, created_at, updated_at) \
+         VALUES ('alpha', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1), ('beta', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2)",
+    )
+    .expect("programs");
+    // The service's own objects on the column that moves: DROP COLUMN would drop them all
+    // without a word.
+    let service = "CREATE INDEX svc_programs_by_updated ON lmlang_programs (updated_at, name); \
+         ALTER TABLE lmlang_programs ADD CONSTRAINT svc_fresh_names CHECK (name <> 'scratch' OR revision < 1000); \
+         CREATE STATISTICS svc_prog_stats ON name, updated_at FROM lmlang_programs";
+    conn.batch_execute(service).expect("the service's objects");
+    let count = |conn: &mut PgConnection, query: &str| -> i64 {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!("({query})")))
+            .get_result(conn)
+            .expect(query)
+    };
+    let unchanged = |conn: &mut PgConnection| {
+        assert_eq!(count(conn, "SELECT count(*) FROM lmlang_programs WHERE name IN ('alpha', 'beta')"), 2);
+        assert_eq!(
+            count(conn, "SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass('svc_programs_by_updated')"),
+            1
+        );
+        assert_eq!(
+            count(
+                conn,
+                "SELECT count(*) FROM pg_constraint WHERE conrelid = 'lmlang_programs'::regclass AND conname = 'svc_fresh_names'"
+            ),
+            1
+        );
+        assert_eq!(
+            count(
+                conn,
+                "SELECT count(*) FROM pg_statistic_ext WHERE stxrelid = 'lmlang_programs'::regclass AND stxname = 'svc_prog_stats'"
+            ),
+            1
+        );
+        assert_eq!(count(conn, "SELECT count(*) FROM lmlang_schema_versions"), 2);
+        assert_eq!(count(conn, "SELECT count(*) FROM pg_class WHERE oid = to_regclass('lmlang_program_names')"), 0);
+    };
+    let refused = postgres::run_migrations(&mut conn).expect_err("the migration drops the service's objects");
+    let message = refused.to_string();
+    for name in ["svc_programs_by_updated", "svc_fresh_names", "svc_prog_stats", "drop them, migrate"] {
+        assert!(message.contains(name), "{name} is not named in: {message}");
+    }
+    for ours in ["lmlang_programs_name_key", "lmlang_programs_name_check"] {
+        assert!(!message.contains(ours), "our own {ours} is named: {message}");
+    }
+    unchanged(&mut conn);
+    // Diesel's own harness (the diesel CLI's) is refused the same way.
+    let refused = conn.run_pending_migrations(postgres::MIGRATIONS).expect_err("the plain harness");
+    assert!(refused.to_string().contains("svc_prog_stats"), "{refused}");
+    unchanged(&mut conn);
+    // The service drops them, migrates, and makes them again on the new table.
+    conn.batch_execute(
+        "DROP INDEX svc_programs_by_updated; ALTER TABLE lmlang_programs DROP CONSTRAINT svc_fresh_names; \
+         DROP STATISTICS svc_prog_stats",
+    )
+    .expect("drop the service's objects");
+    assert_eq!(postgres::run_migrations(&mut conn).expect("the migration"), vec!["202612031700000000".to_string()]);
+    conn.batch_execute("CREATE INDEX svc_names_by_program ON lmlang_program_names (program_id, name)")
+        .expect("the service's index again");
+    let store = schema.store();
+    let alpha = store.find_program("alpha").expect("alpha");
+    let beta = store.find_program("beta").expect("beta");
+    assert_ne!(alpha, beta);
+    drop(store);
 }
