@@ -370,6 +370,22 @@ fn what_the_rebuild_cannot_carry_over_is_refused_and_nothing_changes() {
              CREATE TRIGGER svc_touch BEFORE UPDATE ON lmlang_programs FOR EACH ROW EXECUTE FUNCTION svc_touch()",
             "SELECT count(*) AS n FROM pg_trigger WHERE tgname = 'svc_touch'",
         ),
+        (
+            "storage parameters of lmlang_compute_nodes",
+            "ALTER TABLE lmlang_compute_nodes SET (autovacuum_vacuum_scale_factor = 0.01, fillfactor = 80)",
+            "SELECT count(*) AS n FROM pg_class WHERE oid = 'lmlang_compute_nodes'::regclass AND reloptions IS NOT NULL",
+        ),
+        (
+            "options of column source_id",
+            "ALTER TABLE lmlang_flow_edges ALTER COLUMN source_id SET (n_distinct = 500)",
+            "SELECT count(*) AS n FROM pg_attribute WHERE attrelid = 'lmlang_flow_edges'::regclass AND attname = 'source_id' AND array_to_string(attoptions, ',') LIKE '%n_distinct=500%'",
+        ),
+        (
+            "rule keep_deleted",
+            "CREATE TABLE deleted_log (id BIGINT); CREATE RULE keep_deleted AS ON DELETE TO lmlang_programs \
+             DO ALSO INSERT INTO deleted_log VALUES (OLD.id)",
+            "SELECT count(*) AS n FROM pg_rewrite WHERE rulename = 'keep_deleted'",
+        ),
     ];
     for (named, service, present) in cases {
         let Some(schema) = pg_support::TestSchema::new() else { return };

@@ -364,3 +364,64 @@ fn the_first_schema_upgrade_leaves_a_services_index_statistics_on_its_name() {
         "every row names an index that exists"
     );
 }
+
+/// A service's view or trigger that no longer fits the rebuilt `lmlang_programs` (it
+/// reads the `name` column that moved to `lmlang_program_names`) refuses the upgrade,
+/// naming it, and nothing changes: SQLite reads either only when used, so they used to
+/// come through the migration and then fail every write (a trigger on insert) or every
+/// later rename in the file (a view). A trigger written `ON LMLANG_PROGRAMS` is the
+/// table's too: kept by `run_migrations`, refused by the plain harness.
+#[test]
+fn upgrading_refuses_a_services_view_or_trigger_on_the_moved_name_and_keeps_one_in_any_case() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema/v202612031400000000.db");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stale = [
+        (
+            "audit_new",
+            "CREATE TABLE audit (x); CREATE TRIGGER audit_new AFTER INSERT ON lmlang_programs BEGIN INSERT INTO audit VALUES (NEW.name); END;",
+        ),
+        ("names_v", "CREATE VIEW names_v AS SELECT id, name FROM lmlang_programs;"),
+    ];
+    for (i, (named, service)) in stale.into_iter().enumerate() {
+        for plain_harness in [false, true] {
+            let db = dir.path().join(format!("stale-{i}-{plain_harness}.db"));
+            std::fs::copy(&fixture, &db).expect("copy of the fixture");
+            let mut conn = connect(&db);
+            conn.batch_execute(service).expect("the service's object");
+            let err = if plain_harness {
+                conn.run_pending_migrations(MIGRATIONS).expect_err("refused").to_string()
+            } else {
+                sqlite::run_migrations(&mut conn).expect_err("refused").to_string()
+            };
+            // Through the plain harness a trigger on the table is refused before the
+            // rebuild, by the guard that keeps it from being dropped.
+            let guarded = plain_harness && named == "audit_new";
+            let expected = if guarded { "drop_the_triggers_and_indexes_on_lmlang_programs_first" } else { named };
+            assert!(err.contains(expected), "{named}, plain harness {plain_harness}: {err}");
+            drop(conn);
+            let mut conn = connect(&db);
+            let still = format!("SELECT count(*) FROM sqlite_schema WHERE name = '{named}'");
+            assert_eq!(count(&mut conn, &still), 1, "{named} is still there");
+            let name_column = "SELECT count(*) FROM pragma_table_info('lmlang_programs') WHERE name = 'name'";
+            assert_eq!(count(&mut conn, name_column), 1, "{named}: nothing migrated");
+        }
+    }
+
+    let shouted = "CREATE TABLE audit (x); \
+        CREATE TRIGGER audit_delete AFTER DELETE ON LMLANG_PROGRAMS BEGIN INSERT INTO audit VALUES (OLD.id); END;";
+    let present = "SELECT count(*) FROM sqlite_schema WHERE name = 'audit_delete'";
+    let db = dir.path().join("shouted-plain.db");
+    std::fs::copy(&fixture, &db).expect("copy of the fixture");
+    let mut conn = connect(&db);
+    conn.batch_execute(shouted).expect("the service's trigger");
+    let err = conn.run_pending_migrations(MIGRATIONS).expect_err("the plain harness cannot keep it");
+    assert!(err.to_string().contains("drop_the_triggers_and_indexes_on_lmlang_programs_first"), "{err}");
+    drop(conn);
+    assert_eq!(count(&mut connect(&db), present), 1);
+    let db = dir.path().join("shouted.db");
+    std::fs::copy(&fixture, &db).expect("copy of the fixture");
+    let mut conn = connect(&db);
+    conn.batch_execute(shouted).expect("the service's trigger");
+    sqlite::run_migrations(&mut conn).expect("run_migrations keeps it");
+    assert_eq!(count(&mut conn, present), 1);
+}

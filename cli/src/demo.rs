@@ -214,15 +214,15 @@ fn store_and_check(store: &Db, name: &str, g: &ProgramGraph, force: bool) -> Res
             Err(e) => return Err(e.into()),
         }
     }
-    if force {
-        return replace(store, name, g).map(|_| Stored::Replaced);
-    }
     let old = store.find_program(name)?;
     let differs = match read_back_problem(store, old, g) {
         Ok(None) => return Ok(Stored::Kept),
         Ok(Some(_)) => "holds something else than the demo's (edited since, or not the demo's)".to_string(),
         Err(Failure(e)) => format!("could not be read ({e})"),
     };
+    if force {
+        return replace(store, name, g).map(|_| Stored::Replaced);
+    }
     Err(Failure(format!(
         "a program named {name:?} is already stored and {differs}; it is left as it is. \
          `lmstore demo --force` replaces it (its history goes with it), or give the demo another database with --db"

@@ -333,8 +333,15 @@ fn a_demo_keeps_its_own_programs_and_replaces_another_only_when_forced() {
     assert!(err.contains("\"sample\" is already stored") && err.contains("--force"), "{err}");
     assert_eq!(json(d, &["hash", "sample", "--json"])["program"], before, "the user's program is untouched");
 
+    // A user's tag on the demo's own generated program: `--force` replaces only what
+    // differs, so that program and its history stay.
+    ok(d, &["demo", "--force"]);
+    ok(d, &["tag", "generated-10k", "v1"]);
+    ok(d, &["delete", "sample"]);
+    ok(d, &["import", "mine.json", "--name", "sample"]);
     let forced = ok(d, &["demo", "--force"]);
-    assert!(forced.contains("replaced"), "{forced}");
+    assert!(forced.contains("replaced") && forced.contains("kept"), "{forced}");
+    assert!(ok(d, &["tag", "generated-10k"]).contains("v1"), "the identical program was kept with its tags");
     assert_ne!(json(d, &["hash", "sample", "--json"])["program"], before);
     let id_of = |name: &str| {
         let list = json(d, &["list", "--json"]);

@@ -189,6 +189,13 @@ fn rebuild(conn: &mut PgConnection, partitions: u32) -> StorageResult<u64> {
            FROM pg_policy WHERE polrelid = ANY({tables}) \
          UNION ALL SELECT format('row level security on %s', oid::regclass) \
            FROM pg_class WHERE oid = ANY({tables}) AND relrowsecurity \
+         UNION ALL SELECT format('storage parameters of %s', oid::regclass) \
+           FROM pg_class WHERE oid = ANY({tables}) AND reloptions IS NOT NULL \
+         UNION ALL SELECT format('options of column %I of %s', attname, attrelid::regclass) \
+           FROM pg_attribute WHERE attrelid = ANY({tables}) \
+           AND EXISTS (SELECT 1 FROM unnest(attoptions) o WHERE o LIKE 'n\\_distinct%') \
+         UNION ALL SELECT format('rule %I on %s', rulename, ev_class::regclass) \
+           FROM pg_rewrite WHERE ev_class = ANY({tables}) AND rulename <> '_RETURN' \
          UNION ALL SELECT format('replica identity of %s', oid::regclass) \
            FROM pg_class WHERE oid = ANY({tables}) AND relreplident <> 'd' \
          UNION ALL SELECT format('publication %I of %s', p.pubname, r.prrelid::regclass) \
@@ -297,7 +304,7 @@ fn rebuild(conn: &mut PgConnection, partitions: u32) -> StorageResult<u64> {
         }
         sql += &format!(
             "CREATE TABLE {table} (LIKE {old} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING GENERATED \
-             INCLUDING CONSTRAINTS INCLUDING COMMENTS INCLUDING STORAGE) PARTITION BY HASH ({key});\n"
+             INCLUDING CONSTRAINTS INCLUDING COMMENTS INCLUDING STORAGE INCLUDING COMPRESSION) PARTITION BY HASH ({key});\n"
         );
         for k in 0..partitions {
             sql += &format!(

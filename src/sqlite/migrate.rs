@@ -228,7 +228,8 @@ fn set_aside_service_objects(conn: &mut SqliteConnection) -> StorageResult<Vec<S
     }
     let objects: Vec<SchemaObject> = diesel::sql_query(
         "SELECT type AS kind, name, sql FROM sqlite_schema \
-         WHERE tbl_name = 'lmlang_programs' AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY rowid",
+         WHERE lower(tbl_name) = 'lmlang_programs' AND type IN ('index', 'trigger') AND sql IS NOT NULL \
+         ORDER BY rowid",
     )
     .load(conn)
     .map_err(classify)?;
@@ -241,8 +242,14 @@ fn set_aside_service_objects(conn: &mut SqliteConnection) -> StorageResult<Vec<S
 
 /// Makes the objects [`set_aside_service_objects`] dropped again, on the rebuilt
 /// table. One that no longer fits it (an index on the `name` column the migration moves
-/// to `lmlang_program_names`) fails the whole run, which then changes nothing.
+/// to `lmlang_program_names`, or a trigger that reads `NEW.name`) fails the whole run,
+/// which then changes nothing. SQLite reads a trigger's body only when it fires, but a
+/// rename with legacy renaming off checks every view and trigger of the schema, so a
+/// scratch table is renamed once they are back.
 fn restore_service_objects(conn: &mut SqliteConnection, objects: &[SchemaObject]) -> StorageResult<()> {
+    if objects.is_empty() {
+        return Ok(());
+    }
     for object in objects {
         conn.batch_execute(&object.sql).map_err(|e| {
             StorageError::Migration(format!(
@@ -252,7 +259,19 @@ fn restore_service_objects(conn: &mut SqliteConnection, objects: &[SchemaObject]
             ))
         })?;
     }
-    Ok(())
+    conn.batch_execute(
+        "PRAGMA legacy_alter_table = OFF;
+         CREATE TABLE lmlang_migration_schema_check (x);
+         ALTER TABLE lmlang_migration_schema_check RENAME TO lmlang_migration_schema_checked;
+         DROP TABLE lmlang_migration_schema_checked;",
+    )
+    .map_err(|e| {
+        StorageError::Migration(format!(
+            "a trigger on lmlang_programs (not this crate's) no longer reads the table the program_names \
+             migration rebuilds ({e}); nothing was changed. Drop it, migrate, and make it anew (program names \
+             are in lmlang_program_names now)"
+        ))
+    })
 }
 
 /// The first migration's version as Diesel records it.

@@ -31,7 +31,7 @@ CREATE TEMP TABLE lmlang_migration_objects (
     objects INTEGER CONSTRAINT drop_the_triggers_and_indexes_on_lmlang_programs_first CHECK (objects = 0)
 );
 INSERT INTO temp.lmlang_migration_objects SELECT count(*) FROM sqlite_schema
-    WHERE tbl_name = 'lmlang_programs' AND type IN ('index', 'trigger') AND sql IS NOT NULL;
+    WHERE lower(tbl_name) = 'lmlang_programs' AND type IN ('index', 'trigger') AND sql IS NOT NULL;
 DROP TABLE temp.lmlang_migration_objects;
 
 CREATE TABLE lmlang_program_names (
@@ -77,6 +77,13 @@ PRAGMA legacy_alter_table = ON;
 DROP TABLE lmlang_programs;
 ALTER TABLE lmlang_programs_rebuilt RENAME TO lmlang_programs;
 PRAGMA legacy_alter_table = OFF;
+-- Every view and trigger must still read the new table (one of a service's on the
+-- column that moved would fail only when used, and stop every later rename in the
+-- file): a rename with legacy renaming off checks them all, and fails the step, which
+-- then changes nothing, naming the one that does not.
+CREATE TABLE lmlang_migration_schema_check (x);
+ALTER TABLE lmlang_migration_schema_check RENAME TO lmlang_migration_schema_checked;
+DROP TABLE lmlang_migration_schema_checked;
 DELETE FROM sqlite_sequence WHERE name = 'lmlang_programs';
 INSERT INTO sqlite_sequence (name, seq) SELECT 'lmlang_programs', seq FROM temp.lmlang_program_sequence;
 DROP TABLE temp.lmlang_program_sequence;
