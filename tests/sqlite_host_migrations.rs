@@ -346,7 +346,10 @@ fn the_first_schema_upgrade_leaves_a_services_index_statistics_on_its_name() {
     let db = dir.path().join("first.db");
     std::fs::copy(&fixture, &db).expect("copy of the fixture");
     let mut conn = connect(&db);
-    conn.batch_execute("CREATE INDEX functions_by_name ON functions (name); ANALYZE;").expect("the service's index");
+    conn.batch_execute(
+        "CREATE INDEX functions_by_name ON functions (name); CREATE INDEX Programs_By_Rev ON programs (revision); ANALYZE;",
+    )
+    .expect("the service's indexes");
     let stat = |conn: &mut SqliteConnection, idx: &str| {
         count(conn, &format!("SELECT count(*) FROM sqlite_stat1 WHERE idx = '{idx}'"))
     };
@@ -355,6 +358,7 @@ fn the_first_schema_upgrade_leaves_a_services_index_statistics_on_its_name() {
     assert_eq!(stat(&mut conn, "functions_by_name"), 1, "the service's index keeps its statistics");
     assert_eq!(stat(&mut conn, "lmlang_functions_by_name"), 0, "no statistics for an index that does not exist");
     assert_eq!(stat(&mut conn, "lmlang_functions_by_module"), 1, "ours follow their index");
+    assert_eq!(stat(&mut conn, "Programs_By_Rev"), 1, "an index the names migration set aside keeps its statistics");
     assert_eq!(
         count(
             &mut conn,

@@ -215,6 +215,9 @@ struct SchemaObject {
     name: String,
     #[diesel(sql_type = diesel::sql_types::Text)]
     sql: String,
+    /// An index's planner statistics (`sqlite_stat1`), which its drop deletes.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    stat: Option<String>,
 }
 
 /// A service's triggers and indexes on `lmlang_programs`, dropped before the
@@ -226,11 +229,16 @@ fn set_aside_service_objects(conn: &mut SqliteConnection) -> StorageResult<Vec<S
     if !table_exists(conn, "lmlang_programs")? || own_versions(conn)?.iter().any(|v| v == PROGRAM_NAMES) {
         return Ok(Vec::new());
     }
-    let objects: Vec<SchemaObject> = diesel::sql_query(
-        "SELECT type AS kind, name, sql FROM sqlite_schema \
-         WHERE lower(tbl_name) = 'lmlang_programs' AND type IN ('index', 'trigger') AND sql IS NOT NULL \
-         ORDER BY rowid",
-    )
+    let stat = if table_exists(conn, "sqlite_stat1")? {
+        "(SELECT stat FROM sqlite_stat1 WHERE idx = s.name AND s.type = 'index')"
+    } else {
+        "NULL"
+    };
+    let objects: Vec<SchemaObject> = diesel::sql_query(format!(
+        "SELECT s.type AS kind, s.name, s.sql, {stat} AS stat FROM sqlite_schema s \
+         WHERE lower(s.tbl_name) = 'lmlang_programs' AND s.type IN ('index', 'trigger') AND s.sql IS NOT NULL \
+         ORDER BY s.rowid"
+    ))
     .load(conn)
     .map_err(classify)?;
     for object in &objects {
@@ -258,6 +266,13 @@ fn restore_service_objects(conn: &mut SqliteConnection, objects: &[SchemaObject]
                 object.kind, object.name
             ))
         })?;
+        if let Some(stat) = &object.stat {
+            diesel::sql_query("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('lmlang_programs', ?, ?)")
+                .bind::<diesel::sql_types::Text, _>(&object.name)
+                .bind::<diesel::sql_types::Text, _>(stat)
+                .execute(conn)
+                .map_err(classify)?;
+        }
     }
     conn.batch_execute(
         "PRAGMA legacy_alter_table = OFF;
