@@ -11,8 +11,9 @@
 //! identity, generated columns, checks, keys, indexes and foreign keys (the service's
 //! own foreign keys into the store's tables included), under the same names, its
 //! owner, grants, comments and statistics targets, and its rows; what a service put on
-//! a table that the rebuild cannot carry over is refused before anything changes. It runs in one transaction under the migrations' advisory lock, so it either
-//! happens whole or not at all; it locks every table first, in the order the store's
+//! a table that the rebuild cannot carry over is refused before anything changes. It
+//! runs in one transaction under the migrations' advisory lock, so it either happens
+//! whole or not at all; it locks every table first, in the order the store's
 //! writers take them, and holds them while it copies them.
 
 use super::connections::{in_transaction, quote_identifier};
