@@ -153,7 +153,7 @@ fn a_search_path_naming_no_schema_is_refused_with_its_name() {
 }
 
 #[test]
-fn program_names_refuses_to_drop_a_services_index_check_and_statistics_on_the_name_column() {
+fn program_names_up_and_down_refuse_to_drop_a_services_objects_on_what_they_move() {
     let _serial = one_at_a_time();
     let Some(schema) = TestSchema::new() else { return };
     let mut conn = schema.connection();
@@ -229,4 +229,20 @@ fn program_names_refuses_to_drop_a_services_index_check_and_statistics_on_the_na
     let beta = store.find_program("beta").expect("beta");
     assert_ne!(alpha, beta);
     drop(store);
+    // Reverting drops lmlang_program_names, and with it, without a word, the service's
+    // index on it: refused, naming it, and nothing changes.
+    let refused = conn.revert_last_migration(postgres::MIGRATIONS).expect_err("the revert drops the index");
+    assert!(refused.to_string().contains("svc_names_by_program"), "{refused}");
+    for ours in ["lmlang_program_names_pkey", "lmlang_program_names_program_id_key"] {
+        assert!(!refused.to_string().contains(ours), "our own {ours} is named: {refused}");
+    }
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM lmlang_program_names WHERE name IN ('alpha', 'beta')"), 2);
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass('svc_names_by_program')"),
+        1
+    );
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM lmlang_schema_versions"), 3);
+    conn.batch_execute("DROP INDEX svc_names_by_program").expect("drop the service's index");
+    conn.revert_last_migration(postgres::MIGRATIONS).expect("the revert");
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM lmlang_programs WHERE name IN ('alpha', 'beta')"), 2);
 }
