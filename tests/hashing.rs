@@ -376,6 +376,38 @@ fn every_kind_of_change_is_exercised() {
     }
 }
 
+/// Every field of a structural type enters the roots of what uses it: a parameter typed
+/// `*const i64` and one typed `*mut i64` (or arrays of two lengths, functions of two
+/// arities) make different functions and programs.
+#[test]
+fn every_field_of_a_structural_type_enters_the_roots() {
+    let types = [
+        LmType::Pointer { pointee: TypeId::I64, mutable: false },
+        LmType::Pointer { pointee: TypeId::I64, mutable: true },
+        LmType::Pointer { pointee: TypeId::I32, mutable: false },
+        LmType::Array { element: TypeId::I64, length: 3 },
+        LmType::Array { element: TypeId::I64, length: 4 },
+        LmType::Array { element: TypeId::I32, length: 3 },
+        LmType::Function { params: vec![TypeId::I64], return_type: TypeId::I64 },
+        LmType::Function { params: vec![TypeId::I64, TypeId::I64], return_type: TypeId::I64 },
+        LmType::Function { params: vec![TypeId::I32], return_type: TypeId::I64 },
+        LmType::Function { params: vec![TypeId::I64], return_type: TypeId::I32 },
+    ];
+    let (mut functions, mut programs) = (std::collections::HashMap::new(), std::collections::HashMap::new());
+    for ty in &types {
+        let mut g = ProgramGraph::new("t");
+        let t = g.register_type(ty.clone()).unwrap();
+        let f = g.add_function(ModuleId::ROOT, "f", Visibility::Public, vec![("p".into(), t)], TypeId::UNIT).unwrap();
+        assert!(hash::verify_index(&g));
+        if let Some(other) = functions.insert(g.hashes().function(f).unwrap(), ty) {
+            panic!("{ty:?} and {other:?} give one function root");
+        }
+        if let Some(other) = programs.insert(g.hashes().program(), ty) {
+            panic!("{ty:?} and {other:?} give one program root");
+        }
+    }
+}
+
 #[test]
 fn constants_hash_bit_for_bit() {
     let values = [

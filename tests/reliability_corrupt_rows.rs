@@ -543,6 +543,16 @@ fn an_undo_through_a_damaged_entry_is_refused_and_commits_nothing() {
     drop(conn);
     let store = SqliteStore::open(&path).expect("store");
     store.set_history(true);
+    // A checkout through the damaged entry would give a program that never existed:
+    // its root differs from the one recorded at the time.
+    match store.load_at(p, 1) {
+        Err(StorageError::Corrupt { table: "lmlang_history", .. }) => {}
+        other => panic!("expected Corrupt from the checkout, got {other:?}"),
+    }
+    match store.diff_revisions(p, 1, 3) {
+        Err(StorageError::Corrupt { table: "lmlang_history", .. }) => {}
+        other => panic!("expected Corrupt from the diff, got {other:?}"),
+    }
     store.undo(p, None).expect("the undo of revision 3 is sound");
     let before = store.load_program_with_revision(p).expect("load");
     match store.undo(p, None) {

@@ -73,9 +73,21 @@ pub fn is_postgres_url(db: &std::path::Path) -> bool {
 /// Connects to the PostgreSQL server `url` (applying pending migrations).
 #[cfg(feature = "postgres")]
 pub fn connect(url: &str) -> Result<Db, Failure> {
-    lmlang_storage::postgres::PgStore::connect(url)
-        .map(Db::Postgres)
-        .map_err(|e| Failure(format!("cannot connect to {}: {e}", redacted(url))))
+    lmlang_storage::postgres::PgStore::connect(url).map(Db::Postgres).map_err(|e| connect_failure(url, e))
+}
+
+/// A refused migration is no failure to connect: it says so, with what the migration
+/// named to do.
+#[cfg(feature = "postgres")]
+fn connect_failure(url: &str, e: lmlang_storage::store::StorageError) -> Failure {
+    use lmlang_storage::store::StorageError;
+    match e {
+        StorageError::Migration(_) => Failure(format!(
+            "upgrading the lmlang schema at {} to this lmstore's was refused and left it as it was: {e}",
+            redacted(url)
+        )),
+        e => Failure(format!("cannot connect to {}: {e}", redacted(url))),
+    }
 }
 
 /// Connects for a command that only reads: nothing is created or migrated when the
@@ -88,8 +100,7 @@ pub fn connect_to_read(url: &str) -> Result<Db, Failure> {
     use lmlang_storage::postgres::{PgConfig, PgStore};
     use lmlang_storage::store::GraphStore;
     let config = PgConfig { migrate: false, ..PgConfig::default() };
-    let store =
-        PgStore::connect_with(url, config).map_err(|e| Failure(format!("cannot connect to {}: {e}", redacted(url))))?;
+    let store = PgStore::connect_with(url, config).map_err(|e| connect_failure(url, e))?;
     match store.list_programs() {
         Ok(_) => Ok(Db::Postgres(store)),
         Err(e) if e.to_string().contains("relation \"lmlang_programs\" does not exist") => {

@@ -113,9 +113,16 @@ fn run(cli: Cli) -> CmdResult {
         if postgres {
             return db::connect(&cli.db.to_string_lossy()).map(Db::recording);
         }
-        SqliteStore::open_with(&cli.db, writable.clone())
-            .map(|s| Db::Sqlite(Box::new(s)).recording())
-            .map_err(|e| Failure(format!("cannot open {}: {e}", cli.db.display())))
+        SqliteStore::open_with(&cli.db, writable.clone()).map(|s| Db::Sqlite(Box::new(s)).recording()).map_err(|e| {
+            match e {
+                StorageError::Migration(_) => Failure(format!(
+                    "cannot open {}: upgrading its lmlang schema to this lmstore's was refused and left it \
+                     as it was: {e}",
+                    cli.db.display()
+                )),
+                e => Failure(format!("cannot open {}: {e}", cli.db.display())),
+            }
+        })
     };
     // Commands that only read open the file read-only when its schema is current, so
     // they work on a read-only file or mount; one that needs migrating is opened as the
@@ -152,6 +159,13 @@ fn run(cli: Cli) -> CmdResult {
             // the user is told why a read needs to.
             Err(StorageError::ReadOnly) => match SqliteStore::open_with(&cli.db, writable.clone()) {
                 Ok(store) => Ok(Db::Sqlite(Box::new(store)).recording()),
+                // The file could be written; the upgrade itself refused (a service's
+                // object in the way, say), and the message says what to do.
+                Err(e @ StorageError::Migration(_)) => Err(Failure(format!(
+                    "{} holds an older lmlang schema, and upgrading it to this lmstore's was refused and \
+                     left it as it was: {e}",
+                    cli.db.display()
+                ))),
                 Err(e) => Err(Failure(format!(
                     "{} cannot be read without writing to it (its schema needs upgrading to this lmstore's, \
                      or its WAL index creating), and it cannot be written here ({e}); run \

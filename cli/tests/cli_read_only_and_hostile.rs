@@ -203,6 +203,34 @@ fn a_read_only_store_of_an_older_schema_says_it_needs_migrating() {
     assert!(err.contains("cannot be read without writing") && err.contains("migrate"), "{err}");
 }
 
+/// A writable file whose upgrade the migration refuses (a service's view reads the
+/// column the upgrade moves) is no read-only file: the reading and the writing commands
+/// say the upgrade was refused, naming the view, and leave the file at its schema.
+#[test]
+fn a_refused_upgrade_is_named_as_such_not_as_an_unwritable_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/schema/v202612031400000000.db");
+    let db = d.join("lmlang.db");
+    std::fs::copy(fixture, &db).expect("copy");
+    let conn = rusqlite::Connection::open(&db).expect("connection");
+    conn.execute_batch("CREATE VIEW svc_program_names AS SELECT id, name FROM lmlang_programs").expect("view");
+    let versions = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("SELECT count(*) FROM lmlang_schema_versions", [], |r| r.get(0)).expect("versions")
+    };
+    let before = versions(&conn);
+    for command in ["list", "migrate"] {
+        let out = lmstore(d, &[command]);
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("svc_program_names") && err.contains("was refused"), "{command}: {err}");
+        assert!(!err.contains("cannot be written here"), "{command}: {err}");
+        assert_eq!(versions(&conn), before, "{command} left the schema as it was");
+    }
+    conn.execute_batch("DROP VIEW svc_program_names").expect("drop the view");
+    assert!(lmstore(d, &["list"]).status.success());
+}
+
 #[test]
 fn an_export_with_next_ids_at_the_top_is_refused_in_bounded_memory() {
     let dir = tempfile::tempdir().expect("temp dir");

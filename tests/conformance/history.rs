@@ -381,6 +381,16 @@ pub fn pruning_drops_old_history_only(store: &dyn ProgramHistory) {
     assert!(matches!(err, StorageError::RevisionNotFound { revision: 4, .. }), "{err:?}");
     assert_eq!(store.prune_history(p, Retention::Newest(0)).unwrap(), 5, "the newest entry is always kept");
     assert_eq!(all_log(store, p).len(), 1);
+    // A revision past the current one (a typo, another program's number) prunes up to
+    // the newest entry, never the newest itself: undo still works.
+    store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
+    let head = all_log(store, p)[0].revision;
+    let before_undo = store.load_at(p, head - 1).unwrap().hashes().program();
+    assert_eq!(store.prune_history(p, Retention::Before(head + 100)).unwrap(), 2);
+    assert_eq!(all_log(store, p).iter().map(|e| e.revision).collect::<Vec<_>>(), vec![head]);
+    store.undo(p, None).unwrap();
+    assert_eq!(store.load_program(p).unwrap().hashes().program(), before_undo, "undone to the state before");
 }
 
 pub fn deleting_a_program_deletes_its_history(store: &dyn ProgramHistory) {
@@ -506,10 +516,20 @@ pub fn history_calls_from_inside_an_edit_are_refused_or_answered(store: &dyn Pro
     store.insert_node(p, main, ComputeOp::Print.into()).unwrap();
     store.tag(p, "t", 2).unwrap();
     let watchdog = crate::common::Watchdog::start("a history call from inside an edit closure");
-    let (mut undo, mut reads) = (None, Vec::new());
+    let (mut writes, mut reads) = (Vec::new(), Vec::new());
+    let stored = store.load_program(p).unwrap();
     store
         .edit(p, &mut |g| {
-            undo = Some(store.undo(p, None));
+            writes.push(("undo", store.undo(p, None).map(drop)));
+            writes.push(("redo", store.redo(p, None).map(drop)));
+            writes.push(("tag", store.tag(p, "u", 1)));
+            writes.push(("add_tag", store.add_tag(p, "u", 1).map(drop)));
+            writes.push(("move_tag", store.move_tag(p, "t", 1).map(drop)));
+            writes.push(("untag", store.untag(p, "t")));
+            writes.push(("prune_history", store.prune_history(p, Retention::Newest(0)).map(drop)));
+            writes.push(("edit_with_message", store.edit_with_message(p, "m", &mut |_| Ok(())).map(drop)));
+            writes.push(("save_with_message", store.save_with_message(p, &stored, "m").map(drop)));
+            writes.push(("save_with_message_if_at", store.save_with_message_if_at(p, &stored, 2, "m").map(drop)));
             reads.push(store.tagged(p, "t").map(drop));
             reads.push(store.tags(p).map(drop));
             reads.push(store.log(p, LogPage::default()).map(drop));
@@ -518,9 +538,13 @@ pub fn history_calls_from_inside_an_edit_are_refused_or_answered(store: &dyn Pro
         })
         .unwrap();
     drop(watchdog);
-    assert!(matches!(undo, Some(Err(StorageError::Reentrant))), "{undo:?}");
+    for (call, result) in &writes {
+        assert!(matches!(result, Err(StorageError::Reentrant)), "{call}: {result:?}");
+    }
     for read in reads {
         assert!(matches!(read, Ok(()) | Err(StorageError::Reentrant)), "{read:?}");
     }
     assert_eq!(all_log(store, p).len(), 3, "the edit itself committed");
+    assert_eq!(store.tagged(p, "t").unwrap(), 2, "the tag is where it was");
+    assert!(matches!(store.tagged(p, "u"), Err(StorageError::TagNotFound { .. })));
 }

@@ -934,20 +934,33 @@ pub fn unnamed_structs_and_enums_are_refused(store: &dyn GraphStore) {
 /// connection, the in-memory store); nothing hangs, and the edit itself commits.
 pub fn calls_from_inside_an_edit_are_refused_or_answered_never_hung(store: &dyn GraphStore) {
     let (p, g) = new_program(store, "reentrant");
+    let (other, _) = new_program(store, "reentrant-other");
     let main = function_named(&g, "main");
     let watchdog = crate::common::Watchdog::start("a call from inside an edit closure");
-    let (mut write, mut read, mut nested) = (None, None, None);
+    let (mut writes, mut read, mut nested) = (Vec::new(), None, None);
     store
         .edit(p, &mut |graph| {
-            write = Some(store.insert_node(p, main, ComputeOp::Print.into()).map(drop));
+            // Every kind of write, to this program and to another: each would wait for
+            // the write this closure is part of.
+            writes.push(("insert_node", store.insert_node(p, main, ComputeOp::Print.into()).map(drop)));
+            writes.push(("insert_program", store.insert_program("reentrant-new", &g).map(drop)));
+            writes.push(("save_program", store.save_program(other, &g).map(drop)));
+            writes.push(("save_program_if_at", store.save_program_if_at(p, &g, 1).map(drop)));
+            writes.push(("save_function", store.save_function(other, &g, main).map(drop)));
+            writes.push(("rename_program", store.rename_program(other, "reentrant-renamed")));
+            writes.push(("delete_program", store.delete_program(other)));
             nested = Some(store.edit(p, &mut |_| Ok(())).map(drop));
             read = Some(store.load_program(p));
             graph.add_core_op(main, ComputeOp::ReadLine).map(drop)
         })
         .unwrap();
     drop(watchdog);
-    assert!(matches!(write, Some(Err(StorageError::Reentrant))), "{write:?}");
+    for (call, result) in &writes {
+        assert!(matches!(result, Err(StorageError::Reentrant)), "{call}: {result:?}");
+    }
     assert!(matches!(nested, Some(Err(StorageError::Reentrant))), "{nested:?}");
+    assert_eq!(store.find_program("reentrant-other").unwrap(), other, "the other program is as it was");
+    assert!(matches!(store.find_program("reentrant-new"), Err(StorageError::ProgramNotFound(_))));
     match read {
         Some(Ok(seen)) => assert_eq!(seen, g, "a read inside the edit sees the committed state"),
         Some(Err(StorageError::Reentrant)) => {}
