@@ -172,7 +172,10 @@ fn program_names_up_and_down_refuse_to_drop_a_services_objects_on_what_they_move
     // without a word.
     let service = "CREATE INDEX svc_programs_by_updated ON lmlang_programs (updated_at, name); \
          ALTER TABLE lmlang_programs ADD CONSTRAINT svc_fresh_names CHECK (name <> 'scratch' OR revision < 1000); \
-         CREATE STATISTICS svc_prog_stats ON name, updated_at FROM lmlang_programs";
+         CREATE STATISTICS svc_prog_stats ON name, updated_at FROM lmlang_programs; \
+         CREATE TABLE svc_owner (pname TEXT REFERENCES lmlang_programs (name)); \
+         INSERT INTO svc_owner VALUES ('alpha'); \
+         CREATE VIEW svc_program_names AS SELECT id, name FROM lmlang_programs";
     conn.batch_execute(service).expect("the service's objects");
     let count = |conn: &mut PgConnection, query: &str| -> i64 {
         diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!("({query})")))
@@ -199,12 +202,31 @@ fn program_names_up_and_down_refuse_to_drop_a_services_objects_on_what_they_move
             ),
             1
         );
+        // The service's foreign key and view on name (DROP COLUMN refuses while they exist,
+        // naming neither: Diesel drops PostgreSQL's DETAIL line).
+        assert_eq!(
+            count(
+                conn,
+                "SELECT count(*) FROM pg_constraint WHERE conrelid = to_regclass('svc_owner') AND contype = 'f' \
+                 AND confrelid = 'lmlang_programs'::regclass"
+            ),
+            1
+        );
+        assert_eq!(count(conn, "SELECT count(*) FROM svc_owner WHERE pname = 'alpha'"), 1);
+        assert_eq!(count(conn, "SELECT count(*) FROM svc_program_names WHERE name IN ('alpha', 'beta')"), 2);
         assert_eq!(count(conn, "SELECT count(*) FROM lmlang_schema_versions"), 2);
         assert_eq!(count(conn, "SELECT count(*) FROM pg_class WHERE oid = to_regclass('lmlang_program_names')"), 0);
     };
     let refused = postgres::run_migrations(&mut conn).expect_err("the migration drops the service's objects");
     let message = refused.to_string();
-    for name in ["svc_programs_by_updated", "svc_fresh_names", "svc_prog_stats", "drop them, migrate"] {
+    for name in [
+        "svc_programs_by_updated",
+        "svc_fresh_names",
+        "svc_prog_stats",
+        "svc_owner_pname_fkey",
+        "view svc_program_names",
+        "drop them, migrate",
+    ] {
         assert!(message.contains(name), "{name} is not named in: {message}");
     }
     for ours in ["lmlang_programs_name_key", "lmlang_programs_name_check"] {
@@ -213,12 +235,15 @@ fn program_names_up_and_down_refuse_to_drop_a_services_objects_on_what_they_move
     unchanged(&mut conn);
     // Diesel's own harness (the diesel CLI's) is refused the same way.
     let refused = conn.run_pending_migrations(postgres::MIGRATIONS).expect_err("the plain harness");
-    assert!(refused.to_string().contains("svc_prog_stats"), "{refused}");
+    for name in ["svc_prog_stats", "svc_owner_pname_fkey", "view svc_program_names"] {
+        assert!(refused.to_string().contains(name), "{name} is not named in: {refused}");
+    }
     unchanged(&mut conn);
     // The service drops them, migrates, and makes them again on the new table.
     conn.batch_execute(
         "DROP INDEX svc_programs_by_updated; ALTER TABLE lmlang_programs DROP CONSTRAINT svc_fresh_names; \
-         DROP STATISTICS svc_prog_stats",
+         DROP STATISTICS svc_prog_stats; ALTER TABLE svc_owner DROP CONSTRAINT svc_owner_pname_fkey; \
+         DROP VIEW svc_program_names",
     )
     .expect("drop the service's objects");
     assert_eq!(postgres::run_migrations(&mut conn).expect("the migration"), vec!["202612031700000000".to_string()]);

@@ -8,10 +8,12 @@ CREATE TABLE lmlang_program_names (
     program_id BIGINT NOT NULL UNIQUE REFERENCES lmlang_programs (id) ON DELETE CASCADE
 );
 INSERT INTO lmlang_program_names (name, program_id) SELECT name, id FROM lmlang_programs;
--- DROP COLUMN refuses while a view reads the column, but without a word drops every
--- index, constraint and statistics object of a service that involves it: refuse while
--- any exist besides our own UNIQUE and CHECK on name (named so by the first migration
--- and again by down.sql). The migration's transaction then changes nothing.
+-- DROP COLUMN without a word drops every index, constraint and statistics object of a
+-- service that involves the column, and refuses while a view reads it or another
+-- table's foreign key references it, with a message that names neither (Diesel drops
+-- its DETAIL line): refuse, naming them all, while any exist besides our own UNIQUE
+-- and CHECK on name (named so by the first migration and again by down.sql). The
+-- migration's transaction then changes nothing.
 DO $$
 DECLARE
     found TEXT;
@@ -21,7 +23,7 @@ BEGIN
     FROM pg_depend d
     JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
     WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = 'lmlang_programs'::regclass
-        AND a.attname = 'name' AND d.deptype = 'a'
+        AND a.attname = 'name' AND d.deptype IN ('a', 'n')
         AND NOT (d.classid = 'pg_constraint'::regclass AND d.objid IN (
             SELECT oid FROM pg_constraint WHERE conrelid = 'lmlang_programs'::regclass
                 AND (conname, contype) IN (('lmlang_programs_name_key', 'u'), ('lmlang_programs_name_check', 'c'))));
