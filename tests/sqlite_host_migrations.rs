@@ -429,3 +429,88 @@ fn upgrading_refuses_a_services_view_or_trigger_on_the_moved_name_and_keeps_one_
     sqlite::run_migrations(&mut conn).expect("run_migrations keeps it");
     assert_eq!(count(&mut conn, present), 1);
 }
+
+/// A service's foreign key to `lmlang_programs (name)` would, after the names migration
+/// moves that column to `lmlang_program_names`, point at a column that is no longer
+/// UNIQUE: the diesel CLI applied the step, and every later `delete_program` failed
+/// ("foreign key mismatch"). The step now refuses, through `run_migrations` (naming the
+/// table) and Diesel's plain harness (the CLI's) alike, and nothing changes; once the
+/// service drops its key the upgrade succeeds. Reverting refuses the same way while a
+/// service's key points at `lmlang_program_names`, which the revert drops.
+#[test]
+fn the_names_migration_refuses_a_services_foreign_key_on_what_it_moves() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema/v202612031400000000.db");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let before = {
+        let reference = dir.path().join("reference.db");
+        std::fs::copy(&fixture, &reference).expect("copy of the fixture");
+        programs_of(&reference)
+    };
+    for plain_harness in [false, true] {
+        let db = dir.path().join(format!("keyed-{plain_harness}.db"));
+        std::fs::copy(&fixture, &db).expect("copy of the fixture");
+        let mut conn = connect(&db);
+        conn.batch_execute(
+            "CREATE TABLE svc_owner (pname TEXT REFERENCES lmlang_programs (name)); \
+             INSERT INTO svc_owner VALUES ('sample');",
+        )
+        .expect("the service's key");
+        let err = if plain_harness {
+            conn.run_pending_migrations(MIGRATIONS).expect_err("refused").to_string()
+        } else {
+            sqlite::run_migrations(&mut conn).expect_err("refused").to_string()
+        };
+        assert!(err.contains("drop_the_foreign_keys_to_lmlang_programs_name_first"), "{plain_harness}: {err}");
+        if !plain_harness {
+            assert!(err.contains("svc_owner"), "the table is named: {err}");
+        }
+        drop(conn);
+        let mut conn = connect(&db);
+        let name_column = "SELECT count(*) FROM pragma_table_info('lmlang_programs') WHERE name = 'name'";
+        assert_eq!(count(&mut conn, name_column), 1, "{plain_harness}: nothing migrated");
+        assert_eq!(count(&mut conn, "SELECT count(*) FROM sqlite_schema WHERE name = 'lmlang_program_names'"), 0);
+        assert_eq!(count(&mut conn, "SELECT count(*) FROM lmlang_schema_versions"), 3);
+        assert_eq!(count(&mut conn, "SELECT count(*) FROM __diesel_schema_migrations"), 3);
+        assert_eq!(count(&mut conn, "SELECT count(*) FROM pragma_foreign_key_list('svc_owner')"), 1);
+        assert_eq!(count(&mut conn, "SELECT count(*) FROM svc_owner WHERE pname = 'sample'"), 1);
+        assert!(count(&mut conn, "SELECT count(*) FROM lmlang_compute_nodes") > 0, "no row cascaded away");
+
+        // The service drops its key (SQLite: a table without it), and the upgrade succeeds.
+        conn.batch_execute(
+            "CREATE TABLE svc_owner_new (pname TEXT); INSERT INTO svc_owner_new SELECT pname FROM svc_owner; \
+             DROP TABLE svc_owner; ALTER TABLE svc_owner_new RENAME TO svc_owner;",
+        )
+        .expect("drop the key");
+        if plain_harness {
+            conn.run_pending_migrations(MIGRATIONS).expect("the plain harness migrates");
+            drop(conn);
+            conn = connect(&db);
+        } else {
+            sqlite::run_migrations(&mut conn).expect("run_migrations migrates");
+        }
+        assert_eq!(sqlite::schema_version(&mut conn).expect("version"), our_newest());
+        assert_eq!(programs_of(&db), before, "{plain_harness}: the programs came through");
+        let store = SqliteStore::open(&db).expect("open");
+        let victim = store.list_programs().expect("list").into_iter().find(|p| p.name != "sample").expect("one").id;
+        store.delete_program(victim).expect("a program deletes");
+        drop(store);
+
+        // Reverting drops lmlang_program_names: a service's key to it is refused the same way.
+        conn.batch_execute(
+            "CREATE TABLE svc_names (pname TEXT REFERENCES lmlang_program_names (name)); \
+             INSERT INTO svc_names VALUES ('sample');",
+        )
+        .expect("the service's key on the new table");
+        let err = conn.revert_last_migration(MIGRATIONS).expect_err("the revert is refused");
+        assert!(err.to_string().contains("drop_the_foreign_keys_to_lmlang_program_names_first"), "{err}");
+        drop(conn);
+        let mut conn = connect(&db);
+        assert_eq!(count(&mut conn, "SELECT count(*) FROM sqlite_schema WHERE name = 'lmlang_program_names'"), 1);
+        assert_eq!(count(&mut conn, name_column), 0, "nothing reverted");
+        assert_eq!(count(&mut conn, "SELECT count(*) FROM lmlang_schema_versions"), 4);
+        conn.batch_execute("DROP TABLE svc_names").expect("drop the key");
+        conn.revert_last_migration(MIGRATIONS).expect("the revert");
+        drop(conn);
+        assert_eq!(count(&mut connect(&db), name_column), 1, "reverted");
+    }
+}

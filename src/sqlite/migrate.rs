@@ -248,6 +248,41 @@ fn set_aside_service_objects(conn: &mut SqliteConnection) -> StorageResult<Vec<S
     Ok(objects)
 }
 
+#[derive(QueryableByName)]
+struct TableName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+/// Refuses, naming them, while a service's tables have a foreign key to
+/// `lmlang_programs (name)`, a column the [`PROGRAM_NAMES`] migration moves to
+/// `lmlang_program_names`: the key would point at a column no longer UNIQUE, and every
+/// later delete of a program would fail ("foreign key mismatch"). The migration itself
+/// refuses too (`drop_the_foreign_keys_to_lmlang_programs_name_first`), for the diesel
+/// CLI; only the service can move its key, so it is not set aside.
+fn refuse_foreign_keys_on_the_moved_name(conn: &mut SqliteConnection) -> StorageResult<()> {
+    if !table_exists(conn, "lmlang_programs")? || own_versions(conn)?.iter().any(|v| v == PROGRAM_NAMES) {
+        return Ok(());
+    }
+    let tables: Vec<TableName> = diesel::sql_query(
+        "SELECT DISTINCT t.name FROM sqlite_schema AS t, pragma_foreign_key_list(t.name) AS k \
+         WHERE t.type = 'table' AND lower(k.\"table\") = 'lmlang_programs' AND lower(k.\"to\") = 'name' \
+         ORDER BY t.name",
+    )
+    .load(conn)
+    .map_err(classify)?;
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    Err(StorageError::Migration(format!(
+        "the foreign key of {} to lmlang_programs (name) would point at a column the program_names migration \
+         moves to lmlang_program_names (drop_the_foreign_keys_to_lmlang_programs_name_first); nothing was \
+         changed. Drop the key, migrate, and make it again on lmlang_program_names (name)",
+        names.join(", ")
+    )))
+}
+
 /// Makes the objects [`set_aside_service_objects`] dropped again, on the rebuilt
 /// table. One that no longer fits it (an index on the `name` column the migration moves
 /// to `lmlang_program_names`, or a trigger that reads `NEW.name`) fails the whole run,
@@ -334,6 +369,7 @@ fn migrate_untimed(conn: &mut SqliteConnection, span: &Span) -> StorageResult<Ve
             return Ok(Vec::new());
         }
         prefix_first_schema(c)?;
+        refuse_foreign_keys_on_the_moved_name(c)?;
         let set_aside = set_aside_service_objects(c)?;
         let applied = c
             .run_pending_migrations(MIGRATIONS)

@@ -20,6 +20,17 @@ INSERT INTO temp.lmlang_migration_objects SELECT count(*) FROM sqlite_schema
     WHERE lower(tbl_name) = 'lmlang_programs' AND type IN ('index', 'trigger') AND sql IS NOT NULL;
 DROP TABLE temp.lmlang_migration_objects;
 
+-- DROP TABLE lmlang_program_names below would leave another table's foreign key to it
+-- pointing at no table: every later write to that table would fail ("no such table").
+-- So the step refuses while any exists: drop the key, revert, and make it again on
+-- lmlang_programs (name).
+CREATE TEMP TABLE lmlang_migration_name_keys (
+    name_keys INTEGER CONSTRAINT drop_the_foreign_keys_to_lmlang_program_names_first CHECK (name_keys = 0)
+);
+INSERT INTO temp.lmlang_migration_name_keys SELECT count(*) FROM sqlite_schema AS t, pragma_foreign_key_list(t.name) AS k
+    WHERE t.type = 'table' AND lower(t.name) <> 'lmlang_program_names' AND lower(k."table") = 'lmlang_program_names';
+DROP TABLE temp.lmlang_migration_name_keys;
+
 CREATE TABLE lmlang_programs_rebuilt (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     name TEXT NOT NULL UNIQUE CHECK (length(name) > 0),

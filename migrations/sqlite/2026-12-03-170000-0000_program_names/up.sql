@@ -34,6 +34,18 @@ INSERT INTO temp.lmlang_migration_objects SELECT count(*) FROM sqlite_schema
     WHERE lower(tbl_name) = 'lmlang_programs' AND type IN ('index', 'trigger') AND sql IS NOT NULL;
 DROP TABLE temp.lmlang_migration_objects;
 
+-- A foreign key of another table to lmlang_programs (name) would point at a column
+-- that is no longer UNIQUE (it moves to lmlang_program_names): every later delete of a
+-- program, and every write to that table, would fail with "foreign key mismatch". So
+-- the step refuses while any exists: drop the key, migrate, and make it again on
+-- lmlang_program_names (name).
+CREATE TEMP TABLE lmlang_migration_name_keys (
+    name_keys INTEGER CONSTRAINT drop_the_foreign_keys_to_lmlang_programs_name_first CHECK (name_keys = 0)
+);
+INSERT INTO temp.lmlang_migration_name_keys SELECT count(*) FROM sqlite_schema AS t, pragma_foreign_key_list(t.name) AS k
+    WHERE t.type = 'table' AND lower(k."table") = 'lmlang_programs' AND lower(k."to") = 'name';
+DROP TABLE temp.lmlang_migration_name_keys;
+
 CREATE TABLE lmlang_program_names (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
     program_id BIGINT NOT NULL UNIQUE REFERENCES lmlang_programs (id) ON DELETE CASCADE
