@@ -131,6 +131,50 @@ fn the_diesel_cli_reverts_and_reapplies_a_store_that_holds_programs() {
     check("revert and run");
 }
 
+/// `diesel migration redo --all` and `revert --all` on a store holding programs (with
+/// functions that have entry nodes, and history): the first migration's revert dropped
+/// `lmlang_compute_nodes` while a function's entry node still referred to it, and the
+/// CLI failed ("FOREIGN KEY constraint failed") after the later reverts had committed.
+/// Reverting it drops every program, as reverting any CREATE TABLE does; the schema
+/// made again holds a working store.
+#[test]
+fn the_diesel_cli_reverts_every_migration_of_a_store_that_holds_programs() {
+    use diesel::prelude::*;
+    use lmlang_storage::graph::ProgramGraph;
+    use lmlang_storage::sqlite::SqliteStore;
+    use lmlang_storage::store::GraphStore;
+    if !diesel_available() {
+        println!("skipped: the diesel CLI is not installed");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let migrations = root.join("migrations/sqlite");
+    let count = |db: &Path, query: &str| -> i64 {
+        let mut conn = SqliteConnection::establish(db.to_str().expect("UTF-8 path")).expect("connection");
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!("({query})")))
+            .get_result(&mut conn)
+            .expect(query)
+    };
+    for all in [["migration", "redo", "--all"], ["migration", "revert", "--all"]] {
+        let db = scratch.path().join(format!("{}-all.db", all[1]));
+        std::fs::copy(root.join("tests/fixtures/schema/v202612031400000000.db"), &db).expect("copy of the fixture");
+        on_dir(scratch.path(), &migrations, &db, &["migration", "run"]);
+        assert!(count(&db, "SELECT count(*) FROM lmlang_functions WHERE entry_node_id IS NOT NULL") > 0);
+        assert!(count(&db, "SELECT count(*) FROM lmlang_history") > 0);
+        on_dir(scratch.path(), &migrations, &db, &all);
+        if all[1] == "revert" {
+            let ours = "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'lmlang\\_%' ESCAPE '\\'";
+            assert_eq!(count(&db, ours), 0, "nothing of ours is left");
+            on_dir(scratch.path(), &migrations, &db, &["migration", "run"]);
+        }
+        let store = SqliteStore::open(&db).expect("a store opens on it");
+        assert!(store.list_programs().expect("list").is_empty(), "reverting the first migration drops the programs");
+        let id = store.insert_program("app", &ProgramGraph::new("app")).expect("insert");
+        assert_eq!(store.load_program(id).expect("load"), ProgramGraph::new("app"));
+    }
+}
+
 #[test]
 fn the_diesel_cli_runs_a_services_migrations_and_ours_in_either_order() {
     use lmlang_storage::sqlite::SqliteStore;

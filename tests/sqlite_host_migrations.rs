@@ -514,3 +514,31 @@ fn the_names_migration_refuses_a_services_foreign_key_on_what_it_moves() {
         assert_eq!(count(&mut connect(&db), name_column), 1, "reverted");
     }
 }
+
+/// Diesel's `revert_all_migrations`, then `run_pending_migrations` (what `diesel
+/// migration redo --all` does), on a store holding programs with entry nodes and
+/// history: reverting the first migration drops every program, as reverting any CREATE
+/// TABLE does, and the schema made again holds a working store. (The SQLite built into
+/// this crate let the old down.sql through; the diesel CLI's failed on it, which
+/// tests/diesel_cli.rs checks.)
+#[test]
+fn reverting_every_migration_of_a_store_holding_programs_then_migrating_again_works() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema/v202612031400000000.db");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("redo.db");
+    std::fs::copy(&fixture, &db).expect("copy of the fixture");
+    drop(SqliteStore::open(&db).expect("the store upgrades it"));
+    let mut conn = connect(&db);
+    let enforced = "SELECT foreign_keys FROM pragma_foreign_keys";
+    assert_eq!(count(&mut conn, enforced), 1, "foreign keys on, as the diesel CLI has them");
+    assert!(count(&mut conn, "SELECT count(*) FROM lmlang_functions WHERE entry_node_id IS NOT NULL") > 0);
+    assert!(count(&mut conn, "SELECT count(*) FROM lmlang_history") > 0);
+    let reverted = conn.revert_all_migrations(MIGRATIONS).expect("revert --all");
+    assert_eq!(reverted.len(), 4, "every migration of ours: {reverted:?}");
+    let ours = "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'lmlang\\_%' ESCAPE '\\'";
+    assert_eq!(count(&mut conn, ours), 0, "nothing of ours is left");
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM __diesel_schema_migrations"), 0);
+    conn.run_pending_migrations(MIGRATIONS).expect("and run again");
+    drop(conn);
+    assert_store_works(&db);
+}

@@ -1,4 +1,9 @@
 -- Reverses up.sql: children before parents, so foreign keys hold at every step.
+-- Reverting drops every program, as reverting any CREATE TABLE drops its rows. A
+-- function's entry node refers back to lmlang_compute_nodes (a deferred key, which
+-- DROP TABLE checks at once): those references go first, or the drop of that table
+-- fails with foreign keys on (the diesel CLI's).
+UPDATE lmlang_functions SET entry_node_id = NULL WHERE entry_node_id IS NOT NULL;
 DELETE FROM sqlite_stat1 WHERE tbl IN (
     'lmlang_programs', 'lmlang_modules', 'lmlang_types', 'lmlang_functions', 'lmlang_compute_nodes', 'lmlang_flow_edges', 'lmlang_semantic_nodes', 'lmlang_semantic_edges'
 );
