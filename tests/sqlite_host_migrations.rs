@@ -542,3 +542,40 @@ fn reverting_every_migration_of_a_store_holding_programs_then_migrating_again_wo
     drop(conn);
     assert_store_works(&db);
 }
+
+/// The diesel CLI killed after the `program_names` step (run outside Diesel's
+/// transaction) committed and before Diesel recorded its version: every later run, the
+/// CLI's and the store's, failed on the existing `lmlang_program_names`, though
+/// `lmlang_schema_versions` listed the version. `run_migrations` (and so
+/// `SqliteStore::open`) records it, and the plain harness (the CLI's) then finds
+/// nothing pending.
+#[test]
+fn run_migrations_records_a_names_migration_applied_but_not_recorded() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema/v202612031400000000.db");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("interrupted.db");
+    std::fs::copy(&fixture, &db).expect("copy of the fixture");
+    let before = {
+        let reference = dir.path().join("reference.db");
+        std::fs::copy(&fixture, &reference).expect("second copy");
+        programs_of(&reference)
+    };
+    let mut conn = connect(&db);
+    conn.run_pending_migrations(MIGRATIONS).expect("the plain harness");
+    conn.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '202612031700000000'")
+        .expect("the run killed before Diesel recorded the step");
+    let stuck = conn.run_pending_migrations(MIGRATIONS).expect_err("Diesel's harness alone is stuck");
+    assert!(stuck.to_string().contains("lmlang_program_names"), "{stuck}");
+    drop(conn);
+    let mut conn = connect(&db);
+    assert_eq!(sqlite::run_migrations(&mut conn).expect("run_migrations recovers"), Vec::<String>::new());
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM __diesel_schema_migrations WHERE version = '202612031700000000'"),
+        1
+    );
+    assert!(conn.pending_migrations(MIGRATIONS).expect("pending").is_empty(), "the CLI finds nothing to do");
+    conn.run_pending_migrations(MIGRATIONS).expect("and runs");
+    drop(conn);
+    assert_eq!(programs_of(&db), before);
+    assert_store_works(&db);
+}

@@ -324,6 +324,31 @@ fn restore_service_objects(conn: &mut SqliteConnection, objects: &[SchemaObject]
     })
 }
 
+/// Records in Diesel's table this crate's migrations that `lmlang_schema_versions`
+/// lists as applied but Diesel's table lacks. The `program_names` step runs outside
+/// Diesel's transaction: a diesel CLI killed after the step committed and before it
+/// recorded the version left the file where every later run (the CLI's and the
+/// store's) failed on the existing `lmlang_program_names`. Each migration adds its
+/// version to `lmlang_schema_versions` in the same commit as its changes, so one listed
+/// there is applied. Returns the versions recorded.
+fn record_applied_but_unrecorded(conn: &mut SqliteConnection) -> StorageResult<Vec<String>> {
+    if !table_exists(conn, MIGRATIONS_TABLE)? || !table_exists(conn, "lmlang_schema_versions")? {
+        return Ok(Vec::new());
+    }
+    let known = known_versions()?;
+    let recorded: BTreeSet<String> = applied_versions(conn)?.into_iter().collect();
+    let missing: Vec<String> =
+        own_versions(conn)?.into_iter().filter(|v| known.contains(v) && !recorded.contains(v)).collect();
+    for version in &missing {
+        tracing::warn!(version = %version, "recording a migration applied but not recorded (an interrupted run)");
+        diesel::sql_query(format!("INSERT INTO {MIGRATIONS_TABLE} (version) VALUES (?)"))
+            .bind::<diesel::sql_types::Text, _>(version)
+            .execute(conn)
+            .map_err(classify)?;
+    }
+    Ok(missing)
+}
+
 /// The first migration's version as Diesel records it.
 const FIRST_SCHEMA: &str = "202611250555450000";
 
@@ -365,6 +390,7 @@ fn migrate_untimed(conn: &mut SqliteConnection, span: &Span) -> StorageResult<Ve
     conn.batch_execute("PRAGMA foreign_keys = OFF").map_err(classify)?;
     let applied = conn.immediate_transaction(|c| {
         refuse_newer(c)?;
+        record_applied_but_unrecorded(c)?;
         if pending(c)? == 0 {
             return Ok(Vec::new());
         }

@@ -13,7 +13,9 @@
 -- caller's transaction that did not turn them off), the guard below refuses rather than
 -- cascade into the programs' rows. Through the diesel CLI, a crash after the savepoint
 -- commits and before the CLI records the version would leave the step applied but not
--- recorded: a rerun then fails on the existing lmlang_program_names and changes nothing.
+-- recorded: a rerun then fails on the existing lmlang_program_names and changes nothing,
+-- until lmlang_storage::sqlite::run_migrations (or lmstore migrate) records it in
+-- Diesel's table (lmlang_schema_versions lists it).
 PRAGMA foreign_keys = OFF;
 SAVEPOINT lmlang_program_names;
 CREATE TEMP TABLE lmlang_migration_guard (
