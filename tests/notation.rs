@@ -166,3 +166,37 @@ fn anonymous_types_are_spelled_out_and_broken_ones_still_print() {
     let name = broken.notation().type_name(looped);
     assert!(name.starts_with("[[") && name.contains("..."), "{name}");
 }
+
+/// Anonymous types share their parts: five levels of function types, each taking the
+/// one below twelve times, spell out 12^5 `i64`s in full. The name is cut short with
+/// `...` after a few hundred characters, and what it shows is the real name's start.
+#[test]
+fn a_type_whose_parts_are_shared_gets_a_short_name() {
+    let mut g = ProgramGraph::new("app");
+    let mut t = TypeId::I64;
+    for _ in 0..5 {
+        t = g.register_type(LmType::Function { params: vec![t; 12], return_type: t }).unwrap();
+    }
+    let name = g.notation().type_name(t);
+    assert!(name.len() <= 512, "{} bytes: {name}", name.len());
+    assert!(name.starts_with("fn(fn(fn(fn(fn(i64, i64, i64"), "{name}");
+    assert!(name.contains("..."), "{name}");
+}
+
+/// A module nested thousands deep: names in it keep their innermost modules and are
+/// cut at the front, so each costs a few hundred characters, not the whole chain.
+#[test]
+fn a_name_in_a_deeply_nested_module_is_cut_at_the_front() {
+    let mut g = ProgramGraph::new("app");
+    let mut m = ModuleId::ROOT;
+    for k in 0..2000 {
+        m = g.add_module(m, &format!("m{k}"), Visibility::Public).unwrap();
+    }
+    let f = g.add_function(m, "deep", Visibility::Public, vec![], TypeId::I32).unwrap();
+    let text = g.notation();
+    let name = text.function_name(f);
+    assert!(name.len() <= 512, "{} bytes: {name}", name.len());
+    assert!(name.starts_with("...::") && name.ends_with("::m1998::m1999::deep"), "{name}");
+    let module = text.entity(Entity::Module(m));
+    assert!(module.len() <= 512 && module.ends_with("::m1999"), "{module}");
+}

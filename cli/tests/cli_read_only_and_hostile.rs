@@ -868,3 +868,39 @@ fn show_escapes_control_characters_of_names_and_constants() {
     assert!(main.contains("::ma\\u{1b}[31min() -> unit"), "{main}");
     assert!(whole.contains("\\u{1b}[2J"), "{whole}");
 }
+
+/// A program whose function type shares its parts (seven levels, each taking the one
+/// below six times: 6^7 `i64`s spelled out in full) imports, and `show` and `dot` print
+/// it with every type name cut short: output of a few kilobytes, not megabytes.
+#[test]
+fn show_and_dot_print_a_type_whose_parts_are_shared_in_bounded_output() {
+    use lmlang_storage::graph::ProgramGraph;
+    use lmlang_storage::model::{ComputeOp, LmType, ModuleId, TypeId, Visibility};
+    let mut g = ProgramGraph::new("app");
+    let mut t = TypeId::I64;
+    for _ in 0..7 {
+        t = g.register_type(LmType::Function { params: vec![t; 6], return_type: t }).expect("type");
+    }
+    let f = g.add_function(ModuleId::ROOT, "wide", Visibility::Public, vec![("x".into(), t)], t).expect("function");
+    let p = g.add_core_op(f, ComputeOp::Parameter { index: 0 }).expect("param");
+    let r = g.add_core_op(f, ComputeOp::Return).expect("return");
+    g.add_data_edge(p, r, 0, 0, t).expect("edge");
+    let export = serde_json::json!({
+        "export_format_version": 1,
+        "name": "wide",
+        "root_hash": g.hashes().program().to_hex(),
+        "holes": { "nodes": [], "edges": [] },
+        "program": g.to_document(),
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    std::fs::write(d.join("wide.json"), export.to_string()).expect("write");
+    ok(d, &["import", "wide.json"]);
+    for args in
+        [&["show", "wide"][..], &["show", "wide", "--function", "wide"], &["show", "wide", "--json"], &["dot", "wide"]]
+    {
+        let out = ok(d, args);
+        assert!(out.len() < 8_000, "{args:?}: {} bytes", out.len());
+        assert!(out.contains("fn(fn(fn(fn(fn(fn(fn(i64, i64"), "{args:?}: {out}");
+    }
+}

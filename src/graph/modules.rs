@@ -160,6 +160,26 @@ impl ModuleTree {
         names
     }
 
+    /// The innermost names of this module's path, outermost first, as many as fit in
+    /// `max_bytes` written with `::` between them, and whether that is the whole path.
+    /// Costs O(max_bytes) however deep the module, for names that must stay short.
+    pub fn path_within(&self, id: ModuleId, max_bytes: usize) -> (Vec<&str>, bool) {
+        let mut names = Vec::new();
+        let mut used = 0;
+        let mut current = Some(id);
+        while let Some(m) = current.and_then(|c| self.modules.get(&c)) {
+            used += m.name.len() + if names.is_empty() { 0 } else { 2 };
+            if used > max_bytes || names.len() >= self.modules.len() {
+                names.reverse();
+                return (names, false);
+            }
+            names.push(m.name.as_str());
+            current = m.parent;
+        }
+        names.reverse();
+        (names, true)
+    }
+
     /// The module a path names, starting with the root's name.
     pub fn resolve<S: AsRef<str>>(&self, path: &[S]) -> Option<ModuleId> {
         let (first, rest) = path.split_first()?;

@@ -9,13 +9,18 @@
 use super::error::{Entity, Violation};
 use super::program::{EdgeView, ProgramGraph};
 use crate::model::{
-    ArithOp, CmpOp, ComputeNodeOp, ComputeOp, ConstValue, FlowEdge, FunctionId, LmType, LogicOp, NodeId, ShiftOp,
-    StructuredOp, TypeId, UnaryArithOp,
+    ArithOp, CmpOp, ComputeNodeOp, ComputeOp, ConstValue, FlowEdge, FunctionId, LmType, LogicOp, ModuleId, NodeId,
+    ShiftOp, StructuredOp, TypeId, UnaryArithOp,
 };
 
 /// How deep a type name nests before it is cut short; a hand-edited document can make
 /// a type refer to itself.
 const MAX_TYPE_DEPTH: usize = 8;
+
+/// How long a type or module path grows before the rest is written `...`. Anonymous
+/// types share their parts, so a name written out in full can grow as width^depth from
+/// a document of a few lines; every ordinary name is far shorter than this.
+const NAME_BUDGET: usize = 256;
 
 /// Renders nodes, edges, types and functions of one program in the readable notation.
 ///
@@ -50,46 +55,103 @@ impl<'g> Notation<'g> {
     /// `i64`, `app::geometry::Point`, `[f64; 3]`, `*mut i8`, `fn(i64) -> bool`; the bare
     /// id for a type that does not exist.
     pub fn type_name(&self, t: TypeId) -> String {
-        self.type_name_at(t, 0)
+        let mut out = String::new();
+        self.write_type(t, 0, &mut out);
+        out
     }
 
-    fn type_name_at(&self, t: TypeId, depth: usize) -> String {
-        if depth > MAX_TYPE_DEPTH {
-            return "...".into();
+    /// Appends the name of `t` to `out`, writing `...` for what lies past
+    /// [`MAX_TYPE_DEPTH`] or past [`NAME_BUDGET`] bytes of `out`, so the work and the text
+    /// stay bounded whatever the type graph.
+    fn write_type(&self, t: TypeId, depth: usize, out: &mut String) {
+        if depth > MAX_TYPE_DEPTH || out.len() >= NAME_BUDGET {
+            out.push_str("...");
+            return;
         }
         let types = self.g.types();
         if let Some(named) = types.name_of(t) {
-            return self.qualify(named.module, &named.name);
+            return self.write_qualified(named.module, &named.name, out);
         }
-        let inner = |t: TypeId| self.type_name_at(t, depth + 1);
         match types.get(t) {
-            Some(LmType::Scalar(s)) => format!("{s:?}").to_lowercase(),
-            Some(LmType::Unit) => "unit".into(),
-            Some(LmType::Never) => "never".into(),
-            Some(LmType::Array { element, length }) => format!("[{}; {length}]", inner(*element)),
+            Some(LmType::Scalar(s)) => out.push_str(&format!("{s:?}").to_lowercase()),
+            Some(LmType::Unit) => out.push_str("unit"),
+            Some(LmType::Never) => out.push_str("never"),
+            Some(LmType::Array { element, length }) => {
+                out.push('[');
+                self.write_type(*element, depth + 1, out);
+                out.push_str(&format!("; {length}]"));
+            }
             Some(LmType::Pointer { pointee, mutable }) => {
-                format!("*{}{}", if *mutable { "mut " } else { "" }, inner(*pointee))
+                out.push_str(if *mutable { "*mut " } else { "*" });
+                self.write_type(*pointee, depth + 1, out);
             }
             Some(LmType::Function { params, return_type }) => {
-                let ps: Vec<String> = params.iter().map(|p| inner(*p)).collect();
-                format!("fn({}) -> {}", ps.join(", "), inner(*return_type))
+                out.push_str("fn(");
+                self.write_types(params, depth + 1, out);
+                out.push_str(") -> ");
+                self.write_type(*return_type, depth + 1, out);
             }
             // A struct or enum the registry holds without a name (only in a broken graph).
-            Some(LmType::Struct(def)) if !def.name.is_empty() => self.qualify(def.module, &def.name),
-            Some(LmType::Enum(def)) if !def.name.is_empty() => self.qualify(def.module, &def.name),
-            _ => t.to_string(),
+            Some(LmType::Struct(def)) if !def.name.is_empty() => self.write_qualified(def.module, &def.name, out),
+            Some(LmType::Enum(def)) if !def.name.is_empty() => self.write_qualified(def.module, &def.name, out),
+            _ => out.push_str(&t.to_string()),
         }
     }
 
-    fn qualify(&self, module: crate::model::ModuleId, name: &str) -> String {
-        let mut path = self.g.modules().path(module);
-        path.push(name.to_string());
-        path.join("::")
+    /// `i64, bool`: stops at the first type past the budget, so a list of thousands of
+    /// parameters costs no more than a short one.
+    fn write_types(&self, ts: &[TypeId], depth: usize, out: &mut String) {
+        for (i, t) in ts.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            if out.len() >= NAME_BUDGET {
+                out.push_str("...");
+                return;
+            }
+            self.write_type(*t, depth, out);
+        }
+    }
+
+    /// `app::geometry::Point`: the module path, cut at the front to `...::` where it
+    /// would pass the budget (the innermost modules tell most), then the name.
+    fn write_qualified(&self, module: ModuleId, name: &str, out: &mut String) {
+        let start = out.len();
+        self.write_path(module, out);
+        if out.len() > start {
+            out.push_str("::");
+        }
+        out.push_str(name);
+    }
+
+    /// `app::geometry`, or `...::geometry` when the whole path would pass the budget.
+    fn write_path(&self, module: ModuleId, out: &mut String) {
+        let room = NAME_BUDGET.saturating_sub(out.len());
+        let (names, whole) = self.g.modules().path_within(module, room);
+        if !whole {
+            out.push_str("...");
+        }
+        for (i, name) in names.iter().enumerate() {
+            if i > 0 || !whole {
+                out.push_str("::");
+            }
+            out.push_str(name);
+        }
     }
 
     /// `app::math::sum_to`; the bare id for a function that does not exist.
     pub fn function_name(&self, f: FunctionId) -> String {
-        self.g.qualified_name(f).unwrap_or_else(|| f.to_string())
+        let Some(def) = self.g.function(f) else { return f.to_string() };
+        let mut out = String::new();
+        self.write_qualified(def.module, &def.name, &mut out);
+        out
+    }
+
+    /// `app::math`; `...::math` for a path past the budget.
+    fn module_name(&self, m: ModuleId) -> String {
+        let mut out = String::new();
+        self.write_path(m, &mut out);
+        out
     }
 
     /// `(x: i64) -> i64`, followed for a closure by what it captures, in Rust's way of
@@ -181,7 +243,7 @@ impl<'g> Notation<'g> {
         match entity {
             Entity::Program => "program".into(),
             Entity::Module(m) if self.g.module(m).is_some() => {
-                format!("module {}", self.g.modules().path(m).join("::"))
+                format!("module {}", self.module_name(m))
             }
             Entity::Type(t) if self.g.types().contains(t) => format!("type {}", self.type_name(t)),
             Entity::Function(f) if self.g.function(f).is_some() => format!("function {}", self.function_name(f)),
