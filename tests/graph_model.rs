@@ -1336,3 +1336,22 @@ proptest! {
         prop_assert_eq!(&back, &g);
     }
 }
+
+/// A document whose module counter lies at the top of the id space (the root its only
+/// module) loads with that counter as it is, set in one step rather than counted up
+/// to id by id, and the next module gets it.
+#[test]
+fn a_module_counter_far_past_the_last_module_loads_as_stored() {
+    for stored in [u32::MAX - 1, u32::MAX] {
+        let mut doc: ProgramDocument = ProgramGraph::new("app").to_document();
+        doc.next_ids.module = stored;
+        let mut g = ProgramGraph::assemble(doc);
+        assert_eq!(g.validate(), vec![], "{stored}");
+        assert_eq!(g.modules().next_id(), ModuleId(stored));
+        let added = g.add_module(ModuleId::ROOT, "late", Visibility::Public);
+        match stored {
+            u32::MAX => assert!(matches!(added, Err(GraphError::IdsExhausted(_))), "{added:?}"),
+            _ => assert_eq!(added.unwrap(), ModuleId(stored)),
+        }
+    }
+}

@@ -230,9 +230,7 @@ impl PartialGraph {
         }
         let mut modules = ModuleTree::from_parts(module_defs, 0);
         // Keep the stored counter even when trailing modules were deleted.
-        while modules.next_id().0 < next.module {
-            modules.allocate();
-        }
+        modules.raise_next(next.module);
         if modules.next_id().0 > next.module {
             problems.push(Violation::new(Entity::Program, "a module id is not below next_ids.module"));
         }

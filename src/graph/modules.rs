@@ -65,6 +65,12 @@ impl ModuleTree {
         id
     }
 
+    /// Makes the next id at least `next`, at once: a stored counter may lie far past
+    /// the last module (trailing ones deleted, or a hand-edited `u32::MAX`).
+    pub(crate) fn raise_next(&mut self, next: u32) {
+        self.next = self.next.max(next);
+    }
+
     pub(crate) fn remove(&mut self, id: ModuleId) -> Option<ModuleDef> {
         let def = self.modules.remove(&id)?;
         if let Some(set) = def.parent.and_then(|parent| self.children.get_mut(&parent)) {
