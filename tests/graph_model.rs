@@ -1355,3 +1355,37 @@ fn a_module_counter_far_past_the_last_module_loads_as_stored() {
         }
     }
 }
+
+/// A chain of modules 20,000 deep validates clean, and a cycle of parents is named on
+/// each module it holds and on one whose parents run into it, however long the chain
+/// before it (validation walks each module once).
+#[test]
+fn deep_module_chains_validate_and_cycles_are_named_on_the_modules_that_reach_them() {
+    let depth = 20_000u32;
+    let mut doc: ProgramDocument = ProgramGraph::new("app").to_document();
+    let module = |id: u32, parent: u32| ModuleDef {
+        id: ModuleId(id),
+        name: format!("m{id}"),
+        parent: Some(ModuleId(parent)),
+        visibility: Visibility::Public,
+    };
+    doc.modules.extend((1..=depth).map(|id| module(id, id - 1)));
+    doc.next_ids.module = depth + 1;
+    assert_eq!(ProgramGraph::assemble(doc.clone()).validate(), vec![]);
+    // Three modules whose parents go round, and a chain of 1,000 hanging from them.
+    let c = depth + 1;
+    doc.modules.extend([module(c, c + 2), module(c + 1, c), module(c + 2, c + 1)]);
+    doc.modules.extend((c + 3..c + 1003).map(|id| module(id, id - 1)));
+    doc.next_ids.module = c + 1003;
+    let mut named: Vec<u32> = ProgramGraph::assemble(doc)
+        .validate()
+        .iter()
+        .filter(|v| v.message.contains("module parents form a cycle"))
+        .map(|v| match v.entity {
+            Entity::Module(m) => m.0,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    named.sort_unstable();
+    assert_eq!(named, (c..c + 1003).collect::<Vec<_>>());
+}

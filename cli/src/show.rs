@@ -79,12 +79,16 @@ pub fn show_program(g: &ProgramGraph, json: bool) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_tree(g: &ProgramGraph, m: ModuleId, depth: usize) -> Result<(), Failure> {
-    let Some(def) = g.module(m) else { return Ok(()) };
-    let counts = (g.modules().functions_in(m).count(), g.modules().types_in(m).count());
-    outln!("{}{} ({} functions, {} types)", "  ".repeat(depth), escape_controls(&def.name), counts.0, counts.1)?;
-    for c in g.modules().children(m) {
-        print_tree(g, c, depth + 1)?;
+/// The module tree, depth first, children in order; an explicit stack rather than
+/// recursion, since a hand-written program may nest modules many thousands deep.
+fn print_tree(g: &ProgramGraph, root: ModuleId, depth: usize) -> Result<(), Failure> {
+    let mut stack = vec![(root, depth)];
+    while let Some((m, depth)) = stack.pop() {
+        let Some(def) = g.module(m) else { continue };
+        let counts = (g.modules().functions_in(m).count(), g.modules().types_in(m).count());
+        outln!("{}{} ({} functions, {} types)", "  ".repeat(depth), escape_controls(&def.name), counts.0, counts.1)?;
+        let children: Vec<ModuleId> = g.modules().children(m).collect();
+        stack.extend(children.into_iter().rev().map(|c| (c, depth + 1)));
     }
     Ok(())
 }

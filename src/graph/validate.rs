@@ -62,6 +62,7 @@ impl ProgramGraph {
             _ => {}
         }
         let mut sibling_names = HashSet::new();
+        let endless = self.modules_in_endless_chains();
         for m in self.modules.iter() {
             let e = Entity::Module(m.id);
             if m.id.0 >= self.modules.next_id().0 {
@@ -80,21 +81,40 @@ impl ProgramGraph {
                         }
                     }
                 }
-                // Walk up: a cycle never reaches the root.
-                let mut current = m.parent;
-                let mut steps = 0;
-                while let Some(c) = current {
-                    steps += 1;
-                    if c == ModuleId::ROOT || steps > self.modules.len() {
-                        break;
-                    }
-                    current = self.modules.get(c).and_then(|d| d.parent);
-                }
-                if steps > self.modules.len() {
+                if endless.contains(&m.id) {
                     out.push(Violation::new(e, "module parents form a cycle"));
                 }
             }
         }
+    }
+
+    /// The modules whose chain of parents never reaches the root nor ends (it runs into
+    /// a cycle). Each module is walked once, whatever the nesting: walking every module
+    /// up to the root took a chain of 4,000 modules 15 s to validate.
+    fn modules_in_endless_chains(&self) -> HashSet<ModuleId> {
+        let mut endless: HashMap<ModuleId, bool> = HashMap::new();
+        for m in self.modules.iter() {
+            let (mut walk, mut on_walk) = (Vec::new(), HashSet::new());
+            let mut current = Some(m.id);
+            let verdict = loop {
+                match current {
+                    None => break false,
+                    Some(c) if c == ModuleId::ROOT => break false,
+                    Some(c) => {
+                        if let Some(&known) = endless.get(&c) {
+                            break known;
+                        }
+                        if !on_walk.insert(c) {
+                            break true;
+                        }
+                        walk.push(c);
+                        current = self.modules.get(c).and_then(|d| d.parent);
+                    }
+                }
+            };
+            endless.extend(walk.into_iter().map(|c| (c, verdict)));
+        }
+        endless.into_iter().filter_map(|(m, e)| e.then_some(m)).collect()
     }
 
     fn validate_types(&self, out: &mut Vec<Violation>, names: NameRule) {
