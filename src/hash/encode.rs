@@ -17,6 +17,7 @@ use crate::model::{
     ArithOp, CmpOp, ComputeNodeOp, ComputeOp, FunctionDef, FunctionId, LmType, LogicOp, ModuleId, ScalarType, ShiftOp,
     StructuredOp, TypeId, UnaryArithOp,
 };
+use std::collections::{HashMap, VecDeque};
 use std::sync::LazyLock;
 
 /// The kinds of hash input. Each has its own key, so equal bytes of two kinds never
@@ -195,6 +196,32 @@ impl Encoder {
 pub(crate) fn module_path(g: &ProgramGraph, m: ModuleId) -> String {
     let path = g.modules().path(m);
     path.get(1..).unwrap_or_default().join("::")
+}
+
+/// [`module_path`] of every module whose parents lead to the root, each written from
+/// its parent's, so a whole program's module paths cost their own length rather than a
+/// walk up the tree per module (a chain of modules thousands deep made that walk
+/// quadratic). Modules of a broken tree (a missing parent, a cycle, a root with a
+/// parent) are not in the map: [`module_path`] gives theirs.
+pub(crate) fn module_paths(g: &ProgramGraph) -> HashMap<ModuleId, String> {
+    let tree = g.modules();
+    let mut paths = HashMap::new();
+    if tree.get(ModuleId::ROOT).is_none_or(|root| root.parent.is_some()) {
+        return paths;
+    }
+    paths.insert(ModuleId::ROOT, String::new());
+    let mut queue = VecDeque::from([ModuleId::ROOT]);
+    while let Some(m) = queue.pop_front() {
+        for c in tree.children(m) {
+            let Some(def) = tree.get(c).filter(|d| d.parent == Some(m) && !paths.contains_key(&c)) else { continue };
+            // As `module_path` joins the names below the root: the root's child is its
+            // own name, even an empty one.
+            let path = if m == ModuleId::ROOT { def.name.clone() } else { format!("{}::{}", paths[&m], def.name) };
+            paths.insert(c, path);
+            queue.push_back(c);
+        }
+    }
+    paths
 }
 
 fn join(path: String, name: &str) -> String {
@@ -575,5 +602,48 @@ pub(crate) fn signature(e: &mut Encoder, g: &ProgramGraph, types: &mut TypeHashe
     for c in &def.captures {
         let h = types.type_ref(g, c.captured_type);
         e.str("capture", &c.name).hash("capture_type", &h).str("mode", c.mode.as_str());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{module_path, module_paths};
+    use crate::graph::ProgramGraph;
+    use crate::model::{ModuleDef, ModuleId, Visibility};
+
+    /// The paths written from each parent's are the walk up's, name for name, in a
+    /// sound tree and in broken ones (an empty name, a missing parent, a cycle); only
+    /// modules whose parents lead to the root are in the map.
+    #[test]
+    fn module_paths_are_the_walk_ups_in_sound_and_broken_trees() {
+        let module = |id: u32, name: &str, parent: Option<u32>| ModuleDef {
+            id: ModuleId(id),
+            name: name.into(),
+            parent: parent.map(ModuleId),
+            visibility: Visibility::Public,
+        };
+        let sound =
+            vec![module(1, "a", Some(0)), module(2, "b", Some(1)), module(3, "c", Some(0)), module(4, "", Some(2))];
+        let broken = vec![
+            module(5, "d", Some(4)),
+            module(6, "lost", Some(60)),
+            module(7, "x", Some(8)),
+            module(8, "y", Some(7)),
+            module(9, "z", Some(8)),
+        ];
+        for (modules, rooted) in [(sound.clone(), 5), ([sound, broken].concat(), 6)] {
+            let mut doc = ProgramGraph::new("app").to_document();
+            doc.next_ids.module = 10;
+            doc.modules.extend(modules);
+            let g = ProgramGraph::assemble(doc);
+            let paths = module_paths(&g);
+            assert_eq!(paths.len(), rooted);
+            for m in g.modules().iter() {
+                if let Some(path) = paths.get(&m.id) {
+                    assert_eq!(path, &module_path(&g, m.id), "{:?}", m.id);
+                }
+            }
+            assert_eq!(paths[&ModuleId(4)], "a::b::");
+        }
     }
 }

@@ -311,9 +311,11 @@ impl HashIndex {
 
     pub(crate) fn refresh_modules(&mut self, g: &ProgramGraph) {
         self.modules = Multiset::default();
+        let paths = encode::module_paths(g);
         for m in g.modules().iter() {
             let mut e = Encoder::new(Domain::ProgramModule);
-            e.str("path", &encode::module_path(g, m.id)).str("visibility", m.visibility.as_str());
+            let path = paths.get(&m.id).cloned().unwrap_or_else(|| encode::module_path(g, m.id));
+            e.str("path", &path).str("visibility", m.visibility.as_str());
             self.modules.insert(e.finish());
         }
     }
