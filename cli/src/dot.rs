@@ -90,7 +90,9 @@ fn run_graphviz(text: &str, format: &str, path: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A DOT string literal: quotes and backslashes escaped, line breaks as `\n`.
+/// A DOT string literal: quotes and backslashes escaped, line breaks as `\n`, and any
+/// other control character written out (`\u{1b}`), as every other output of lmstore
+/// does: a stored name must not reach a terminal as an escape sequence.
 fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -100,6 +102,11 @@ fn quoted(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => {}
+            c if c.is_control() => {
+                for e in c.escape_default() {
+                    if e == '\\' { out.push_str("\\\\") } else { out.push(e) }
+                }
+            }
             c => out.push(c),
         }
     }

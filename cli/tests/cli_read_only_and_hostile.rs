@@ -904,3 +904,97 @@ fn show_and_dot_print_a_type_whose_parts_are_shared_in_bounded_output() {
         assert!(out.contains("fn(fn(fn(fn(fn(fn(fn(i64, i64"), "{args:?}: {out}");
     }
 }
+
+/// Rows damaged by hand or by a service's own writer, each in one program of the demo:
+/// a NULL where the schema said NOT NULL (the constraint dropped) is corrupt data, so
+/// `list` still lists the other program; a revision at the largest a row holds refuses
+/// the next commit and writes nothing; a megabyte-long unknown op leaves a short error;
+/// control characters in a stored name reach no terminal through `dot`.
+#[test]
+fn damaged_rows_are_typed_bounded_and_harmless() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let db = d.join("lmlang.db");
+    let sample = "(SELECT program_id FROM lmlang_program_names WHERE name = 'sample')";
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "PRAGMA writable_schema = ON; \
+         UPDATE sqlite_schema SET sql = replace(sql, '    name TEXT NOT NULL,', '    name TEXT,') \
+         WHERE name = 'lmlang_functions'; PRAGMA writable_schema = OFF;",
+    )
+    .unwrap();
+    drop(conn);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        &format!("UPDATE lmlang_functions SET name = NULL WHERE program_id = {sample} AND function_id = 0"),
+        [],
+    )
+    .unwrap();
+    let out = lmstore(d, &["list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("generated-10k") && text.contains("(damaged)"), "{text}");
+    let out = lmstore(d, &["show", "sample"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt data"), "{out:?}");
+    conn.execute(
+        &format!("UPDATE lmlang_functions SET name = 'square' WHERE program_id = {sample} AND function_id = 0"),
+        [],
+    )
+    .unwrap();
+
+    // The next commit could not be numbered apart from this one.
+    let export = d.join("sample.json");
+    ok(d, &["export", "sample", "-o", export.to_str().unwrap()]);
+    let history = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM lmlang_history WHERE program_id = {sample}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let entries = history(&conn);
+    conn.execute(&format!("UPDATE lmlang_programs SET revision = 9223372036854775807 WHERE id = {sample}"), [])
+        .unwrap();
+    let edited = std::fs::read_to_string(&export).unwrap().replace("\"square\"", "\"squared\"");
+    std::fs::write(&export, edited).unwrap();
+    let out = lmstore(d, &["save", "sample", export.to_str().unwrap(), "--force"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("leaves no room for another commit"), "{out:?}");
+    assert_eq!(history(&conn), entries, "nothing recorded");
+    let names: i64 = conn
+        .query_row(
+            &format!("SELECT count(*) FROM lmlang_functions WHERE program_id = {sample} AND name = 'squared'"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(names, 0, "nothing saved");
+    conn.execute(&format!("UPDATE lmlang_programs SET revision = 3 WHERE id = {sample}"), []).unwrap();
+
+    // An unknown op of a megabyte: the error quotes a little of it.
+    let op = format!("\"{}\"", "x".repeat(1_000_000));
+    conn.execute(
+        &format!("UPDATE lmlang_compute_nodes SET payload = ?1 WHERE program_id = {sample} AND node_id = 1"),
+        [&op],
+    )
+    .unwrap();
+    let out = lmstore(d, &["show", "sample"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stderr.len() < 2_000, "{} bytes of error", out.stderr.len());
+}
+
+#[test]
+fn dot_writes_control_characters_of_stored_names_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let conn = rusqlite::Connection::open(d.join("lmlang.db")).unwrap();
+    conn.execute(
+        "UPDATE lmlang_functions SET name = ?1 WHERE function_id = 0 \
+         AND program_id = (SELECT program_id FROM lmlang_program_names WHERE name = 'sample')",
+        ["sq\u{1b}]0;pwned\u{7}\u{1b}[31mRED"],
+    )
+    .unwrap();
+    let out = lmstore(d, &["dot", "sample"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!out.stdout.iter().any(|b| *b == 0x1b || *b == 0x07), "a control character reached the output");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sq\\\\u{1b}]0;pwned"), "the name is written out");
+}

@@ -362,7 +362,7 @@ impl WriteTx for PgTx<'_> {
 
     fn finish(&mut self, program: ProgramId, graph: &ProgramGraph, now: i64) -> StorageResult<u64> {
         let before = self.header(program)?;
-        let (state, header) = programs::ProgramState::after_write(before, graph, now);
+        let (state, header) = programs::ProgramState::after_write(program, before, graph, now)?;
         // Half the row after a write of nodes and edges alone, as on SQLite.
         if self.nodes_and_edges_only.take() == Some(program) && programs::same_other_ids(before, header) {
             programs::pg::set_node_and_edge_state(self.conn, program.0, &state)?;

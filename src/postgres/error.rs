@@ -41,6 +41,9 @@ pub fn connection_lost(source: impl Into<Box<dyn std::error::Error + Send + Sync
 
 /// Classifies a Diesel error from a PostgreSQL connection.
 pub fn classify(e: DieselError) -> StorageError {
+    if let DieselError::DeserializationError(inner) = &e {
+        return crate::store::undecodable_row(inner.as_ref());
+    }
     let kind = match &e {
         DieselError::DatabaseError(kind, info) => {
             let message = info.message().to_ascii_lowercase();

@@ -312,7 +312,7 @@ impl WriteTx for SqliteTx<'_> {
 
     fn finish(&mut self, program: ProgramId, graph: &ProgramGraph, now: i64) -> StorageResult<u64> {
         let before = self.header(program)?;
-        let (state, header) = programs::ProgramState::after_write(before, graph, now);
+        let (state, header) = programs::ProgramState::after_write(program, before, graph, now)?;
         // A write of nodes and edges alone (every single-mutation commit but a
         // function's) leaves the module and function counts as they were; if it took no
         // new module, type or function id either, only half the row is set (binding

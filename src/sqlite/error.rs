@@ -94,6 +94,9 @@ impl From<DieselError> for StorageError {
 
 /// Classifies a Diesel error.
 pub fn classify(e: DieselError) -> StorageError {
+    if let DieselError::DeserializationError(inner) = &e {
+        return crate::store::undecodable_row(inner.as_ref());
+    }
     let kind = match &e {
         DieselError::DatabaseError(kind, info) => match kind {
             DieselKind::UniqueViolation => DatabaseErrorKind::UniqueViolation,

@@ -309,9 +309,22 @@ pub type StorageResult<T> = Result<T, StorageError>;
 /// found its header or its pages malformed), not a row.
 pub(crate) const WHOLE_FILE: &str = "(database file)";
 
+/// The `table` of a [`StorageError::Corrupt`] for a value the row decoder itself
+/// refused (a NULL in a column the schema declares NOT NULL, after a service dropped
+/// the constraint): the decoder does not know the table.
+pub(crate) const UNREADABLE_ROW: &str = "(a row read)";
+
+/// A row Diesel could not decode is corrupt data, not a failure of the database: it is
+/// typed so, and a listing or a check of other programs goes on.
+pub(crate) fn undecodable_row(e: &(dyn std::error::Error + Send + Sync)) -> StorageError {
+    StorageError::Corrupt { table: UNREADABLE_ROW, key: String::new(), detail: e.to_string() }
+}
+
 fn describe_corrupt(table: &str, key: &str, detail: &str) -> String {
     if table == WHOLE_FILE {
         format!("the database file is damaged or is not an SQLite database ({detail})")
+    } else if table == UNREADABLE_ROW {
+        format!("corrupt data: a stored row cannot be read ({detail})")
     } else {
         format!("corrupt data in table {table}, row {key}: {detail}")
     }

@@ -8,7 +8,7 @@ mod api;
 mod backend;
 mod engine;
 mod error;
-pub(crate) use error::WHOLE_FILE;
+pub(crate) use error::{WHOLE_FILE, undecodable_row};
 mod history;
 mod memory;
 mod reentry;

@@ -390,7 +390,9 @@ pub fn count_u64(cell: Strict<i64>, what: &str) -> Result<u64, String> {
 
 /// Parses JSON text; the error is a detail for a `Corrupt` error.
 pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    serde_json::from_str(text).map_err(|e| format!("bad JSON {}: {e}", excerpt(text)))
+    // serde's message quotes what it met (an unknown variant's whole name, say), which a
+    // damaged row can make megabytes long: it is clipped as the text is.
+    serde_json::from_str(text).map_err(|e| format!("bad JSON {}: {}", excerpt(text), clipped(&e.to_string(), 200)))
 }
 
 /// The error for a bad stored value.
@@ -399,6 +401,14 @@ pub fn corrupt(table: &'static str, key: impl fmt::Display, detail: impl Into<St
 }
 
 /// The start of a stored text, for error messages about it.
+/// `text` itself up to `max` characters, then `...`.
+fn clipped(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
 fn excerpt(text: &str) -> String {
     const MAX: usize = 80;
     match text.char_indices().nth(MAX) {

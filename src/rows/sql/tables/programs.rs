@@ -109,8 +109,22 @@ impl ProgramState {
     /// The state a write of `graph` leaves, over a row that had `header`: the next
     /// revision, next ids that never go down (see `NextIds::max`), fresh counts. Returns
     /// it with the header it makes.
-    pub fn after_write(header: Header, graph: &ProgramGraph, now: i64) -> (ProgramState, Header) {
+    /// A revision already at the largest a row holds (only a hand-edited row has one)
+    /// is refused as corrupt: the commit could not be numbered apart from the last.
+    pub fn after_write(
+        program: ProgramId,
+        header: Header,
+        graph: &ProgramGraph,
+        now: i64,
+    ) -> StorageResult<(ProgramState, Header)> {
         let revision = header.revision + 1;
+        if i64::try_from(revision).is_err() {
+            return Err(corrupt(
+                "lmlang_programs",
+                program,
+                format!("revision {} leaves no room for another commit", header.revision),
+            ));
+        }
         let next = header.next_ids.max(graph.next_ids());
         let wide = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
         let state = ProgramState {
@@ -126,7 +140,7 @@ impl ProgramState {
             edge_count: wide(graph.edge_count() as u64),
             updated_at: now,
         };
-        (state, Header { revision, next_ids: next })
+        Ok((state, Header { revision, next_ids: next }))
     }
 }
 
