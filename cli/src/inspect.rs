@@ -183,6 +183,10 @@ fn diff_named_function(
 struct VerifyReport {
     integrity_check: Vec<String>,
     foreign_key_check: Vec<String>,
+    /// Why the programs could not be listed (a damaged program row); the file's own
+    /// checks still ran.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    listing: Vec<String>,
     programs: Vec<ProgramCheck>,
     ok: bool,
 }
@@ -314,7 +318,12 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
         Err(StorageError::Corrupt { .. }) if program.is_some() => Ok(Vec::new()),
         listed => listed,
     };
-    let programs = listing()?;
+    // A damaged program row stops the listing, and with it the check of every program,
+    // but not the file's own checks, which may say more about the damage.
+    let (programs, listing_damage) = match listing() {
+        Err(e @ StorageError::Corrupt { .. }) => (Vec::new(), vec![e.to_string()]),
+        listed => (listed?, Vec::new()),
+    };
     let ids = match program {
         Some(p) => vec![resolve(store, p)?],
         None => programs.iter().map(|p| p.id).collect(),
@@ -325,8 +334,12 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
     progress.step("integrity_check");
     let integrity_check = store.integrity_check()?;
     progress.step("foreign_key_check");
-    let mut report =
-        VerifyReport { integrity_check, foreign_key_check: store.foreign_key_check()?, ..Default::default() };
+    let mut report = VerifyReport {
+        integrity_check,
+        foreign_key_check: store.foreign_key_check()?,
+        listing: listing_damage,
+        ..Default::default()
+    };
     let mut checked = Vec::new();
     for id in ids {
         let name = listed.get(&id).map_or_else(|| program.unwrap_or_default().to_string(), |p| p.name.clone());
@@ -371,7 +384,13 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
     // The counts and the two loads compare only for programs no other process wrote
     // to meanwhile (the same revision before and after every load): a write in
     // between makes them differ with nothing wrong.
-    let after: std::collections::HashMap<_, _> = listing()?.into_iter().map(|p| (p.id, p.revision)).collect();
+    let after: std::collections::HashMap<_, _> = match listing() {
+        Err(StorageError::Corrupt { .. }) => Vec::new(),
+        listed => listed?,
+    }
+    .into_iter()
+    .map(|p| (p.id, p.revision))
+    .collect();
     for (id, check) in checked.iter().zip(report.programs.iter_mut()) {
         if listed.get(id).map(|p| p.revision) != after.get(id).copied() {
             check.stored_counts = None;
@@ -381,6 +400,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
     }
     report.ok = report.integrity_check.is_empty()
         && report.foreign_key_check.is_empty()
+        && report.listing.is_empty()
         && report.programs.iter().all(ProgramCheck::passed);
     if json {
         print_json(&report)?;
@@ -397,6 +417,12 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
             outln!("foreign_key_check  {}", status(report.foreign_key_check.is_empty()))?;
             for p in &report.foreign_key_check {
                 outln!("  {p}")?;
+            }
+        }
+        if !report.listing.is_empty() {
+            outln!("program listing    FAILED")?;
+            for p in &report.listing {
+                outln!("  {}", crate::output::escape_controls(p))?;
             }
         }
         for p in &report.programs {

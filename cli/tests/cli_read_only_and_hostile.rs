@@ -998,3 +998,28 @@ fn dot_writes_control_characters_of_stored_names_out() {
     assert!(!out.stdout.iter().any(|b| *b == 0x1b || *b == 0x07), "a control character reached the output");
     assert!(String::from_utf8_lossy(&out.stdout).contains("sq\\\\u{1b}]0;pwned"), "the name is written out");
 }
+
+/// A damaged program row stops the listing of programs, but `verify` still runs the
+/// file's own checks and says what stopped it.
+#[test]
+fn verify_runs_the_files_checks_when_a_program_row_stops_the_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let conn = rusqlite::Connection::open(d.join("lmlang.db")).unwrap();
+    conn.execute(
+        "UPDATE lmlang_programs SET module_count = -1 \
+         WHERE id = (SELECT program_id FROM lmlang_program_names WHERE name = 'sample')",
+        [],
+    )
+    .unwrap();
+    let out = lmstore(d, &["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in ["integrity_check    ok", "foreign_key_check  ok", "program listing    FAILED", "module_count -1"] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&lmstore(d, &["verify", "--json"]).stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    assert!(json["listing"][0].as_str().is_some_and(|l| l.contains("lmlang_programs")), "{json}");
+}
