@@ -938,7 +938,7 @@ fn damaged_rows_are_typed_bounded_and_harmless() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt data"), "{out:?}");
     conn.execute(
-        &format!("UPDATE lmlang_functions SET name = 'square' WHERE program_id = {sample} AND function_id = 0"),
+        &format!("UPDATE lmlang_functions SET name = 'abs' WHERE program_id = {sample} AND function_id = 0"),
         [],
     )
     .unwrap();
@@ -953,7 +953,7 @@ fn damaged_rows_are_typed_bounded_and_harmless() {
     let entries = history(&conn);
     conn.execute(&format!("UPDATE lmlang_programs SET revision = 9223372036854775807 WHERE id = {sample}"), [])
         .unwrap();
-    let edited = std::fs::read_to_string(&export).unwrap().replace("\"square\"", "\"squared\"");
+    let edited = std::fs::read_to_string(&export).unwrap().replace("\"abs\"", "\"absolute\"");
     std::fs::write(&export, edited).unwrap();
     let out = lmstore(d, &["save", "sample", export.to_str().unwrap(), "--force"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
@@ -961,7 +961,7 @@ fn damaged_rows_are_typed_bounded_and_harmless() {
     assert_eq!(history(&conn), entries, "nothing recorded");
     let names: i64 = conn
         .query_row(
-            &format!("SELECT count(*) FROM lmlang_functions WHERE program_id = {sample} AND name = 'squared'"),
+            &format!("SELECT count(*) FROM lmlang_functions WHERE program_id = {sample} AND name = 'absolute'"),
             [],
             |r| r.get(0),
         )
@@ -1022,4 +1022,39 @@ fn verify_runs_the_files_checks_when_a_program_row_stops_the_listing() {
     let json: serde_json::Value = serde_json::from_slice(&lmstore(d, &["verify", "--json"]).stdout).unwrap();
     assert_eq!(json["ok"], false);
     assert!(json["listing"][0].as_str().is_some_and(|l| l.contains("lmlang_programs")), "{json}");
+}
+
+/// A program row whose revision was set back behind its history refuses the next
+/// commit as corrupt, naming it, and writes nothing.
+#[test]
+fn a_revision_set_back_behind_history_refuses_the_next_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let export = d.join("sample.json");
+    ok(d, &["export", "sample", "-o", export.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&export).unwrap();
+    std::fs::write(&export, text.replace("\"abs\"", "\"absolute\"")).unwrap();
+    ok(d, &["save", "sample", export.to_str().unwrap()]);
+    let conn = rusqlite::Connection::open(d.join("lmlang.db")).unwrap();
+    let sample = "(SELECT program_id FROM lmlang_program_names WHERE name = 'sample')";
+    let revision: i64 =
+        conn.query_row(&format!("SELECT revision FROM lmlang_programs WHERE id = {sample}"), [], |r| r.get(0)).unwrap();
+    conn.execute(&format!("UPDATE lmlang_programs SET revision = {} WHERE id = {sample}", revision - 1), []).unwrap();
+    let entries = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("SELECT count(*) FROM lmlang_history", [], |r| r.get(0)).unwrap()
+    };
+    let before = entries(&conn);
+    std::fs::write(&export, text.replace("\"abs\"", "\"magnitude\"")).unwrap();
+    let out = lmstore(d, &["save", "sample", export.to_str().unwrap(), "--force"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("corrupt data in table lmlang_programs") && err.contains("behind the program's history"),
+        "{err}"
+    );
+    assert_eq!(entries(&conn), before);
+    let magnitude: i64 =
+        conn.query_row("SELECT count(*) FROM lmlang_functions WHERE name = 'magnitude'", [], |r| r.get(0)).unwrap();
+    assert_eq!(magnitude, 0, "nothing saved");
 }

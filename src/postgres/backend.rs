@@ -393,8 +393,8 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn append_history(&mut self, program: ProgramId, record: &HistoryRecord) -> StorageResult<()> {
-        history::pg::insert(self.conn, &history::EntryRow::new(program, record), &record.delta)?;
-        Ok(())
+        let inserted = history::pg::insert(self.conn, &history::EntryRow::new(program, record), &record.delta);
+        history::appended(inserted, program, record, super::error::classify)
     }
 
     fn prune_history(&mut self, program: ProgramId, revision: u64) -> StorageResult<u64> {

@@ -344,8 +344,8 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     fn append_history(&mut self, program: ProgramId, record: &HistoryRecord) -> StorageResult<()> {
-        history::insert(self.conn, &history::EntryRow::new(program, record), &record.delta)?;
-        Ok(())
+        let inserted = history::insert(self.conn, &history::EntryRow::new(program, record), &record.delta);
+        history::appended(inserted, program, record, super::error::classify)
     }
 
     fn prune_history(&mut self, program: ProgramId, revision: u64) -> StorageResult<u64> {

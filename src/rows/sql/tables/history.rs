@@ -164,6 +164,32 @@ pub fn tags_of(program: i64) -> _ {
     tags::table.filter(tags::program_id.eq(program)).order_by(tags::name)
 }
 
+/// The outcome of appending `record`: an entry at a revision history already holds
+/// means the program row's revision went back (only a hand-edited row does that), which
+/// is corrupt data, named, rather than a bare unique violation. The write then rolls
+/// back whole.
+pub fn appended(
+    inserted: QueryResult<usize>,
+    program: ProgramId,
+    record: &HistoryRecord,
+    classify: fn(diesel::result::Error) -> crate::store::StorageError,
+) -> StorageResult<()> {
+    match inserted {
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            Err(corrupt(
+                "lmlang_programs",
+                program,
+                format!(
+                    "revision {} is behind the program's history, which already holds revision {}",
+                    record.entry.revision.saturating_sub(1),
+                    record.entry.revision
+                ),
+            ))
+        }
+        other => other.map(drop).map_err(classify),
+    }
+}
+
 per_connection! {
     /// Appends a record.
     pub fn insert(conn: &mut Conn, row: &EntryRow, delta: &[u8]) -> QueryResult<usize> {
