@@ -90,7 +90,7 @@ impl ProgramGraph {
 
     /// The modules whose chain of parents never reaches the root nor ends (it runs into
     /// a cycle). Each module is walked once, whatever the nesting: walking every module
-    /// up to the root took a chain of 4,000 modules 15 s to validate.
+    /// up to the root made a chain of modules cost the square of its length.
     fn modules_in_endless_chains(&self) -> HashSet<ModuleId> {
         let mut endless: HashMap<ModuleId, bool> = HashMap::new();
         for m in self.modules.iter() {

@@ -134,9 +134,11 @@ pub enum StorageError {
     /// writer); nothing was guessed or defaulted.
     #[error("{}", describe_corrupt(table, key, detail))]
     Corrupt {
-        /// The table holding the row.
+        /// The table holding the row; `(database file)` when SQLite found the file
+        /// itself damaged, `(a row read)` when the row decoder refused a value (a NULL
+        /// where the schema declares NOT NULL) without knowing the table.
         table: &'static str,
-        /// The row's key, for finding it.
+        /// The row's key, for finding it (empty when not known).
         key: String,
         /// What is wrong with it.
         detail: String,

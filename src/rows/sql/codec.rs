@@ -400,7 +400,6 @@ pub fn corrupt(table: &'static str, key: impl fmt::Display, detail: impl Into<St
     StorageError::Corrupt { table, key: key.to_string(), detail: detail.into() }
 }
 
-/// The start of a stored text, for error messages about it.
 /// `text` itself up to `max` characters, then `...`.
 fn clipped(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
@@ -409,6 +408,7 @@ fn clipped(text: &str, max: usize) -> String {
     }
 }
 
+/// The start of a stored text, for error messages about it.
 fn excerpt(text: &str) -> String {
     const MAX: usize = 80;
     match text.char_indices().nth(MAX) {

@@ -109,6 +109,7 @@ impl ProgramState {
     /// The state a write of `graph` leaves, over a row that had `header`: the next
     /// revision, next ids that never go down (see `NextIds::max`), fresh counts. Returns
     /// it with the header it makes.
+    ///
     /// A revision already at the largest a row holds (only a hand-edited row has one)
     /// is refused as corrupt: the commit could not be numbered apart from the last.
     pub fn after_write(
