@@ -76,16 +76,17 @@ pub fn connect(url: &str) -> Result<Db, Failure> {
     lmlang_storage::postgres::PgStore::connect(url).map(Db::Postgres).map_err(|e| connect_failure(url, e))
 }
 
-/// A refused migration is no failure to connect: it says so, with what the migration
-/// named to do.
+/// A migration that refused to upgrade the schema at `place` (a file, a server): no
+/// failure to open or connect, and nothing the file's permissions explain. The
+/// migration's own words say what stands in the way.
+pub fn refused_upgrade(place: impl std::fmt::Display, e: &lmlang_storage::store::StorageError) -> Failure {
+    Failure(format!("upgrading the lmlang schema of {place} to this lmstore's was refused and left it as it was: {e}"))
+}
+
 #[cfg(feature = "postgres")]
 fn connect_failure(url: &str, e: lmlang_storage::store::StorageError) -> Failure {
-    use lmlang_storage::store::StorageError;
     match e {
-        StorageError::Migration(_) => Failure(format!(
-            "upgrading the lmlang schema at {} to this lmstore's was refused and left it as it was: {e}",
-            redacted(url)
-        )),
+        lmlang_storage::store::StorageError::Migration(_) => refused_upgrade(redacted(url), &e),
         e => Failure(format!("cannot connect to {}: {e}", redacted(url))),
     }
 }

@@ -314,16 +314,15 @@ fn oldest_reachable(store: &Db, id: lmlang_storage::store::ProgramId, revision: 
 pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
     // Another program's damaged row stops the listing, not the check of the one asked
     // for (whose stored counts are then not compared).
+    // A damaged program row stops the listing, and with it the check of every program
+    // but one asked for by name; not the file's own checks, which may say more about
+    // the damage. Returns what was listed and why nothing was.
     let listing = || match store.list_programs() {
-        Err(StorageError::Corrupt { .. }) if program.is_some() => Ok(Vec::new()),
-        listed => listed,
+        Err(e @ StorageError::Corrupt { .. }) => Ok((Vec::new(), vec![e.to_string()])),
+        listed => listed.map(|programs| (programs, Vec::new())),
     };
-    // A damaged program row stops the listing, and with it the check of every program,
-    // but not the file's own checks, which may say more about the damage.
-    let (programs, listing_damage) = match listing() {
-        Err(e @ StorageError::Corrupt { .. }) => (Vec::new(), vec![e.to_string()]),
-        listed => (listed?, Vec::new()),
-    };
+    let (programs, listing_damage) = listing()?;
+    let listing_damage = if program.is_some() { Vec::new() } else { listing_damage };
     let ids = match program {
         Some(p) => vec![resolve(store, p)?],
         None => programs.iter().map(|p| p.id).collect(),
@@ -384,13 +383,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
     // The counts and the two loads compare only for programs no other process wrote
     // to meanwhile (the same revision before and after every load): a write in
     // between makes them differ with nothing wrong.
-    let after: std::collections::HashMap<_, _> = match listing() {
-        Err(StorageError::Corrupt { .. }) => Vec::new(),
-        listed => listed?,
-    }
-    .into_iter()
-    .map(|p| (p.id, p.revision))
-    .collect();
+    let after: std::collections::HashMap<_, _> = listing()?.0.into_iter().map(|p| (p.id, p.revision)).collect();
     for (id, check) in checked.iter().zip(report.programs.iter_mut()) {
         if listed.get(id).map(|p| p.revision) != after.get(id).copied() {
             check.stored_counts = None;

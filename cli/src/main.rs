@@ -115,11 +115,7 @@ fn run(cli: Cli) -> CmdResult {
         }
         SqliteStore::open_with(&cli.db, writable.clone()).map(|s| Db::Sqlite(Box::new(s)).recording()).map_err(|e| {
             match e {
-                StorageError::Migration(_) => Failure(format!(
-                    "cannot open {}: upgrading its lmlang schema to this lmstore's was refused and left it \
-                     as it was: {e}",
-                    cli.db.display()
-                )),
+                StorageError::Migration(_) => db::refused_upgrade(cli.db.display(), &e),
                 e => Failure(format!("cannot open {}: {e}", cli.db.display())),
             }
         })
@@ -161,11 +157,7 @@ fn run(cli: Cli) -> CmdResult {
                 Ok(store) => Ok(Db::Sqlite(Box::new(store)).recording()),
                 // The file could be written; the upgrade itself refused (a service's
                 // object in the way, say), and the message says what to do.
-                Err(e @ StorageError::Migration(_)) => Err(Failure(format!(
-                    "{} holds an older lmlang schema, and upgrading it to this lmstore's was refused and \
-                     left it as it was: {e}",
-                    cli.db.display()
-                ))),
+                Err(e @ StorageError::Migration(_)) => Err(db::refused_upgrade(cli.db.display(), &e)),
                 Err(e) => Err(Failure(format!(
                     "{} cannot be read without writing to it (its schema needs upgrading to this lmstore's, \
                      or its WAL index creating), and it cannot be written here ({e}); run \
