@@ -323,3 +323,24 @@ fn a_role_granted_only_reads_is_refused_writes_as_permission_denied() {
     drop(reader);
     admin.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};")).expect("drop the role");
 }
+
+/// A program row damaged on the server (a count made negative by hand) fails the whole
+/// `list_programs` as `Corrupt`; `list_programs_each` names that program by its id and
+/// lists the other whole.
+#[test]
+fn a_damaged_program_row_is_listed_by_its_id_beside_the_others() {
+    use diesel::RunQueryDsl;
+    let Some(schema) = TestSchema::new() else { return };
+    let store = schema.store();
+    let g = generate(&SynthConfig::new(300));
+    let (victim, bystander) =
+        (store.insert_program("victim", &g).unwrap(), store.insert_program("bystander", &g).unwrap());
+    diesel::sql_query(format!("UPDATE lmlang_programs SET module_count = -1 WHERE id = {}", victim.0))
+        .execute(&mut schema.connection())
+        .unwrap();
+    assert!(matches!(store.list_programs(), Err(StorageError::Corrupt { table: "lmlang_programs", .. })));
+    let each = store.list_programs_each().unwrap();
+    assert_eq!(each.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![victim, bystander]);
+    assert!(matches!(each[0].1, Err(StorageError::Corrupt { table: "lmlang_programs", .. })), "{each:?}");
+    assert!(each[1].1.as_ref().is_ok_and(|s| s.name == "bystander" && s.nodes == g.node_count() as u64), "{each:?}");
+}

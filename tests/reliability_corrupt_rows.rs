@@ -504,6 +504,20 @@ fn a_program_without_its_name_row_is_reported_by_the_listing_not_hidden() {
             if key.contains(&victim.0.to_string()) => {}
         other => panic!("a program nothing can reach by name must not be left out of the listing: {other:?}"),
     }
+    // Listed row by row, the damaged program is named by its id and the other listed whole.
+    let each = store.list_programs_each().unwrap();
+    assert_eq!(each.iter().map(|(id, _)| *id).collect::<Vec<_>>(), {
+        let mut ids = vec![victim, bystander];
+        ids.sort();
+        ids
+    });
+    for (id, summary) in &each {
+        match summary {
+            Ok(s) if *id == bystander => assert_eq!(s.nodes, saved.node_count() as u64),
+            Err(StorageError::Corrupt { table: "lmlang_program_names", .. }) if *id == victim => {}
+            other => panic!("{id}: {other:?}"),
+        }
+    }
     assert_eq!(store.load_program(bystander).unwrap(), saved);
     // Reached by id, it can be deleted, and the listing is whole again.
     store.delete_program(victim).unwrap();

@@ -183,8 +183,8 @@ fn diff_named_function(
 struct VerifyReport {
     integrity_check: Vec<String>,
     foreign_key_check: Vec<String>,
-    /// Why the programs could not be listed (a damaged program row); the file's own
-    /// checks still ran.
+    /// The program rows that could not be read (damaged), one line each; the programs
+    /// themselves are still checked, and so is the file.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     listing: Vec<String>,
     programs: Vec<ProgramCheck>,
@@ -312,21 +312,29 @@ fn oldest_reachable(store: &Db, id: lmlang_storage::store::ProgramId, revision: 
 }
 
 pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
-    // Another program's damaged row stops the listing, not the check of the one asked
-    // for (whose stored counts are then not compared).
-    // A damaged program row stops the listing, and with it the check of every program
-    // but one asked for by name; not the file's own checks, which may say more about
-    // the damage. Returns what was listed and why nothing was.
-    let listing = || match store.list_programs() {
-        Err(e @ StorageError::Corrupt { .. }) => Ok((Vec::new(), vec![e.to_string()])),
-        listed => listed.map(|programs| (programs, Vec::new())),
+    // A program whose own row is damaged is still checked (its stored counts are not
+    // compared), and the damage is reported under `listing`. Returns the ids listed,
+    // the summaries the rows gave, and the damage of the others.
+    let listing = || -> Result<_, Failure> {
+        let (mut ids, mut summaries, mut damage) = (Vec::new(), Vec::new(), Vec::new());
+        for (id, summary) in store.list_programs_each()? {
+            ids.push(id);
+            match summary {
+                Ok(s) => summaries.push(s),
+                Err(e @ StorageError::Corrupt { .. }) => damage.push((id, e.to_string())),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok((ids, summaries, damage))
     };
-    let (programs, listing_damage) = listing()?;
-    let listing_damage = if program.is_some() { Vec::new() } else { listing_damage };
+    let (all, programs, listing_damage) = listing()?;
     let ids = match program {
         Some(p) => vec![resolve(store, p)?],
-        None => programs.iter().map(|p| p.id).collect(),
+        None => all,
     };
+    // Asked for one program, only its own row's damage counts.
+    let wanted: std::collections::HashSet<_> = ids.iter().copied().collect();
+    let listing_damage = listing_damage.into_iter().filter(|(id, _)| wanted.contains(id)).map(|(_, d)| d).collect();
     let listed: std::collections::HashMap<_, _> = programs.into_iter().map(|p| (p.id, p)).collect();
     // Two steps for the database checks, one per program.
     let progress = Progress::items(ids.len() as u64 + 2);
@@ -341,7 +349,8 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
     };
     let mut checked = Vec::new();
     for id in ids {
-        let name = listed.get(&id).map_or_else(|| program.unwrap_or_default().to_string(), |p| p.name.clone());
+        let name =
+            listed.get(&id).map_or_else(|| program.map_or_else(|| id.to_string(), str::to_string), |p| p.name.clone());
         progress.step(format!("checking {name}"));
         let check = match store.load_program(id) {
             // Deleted by another process since it was listed: nothing left to check.
@@ -383,7 +392,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
     // The counts and the two loads compare only for programs no other process wrote
     // to meanwhile (the same revision before and after every load): a write in
     // between makes them differ with nothing wrong.
-    let after: std::collections::HashMap<_, _> = listing()?.0.into_iter().map(|p| (p.id, p.revision)).collect();
+    let after: std::collections::HashMap<_, _> = listing()?.1.into_iter().map(|p| (p.id, p.revision)).collect();
     for (id, check) in checked.iter().zip(report.programs.iter_mut()) {
         if listed.get(id).map(|p| p.revision) != after.get(id).copied() {
             check.stored_counts = None;
@@ -413,7 +422,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
             }
         }
         if !report.listing.is_empty() {
-            outln!("program listing    FAILED")?;
+            outln!("program rows       FAILED")?;
             for p in &report.listing {
                 outln!("  {}", crate::output::escape_controls(p))?;
             }

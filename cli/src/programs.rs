@@ -62,37 +62,28 @@ fn resolve_as(store: &Db, program: &str, bare_ids: bool) -> Result<ProgramId, Fa
     }
 }
 
-/// One program's row of the listing: `None` when it is not listed, or when the listing
-/// cannot be read because some program's row is damaged (one damaged program must not
-/// stop commands on the others).
+/// One program's row of the listing: `None` when it is not listed, or when its own row
+/// is damaged (another program's damaged row does not hide it).
 pub fn listed(store: &Db, id: ProgramId) -> Result<Option<ProgramSummary>, Failure> {
-    match store.list_programs() {
-        Ok(programs) => Ok(programs.into_iter().find(|p| p.id == id)),
-        Err(StorageError::Corrupt { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    Ok(store.list_programs_each()?.into_iter().find(|(p, _)| *p == id).and_then(|(_, summary)| summary.ok()))
 }
 
-/// Whether a program with this id is listed. When another program's row is damaged the
-/// listing cannot be read, so the id is taken as given (the command then says whether
-/// it exists): one damaged program must not lock the user out of the others, or out of
-/// deleting it.
+/// Whether a program with this id is listed, its row damaged or not: a damaged program
+/// must not lock the user out of deleting it.
 fn may_exist(store: &Db, id: ProgramId) -> Result<bool, Failure> {
-    match store.list_programs() {
-        Ok(programs) => Ok(programs.iter().any(|p| p.id == id)),
-        Err(StorageError::Corrupt { .. }) => Ok(true),
-        Err(e) => Err(e.into()),
-    }
+    Ok(store.list_programs_each()?.iter().any(|(p, _)| *p == id))
 }
 
+/// A program as `list` shows it. Name, counts and revision are `None` (JSON `null`)
+/// when the program's own row is damaged: they come from that row.
 #[derive(Serialize)]
 struct ListedProgram {
     id: i64,
-    name: String,
-    functions: u64,
-    nodes: u64,
-    edges: u64,
-    revision: u64,
+    name: Option<String>,
+    functions: Option<u64>,
+    nodes: Option<u64>,
+    edges: Option<u64>,
+    revision: Option<u64>,
     /// `None` when the program cannot be loaded (`damage` says why).
     root_hash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,31 +91,38 @@ struct ListedProgram {
 }
 
 pub fn list(store: &Db, json: bool) -> CmdResult {
-    let programs = match store.list_programs() {
-        Err(e @ StorageError::Corrupt { .. }) => {
-            return Err(Failure(format!(
-                "{e}\n(a damaged program row stops the listing; `lmstore show '#N'` still reads the \
-                 others, and `lmstore delete '#N'` removes the damaged one)"
-            )));
-        }
-        listed => listed?,
-    };
     let mut listed = Vec::new();
-    for p in programs {
+    for (id, summary) in store.list_programs_each()? {
         // A program whose rows are damaged is listed as such; the others still are.
-        let (root_hash, damage) = match store.load_program(p.id) {
+        let summary = match summary {
+            Err(e @ StorageError::Corrupt { .. }) => {
+                listed.push(ListedProgram {
+                    id: id.0,
+                    name: None,
+                    functions: None,
+                    nodes: None,
+                    edges: None,
+                    revision: None,
+                    root_hash: None,
+                    damage: Some(e.to_string()),
+                });
+                continue;
+            }
+            summary => summary?,
+        };
+        let (root_hash, damage) = match store.load_program(id) {
             // Deleted by another process since it was listed.
             Err(StorageError::ProgramNotFound(_)) => continue,
             Err(e @ StorageError::Corrupt { .. }) => (None, Some(e.to_string())),
             loaded => (Some(loaded?.hashes().program().to_hex()), None),
         };
         listed.push(ListedProgram {
-            id: p.id.0,
-            name: p.name,
-            functions: p.functions,
-            nodes: p.nodes,
-            edges: p.edges,
-            revision: p.revision,
+            id: id.0,
+            name: Some(summary.name),
+            functions: Some(summary.functions),
+            nodes: Some(summary.nodes),
+            edges: Some(summary.edges),
+            revision: Some(summary.revision),
             root_hash,
             damage,
         });
@@ -134,15 +132,17 @@ pub fn list(store: &Db, json: bool) -> CmdResult {
     } else if listed.is_empty() {
         outln!("no programs yet; `lmstore demo` stores two")?;
     } else {
+        // What a damaged program row could not say is shown as `?`.
+        let or_unknown = |v: Option<String>| v.unwrap_or_else(|| "?".to_string());
         let rows: Vec<Vec<String>> = listed
             .iter()
             .map(|p| {
                 vec![
                     p.id.to_string(),
-                    p.name.clone(),
-                    p.functions.to_string(),
-                    p.nodes.to_string(),
-                    p.edges.to_string(),
+                    or_unknown(p.name.clone()),
+                    or_unknown(p.functions.map(|n| n.to_string())),
+                    or_unknown(p.nodes.map(|n| n.to_string())),
+                    or_unknown(p.edges.map(|n| n.to_string())),
                     p.root_hash.as_ref().map_or_else(|| "(damaged)".to_string(), |h| h[..16].to_string()),
                 ]
             })
@@ -151,10 +151,10 @@ pub fn list(store: &Db, json: bool) -> CmdResult {
     }
     let damaged: Vec<&ListedProgram> = listed.iter().filter(|p| p.damage.is_some()).collect();
     for p in &damaged {
+        let named = p.name.as_deref().map(|n| format!(" ({})", crate::output::escape_controls(n))).unwrap_or_default();
         eprintln!(
-            "lmstore: program #{} ({}) is damaged: {}; `lmstore delete '#{}'` removes it",
+            "lmstore: program #{}{named} is damaged: {}; `lmstore delete '#{}'` removes it",
             p.id,
-            crate::output::escape_controls(&p.name),
             p.damage.as_deref().unwrap_or_default(),
             p.id
         );

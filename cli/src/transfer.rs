@@ -74,8 +74,8 @@ fn holes(doc: &ProgramDocument) -> Holes {
 
 pub fn export(store: &Db, program: &str, output: Option<&Path>) -> CmdResult {
     let id = resolve(store, program)?;
-    // Unlisted (another program's damaged row stops the listing), the name is the one
-    // the user gave (none for `#ID`).
+    // Unlisted (its own program row is damaged), the name is the one the user gave
+    // (none for `#ID`).
     let name = crate::programs::listed(store, id)?
         .map(|p| p.name)
         .unwrap_or_else(|| if program.starts_with('#') { String::new() } else { program.to_string() });

@@ -527,7 +527,17 @@ fn a_damaged_program_leaves_the_others_usable_and_can_be_deleted() {
     let out = lmstore(d, &["list"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("program #{sample}")) && err.contains("lmstore delete '#N'"), "{err}");
+    assert!(err.contains(&format!("program #{sample} is damaged")), "{err}");
+    assert!(err.contains(&format!("lmstore delete '#{sample}'")) && err.contains("node_count"), "{err}");
+    // The damaged row hides nothing else: the other program is listed with its counts.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |name: &str| text.lines().find(|l| l.contains(name)).map(str::to_string);
+    assert!(line("generated-10k").is_some_and(|l| l.contains(" 87 ") && !l.contains("(damaged)")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with(&format!("{sample} ")) && l.contains("(damaged)")), "{text}");
+    let listed: serde_json::Value = serde_json::from_slice(&lmstore(d, &["list", "--json"]).stdout).unwrap();
+    let damaged = listed.as_array().unwrap().iter().find(|p| p["id"] == sample).unwrap();
+    assert!(damaged["name"].is_null() && damaged["nodes"].is_null() && damaged["root_hash"].is_null(), "{listed}");
+    assert!(damaged["damage"].as_str().is_some_and(|d| d.contains("node_count")), "{listed}");
     assert!(ok(d, &["show", &format!("#{generated}")]).contains("root hash"));
     // The other program is exported and verified as usual.
     ok(d, &["export", "generated-10k", "-o", "g.json"]);
@@ -555,7 +565,7 @@ fn a_damaged_program_leaves_the_others_usable_and_can_be_deleted() {
     assert!(text.contains("(damaged)") && text.contains("copy"), "{text}");
     assert!(err.contains(&format!("program #{generated} (generated-10k) is damaged")), "{err}");
 
-    // A program whose name row is gone stops the listing the same way, and only it.
+    // A program whose name row is gone is listed as damaged the same way, beside the others.
     let copy = id_of_listed(&listed, "copy");
     let conn = rusqlite::Connection::open(d.join("lmlang.db")).unwrap();
     conn.execute("DELETE FROM lmlang_program_names WHERE program_id = ?1", [generated]).unwrap();
@@ -563,6 +573,7 @@ fn a_damaged_program_leaves_the_others_usable_and_can_be_deleted() {
     let out = lmstore(d, &["list"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("has no name row"), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("copy"), "{out:?}");
     ok(d, &["export", "copy", "-o", "c.json"]);
     assert!(ok(d, &["verify", &format!("#{copy}")]).contains("ok"));
     assert!(ok(d, &["delete", &format!("#{generated}")]).contains(&format!("deleted #{generated}")));
@@ -999,10 +1010,10 @@ fn dot_writes_control_characters_of_stored_names_out() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("sq\\\\u{1b}]0;pwned"), "the name is written out");
 }
 
-/// A damaged program row stops the listing of programs, but `verify` still runs the
-/// file's own checks and says what stopped it.
+/// A damaged program row is reported by `verify`, which still checks every program, the
+/// damaged one included, and the file.
 #[test]
-fn verify_runs_the_files_checks_when_a_program_row_stops_the_listing() {
+fn verify_checks_every_program_and_the_file_beside_a_damaged_program_row() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(d, &["demo"]);
@@ -1016,12 +1027,19 @@ fn verify_runs_the_files_checks_when_a_program_row_stops_the_listing() {
     let out = lmstore(d, &["verify"]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
-    for line in ["integrity_check    ok", "foreign_key_check  ok", "program listing    FAILED", "module_count -1"] {
+    for line in ["integrity_check    ok", "foreign_key_check  ok", "program rows       FAILED", "module_count -1"] {
         assert!(text.contains(line), "{line}: {text}");
     }
+    let checked = |name: &str| text.lines().any(|l| l.starts_with(&format!("program {name} ")) && l.ends_with(" ok"));
+    assert!(checked("generated-10k") && checked("#1"), "both programs are checked: {text}");
     let json: serde_json::Value = serde_json::from_slice(&lmstore(d, &["verify", "--json"]).stdout).unwrap();
     assert_eq!(json["ok"], false);
     assert!(json["listing"][0].as_str().is_some_and(|l| l.contains("lmlang_programs")), "{json}");
+    assert_eq!(json["programs"].as_array().map(Vec::len), Some(2), "both programs checked: {json}");
+    // Asked for the other program alone, the damaged row is none of its business.
+    let other: serde_json::Value =
+        serde_json::from_slice(&lmstore(d, &["verify", "generated-10k", "--json"]).stdout).unwrap();
+    assert_eq!(other["ok"], true, "{other}");
 }
 
 /// A program row whose revision was set back behind its history refuses the next

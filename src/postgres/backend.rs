@@ -12,8 +12,8 @@ use crate::rows::sql::tables::{edges, functions, history, modules, nodes, progra
 use crate::rows::{self, Header, Replaced};
 use crate::schema::lmlang_programs;
 use crate::store::{
-    Backend, EntityRows, HistoryRecord, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError, StorageResult,
-    Tag, WriteTx,
+    Backend, EntityRows, HistoryRecord, ListedProgram, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError,
+    StorageResult, Tag, WriteTx,
 };
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -135,6 +135,15 @@ impl<C: PgConnections> Backend for PgBackend<C> {
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
         self.with_connection(|conn| {
             programs::pg::list(conn)?.into_iter().map(|(row, name)| row.summary(name)).collect()
+        })
+    }
+
+    fn list_programs_each(&self) -> StorageResult<Vec<ListedProgram>> {
+        self.with_connection(|conn| {
+            Ok(programs::pg::list(conn)?
+                .into_iter()
+                .map(|(row, name)| (ProgramId(row.id), row.summary(name)))
+                .collect())
         })
     }
 

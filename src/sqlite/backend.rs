@@ -13,8 +13,8 @@ use crate::graph::{ChangeSet, EdgeView, NextIds, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
 use crate::rows::{self, Replaced};
 use crate::store::{
-    Backend, EntityRows, HistoryRecord, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError, StorageResult,
-    Tag, WriteTx,
+    Backend, EntityRows, HistoryRecord, ListedProgram, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError,
+    StorageResult, Tag, WriteTx,
 };
 use diesel::sqlite::SqliteConnection;
 
@@ -112,6 +112,12 @@ impl<C: Connections> Backend for SqliteBackend<C> {
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
         self.connections
             .read(&mut |conn| programs::list(conn)?.into_iter().map(|(row, name)| row.summary(name)).collect())
+    }
+
+    fn list_programs_each(&self) -> StorageResult<Vec<ListedProgram>> {
+        self.connections.read(&mut |conn| {
+            Ok(programs::list(conn)?.into_iter().map(|(row, name)| (ProgramId(row.id), row.summary(name))).collect())
+        })
     }
 
     fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>> {

@@ -7,7 +7,7 @@
 //! backend refuses the same things with the same errors. Results come in id order.
 
 use super::error::StorageResult;
-use super::types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport};
+use super::types::{FunctionUpdate, ListedProgram, NewFunction, ProgramId, ProgramSummary, SaveReport};
 use crate::graph::{EdgeView, GraphError, ProgramGraph};
 use crate::model::{
     ComputeNode, ComputeNodeOp, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId,
@@ -60,8 +60,16 @@ pub trait GraphStore: Send + Sync {
     fn delete_program(&self, program: ProgramId) -> StorageResult<()>;
     /// Renames a program; names stay unique.
     fn rename_program(&self, program: ProgramId, name: &str) -> StorageResult<()>;
-    /// All programs in id order.
+    /// All programs in id order. One program whose row is damaged fails the whole
+    /// listing (`Corrupt`); [`list_programs_each`](Self::list_programs_each) lists the
+    /// others beside it.
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>>;
+    /// All programs in id order, each with its summary or the error its own row gives:
+    /// for tools that must show every program of a file or server in which one row is
+    /// damaged (and let the user delete that one by its id).
+    fn list_programs_each(&self) -> StorageResult<Vec<ListedProgram>> {
+        Ok(self.list_programs()?.into_iter().map(|s| (s.id, Ok(s))).collect())
+    }
     /// The program with this name.
     fn find_program(&self, name: &str) -> StorageResult<ProgramId>;
     /// Runs a group of edits as one unit: all are committed together or none is.

@@ -8,7 +8,7 @@
 
 use super::error::{DatabaseErrorKind, StorageError, StorageResult};
 use super::history::{EntityRows, HistoryRecord, Tag};
-use super::types::{ProgramId, ProgramSummary, SaveReport};
+use super::types::{ListedProgram, ProgramId, ProgramSummary, SaveReport};
 use crate::graph::{ChangeSet, EdgeView, NextIds, ProgramGraph};
 use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId};
 use crate::rows::Replaced;
@@ -19,6 +19,12 @@ use crate::rows::Replaced;
 pub trait Backend: Send + Sync {
     /// All programs in id order.
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>>;
+    /// All programs in id order, each with its summary or the error its row gives. A
+    /// backend whose rows can be damaged (a file, a server) overrides this, so that one
+    /// damaged row does not hide the others.
+    fn list_programs_each(&self) -> StorageResult<Vec<ListedProgram>> {
+        Ok(self.list_programs()?.into_iter().map(|s| (s.id, Ok(s))).collect())
+    }
     /// The program with this exact name, if any.
     fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>>;
     /// The whole program and the revision it was read at.

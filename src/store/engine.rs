@@ -22,7 +22,7 @@ use super::error::{DatabaseErrorKind, ProgramRef, StorageError, StorageResult};
 use super::history::{Heads, Pending};
 use super::reentry::{self, Editing};
 use super::trace::Timed;
-use super::types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport, now_unix};
+use super::types::{FunctionUpdate, ListedProgram, NewFunction, ProgramId, ProgramSummary, SaveReport, now_unix};
 use crate::graph::{ChangeSet, EdgeView, Entity, GraphError, Lineage, ProgramGraph};
 use crate::model::{
     ComputeNode, ComputeNodeOp, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId,
@@ -576,6 +576,10 @@ impl<B: Backend> GraphStore for Store<B> {
 
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
         self.rows()?.list_programs()
+    }
+
+    fn list_programs_each(&self) -> StorageResult<Vec<ListedProgram>> {
+        self.rows()?.list_programs_each()
     }
 
     fn find_program(&self, name: &str) -> StorageResult<ProgramId> {

@@ -21,7 +21,7 @@ pub use engine::{DEFAULT_ROOT_MODULE, MAX_NAME_BYTES, Store};
 pub use error::{DatabaseErrorKind, ProgramRef, StorageError, StorageResult};
 pub use history::{CommitKind, EntityRows, HistoryEntry, HistoryRecord, LogPage, ProgramHistory, Retention, Tag};
 pub use memory::MemoryBackend;
-pub use types::{FunctionUpdate, NewFunction, ProgramId, ProgramSummary, SaveReport};
+pub use types::{FunctionUpdate, ListedProgram, NewFunction, ProgramId, ProgramSummary, SaveReport};
 
 /// The in-memory store.
 pub type InMemoryStore = Store<MemoryBackend>;

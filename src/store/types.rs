@@ -37,6 +37,10 @@ pub struct ProgramSummary {
     pub updated_at: i64,
 }
 
+/// One program of [`GraphStore::list_programs_each`](super::GraphStore::list_programs_each):
+/// its id, and its summary or the error its row gives (`Corrupt` for a damaged row).
+pub type ListedProgram = (ProgramId, super::StorageResult<ProgramSummary>);
+
 /// What a save wrote: rows written (inserted or replaced) and rows deleted. A save after
 /// a small edit writes a handful of rows, whatever the program's size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
