@@ -344,3 +344,28 @@ fn a_damaged_program_row_is_listed_by_its_id_beside_the_others() {
     assert!(matches!(each[0].1, Err(StorageError::Corrupt { table: "lmlang_programs", .. })), "{each:?}");
     assert!(each[1].1.as_ref().is_ok_and(|s| s.name == "bystander" && s.nodes == g.node_count() as u64), "{each:?}");
 }
+
+/// Tags come by the bytes of their names on PostgreSQL as on the other backends, even
+/// where the database's collation orders text otherwise (here the tag column is made
+/// en-US, as a database created with that locale makes every text column).
+#[test]
+fn tags_come_in_byte_order_whatever_the_collation() {
+    use diesel::connection::SimpleConnection;
+    use lmlang_storage::store::ProgramHistory;
+    let Some(schema) = TestSchema::new() else { return };
+    let store = schema.store();
+    schema
+        .connection()
+        .batch_execute(r#"ALTER TABLE lmlang_history_tags ALTER COLUMN name TYPE TEXT COLLATE "en-US-x-icu""#)
+        .expect("an ICU collation (PostgreSQL's packages are built with ICU)");
+    store.set_history(true);
+    let p = store.insert_program("p", &generate(&SynthConfig::new(200))).unwrap();
+    let names = ["b", "B", "a", "A", "_x", "é", "z"];
+    for name in names {
+        store.tag(p, name, 1).unwrap();
+    }
+    let got: Vec<String> = store.tags(p).unwrap().into_iter().map(|t| t.name).collect();
+    let mut bytewise: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    bytewise.sort();
+    assert_eq!(got, bytewise, "[A, B, _x, a, b, z, é], as on SQLite and in memory");
+}

@@ -133,6 +133,10 @@ impl Drop for Progress {
 /// Only for a regular file or a new one: a device, pipe or symbolic link (`-o
 /// /dev/stdout`) is written in place, as is a file whose directory takes no new files.
 /// The new file gets the old one's permissions, or `rw-r--r--`.
+///
+/// The temporary file is named `.NAME.XXXXXX.partial` and locked while it is written. A
+/// process killed while writing leaves it behind; the next write of the same file
+/// removes every such file no process holds any more (see [`remove_abandoned`]).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     let failed = |e: std::io::Error| Failure(format!("cannot write {}: {e}", path.display()));
     let existing = std::fs::symlink_metadata(path).ok();
@@ -143,9 +147,16 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let Ok(mut file) = tempfile::NamedTempFile::new_in(dir) else {
+    let Some(name) = path.file_name() else {
         return std::fs::write(path, bytes).map_err(failed);
     };
+    let prefix = partial_prefix(name);
+    remove_abandoned(dir, &prefix);
+    let Ok(mut file) = tempfile::Builder::new().prefix(&prefix).suffix(PARTIAL).tempfile_in(dir) else {
+        return std::fs::write(path, bytes).map_err(failed);
+    };
+    // Held until the file is renamed or removed: the mark of a writer still at work.
+    file.as_file().lock().map_err(failed)?;
     let permissions = match &existing {
         Some(m) => m.permissions(),
         None => {
@@ -157,6 +168,54 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     file.write_all(bytes).and_then(|()| file.as_file().sync_all()).map_err(failed)?;
     file.persist(path).map_err(|e| failed(e.error))?;
     Ok(())
+}
+
+/// The end of a temporary file's name (see [`write_atomically`]).
+const PARTIAL: &str = ".partial";
+
+/// How long a temporary file must have gone unwritten before another process may take
+/// it for abandoned: a writer locks its file just after creating it, and this covers
+/// that moment.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The start of the names of the temporary files written for a file called `name`.
+fn partial_prefix(name: &std::ffi::OsStr) -> std::ffi::OsString {
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(name);
+    prefix.push(".");
+    prefix
+}
+
+/// Removes the temporary files in `dir` left by writes of the same file that were
+/// killed: named with `prefix`, ending in `.partial`, unlocked (no process is writing
+/// them: a lock ends with its process) and not written to for a while. Best effort: a
+/// file that cannot be read or removed is left.
+fn remove_abandoned(dir: &Path, prefix: &std::ffi::OsStr) {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let bytes = name.as_bytes();
+        if !bytes.starts_with(prefix.as_bytes()) || !bytes.ends_with(PARTIAL.as_bytes()) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= ABANDONED_AFTER);
+        if !stale {
+            continue;
+        }
+        let path = entry.path();
+        // Locked here while it is removed, so no writer can hold it meanwhile.
+        let held_here = std::fs::File::open(&path).ok().filter(|f| f.try_lock().is_ok());
+        if held_here.is_some() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 /// Refuses an output path that is the database itself or one of the files SQLite keeps

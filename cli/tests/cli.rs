@@ -478,3 +478,47 @@ fn busy_timeout_sets_how_long_a_command_waits_for_another_writer() {
     let refused = lmstore(d, &["--busy-timeout", "-1", "list"]);
     assert_eq!(refused.status.code(), Some(2), "clap refuses a negative wait");
 }
+
+/// A write of an output file killed half-way leaves its temporary `.NAME.XXXXXX.partial`
+/// beside it (nothing runs on SIGKILL); the next write of the same file removes every
+/// such file no process is still writing, and leaves the rest alone.
+#[test]
+fn a_write_removes_the_partial_files_killed_writes_of_the_same_file_left() {
+    use std::fs::{File, FileTimes};
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    let partial = |name: &str, age: SystemTime| {
+        let file = File::create(d.join(name)).unwrap();
+        std::io::Write::write_all(&mut &file, b"{\"truncated").unwrap();
+        file.set_times(FileTimes::new().set_modified(age)).unwrap();
+        file
+    };
+    drop(partial(".out.json.a1b2c3.partial", old));
+    drop(partial(".out.json.d4e5f6.partial", old));
+    // Still being written by a live process (this one holds its lock).
+    let writing = partial(".out.json.g7h8i9.partial", old);
+    writing.lock().unwrap();
+    // Just created: its writer may not have locked it yet.
+    drop(partial(".out.json.j0k1l2.partial", SystemTime::now()));
+    // Another file's, and a file of the user's.
+    drop(partial(".other.json.m3n4o5.partial", old));
+    drop(partial(".out.json.notes", old));
+
+    ok(d, &["export", "sample", "-o", "out.json"]);
+    let mut left: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [".other.json.m3n4o5.partial", ".out.json.g7h8i9.partial", ".out.json.j0k1l2.partial", ".out.json.notes"]
+    );
+    let export: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("out.json")).unwrap()).unwrap();
+    assert!(export.is_object(), "the export itself is whole");
+    drop(writing);
+}

@@ -153,7 +153,8 @@ pub trait ProgramHistory: super::GraphStore {
     fn add_tag(&self, program: ProgramId, name: &str, revision: u64) -> StorageResult<bool>;
     /// Removes a tag; `TagNotFound` if there is none.
     fn untag(&self, program: ProgramId, name: &str) -> StorageResult<()>;
-    /// Every tag of the program, by name.
+    /// Every tag of the program, by name (in the byte order of the names' UTF-8, on every
+    /// backend, whatever a PostgreSQL database's collation).
     fn tags(&self, program: ProgramId) -> StorageResult<Vec<Tag>>;
     /// The revision a tag names.
     fn tagged(&self, program: ProgramId, name: &str) -> StorageResult<u64>;

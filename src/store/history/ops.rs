@@ -530,7 +530,11 @@ impl<B: Backend> ProgramHistory for Store<B> {
     }
 
     fn tags(&self, program: ProgramId) -> StorageResult<Vec<Tag>> {
-        self.rows()?.tags(program)
+        let mut tags = self.rows()?.tags(program)?;
+        // By the names' bytes on every backend: PostgreSQL's own order follows the
+        // database's collation (`A a B b` under en-US, `A B a b` under C).
+        tags.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Ok(tags)
     }
 
     fn tagged(&self, program: ProgramId, name: &str) -> StorageResult<u64> {
