@@ -25,6 +25,7 @@
 pub mod graph;
 pub mod hash;
 pub mod model;
+mod pool_threads;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod rows;

@@ -114,6 +114,9 @@ pub fn pool(url: &str, config: &PgConfig) -> StorageResult<PgPool> {
     };
     Pool::builder()
         .max_size(config.pool_size.max(1))
+        // Three workers open connections, as r2d2's own would, but stop with the pool
+        // rather than 30 s after it (see `pool_threads`).
+        .thread_pool(crate::pool_threads::workers("lmlang-pg-pool-{}", 3))
         // No `SELECT 1` round trip per checkout (a single-mutation commit is five round
         // trips): a connection libpq saw break is dropped by the pool anyway, and a
         // write that meets a dead one fails with `ConnectionLost`, which callers retry.

@@ -192,9 +192,14 @@ pub fn establish(url: &str, setup: ConnectionSetup) -> StorageResult<SqliteConne
     Ok(conn)
 }
 
-/// Builds the reader pool.
-pub fn reader_pool(url: &str, config: &SqliteConfig) -> StorageResult<ReaderPool> {
+/// Builds the reader pool, whose connections `thread` opens.
+pub(crate) fn reader_pool(
+    url: &str,
+    config: &SqliteConfig,
+    thread: &crate::pool_threads::PoolThread,
+) -> StorageResult<ReaderPool> {
     Pool::builder()
+        .thread_pool(thread.for_pool())
         .max_size(config.max_readers.max(1))
         .min_idle(Some(config.min_idle_readers.min(config.max_readers.max(1))))
         .connection_timeout(config.reader_wait)

@@ -19,12 +19,14 @@ use super::source::{Connections, Headers, WriteWork, Written};
 use super::tables::programs;
 use super::{mapper, migrate};
 use crate::graph::ProgramGraph;
+use crate::pool_threads::PoolThread;
 use crate::store::trace::Timed;
 use crate::store::{DatabaseErrorKind, ProgramId, StorageError, StorageResult};
 use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 use tracing::field::Empty;
 
 /// Programs with at least this many edges are loaded over two connections at once.
@@ -61,6 +63,10 @@ pub struct OwnedConnections {
     /// Checkpoints the WAL after bulk writes; started by the first one (`None` if the
     /// thread could not be started: the writer then checkpoints itself).
     checkpointer: OnceLock<Option<Checkpointer>>,
+    /// Opens the readers' connections. Declared after them, so that when the store is
+    /// dropped it waits for the connections the thread was still opening: the file is
+    /// closed when the drop returns (and only then is a temporary directory removed).
+    _reader_thread: PoolThread,
     /// Keeps the directory of a temporary database alive as long as the store.
     #[cfg(feature = "temporary")]
     _temp_dir: Option<tempfile::TempDir>,
@@ -187,7 +193,9 @@ impl OwnedConnections {
             migrate::migrate(&mut writer)?;
             connection::enable_wal(&mut writer, &config)?;
         }
-        let readers = connection::reader_pool(&url, &config)?;
+        // A reader opens at most within the busy timeout, and a drop waits no longer.
+        let reader_thread = PoolThread::new("lmlang-readers", config.busy_timeout.max(Duration::from_secs(1)));
+        let readers = connection::reader_pool(&url, &config, &reader_thread)?;
         Ok(OwnedConnections {
             path: path.to_path_buf(),
             url,
@@ -195,6 +203,7 @@ impl OwnedConnections {
             readers,
             writer: Mutex::new(Writer::new(writer)),
             checkpointer: OnceLock::new(),
+            _reader_thread: reader_thread,
             #[cfg(feature = "temporary")]
             _temp_dir: None,
         })
