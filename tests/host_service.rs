@@ -215,3 +215,40 @@ fn deleting_a_program_on_a_pool_without_foreign_keys_leaves_no_rows_behind() {
     assert!(tables.is_empty(), "foreign keys broken in {tables:?}");
     assert_eq!(store.load_program(kept).expect("the other program").node_count(), sample.node_count());
 }
+
+/// A panic in an edit closure on a lent connection (outside any transaction of the
+/// service's) rolls the edit back and leaves the connection outside a transaction: the
+/// store's next writes commit, as another connection sees, and the write lock is free.
+/// They used to go into the transaction the panic left open, as savepoints, answer
+/// `Ok` and be lost when the connection closed.
+#[test]
+fn a_panic_in_an_edit_on_a_lent_connection_leaves_later_writes_committed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pool = service_pool(&dir);
+    let mut conn = pool.get().expect("connection");
+    let sample = lmlang_storage::synth::generate(&lmlang_storage::synth::SynthConfig::new(300));
+    let store = ConnectionStore::on_connection(&mut conn);
+    let p = store.insert_program("p", &sample).expect("insert");
+    let f = sample.functions().next().expect("a function").id;
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.edit(p, &mut |g| {
+            g.add_core_op(f, ComputeOp::Print)?;
+            panic!("the service's closure has a bug");
+        })
+    }));
+    assert!(panicked.is_err());
+    let node = store.insert_node(p, f, ComputeOp::Print.into()).expect("a write after the panic");
+    drop(store);
+    assert_eq!(
+        <diesel::connection::AnsiTransactionManager as diesel::connection::TransactionManager<SqliteConnection>>::transaction_manager_status_mut(&mut conn)
+            .transaction_depth()
+            .expect("status"),
+        None,
+        "no transaction left open on the service's connection"
+    );
+    drop(conn);
+    let elsewhere = PooledSqliteStore::on_pool(pool);
+    let stored = elsewhere.load_program(p).expect("load");
+    assert_eq!(stored.node_count(), sample.node_count() + 1, "the panicked edit is gone, the later write kept");
+    assert!(elsewhere.get_node(p, node).is_ok());
+}

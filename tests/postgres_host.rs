@@ -456,3 +456,33 @@ fn new_program(store: &PgStore, name: &str) -> (ProgramId, FunctionId) {
     let f = g.add_function(ModuleId::ROOT, "main", Visibility::Public, vec![], TypeId::UNIT).expect("function");
     (store.insert_program(name, &g).expect("insert"), f)
 }
+
+/// A panic in an edit closure on a lent connection (outside any transaction of the
+/// service's) rolls the edit back and leaves the connection outside a transaction: the
+/// store's next write commits, as another store sees. It used to go into the
+/// transaction the panic left open, as a savepoint, answer `Ok` and be lost when the
+/// connection closed.
+#[test]
+fn a_panic_in_an_edit_on_a_lent_connection_leaves_later_writes_committed() {
+    let Some(schema) = service_schema() else { return };
+    let mut conn = schema.connection();
+    let store = PgConnectionStore::on_connection(&mut conn);
+    let g = lmlang_storage::synth::generate(&lmlang_storage::synth::SynthConfig::new(300));
+    let p = store.insert_program("p", &g).expect("insert");
+    let f = g.functions().next().expect("a function").id;
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.edit(p, &mut |g| {
+            g.add_core_op(f, ComputeOp::Print)?;
+            panic!("the service's closure has a bug");
+        })
+    }));
+    assert!(panicked.is_err());
+    let node = store.insert_node(p, f, ComputeOp::Print.into()).expect("a write after the panic");
+    // Seen from another connection before this one closes: committed.
+    let other = schema.store();
+    assert_eq!(other.load_program(p).expect("load").node_count(), g.node_count() + 1);
+    assert!(other.get_node(p, node).is_ok());
+    drop(store);
+    drop(conn);
+    assert!(other.get_node(p, node).is_ok(), "still there after the connection closed");
+}

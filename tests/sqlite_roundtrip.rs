@@ -433,6 +433,16 @@ fn a_panic_inside_a_write_rolls_it_back_and_the_store_goes_on() {
     }));
     assert!(outcome.is_err(), "the panic reached the caller");
     assert_eq!(store.load_program(p).expect("load"), g, "nothing of the panicked write is stored");
+    // The write lock went with the panic, before this store writes again: another
+    // store on the file writes at once (it used to wait out its busy timeout, `Busy`).
+    let other = SqliteStore::open_with(
+        store.path(),
+        SqliteConfig::default().with_busy_timeout(std::time::Duration::from_millis(200)),
+    )
+    .expect("a second store");
+    other.rename_program(p, "renamed by another store").expect("no lock left behind");
+    other.rename_program(p, "p").expect("and back");
+    drop(other);
     let mut expected = g.clone();
     let id = store.insert_node(p, f, ComputeOp::Print.into()).expect("the writer works again");
     assert_eq!(expected.add_core_op(f, ComputeOp::Print).expect("add"), id);

@@ -178,8 +178,9 @@ impl<'c> PgHostConnection<'c> {
     }
 
     fn lock(&self) -> MutexGuard<'_, &'c mut PgConnection> {
-        // A panic inside a transaction leaves Diesel's transaction manager marking the
-        // connection broken, so later calls fail instead of writing through it.
+        // A panic of an edit closure is rolled back inside the store before it goes on
+        // (`Store::mutate_untimed`), so the connection is left outside any transaction
+        // of the store's; the lock itself guards nothing else.
         self.conn.lock().unwrap_or_else(|e| {
             tracing::warn!("a store operation panicked on a host connection; later calls through it may fail");
             self.conn.clear_poison();

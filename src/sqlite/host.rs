@@ -16,9 +16,9 @@ use diesel::sqlite::SqliteConnection;
 use std::sync::{Mutex, MutexGuard};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic inside a transaction leaves Diesel's transaction manager marking the
-    // connection broken, so later calls fail with an error instead of writing through
-    // it; the lock itself guards nothing else.
+    // A panic of an edit closure is rolled back inside the store before it goes on
+    // (`Store::mutate_untimed`), so the connection is left outside any transaction of
+    // the store's; the lock itself guards nothing else.
     mutex.lock().unwrap_or_else(|e| {
         tracing::warn!("a store operation panicked on a host connection; later calls through it may fail");
         mutex.clear_poison();

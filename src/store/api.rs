@@ -45,7 +45,8 @@ pub trait GraphStore: Send + Sync {
     /// process cannot then silently undo what another saved meanwhile (a lost update).
     /// Otherwise `RevisionMoved`, with nothing written, unless the program already
     /// equals `graph` (then nothing is written and the save succeeds, so retrying one
-    /// whose answer was lost with the connection is safe).
+    /// whose answer was lost with the connection is safe). Not a compare-and-set, then:
+    /// a change derived from what was read (a counter) belongs in [`edit`](Self::edit).
     fn save_program_if_at(&self, program: ProgramId, graph: &ProgramGraph, revision: u64) -> StorageResult<SaveReport>;
     /// Writes one function of `graph` (definition, nodes, edges) and nothing else.
     /// Refused as `IdsTaken` when another writer has since given the function's new

@@ -349,6 +349,12 @@ impl<B: Backend> Store<B> {
         // Whether the transaction began. A write refused before it (busy, read-only)
         // never touched the cached copy, so dropping that is not worth a warning.
         let mut began = false;
+        // A panic of the caller's closure, kept while the transaction is rolled back
+        // as for any failed write, then resumed: unwinding through the transaction
+        // would leave it open (Diesel's transactions do not roll back on a panic),
+        // holding SQLite's write lock, and on a lent connection later writes would go
+        // into it as savepoints and be lost with it.
+        let mut panicked = None;
         let result = self.write_from_stored(program, &mut |tx, first_attempt| {
             began = true;
             let revision = tx.revision(program)?;
@@ -360,7 +366,13 @@ impl<B: Backend> Store<B> {
             let lineage = graph.lineage();
             let outcome = {
                 let _editing = Editing::enter(self.address());
-                op(&mut graph)
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(&mut graph))) {
+                    Ok(outcome) => outcome,
+                    Err(payload) => {
+                        panicked = Some(payload);
+                        return Err(StorageError::database(DatabaseErrorKind::Other, "the edit panicked"));
+                    }
+                }
             };
             if outcome.is_ok() && graph.lineage() != lineage {
                 // Its changes are counted from the graph the closure was given, so a
@@ -402,6 +414,11 @@ impl<B: Backend> Store<B> {
             }
         });
         self.end_write(program, &result);
+        if let Some(payload) = panicked {
+            // Rolled back: the working copy the closure had is gone with it.
+            self.cache().remove(&program);
+            std::panic::resume_unwind(payload);
+        }
         match result {
             Ok((value, report, graph, revision, heads)) => {
                 if let Some(graph) = graph {
