@@ -7,7 +7,8 @@
 //! ```sh
 //! cargo build --release -p lmstore --example history_commit_profile
 //! ./target/release/examples/history_commit_profile 100000 2000 on     # NODES COMMITS on|off
-//! valgrind --tool=callgrind ./target/release/examples/history_commit_profile 100000 2000 on
+//! valgrind --tool=callgrind --toggle-collect='*profiled_commits*' \
+//!     ./target/release/examples/history_commit_profile 100000 2000 on
 //! # saves after a one-node edit instead of commits (as the bench's history figure):
 //! valgrind --tool=callgrind --toggle-collect='*profiled_save*' \
 //!     ./target/release/examples/history_commit_profile 100000 2000 on save
@@ -145,6 +146,21 @@ fn update_commits(
     Ok(())
 }
 
+/// The timed `insert_node` commits round the functions, in a function of its own for
+/// callgrind's `--toggle-collect='*profiled_commits*'`.
+#[inline(never)]
+fn profiled_commits(
+    store: &SqliteStore,
+    program: lmlang_storage::store::ProgramId,
+    functions: &[FunctionId],
+    commits: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    for k in 0..commits {
+        store.insert_node(program, functions[k % functions.len()], op())?;
+    }
+    Ok(())
+}
+
 /// One timed save, in a function of its own for callgrind's `--toggle-collect`.
 #[inline(never)]
 fn profiled_save(
@@ -230,9 +246,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Loads the store's working copy (and, with history on, builds its hash index).
     store.insert_node(program, functions[0], op())?;
     let (start, cpu) = (Instant::now(), cpu_seconds());
-    for k in 0..commits {
-        store.insert_node(program, functions[k % functions.len()], op())?;
-    }
+    profiled_commits(&store, program, &functions, commits)?;
     let (t, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu);
     println!(
         "insert_node commits, history {}: {:.1} us each ({:.0}/s), {:.1} us of CPU each",

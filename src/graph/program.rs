@@ -287,6 +287,11 @@ impl ProgramGraph {
         self.semantic.node(key)
     }
 
+    /// Where the semantic node for `key` is in [`semantic_graph`](Self::semantic_graph).
+    pub(crate) fn semantic_index_of(&self, key: SemanticKey) -> Option<petgraph::graph::NodeIndex> {
+        self.semantic.index_of(key)
+    }
+
     /// Functions that call or build a closure of `id` (the `Calls` edges into it).
     pub fn callers(&self, id: FunctionId) -> Vec<FunctionId> {
         let mut out: Vec<FunctionId> = self
@@ -324,6 +329,14 @@ impl ProgramGraph {
     /// them (linear in the program); after that every edit keeps them current.
     pub fn hashes(&self) -> &HashIndex {
         self.hashes.get_or_init(|| HashIndex::build(self))
+    }
+
+    /// [`hashes`](Self::hashes) for a graph that will be edited function by function
+    /// and rehashed after every edit (a store's working copy with history on): the
+    /// first build also keeps each body's first part, while its budget allows, so the
+    /// first edit of any function rehashes only the rest of it. The hashes are the same.
+    pub(crate) fn hashes_for_edits(&self) -> &HashIndex {
+        self.hashes.get_or_init(|| HashIndex::build_keeping_parts(self))
     }
 
     // ----- change tracking -----

@@ -27,6 +27,11 @@ impl SemanticIndex {
         &self.graph
     }
 
+    /// Where the node for `key` is in [`graph`](Self::graph), if there is one.
+    pub(crate) fn index_of(&self, key: SemanticKey) -> Option<NodeIndex> {
+        self.nodes.get(&key).copied()
+    }
+
     pub(crate) fn node(&self, key: SemanticKey) -> Option<&SemanticNode> {
         self.nodes.get(&key).and_then(|i| self.graph.node_weight(*i))
     }

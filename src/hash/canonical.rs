@@ -141,6 +141,13 @@ impl MainPart {
         self.nodes.binary_search(&n).is_ok()
     }
 
+    /// Where the part's records live: the same place after an edit that reused the
+    /// part, a new one after one that made it again (for tests).
+    #[cfg(test)]
+    pub(crate) fn records_at(&self) -> *const u8 {
+        self.records.as_ptr()
+    }
+
     /// The memory the part holds, for the index's budget.
     pub(crate) fn size(&self) -> usize {
         self.nodes.len() * std::mem::size_of::<NodeId>() + self.records.len()

@@ -64,8 +64,13 @@ pub struct HashIndex {
 }
 
 /// Bytes the kept first parts of bodies may take: about 60 a node, so some 2,000
-/// functions of the reference workload's size.
+/// functions of the reference workload's size (or one function's part alone, if that
+/// is bigger; see `keep_main`).
 const MAIN_PARTS_BUDGET: usize = 16 << 20;
+
+/// The room a build leaves in the budget before it stops keeping parts (a large
+/// function's part).
+const PART_ROOM: usize = 256 << 10;
 
 impl PartialEq for HashIndex {
     /// Equal when every live hash and every root agree (the type memo, buffers, kept
@@ -155,8 +160,22 @@ impl HashIndex {
         Self::build_within(g, MAIN_PARTS_BUDGET)
     }
 
+    /// [`Self::build`], also keeping the first part of each body while the budget has
+    /// room (about 60 bytes a node: every function of a program of some 250,000
+    /// nodes). Costs about a tenth more than a plain build (BENCHMARKS.md); for a
+    /// graph whose every function's first edit should be quick.
+    pub(crate) fn build_keeping_parts(g: &ProgramGraph) -> Self {
+        Self::build_with(g, MAIN_PARTS_BUDGET, true)
+    }
+
     /// [`Self::build`], keeping body parts within `budget` bytes.
     fn build_within(g: &ProgramGraph, budget: usize) -> Self {
+        Self::build_with(g, budget, false)
+    }
+
+    /// A build that keeps body parts within `budget`, every function's while there is
+    /// room if `keep_parts`, else none (only edits keep them then).
+    fn build_with(g: &ProgramGraph, budget: usize, keep_parts: bool) -> Self {
         let mut ix = HashIndex { mains_budget: budget, ..HashIndex::default() };
         ix.nodes.resize(g.next_ids().node as usize, None);
         ix.merkle_all(g);
@@ -166,7 +185,11 @@ impl HashIndex {
         let ids: Vec<FunctionId> = ix.functions.keys().copied().collect();
         for f in ids {
             ix.refresh_signature(g, f);
-            ix.refresh_body(g, f, None);
+            // A part is asked for as after an edit that touched nothing of the body
+            // (`Some(&[])`), until the budget is nearly full: parts kept only to be
+            // forgotten for the next would cost without paying back.
+            let room = keep_parts && ix.mains_size + PART_ROOM <= ix.mains_budget;
+            ix.refresh_body(g, f, room.then_some(&[][..]));
             ix.refresh_root(f);
         }
         for (t, _) in g.types().named() {
@@ -276,14 +299,16 @@ impl HashIndex {
     }
 
     /// Keeps (or, with `None`, forgets) a function's body's first part, making room
-    /// within the budget by forgetting others (never for a part bigger than the whole
-    /// budget, which is not kept).
+    /// within the budget by forgetting others. A part bigger than the whole budget is
+    /// kept alone (a function of some 250,000 nodes or more): without it every edit of
+    /// that one huge function would number it whole again, and its memory is in
+    /// proportion to the function's.
     pub(crate) fn keep_main(&mut self, f: FunctionId, main: Option<MainPart>) {
         if let Some(old) = self.mains.remove(&f) {
             self.mains_size -= old.size();
         }
-        let Some(main) = main.filter(|m| m.size() <= self.mains_budget) else { return };
-        while self.mains_size + main.size() > self.mains_budget {
+        let Some(main) = main else { return };
+        while self.mains_size + main.size() > self.mains_budget && !self.mains.is_empty() {
             match self.mains.pop_first() {
                 Some((_, old)) => self.mains_size -= old.size(),
                 None => return,
@@ -374,5 +399,62 @@ mod tests {
             assert!(ix == HashIndex::build(&g), "after edit {k}");
         }
         assert!(!ix.mains.is_empty(), "edits keep their functions' parts");
+    }
+
+    /// A build that keeps every function's part (a store's working copy with history
+    /// on) gives the same hashes as a plain one, keeps a part for each function whose
+    /// first part is closed, and the first edit of each such function reuses it,
+    /// exactly.
+    #[test]
+    fn a_build_keeping_every_part_hashes_the_same_and_first_edits_reuse_them() {
+        let mut g = generate(&SynthConfig::new(3000));
+        let mut ix = HashIndex::build_keeping_parts(&g);
+        let plain = HashIndex::build(&g);
+        assert!(plain.mains.is_empty(), "a plain build keeps none");
+        assert!(ix == plain);
+        let functions: Vec<FunctionId> = g.functions().map(|f| f.id).collect();
+        // A part is kept only where it is closed (no link out of it): most functions.
+        assert!(ix.mains.len() * 4 >= functions.len() * 3, "{} parts, {} functions", ix.mains.len(), functions.len());
+        for (k, f) in functions.iter().enumerate() {
+            let kept = ix.mains.get(f).map(|m| m.records_at());
+            let op = ComputeOp::Const { value: ConstValue::I64(k as i64) };
+            let n = g.add_core_op(*f, op).expect("node");
+            ix.update(&g, Touched::NodeAdded(n));
+            assert_eq!(ix.mains.get(f).map(|m| m.records_at()), kept, "the part was reused, not made again");
+            assert!(ix == HashIndex::build(&g), "after the first edit of {f}");
+        }
+    }
+
+    /// A function whose part alone is bigger than the budget keeps it (alone), and its
+    /// next edit reuses it, exactly.
+    #[test]
+    fn a_part_bigger_than_the_budget_is_kept_alone() {
+        let mut g = generate(&SynthConfig::new(3000));
+        let mut ix = HashIndex::build_within(&g, 64);
+        let functions: Vec<FunctionId> = g.functions().map(|f| f.id).collect();
+        for (k, f) in functions.iter().enumerate().take(6) {
+            let first = g.add_core_op(*f, ComputeOp::Const { value: ConstValue::I64(k as i64) }).expect("node");
+            ix.update(&g, Touched::NodeAdded(first));
+            let Some(kept) = ix.mains.get(f).map(|m| m.records_at()) else { continue };
+            assert_eq!(ix.mains.len(), 1, "alone");
+            let second = g.add_core_op(*f, ComputeOp::Const { value: ConstValue::I64(-(k as i64)) }).expect("node");
+            ix.update(&g, Touched::NodeAdded(second));
+            assert_eq!(ix.mains.get(f).map(|m| m.records_at()), Some(kept), "reused by the next edit");
+            assert!(ix == HashIndex::build(&g));
+        }
+        assert!(!ix.mains.is_empty());
+    }
+
+    /// With a budget too small for every part, the build stops keeping them when it is
+    /// nearly full rather than keeping and forgetting them in turn.
+    #[test]
+    fn a_build_keeping_parts_stops_at_its_budget() {
+        let g = generate(&SynthConfig::new(3000));
+        let budget = super::PART_ROOM + (32 << 10);
+        let ix = HashIndex::build_with(&g, budget, true);
+        assert!(!ix.mains.is_empty() && ix.mains_size <= budget);
+        let first: Vec<FunctionId> = g.functions().map(|f| f.id).take(ix.mains.len()).collect();
+        assert_eq!(ix.mains.keys().copied().collect::<Vec<_>>(), first, "the first functions' parts, none forgotten");
+        assert!(ix == HashIndex::build(&g));
     }
 }

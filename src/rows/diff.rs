@@ -278,8 +278,10 @@ fn sync_semantic<S: RowSink>(
         return Ok(());
     }
     let sem = g.semantic_graph();
+    // Looked up by key: a scan of the semantic graph made every rename or new function
+    // cost the program's functions and types.
     let present: Vec<(SemanticKey, NodeIndex)> =
-        sem.node_indices().map(|i| (sem[i].key(), i)).filter(|(k, _)| affected.contains(k)).collect();
+        affected.iter().filter_map(|&k| g.semantic_index_of(k).map(|i| (k, i))).collect();
     let present_keys: BTreeSet<SemanticKey> = present.iter().map(|(k, _)| *k).collect();
 
     for key in affected {

@@ -176,7 +176,7 @@ impl<B: Backend> Store<B> {
     fn preload_hashes(&self, program: ProgramId) {
         let Some(revision) = self.cache().get(&program).map(|c| c.revision) else { return };
         let Some(graph) = self.take_working(program, revision) else { return };
-        graph.hashes();
+        graph.hashes_for_edits();
         self.put_back(program, revision, graph);
     }
 

@@ -183,7 +183,7 @@ impl<B: Backend> Store<B> {
     ) -> StorageResult<Option<Heads>> {
         let Some(p) = pending else { return Ok(None) };
         let heads = Heads { undo: Some(revision), redo: None };
-        let entry = entry(revision, graph.hashes().program(), CommitKind::Edit, message);
+        let entry = entry(revision, graph.hashes_for_edits().program(), CommitKind::Edit, message);
         append(tx, program, entry, heads, p.heads.undo, &p.delta)?;
         Ok(Some(heads))
     }
