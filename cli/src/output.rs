@@ -134,7 +134,8 @@ impl Drop for Progress {
 /// /dev/stdout`) is written in place, as is a file whose directory takes no new files.
 /// The new file gets the old one's permissions, or `rw-r--r--`.
 ///
-/// The temporary file is named `.NAME.XXXXXX.partial` and locked while it is written. A
+/// The temporary file is named `.NAME.XXXXXX.partial` (at most 200 bytes of NAME, so
+/// that a long name still leaves room) and locked while it is written. A
 /// process killed while writing leaves it behind; the next write of the same file
 /// removes every such file no process holds any more (see [`remove_abandoned`]).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
@@ -152,7 +153,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     };
     let prefix = partial_prefix(name);
     remove_abandoned(dir, &prefix);
-    let Ok(mut file) = tempfile::Builder::new().prefix(&prefix).suffix(PARTIAL).tempfile_in(dir) else {
+    let Ok(mut file) = tempfile::Builder::new().prefix(&prefix).rand_bytes(RANDOM).suffix(PARTIAL).tempfile_in(dir)
+    else {
         return std::fs::write(path, bytes).map_err(failed);
     };
     // Held until the file is renamed or removed: the mark of a writer still at work.
@@ -173,30 +175,49 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
 /// The end of a temporary file's name (see [`write_atomically`]).
 const PARTIAL: &str = ".partial";
 
+/// The random letters and digits in a temporary file's name.
+const RANDOM: usize = 6;
+
+/// The most of the output file's name a temporary file's name repeats: with the dots,
+/// the random part and `.partial` it stays within the 255 bytes a file name may have.
+const NAME_KEPT: usize = 200;
+
 /// How long a temporary file must have gone unwritten before another process may take
 /// it for abandoned: a writer locks its file just after creating it, and this covers
 /// that moment.
 const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The start of the names of the temporary files written for a file called `name`.
+/// The start of the names of the temporary files written for a file called `name`
+/// (its first [`NAME_KEPT`] bytes).
 fn partial_prefix(name: &std::ffi::OsStr) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = name.as_bytes();
     let mut prefix = std::ffi::OsString::from(".");
-    prefix.push(name);
+    prefix.push(std::ffi::OsStr::from_bytes(&bytes[..bytes.len().min(NAME_KEPT)]));
     prefix.push(".");
     prefix
 }
 
+/// Whether `name` is that of a temporary file [`write_atomically`] makes with `prefix`:
+/// the prefix, exactly [`RANDOM`] letters or digits, `.partial`.
+fn is_partial_of(name: &[u8], prefix: &[u8]) -> bool {
+    name.len() == prefix.len() + RANDOM + PARTIAL.len()
+        && name.starts_with(prefix)
+        && name.ends_with(PARTIAL.as_bytes())
+        && name[prefix.len()..prefix.len() + RANDOM].iter().all(u8::is_ascii_alphanumeric)
+}
+
 /// Removes the temporary files in `dir` left by writes of the same file that were
-/// killed: named with `prefix`, ending in `.partial`, unlocked (no process is writing
-/// them: a lock ends with its process) and not written to for a while. Best effort: a
-/// file that cannot be read or removed is left.
+/// killed: named as [`is_partial_of`] says, unlocked (no process is writing them: a
+/// lock ends with its process) and not written to for a while. Best effort: a file
+/// that cannot be read or removed is left.
 fn remove_abandoned(dir: &Path, prefix: &std::ffi::OsStr) {
     use std::os::unix::ffi::OsStrExt;
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let bytes = name.as_bytes();
-        if !bytes.starts_with(prefix.as_bytes()) || !bytes.ends_with(PARTIAL.as_bytes()) {
+        if !is_partial_of(bytes, prefix.as_bytes()) {
             continue;
         }
         let stale = entry

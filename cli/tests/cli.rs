@@ -503,9 +503,13 @@ fn a_write_removes_the_partial_files_killed_writes_of_the_same_file_left() {
     writing.lock().unwrap();
     // Just created: its writer may not have locked it yet.
     drop(partial(".out.json.j0k1l2.partial", SystemTime::now()));
-    // Another file's, and a file of the user's.
+    // Another file's, and files of the user's whose names only look alike.
     drop(partial(".other.json.m3n4o5.partial", old));
     drop(partial(".out.json.notes", old));
+    drop(partial(".out.json.partial", old));
+    drop(partial(".out.json.notes.partial", old));
+    drop(partial(".out.json.abc.partial", old));
+    drop(partial(".out.json.ab-def.partial", old));
 
     ok(d, &["export", "sample", "-o", "out.json"]);
     let mut left: Vec<String> = std::fs::read_dir(d)
@@ -516,9 +520,37 @@ fn a_write_removes_the_partial_files_killed_writes_of_the_same_file_left() {
     left.sort();
     assert_eq!(
         left,
-        [".other.json.m3n4o5.partial", ".out.json.g7h8i9.partial", ".out.json.j0k1l2.partial", ".out.json.notes"]
+        [
+            ".other.json.m3n4o5.partial",
+            ".out.json.ab-def.partial",
+            ".out.json.abc.partial",
+            ".out.json.g7h8i9.partial",
+            ".out.json.j0k1l2.partial",
+            ".out.json.notes",
+            ".out.json.notes.partial",
+            ".out.json.partial"
+        ]
     );
     let export: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("out.json")).unwrap()).unwrap();
     assert!(export.is_object(), "the export itself is whole");
     drop(writing);
+}
+
+/// An output file with a long name (up to the 255 bytes a name may have) is still
+/// written whole or not at all: into a temporary file, then renamed over the old one
+/// (a new inode), never truncated in place.
+#[cfg(unix)]
+#[test]
+fn an_output_file_with_a_long_name_is_replaced_not_written_over() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    for length in [200, 240, 250] {
+        let name = format!("{}.json", "x".repeat(length - 5));
+        ok(d, &["export", "sample", "-o", &name]);
+        let before = std::fs::metadata(d.join(&name)).unwrap().ino();
+        ok(d, &["export", "sample", "-o", &name]);
+        assert_ne!(std::fs::metadata(d.join(&name)).unwrap().ino(), before, "{length} bytes: replaced, not rewritten");
+    }
 }

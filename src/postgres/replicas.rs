@@ -101,6 +101,8 @@ impl Replica {
         let pool = Pool::builder()
             .max_size(config.pool_size.max(1))
             .min_idle(Some(0))
+            // Workers that stop with the pool (see `pool_threads`).
+            .thread_pool(crate::pool_threads::workers("lmlang-pg-replica-{}", 3))
             .test_on_check_out(false)
             .connection_timeout(config.replica_timeout.max(Duration::from_millis(1)))
             .connection_customizer(Box::new(PgCustomizer::new(config.schema.clone())))
