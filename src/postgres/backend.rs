@@ -133,9 +133,7 @@ impl<C: PgConnections> Backend for PgBackend<C> {
     }
 
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
-        self.with_connection(|conn| {
-            programs::pg::list(conn)?.into_iter().map(|(row, name)| row.summary(name)).collect()
-        })
+        self.list_programs_each()?.into_iter().map(|(_, summary)| summary).collect()
     }
 
     fn list_programs_each(&self) -> StorageResult<Vec<ListedProgram>> {

@@ -110,8 +110,7 @@ impl SqliteBackend {
 
 impl<C: Connections> Backend for SqliteBackend<C> {
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {
-        self.connections
-            .read(&mut |conn| programs::list(conn)?.into_iter().map(|(row, name)| row.summary(name)).collect())
+        self.list_programs_each()?.into_iter().map(|(_, summary)| summary).collect()
     }
 
     fn list_programs_each(&self) -> StorageResult<Vec<ListedProgram>> {
