@@ -131,6 +131,44 @@ fn the_diesel_cli_reverts_and_reapplies_a_store_that_holds_programs() {
     check("revert and run");
 }
 
+/// A file of the first schema as its first release wrote it (tables without the
+/// `lmlang_` prefix, which only `run_migrations` renames) is refused by the diesel CLI
+/// at the first step it runs, with the way out in the message, and left as it was
+/// (it applied two steps and then failed on a table the user never named); then
+/// `SqliteStore::open` migrates it and every program reads back.
+#[test]
+fn the_diesel_cli_refuses_a_first_schema_file_before_changing_it() {
+    use lmlang_storage::sqlite::SqliteStore;
+    use lmlang_storage::store::GraphStore;
+    if !diesel_available() {
+        println!("skipped: the diesel CLI is not installed");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let db = scratch.path().join("first.db");
+    std::fs::copy(root.join("tests/fixtures/schema/v202611250555450000.db"), &db).expect("fixture");
+    let before = std::fs::read(&db).expect("read");
+    let out = Command::new("diesel")
+        .args(["migration", "run", "--migration-dir"])
+        .arg(root.join("migrations/sqlite"))
+        .arg("--database-url")
+        .arg(&db)
+        .current_dir(scratch.path())
+        .output()
+        .expect("diesel runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the CLI migrated a first-schema file: {stderr}");
+    assert!(stderr.contains("run_lmstore_migrate_first"), "{stderr}");
+    assert!(std::fs::read(&db).expect("read") == before, "the refused run changed the file");
+    let store = SqliteStore::open(&db).expect("open migrates the first schema");
+    let listed = store.list_programs().expect("list");
+    assert!(!listed.is_empty(), "the fixture holds programs");
+    for summary in listed {
+        assert_eq!(store.load_program(summary.id).expect("load").node_count() as u64, summary.nodes);
+    }
+}
+
 /// `diesel migration redo --all` and `revert --all` on a store holding programs (with
 /// functions that have entry nodes, and history): the first migration's revert dropped
 /// `lmlang_compute_nodes` while a function's entry node still referred to it, and the

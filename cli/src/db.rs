@@ -5,7 +5,7 @@
 
 use crate::Failure;
 use lmlang_storage::sqlite::SqliteStore;
-use lmlang_storage::store::{ProgramHistory, StorageResult};
+use lmlang_storage::store::{ProgramHistory, StorageError, StorageResult};
 
 /// An opened store.
 pub enum Db {
@@ -13,7 +13,7 @@ pub enum Db {
     Sqlite(Box<SqliteStore>),
     /// A PostgreSQL database.
     #[cfg(feature = "postgres")]
-    Postgres(lmlang_storage::postgres::PgStore),
+    Postgres(Box<lmlang_storage::postgres::PgStore>),
 }
 
 impl std::ops::Deref for Db {
@@ -23,7 +23,7 @@ impl std::ops::Deref for Db {
         match self {
             Db::Sqlite(s) => &**s,
             #[cfg(feature = "postgres")]
-            Db::Postgres(s) => s,
+            Db::Postgres(s) => &**s,
         }
     }
 }
@@ -73,20 +73,20 @@ pub fn is_postgres_url(db: &std::path::Path) -> bool {
 /// Connects to the PostgreSQL server `url` (applying pending migrations).
 #[cfg(feature = "postgres")]
 pub fn connect(url: &str) -> Result<Db, Failure> {
-    lmlang_storage::postgres::PgStore::connect(url).map(Db::Postgres).map_err(|e| connect_failure(url, e))
+    lmlang_storage::postgres::PgStore::connect(url).map(|s| Db::Postgres(Box::new(s))).map_err(|e| connect_failure(url, e))
 }
 
 /// A migration that refused to upgrade the schema at `place` (a file, a server): no
 /// failure to open or connect, and nothing the file's permissions explain. The
 /// migration's own words say what stands in the way.
-pub fn refused_upgrade(place: impl std::fmt::Display, e: &lmlang_storage::store::StorageError) -> Failure {
+pub fn refused_upgrade(place: impl std::fmt::Display, e: &StorageError) -> Failure {
     Failure(format!("upgrading the lmlang schema of {place} to this lmstore's was refused and left it as it was: {e}"))
 }
 
 #[cfg(feature = "postgres")]
-fn connect_failure(url: &str, e: lmlang_storage::store::StorageError) -> Failure {
+fn connect_failure(url: &str, e: StorageError) -> Failure {
     match e {
-        lmlang_storage::store::StorageError::Migration(_) => refused_upgrade(redacted(url), &e),
+        StorageError::Migration(_) => refused_upgrade(redacted(url), &e),
         e => Failure(format!("cannot connect to {}: {e}", redacted(url))),
     }
 }
@@ -102,8 +102,10 @@ pub fn connect_to_read(url: &str) -> Result<Db, Failure> {
     use lmlang_storage::store::GraphStore;
     let config = PgConfig { migrate: false, ..PgConfig::default() };
     let store = PgStore::connect_with(url, config).map_err(|e| connect_failure(url, e))?;
-    match store.list_programs() {
-        Ok(_) => Ok(Db::Postgres(store)),
+    // Whether the tables answer, asked of one program's rows (any id: found or not,
+    // the schema is there), not of the listing, whose cost grows with the programs.
+    match store.program_summary(lmlang_storage::store::ProgramId(0)) {
+        Ok(_) | Err(StorageError::ProgramNotFound(_) | StorageError::Corrupt { .. }) => Ok(Db::Postgres(Box::new(store))),
         Err(e) if e.to_string().contains("relation \"lmlang_programs\" does not exist") => {
             // `migrate` cannot add the tables to a schema that does not exist.
             let no_schema = store.backend().pool().get().ok().is_some_and(|mut conn| {

@@ -62,16 +62,26 @@ fn resolve_as(store: &Db, program: &str, bare_ids: bool) -> Result<ProgramId, Fa
     }
 }
 
-/// One program's row of the listing: `None` when it is not listed, or when its own row
-/// is damaged (another program's damaged row does not hide it).
+/// One program's row of the listing: `None` when it does not exist, or when its own row
+/// is damaged (another program's damaged row does not hide it). Read from that
+/// program's rows alone, so a command on one program costs the same in a database of
+/// ten programs or of a hundred thousand.
 pub fn listed(store: &Db, id: ProgramId) -> Result<Option<ProgramSummary>, Failure> {
-    Ok(store.list_programs_each()?.into_iter().find(|(p, _)| *p == id).and_then(|(_, summary)| summary.ok()))
+    match store.program_summary(id) {
+        Ok(summary) => Ok(Some(summary)),
+        Err(StorageError::ProgramNotFound(_) | StorageError::Corrupt { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
-/// Whether a program with this id is listed, its row damaged or not: a damaged program
+/// Whether a program with this id exists, its row damaged or not: a damaged program
 /// must not lock the user out of deleting it.
 fn may_exist(store: &Db, id: ProgramId) -> Result<bool, Failure> {
-    Ok(store.list_programs_each()?.iter().any(|(p, _)| *p == id))
+    match store.program_summary(id) {
+        Ok(_) | Err(StorageError::Corrupt { .. }) => Ok(true),
+        Err(StorageError::ProgramNotFound(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A program as `list` shows it. Name, counts and revision are `None` (JSON `null`)

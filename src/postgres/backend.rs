@@ -145,6 +145,12 @@ impl<C: PgConnections> Backend for PgBackend<C> {
         })
     }
 
+    fn program_summary(&self, program: ProgramId) -> StorageResult<ProgramSummary> {
+        let listed = self.with_connection(|conn| Ok(programs::pg::list_one(conn, program.0)?))?;
+        let (row, name) = listed.ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        row.summary(name)
+    }
+
     fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>> {
         self.with_connection(|conn| Ok(programs::pg::id_by_name(conn, name)?.map(ProgramId)))
     }

@@ -119,6 +119,12 @@ impl<C: Connections> Backend for SqliteBackend<C> {
         })
     }
 
+    fn program_summary(&self, program: ProgramId) -> StorageResult<ProgramSummary> {
+        let listed = self.connections.read(&mut |conn| Ok(programs::list_one(conn, program.0)?))?;
+        let (row, name) = listed.ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
+        row.summary(name)
+    }
+
     fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>> {
         self.connections.read(&mut |conn| Ok(programs::id_by_name(conn, name)?.map(ProgramId)))
     }

@@ -6,7 +6,7 @@
 //! edits into one all-or-nothing unit. Every edit is checked by `ProgramGraph`, so every
 //! backend refuses the same things with the same errors. Results come in id order.
 
-use super::error::StorageResult;
+use super::error::{ProgramRef, StorageError, StorageResult};
 use super::types::{FunctionUpdate, ListedProgram, NewFunction, ProgramId, ProgramSummary, SaveReport};
 use crate::graph::{EdgeView, GraphError, ProgramGraph};
 use crate::model::{
@@ -70,6 +70,15 @@ pub trait GraphStore: Send + Sync {
     /// damaged (and let the user delete that one by its id).
     fn list_programs_each(&self) -> StorageResult<Vec<ListedProgram>> {
         Ok(self.list_programs()?.into_iter().map(|s| (s.id, Ok(s))).collect())
+    }
+    /// One program's summary, read from its own rows: a tool or service asking about
+    /// one program pays nothing for the others the database holds, as it would
+    /// through the listing. `ProgramNotFound` when it does not exist; `Corrupt` when
+    /// its own row is damaged. The default reads the listing, for implementors that
+    /// have no cheaper way.
+    fn program_summary(&self, program: ProgramId) -> StorageResult<ProgramSummary> {
+        let listed = self.list_programs_each()?.into_iter().find(|(id, _)| *id == program);
+        listed.map_or(Err(StorageError::ProgramNotFound(ProgramRef::Id(program))), |(_, summary)| summary)
     }
     /// The program with this name.
     fn find_program(&self, name: &str) -> StorageResult<ProgramId>;

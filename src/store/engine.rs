@@ -18,18 +18,18 @@
 
 use super::api::{EditFn, GraphStore};
 use super::backend::{Backend, WriteTx};
+use super::cache::{Cache, CacheEntry, CacheLimits, CacheStats};
 use super::error::{DatabaseErrorKind, ProgramRef, StorageError, StorageResult};
 use super::history::{Heads, Pending};
 use super::reentry::{self, Editing};
 use super::trace::Timed;
 use super::types::{FunctionUpdate, ListedProgram, NewFunction, ProgramId, ProgramSummary, SaveReport, now_unix};
-use crate::graph::{ChangeSet, EdgeView, Entity, GraphError, Lineage, ProgramGraph};
+use crate::graph::{ChangeSet, EdgeView, Entity, GraphError, ProgramGraph};
 use crate::model::{
     ComputeNode, ComputeNodeOp, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, TypeId,
     TypeRegistry, Visibility,
 };
 use crate::rows::Replaced;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use tracing::Span;
@@ -42,39 +42,6 @@ pub const DEFAULT_ROOT_MODULE: &str = "root";
 /// cannot index a key of more than about 2.7 kB, and one limit everywhere keeps a
 /// program movable between backends.
 pub const MAX_NAME_BYTES: usize = 1024;
-
-#[derive(Default)]
-pub(crate) struct CacheEntry {
-    /// The stored revision `working`, `synced` and `heads` refer to.
-    pub(crate) revision: u64,
-    /// The store's own copy of the program, edited by CRUD calls.
-    pub(crate) working: Option<Box<ProgramGraph>>,
-    /// A caller's graph known to equal the stored program at `revision`.
-    pub(crate) synced: Option<(Lineage, u64)>,
-    /// The undo and redo heads recorded at `revision`, saving a read per commit.
-    pub(crate) heads: Option<Heads>,
-    /// `working` is out with a write in progress: it comes back, or a newer entry
-    /// replaces this one, when that write ends.
-    pub(crate) in_write: bool,
-}
-
-impl CacheEntry {
-    /// What a committed write leaves: its graph as the working copy at `revision`.
-    pub(crate) fn committed(revision: u64, working: Box<ProgramGraph>, heads: Option<Heads>) -> Self {
-        CacheEntry { revision, working: Some(working), synced: None, heads, in_write: false }
-    }
-
-    /// Keeps `graph` as the working copy at `revision`, forgetting what was remembered
-    /// of an older revision (the synced graph, the heads), which no longer holds.
-    fn hold(&mut self, revision: u64, graph: Box<ProgramGraph>) {
-        if self.revision != revision {
-            self.synced = None;
-            self.heads = None;
-        }
-        self.revision = revision;
-        self.working = Some(graph);
-    }
-}
 
 /// A function merged into the working copy before the write lock (`save_function`):
 /// good for a write that finds the program at `revision`.
@@ -100,14 +67,14 @@ const RELOAD_OUTSIDE_WRITE_EDGES: usize = 20_000;
 /// A `GraphStore` over a backend. See the module docs for how writes work.
 pub struct Store<B: Backend> {
     pub(crate) backend: B,
-    cache: Mutex<HashMap<ProgramId, CacheEntry>>,
+    cache: Mutex<Cache>,
     history: AtomicBool,
 }
 
 impl<B: Backend> Store<B> {
     /// Wraps a backend.
     pub fn with_backend(backend: B) -> Self {
-        Store { backend, cache: Mutex::new(HashMap::new()), history: AtomicBool::new(false) }
+        Store { backend, cache: Mutex::new(Cache::new()), history: AtomicBool::new(false) }
     }
 
     /// Turns history recording on or off (off by default). Off, commits have no history
@@ -124,6 +91,27 @@ impl<B: Backend> Store<B> {
     /// Whether commits are recorded in history.
     pub fn history_enabled(&self) -> bool {
         self.history.load(Ordering::Relaxed)
+    }
+
+    /// Sets how much the store keeps of the programs it worked on besides the one it
+    /// used last (see [`CacheLimits`]; the default suits a service with a few dozen
+    /// programs in use), and drops what is now past them.
+    pub fn set_cache_limits(&self, limits: CacheLimits) {
+        let dropped = self.cache().set_limits(limits);
+        drop(dropped);
+    }
+
+    /// What the store holds now: working copies, their nodes and edges, programs
+    /// remembered.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache().stats()
+    }
+
+    /// Marks `program` as the one last used, keeping the others within the limits;
+    /// what that drops is freed after the lock.
+    pub(crate) fn touch(&self, program: ProgramId) {
+        let dropped = self.cache().used(program);
+        drop(dropped);
     }
 
     /// Takes the store's working copy of a program if it matches `revision`.
@@ -196,12 +184,16 @@ impl<B: Backend> Store<B> {
                 return Ok(());
             }
         };
-        let mut cache = self.cache();
-        let entry = cache.entry(program).or_default();
-        let newer = revision > entry.revision || (revision == entry.revision && entry.working.is_none());
-        if !entry.in_write && newer {
-            entry.hold(revision, Box::new(graph));
-        }
+        let dropped = {
+            let mut cache = self.cache();
+            let entry = cache.entry(program).or_default();
+            let newer = revision > entry.revision || (revision == entry.revision && entry.working.is_none());
+            if !entry.in_write && newer {
+                entry.hold(revision, Box::new(graph));
+            }
+            cache.used(program)
+        };
+        drop(dropped);
         Ok(())
     }
 
@@ -228,6 +220,7 @@ impl<B: Backend> Store<B> {
             entry.working = Some(graph);
             entry.in_write = false;
         }
+        self.touch(program);
     }
 
     /// Puts the entry a committed write left, unless a later write of another thread
@@ -241,6 +234,9 @@ impl<B: Backend> Store<B> {
                 cache.insert(program, entry);
             }
         }
+        let dropped = cache.used(program);
+        drop(cache);
+        drop(dropped);
     }
 
     /// Marks the end of a write that may have taken the working copy out and left the
@@ -253,6 +249,9 @@ impl<B: Backend> Store<B> {
         } else if let Some(entry) = cache.get_mut(&program) {
             entry.in_write = false;
         }
+        let dropped = cache.used(program);
+        drop(cache);
+        drop(dropped);
     }
 
     /// Remembers the history heads after a commit that made `revision`.
@@ -288,7 +287,7 @@ impl<B: Backend> Store<B> {
         reentry::refuse_inside_edit(self.address())
     }
 
-    pub(crate) fn cache(&self) -> MutexGuard<'_, HashMap<ProgramId, CacheEntry>> {
+    pub(crate) fn cache(&self) -> MutexGuard<'_, Cache> {
         // A panic while holding the lock cannot leave the cache inconsistent with the
         // database (entries are replaced whole), so a poisoned lock is still usable.
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
@@ -479,6 +478,9 @@ impl<B: Backend> Store<B> {
         }
         entry.revision = revision;
         entry.synced = Some((graph.lineage(), graph.revision()));
+        let dropped = cache.used(program);
+        drop(cache);
+        drop(dropped);
     }
 
     fn require<T>(&self, program: ProgramId, found: Option<T>, entity: Entity) -> StorageResult<T> {
@@ -597,6 +599,10 @@ impl<B: Backend> GraphStore for Store<B> {
 
     fn list_programs_each(&self) -> StorageResult<Vec<ListedProgram>> {
         self.rows()?.list_programs_each()
+    }
+
+    fn program_summary(&self, program: ProgramId) -> StorageResult<ProgramSummary> {
+        self.rows()?.program_summary(program)
     }
 
     fn find_program(&self, name: &str) -> StorageResult<ProgramId> {

@@ -172,6 +172,12 @@ impl Backend for MemoryBackend {
         Ok(tables.programs.iter().map(|(id, p)| p.summary(*id)).collect())
     }
 
+    fn program_summary(&self, program: ProgramId) -> StorageResult<ProgramSummary> {
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let found = tables.programs.get(&program).map(|p| p.summary(program));
+        found.ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))
+    }
+
     fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>> {
         let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
         Ok(tables.names.get(name).copied())

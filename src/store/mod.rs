@@ -6,6 +6,7 @@
 
 mod api;
 mod backend;
+mod cache;
 mod engine;
 mod error;
 pub(crate) use error::{WHOLE_FILE, undecodable_row};
@@ -17,6 +18,7 @@ mod types;
 
 pub use api::{EditFn, GraphStore};
 pub use backend::{Backend, WriteTx};
+pub use cache::{CacheLimits, CacheStats};
 pub use engine::{DEFAULT_ROOT_MODULE, MAX_NAME_BYTES, Store};
 pub use error::{DatabaseErrorKind, ProgramRef, StorageError, StorageResult};
 pub use history::{CommitKind, EntityRows, HistoryEntry, HistoryRecord, LogPage, ProgramHistory, Retention, Tag};

@@ -19,7 +19,7 @@ pub enum Opened {
     Sqlite(Box<SqliteStore>),
     /// A PostgreSQL schema.
     #[cfg(feature = "postgres")]
-    Postgres(lmlang_storage::postgres::PgStore),
+    Postgres(Box<lmlang_storage::postgres::PgStore>),
 }
 
 /// Whether `db` names a PostgreSQL server rather than a file.
@@ -41,7 +41,7 @@ impl Opened {
         match self {
             Opened::Sqlite(s) => &**s,
             #[cfg(feature = "postgres")]
-            Opened::Postgres(s) => s,
+            Opened::Postgres(s) => &**s,
         }
     }
 
@@ -106,7 +106,7 @@ fn settle_server(_url: &str) -> Result<(), String> {
 #[cfg(feature = "postgres")]
 fn open_server(url: &str) -> Result<Opened, String> {
     lmlang_storage::postgres::PgStore::connect(url)
-        .map(Opened::Postgres)
+        .map(|s| Opened::Postgres(Box::new(s)))
         .map_err(|e| format!("{}: {e}", redact::redacted(url)))
 }
 

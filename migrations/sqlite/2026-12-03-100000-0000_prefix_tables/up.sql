@@ -8,6 +8,16 @@
 -- database of the first schema alone is renamed by `run_migrations` before this runs
 -- (src/sqlite/first_schema_prefix.sql).
 
+-- So a database of the first schema as its first release wrote it (tables without the
+-- prefix) is refused here, before anything changes, when the diesel CLI (or Diesel's
+-- own harness) runs this step without that rename: the CHECK's name is the message.
+CREATE TEMP TABLE lmlang_first_schema_check (
+    prefixed INTEGER CONSTRAINT tables_without_the_lmlang_prefix_run_lmstore_migrate_first CHECK (prefixed = 1)
+);
+INSERT INTO temp.lmlang_first_schema_check
+    SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'lmlang_programs';
+DROP TABLE temp.lmlang_first_schema_check;
+
 CREATE TABLE lmlang_schema_versions (
     version TEXT PRIMARY KEY NOT NULL
 ) WITHOUT ROWID;

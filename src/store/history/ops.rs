@@ -12,7 +12,7 @@ use super::{CommitKind, EntityRows, HistoryEntry, HistoryRecord, LogPage, Progra
 use crate::graph::{ChangeSet, NextIds, ProgramGraph};
 use crate::hash::{self, ContentHash, ProgramDiff};
 use crate::rows::{Replaced, assemble};
-use crate::store::engine::CacheEntry;
+use crate::store::cache::CacheEntry;
 use crate::store::types::now_unix;
 use crate::store::{Backend, EditFn, ProgramId, SaveReport, StorageError, StorageResult, Store, WriteTx};
 

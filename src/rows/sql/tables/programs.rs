@@ -235,6 +235,17 @@ per_connection! {
             .load(conn)
     }
 
+    /// One program with its name, as [`list`] gives it: a command about one program
+    /// reads its own rows, whatever else the database holds.
+    pub fn list_one(conn: &mut Conn, id: i64) -> QueryResult<Option<(ProgramRow, Option<Strict<String>>)>> {
+        programs::table
+            .left_join(names::table)
+            .filter(programs::id.eq(id))
+            .select((ProgramRow::as_select(), names::name.nullable()))
+            .get_result(conn)
+            .optional()
+    }
+
     /// Inserts a program row and its name; returns the new id. A name already taken
     /// fails the name's insert with a unique violation (the caller's transaction then
     /// rolls the program row back).
