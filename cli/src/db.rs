@@ -73,7 +73,9 @@ pub fn is_postgres_url(db: &std::path::Path) -> bool {
 /// Connects to the PostgreSQL server `url` (applying pending migrations).
 #[cfg(feature = "postgres")]
 pub fn connect(url: &str) -> Result<Db, Failure> {
-    lmlang_storage::postgres::PgStore::connect(url).map(|s| Db::Postgres(Box::new(s))).map_err(|e| connect_failure(url, e))
+    lmlang_storage::postgres::PgStore::connect(url)
+        .map(|s| Db::Postgres(Box::new(s)))
+        .map_err(|e| connect_failure(url, e))
 }
 
 /// A migration that refused to upgrade the schema at `place` (a file, a server): no
@@ -105,7 +107,9 @@ pub fn connect_to_read(url: &str) -> Result<Db, Failure> {
     // Whether the tables answer, asked of one program's rows (any id: found or not,
     // the schema is there), not of the listing, whose cost grows with the programs.
     match store.program_summary(lmlang_storage::store::ProgramId(0)) {
-        Ok(_) | Err(StorageError::ProgramNotFound(_) | StorageError::Corrupt { .. }) => Ok(Db::Postgres(Box::new(store))),
+        Ok(_) | Err(StorageError::ProgramNotFound(_) | StorageError::Corrupt { .. }) => {
+            Ok(Db::Postgres(Box::new(store)))
+        }
         Err(e) if e.to_string().contains("relation \"lmlang_programs\" does not exist") => {
             // `migrate` cannot add the tables to a schema that does not exist.
             let no_schema = store.backend().pool().get().ok().is_some_and(|mut conn| {
