@@ -105,8 +105,8 @@ pub(crate) struct Cache {
     /// what a check walks instead of every entry (some may have lost their copy since).
     order: Vec<ProgramId>,
     last: Option<ProgramId>,
-    /// Whether the last used program held a copy then: one it gets later goes in `order`.
-    last_holds: bool,
+    /// Whether `last` is in `order`: a copy it gets later must go in.
+    last_in_order: bool,
     since_check: u32,
 }
 
@@ -131,7 +131,7 @@ impl Cache {
             clock: 0,
             order: Vec::new(),
             last: None,
-            last_holds: false,
+            last_in_order: false,
             since_check: 0,
         }
     }
@@ -148,7 +148,7 @@ impl Cache {
     }
 
     /// Marks `program` as the one last used and, when it is another than the last, has
-    /// gained or lost its copy since, or every [`CHECK_EVERY`] uses, keeps the others within the limits (commit after
+    /// gained a copy since, or every [`CHECK_EVERY`] uses, keeps the others within the limits (commit after
     /// commit on one program costs a counter). Returns the copies it dropped, for the
     /// caller to free after it lets go of the lock.
     #[must_use]
@@ -158,11 +158,10 @@ impl Cache {
         entry.used = self.clock;
         let holds = entry.working.is_some() || entry.in_write;
         self.since_check += 1;
-        if self.last == Some(program) && self.last_holds == holds && self.since_check < CHECK_EVERY {
+        if self.last == Some(program) && (!holds || self.last_in_order) && self.since_check < CHECK_EVERY {
             return Vec::new();
         }
         self.last = Some(program);
-        self.last_holds = holds;
         self.order.retain(|p| *p != program);
         if holds {
             self.order.push(program);
@@ -199,6 +198,7 @@ impl Cache {
             }
         }
         self.order = kept;
+        self.last_in_order = last.is_some_and(|l| self.order.contains(&l));
         if self.entries.len() > MAX_ENTRIES {
             let mut idle: Vec<(u64, ProgramId)> = self
                 .entries
