@@ -2,9 +2,11 @@
 //!
 //! Edits are applied to a `ProgramGraph` first, which checks them, then the rows they
 //! touched (`ProgramGraph::changes_since`) are written in one transaction. The graph a
-//! store edits is cached per program with the revision it matches; when another writer
-//! (another process) moved the revision on, the cache is reloaded. A write that needs
-//! the whole program and has no copy of it reads it before taking the write lock, and
+//! store edits is cached per program with the revision it matches, within the store's
+//! cache limits (`cache.rs`: the least recently used copies go first); when another
+//! writer (another process) moved the revision on, or the copy went, it is read
+//! again. A write that needs the whole program and has no copy of it reads it before
+//! taking the write lock, and
 //! a big copy found stale in the write is read again outside it (`preload`,
 //! `stored_in`): at 10 million nodes a load takes seconds, which other processes'
 //! writes would otherwise wait for. A graph handed out by
