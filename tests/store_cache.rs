@@ -102,6 +102,16 @@ fn programs_remembered_are_bounded<B: Backend>(store: &Store<B>) {
     assert!(store.program_summary(last).is_ok());
 }
 
+/// Two stores on one new SQLite file, as two processes of a service would have; the
+/// file's directory is removed when the returned `TempDir` is dropped.
+fn two_stores_on_one_file() -> (tempfile::TempDir, SqliteStore, SqliteStore) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("c.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let other = SqliteStore::open(&path).expect("open a second store");
+    (dir, store, other)
+}
+
 #[test]
 fn in_memory_copies_past_the_limit_are_dropped_and_edits_stay_exact() {
     let store = InMemoryStore::new();
@@ -111,10 +121,7 @@ fn in_memory_copies_past_the_limit_are_dropped_and_edits_stay_exact() {
 
 #[test]
 fn sqlite_copies_past_the_limit_are_dropped_and_edits_stay_exact() {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("c.db");
-    let store = SqliteStore::open(&path).expect("open");
-    let other = SqliteStore::open(&path).expect("open a second store");
+    let (_dir, store, other) = two_stores_on_one_file();
     copies_past_the_limit_are_dropped_and_edits_stay_exact(&store, &other);
 }
 
@@ -131,10 +138,7 @@ fn programs_remembered_are_bounded_in_memory() {
 
 #[test]
 fn an_edit_of_a_program_another_process_changed_after_its_copy_was_dropped_reads_the_change() {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("c.db");
-    let store = SqliteStore::open(&path).expect("open");
-    let other = SqliteStore::open(&path).expect("open");
+    let (_dir, store, other) = two_stores_on_one_file();
     store.set_cache_limits(CacheLimits { programs: 0, elements: 0 });
     let (graph, function) = small(60, 1);
     let a = store.insert_program("a", &graph).expect("insert");

@@ -13,7 +13,7 @@ use crate::rows::{self, Header, Replaced};
 use crate::schema::lmlang_programs;
 use crate::store::{
     Backend, EntityRows, HistoryRecord, ListedProgram, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError,
-    StorageResult, Tag, WriteTx,
+    StorageResult, Tag, WriteTx, found_summary,
 };
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -147,8 +147,7 @@ impl<C: PgConnections> Backend for PgBackend<C> {
 
     fn program_summary(&self, program: ProgramId) -> StorageResult<ProgramSummary> {
         let listed = self.with_connection(|conn| Ok(programs::pg::list_one(conn, program.0)?))?;
-        let (row, name) = listed.ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
-        row.summary(name)
+        found_summary(program, listed.map(|(row, name)| row.summary(name)))
     }
 
     fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>> {

@@ -14,7 +14,7 @@ use crate::model::{ComputeNode, EdgeId, FunctionDef, FunctionId, LmType, ModuleD
 use crate::rows::{self, Replaced};
 use crate::store::{
     Backend, EntityRows, HistoryRecord, ListedProgram, ProgramId, ProgramRef, ProgramSummary, SaveReport, StorageError,
-    StorageResult, Tag, WriteTx,
+    StorageResult, Tag, WriteTx, found_summary,
 };
 use diesel::sqlite::SqliteConnection;
 
@@ -121,8 +121,7 @@ impl<C: Connections> Backend for SqliteBackend<C> {
 
     fn program_summary(&self, program: ProgramId) -> StorageResult<ProgramSummary> {
         let listed = self.connections.read(&mut |conn| Ok(programs::list_one(conn, program.0)?))?;
-        let (row, name) = listed.ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))?;
-        row.summary(name)
+        found_summary(program, listed.map(|(row, name)| row.summary(name)))
     }
 
     fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>> {

@@ -6,7 +6,7 @@
 //! edits into one all-or-nothing unit. Every edit is checked by `ProgramGraph`, so every
 //! backend refuses the same things with the same errors. Results come in id order.
 
-use super::error::{ProgramRef, StorageError, StorageResult};
+use super::error::StorageResult;
 use super::types::{FunctionUpdate, ListedProgram, NewFunction, ProgramId, ProgramSummary, SaveReport};
 use crate::graph::{EdgeView, GraphError, ProgramGraph};
 use crate::model::{
@@ -77,8 +77,7 @@ pub trait GraphStore: Send + Sync {
     /// its own row is damaged. The default reads the listing, for implementors that
     /// have no cheaper way.
     fn program_summary(&self, program: ProgramId) -> StorageResult<ProgramSummary> {
-        let listed = self.list_programs_each()?.into_iter().find(|(id, _)| *id == program);
-        listed.map_or(Err(StorageError::ProgramNotFound(ProgramRef::Id(program))), |(_, summary)| summary)
+        super::types::summary_in(self.list_programs_each()?, program)
     }
     /// The program with this name.
     fn find_program(&self, name: &str) -> StorageResult<ProgramId>;

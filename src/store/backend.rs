@@ -6,7 +6,7 @@
 //! A new backend (PostgreSQL, say) implements this trait and passes the conformance
 //! suite; it inherits identical semantics.
 
-use super::error::{DatabaseErrorKind, ProgramRef, StorageError, StorageResult};
+use super::error::{DatabaseErrorKind, StorageError, StorageResult};
 use super::history::{EntityRows, HistoryRecord, Tag};
 use super::types::{ListedProgram, ProgramId, ProgramSummary, SaveReport};
 use crate::graph::{ChangeSet, EdgeView, NextIds, ProgramGraph};
@@ -29,8 +29,7 @@ pub trait Backend: Send + Sync {
     /// row gives when that is damaged. A backend with a table of programs overrides
     /// this with a read of the one row.
     fn program_summary(&self, program: ProgramId) -> StorageResult<ProgramSummary> {
-        let listed = self.list_programs_each()?.into_iter().find(|(id, _)| *id == program);
-        listed.map_or(Err(StorageError::ProgramNotFound(ProgramRef::Id(program))), |(_, summary)| summary)
+        super::types::summary_in(self.list_programs_each()?, program)
     }
     /// The program with this exact name, if any.
     fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>>;

@@ -99,6 +99,8 @@ impl<B: Backend> Store<B> {
     /// used last (see [`CacheLimits`]; the default suits a service with a few dozen
     /// programs in use), and drops what is now past them.
     pub fn set_cache_limits(&self, limits: CacheLimits) {
+        // What the new limits drop is freed after the lock (the guard ends with the
+        // statement).
         let dropped = self.cache().set_limits(limits);
         drop(dropped);
     }
@@ -112,7 +114,14 @@ impl<B: Backend> Store<B> {
     /// Marks `program` as the one last used, keeping the others within the limits;
     /// what that drops is freed after the lock.
     pub(crate) fn touch(&self, program: ProgramId) {
-        let dropped = self.cache().used(program);
+        Self::used_then_unlock(self.cache(), program);
+    }
+
+    /// [`touch`](Self::touch) for a caller that holds the lock: lets go of it, then
+    /// frees what the limits dropped (a big copy takes a while).
+    fn used_then_unlock(mut cache: MutexGuard<'_, Cache>, program: ProgramId) {
+        let dropped = cache.used(program);
+        drop(cache);
         drop(dropped);
     }
 
@@ -186,16 +195,13 @@ impl<B: Backend> Store<B> {
                 return Ok(());
             }
         };
-        let dropped = {
-            let mut cache = self.cache();
-            let entry = cache.entry(program).or_default();
-            let newer = revision > entry.revision || (revision == entry.revision && entry.working.is_none());
-            if !entry.in_write && newer {
-                entry.hold(revision, Box::new(graph));
-            }
-            cache.used(program)
-        };
-        drop(dropped);
+        let mut cache = self.cache();
+        let entry = cache.entry(program).or_default();
+        let newer = revision > entry.revision || (revision == entry.revision && entry.working.is_none());
+        if !entry.in_write && newer {
+            entry.hold(revision, Box::new(graph));
+        }
+        Self::used_then_unlock(cache, program);
         Ok(())
     }
 
@@ -236,9 +242,7 @@ impl<B: Backend> Store<B> {
                 cache.insert(program, entry);
             }
         }
-        let dropped = cache.used(program);
-        drop(cache);
-        drop(dropped);
+        Self::used_then_unlock(cache, program);
     }
 
     /// Marks the end of a write that may have taken the working copy out and left the
@@ -251,9 +255,7 @@ impl<B: Backend> Store<B> {
         } else if let Some(entry) = cache.get_mut(&program) {
             entry.in_write = false;
         }
-        let dropped = cache.used(program);
-        drop(cache);
-        drop(dropped);
+        Self::used_then_unlock(cache, program);
     }
 
     /// Remembers the history heads after a commit that made `revision`.
@@ -480,9 +482,7 @@ impl<B: Backend> Store<B> {
         }
         entry.revision = revision;
         entry.synced = Some((graph.lineage(), graph.revision()));
-        let dropped = cache.used(program);
-        drop(cache);
-        drop(dropped);
+        Self::used_then_unlock(cache, program);
     }
 
     fn require<T>(&self, program: ProgramId, found: Option<T>, entity: Entity) -> StorageResult<T> {

@@ -9,7 +9,7 @@
 use super::backend::{Backend, WriteTx};
 use super::error::{ProgramRef, StorageError, StorageResult};
 use super::history::{EntityRows, HistoryRecord, Tag};
-use super::types::{ProgramId, ProgramSummary, SaveReport};
+use super::types::{ProgramId, ProgramSummary, SaveReport, found_summary};
 use crate::graph::{ChangeSet, EdgeEntry, EdgeView, NextIds, NodeEntry, ProgramGraph, TypeEntry};
 use crate::model::{
     ComputeNode, EdgeId, FlowEdge, FunctionDef, FunctionId, LmType, ModuleDef, ModuleId, NodeId, SemanticEdge,
@@ -174,8 +174,7 @@ impl Backend for MemoryBackend {
 
     fn program_summary(&self, program: ProgramId) -> StorageResult<ProgramSummary> {
         let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
-        let found = tables.programs.get(&program).map(|p| p.summary(program));
-        found.ok_or(StorageError::ProgramNotFound(ProgramRef::Id(program)))
+        found_summary(program, tables.programs.get(&program).map(|p| Ok(p.summary(program))))
     }
 
     fn program_by_name(&self, name: &str) -> StorageResult<Option<ProgramId>> {

@@ -23,6 +23,7 @@ pub use engine::{DEFAULT_ROOT_MODULE, MAX_NAME_BYTES, Store};
 pub use error::{DatabaseErrorKind, ProgramRef, StorageError, StorageResult};
 pub use history::{CommitKind, EntityRows, HistoryEntry, HistoryRecord, LogPage, ProgramHistory, Retention, Tag};
 pub use memory::MemoryBackend;
+pub(crate) use types::found_summary;
 pub use types::{FunctionUpdate, ListedProgram, NewFunction, ProgramId, ProgramSummary, SaveReport};
 
 /// The in-memory store.

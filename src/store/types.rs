@@ -41,6 +41,20 @@ pub struct ProgramSummary {
 /// its id, and its summary or the error its row gives (`Corrupt` for a damaged row).
 pub type ListedProgram = (ProgramId, super::StorageResult<ProgramSummary>);
 
+/// One program's summary as a look-up found it: `ProgramNotFound` when it found none,
+/// else the summary or the error its row gave.
+pub(crate) fn found_summary(
+    program: ProgramId,
+    found: Option<super::StorageResult<ProgramSummary>>,
+) -> super::StorageResult<ProgramSummary> {
+    found.unwrap_or(Err(super::StorageError::ProgramNotFound(super::ProgramRef::Id(program))))
+}
+
+/// The summary of `program` in a listing (for stores that have no one-row read).
+pub(crate) fn summary_in(listing: Vec<ListedProgram>, program: ProgramId) -> super::StorageResult<ProgramSummary> {
+    found_summary(program, listing.into_iter().find(|(id, _)| *id == program).map(|(_, summary)| summary))
+}
+
 /// What a save wrote: rows written (inserted or replaced) and rows deleted. A save after
 /// a small edit writes a handful of rows, whatever the program's size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
