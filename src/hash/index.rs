@@ -308,11 +308,10 @@ impl HashIndex {
             self.mains_size -= old.size();
         }
         let Some(main) = main else { return };
-        while self.mains_size + main.size() > self.mains_budget && !self.mains.is_empty() {
-            match self.mains.pop_first() {
-                Some((_, old)) => self.mains_size -= old.size(),
-                None => return,
-            }
+        while self.mains_size + main.size() > self.mains_budget
+            && let Some((_, old)) = self.mains.pop_first()
+        {
+            self.mains_size -= old.size();
         }
         self.mains_size += main.size();
         self.mains.insert(f, main);
