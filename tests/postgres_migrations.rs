@@ -271,3 +271,50 @@ fn program_names_up_and_down_refuse_to_drop_a_services_objects_on_what_they_move
     conn.revert_last_migration(postgres::MIGRATIONS).expect("the revert");
     assert_eq!(count(&mut conn, "SELECT count(*) FROM lmlang_programs WHERE name IN ('alpha', 'beta')"), 2);
 }
+
+/// A store opened without migrating (a role that may only read) on a schema an older
+/// build made is refused as `SchemaTooOld` when it connects, instead of failing in
+/// the calls that meet a table or column the older schema lacks and working in the
+/// others; nothing is written. Once migrated, the same role reads.
+#[test]
+fn a_store_opened_without_migrating_refuses_an_older_schema() {
+    let _serial = one_at_a_time();
+    let Some(schema) = TestSchema::new() else { return };
+    let store = schema.store();
+    let id = store.insert_program("kept", &lmlang_storage::graph::ProgramGraph::new("kept")).expect("insert");
+    drop(store);
+    let mut conn = schema.connection();
+    conn.revert_last_migration(postgres::MIGRATIONS).expect("back to the schema before program names");
+    let versions = |conn: &mut PgConnection| {
+        diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT count(*) FROM lmlang_schema_versions")
+            .get_result::<i64>(conn)
+            .expect("count")
+    };
+    assert_eq!(versions(&mut conn), 2);
+    let role = format!("{}_reads", schema.name);
+    conn.batch_execute(&format!(
+        "CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {s} TO {role}; \
+         GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {role};",
+        s = schema.name
+    ))
+    .expect("the role");
+    let (scheme, rest) = schema.url.split_once("://").expect("a URL");
+    let reader_url = format!("{scheme}://{role}@{}", rest.rsplit_once('@').map_or(rest, |(_, host)| host));
+    let without_migrating = PgConfig { migrate: false, ..schema.config() };
+    for url in [&reader_url, &schema.url] {
+        match PgStore::connect_with(url, without_migrating.clone()) {
+            Err(StorageError::SchemaTooOld { found, required }) => {
+                assert_eq!((found, required), (202612031400000000, 202612031700000000));
+            }
+            other => panic!("expected SchemaTooOld, got {:?}", other.map(drop)),
+        }
+    }
+    assert_eq!(versions(&mut conn), 2, "nothing was applied");
+    drop(schema.store());
+    // The migration made a table, which the role was not granted with the others.
+    conn.batch_execute(&format!("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {role}", schema.name)).expect("grant");
+    let reader = PgStore::connect_with(&reader_url, without_migrating).expect("the role reads a current schema");
+    assert_eq!(reader.find_program("kept").expect("found"), id);
+    drop(reader);
+    conn.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};")).expect("drop the role");
+}

@@ -75,7 +75,26 @@ pub fn is_postgres_url(db: &std::path::Path) -> bool {
 pub fn connect(url: &str) -> Result<Db, Failure> {
     lmlang_storage::postgres::PgStore::connect(url)
         .map(|s| Db::Postgres(Box::new(s)))
-        .map_err(|e| connect_failure(url, e))
+        .map_err(|e| upgrade_refused_or_connect_failure(url, e))
+}
+
+/// A connection refused because its role or session may not change the schema is,
+/// when the schema needs the upgrade it tried, that refused upgrade and what to do
+/// (not a failure to connect, which sends an operator to check grants and hosts).
+#[cfg(feature = "postgres")]
+fn upgrade_refused_or_connect_failure(url: &str, e: StorageError) -> Failure {
+    use lmlang_storage::postgres::{PgConfig, PgStore};
+    use lmlang_storage::store::DatabaseErrorKind;
+    let not_allowed =
+        matches!(e, StorageError::ReadOnly | StorageError::Database { kind: DatabaseErrorKind::PermissionDenied, .. });
+    if not_allowed
+        && let Err(old @ StorageError::SchemaTooOld { .. }) =
+            PgStore::connect_with(url, PgConfig { migrate: false, ..PgConfig::default() })
+    {
+        let Failure(refused) = refused_upgrade(redacted(url), &e);
+        return Failure(format!("{refused}. {old}"));
+    }
+    connect_failure(url, e)
 }
 
 /// A migration that refused to upgrade the schema at `place` (a file, a server): no
@@ -103,7 +122,12 @@ pub fn connect_to_read(url: &str) -> Result<Db, Failure> {
     use lmlang_storage::postgres::{PgConfig, PgStore};
     use lmlang_storage::store::GraphStore;
     let config = PgConfig { migrate: false, ..PgConfig::default() };
-    let store = PgStore::connect_with(url, config).map_err(|e| connect_failure(url, e))?;
+    let store = match PgStore::connect_with(url, config) {
+        Ok(store) => store,
+        // An older schema is migrated as a writing command would (or that is refused).
+        Err(StorageError::SchemaTooOld { .. }) => return connect(url),
+        Err(e) => return Err(connect_failure(url, e)),
+    };
     // Whether the tables answer, asked of one program's rows (any id: found or not,
     // the schema is there), not of the listing, whose cost grows with the programs.
     match store.program_summary(lmlang_storage::store::ProgramId(0)) {

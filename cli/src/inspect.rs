@@ -229,7 +229,30 @@ fn counts_of_graph(g: &ProgramGraph) -> [u64; 4] {
     [g.modules().len() as u64, g.function_count() as u64, g.node_count() as u64, g.edge_count() as u64]
 }
 
+/// What a file check found, where a file too damaged for the check itself to run is
+/// one finding (SQLite's own words for it), not the end of `verify`.
+fn findings(checked: Result<Vec<String>, StorageError>) -> Result<Vec<String>, Failure> {
+    match checked {
+        Ok(found) => Ok(found),
+        Err(e @ StorageError::Corrupt { .. }) => Ok(vec![e.to_string()]),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl ProgramCheck {
+    /// A program that could not be loaded (or named), and why.
+    fn unloaded(name: String, why: String) -> Self {
+        ProgramCheck {
+            name,
+            violations: vec![why],
+            reload_equal: false,
+            hashes_consistent: false,
+            stored_counts: None,
+            root_hash: String::new(),
+            history: Vec::new(),
+        }
+    }
+
     fn passed(&self) -> bool {
         self.violations.is_empty()
             && self.reload_equal
@@ -315,38 +338,60 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
     // A program whose own row is damaged is still checked (its stored counts are not
     // compared), and the damage is reported under `listing`. Returns the ids listed,
     // the summaries the rows gave, and the damage of the others.
+    // The damage of one program's row is `(Some(id), ..)`; a listing that cannot be
+    // read at all (a torn copy of a file) is `(None, ..)`, and the file's own checks,
+    // which say where it is damaged, still run.
     let listing = || -> Result<_, Failure> {
         let (mut ids, mut summaries, mut damage) = (Vec::new(), Vec::new(), Vec::new());
-        for (id, summary) in store.list_programs_each()? {
+        let each = match store.list_programs_each() {
+            Ok(each) => each,
+            Err(e @ StorageError::Corrupt { .. }) => {
+                damage.push((None, format!("the programs cannot be listed: {e}")));
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for (id, summary) in each {
             ids.push(id);
             match summary {
                 Ok(s) => summaries.push(s),
-                Err(e @ StorageError::Corrupt { .. }) => damage.push((id, e.to_string())),
+                Err(e @ StorageError::Corrupt { .. }) => damage.push((Some(id), e.to_string())),
                 Err(e) => return Err(e.into()),
             }
         }
         Ok((ids, summaries, damage))
     };
     let (all, programs, listing_damage) = listing()?;
-    let ids = match program {
-        Some(p) => vec![resolve(store, p)?],
+    let mut unresolved = None;
+    let ids = match program.map(|p| resolve(store, p)) {
+        Some(Ok(id)) => vec![id],
+        // Its name cannot be looked up in a damaged file: reported as its check.
+        Some(Err(failure)) if listing_damage.iter().any(|(id, _)| id.is_none()) => {
+            unresolved = Some(failure.0);
+            Vec::new()
+        }
+        Some(Err(failure)) => return Err(failure),
         None => all,
     };
-    // Asked for one program, only its own row's damage counts.
+    // Asked for one program, only its own row's damage counts (and the listing's).
     let wanted: std::collections::HashSet<_> = ids.iter().copied().collect();
-    let listing_damage = listing_damage.into_iter().filter(|(id, _)| wanted.contains(id)).map(|(_, d)| d).collect();
+    let listing_damage =
+        listing_damage.into_iter().filter(|(id, _)| id.is_none_or(|id| wanted.contains(&id))).map(|(_, d)| d).collect();
     let listed: std::collections::HashMap<_, _> = programs.into_iter().map(|p| (p.id, p)).collect();
     // Two steps for the database checks, one per program.
     let progress = Progress::items(ids.len() as u64 + 2);
     progress.step("integrity_check");
-    let integrity_check = store.integrity_check()?;
+    let integrity_check = findings(store.integrity_check())?;
     progress.step("foreign_key_check");
     let mut report = VerifyReport {
         integrity_check,
-        foreign_key_check: store.foreign_key_check()?,
+        foreign_key_check: findings(store.foreign_key_check())?,
         listing: listing_damage,
         ..Default::default()
     };
+    if let (Some(name), Some(why)) = (program, unresolved) {
+        report.programs.push(ProgramCheck::unloaded(name.to_string(), why));
+    }
     let mut checked = Vec::new();
     for id in ids {
         let name =
@@ -355,18 +400,15 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
         let check = match store.load_program(id) {
             // Deleted by another process since it was listed: nothing left to check.
             Err(StorageError::ProgramNotFound(_)) if program.is_none() => continue,
-            Err(e) => ProgramCheck {
-                name,
-                violations: vec![e.to_string()],
-                reload_equal: false,
-                hashes_consistent: false,
-                stored_counts: None,
-                root_hash: String::new(),
-                history: Vec::new(),
-            },
+            Err(e) => ProgramCheck::unloaded(name, e.to_string()),
             Ok(g) => {
                 let again = match store.load_program(id) {
                     Err(StorageError::ProgramNotFound(_)) if program.is_none() => continue,
+                    Err(e @ StorageError::Corrupt { .. }) => {
+                        report.programs.push(ProgramCheck::unloaded(name, format!("a second load failed: {e}")));
+                        checked.push(id);
+                        continue;
+                    }
                     again => again?,
                 };
                 let reload_equal = again == g && again.hashes().program() == g.hashes().program();

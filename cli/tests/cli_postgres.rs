@@ -213,3 +213,55 @@ fn a_lock_timeout_on_postgres_is_the_servers_not_busy_timeout() {
     assert!(!err.contains("waited 60"), "no wait of --busy-timeout's is claimed: {err}");
     ok(d, &["--db", &db, "tag", "sample", "v1"]);
 }
+
+/// A role that may only read, or a read-only session, on a schema an older lmstore
+/// made: the reading commands cannot upgrade it, and say that (with what to do), not
+/// that they cannot connect. Nothing changes; after the owner's `migrate` they read.
+#[test]
+fn a_reader_on_an_older_schema_is_told_to_migrate_it() {
+    let Some(schema) = schema() else { return };
+    let separator = if schema.url.contains('?') { '&' } else { '?' };
+    let search_path = format!("options=-csearch_path%3D{}", schema.name);
+    let db = format!("{}{separator}{search_path}", schema.url);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    ok(d, &["--db", &db, "demo"]);
+    // Back to the schema before program names: the last migration's own down step.
+    let down =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/postgres/2026-12-03-170000-0000_program_names/down.sql");
+    let reverted = Command::new("psql")
+        .args([schema.url.as_str(), "-q", "-v", "ON_ERROR_STOP=1"])
+        .args(["-c", &format!("SET search_path TO {}", schema.name), "-f", down])
+        .args(["-c", "DELETE FROM __diesel_schema_migrations WHERE version = '202612031700000000'"])
+        .output()
+        .expect("psql");
+    assert!(reverted.status.success(), "{reverted:?}");
+    let role = format!("{}_reads", schema.name);
+    assert!(psql(
+        &schema.url,
+        &format!(
+            "CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {s} TO {role}; \
+             GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {role}",
+            s = schema.name
+        )
+    ));
+    let (scheme, rest) = schema.url.split_once("://").expect("a URL");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let reader = format!("{scheme}://{role}@{host}{separator}{search_path}");
+    let read_only = format!("{db}%20-cdefault_transaction_read_only%3Don");
+    for (url, command) in [(&reader, &["list"][..]), (&reader, &["migrate"]), (&read_only, &["show", "sample"])] {
+        let out = lmstore(d, &[&["--db", url.as_str()], command].concat());
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        for part in ["upgrading the lmlang schema", "older than", "lmstore migrate"] {
+            assert!(err.contains(part), "{command:?}: {part}: {err}");
+        }
+        assert!(!err.contains("cannot connect"), "{err}");
+    }
+    ok(d, &["--db", &db, "migrate"]);
+    // The migration made a table, which the role was not granted with the others.
+    assert!(psql(&schema.url, &format!("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {role}", schema.name)));
+    let list = json(d, &["--db", &reader, "list", "--json"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    psql(&schema.url, &format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+}

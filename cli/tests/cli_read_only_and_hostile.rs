@@ -1076,3 +1076,42 @@ fn a_revision_set_back_behind_history_refuses_the_next_commit() {
         conn.query_row("SELECT count(*) FROM lmlang_functions WHERE name = 'magnitude'", [], |r| r.get(0)).unwrap();
     assert_eq!(magnitude, 0, "nothing saved");
 }
+
+/// A copy whose table of programs is torn (a file copied while a writer committed):
+/// `verify` still runs SQLite's checks of the file and says what it found, and a
+/// program asked for by name is reported as not loading, instead of one line about a
+/// damaged file and nothing else.
+#[test]
+fn verify_reports_on_a_file_whose_listing_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let file = d.join("lmlang.db");
+    let (root, page_size): (i64, i64) = {
+        let conn = rusqlite::Connection::open(&file).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        let root = conn
+            .query_row("SELECT rootpage FROM sqlite_schema WHERE name = 'lmlang_programs'", [], |r| r.get(0))
+            .unwrap();
+        (root, conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap())
+    };
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = ((root - 1) * page_size) as usize;
+    // Not a B-tree page any more: its type byte and cell count are garbage.
+    bytes[at..at + 8].copy_from_slice(&[0x4a; 8]);
+    std::fs::write(&file, &bytes).unwrap();
+
+    let out = lmstore(d, &["verify"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in ["integrity_check    FAILED", "program rows       FAILED", "the programs cannot be listed"] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&lmstore(d, &["verify", "--json"]).stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    assert!(json["integrity_check"].as_array().is_some_and(|found| !found.is_empty()), "{json}");
+    let one: serde_json::Value = serde_json::from_slice(&lmstore(d, &["verify", "sample", "--json"]).stdout).unwrap();
+    assert_eq!(one["ok"], false);
+    assert_eq!(one["programs"][0]["name"], "sample", "{one}");
+    assert!(one["programs"][0]["violations"].as_array().is_some_and(|v| !v.is_empty()), "{one}");
+}

@@ -35,7 +35,8 @@ pub struct PgConfig {
     /// How many times a write rolled back by a serialization failure or deadlock is run
     /// again before `Busy` is returned.
     pub write_retries: u32,
-    /// Whether opening applies pending migrations (under an advisory lock).
+    /// Whether opening applies pending migrations (under an advisory lock). Without,
+    /// opening only checks that the schema is this build's (a read-only role).
     pub migrate: bool,
     /// With replicas: how long a read waits for a replica's connection before it goes
     /// to the primary instead (kept short, so a replica that is down costs little).

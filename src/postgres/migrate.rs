@@ -85,6 +85,25 @@ fn all_applied(conn: &mut PgConnection) -> StorageResult<bool> {
     Ok(known_versions()?.iter().all(|known| own.iter().any(|v| &v.version == known)))
 }
 
+/// Refuses a schema this build cannot work on without migrating it, for a store
+/// opened with `migrate: false`: a newer one (`SchemaTooNew`), or an older one
+/// (`SchemaTooOld`), which a reader would otherwise meet as a missing table in some
+/// calls and not in others. A schema without this crate's tables is left to the first
+/// query, as before. Only reads.
+pub(super) fn require_current(pool: &PgPool) -> StorageResult<()> {
+    let conn = &mut *connection(pool)?;
+    refuse_newer(conn)?;
+    let Some(own) = recorded_versions(conn)? else { return Ok(()) };
+    let known = known_versions()?;
+    if known.iter().all(|k| own.iter().any(|v| &v.version == k)) {
+        return Ok(());
+    }
+    Err(StorageError::SchemaTooOld {
+        found: own.iter().map(|v| version_number(&v.version)).max().unwrap_or(0),
+        required: known.iter().map(|v| version_number(v)).max().unwrap_or(0),
+    })
+}
+
 /// How long [`run_migrations`] waits for another session's migration run when the
 /// session sets no `lock_timeout`: a run on a large store takes minutes, a session that
 /// holds the lock for longer has most likely stopped.

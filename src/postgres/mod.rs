@@ -111,7 +111,8 @@ impl PgStore {
         Self::connect_with(url, PgConfig::default())
     }
 
-    /// Connects with the given settings. A refused password or host, or a malformed URL,
+    /// Connects with the given settings. Without `migrate`, a schema older or newer than
+    /// this build's is refused (`SchemaTooOld`, `SchemaTooNew`). A refused password or host, or a malformed URL,
     /// fails at once with `CannotOpen`; a database or role that does not exist, with
     /// `CannotOpen` after `connection_timeout` (a deployment may be creating it); a
     /// server that does not answer, after `connection_timeout`, with `ConnectionLost`,
@@ -120,6 +121,8 @@ impl PgStore {
         let pool = connections::pool(url, &config)?;
         if config.migrate {
             migrate::migrate(&pool)?;
+        } else {
+            migrate::require_current(&pool)?;
         }
         Ok(Store::with_backend(PgBackend::new(pool, config)))
     }

@@ -153,6 +153,19 @@ pub enum StorageError {
         /// The newest migration this build knows.
         supported: i64,
     },
+    /// A store opened without migrating (a read-only role, a standby) found a schema
+    /// older than this build's: nothing was read or changed. Whoever may change the
+    /// schema runs this crate's migrations first.
+    #[error(
+        "the database has schema version {found}, older than the {required} this build needs; run the lmlang \
+         migrations (run_migrations, or `lmstore migrate`) as a role that may change the schema"
+    )]
+    SchemaTooOld {
+        /// The newest migration of this crate the database records.
+        found: i64,
+        /// The newest migration this build knows.
+        required: i64,
+    },
     /// Another writer held the lock past the busy (or lock) timeout, or kept winning
     /// the store's own retries; retrying later is safe, as nothing was written. Inside
     /// a transaction of the caller's (a store on a lent connection) it can also mean
