@@ -274,6 +274,16 @@ pub enum Command {
     /// Worth it after importing or deleting large programs; it copies the whole file.
     #[command(after_help = "Example: lmstore vacuum")]
     Vacuum,
+    /// Write a consistent copy of the database file while others keep writing (SQLite
+    /// `VACUUM INTO`): how to back up a live store. A copy of the file itself can miss
+    /// the commits still in its WAL (and hand their ids out again), or be torn.
+    #[command(after_help = "Example: lmstore backup /backups/lmlang-2026-12-07.db
+        To restore: stop every process using the file, delete its -wal and -shm files,
+        then put the copy in its place.")]
+    Backup {
+        /// Where the copy goes; it must not exist.
+        dest: PathBuf,
+    },
     /// Measure the figures of the design document beside the raw SQLite floor.
     #[command(after_help = "Example: lmstore bench --nodes 1000,10000,100000 --reps 5 --json bench.json")]
     Bench(crate::bench::BenchArgs),

@@ -226,6 +226,20 @@ impl Db {
         }
     }
 
+    /// A consistent copy of a SQLite store's file at `dest`; a server's store is
+    /// backed up with the server's own tools.
+    pub fn backup_to(&self, dest: &std::path::Path) -> Result<(), Failure> {
+        match self {
+            Db::Sqlite(s) => s.backup_to(dest).map_err(Failure::from),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => Err(Failure(
+                "a PostgreSQL store is backed up with the server's own tools: pg_dump --schema=SCHEMA \
+                 (README, Backups)"
+                    .into(),
+            )),
+        }
+    }
+
     /// Whether `integrity_check` and `foreign_key_check` check anything (a PostgreSQL
     /// server checks its own pages and enforces every key).
     pub fn checks_its_files(&self) -> bool {

@@ -236,6 +236,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::Delete { program } => programs::delete(&open()?, &program),
         Command::Migrate => programs::migrate(&open()?),
         Command::Vacuum => programs::vacuum(&open()?),
+        Command::Backup { dest } => programs::backup(&read()?, &dest),
         Command::Partition { partitions } => programs::partition(&open()?, partitions),
         #[cfg(feature = "postgres")]
         Command::Bench(args) if postgres => bench::run_postgres(&cli.db.to_string_lossy(), &args),

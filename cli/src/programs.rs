@@ -255,6 +255,16 @@ pub fn partition(store: &Db, partitions: u32) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn backup(store: &Db, dest: &std::path::Path) -> CmdResult {
+    let progress = Progress::steps(1);
+    progress.step(format!("copying to {}", dest.display()));
+    store.backup_to(dest)?;
+    progress.finish();
+    let bytes = std::fs::metadata(dest).map(|m| m.len())?;
+    outln!("{} written ({bytes} bytes): every program and its history as of one moment", dest.display())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn vacuum(store: &Db) -> CmdResult {
     let before = store.database_bytes()?;
     let progress = Progress::steps(1);

@@ -3,7 +3,7 @@
 
 mod cli_support;
 
-use cli_support::{json, lmstore, ok};
+use cli_support::{json, lmstore, ok, spawn, within_a_minute};
 use std::process::Command;
 
 #[test]
@@ -553,4 +553,33 @@ fn an_output_file_with_a_long_name_is_replaced_not_written_over() {
         ok(d, &["export", "sample", "-o", &name]);
         assert_ne!(std::fs::metadata(d.join(&name)).unwrap().ino(), before, "{length} bytes: replaced, not rewritten");
     }
+}
+
+/// `lmstore backup` while another process writes: the copy verifies clean and holds
+/// what was committed before it began; it never overwrites a file, and a `file:` name
+/// is a file so named, not a URI.
+#[test]
+fn backup_copies_a_live_file_consistently_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let sample = ok(d, &["hash", "sample"]);
+    let writer = spawn(d, &["generate", "--nodes", "20000", "--name", "during"]);
+    assert!(ok(d, &["backup", "during.db"]).contains("during.db written"));
+    assert!(within_a_minute(writer, "the writer").status.success());
+    let verified = lmstore(d, &["--db", "during.db", "verify"]);
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+    assert_eq!(ok(d, &["--db", "during.db", "hash", "sample"]), sample);
+    let again = lmstore(d, &["backup", "during.db"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"), "{again:?}");
+    ok(d, &["backup", "file:literal.db"]);
+    assert!(d.join("file:literal.db").is_file());
+    assert_eq!(ok(d, &["--db", "file:literal.db", "hash", "sample"]), sample);
+    let left: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

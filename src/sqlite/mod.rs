@@ -72,6 +72,7 @@
 //! `SqliteConnection`, inside the caller's transaction.
 
 mod backend;
+mod backup;
 mod checkpointer;
 mod config;
 mod connection;

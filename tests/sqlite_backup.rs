@@ -1,0 +1,84 @@
+//! `SqliteStore::backup_to`, as an operator backing up a live store relies on it: the
+//! copy is one moment of the store (every program equal to the store's own history at
+//! the revision the copy holds), taken while another thread keeps committing; it
+//! opens as any store, with history and ids that go on from where they were; it never
+//! overwrites a file and leaves nothing half-written behind.
+
+use lmlang_storage::model::{ComputeNodeOp, ComputeOp, ConstValue};
+use lmlang_storage::sqlite::SqliteStore;
+use lmlang_storage::store::{GraphStore, ProgramHistory, StorageError};
+use lmlang_storage::synth::{SynthConfig, generate};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+fn constant(v: i64) -> ComputeNodeOp {
+    ComputeOp::Const { value: ConstValue::I64(v) }.into()
+}
+
+#[test]
+fn a_backup_taken_during_commits_is_one_moment_of_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("live.db")).unwrap();
+    store.set_history(true);
+    let p = store.insert_program("p", &generate(&SynthConfig::new(2_000))).unwrap();
+    let function = store.load_program(p).unwrap().functions().next().unwrap().id;
+    let stop = AtomicBool::new(false);
+    let copies: Vec<_> = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut k = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let node = store.insert_node(p, function, constant(k)).unwrap();
+                if k % 4 == 3 {
+                    store.delete_node(p, node).unwrap();
+                }
+                k += 1;
+            }
+            k
+        });
+        let copies = (0..3)
+            .map(|n| {
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                let dest = dir.path().join(format!("copy-{n}.db"));
+                let committed = store.program_summary(p).unwrap().revision;
+                store.backup_to(&dest).unwrap();
+                (dest, committed)
+            })
+            .collect();
+        stop.store(true, Ordering::Relaxed);
+        assert!(writer.join().unwrap() > 0, "the writer committed during the backups");
+        copies
+    });
+    let mut revisions = Vec::new();
+    for (dest, committed) in &copies {
+        let copy = SqliteStore::open(dest).unwrap();
+        assert_eq!(copy.integrity_check().unwrap(), Vec::<String>::new());
+        let restored = copy.load_program(p).unwrap();
+        let revision = copy.list_programs().unwrap()[0].revision;
+        assert!(revision >= *committed, "every commit made before the backup is in it: {revision} < {committed}");
+        let then = store.load_at(p, revision).unwrap();
+        assert_eq!(restored.hashes().program(), then.hashes().program(), "{} at revision {revision}", dest.display());
+        // The copy's history replays, and its ids go on past every one handed out.
+        assert_eq!(copy.load_at(p, 2).unwrap().hashes().program(), store.load_at(p, 2).unwrap().hashes().program());
+        let node = copy.insert_node(p, function, constant(-1)).unwrap();
+        assert_eq!(node.0, restored.next_ids().node, "a new id, never one the copy's program handed out");
+        revisions.push(revision);
+    }
+    assert!(revisions.windows(2).all(|w| w[0] <= w[1]), "later backups are later moments: {revisions:?}");
+    let mut names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.retain(|n| n.to_string_lossy().contains(".partial"));
+    assert!(names.is_empty(), "half-written copies left: {names:?}");
+}
+
+#[test]
+fn a_backup_never_overwrites_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("live.db")).unwrap();
+    store.insert_program("p", &generate(&SynthConfig::new(100))).unwrap();
+    let dest = dir.path().join("taken.db");
+    std::fs::write(&dest, b"an earlier backup").unwrap();
+    match store.backup_to(&dest) {
+        Err(e @ StorageError::Database { .. }) => assert!(e.to_string().contains("already exists"), "{e}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&dest).unwrap(), b"an earlier backup");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4, "live.db, its -wal and -shm, taken.db");
+}
