@@ -316,5 +316,9 @@ fn a_store_opened_without_migrating_refuses_an_older_schema() {
     let reader = PgStore::connect_with(&reader_url, without_migrating).expect("the role reads a current schema");
     assert_eq!(reader.find_program("kept").expect("found"), id);
     drop(reader);
+    // A role not granted the table of versions cannot be checked, and is not refused.
+    conn.batch_execute(&format!("REVOKE SELECT ON lmlang_schema_versions FROM {role}")).expect("revoke");
+    let reader = PgStore::connect_with(&reader_url, PgConfig { migrate: false, ..schema.config() });
+    assert_eq!(reader.expect("connects").find_program("kept").expect("found"), id);
     conn.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};")).expect("drop the role");
 }

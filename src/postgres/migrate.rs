@@ -89,9 +89,17 @@ fn all_applied(conn: &mut PgConnection) -> StorageResult<bool> {
 /// opened with `migrate: false`: a newer one (`SchemaTooNew`), or an older one
 /// (`SchemaTooOld`), which a reader would otherwise meet as a missing table in some
 /// calls and not in others. A schema without this crate's tables is left to the first
-/// query, as before. Only reads.
+/// query, as before, and so is a role that may not read the table of versions (granted
+/// only the tables it reads): the check cannot be made, and the reader is not refused
+/// for it. Only reads.
 pub(super) fn require_current(pool: &PgPool) -> StorageResult<()> {
-    let conn = &mut *connection(pool)?;
+    match schema_is_current(&mut *connection(pool)?) {
+        Err(StorageError::Database { kind: crate::store::DatabaseErrorKind::PermissionDenied, .. }) => Ok(()),
+        checked => checked,
+    }
+}
+
+fn schema_is_current(conn: &mut PgConnection) -> StorageResult<()> {
     refuse_newer(conn)?;
     let Some(own) = recorded_versions(conn)? else { return Ok(()) };
     let known = known_versions()?;
