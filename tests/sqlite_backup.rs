@@ -82,3 +82,43 @@ fn a_backup_never_overwrites_a_file() {
     assert_eq!(std::fs::read(&dest).unwrap(), b"an earlier backup");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4, "live.db, its -wal and -shm, taken.db");
 }
+
+/// A service's own pool backs up the same way, and its connection keeps its own
+/// settings; inside the service's open transaction a backup is refused, leaving no file.
+#[test]
+fn a_store_on_a_services_pool_or_connection_backs_up_outside_its_transactions() {
+    use diesel::connection::SimpleConnection;
+    use diesel::r2d2::{ConnectionManager, Pool};
+    use diesel::{Connection, RunQueryDsl, SqliteConnection};
+    use lmlang_storage::sqlite::{self, ConnectionStore, PooledSqliteStore, SqliteCustomizer};
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("svc.db").to_str().unwrap().to_string();
+    sqlite::run_migrations(&mut SqliteConnection::establish(&url).unwrap()).unwrap();
+    let pool = Pool::builder()
+        .max_size(1)
+        .connection_customizer(Box::new(SqliteCustomizer::default()))
+        .build(ConnectionManager::<SqliteConnection>::new(url.as_str()))
+        .unwrap();
+    let store = PooledSqliteStore::on_pool(pool.clone());
+    let g = generate(&SynthConfig::new(300));
+    let p = store.insert_program("p", &g).unwrap();
+    let dest = dir.path().join("svc-copy.db");
+    store.backup_to(&dest).unwrap();
+    assert_eq!(SqliteStore::open(&dest).unwrap().load_program(p).unwrap(), g);
+    // The service's connection still writes.
+    pool.get().unwrap().batch_execute("CREATE TABLE svc_notes (id INTEGER PRIMARY KEY)").unwrap();
+
+    let mut conn = SqliteConnection::establish(&url).unwrap();
+    let inside = dir.path().join("inside.db");
+    let refused: Result<(), diesel::result::Error> = conn.transaction(|conn| {
+        diesel::sql_query("INSERT INTO svc_notes (id) VALUES (1)").execute(conn)?;
+        assert!(ConnectionStore::on_connection(conn).backup_to(&inside).is_err());
+        Ok(())
+    });
+    refused.unwrap();
+    assert!(!inside.exists());
+    let left = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().contains(".partial")));
+    assert_eq!(left.count(), 0);
+}

@@ -6,20 +6,22 @@
 //! pages can be torn. SQLite's `VACUUM INTO` writes a new file from one read
 //! transaction: every commit up to one moment, while writers go on.
 
-use super::SqliteStore;
 use super::error::classify;
-use crate::store::{DatabaseErrorKind, StorageError, StorageResult};
-use diesel::RunQueryDsl;
+use super::{Connections, SqliteBackend};
+use crate::store::{DatabaseErrorKind, StorageError, StorageResult, Store};
 use diesel::connection::SimpleConnection;
-use diesel::sql_types::Text;
+use diesel::sql_types::{Integer, Text};
+use diesel::sqlite::SqliteConnection;
+use diesel::{QueryableByName, RunQueryDsl};
 use std::path::{Path, PathBuf};
 
-impl SqliteStore {
+impl<C: Connections> Store<SqliteBackend<C>> {
     /// Writes a consistent copy of the whole file to `dest`, which must not exist:
     /// every program and its history as of one moment, while this store and others
     /// keep writing. The copy is written beside `dest` under a temporary name, synced,
     /// then renamed, so `dest` is either the whole copy or absent; it is compact (as
-    /// after `vacuum`) and opens as any store file.
+    /// after `vacuum`) and opens as any store file. On a connection a host lends inside
+    /// its own transaction it is refused (SQLite copies only outside a transaction).
     ///
     /// To restore, stop every store on the target, remove its `-wal` and `-shm` files
     /// (a WAL left from the old file would be replayed over the copy), then put the
@@ -38,17 +40,8 @@ impl SqliteStore {
                 format!("{}: SQLite takes only file names in UTF-8", dest.display()),
             ));
         };
-        let written = self.backend().with_reader(|conn| {
-            // A reader refuses writes (`query_only`), and SQLite counts writing the
-            // new file as one: lifted for this statement alone.
-            conn.batch_execute("PRAGMA query_only = OFF").map_err(classify)?;
-            // `VACUUM INTO` is a statement Diesel's builder does not have; the file
-            // name is bound, never spliced into the SQL.
-            let copied = diesel::sql_query("VACUUM INTO ?").bind::<Text, _>(name).execute(conn).map_err(classify);
-            let restored = conn.batch_execute("PRAGMA query_only = ON").map_err(classify);
-            copied.and(restored)
-        });
-        let done = written.and_then(|_| {
+        let written = self.backend().connections().read(&mut |conn| vacuum_into(conn, &name));
+        let done = written.and_then(|()| {
             // SQLite does not sync what `VACUUM INTO` wrote: a backup must be on disk
             // before it is called one.
             let synced = std::fs::File::open(&partial).and_then(|f| f.sync_all());
@@ -65,6 +58,28 @@ impl SqliteStore {
         }
         done
     }
+}
+
+#[derive(QueryableByName)]
+struct QueryOnly {
+    #[diesel(sql_type = Integer)]
+    query_only: i32,
+}
+
+/// `VACUUM INTO name` on `conn`. The store's readers refuse writes (`query_only`), and
+/// SQLite counts writing the new file as one: lifted for this statement alone, and set
+/// back as it was (a host's connection keeps its own setting).
+fn vacuum_into(conn: &mut SqliteConnection, name: &str) -> StorageResult<()> {
+    // Pragmas and `VACUUM INTO` are statements Diesel's builder does not have; the file
+    // name is bound, never spliced into the SQL.
+    let was: Vec<QueryOnly> = diesel::sql_query("PRAGMA query_only").load(conn).map_err(classify)?;
+    let lifted = was.first().is_some_and(|q| q.query_only != 0);
+    if lifted {
+        conn.batch_execute("PRAGMA query_only = OFF").map_err(classify)?;
+    }
+    let copied = diesel::sql_query("VACUUM INTO ?").bind::<Text, _>(name).execute(conn).map_err(classify);
+    let restored = if lifted { conn.batch_execute("PRAGMA query_only = ON").map_err(classify) } else { Ok(()) };
+    copied.and(restored)
 }
 
 /// Where the copy is written before it is complete: beside `dest` (so the rename
