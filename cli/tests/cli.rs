@@ -573,6 +573,15 @@ fn backup_copies_a_live_file_consistently_and_never_overwrites() {
     let again = lmstore(d, &["backup", "during.db"]);
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"), "{again:?}");
+    // A link at the name (here dangling), the live file's journal name, a missing
+    // directory: refused, nothing made or removed.
+    std::os::unix::fs::symlink(d.join("elsewhere").join("copy.db"), d.join("link.db")).unwrap();
+    for dest in ["link.db", "lmlang.db-journal", "nowhere/copy.db"] {
+        let out = lmstore(d, &["backup", dest]);
+        assert_eq!(out.status.code(), Some(1), "{dest}: {out:?}");
+    }
+    assert!(d.join("link.db").symlink_metadata().unwrap().file_type().is_symlink());
+    assert!(!d.join("lmlang.db-journal").exists() && !d.join("nowhere").exists());
     ok(d, &["backup", "file:literal.db"]);
     assert!(d.join("file:literal.db").is_file());
     assert_eq!(ok(d, &["--db", "file:literal.db", "hash", "sample"]), sample);

@@ -258,6 +258,21 @@ fn a_reader_on_an_older_schema_is_told_to_migrate_it() {
         }
         assert!(!err.contains("cannot connect"), "{err}");
     }
+    // A schema holding only an empty table of versions is no older lmlang schema:
+    // refused as before, and nothing is made in it.
+    let bare = format!("{}_bare", schema.name);
+    assert!(psql(
+        &schema.url,
+        &format!("CREATE SCHEMA {bare}; CREATE TABLE {bare}.lmlang_schema_versions (version text)")
+    ));
+    let out = lmstore(d, &["--db", &format!("{}{separator}options=-csearch_path%3D{bare}", schema.url), "list"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no lmlang schema"), "{out:?}");
+    let made = Command::new("psql")
+        .args([schema.url.as_str(), "-qAtc", &format!("SELECT count(*) FROM pg_tables WHERE schemaname = '{bare}'")])
+        .output()
+        .expect("psql");
+    assert_eq!(String::from_utf8_lossy(&made.stdout).trim(), "1", "only the table that was there");
+    psql(&schema.url, &format!("DROP SCHEMA {bare} CASCADE"));
     ok(d, &["--db", &db, "migrate"]);
     // The migration made a table, which the role was not granted with the others.
     assert!(psql(&schema.url, &format!("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {role}", schema.name)));

@@ -88,7 +88,8 @@ fn all_applied(conn: &mut PgConnection) -> StorageResult<bool> {
 /// Refuses a schema this build cannot work on without migrating it, for a store
 /// opened with `migrate: false`: a newer one (`SchemaTooNew`), or an older one
 /// (`SchemaTooOld`), which a reader would otherwise meet as a missing table in some
-/// calls and not in others. A schema without this crate's tables is left to the first
+/// calls and not in others. A schema without this crate's tables (or whose table of
+/// versions records none, or not every step up to its newest) is left to the first
 /// query, as before, and so is a role that may not read the table of versions (granted
 /// only the tables it reads): the check cannot be made, and the reader is not refused
 /// for it. Only reads.
@@ -103,11 +104,18 @@ fn schema_is_current(conn: &mut PgConnection) -> StorageResult<()> {
     refuse_newer(conn)?;
     let Some(own) = recorded_versions(conn)? else { return Ok(()) };
     let known = known_versions()?;
-    if known.iter().all(|k| own.iter().any(|v| &v.version == k)) {
+    let recorded = |k: &String| own.iter().any(|v| &v.version == k);
+    let Some(newest) = own.iter().map(|v| version_number(&v.version)).max() else { return Ok(()) };
+    // Older: every step up to the newest recorded is there, and later ones are not.
+    // Steps missing below it, or none recorded at all, are not a schema an older build
+    // made (a damaged table of versions, or someone else's): left to the first query,
+    // as before, rather than sent to a migration that cannot mend them.
+    let (up_to, after): (Vec<&String>, Vec<&String>) = known.iter().partition(|k| version_number(k) <= newest);
+    if after.is_empty() || !up_to.into_iter().all(recorded) {
         return Ok(());
     }
     Err(StorageError::SchemaTooOld {
-        found: own.iter().map(|v| version_number(&v.version)).max().unwrap_or(0),
+        found: newest,
         required: known.iter().map(|v| version_number(v)).max().unwrap_or(0),
     })
 }

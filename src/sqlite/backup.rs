@@ -16,10 +16,11 @@ use diesel::{QueryableByName, RunQueryDsl};
 use std::path::{Path, PathBuf};
 
 impl<C: Connections> Store<SqliteBackend<C>> {
-    /// Writes a consistent copy of the whole file to `dest`, which must not exist:
-    /// every program and its history as of one moment, while this store and others
-    /// keep writing. The copy is written beside `dest` under a temporary name, synced,
-    /// then renamed, so `dest` is either the whole copy or absent; it is compact (as
+    /// Writes a consistent copy of the whole file to `dest`, which must not exist (a
+    /// link there counts): every program and its history as of one moment, while this
+    /// store and others keep writing. The copy is written beside `dest` under a
+    /// temporary name of its own, synced, then linked into place only if `dest` is
+    /// still free, so `dest` is either the whole copy or untouched; it is compact (as
     /// after `vacuum`) and opens as any store file. On a connection a host lends inside
     /// its own transaction it is refused (SQLite copies only outside a transaction).
     ///
@@ -27,37 +28,137 @@ impl<C: Connections> Store<SqliteBackend<C>> {
     /// (a WAL left from the old file would be replayed over the copy), then put the
     /// copy in its place.
     pub fn backup_to(&self, dest: &Path) -> StorageResult<()> {
-        if dest.exists() {
-            return Err(StorageError::database(
-                DatabaseErrorKind::CannotOpen,
-                format!("{} already exists; a backup never overwrites a file", dest.display()),
+        refuse_existing(dest)?;
+        let live = self.backend().connections().read(&mut main_file)?;
+        if let Some(live) = live.filter(|live| is_beside(dest, live)) {
+            return Err(refused(
+                dest,
+                format!("it is the store's own file or one SQLite keeps beside {}", live.display()),
             ));
         }
-        let partial = partial_name(dest);
+        let partial = claim_partial(dest)?;
         let Some(name) = literal(&partial) else {
-            return Err(StorageError::database(
-                DatabaseErrorKind::CannotOpen,
-                format!("{}: SQLite takes only file names in UTF-8", dest.display()),
-            ));
+            discard(&partial);
+            return Err(refused(dest, "SQLite takes only file names in UTF-8".to_string()));
         };
-        let written = self.backend().connections().read(&mut |conn| vacuum_into(conn, &name));
-        let done = written.and_then(|()| {
-            // SQLite does not sync what `VACUUM INTO` wrote: a backup must be on disk
-            // before it is called one.
-            let synced = std::fs::File::open(&partial).and_then(|f| f.sync_all());
-            synced.and_then(|()| std::fs::rename(&partial, dest)).map_err(|e| {
-                StorageError::database(
-                    DatabaseErrorKind::CannotOpen,
-                    format!("writing the backup {}: {e}", dest.display()),
-                )
-            })
-        });
+        let done = self
+            .backend()
+            .connections()
+            .read(&mut |conn| vacuum_into(conn, &name))
+            .and_then(|()| place(&partial, dest));
         if done.is_err() {
             // Nothing half-written is left to be taken for a backup.
-            let _ = std::fs::remove_file(&partial);
+            discard(&partial);
         }
         done
     }
+}
+
+fn refused(dest: &Path, why: String) -> StorageError {
+    StorageError::database(DatabaseErrorKind::CannotOpen, format!("backup to {}: {why}", dest.display()))
+}
+
+/// Any entry at `dest`, a dangling link included, is refused: a backup never replaces
+/// a file, nor a link someone keeps there.
+fn refuse_existing(dest: &Path) -> StorageResult<()> {
+    if dest.symlink_metadata().is_ok() {
+        return Err(refused(dest, "it already exists; a backup never overwrites a file or a link".to_string()));
+    }
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Attached {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    file: String,
+}
+
+/// The file the connection's main database is (`None` for a database without one).
+fn main_file(conn: &mut SqliteConnection) -> StorageResult<Option<PathBuf>> {
+    // A pragma: Diesel cannot express it.
+    let attached: Vec<Attached> = diesel::sql_query("PRAGMA database_list").load(conn).map_err(classify)?;
+    Ok(attached.into_iter().find(|a| a.name == "main" && !a.file.is_empty()).map(|a| PathBuf::from(a.file)))
+}
+
+/// Whether `dest` names `live` or a file SQLite keeps beside it (`-wal`, `-shm`,
+/// `-journal`): a backup written there would be taken for one and replayed or
+/// deleted at the next open.
+fn is_beside(dest: &Path, live: &Path) -> bool {
+    let (Some(dir), Some(file)) = (dest.parent(), dest.file_name()) else { return false };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let (Ok(dir), Ok(live)) = (dir.canonicalize(), live.canonicalize()) else { return false };
+    let dest = dir.join(file);
+    ["", "-wal", "-shm", "-journal"].iter().any(|suffix| {
+        let mut beside = live.clone().into_os_string();
+        beside.push(suffix);
+        dest.as_os_str() == beside
+    })
+}
+
+/// Creates the file the copy is written into, beside `dest` (so the link stays on one
+/// file system) under a name no other file has: created here, so a failure removes
+/// only what this backup made. SQLite writes into an empty file as into a new one.
+fn claim_partial(dest: &Path) -> StorageResult<PathBuf> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let file = dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    for _ in 0..64 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut name = file.clone();
+        name.push(format!(".partial-{}-{stamp}-{n}", std::process::id()));
+        let partial = dest.with_file_name(name);
+        if journal_of(&partial).symlink_metadata().is_ok() {
+            continue;
+        }
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&partial) {
+            Ok(_) => return Ok(partial),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(refused(dest, "its directory does not exist".to_string()));
+            }
+            Err(e) => return Err(refused(dest, format!("cannot create a file beside it: {e}"))),
+        }
+    }
+    Err(refused(dest, "no free temporary name beside it".to_string()))
+}
+
+fn journal_of(partial: &Path) -> PathBuf {
+    let mut journal = partial.as_os_str().to_os_string();
+    journal.push("-journal");
+    PathBuf::from(journal)
+}
+
+/// Removes the copy in progress and the journal SQLite kept while writing it.
+fn discard(partial: &Path) {
+    let _ = std::fs::remove_file(partial);
+    let _ = std::fs::remove_file(journal_of(partial));
+}
+
+/// Syncs the finished copy, then gives it its name only if nothing took `dest`
+/// meanwhile (a hard link fails where a rename would replace).
+fn place(partial: &Path, dest: &Path) -> StorageResult<()> {
+    // SQLite does not sync what `VACUUM INTO` wrote: a backup must be on disk before
+    // it is called one.
+    std::fs::File::open(partial).and_then(|f| f.sync_all()).map_err(|e| refused(dest, format!("syncing: {e}")))?;
+    match std::fs::hard_link(partial, dest) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(refused(dest, "a file appeared there during the backup; it was left alone".to_string()));
+        }
+        // A file system without hard links: the name is checked once more, then taken.
+        Err(_) => {
+            refuse_existing(dest)?;
+            std::fs::rename(partial, dest).map_err(|e| refused(dest, format!("naming the copy: {e}")))?;
+        }
+    }
+    let _ = std::fs::remove_file(partial);
+    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // The new name is on disk too (best effort: not every system syncs a directory).
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
 }
 
 #[derive(QueryableByName)]
@@ -82,19 +183,51 @@ fn vacuum_into(conn: &mut SqliteConnection, name: &str) -> StorageResult<()> {
     copied.and(restored)
 }
 
-/// Where the copy is written before it is complete: beside `dest` (so the rename
-/// stays on one file system), under a name no other backup uses at the same time.
-fn partial_name(dest: &Path) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut name = dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(format!(".partial-{}-{n}", std::process::id()));
-    dest.with_file_name(name)
-}
-
 /// `path` as SQLite must see it to take it literally: the store's connections parse
 /// URI file names, so a relative `file:x.db` gets a `./` in front.
 fn literal(path: &Path) -> Option<String> {
     let path = if path.is_relative() { Path::new(".").join(path) } else { path.to_path_buf() };
     path.to_str().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{claim_partial, discard, journal_of, place};
+
+    /// A file that appears at `dest` while the copy is written is left alone, and the
+    /// copy keeps its temporary name for the caller to discard with its journal.
+    #[test]
+    fn placing_the_copy_never_replaces_what_appeared_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("b.db");
+        let partial = claim_partial(&dest).unwrap();
+        std::fs::write(&partial, b"the copy").unwrap();
+        std::fs::write(&dest, b"an operator's file").unwrap();
+        assert!(place(&partial, &dest).unwrap_err().to_string().contains("appeared"));
+        assert_eq!(std::fs::read(&dest).unwrap(), b"an operator's file");
+        std::fs::write(journal_of(&partial), b"journal").unwrap();
+        discard(&partial);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("b.db")]);
+        std::fs::remove_file(&dest).unwrap();
+        let partial = claim_partial(&dest).unwrap();
+        std::fs::write(&partial, b"the copy").unwrap();
+        place(&partial, &dest).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"the copy");
+        assert!(!partial.exists());
+    }
+
+    /// Every claim is a file of its own, made empty by the claim.
+    #[test]
+    fn each_claim_is_a_new_empty_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("b.db");
+        let claims: Vec<_> = (0..5).map(|_| claim_partial(&dest).unwrap()).collect();
+        for (k, claim) in claims.iter().enumerate() {
+            assert_eq!(std::fs::metadata(claim).unwrap().len(), 0);
+            assert!(!claims[..k].contains(claim));
+        }
+        let missing = dir.path().join("nowhere").join("b.db");
+        assert!(claim_partial(&missing).unwrap_err().to_string().contains("directory does not exist"));
+    }
 }
