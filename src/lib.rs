@@ -28,6 +28,7 @@ pub mod model;
 mod pool_threads;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod redact;
 pub mod rows;
 /// This crate's tables for Diesel, as `diesel print-schema` generates them from the
 /// migrations (never edited by hand), for the store's own queries and a service's.

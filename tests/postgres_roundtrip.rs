@@ -134,6 +134,27 @@ fn a_lost_server_is_a_typed_error() {
     assert_eq!(lost, Some(lmlang_storage::store::DatabaseErrorKind::ConnectionLost));
 }
 
+/// A connection string libpq cannot read is refused as `CannotOpen`, and the
+/// error (which libpq words by echoing the string, or the password alone) never holds
+/// the password. No server is needed: libpq refuses before connecting.
+#[test]
+fn a_malformed_url_is_refused_at_once_without_its_password() {
+    let config = PgConfig { connection_timeout: std::time::Duration::from_secs(20), ..PgConfig::default() };
+    let cases = [
+        ("postgres://root:sec ret@127.0.0.1/test", "sec ret"),
+        ("postgresql//root:hunter22@127.0.0.1/test", "hunter22"),
+        ("postgres://root:se%zzcret@127.0.0.1/test", "se%zzcret"),
+    ];
+    for (url, password) in cases {
+        let Err(e) = PgStore::connect_with(url, config.clone()) else { panic!("{url} connected") };
+        // Not `ConnectionLost` after the pool's whole wait, as when nothing refused it.
+        assert_eq!(e.database_kind(), Some(DatabaseErrorKind::CannotOpen), "{url}: {e}");
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains(password), "{url}: {shown}");
+        assert!(shown.contains("***"), "{url}: {shown}");
+    }
+}
+
 /// A database that does not exist is refused by the server: after the pool's wait (it
 /// may be being created) the store says so in the server's words, as `CannotOpen`,
 /// rather than reporting a lost connection.

@@ -46,12 +46,20 @@ impl Visit for Fields {
     }
 }
 
-/// Collects every span when it closes, with the thread it closed on.
-#[derive(Clone, Default)]
-struct Collector(Arc<Mutex<Vec<(ThreadId, Closed)>>>);
+/// An event: its level, the span it was in, and its fields.
+#[derive(Debug, Clone)]
+struct Event {
+    level: tracing::Level,
+    span: Option<&'static str>,
+    fields: BTreeMap<&'static str, String>,
+}
 
-/// The spans one thread closed while [`captured`] ran.
-struct Capture(Vec<Closed>);
+/// Collects every span when it closes, and every event, with the thread of each.
+#[derive(Clone, Default)]
+struct Collector(Arc<Mutex<Vec<(ThreadId, Closed)>>>, Arc<Mutex<Vec<(ThreadId, Event)>>>);
+
+/// The spans one thread closed, and the events it emitted, while [`captured`] ran.
+struct Capture(Vec<Closed>, Vec<Event>);
 
 impl Capture {
     fn spans(&self, name: &str) -> Vec<Closed> {
@@ -82,6 +90,14 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Collector {
         }
     }
 
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let span = ctx.event_span(event).map(|s| s.name());
+        let event = Event { level: *event.metadata().level(), span, fields: fields.0 };
+        self.1.lock().unwrap().push((std::thread::current().id(), event));
+    }
+
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(&id) {
             let fields = span.extensions_mut().remove::<Fields>().unwrap_or_default().0;
@@ -105,10 +121,13 @@ fn captured<T>(work: impl FnOnce() -> T) -> (T, Capture) {
     });
     let this = std::thread::current().id();
     collector.0.lock().unwrap().retain(|(thread, _)| *thread != this);
+    collector.1.lock().unwrap().retain(|(thread, _)| *thread != this);
     let value = work();
     let mine =
         collector.0.lock().unwrap().iter().filter(|(thread, _)| *thread == this).map(|(_, s)| s.clone()).collect();
-    (value, Capture(mine))
+    let events =
+        collector.1.lock().unwrap().iter().filter(|(thread, _)| *thread == this).map(|(_, e)| e.clone()).collect();
+    (value, Capture(mine, events))
 }
 
 fn program() -> ProgramGraph {
@@ -156,7 +175,7 @@ fn writes_and_loads_emit_spans_with_their_program_and_rows() {
     let program = id.to_string();
 
     let insert = capture.one("lmlang_insert_program");
-    assert_eq!((insert.field("name"), insert.field("program")), ("traced", program.as_str()));
+    assert_eq!((insert.field("program_name"), insert.field("program")), ("traced", program.as_str()));
     assert_eq!(insert.number("nodes"), g.node_count() as f64);
     assert!(insert.number("rows_written") >= 3.0, "{insert:?}");
 
@@ -179,4 +198,45 @@ fn writes_and_loads_emit_spans_with_their_program_and_rows() {
     for name in ["lmlang_insert_program", "lmlang_load", "lmlang_save", "lmlang_mutate", "lmlang_delete_program"] {
         assert!(capture.one(name).number("duration_ms") >= 0.0);
     }
+}
+
+/// Undo, redo and a checkout are timed like every other operation; one that failed says
+/// why on its span; damaged data is a WARN event in the operation's span, while a
+/// refusal the caller expects (a program that is not there) stays below WARN.
+#[test]
+fn failures_are_on_their_spans_and_damage_is_a_warning() {
+    use lmlang_storage::store::{ProgramHistory, ProgramId};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("failing.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.set_history(true);
+    let g = program();
+    let id = store.insert_program("failing", &g).unwrap();
+    let main = g.find_function(ModuleId::ROOT, "main").unwrap();
+    store.insert_node(id, main, ComputeOp::Print.into()).unwrap();
+    let (_, capture) = captured(|| {
+        store.undo(id, None).unwrap();
+        store.load_at(id, 1).unwrap();
+        assert!(store.load_program(ProgramId(987_654)).is_err());
+    });
+    let undo = capture.one("lmlang_history_invert");
+    assert_eq!((undo.field("action"), undo.number("revision")), ("undo", 3.0));
+    assert!(undo.number("duration_ms") >= 0.0 && capture.one("lmlang_load_at").number("duration_ms") >= 0.0);
+    let missing = capture.one("lmlang_load");
+    assert!(missing.field("error").contains("987654"), "{missing:?}");
+    let loud = |e: &&Event| e.level == tracing::Level::WARN || e.level == tracing::Level::ERROR;
+    assert!(capture.1.iter().filter(loud).count() == 0, "{:?}", capture.1);
+    drop(store);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA ignore_check_constraints = ON; UPDATE lmlang_compute_nodes SET op = 9999").unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).unwrap();
+    let (_, capture) = captured(|| assert!(store.load_program(id).is_err()));
+    let load = capture.one("lmlang_load");
+    assert!(load.field("error").contains("corrupt"), "{load:?}");
+    let warned: Vec<_> = capture.1.iter().filter(loud).collect();
+    assert_eq!(warned.len(), 1, "{:?}", capture.1);
+    assert_eq!(warned[0].span, Some("lmlang_load"));
+    assert!(warned[0].fields.get("error").is_some_and(|e| e.contains("corrupt")), "{warned:?}");
 }

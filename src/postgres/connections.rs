@@ -107,6 +107,13 @@ pub fn quote_identifier(name: &str) -> String {
 /// within `connection_timeout`, and with `CannotOpen` when it refuses the URL's
 /// settings (see [`probe`]).
 pub fn pool(url: &str, config: &PgConfig) -> StorageResult<PgPool> {
+    // libpq's messages about a connection string can echo it, or its password alone:
+    // scrubbed from every error the pool's making returns and every line it logs.
+    let passwords = crate::redact::passwords(url);
+    build_pool(url, config, &passwords).map_err(|e| scrubbed_error(e, &passwords))
+}
+
+fn build_pool(url: &str, config: &PgConfig, passwords: &[String]) -> StorageResult<PgPool> {
     // r2d2 panics on a zero timeout.
     let wait = config.connection_timeout.max(Duration::from_millis(1));
     let refused = match probe(url, wait)? {
@@ -123,6 +130,7 @@ pub fn pool(url: &str, config: &PgConfig) -> StorageResult<PgPool> {
         // write that meets a dead one fails with `ConnectionLost`, which callers retry.
         .test_on_check_out(false)
         .connection_timeout(wait)
+        .error_handler(Box::new(PoolLog { passwords: passwords.to_vec() }))
         .connection_customizer(Box::new(PgCustomizer::new(config.schema.clone())))
         .build(ConnectionManager::new(url))
         .map_err(|e| match refused {
@@ -130,6 +138,37 @@ pub fn pool(url: &str, config: &PgConfig) -> StorageResult<PgPool> {
             Some(message) => StorageError::database(DatabaseErrorKind::CannotOpen, message),
             None => super::error::connection_lost(e),
         })
+}
+
+/// `e` with the passwords in its message masked (its source replaced by the masked
+/// text, keeping its kind); unchanged when it holds none.
+pub(crate) fn scrubbed_error(e: StorageError, passwords: &[String]) -> StorageError {
+    match e {
+        StorageError::Database { kind, source } if !passwords.is_empty() => {
+            let text = source.to_string();
+            let clean = crate::redact::scrubbed(&text, passwords);
+            let source = if clean == text { source } else { clean.into() };
+            StorageError::Database { kind, source }
+        }
+        other => other,
+    }
+}
+
+/// How a pool of the store's reports a connection it could not open. r2d2's own
+/// handler logs each at ERROR, ten a second while a server is down or a database is
+/// being created (which the store waits for), and with libpq's words, which can hold
+/// the password. The caller gets the outcome as an error; each attempt is a DEBUG line
+/// with the passwords masked.
+#[derive(Debug)]
+pub(crate) struct PoolLog {
+    pub(crate) passwords: Vec<String>,
+}
+
+impl diesel::r2d2::HandleError<diesel::r2d2::Error> for PoolLog {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        let error = crate::redact::scrubbed(&error.to_string(), &self.passwords);
+        tracing::debug!(%error, "a pooled PostgreSQL connection could not be opened; the pool tries again");
+    }
 }
 
 /// What one connection made before the pool found.
@@ -224,6 +263,7 @@ fn refusal(message: &str) -> Option<Refusal> {
         || m.contains("for connection option \"")
         || m.contains("invalid connection option \"")
         || m.starts_with("missing \"=\" after")
+        || m.contains("unexpected spaces found in")
         || m.contains("invalid when ssl support is not compiled in");
     if final_ {
         return Some(Refusal::Final);

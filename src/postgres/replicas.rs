@@ -105,6 +105,7 @@ impl Replica {
             .thread_pool(crate::pool_threads::workers("lmlang-pg-replica-{}", 3))
             .test_on_check_out(false)
             .connection_timeout(config.replica_timeout.max(Duration::from_millis(1)))
+            .error_handler(Box::new(super::connections::PoolLog { passwords: crate::redact::passwords(url) }))
             .connection_customizer(Box::new(PgCustomizer::new(config.schema.clone())))
             .build_unchecked(ConnectionManager::new(url));
         Replica { name: display_name(url), pool, replayed: AtomicU64::new(0), down_until: Mutex::new(None) }

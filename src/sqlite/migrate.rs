@@ -361,7 +361,8 @@ const FIRST_SCHEMA: &str = "202611250555450000";
 /// inside one `BEGIN IMMEDIATE` transaction (each migration a savepoint in it), so the
 /// second opener waits for the first and then finds nothing left to do.
 pub fn migrate(conn: &mut SqliteConnection) -> StorageResult<Vec<String>> {
-    let span = tracing::info_span!("lmlang_migrate", pending = Empty, applied = Empty, duration_ms = Empty);
+    let span =
+        tracing::info_span!("lmlang_migrate", pending = Empty, applied = Empty, duration_ms = Empty, error = Empty);
     Timed::new(span).run(|span| {
         let applied = migrate_untimed(conn, span)?;
         span.record("applied", applied.len());

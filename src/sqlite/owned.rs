@@ -99,7 +99,8 @@ impl OwnedConnections {
             "lmlang_open",
             path = %path.display(),
             read_only = config.read_only,
-            duration_ms = Empty
+            duration_ms = Empty,
+            error = Empty
         );
         Timed::new(span).run(|_| {
             // Opening sets the journal mode and may migrate: steps that can meet another

@@ -313,7 +313,8 @@ impl<B: Backend> Store<B> {
             %program,
             rows_written = Empty,
             rows_deleted = Empty,
-            duration_ms = Empty
+            duration_ms = Empty,
+            error = Empty
         );
         self.mutate_in(span, program, None, op)
     }
@@ -498,12 +499,14 @@ impl<B: Backend> GraphStore for Store<B> {
     fn insert_program(&self, name: &str, graph: &ProgramGraph) -> StorageResult<ProgramId> {
         let span = tracing::info_span!(
             "lmlang_insert_program",
-            name,
+            // Not `name`: a JSON log line would hold that key twice (the span's name).
+            program_name = name,
             program = Empty,
             nodes = graph.node_count(),
             edges = graph.edge_count(),
             rows_written = Empty,
-            duration_ms = Empty
+            duration_ms = Empty,
+            error = Empty
         );
         Timed::new(span).run(|span| {
             Self::check_name(name)?;
@@ -530,7 +533,7 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn load_program_with_revision(&self, program: ProgramId) -> StorageResult<(ProgramGraph, u64)> {
-        let span = tracing::info_span!("lmlang_load", %program, nodes = Empty, edges = Empty, duration_ms = Empty);
+        let span = tracing::info_span!("lmlang_load", %program, nodes = Empty, edges = Empty, duration_ms = Empty, error = Empty);
         Timed::new(span).run(|span| {
             let (graph, revision) = self.rows()?.load(program)?;
             span.record("nodes", graph.node_count());
@@ -560,7 +563,8 @@ impl<B: Backend> GraphStore for Store<B> {
             %function,
             rows_written = Empty,
             rows_deleted = Empty,
-            duration_ms = Empty
+            duration_ms = Empty,
+            error = Empty
         );
         Timed::new(span).run(|span| {
             let report = self.save_function_untimed(program, graph, function)?;
@@ -571,7 +575,7 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn delete_program(&self, program: ProgramId) -> StorageResult<()> {
-        let span = tracing::info_span!("lmlang_delete_program", %program, duration_ms = Empty);
+        let span = tracing::info_span!("lmlang_delete_program", %program, duration_ms = Empty, error = Empty);
         Timed::new(span).run(|_| {
             self.may_write()?;
             self.backend.write(&mut |tx| tx.delete_program(program))?;
@@ -800,7 +804,8 @@ impl<B: Backend> Store<B> {
             %program,
             rows_written = Empty,
             rows_deleted = Empty,
-            duration_ms = Empty
+            duration_ms = Empty,
+            error = Empty
         );
         self.mutate_in(span, program, message, |g| edits(g)).map(|(_, report)| report)
     }
@@ -820,7 +825,8 @@ impl<B: Backend> Store<B> {
             nodes = graph.node_count(),
             rows_written = Empty,
             rows_deleted = Empty,
-            duration_ms = Empty
+            duration_ms = Empty,
+            error = Empty
         );
         Timed::new(span).run(|span| {
             let report = self.save_untimed(program, graph, message, expected)?;

@@ -10,8 +10,7 @@ use lmlang_storage::sqlite::SqliteStore;
 use lmlang_storage::store::GraphStore;
 use std::path::Path;
 
-#[path = "../redact.rs"]
-pub mod redact;
+pub use lmlang_storage::redact;
 
 /// An opened soak database.
 pub enum Opened {

@@ -13,6 +13,7 @@ use crate::graph::{ChangeSet, NextIds, ProgramGraph};
 use crate::hash::{self, ContentHash, ProgramDiff};
 use crate::rows::{Replaced, assemble};
 use crate::store::cache::CacheEntry;
+use crate::store::trace::Timed;
 use crate::store::types::now_unix;
 use crate::store::{Backend, EditFn, ProgramId, SaveReport, StorageError, StorageResult, Store, WriteTx};
 
@@ -111,6 +112,47 @@ fn size(changes: &ChangeSet) -> usize {
 }
 
 impl<B: Backend> Store<B> {
+    /// `load_at` without its span.
+    fn load_at_untimed(&self, program: ProgramId, revision: u64) -> StorageResult<ProgramGraph> {
+        let (current, at) = self.rows()?.load(program)?;
+        // A revision that was never made, or that history cannot reach (an entry on
+        // the way back was pruned or not recorded), is reported as the one asked for.
+        let missing = || StorageError::RevisionNotFound { program, revision };
+        if revision == at {
+            return Ok(current);
+        }
+        if revision == 0 || revision > at {
+            return Err(missing());
+        }
+        // Records `at` down to `revision`: the deltas of the ones above `revision`,
+        // and the root recorded at `revision` to check the result against.
+        let records = self.rows()?.history(program, Some(at + 1), at - revision + 1, true)?;
+        let mut patch = Patch::default();
+        let mut expected = at;
+        let mut root = None;
+        for record in records {
+            if record.entry.revision != expected {
+                return Err(missing());
+            }
+            if expected == revision {
+                root = Some(record.entry.root);
+                break;
+            }
+            patch.push_older(Delta::decode(program, expected, &record.delta)?);
+            expected -= 1;
+        }
+        let root = root.ok_or_else(missing)?;
+        let graph = assemble(program, patch.apply(current.to_document(), false))?;
+        if graph.hashes().program() != root {
+            return Err(StorageError::Corrupt {
+                table: "lmlang_history",
+                key: format!("program {program} revision {revision}"),
+                detail: "the program stepped back to this revision does not hash to the root recorded then".into(),
+            });
+        }
+        Ok(graph)
+    }
+
     /// The undo and redo heads after `revision`, from the cache or its record (see
     /// [`Heads::unrecorded`] when it has none).
     fn heads_at(&self, tx: &mut dyn WriteTx, program: ProgramId, revision: u64) -> StorageResult<Heads> {
@@ -224,11 +266,28 @@ impl<B: Backend> Store<B> {
 
     /// Applies the delta at the top of the undo (or redo) stack as a new commit.
     fn invert(&self, program: ProgramId, undo: bool, message: Option<&str>) -> StorageResult<u64> {
+        let action = if undo { "undo" } else { "redo" };
+        let span = tracing::info_span!(
+            "lmlang_history_invert",
+            %program,
+            action,
+            revision = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+            error = tracing::field::Empty
+        );
+        Timed::new(span).run(|span| {
+            let made = self.invert_untimed(program, undo, message);
+            if let Ok(revision) = &made {
+                span.record("revision", revision);
+            }
+            made
+        })
+    }
+
+    fn invert_untimed(&self, program: ProgramId, undo: bool, message: Option<&str>) -> StorageResult<u64> {
+        let action = if undo { "undo" } else { "redo" };
         self.may_write()?;
         super::check_message(message)?;
-        let action = if undo { "undo" } else { "redo" };
-        let span = tracing::info_span!("lmlang_history_invert", %program, action);
-        let _guard = span.enter();
         let preloaded = self.may_have_to_invert(program, undo);
         if preloaded {
             self.preload(program)?;
@@ -455,45 +514,14 @@ impl<B: Backend> ProgramHistory for Store<B> {
     }
 
     fn load_at(&self, program: ProgramId, revision: u64) -> StorageResult<ProgramGraph> {
-        let span = tracing::info_span!("lmlang_load_at", %program, revision);
-        let _guard = span.enter();
-        let (current, at) = self.rows()?.load(program)?;
-        // A revision that was never made, or that history cannot reach (an entry on
-        // the way back was pruned or not recorded), is reported as the one asked for.
-        let missing = || StorageError::RevisionNotFound { program, revision };
-        if revision == at {
-            return Ok(current);
-        }
-        if revision == 0 || revision > at {
-            return Err(missing());
-        }
-        // Records `at` down to `revision`: the deltas of the ones above `revision`,
-        // and the root recorded at `revision` to check the result against.
-        let records = self.rows()?.history(program, Some(at + 1), at - revision + 1, true)?;
-        let mut patch = Patch::default();
-        let mut expected = at;
-        let mut root = None;
-        for record in records {
-            if record.entry.revision != expected {
-                return Err(missing());
-            }
-            if expected == revision {
-                root = Some(record.entry.root);
-                break;
-            }
-            patch.push_older(Delta::decode(program, expected, &record.delta)?);
-            expected -= 1;
-        }
-        let root = root.ok_or_else(missing)?;
-        let graph = assemble(program, patch.apply(current.to_document(), false))?;
-        if graph.hashes().program() != root {
-            return Err(StorageError::Corrupt {
-                table: "lmlang_history",
-                key: format!("program {program} revision {revision}"),
-                detail: "the program stepped back to this revision does not hash to the root recorded then".into(),
-            });
-        }
-        Ok(graph)
+        let span = tracing::info_span!(
+            "lmlang_load_at",
+            %program,
+            revision,
+            duration_ms = tracing::field::Empty,
+            error = tracing::field::Empty
+        );
+        Timed::new(span).run(|_| self.load_at_untimed(program, revision))
     }
 
     fn tag(&self, program: ProgramId, name: &str, revision: u64) -> StorageResult<()> {

@@ -1,6 +1,8 @@
-//! Secrets kept out of what `lmstore` prints. A file of its own, loaded by the soak
-//! module (which tests also compile on their own) and used by the rest of the tool
-//! from there.
+//! Passwords kept out of what is printed or logged: a PostgreSQL URL or libpq
+//! connection string shown with its password as `***` (`lmstore`'s messages), and the
+//! passwords themselves, so that what libpq or a pool says about a connection string
+//! (which can echo it whole, or the password alone) is scrubbed before it reaches a
+//! caller's error or a log.
 
 /// `--db` as it may be printed: the password of a `postgres://user:password@host/...`
 /// URL (or a `password=` parameter) replaced by `***`, so it stays out of terminals,
@@ -30,6 +32,70 @@ pub fn redacted(db: &str) -> String {
             .map(|p| if p.contains('=') && hidden(p) { "password=***".to_string() } else { p.to_string() })
             .collect();
         out = format!("{head}{}", params.join("&"));
+    }
+    out
+}
+
+/// The passwords `db` carries, as written and as libpq decodes them, for [`scrubbed`]:
+/// a URL's user-info password and `password=` parameters (read wherever `//` begins
+/// an authority, so a mistyped scheme counts too), and a connection string's
+/// `password` values, quoted and unquoted. Empty when it has none.
+pub fn passwords(db: &str) -> Vec<String> {
+    let mut raw = Vec::new();
+    if let Some(slashes) = db.find("//") {
+        let authority = slashes + 2;
+        let authority_end = db[authority..].find('/').map_or(db.len(), |i| authority + i);
+        if let Some(at) = db[authority..authority_end].rfind('@').map(|i| authority + i)
+            && let Some(colon) = db[authority..at].find(':').map(|i| authority + i)
+        {
+            raw.push(db[colon + 1..at].to_string());
+        }
+        if let Some(query) = db[authority..].find('?').map(|i| authority + i) {
+            for param in db[query + 1..].split('&') {
+                if let Some((key, value)) = param.split_once('=')
+                    && percent_decoded(key).eq_ignore_ascii_case("password")
+                {
+                    raw.push(value.to_string());
+                }
+            }
+        }
+    }
+    for value in password_values(db) {
+        let quoted = &db[value];
+        raw.push(quoted.to_string());
+        let inner = quoted.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(quoted);
+        raw.push(inner.replace("\\'", "'").replace("\\\\", "\\"));
+    }
+    let mut all = Vec::new();
+    for r in raw {
+        let decoded = percent_decoded(&r);
+        if decoded != r {
+            all.push(decoded);
+        }
+        all.push(r);
+    }
+    all.retain(|p| !p.is_empty());
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// `text` with each of `passwords` replaced by `***`. One of one or two characters is
+/// replaced only where it stands quoted or between `:` and `@`, so that it does not
+/// mask every such letter of a message.
+pub fn scrubbed(text: &str, passwords: &[String]) -> String {
+    let mut out = text.to_string();
+    // Longest first: a password that holds another is masked whole.
+    let mut ordered: Vec<&String> = passwords.iter().collect();
+    ordered.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in ordered {
+        if p.chars().count() >= 3 {
+            out = out.replace(p.as_str(), "***");
+        } else {
+            for (open, close) in [("\"", "\""), ("'", "'"), (":", "@")] {
+                out = out.replace(&format!("{open}{p}{close}"), &format!("{open}***{close}"));
+            }
+        }
     }
     out
 }
@@ -132,6 +198,35 @@ fn value_end(bytes: &[u8], at: usize) -> usize {
 mod tests {
     use super::redacted;
     use proptest::prelude::*;
+
+    #[test]
+    fn messages_that_echo_a_password_are_scrubbed() {
+        use super::{passwords, scrubbed};
+        let cases = [
+            ("postgres://root:sec ret@127.0.0.1/test", "unexpected spaces found in \"sec ret\", use %20"),
+            (
+                "postgresql//root:secret@127.0.0.1/test",
+                "missing \"=\" after \"postgresql//root:secret@127.0.0.1/test\"",
+            ),
+            ("postgres://root:se%zzcret@db/x", "invalid percent-encoded token: \"se%zzcret\""),
+            ("postgres://root@db/x?password=hunter%32", "password authentication failed (hunter2)"),
+            ("host=db password='it''s' dbname=x", "bad value 'it''s'"),
+            ("host=db password=pw dbname=x", "FATAL: password \"pw\" rejected for user \"pwd\""),
+        ];
+        for (url, message) in cases {
+            let found = passwords(url);
+            assert!(!found.is_empty(), "{url}");
+            let clean = scrubbed(message, &found);
+            for p in &found {
+                let quoted = format!("\"{p}\"");
+                assert!(!clean.contains(&quoted) && (p.len() < 3 || !clean.contains(p.as_str())), "{url}: {clean}");
+            }
+            assert!(clean.contains("***"), "{url}: {clean}");
+        }
+        assert_eq!(passwords("postgres://root@127.0.0.1/test"), Vec::<String>::new());
+        // A short password masks only where it stands as one, not every letter.
+        assert_eq!(scrubbed("role \"pwd\" and \"pw\"", &["pw".to_string()]), "role \"pwd\" and \"***\"");
+    }
 
     #[test]
     fn passwords_in_urls_are_not_printed() {
