@@ -218,7 +218,12 @@ fn failures_are_on_their_spans_and_damage_is_a_warning() {
         store.undo(id, None).unwrap();
         store.load_at(id, 1).unwrap();
         assert!(store.load_program(ProgramId(987_654)).is_err());
+        store.rename_program(id, "renamed").unwrap();
+        store.prune_history(id, lmlang_storage::store::Retention::Newest(2)).unwrap();
     });
+    assert!(capture.one("lmlang_rename_program").number("duration_ms") >= 0.0);
+    // Revisions 1 to 4 recorded (create, insert, undo, rename): the two oldest go.
+    assert_eq!(capture.one("lmlang_prune_history").number("removed"), 2.0);
     let undo = capture.one("lmlang_history_invert");
     assert_eq!((undo.field("action"), undo.number("revision")), ("undo", 3.0));
     assert!(undo.number("duration_ms") >= 0.0 && capture.one("lmlang_load_at").number("duration_ms") >= 0.0);

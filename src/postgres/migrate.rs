@@ -139,6 +139,22 @@ const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(300);
 /// `__diesel_schema_migrations` table without a lock, and two sessions creating it at
 /// once fail with a unique violation in PostgreSQL's catalog.
 pub fn run_migrations(conn: &mut PgConnection) -> StorageResult<Vec<String>> {
+    let span = tracing::info_span!(
+        "lmlang_migrate",
+        applied = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+        error = tracing::field::Empty
+    );
+    crate::store::trace::Timed::new(span).run(|span| {
+        let applied = run_migrations_untimed(conn);
+        if let Ok(versions) = &applied {
+            span.record("applied", versions.len());
+        }
+        applied
+    })
+}
+
+fn run_migrations_untimed(conn: &mut PgConnection) -> StorageResult<Vec<String>> {
     require_schema(conn)?;
     if all_applied(conn)? {
         return Ok(Vec::new());

@@ -118,6 +118,17 @@ impl PgStore {
     /// server that does not answer, after `connection_timeout`, with `ConnectionLost`,
     /// so a service started before its database can simply retry.
     pub fn connect_with(url: &str, config: PgConfig) -> StorageResult<Self> {
+        let span = tracing::info_span!(
+            "lmlang_open",
+            database = %crate::redact::redacted(url),
+            migrate = config.migrate,
+            duration_ms = tracing::field::Empty,
+            error = tracing::field::Empty
+        );
+        crate::store::trace::Timed::new(span).run(|_| Self::connect_untimed(url, config))
+    }
+
+    fn connect_untimed(url: &str, config: PgConfig) -> StorageResult<Self> {
         let pool = connections::pool(url, &config)?;
         if config.migrate {
             migrate::migrate(&pool)?;

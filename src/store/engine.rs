@@ -474,6 +474,22 @@ impl<B: Backend> Store<B> {
         }
     }
 
+    /// `rename_program` without its span.
+    fn rename_untimed(&self, program: ProgramId, name: &str) -> StorageResult<()> {
+        Self::check_name(name)?;
+        if self.rows()?.program_by_name(name)? == Some(program) {
+            // Already so named: no commit (no revision, no history entry).
+            return Ok(());
+        }
+        self.may_write()?;
+        self.backend.write(&mut |tx| {
+            let before = tx.revision(program)?;
+            tx.rename_program(program, name)?;
+            let after = tx.revision(program)?;
+            self.history_rename(tx, program, before, after)
+        })
+    }
+
     fn remember_synced(&self, program: ProgramId, graph: &ProgramGraph, revision: u64) {
         let mut cache = self.cache();
         let entry = cache.entry(program).or_default();
@@ -585,18 +601,8 @@ impl<B: Backend> GraphStore for Store<B> {
     }
 
     fn rename_program(&self, program: ProgramId, name: &str) -> StorageResult<()> {
-        Self::check_name(name)?;
-        if self.rows()?.program_by_name(name)? == Some(program) {
-            // Already so named: no commit (no revision, no history entry).
-            return Ok(());
-        }
-        self.may_write()?;
-        self.backend.write(&mut |tx| {
-            let before = tx.revision(program)?;
-            tx.rename_program(program, name)?;
-            let after = tx.revision(program)?;
-            self.history_rename(tx, program, before, after)
-        })
+        let span = tracing::info_span!("lmlang_rename_program", %program, duration_ms = Empty, error = Empty);
+        Timed::new(span).run(|_| self.rename_untimed(program, name))
     }
 
     fn list_programs(&self) -> StorageResult<Vec<ProgramSummary>> {

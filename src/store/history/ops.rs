@@ -112,6 +112,29 @@ fn size(changes: &ChangeSet) -> usize {
 }
 
 impl<B: Backend> Store<B> {
+    /// `prune_history` without its span.
+    fn prune_untimed(&self, program: ProgramId, retention: Retention) -> StorageResult<u64> {
+        // The n-th newest entry, read before the write: entries recorded meanwhile only
+        // make it keep more than asked, never fewer. (Commits made with history off
+        // have no entry, so counting back revisions would drop entries it should keep.)
+        let oldest_kept = match retention {
+            Retention::Before(r) => r,
+            Retention::Newest(n) => {
+                let limit = n.max(1);
+                let newest = self.rows()?.history(program, None, limit, false)?;
+                if (newest.len() as u64) < limit {
+                    return Ok(0);
+                }
+                newest.last().map_or(0, |r| r.entry.revision)
+            }
+        };
+        self.may_write()?;
+        self.backend.write(&mut |tx| {
+            let revision = tx.revision(program)?;
+            tx.prune_history(program, oldest_kept.min(revision))
+        })
+    }
+
     /// `load_at` without its span.
     fn load_at_untimed(&self, program: ProgramId, revision: u64) -> StorageResult<ProgramGraph> {
         let (current, at) = self.rows()?.load(program)?;
@@ -579,24 +602,19 @@ impl<B: Backend> ProgramHistory for Store<B> {
     }
 
     fn prune_history(&self, program: ProgramId, retention: Retention) -> StorageResult<u64> {
-        // The n-th newest entry, read before the write: entries recorded meanwhile only
-        // make it keep more than asked, never fewer. (Commits made with history off
-        // have no entry, so counting back revisions would drop entries it should keep.)
-        let oldest_kept = match retention {
-            Retention::Before(r) => r,
-            Retention::Newest(n) => {
-                let limit = n.max(1);
-                let newest = self.rows()?.history(program, None, limit, false)?;
-                if (newest.len() as u64) < limit {
-                    return Ok(0);
-                }
-                newest.last().map_or(0, |r| r.entry.revision)
+        let span = tracing::info_span!(
+            "lmlang_prune_history",
+            %program,
+            removed = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+            error = tracing::field::Empty
+        );
+        Timed::new(span).run(|span| {
+            let removed = self.prune_untimed(program, retention);
+            if let Ok(n) = &removed {
+                span.record("removed", n);
             }
-        };
-        self.may_write()?;
-        self.backend.write(&mut |tx| {
-            let revision = tx.revision(program)?;
-            tx.prune_history(program, oldest_kept.min(revision))
+            removed
         })
     }
 
