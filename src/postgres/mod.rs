@@ -111,12 +111,13 @@ impl PgStore {
         Self::connect_with(url, PgConfig::default())
     }
 
-    /// Connects with the given settings. Without `migrate`, a schema older or newer than
-    /// this build's is refused (`SchemaTooOld`, `SchemaTooNew`). A refused password or host, or a malformed URL,
+    /// Connects with the given settings. A refused password or host, or a malformed URL,
     /// fails at once with `CannotOpen`; a database or role that does not exist, with
     /// `CannotOpen` after `connection_timeout` (a deployment may be creating it); a
     /// server that does not answer, after `connection_timeout`, with `ConnectionLost`,
-    /// so a service started before its database can simply retry.
+    /// so a service started before its database can simply retry. Without `migrate`, a
+    /// schema older or newer than this build's is refused (`SchemaTooOld`,
+    /// `SchemaTooNew`) rather than met table by table.
     pub fn connect_with(url: &str, config: PgConfig) -> StorageResult<Self> {
         let span = tracing::info_span!(
             "lmlang_open",
