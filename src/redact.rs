@@ -11,29 +11,48 @@ pub fn redacted(db: &str) -> String {
     if !(db.starts_with("postgres://") || db.starts_with("postgresql://")) {
         return redacted_key_values(db);
     }
+    let found = url_secrets(db, db.find("://").map_or(0, |i| i + 3));
     let mut out = db.to_string();
-    let scheme_end = out.find("://").map_or(0, |i| i + 3);
-    // The user-info ends at the last '@' before the path: a password may hold '@'
-    // (and '?', which libpq takes as part of it: only '@' or '/' end the user-info).
-    let authority_end = out[scheme_end..].find('/').map_or(out.len(), |i| scheme_end + i);
-    let mut host_start = scheme_end;
-    if let Some(at) = out[scheme_end..authority_end].rfind('@').map(|i| scheme_end + i) {
-        if let Some(colon) = out[scheme_end..at].find(':').map(|i| scheme_end + i) {
-            out.replace_range(colon + 1..at, "***");
-        }
-        host_start = out[scheme_end..].find('@').map_or(scheme_end, |i| scheme_end + i + 1);
+    // From the end, so the ranges before stay where they were.
+    for param in found.params.into_iter().rev() {
+        out.replace_range(param, "password=***");
     }
-    if let Some(query) = out[host_start..].find('?').map(|i| host_start + i) {
-        let (head, params) = out.split_at(query + 1);
-        // libpq decodes %XX in a key as in a value: `pass%77ord` is `password`.
-        let hidden = |p: &str| percent_decoded(p.split('=').next().unwrap_or(p)).eq_ignore_ascii_case("password");
-        let params: Vec<String> = params
-            .split('&')
-            .map(|p| if p.contains('=') && hidden(p) { "password=***".to_string() } else { p.to_string() })
-            .collect();
-        out = format!("{head}{}", params.join("&"));
+    if let Some(password) = found.user_password {
+        out.replace_range(password, "***");
     }
     out
+}
+
+/// Where a URL's passwords stand: the user-info's, and each `password=` parameter
+/// (key and value).
+struct UrlSecrets {
+    user_password: Option<std::ops::Range<usize>>,
+    params: Vec<std::ops::Range<usize>>,
+}
+
+/// The passwords of the URL whose authority begins at byte `authority` (just past
+/// its `//`), read as libpq reads them.
+fn url_secrets(db: &str, authority: usize) -> UrlSecrets {
+    // The user-info ends at the last '@' before the path: a password may hold '@'
+    // (and '?', which libpq takes as part of it: only '@' or '/' end the user-info).
+    let authority_end = db[authority..].find('/').map_or(db.len(), |i| authority + i);
+    let at = db[authority..authority_end].rfind('@').map(|i| authority + i);
+    let user_password = at.and_then(|at| db[authority..at].find(':').map(|i| authority + i + 1..at));
+    let host = at.map_or(authority, |at| at + 1);
+    let mut params = Vec::new();
+    if let Some(query) = db[host..].find('?').map(|i| host + i) {
+        let mut start = query + 1;
+        for param in db[query + 1..].split('&') {
+            // libpq decodes %XX in a key as in a value: `pass%77ord` is `password`.
+            if let Some((key, _)) = param.split_once('=')
+                && percent_decoded(key).eq_ignore_ascii_case("password")
+            {
+                params.push(start..start + param.len());
+            }
+            start += param.len() + 1;
+        }
+    }
+    UrlSecrets { user_password, params }
 }
 
 /// The passwords `db` carries, as written and as libpq decodes them, for [`scrubbed`]:
@@ -43,22 +62,9 @@ pub fn redacted(db: &str) -> String {
 pub fn passwords(db: &str) -> Vec<String> {
     let mut raw = Vec::new();
     if let Some(slashes) = db.find("//") {
-        let authority = slashes + 2;
-        let authority_end = db[authority..].find('/').map_or(db.len(), |i| authority + i);
-        if let Some(at) = db[authority..authority_end].rfind('@').map(|i| authority + i)
-            && let Some(colon) = db[authority..at].find(':').map(|i| authority + i)
-        {
-            raw.push(db[colon + 1..at].to_string());
-        }
-        if let Some(query) = db[authority..].find('?').map(|i| authority + i) {
-            for param in db[query + 1..].split('&') {
-                if let Some((key, value)) = param.split_once('=')
-                    && percent_decoded(key).eq_ignore_ascii_case("password")
-                {
-                    raw.push(value.to_string());
-                }
-            }
-        }
+        let found = url_secrets(db, slashes + 2);
+        raw.extend(found.user_password.map(|p| db[p].to_string()));
+        raw.extend(found.params.into_iter().filter_map(|p| db[p].split_once('=').map(|(_, v)| v.to_string())));
     }
     for value in password_values(db) {
         let quoted = &db[value];

@@ -298,8 +298,7 @@ fn a_store_opened_without_migrating_refuses_an_older_schema() {
         s = schema.name
     ))
     .expect("the role");
-    let (scheme, rest) = schema.url.split_once("://").expect("a URL");
-    let reader_url = format!("{scheme}://{role}@{}", rest.rsplit_once('@').map_or(rest, |(_, host)| host));
+    let reader_url = pg_support::as_user(&schema.url, &role);
     let without_migrating = PgConfig { migrate: false, ..schema.config() };
     for url in [&reader_url, &schema.url] {
         match PgStore::connect_with(url, without_migrating.clone()) {

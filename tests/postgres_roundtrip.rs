@@ -290,13 +290,6 @@ fn a_split_load_reads_one_snapshot_while_writers_commit() {
     });
 }
 
-/// `url` logging in as `user` instead of its own user (trust authentication).
-fn as_user(url: &str, user: &str) -> String {
-    let (scheme, rest) = url.split_once("://").expect("a URL");
-    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    format!("{scheme}://{user}@{host}")
-}
-
 #[test]
 fn a_role_granted_only_reads_is_refused_writes_as_permission_denied() {
     use diesel::connection::SimpleConnection;
@@ -314,7 +307,7 @@ fn a_role_granted_only_reads_is_refused_writes_as_permission_denied() {
         ))
         .expect("the role");
     let config = PgConfig { migrate: false, ..schema.config() };
-    let reader = PgStore::connect_with(&as_user(&schema.url, &role), config).expect("connect as the role");
+    let reader = PgStore::connect_with(&pg_support::as_user(&schema.url, &role), config).expect("connect as the role");
     assert_eq!(reader.load_program(id).expect("the role reads").hashes().program(), before.hashes().program());
     let function = before.functions().next().expect("a function").id;
     let op: ComputeNodeOp = ComputeOp::Const { value: ConstValue::I64(7) }.into();

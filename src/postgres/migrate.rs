@@ -101,17 +101,19 @@ pub(super) fn require_current(pool: &PgPool) -> StorageResult<()> {
 }
 
 fn schema_is_current(conn: &mut PgConnection) -> StorageResult<()> {
-    refuse_newer(conn)?;
+    if all_applied(conn)? {
+        return Ok(());
+    }
     let Some(own) = recorded_versions(conn)? else { return Ok(()) };
     let known = known_versions()?;
     let recorded = |k: &String| own.iter().any(|v| &v.version == k);
     let Some(newest) = own.iter().map(|v| version_number(&v.version)).max() else { return Ok(()) };
-    // Older: every step up to the newest recorded is there, and later ones are not.
-    // Steps missing below it, or none recorded at all, are not a schema an older build
-    // made (a damaged table of versions, or someone else's): left to the first query,
-    // as before, rather than sent to a migration that cannot mend them.
-    let (up_to, after): (Vec<&String>, Vec<&String>) = known.iter().partition(|k| version_number(k) <= newest);
-    if after.is_empty() || !up_to.into_iter().all(recorded) {
+    // Not all applied, so older when every step up to the newest recorded is there
+    // (the missing ones come after it). Steps missing below it, or none recorded at
+    // all, are not a schema an older build made (a damaged table of versions, or
+    // someone else's): left to the first query, as before, rather than sent to a
+    // migration that cannot mend them.
+    if !known.iter().filter(|k| version_number(k) <= newest).all(recorded) {
         return Ok(());
     }
     Err(StorageError::SchemaTooOld {

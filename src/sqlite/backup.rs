@@ -37,9 +37,13 @@ impl<C: Connections> Store<SqliteBackend<C>> {
             ));
         }
         let partial = claim_partial(dest)?;
-        let Some(name) = literal(&partial) else {
-            discard(&partial);
-            return Err(refused(dest, "SQLite takes only file names in UTF-8".to_string()));
+        // The name SQLite takes literally (not as a URI), or why it cannot.
+        let name = match super::connection::database_url(&partial, false) {
+            Ok(name) => name,
+            Err(e) => {
+                discard(&partial);
+                return Err(refused(dest, e.to_string()));
+            }
         };
         let done = self
             .backend()
@@ -181,13 +185,6 @@ fn vacuum_into(conn: &mut SqliteConnection, name: &str) -> StorageResult<()> {
     let copied = diesel::sql_query("VACUUM INTO ?").bind::<Text, _>(name).execute(conn).map_err(classify);
     let restored = if lifted { conn.batch_execute("PRAGMA query_only = ON").map_err(classify) } else { Ok(()) };
     copied.and(restored)
-}
-
-/// `path` as SQLite must see it to take it literally: the store's connections parse
-/// URI file names, so a relative `file:x.db` gets a `./` in front.
-fn literal(path: &Path) -> Option<String> {
-    let path = if path.is_relative() { Path::new(".").join(path) } else { path.to_path_buf() };
-    path.to_str().map(str::to_string)
 }
 
 #[cfg(test)]

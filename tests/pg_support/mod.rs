@@ -112,6 +112,13 @@ impl Drop for TestSchema {
     }
 }
 
+/// `url` logging in as `user` instead of its own user (trust authentication).
+pub fn as_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}@{host}")
+}
+
 /// Runs `test` on a fresh PostgreSQL store in its own schema (nothing when skipped).
 pub fn with_store(test: impl FnOnce(&PgStore)) {
     let Some(schema) = TestSchema::new() else { return };
