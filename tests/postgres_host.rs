@@ -108,7 +108,16 @@ fn a_store_write_failing_in_the_database_leaves_the_service_transaction_usable()
         c.batch_execute("SET LOCAL lock_timeout = '100ms'; INSERT INTO users VALUES (1, 'ada')")?;
         let store = PgConnectionStore::on_connection(c);
         assert!(matches!(store.rename_program(p, "renamed"), Err(StorageError::Busy)), "the lock timed out");
+        drop(store);
+        // The service's own statement meeting the same lock, converted as the README
+        // says, is the same variant.
+        let own = c.transaction(|c| {
+            let update = format!("UPDATE lmlang_programs SET revision = revision WHERE id = {}", p.0);
+            c.batch_execute(&update).map_err(lmlang_storage::postgres::classify)
+        });
+        assert!(matches!(own, Err(StorageError::Busy)), "{own:?}");
         holder.batch_execute("ROLLBACK").expect("unlock");
+        let store = PgConnectionStore::on_connection(c);
         store.rename_program(p, "renamed")?;
         drop(store);
         c.batch_execute("INSERT INTO users VALUES (2, 'grace')")?;

@@ -152,3 +152,48 @@ fn a_really_full_file_system_fails_with_full_and_loses_nothing() {
     assert_eq!(contents(&store).len(), committed.len() + 1);
     assert!(store.integrity_check().unwrap().is_empty());
 }
+
+/// Opening a store whose `-shm` file must be made (every earlier user closed it) on a
+/// full file system failed with SQLite's "disk I/O error", a hint of damage; and a
+/// store opened for writing on a read-only mount said "unable to open database file".
+/// Both now say what the file system is.
+#[test]
+fn opening_on_a_full_or_read_only_file_system_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_mount) = Tmpfs::mount(dir.path(), "4m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs CAP_SYS_ADMIN)");
+        return;
+    };
+    let db = dir.path().join("c.db");
+    let program = generate(&SynthConfig::new(300));
+    SqliteStore::open(&db).unwrap().insert_program("p", &program).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(format!("c.db{suffix}")));
+    }
+    let ballast = dir.path().join("ballast");
+    {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(&ballast).unwrap();
+        while file.write_all(&[0u8; 4096]).is_ok() {}
+    }
+    let read_only = SqliteConfig::default().with_read_only(true);
+    assert_full("a writable open", SqliteStore::open(&db).map(drop));
+    assert_full("a read-only open", SqliteStore::open_with(&db, read_only.clone()).map(drop));
+    std::fs::remove_file(&ballast).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(format!("c.db{suffix}")));
+    }
+    let remount = |mode: &str| {
+        let status = Command::new("mount").args(["-o", &format!("remount,{mode}")]).arg(dir.path()).status();
+        assert!(status.is_ok_and(|s| s.success()), "remount {mode}");
+    };
+    remount("ro");
+    let writable = SqliteStore::open(&db).map(drop);
+    let reader = SqliteStore::open_with(&db, read_only).and_then(|s| s.load_program(s.find_program("p")?));
+    remount("rw");
+    assert!(matches!(writable, Err(StorageError::ReadOnly)), "{writable:?}");
+    assert!(reader.is_ok_and(|g| g == program), "a read-only store reads a read-only mount");
+    let store = SqliteStore::open(&db).unwrap();
+    let id = store.find_program("p").unwrap();
+    assert!(store.load_program(id).unwrap() == program);
+}

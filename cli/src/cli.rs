@@ -301,6 +301,8 @@ pub enum Command {
 fn busy_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => Ok(s),
-        _ => Err(format!("{text:?} is not a number of seconds from 0 to 86400")),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds from 0 to 86400 (given by --busy-timeout or LMLANG_BUSY_TIMEOUT)"
+        )),
     }
 }

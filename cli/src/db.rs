@@ -66,6 +66,14 @@ fn records_own_migration(conn: &rusqlite::Connection) -> bool {
 pub use crate::soak::target::redact::redacted;
 
 /// Whether `--db` names a PostgreSQL server rather than a file.
+/// Whether `path` is an empty file with no writes left beside it: an SQLite database
+/// with nothing in it, which a reading command reads as such and does not write the
+/// schema into.
+pub fn is_empty_file(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0)
+        && lmlang_storage::sqlite::writes_beside(path).is_none()
+}
+
 pub fn is_postgres_url(db: &std::path::Path) -> bool {
     db.to_str().is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
 }

@@ -45,7 +45,9 @@ pub fn hash(store: &Db, program: &str, json: bool) -> CmdResult {
 /// SQLite database exists at `db` and every argument names a file, so comparing or
 /// drawing two exports needs no store (and creates none).
 pub fn files_without_database(db: &Path, postgres: bool, args: &[&str]) -> bool {
-    !postgres && std::fs::symlink_metadata(db).is_err() && args.iter().all(|a| Path::new(a).is_file())
+    !postgres
+        && std::fs::symlink_metadata(db).is_err()
+        && args.iter().all(|a| crate::transfer::names_a_readable_file(Path::new(a)))
 }
 
 /// A stored program, `PROGRAM@REVISION` or `PROGRAM@TAG` as it was then, or an
@@ -62,7 +64,7 @@ pub fn program_or_file(store: Option<&Db>, what: &str) -> Result<ProgramGraph, F
     let Some(store) = store else {
         return crate::transfer::read_export(path).map(|(_, g)| g);
     };
-    if path.is_file() {
+    if crate::transfer::names_a_readable_file(path) {
         let stored = match resolve(store, what) {
             Ok(id) => Some(format!("#{}", id.0)),
             Err(_) => what.rsplit_once('@').and_then(|(p, at)| Some(format!("#{}@{at}", resolve(store, p).ok()?.0))),
@@ -184,8 +186,8 @@ struct VerifyReport {
     integrity_check: Vec<String>,
     foreign_key_check: Vec<String>,
     /// The program rows that could not be read (damaged), one line each; the programs
-    /// themselves are still checked, and so is the file.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// themselves are still checked, and so is the file. Always present (empty when
+    /// every row reads), so a script finds the same keys in every report.
     listing: Vec<String>,
     programs: Vec<ProgramCheck>,
     ok: bool,
@@ -200,7 +202,8 @@ struct ProgramCheck {
     /// The program row's counts against the program as loaded; `None` when another
     /// process wrote to it while it was checked, or it did not load.
     stored_counts: Option<CountsCheck>,
-    root_hash: String,
+    /// `None` (JSON `null`, as in `list --json`) when the program did not load.
+    root_hash: Option<String>,
     /// Where the program's history disagrees with it (empty when it agrees, or the
     /// program has no history); see `history_problems`.
     history: Vec<String>,
@@ -248,7 +251,7 @@ impl ProgramCheck {
             reload_equal: false,
             hashes_consistent: false,
             stored_counts: None,
-            root_hash: String::new(),
+            root_hash: None,
             history: Vec::new(),
         }
     }
@@ -422,7 +425,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
                     stored_counts: listed
                         .get(&id)
                         .map(|p| CountsCheck { stored: counts_of_summary(p), loaded: counts_of_graph(&g) }),
-                    root_hash: g.hashes().program().to_hex(),
+                    root_hash: Some(g.hashes().program().to_hex()),
                     history: history_problems(store, id, &g, listed.get(&id).map(|p| p.revision))?,
                 }
             }
@@ -438,7 +441,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
     for (id, check) in checked.iter().zip(report.programs.iter_mut()) {
         if listed.get(id).map(|p| p.revision) != after.get(id).copied() {
             check.stored_counts = None;
-            check.reload_equal |= !check.root_hash.is_empty();
+            check.reload_equal |= check.root_hash.is_some();
             check.history.clear();
         }
     }
@@ -475,7 +478,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
                 outln!("  {v}")?;
             }
             // A program that did not load has no second load or hashes to compare.
-            let loaded = !p.root_hash.is_empty();
+            let loaded = p.root_hash.is_some();
             if loaded && !p.reload_equal {
                 outln!("  a second load differs from the first")?;
             }

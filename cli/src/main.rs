@@ -22,6 +22,7 @@ use cli::{Cli, Command};
 use db::Db;
 use lmlang_storage::sqlite::{SqliteConfig, SqliteStore};
 use lmlang_storage::store::{DatabaseErrorKind, StorageError};
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 /// A failure to report: the message, and whether it was the user's input (exit 2
@@ -52,8 +53,17 @@ fn install_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal that shows them: a log piped to a file or a CI
+        // job's output must not fill with escape codes.
+        .with_ansi(std::io::stderr().is_terminal() && colours_wanted())
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .init();
+}
+
+/// Whether the environment allows colours: not with `NO_COLOR` set (no-color.org) or
+/// on a `dumb` terminal.
+fn colours_wanted() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 /// Rust ignores SIGPIPE, so printing to a closed pipe (`lmstore export p | head`)
@@ -68,8 +78,24 @@ fn end_quietly_on_closed_pipes() {
     }
 }
 
+/// The environment variables that stand for options. One set empty (a script's
+/// `LMLANG_DB=$DB` with `DB` unset) is refused by name: taken as unset it would send
+/// the command to another database, and clap's own message names an option the user
+/// never typed.
+const OPTION_VARIABLES: [(&str, &str); 2] = [("LMLANG_DB", "--db"), ("LMLANG_BUSY_TIMEOUT", "--busy-timeout")];
+
+fn empty_option_variable() -> Option<String> {
+    OPTION_VARIABLES.into_iter().find(|(name, _)| std::env::var_os(name).is_some_and(|v| v.is_empty())).map(
+        |(name, option)| format!("{name} is set but empty; give it a value, or unset it to use {option}'s default"),
+    )
+}
+
 fn main() -> ExitCode {
     end_quietly_on_closed_pipes();
+    if let Some(message) = empty_option_variable() {
+        eprintln!("lmstore: error: {message}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     install_logging(cli.verbose);
     let db = cli.db.to_string_lossy().into_owned();
@@ -81,13 +107,37 @@ fn main() -> ExitCode {
             // `--db` as given may be echoed by any message; its password never is.
             let shown = db::redacted(&db);
             let mut message = if shown == db { message } else { message.replace(&db, &shown) };
-            if message.contains("stayed locked by another writer past the busy timeout") {
+            // The library's wording of `Busy` also speaks to a service's own
+            // transaction, which lmstore never has.
+            let busy = StorageError::Busy.to_string();
+            if message.contains(&busy) {
+                message =
+                    message.replace(&busy, "another writer held the database locked; nothing was written, retry later");
                 message.push_str(&busy_hint(postgres, busy_timeout));
             }
-            eprintln!("lmstore: error: {message}");
+            eprintln!("lmstore: error: {}", one_line(&message));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error as one line: a driver's message over several lines (libpq's "Is the server
+/// running...?" below its first, a blank line after) is joined with spaces. Only the
+/// list of an invalid file's problems keeps a line each (`  - ` items).
+fn one_line(message: &str) -> String {
+    let mut out = String::new();
+    for line in message.lines().filter(|l| !l.trim().is_empty()) {
+        if out.is_empty() {
+            out.push_str(line.trim_end());
+        } else if line.starts_with("  - ") {
+            out.push('\n');
+            out.push_str(line.trim_end());
+        } else {
+            out.push(' ');
+            out.push_str(line.trim());
+        }
+    }
+    out
 }
 
 /// What ended the wait of a write that found the database locked, and what to do.
@@ -104,7 +154,14 @@ fn busy_hint(postgres: bool, busy_timeout: f64) -> String {
     }
 }
 
-fn run(cli: Cli) -> CmdResult {
+fn run(mut cli: Cli) -> CmdResult {
+    // `-o -` is standard output, as the commands write without `-o`.
+    if let Command::Export { output, .. } | Command::Dot { output, .. } | Command::Checkout { output, .. } =
+        &mut cli.command
+        && output.as_deref() == Some(std::path::Path::new("-"))
+    {
+        *output = None;
+    }
     let postgres = db::is_postgres_url(&cli.db);
     // The tool records history for every edit it makes (`undo`, `redo` and `checkout`
     // step through it); the library leaves recording to the caller.
@@ -140,16 +197,11 @@ fn run(cli: Cli) -> CmdResult {
             ))),
             // An empty file is a database with nothing in it to read; a reading command
             // does not write the schema into it.
-            Err(StorageError::ReadOnly)
-                if std::fs::metadata(&cli.db).is_ok_and(|m| m.len() == 0)
-                    && lmlang_storage::sqlite::writes_beside(&cli.db).is_none() =>
-            {
-                Err(Failure(format!(
-                    "{} is empty: it holds no programs yet; `lmstore --db {} demo` or `import` stores some",
-                    cli.db.display(),
-                    cli.db.display()
-                )))
-            }
+            Err(StorageError::ReadOnly) if db::is_empty_file(&cli.db) => Err(Failure(format!(
+                "{} is empty: it holds no programs yet; `lmstore --db {} demo` or `import` stores some",
+                cli.db.display(),
+                cli.db.display()
+            ))),
             // A current schema was not found (an older one, or none yet): opened as a
             // writing command opens it, which migrates it; where that cannot write,
             // the user is told why a read needs to.
@@ -181,7 +233,8 @@ fn run(cli: Cli) -> CmdResult {
                         Err(Failure(format!("cannot open {}: {why}", cli.db.display())))
                     }
                     _ => Err(Failure(format!(
-                        "no database at {}; `lmstore demo` or `lmstore import` creates one",
+                        "no database at {}; `lmstore --db {} demo` or `import` creates one",
+                        cli.db.display(),
                         cli.db.display()
                     ))),
                 }
@@ -200,7 +253,9 @@ fn run(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Demo { force } => demo::demo(&open()?, &cli.db, force),
         Command::Generate { nodes, name, seed, gaps } => demo::generate(&open()?, nodes, &name, seed, gaps),
-        Command::List { json } => programs::list(&read()?, json),
+        // An empty file is an empty database: no programs, as a migrated one without any.
+        Command::List { json } if !postgres && db::is_empty_file(&cli.db) => programs::list(None, json, &cli.db),
+        Command::List { json } => programs::list(Some(&read()?), json, &cli.db),
         Command::Show { program, function, json } => programs::show(&read()?, &program, function.as_deref(), json),
         Command::Export { program, output } => transfer::export(&read()?, &program, output.as_deref()),
         Command::Import { file, name } => transfer::import(&open()?, &file, name.as_deref()),
@@ -245,5 +300,23 @@ fn run(cli: Cli) -> CmdResult {
         }
         Command::Bench(args) => bench::run(&args),
         Command::Soak(args) => soak::run(&cli.db, &args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// libpq's multi-line messages become one line; an invalid file's list of problems
+    /// keeps a line each.
+    #[test]
+    fn errors_are_one_line_but_for_a_list_of_problems() {
+        let libpq = "cannot connect to postgres://x: connection to server at \"127.0.0.1\", port 1 failed: \
+                     Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?\n\n";
+        assert_eq!(
+            super::one_line(libpq),
+            "cannot connect to postgres://x: connection to server at \"127.0.0.1\", port 1 failed: Connection \
+             refused Is the server running on that host and accepting TCP/IP connections?"
+        );
+        let invalid = "f.json is invalid (2 problem(s)); nothing was written:\n  - node 1: a\n  - node 2: b";
+        assert_eq!(super::one_line(invalid), invalid);
     }
 }

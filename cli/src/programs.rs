@@ -100,10 +100,11 @@ struct ListedProgram {
     damage: Option<String>,
 }
 
-pub fn list(store: &Db, json: bool) -> CmdResult {
+/// Every program of the store as `list` shows it; a program whose rows are damaged is
+/// listed as such, and the others still are.
+fn listed_programs(store: &Db) -> Result<Vec<ListedProgram>, Failure> {
     let mut listed = Vec::new();
     for (id, summary) in store.list_programs_each()? {
-        // A program whose rows are damaged is listed as such; the others still are.
         let summary = match summary {
             Err(e @ StorageError::Corrupt { .. }) => {
                 listed.push(ListedProgram {
@@ -137,10 +138,19 @@ pub fn list(store: &Db, json: bool) -> CmdResult {
             damage,
         });
     }
+    Ok(listed)
+}
+
+/// `lmstore list`; `store` is `None` for an empty file, which holds no programs.
+pub fn list(store: Option<&Db>, json: bool, db: &std::path::Path) -> CmdResult {
+    let listed = match store {
+        Some(store) => listed_programs(store)?,
+        None => Vec::new(),
+    };
     if json {
         print_json(&listed)?;
     } else if listed.is_empty() {
-        outln!("no programs yet; `lmstore demo` stores two")?;
+        outln!("no programs yet; `lmstore --db {} demo` stores two", db.display())?;
     } else {
         // What a damaged program row could not say is shown as `?`.
         let or_unknown = |v: Option<String>| v.unwrap_or_else(|| "?".to_string());

@@ -245,6 +245,20 @@ fn read_export_with_origin(path: &Path) -> Result<(String, ProgramGraph, Origin)
     let text = read_text(path)?;
     // serde's messages quote parts of the file, as the violations below quote names
     // from it: control characters in them are escaped, not sent to the terminal.
+    // The format version first: a file of another format is named as such, not met
+    // with the first field this build does not find in it.
+    #[derive(Deserialize)]
+    struct FormatOnly {
+        export_format_version: Option<u32>,
+    }
+    if let Ok(FormatOnly { export_format_version: Some(version) }) = serde_json::from_str(&text)
+        && version != EXPORT_FORMAT_VERSION
+    {
+        return Err(Failure(format!(
+            "{} has export format {version}, this lmstore reads {EXPORT_FORMAT_VERSION}",
+            path.display()
+        )));
+    }
     let file: ExportFile = serde_json::from_str(&text).map_err(|e| {
         Failure(format!("{} is not an lmstore export: {}", path.display(), escape_controls(&e.to_string())))
     })?;
@@ -289,6 +303,13 @@ fn read_export_with_origin(path: &Path) -> Result<(String, ProgramGraph, Origin)
     Ok((file.name, g, Origin { root, revision: file.revision }))
 }
 
+/// Whether `path` is something [`read_text`] reads: a regular file or a pipe (a
+/// shell's `<(lmstore export ...)`, `/dev/stdin` fed by a pipe), links followed.
+pub fn names_a_readable_file(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_file() || m.file_type().is_fifo())
+}
+
 /// The whole text of an export file (less a leading byte order mark), which must be a
 /// regular file or a pipe (`<(...)`, `/dev/stdin` fed by a pipe). A device is refused
 /// rather than read with a cap: one like /dev/zero never ends and would take all
@@ -298,11 +319,17 @@ fn read_text(path: &Path) -> Result<String, Failure> {
     use std::io::Read as _;
     use std::os::unix::fs::FileTypeExt as _;
     let cannot = |e: std::io::Error| Failure(format!("cannot read {}: {e}", path.display()));
-    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    // `-` is standard input, as for other Unix tools (`lmstore export p | lmstore import -`).
+    let mut file = if path == Path::new("-") {
+        use std::os::fd::AsFd as _;
+        std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned().map_err(cannot)?)
+    } else {
+        std::fs::File::open(path).map_err(cannot)?
+    };
     let kind = file.metadata().map_err(cannot)?.file_type();
     if !(kind.is_file() || kind.is_fifo()) {
         return Err(Failure(format!(
-            "{} is not an export file (a device or directory); give a file or a pipe",
+            "{} is not an export file (a terminal, device or directory); give a file or a pipe",
             path.display()
         )));
     }

@@ -467,6 +467,8 @@ fn busy_timeout_sets_how_long_a_command_waits_for_another_writer() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--busy-timeout") && err.contains("0.2 s"), "{err}");
+    // Said to a user of the tool, who has no transaction of their own.
+    assert!(err.contains("nothing was written") && !err.contains("transaction"), "{err}");
     // Held for longer than the default wait (5 s), which would give up.
     let patient = cli_support::spawn(d, &["--busy-timeout", "50", "tag", "sample", "patient"]);
     std::thread::sleep(std::time::Duration::from_secs(6));

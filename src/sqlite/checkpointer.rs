@@ -15,6 +15,8 @@
 
 use super::connection::{self, ConnectionSetup};
 use super::maintenance;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -25,6 +27,11 @@ use std::time::Duration;
 pub struct Checkpointer {
     wake: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// Set while the thread cannot open its connection (no file descriptor left, say):
+    /// its requests then do nothing, and the writer must checkpoint itself, or a
+    /// writer of new programs alone (their commits skip SQLite's automatic checkpoint)
+    /// would grow the WAL without bound.
+    unconnected: Arc<AtomicBool>,
 }
 
 impl Checkpointer {
@@ -32,17 +39,25 @@ impl Checkpointer {
     pub fn start(url: String, setup: ConnectionSetup) -> std::io::Result<Self> {
         // One pending request is enough: requests made while one waits add nothing.
         let (wake, requests) = mpsc::sync_channel(1);
-        let thread =
-            std::thread::Builder::new().name("lmlang-checkpoint".into()).spawn(move || run(&url, setup, &requests))?;
-        Ok(Checkpointer { wake: Some(wake), thread: Some(thread) })
+        let unconnected = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&unconnected);
+        let thread = std::thread::Builder::new()
+            .name("lmlang-checkpoint".into())
+            .spawn(move || run(&url, setup, &requests, &flag))?;
+        Ok(Checkpointer { wake: Some(wake), thread: Some(thread), unconnected })
     }
 
-    /// Asks for a passive checkpoint soon; returns at once.
-    pub fn request(&self) {
-        if let Some(wake) = &self.wake {
-            // Full: a request is already waiting, and it covers this one. Disconnected:
-            // the thread is gone (it panicked); SQLite's automatic checkpoints remain.
-            let _ = wake.try_send(());
+    /// Asks for a passive checkpoint soon; returns at once. `false` when the thread
+    /// is known not to serve it (it could not open its connection last time, or is
+    /// gone): the caller checkpoints itself. The request is still sent, so the thread
+    /// tries to connect again.
+    pub fn request(&self) -> bool {
+        let Some(wake) = &self.wake else { return false };
+        match wake.try_send(()) {
+            // Full: a request is already waiting, and it covers this one.
+            Ok(()) | Err(mpsc::TrySendError::Full(())) => !self.unconnected.load(Ordering::Acquire),
+            // The thread is gone (it panicked).
+            Err(mpsc::TrySendError::Disconnected(())) => false,
         }
     }
 }
@@ -65,13 +80,24 @@ impl Drop for Checkpointer {
 const TRUNCATE_ATTEMPTS: u32 = 600;
 const TRUNCATE_RETRY: Duration = Duration::from_millis(50);
 
-fn run(url: &str, setup: ConnectionSetup, requests: &Receiver<()>) {
+fn run(url: &str, setup: ConnectionSetup, requests: &Receiver<()>, unconnected: &AtomicBool) {
     let mut conn = None;
     while requests.recv().is_ok() {
         if conn.is_none() {
             // This connection never waits for a lock: what it cannot do at once is
             // tried again below, or left for later.
-            conn = connection::establish(url, setup.without_waiting()).ok();
+            match connection::establish(url, setup.without_waiting()) {
+                Ok(c) => {
+                    conn = Some(c);
+                    unconnected.store(false, Ordering::Release);
+                }
+                Err(e) => {
+                    if !unconnected.swap(true, Ordering::AcqRel) {
+                        tracing::warn!(error = %e, "the checkpoint thread cannot open its connection; the writer checkpoints itself");
+                    }
+                    continue;
+                }
+            }
         }
         let Some(c) = conn.as_mut() else { continue };
         for _ in 0..TRUNCATE_ATTEMPTS {
@@ -96,6 +122,28 @@ fn run(url: &str, setup: ConnectionSetup, requests: &Receiver<()>) {
                 Ok(()) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A thread that cannot connect says so through `request`, so the writer
+    /// checkpoints itself instead of leaving the WAL to grow.
+    #[test]
+    fn a_thread_that_cannot_connect_hands_the_checkpoint_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("no such directory").join("x.db");
+        let config = crate::sqlite::SqliteConfig::default();
+        let setup = ConnectionSetup::writer(&config);
+        let checkpointer = Checkpointer::start(missing.display().to_string(), setup).expect("thread");
+        assert!(checkpointer.request(), "not known to fail before it has tried");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while checkpointer.request() {
+            assert!(std::time::Instant::now() < deadline, "the failed connection is never reported");
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }

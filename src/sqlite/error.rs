@@ -86,6 +86,10 @@ pub(crate) fn pool_exhausted(e: &diesel::r2d2::PoolError) -> bool {
 
 /// Lets `?` classify Diesel errors wherever SQLite work returns a `StorageResult`,
 /// transactions included (they need an error type that Diesel errors convert into).
+/// A Diesel error does not say which backend raised it, so this is SQLite's reading;
+/// errors from a PostgreSQL connection go through
+/// `lmlang_storage::postgres::classify` (the store's own do), or a lock timeout there
+/// would be `Database { kind: Other }` instead of `Busy`.
 impl From<DieselError> for StorageError {
     fn from(e: DieselError) -> Self {
         classify(e)

@@ -107,7 +107,9 @@ impl OwnedConnections {
             // opening process's lock without waiting for it.
             let opened =
                 super::connection::retried_while_busy(config.busy_timeout, || Self::open_untimed(path, config.clone()));
-            opened.map_err(|e| if config.read_only { e } else { read_only_beside(path, e) })
+            opened
+                .map_err(|e| if config.read_only { e } else { read_only_beside(path, e) })
+                .map_err(|e| said_by_the_file_system(path, e, config.read_only))
         })
     }
 
@@ -375,9 +377,9 @@ impl OwnedConnections {
         *known = left.unwrap_or_default();
         if rows >= self.config.checkpoint_after_rows {
             let background = if new_program { self.checkpointer() } else { None };
-            if let Some(checkpointer) = background {
-                checkpointer.request();
-            } else if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+            // Unless the thread takes it (it folds the WAL back), the writer does.
+            let handed_over = background.is_some_and(Checkpointer::request);
+            if !handed_over && let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
                 // The commit is durable already; a checkpoint that cannot run now (a
                 // reader holds old pages) is retried by the next automatic one.
                 tracing::warn!(error = %e, "passive checkpoint after a bulk write failed");
@@ -470,6 +472,34 @@ fn read_only_beside(path: &Path, e: StorageError) -> StorageError {
             ),
         ),
         None => e,
+    }
+}
+
+/// An open that failed with no reason SQLite could name (its "disk I/O error" when the
+/// `-shm` file cannot be sized, "unable to open database file" on a read-only mount),
+/// read again from the file system that holds the database: a full one is
+/// [`StorageError::Full`], and, for a store that would write, a read-only mount is
+/// [`StorageError::ReadOnly`], each with what to do instead of a hint of damage.
+fn said_by_the_file_system(path: &Path, e: StorageError, read_only: bool) -> StorageError {
+    use rustix::fs::StatVfsMountFlags;
+    let StorageError::Database { kind, .. } = &e else { return e };
+    let unnamed = *kind == DatabaseErrorKind::Other;
+    if !unnamed && *kind != DatabaseErrorKind::CannotOpen {
+        return e;
+    }
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let Ok(fs) = rustix::fs::statvfs(dir) else { return e };
+    let mounted_read_only = fs.f_flag.contains(StatVfsMountFlags::RDONLY);
+    // A missing file (or directory) stays what it is on any file system.
+    if mounted_read_only && !read_only && path.exists() {
+        StorageError::ReadOnly
+    } else if unnamed && !mounted_read_only && fs.f_bavail == 0 {
+        StorageError::Full
+    } else {
+        e
     }
 }
 

@@ -23,7 +23,7 @@ impl fmt::Display for ProgramRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProgramRef::Id(id) => write!(f, "program {id}"),
-            ProgramRef::Name(n) => write!(f, "program {n:?}"),
+            ProgramRef::Name(n) => write!(f, "program {}", Shown(n)),
         }
     }
 }
@@ -100,7 +100,7 @@ pub enum StorageError {
         entity: Entity,
     },
     /// `find_module_by_path` found no module at that path.
-    #[error("no module {path} in program {program}")]
+    #[error("no module {} in program {program}", Shown(path))]
     ModulePathNotFound {
         /// The program searched.
         program: ProgramId,
@@ -108,11 +108,11 @@ pub enum StorageError {
         path: String,
     },
     /// Program names are unique per store; nothing was written.
-    #[error("a program named {0:?} already exists; choose another name or delete it first")]
+    #[error("a program named {} already exists; choose another name or delete it first", Shown(.0))]
     DuplicateProgramName(String),
     /// A program name must be non-empty, free of NUL (no backend keeps NUL) and at most
     /// [`MAX_NAME_BYTES`](crate::store::MAX_NAME_BYTES) long.
-    #[error("invalid program name {0:?}: it must be non-empty, at most 1024 bytes, and contain no NUL character")]
+    #[error("invalid program name {}: it must be non-empty, at most 1024 bytes, and contain no NUL character", Shown(.0))]
     InvalidProgramName(String),
     /// A graph assembled from outside breaks the model's rules; every violation is
     /// listed and nothing was written.
@@ -177,10 +177,14 @@ pub enum StorageError {
          after the surrounding transaction began; retry later (the whole transaction, if it is yours)"
     )]
     Busy,
-    /// The store or the database is read-only; the write was refused whole.
+    /// The store or the database is read-only (a read-only store, file or session; for
+    /// SQLite also a store opened to write on a read-only mount); the write was refused
+    /// whole.
     #[error("the database is read-only; open a writable copy to change it")]
     ReadOnly,
-    /// The disk, or the store's page quota, is full; the write was rolled back.
+    /// The disk, or the store's page quota, is full; the write was rolled back. For
+    /// SQLite also an open that could not make its shared-memory (`-shm`) file on a
+    /// full file system, which SQLite itself calls a "disk I/O error".
     #[error("the database or disk is full; free space (or raise max_page_count) and retry")]
     Full,
     /// A migration failed and was rolled back; the text says which and why.
@@ -226,7 +230,7 @@ pub enum StorageError {
         action: &'static str,
     },
     /// No tag of this name in the program.
-    #[error("program {program} has no tag {name:?}")]
+    #[error("program {program} has no tag {}", Shown(name))]
     TagNotFound {
         /// The program asked about.
         program: ProgramId,
@@ -237,7 +241,8 @@ pub enum StorageError {
     /// revision and left it there; nothing was written. Move it with
     /// [`move_tag`](crate::store::ProgramHistory::move_tag) if that is meant.
     #[error(
-        "tag {name:?} of program {program} already names revision {revision}; nothing was written (move it explicitly to repoint it)"
+        "tag {} of program {program} already names revision {revision}; nothing was written (move it explicitly to repoint it)",
+        Shown(name)
     )]
     TagElsewhere {
         /// The program asked about.
@@ -252,7 +257,8 @@ pub enum StorageError {
     /// `PROGRAM@TAG`), and not a number (which names the revision itself; digits too
     /// many for a revision are refused too, since `lmstore` reads any digits as one).
     #[error(
-        "invalid tag name {0:?}: it must be non-empty, at most 1024 bytes, not a number, and contain no NUL or '@'"
+        "invalid tag name {}: it must be non-empty, at most 1024 bytes, not a number, and contain no NUL or '@'",
+        Shown(.0)
     )]
     InvalidTagName(String),
     /// `save_function` of a function whose new nodes or edges carry ids another
@@ -271,7 +277,7 @@ pub enum StorageError {
     },
     /// A commit message must contain no NUL character: PostgreSQL's text cannot hold
     /// one, and every backend refuses it alike. Nothing was written.
-    #[error("invalid commit message {0:?}: it must contain no NUL character")]
+    #[error("invalid commit message {}: it must contain no NUL character", Shown(.0))]
     InvalidMessage(String),
     /// A write, or on a store that cannot read beside its own write (one lent
     /// connection, the in-memory store) a read, called from inside an `edit` closure
@@ -314,6 +320,26 @@ impl StorageError {
             GraphError::NotFound(entity) => StorageError::NotFound { program, entity },
             other => StorageError::Rejected { program, source: other },
         }
+    }
+}
+
+/// A caller's text (a name, a path, a message) quoted in an error message, cut short
+/// past [`SHOWN_BYTES`]: the text is often refused for its length, and a client that
+/// sends megabytes must not get them back in every message and log line. The
+/// variant's field keeps the whole text.
+struct Shown<'a>(&'a str);
+
+/// How much of a caller's text an error message quotes.
+const SHOWN_BYTES: usize = 256;
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0;
+        if text.len() <= SHOWN_BYTES {
+            return write!(f, "{text:?}");
+        }
+        let cut = (0..=SHOWN_BYTES).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        write!(f, "{:?}... ({} bytes in all)", &text[..cut], text.len())
     }
 }
 

@@ -322,6 +322,13 @@ pub fn tags_name_revisions(store: &dyn ProgramHistory) {
         }
     }
     assert!(matches!(store.find_program("nul\0name"), Err(StorageError::ProgramNotFound(_))));
+    // A name refused for its length is quoted cut short; the field keeps it whole.
+    let huge = "t".repeat(1 << 20);
+    let refused = store.tag(p, &huge, 1).unwrap_err();
+    assert!(matches!(&refused, StorageError::InvalidTagName(n) if *n == huge));
+    for message in [refused.to_string(), store.untag(p, &huge).unwrap_err().to_string()] {
+        assert!(message.len() < 1024 && message.contains("tttt") && message.contains("1048576 bytes"), "{message}");
+    }
     let err = store.tag(p, "future", 99).unwrap_err();
     assert!(matches!(err, StorageError::RevisionNotFound { revision: 99, .. }), "{err:?}");
     assert_eq!(store.tags(p).unwrap().len(), 2, "a refused tag writes nothing");

@@ -864,6 +864,15 @@ pub fn names_with_nul_are_refused(store: &dyn GraphStore) {
     let (p, g) = new_program(store, "nul");
     assert!(matches!(store.rename_program(p, "\0y"), Err(StorageError::InvalidProgramName(_))));
     assert!(matches!(store.rename_program(p, &too_long), Err(StorageError::InvalidProgramName(_))));
+    // A name refused for its length is not sent back whole in the message (a client
+    // sending megabytes would get them in every error and log line); the field keeps it.
+    let huge = "n".repeat(1 << 20);
+    let refused = store.create_program(&huge).unwrap_err();
+    assert!(matches!(&refused, StorageError::InvalidProgramName(n) if *n == huge));
+    let missing = store.find_program(&huge).unwrap_err();
+    for message in [refused.to_string(), missing.to_string()] {
+        assert!(message.len() < 1024 && message.contains("nnnn") && message.contains("1048576 bytes"), "{message}");
+    }
     let rejected = |r: Result<_, StorageError>| matches!(r, Err(StorageError::Rejected { .. }));
     assert!(rejected(store.insert_module(p, ModuleId::ROOT, "m\0", Visibility::Public).map(drop)));
     assert!(rejected(store.update_module(p, ModuleId::ROOT, "r\0")));
