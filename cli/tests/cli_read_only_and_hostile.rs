@@ -96,6 +96,27 @@ fn reading_commands_work_for_a_user_who_cannot_write_the_directory() {
     assert!(String::from_utf8_lossy(&tag.stderr).contains("read-only"), "{}", String::from_utf8_lossy(&tag.stderr));
 }
 
+/// A database another user may not read is refused with the system's reason, not
+/// SQLite's bare "unable to open database file", for reading and writing commands.
+#[test]
+fn a_database_the_user_may_not_read_is_refused_with_the_reason() {
+    if !can_run_as_another_user() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, work) = demo_copied(dir.path(), "private");
+    use std::os::unix::fs::PermissionsExt;
+    for (path, mode) in [(dir.path(), 0o755), (work.as_path(), 0o755), (work.join("lmlang.db").as_path(), 0o600)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    for args in [vec!["list"], vec!["tag", "sample", "t"]] {
+        let out = as_nobody(&work.join("lmlang.db"), &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("Permission denied"), "{args:?}: {err}");
+    }
+}
+
 /// A user who can only read a file in a directory they can write leaves `-wal` and
 /// `-shm` files with the file's read-only mode. Once the file is writable, a write
 /// fails on them: it names the file beside the database, not "the database is

@@ -479,7 +479,8 @@ fn read_only_beside(path: &Path, e: StorageError) -> StorageError {
 /// `-shm` file cannot be sized, "unable to open database file" on a read-only mount),
 /// read again from the file system that holds the database: a full one is
 /// [`StorageError::Full`], and, for a store that would write, a read-only mount is
-/// [`StorageError::ReadOnly`], each with what to do instead of a hint of damage.
+/// [`StorageError::ReadOnly`], each with what to do instead of a hint of damage. A
+/// file that cannot be opened says why (no permission, no file descriptor left).
 fn said_by_the_file_system(path: &Path, e: StorageError, read_only: bool) -> StorageError {
     use rustix::fs::StatVfsMountFlags;
     let StorageError::Database { kind, .. } = &e else { return e };
@@ -498,6 +499,17 @@ fn said_by_the_file_system(path: &Path, e: StorageError, read_only: bool) -> Sto
         StorageError::ReadOnly
     } else if unnamed && !mounted_read_only && fs.f_bavail == 0 {
         StorageError::Full
+    } else if !unnamed && std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        // (A regular file only: opening a FIFO would wait for a writer.)
+        // SQLite's "unable to open database file" says no more; the system's own
+        // reason (no permission, no file descriptor left) is what to act on.
+        match std::fs::File::open(path) {
+            Err(why) => StorageError::database(
+                DatabaseErrorKind::CannotOpen,
+                format!("unable to open {}: {why}", path.display()),
+            ),
+            Ok(_) => e,
+        }
     } else {
         e
     }
