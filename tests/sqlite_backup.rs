@@ -83,6 +83,25 @@ fn a_backup_never_overwrites_a_file() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4, "live.db, its -wal and -shm, taken.db");
 }
 
+/// A backup is no more readable than the store's file: a private store's backup stays
+/// private (it was made as any new file, readable by everyone under the usual umask).
+#[test]
+fn a_backup_keeps_the_live_files_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live.db");
+    let store = SqliteStore::open(&live).unwrap();
+    store.insert_program("p", &generate(&SynthConfig::new(100))).unwrap();
+    for (mode, name) in [(0o600, "private.db"), (0o640, "group.db")] {
+        std::fs::set_permissions(&live, std::fs::Permissions::from_mode(mode)).unwrap();
+        let dest = dir.path().join(name);
+        store.backup_to(&dest).unwrap();
+        let got = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+        assert_eq!(got & !mode, 0, "{name}: {got:o} grants more than the live file's {mode:o}");
+        assert_eq!(got & 0o600, 0o600, "{name}: the owner reads and writes it");
+    }
+}
+
 /// A service's own pool backs up the same way, and its connection keeps its own
 /// settings; inside the service's open transaction a backup is refused, leaving no file.
 #[test]

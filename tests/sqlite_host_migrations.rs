@@ -335,6 +335,44 @@ fn upgrading_keeps_a_services_trigger_and_index_on_the_programs() {
     assert_eq!(count(&mut conn, "SELECT count(*) FROM audit"), 1, "the service's trigger still fires");
 }
 
+/// The SQL of a service's object that the upgrade makes again comes from the file,
+/// which may hold any text there: only the one CREATE statement it must be is run, so
+/// a hostile file cannot end the migration's transaction or write another file.
+#[test]
+fn an_upgrade_runs_a_stored_objects_create_statement_and_nothing_after_it() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema/v202612031400000000.db");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let attached = dir.path().join("attached.db");
+    let forge = |name: &str, sql: &str| {
+        let db = dir.path().join(name);
+        std::fs::copy(&fixture, &db).expect("copy of the fixture");
+        let file = rusqlite::Connection::open(&db).expect("open");
+        file.execute_batch("CREATE INDEX svc_idx ON lmlang_programs (updated_at); PRAGMA writable_schema = ON;")
+            .expect("index");
+        file.execute("UPDATE sqlite_schema SET sql = ?1 WHERE name = 'svc_idx'", [sql]).expect("forged");
+        db
+    };
+    let trailing = format!(
+        "CREATE INDEX svc_idx ON lmlang_programs (updated_at); COMMIT; ATTACH '{}' AS other; \
+         CREATE TABLE other.written (x); DETACH other; BEGIN",
+        attached.display()
+    );
+    let db = forge("trailing.db", &trailing);
+    let store = SqliteStore::open(&db).expect("the upgrade runs the CREATE alone");
+    drop(store);
+    assert!(!attached.exists(), "no statement after the CREATE ran");
+    let mut conn = connect(&db);
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM sqlite_schema WHERE name = 'svc_idx'"), 1);
+
+    let db = forge("other.db", &format!("ATTACH '{}' AS other", attached.display()));
+    let before = std::fs::read(&db).expect("bytes");
+    // SQLite itself refuses such a schema when it reads it (or the upgrade would).
+    let err = SqliteStore::open(&db).err().expect("refused");
+    assert!(matches!(err, StorageError::Migration(_) | StorageError::Corrupt { .. }), "{err:?}");
+    assert!(!attached.exists(), "the text was never run");
+    assert_eq!(std::fs::read(&db).expect("bytes"), before, "nothing was changed");
+}
+
 /// Upgrading a store of the first schema (unprefixed names) moves the planner
 /// statistics of this crate's indexes to their `lmlang_` names, and leaves a service's
 /// own index's rows on its own name, even when that name looks like one of ours: they

@@ -74,8 +74,9 @@ fn run_graphviz(text: &str, format: &str, path: &Path) -> Result<(), Failure> {
         Ok(file)
     };
     let input = staged().map_err(|e| Failure(format!("cannot stage the DOT text for Graphviz: {e}")))?;
-    let ran =
-        Command::new("dot").arg(format!("-T{format}")).arg("-o").arg(path).stdin(input).stdout(Stdio::null()).output();
+    // The picture comes back on standard output and is written as every other output
+    // is (whole or not at all, never through another user's link), not by Graphviz.
+    let ran = Command::new("dot").arg(format!("-T{format}")).stdin(input).stdout(Stdio::piped()).output();
     let done = match ran {
         Ok(done) => done,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -87,7 +88,7 @@ fn run_graphviz(text: &str, format: &str, path: &Path) -> Result<(), Failure> {
         let why = String::from_utf8_lossy(&done.stderr);
         return Err(Failure(format!("Graphviz failed ({}): {}", done.status, why.trim().replace('\n', "; "))));
     }
-    Ok(())
+    crate::output::write_atomically(path, &done.stdout)
 }
 
 /// A DOT string literal: quotes and backslashes escaped, line breaks as `\n`, and any

@@ -130,46 +130,78 @@ impl Drop for Progress {
 /// renamed over it, so a full disk or a killed process never leaves a truncated file
 /// where a good one was.
 ///
-/// Only for a regular file or a new one: a device, pipe or symbolic link (`-o
-/// /dev/stdout`) is written in place, as is a file whose directory takes no new files.
-/// The new file gets the old one's permissions, or `rw-r--r--`.
+/// Only for a regular file or a new one: a device or pipe (`-o /dev/stdout`), or a
+/// symbolic link of the user's own (or the system's), is written in place, as is a file
+/// whose directory takes no new files. A link another user owns is refused rather than
+/// followed: in a shared directory (`/tmp`) it could point at any file the user may
+/// write. The new file keeps the old one's permissions when the user owns it, and
+/// otherwise is made as a new file is (`rw-rw-rw-` less the umask).
 ///
 /// The temporary file is named `.NAME.XXXXXX.partial` (at most 200 bytes of NAME, so
 /// that a long name still leaves room) and locked while it is written. A
 /// process killed while writing leaves it behind; the next write of the same file
 /// removes every such file no process holds any more (see [`remove_abandoned`]).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let failed = |e: std::io::Error| Failure(format!("cannot write {}: {e}", path.display()));
     let existing = std::fs::symlink_metadata(path).ok();
-    if existing.as_ref().is_some_and(|m| !m.file_type().is_file()) {
-        return std::fs::write(path, bytes).map_err(failed);
+    if let Some(m) = existing.as_ref().filter(|m| !m.file_type().is_file()) {
+        return write_in_place(path, Some(m), bytes).map_err(failed);
     }
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
     let Some(name) = path.file_name() else {
-        return std::fs::write(path, bytes).map_err(failed);
+        return write_in_place(path, None, bytes).map_err(failed);
     };
     let prefix = partial_prefix(name);
     remove_abandoned(dir, &prefix);
-    let Ok(mut file) = tempfile::Builder::new().prefix(&prefix).rand_bytes(RANDOM).suffix(PARTIAL).tempfile_in(dir)
+    let kept = existing.filter(|m| m.uid() == effective_uid()).map(|m| m.permissions().mode() & 0o777);
+    let Ok(mut file) = tempfile::Builder::new()
+        .prefix(&prefix)
+        .rand_bytes(RANDOM)
+        .suffix(PARTIAL)
+        // Made with this mode, so the umask applies, as to any new file.
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
     else {
-        return std::fs::write(path, bytes).map_err(failed);
+        return write_in_place(path, None, bytes).map_err(failed);
     };
     // Held until the file is renamed or removed: the mark of a writer still at work.
     file.as_file().lock().map_err(failed)?;
-    let permissions = match &existing {
-        Some(m) => m.permissions(),
-        None => {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::Permissions::from_mode(0o644)
-        }
-    };
-    file.as_file().set_permissions(permissions).map_err(failed)?;
+    if let Some(mode) = kept {
+        file.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).map_err(failed)?;
+    }
     file.write_all(bytes).and_then(|()| file.as_file().sync_all()).map_err(failed)?;
     file.persist(path).map_err(|e| failed(e.error))?;
     Ok(())
+}
+
+/// Writes `bytes` over what `path` names, as found (`existing`, not followed): a link
+/// is followed only when the user or the system owns it, and nothing else is (a link
+/// put there since is refused by the open itself).
+fn write_in_place(path: &Path, existing: Option<&std::fs::Metadata>, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let link = existing.filter(|m| m.file_type().is_symlink());
+    if link.is_some_and(|m| m.uid() != effective_uid() && m.uid() != 0) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "it is a symbolic link another user owns, which could point at any file; remove it or write elsewhere",
+        ));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(existing.is_none()).truncate(true).mode(0o666);
+    if link.is_none() {
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)?.write_all(bytes)
+}
+
+/// The user this process acts as.
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// The end of a temporary file's name (see [`write_atomically`]).
@@ -231,8 +263,20 @@ fn remove_abandoned(dir: &Path, prefix: &std::ffi::OsStr) {
             continue;
         }
         let path = entry.path();
-        // Locked here while it is removed, so no writer can hold it meanwhile.
-        let held_here = std::fs::File::open(&path).ok().filter(|f| f.try_lock().is_ok());
+        // Opened without following a link and without waiting (a FIFO put in its place
+        // since would block a plain open for good), and checked again as opened: a
+        // regular file of this user's. Locked here while it is removed, so no writer
+        // can hold it meanwhile.
+        let opened = {
+            use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(&path)
+                .ok()
+                .filter(|f| f.metadata().is_ok_and(|m| m.is_file() && m.uid() == effective_uid()))
+        };
+        let held_here = opened.filter(|f| f.try_lock().is_ok());
         if held_here.is_some() {
             let _ = std::fs::remove_file(&path);
         }

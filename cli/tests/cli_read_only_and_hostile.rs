@@ -96,6 +96,51 @@ fn reading_commands_work_for_a_user_who_cannot_write_the_directory() {
     assert!(String::from_utf8_lossy(&tag.stderr).contains("read-only"), "{}", String::from_utf8_lossy(&tag.stderr));
 }
 
+/// An output path that is a symbolic link another user planted (in a shared directory
+/// such as /tmp) is refused, not followed onto whatever it points at; a new output
+/// file follows the umask, and one that replaces another user's file does not take
+/// its mode bits (setuid, world-writable).
+#[test]
+fn outputs_refuse_other_users_links_and_take_no_foreign_mode_bits() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let victim = d.join("victim.txt");
+    std::fs::write(&victim, "secret").unwrap();
+    let link = d.join("out.json");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    if std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).is_err() {
+        println!("skipped: needs root to give a link to another user");
+        return;
+    }
+    for args in [vec!["export", "sample", "-o", "out.json"], vec!["dot", "sample", "-o", "out.json"]] {
+        let out = lmstore(d, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("symbolic link another user owns"), "{args:?}: {err}");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "secret");
+
+    let private = Command::new("sh")
+        .args(["-c", &format!("umask 077 && exec {} export sample -o private.json", env!("CARGO_BIN_EXE_lmstore"))])
+        .current_dir(d)
+        .env_remove("LMLANG_DB")
+        .status()
+        .unwrap();
+    assert!(private.success());
+    assert_eq!(std::fs::metadata(d.join("private.json")).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let foreign = d.join("foreign.dot");
+    std::fs::write(&foreign, "theirs").unwrap();
+    std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o6777)).unwrap();
+    ok(d, &["dot", "sample", "-o", "foreign.dot"]);
+    let replaced = std::fs::metadata(&foreign).unwrap();
+    assert_eq!(replaced.uid(), 0, "a new file of this user's");
+    assert_eq!(replaced.permissions().mode() & 0o7002, 0, "no setuid, setgid or world write: {:o}", replaced.mode());
+}
+
 /// A database another user may not read is refused with the system's reason, not
 /// SQLite's bare "unable to open database file", for reading and writing commands.
 #[test]

@@ -30,13 +30,18 @@ impl<C: Connections> Store<SqliteBackend<C>> {
     pub fn backup_to(&self, dest: &Path) -> StorageResult<()> {
         refuse_existing(dest)?;
         let live = self.backend().connections().read(&mut main_file)?;
-        if let Some(live) = live.filter(|live| is_beside(dest, live)) {
+        if let Some(live) = live.as_ref().filter(|live| is_beside(dest, live)) {
             return Err(refused(
                 dest,
                 format!("it is the store's own file or one SQLite keeps beside {}", live.display()),
             ));
         }
-        let partial = claim_partial(dest)?;
+        // No more readable than the live file: a private store's backup stays private.
+        let mode = {
+            use std::os::unix::fs::PermissionsExt;
+            live.as_ref().and_then(|l| std::fs::metadata(l).ok()).map_or(0o600, |m| m.permissions().mode() & 0o777)
+        };
+        let partial = claim_partial(dest, mode)?;
         // The name SQLite takes literally (not as a URI), or why it cannot.
         let name = match super::connection::database_url(&partial, false) {
             Ok(name) => name,
@@ -104,7 +109,8 @@ fn is_beside(dest: &Path, live: &Path) -> bool {
 /// Creates the file the copy is written into, beside `dest` (so the link stays on one
 /// file system) under a name no other file has: created here, so a failure removes
 /// only what this backup made. SQLite writes into an empty file as into a new one.
-fn claim_partial(dest: &Path) -> StorageResult<PathBuf> {
+fn claim_partial(dest: &Path, mode: u32) -> StorageResult<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let file = dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
@@ -116,7 +122,7 @@ fn claim_partial(dest: &Path) -> StorageResult<PathBuf> {
         if journal_of(&partial).symlink_metadata().is_ok() {
             continue;
         }
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&partial) {
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&partial) {
             Ok(_) => return Ok(partial),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -197,7 +203,7 @@ mod tests {
     fn placing_the_copy_never_replaces_what_appeared_meanwhile() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("b.db");
-        let partial = claim_partial(&dest).unwrap();
+        let partial = claim_partial(&dest, 0o600).unwrap();
         std::fs::write(&partial, b"the copy").unwrap();
         std::fs::write(&dest, b"an operator's file").unwrap();
         assert!(place(&partial, &dest).unwrap_err().to_string().contains("appeared"));
@@ -207,7 +213,7 @@ mod tests {
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("b.db")]);
         std::fs::remove_file(&dest).unwrap();
-        let partial = claim_partial(&dest).unwrap();
+        let partial = claim_partial(&dest, 0o600).unwrap();
         std::fs::write(&partial, b"the copy").unwrap();
         place(&partial, &dest).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"the copy");
@@ -219,12 +225,12 @@ mod tests {
     fn each_claim_is_a_new_empty_file() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("b.db");
-        let claims: Vec<_> = (0..5).map(|_| claim_partial(&dest).unwrap()).collect();
+        let claims: Vec<_> = (0..5).map(|_| claim_partial(&dest, 0o600).unwrap()).collect();
         for (k, claim) in claims.iter().enumerate() {
             assert_eq!(std::fs::metadata(claim).unwrap().len(), 0);
             assert!(!claims[..k].contains(claim));
         }
         let missing = dir.path().join("nowhere").join("b.db");
-        assert!(claim_partial(&missing).unwrap_err().to_string().contains("directory does not exist"));
+        assert!(claim_partial(&missing, 0o600).unwrap_err().to_string().contains("directory does not exist"));
     }
 }

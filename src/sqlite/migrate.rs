@@ -294,13 +294,24 @@ fn restore_service_objects(conn: &mut SqliteConnection, objects: &[SchemaObject]
         return Ok(());
     }
     for object in objects {
-        conn.batch_execute(&object.sql).map_err(|e| {
+        let refused = |why: String| {
             StorageError::Migration(format!(
                 "the {} {:?} on lmlang_programs (not this crate's) cannot be made again after the program_names \
-                 migration rebuilds that table: {e}; nothing was changed. Drop it, migrate, and make it anew",
+                 migration rebuilds that table: {why}; nothing was changed. Drop it, migrate, and make it anew",
                 object.kind, object.name
             ))
-        })?;
+        };
+        // The text comes from the file, and a file may hold anything there (written
+        // with `writable_schema`): it is run as the one CREATE statement it must be.
+        // A prepared statement is its first statement only, so text after it (a
+        // `COMMIT`, an `ATTACH` of another file) is never run; one that is not such a
+        // CREATE is refused.
+        let head = object.sql.trim_start().to_ascii_uppercase();
+        let creates = ["CREATE INDEX", "CREATE UNIQUE INDEX", "CREATE TRIGGER"].iter().any(|c| head.starts_with(c));
+        if !creates {
+            return Err(refused("its stored SQL is not a CREATE INDEX or CREATE TRIGGER statement".into()));
+        }
+        diesel::sql_query(object.sql.as_str()).execute(conn).map_err(|e| refused(e.to_string()))?;
         if let Some(stat) = &object.stat {
             diesel::sql_query("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('lmlang_programs', ?, ?)")
                 .bind::<diesel::sql_types::Text, _>(&object.name)
