@@ -187,11 +187,15 @@ fn opening_on_a_full_or_read_only_file_system_says_which() {
         let status = Command::new("mount").args(["-o", &format!("remount,{mode}")]).arg(dir.path()).status();
         assert!(status.is_ok_and(|s| s.success()), "remount {mode}");
     };
+    std::fs::create_dir(dir.path().join("adir")).unwrap();
     remount("ro");
     let writable = SqliteStore::open(&db).map(drop);
+    let directory = SqliteStore::open(dir.path().join("adir")).map(drop);
     let reader = SqliteStore::open_with(&db, read_only).and_then(|s| s.load_program(s.find_program("p")?));
     remount("rw");
     assert!(matches!(writable, Err(StorageError::ReadOnly)), "{writable:?}");
+    let not_a_file = "is a directory, not a database file";
+    assert!(directory.as_ref().is_err_and(|e| e.to_string().contains(not_a_file)), "{directory:?}");
     assert!(reader.is_ok_and(|g| g == program), "a read-only store reads a read-only mount");
     let store = SqliteStore::open(&db).unwrap();
     let id = store.find_program("p").unwrap();

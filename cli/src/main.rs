@@ -85,9 +85,23 @@ fn end_quietly_on_closed_pipes() {
 const OPTION_VARIABLES: [(&str, &str); 2] = [("LMLANG_DB", "--db"), ("LMLANG_BUSY_TIMEOUT", "--busy-timeout")];
 
 fn empty_option_variable() -> Option<String> {
-    OPTION_VARIABLES.into_iter().find(|(name, _)| std::env::var_os(name).is_some_and(|v| v.is_empty())).map(
-        |(name, option)| format!("{name} is set but empty; give it a value, or unset it to use {option}'s default"),
-    )
+    let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let given = |option: &str| args.iter().any(|a| a == option || a.starts_with(&format!("{option}=")));
+    let asks_no_database = ["--help", "-h", "--version", "-V"].iter().any(|o| args.iter().any(|a| a == o));
+    for (name, option) in OPTION_VARIABLES {
+        if !std::env::var_os(name).is_some_and(|v| v.is_empty()) {
+            continue;
+        }
+        if !given(option) && !asks_no_database {
+            return Some(format!("{name} is set but empty; give it a value, or unset it to use {option}'s default"));
+        }
+        // The option given wins over the variable (and `--help` reads neither), but
+        // clap would still refuse the empty text: the variable is dropped.
+        // SAFETY: called first thing in `main`, before any other thread exists, so
+        // nothing reads the environment while it changes.
+        unsafe { std::env::remove_var(name) };
+    }
+    None
 }
 
 fn main() -> ExitCode {

@@ -191,7 +191,8 @@ fn write_in_place(path: &Path, existing: Option<&std::fs::Metadata>, bytes: &[u8
         ));
     }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(existing.is_none()).truncate(true).mode(0o666);
+    // A link of the user's own may name a file still to be made.
+    options.write(true).create(existing.is_none() || link.is_some()).truncate(true).mode(0o666);
     if link.is_none() {
         options.custom_flags(libc::O_NOFOLLOW);
     }

@@ -121,6 +121,10 @@ fn outputs_refuse_other_users_links_and_take_no_foreign_mode_bits() {
         assert!(err.contains("symbolic link another user owns"), "{args:?}: {err}");
     }
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "secret");
+    // A link of the user's own is followed, even to a file still to be made.
+    std::os::unix::fs::symlink(d.join("made.json"), d.join("mine.json")).unwrap();
+    ok(d, &["export", "sample", "-o", "mine.json"]);
+    assert!(std::fs::read_to_string(d.join("made.json")).unwrap().contains("export_format_version"));
 
     let private = Command::new("sh")
         .args(["-c", &format!("umask 077 && exec {} export sample -o private.json", env!("CARGO_BIN_EXE_lmstore"))])

@@ -82,6 +82,9 @@ fn empty_or_bad_environment_variables_are_named() {
         assert!(stderr(&out).contains(name), "{name}={value:?}: {}", stderr(&out));
     }
     assert_eq!(ok(d, &["list", "--json"]), before, "nothing was written");
+    // The option given on the command line wins over the empty variable.
+    let out = piped(d, &["--db", "lmlang.db", "list", "--json"], b"", &[("LMLANG_DB", "")]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 /// Logs written to a pipe or file carry no colour codes, whatever the terminal type.

@@ -36,10 +36,12 @@ impl<C: Connections> Store<SqliteBackend<C>> {
                 format!("it is the store's own file or one SQLite keeps beside {}", live.display()),
             ));
         }
-        // No more readable than the live file: a private store's backup stays private.
+        // No more readable by others than the live file (a private store's backup stays
+        // private), and always the owner's to write, or SQLite could not write the copy.
         let mode = {
             use std::os::unix::fs::PermissionsExt;
-            live.as_ref().and_then(|l| std::fs::metadata(l).ok()).map_or(0o600, |m| m.permissions().mode() & 0o777)
+            live.as_ref().and_then(|l| std::fs::metadata(l).ok()).map_or(0o600, |m| m.permissions().mode() & 0o077)
+                | 0o600
         };
         let partial = claim_partial(dest, mode)?;
         // The name SQLite takes literally (not as a URI), or why it cannot.

@@ -494,13 +494,14 @@ fn said_by_the_file_system(path: &Path, e: StorageError, read_only: bool) -> Sto
     };
     let Ok(fs) = rustix::fs::statvfs(dir) else { return e };
     let mounted_read_only = fs.f_flag.contains(StatVfsMountFlags::RDONLY);
-    // A missing file (or directory) stays what it is on any file system.
-    if mounted_read_only && !read_only && path.exists() {
+    // Only a regular file is read again: a missing file, a directory or a FIFO stays
+    // what the open said on any file system (and opening a FIFO would wait for a writer).
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    if mounted_read_only && !read_only && regular {
         StorageError::ReadOnly
     } else if unnamed && !mounted_read_only && fs.f_bavail == 0 {
         StorageError::Full
-    } else if !unnamed && std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        // (A regular file only: opening a FIFO would wait for a writer.)
+    } else if !unnamed && regular {
         // SQLite's "unable to open database file" says no more; the system's own
         // reason (no permission, no file descriptor left) is what to act on.
         match std::fs::File::open(path) {
