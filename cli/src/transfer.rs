@@ -243,31 +243,32 @@ struct Origin {
 /// [`read_export`], with what the file recorded about its origin.
 fn read_export_with_origin(path: &Path) -> Result<(String, ProgramGraph, Origin), Failure> {
     let text = read_text(path)?;
-    // serde's messages quote parts of the file, as the violations below quote names
-    // from it: control characters in them are escaped, not sent to the terminal.
-    // The format version first: a file of another format is named as such, not met
-    // with the first field this build does not find in it.
-    #[derive(Deserialize)]
-    struct FormatOnly {
-        export_format_version: Option<u32>,
-    }
-    if let Ok(FormatOnly { export_format_version: Some(version) }) = serde_json::from_str(&text)
-        && version != EXPORT_FORMAT_VERSION
-    {
-        return Err(Failure(format!(
-            "{} has export format {version}, this lmstore reads {EXPORT_FORMAT_VERSION}",
-            path.display()
-        )));
-    }
-    let file: ExportFile = serde_json::from_str(&text).map_err(|e| {
-        Failure(format!("{} is not an lmstore export: {}", path.display(), escape_controls(&e.to_string())))
-    })?;
+    let another_format = |version: u32| {
+        Failure(format!("{} has export format {version}, this lmstore reads {EXPORT_FORMAT_VERSION}", path.display()))
+    };
+    let file: ExportFile = match serde_json::from_str(&text) {
+        Ok(file) => file,
+        Err(e) => {
+            // A file of another format is named as such, not met with the first field
+            // this build does not find in it (read again only when the file is refused).
+            #[derive(Deserialize)]
+            struct FormatOnly {
+                export_format_version: Option<u32>,
+            }
+            if let Ok(FormatOnly { export_format_version: Some(version) }) = serde_json::from_str(&text)
+                && version != EXPORT_FORMAT_VERSION
+            {
+                return Err(another_format(version));
+            }
+            // serde's messages quote parts of the file, as the violations below quote
+            // names from it: control characters in them are escaped, not sent to the
+            // terminal.
+            let why = escape_controls(&e.to_string());
+            return Err(Failure(format!("{} is not an lmstore export: {why}", path.display())));
+        }
+    };
     if file.export_format_version != EXPORT_FORMAT_VERSION {
-        return Err(Failure(format!(
-            "{} has export format {}, this lmstore reads {EXPORT_FORMAT_VERSION}",
-            path.display(),
-            file.export_format_version
-        )));
+        return Err(another_format(file.export_format_version));
     }
     // The library's checks come first: they refuse ids implausibly far apart before
     // anything proportional to the id space is built, so any file is answered in
