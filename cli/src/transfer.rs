@@ -363,7 +363,7 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
     let id = crate::programs::resolve_to_change(store, program)?;
     let progress = Progress::steps(3);
     progress.step(format!("reading and validating {}", path.display()));
-    let (_, g, origin) = read_export_with_origin(path)?;
+    let (exported_from, g, origin) = read_export_with_origin(path)?;
     progress.step(format!("comparing with {program} as stored"));
     // The revision now, when the save cannot say (see `after` below): the listing, or
     // where another program's damaged row stops it, the newest history entry.
@@ -397,7 +397,9 @@ pub fn save(store: &Db, program: &str, path: &Path, message: Option<&str>, force
     };
     progress.finish();
     let report = match saved {
-        Err(StorageError::RevisionMoved { .. }) => return Err(moved(program, path, origin.revision, before)),
+        Err(StorageError::RevisionMoved { .. }) => {
+            return Err(moved(program, path, &exported_from, origin.revision, before));
+        }
         saved => saved?,
     };
     // A save held to revision `at` that wrote rows committed `at + 1` in that same
@@ -462,7 +464,17 @@ fn check_root_unchanged(
 /// Why a save held to a revision was refused: the program moved on since the export
 /// (the file records another revision than the one stored when the save began), or
 /// while the save ran.
-fn moved(program: &str, path: &Path, exported_at: Option<u64>, before: u64) -> Failure {
+fn moved(program: &str, path: &Path, exported_from: &str, exported_at: Option<u64>, before: u64) -> Failure {
+    // A file of another program's (a checkout saved over its copy, say) records that
+    // program's revision: said so, rather than that this one changed.
+    if exported_from != program && !program.starts_with('#') {
+        return Failure(format!(
+            "{} was exported from {exported_from:?}, not {program:?}: its revision says nothing about {program}, \
+             so saving it could undo changes; nothing was saved. Export {program} and redo the edit, or pass \
+             --force to replace it all the same",
+            path.display()
+        ));
+    }
     match exported_at {
         Some(at) if at != before => Failure(format!(
             "{program} has changed since {} was exported (exported at revision {at}, now at {before}): saving \

@@ -3,7 +3,7 @@
 
 mod cli_support;
 
-use cli_support::{json, lmstore, ok};
+use cli_support::{bump_an_integer_constant, json, lmstore, ok};
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
@@ -149,4 +149,47 @@ fn verify_json_keeps_its_keys_and_a_program_that_does_not_load_has_no_root() {
     let damaged = report["programs"].as_array().unwrap().iter().find(|p| p["name"] == "sample").unwrap();
     assert!(damaged["root_hash"].is_null(), "{report}");
     assert_eq!(report["listing"], serde_json::json!([]), "{report}");
+}
+
+/// An edited export whose next function, module or type id was mistyped far past the
+/// program's (ids are never given back, so it would use them up for good) is refused,
+/// by `save` and by `import`, and nothing is written.
+#[test]
+fn an_export_whose_next_ids_run_implausibly_far_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let log_before = ok(d, &["log", "sample", "--json"]);
+    let exported: serde_json::Value = serde_json::from_str(&ok(d, &["export", "sample"])).unwrap();
+    for field in ["function", "module", "type"] {
+        let mut edited = exported.clone();
+        edited["program"]["next_ids"][field] = serde_json::json!(4_294_967_295u32);
+        std::fs::write(d.join("edited.json"), edited.to_string()).unwrap();
+        for args in [vec!["save", "sample", "edited.json"], vec!["import", "edited.json", "--name", "copy"]] {
+            let out = lmstore(d, &args);
+            assert_eq!(out.status.code(), Some(1), "{field} {args:?}");
+            let expected = format!("next_ids.{field} 4294967295 is implausibly far");
+            assert!(stderr(&out).contains(&expected), "{field} {args:?}: {}", stderr(&out));
+        }
+    }
+    assert_eq!(ok(d, &["log", "sample", "--json"]), log_before, "nothing was written");
+    assert!(!ok(d, &["list"]).contains("copy"));
+}
+
+/// An export of one program saved over another is refused as what it is, not as the
+/// other program having changed since an export it never had.
+#[test]
+fn saving_another_programs_export_says_whose_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    ok(d, &["export", "sample", "-o", "s.json"]);
+    ok(d, &["import", "s.json", "--name", "other"]);
+    let edited = bump_an_integer_constant(&std::fs::read_to_string(d.join("s.json")).unwrap());
+    std::fs::write(d.join("edited.json"), edited).unwrap();
+    ok(d, &["save", "sample", "edited.json"]);
+    ok(d, &["export", "sample", "-o", "s2.json"]);
+    let out = lmstore(d, &["save", "other", "s2.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(r#"s2.json was exported from "sample", not "other""#), "{}", stderr(&out));
 }

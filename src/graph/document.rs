@@ -375,6 +375,38 @@ fn sparse_id_limit(live: usize, per_live: u64) -> u32 {
 const NODE_IDS_PER_NODE: u64 = 64;
 /// Edge ids a document may have handed out per live node.
 const EDGE_IDS_PER_NODE: u64 = 256;
+/// Function, module and type ids a program may have handed out per live one (past
+/// the floor of [`sparse_id_limit`]). Their tables are not dense, so this bounds no
+/// memory: it keeps a mistyped next id (4294967295 in an edited export) from using up
+/// the program's ids for good, since ids are never given back.
+const OTHER_IDS_PER_ITEM: u64 = 64;
+
+/// Why `next`'s function, module or type id is implausible for a program of `counts`
+/// (functions, modules, types); only ids raised above `before` are judged. A document
+/// with such counters still assembles and loads (a stored one must); a store refuses
+/// the write that would raise them so far (`ProgramGraph::raised_ids`).
+fn implausible_other_ids(next: NextIds, counts: (usize, usize, usize), before: NextIds) -> Vec<Violation> {
+    let (functions, modules, types) = counts;
+    [
+        ("function", next.function, before.function, functions),
+        ("module", next.module, before.module, modules),
+        ("type", next.type_, before.type_, types),
+    ]
+    .into_iter()
+    .filter(|&(_, id, was, live)| id > was && id > sparse_id_limit(live, OTHER_IDS_PER_ITEM))
+    .map(|(what, id, _, live)| {
+        Violation::new(
+            Entity::Program,
+            format!(
+                "next_ids.{what} {id} is implausibly far past the program's {live} {what}s (at most {}): ids are \
+                 never given back, so it would use them up for good",
+                sparse_id_limit(live, OTHER_IDS_PER_ITEM)
+            ),
+        )
+    })
+    .collect()
+}
+
 /// The most edge slots reserved ahead of the edges read (a hint, not a limit).
 const EDGE_ROOM_LIMIT: u32 = 1 << 22;
 
@@ -400,6 +432,17 @@ impl ProgramGraph {
             Entity::Program,
             format!("{message}: a load would refuse it (at most {node_limit} node and {edge_limit} edge ids)"),
         ))
+    }
+}
+
+impl ProgramGraph {
+    /// Why a write that takes the stored next ids `stored` to this graph's would be
+    /// refused: it raises a function, module or type id implausibly far (see
+    /// [`OTHER_IDS_PER_ITEM`]). Ids it does not raise are not judged, so a program
+    /// stored with such ids before stays writable.
+    pub(crate) fn raised_ids(&self, stored: NextIds) -> Option<Violation> {
+        let counts = (self.function_count(), self.modules().len(), self.types().len());
+        implausible_other_ids(self.next_ids(), counts, stored).into_iter().next()
     }
 }
 

@@ -454,8 +454,9 @@ impl<B: Backend> Store<B> {
     /// The ids checked are those the row will hold: next ids never go down, so a
     /// write that removes nodes is checked against the ids handed out before it.
     pub(super) fn finish(tx: &mut dyn WriteTx, program: ProgramId, graph: &ProgramGraph) -> StorageResult<u64> {
-        let kept = tx.next_ids(program)?.max(graph.next_ids());
-        if let Some(violation) = graph.sparse_ids(kept) {
+        let stored = tx.next_ids(program)?;
+        let kept = stored.max(graph.next_ids());
+        if let Some(violation) = graph.sparse_ids(kept).or_else(|| graph.raised_ids(stored)) {
             return Err(StorageError::Invalid { violations: vec![violation] });
         }
         tx.finish(program, graph, now_unix())

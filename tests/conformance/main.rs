@@ -132,6 +132,7 @@ macro_rules! conformance {
                 programs_create_list_find_rename_delete,
                 program_names_are_unique_and_non_empty,
                 names_with_nul_are_refused,
+                next_ids_raised_implausibly_far_are_refused,
                 missing_program_is_a_typed_error,
                 insert_and_load_round_trip_exactly,
                 invalid_graph_is_refused_and_nothing_is_written,

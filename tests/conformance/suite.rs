@@ -851,6 +851,30 @@ pub fn save_function_of_ids_another_writer_took_is_refused_as_such(store: &dyn G
     assert_eq!(store.get_node(p, mine).unwrap().owner, main);
 }
 
+/// A document whose next function, module or type id runs implausibly far past the
+/// program's (a mistyped edit) is refused by the store: ids are never given back, so
+/// storing it would use them up for good. A save that leaves them as stored is not.
+pub fn next_ids_raised_implausibly_far_are_refused(store: &dyn GraphStore) {
+    for field in ["function", "module", "type"] {
+        let mut doc = sample().to_document();
+        match field {
+            "function" => doc.next_ids.function = u32::MAX,
+            "module" => doc.next_ids.module = u32::MAX,
+            _ => doc.next_ids.type_ = u32::MAX,
+        }
+        let far = ProgramGraph::assemble(doc);
+        let refused = store.insert_program("far", &far);
+        assert!(
+            matches!(&refused, Err(StorageError::Invalid { violations }) if violations[0].to_string().contains(field)),
+            "{field}: {refused:?}"
+        );
+        assert!(store.find_program("far").is_err(), "{field}: nothing was stored");
+        let (p, _) = new_program(store, field);
+        let saved = store.save_program(p, &far);
+        assert!(matches!(saved, Err(StorageError::Invalid { .. })), "{field}: {saved:?}");
+    }
+}
+
 /// NUL cannot be stored by every database (PostgreSQL refuses it in text, SQLite's
 /// `length()` stops at it), so no name may contain one, on any backend.
 pub fn names_with_nul_are_refused(store: &dyn GraphStore) {
