@@ -84,7 +84,9 @@ fn end_quietly_on_closed_pipes() {
 /// never typed.
 const OPTION_VARIABLES: [(&str, &str); 2] = [("LMLANG_DB", "--db"), ("LMLANG_BUSY_TIMEOUT", "--busy-timeout")];
 
-fn empty_option_variable() -> Option<String> {
+/// Why an option's variable set empty is refused, if it is; one whose option is given
+/// (or that `--help` and `--version` never read) is removed from the environment.
+fn refused_empty_option_variable() -> Option<String> {
     let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     let given = |option: &str| args.iter().any(|a| a == option || a.starts_with(&format!("{option}=")));
     let asks_no_database = ["--help", "-h", "--version", "-V"].iter().any(|o| args.iter().any(|a| a == o));
@@ -106,7 +108,7 @@ fn empty_option_variable() -> Option<String> {
 
 fn main() -> ExitCode {
     end_quietly_on_closed_pipes();
-    if let Some(message) = empty_option_variable() {
+    if let Some(message) = refused_empty_option_variable() {
         eprintln!("lmstore: error: {message}");
         return ExitCode::from(2);
     }

@@ -307,8 +307,13 @@ fn read_export_with_origin(path: &Path) -> Result<(String, ProgramGraph, Origin)
 /// Whether `path` is something [`read_text`] reads: a regular file or a pipe (a
 /// shell's `<(lmstore export ...)`, `/dev/stdin` fed by a pipe), links followed.
 pub fn names_a_readable_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| readable_kind(m.file_type()))
+}
+
+/// A regular file or a pipe: what an export is read from (see [`read_text`]).
+fn readable_kind(kind: std::fs::FileType) -> bool {
     use std::os::unix::fs::FileTypeExt as _;
-    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_file() || m.file_type().is_fifo())
+    kind.is_file() || kind.is_fifo()
 }
 
 /// The whole text of an export file (less a leading byte order mark), which must be a
@@ -318,7 +323,6 @@ pub fn names_a_readable_file(path: &Path) -> bool {
 /// cap fits every program's export.
 fn read_text(path: &Path) -> Result<String, Failure> {
     use std::io::Read as _;
-    use std::os::unix::fs::FileTypeExt as _;
     let cannot = |e: std::io::Error| Failure(format!("cannot read {}: {e}", path.display()));
     // `-` is standard input, as for other Unix tools (`lmstore export p | lmstore import -`).
     let mut file = if path == Path::new("-") {
@@ -327,8 +331,7 @@ fn read_text(path: &Path) -> Result<String, Failure> {
     } else {
         std::fs::File::open(path).map_err(cannot)?
     };
-    let kind = file.metadata().map_err(cannot)?.file_type();
-    if !(kind.is_file() || kind.is_fifo()) {
+    if !readable_kind(file.metadata().map_err(cannot)?.file_type()) {
         return Err(Failure(format!(
             "{} is not an export file (a terminal, device or directory); give a file or a pipe",
             path.display()
