@@ -103,6 +103,74 @@ fn a_backup_keeps_the_live_files_permissions() {
     }
 }
 
+/// A backup killed before it finished leaves its copy (as large as the store) and
+/// SQLite's journal beside DEST under temporary names. The next backup to DEST removes
+/// those, and only those: the user's own regular files of that name, unlocked (no
+/// backup is writing them) and not written for a minute. A copy still being written,
+/// another user's file, a link and any other name stay.
+#[test]
+fn a_backup_removes_what_killed_backups_to_the_same_file_left() {
+    use std::fs::{File, FileTimes};
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let store = SqliteStore::open(d.join("live.db")).unwrap();
+    store.insert_program("p", &generate(&SynthConfig::new(100))).unwrap();
+    let old = FileTimes::new().set_modified(SystemTime::now() - Duration::from_secs(600));
+    let make = |name: &str, aged: bool| {
+        let file = File::create(d.join(name)).unwrap();
+        std::fs::write(d.join(name), b"half a copy").unwrap();
+        if aged {
+            file.set_times(old).unwrap();
+        }
+        file
+    };
+    // Left by killed backups: a copy with its journal, and a journal alone.
+    make("b.db.partial-4000001-17-0", true);
+    make("b.db.partial-4000001-17-0-journal", true);
+    make("b.db.partial-4000002-18-3-journal", true);
+    // Kept: a copy written a moment ago, one a running backup holds locked, another
+    // user's, a link to an aged file, and names of another pattern or another DEST.
+    make("b.db.partial-4000003-19-0", false);
+    let held = make("b.db.partial-4000004-20-0", true);
+    held.try_lock().unwrap();
+    let running_as_root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(d).unwrap()) == 0;
+    make("b.db.partial-4000005-21-0", true);
+    if running_as_root {
+        std::os::unix::fs::chown(d.join("b.db.partial-4000005-21-0"), Some(65534), Some(65534)).unwrap();
+    }
+    make("aged-target", true);
+    std::os::unix::fs::symlink(d.join("aged-target"), d.join("b.db.partial-4000006-22-0")).unwrap();
+    make("b.db.partial-x-23-0", true);
+    make("b.db.partial-4000007-24", true);
+    make("c.db.partial-4000008-25-0", true);
+
+    store.backup_to(&d.join("b.db")).unwrap();
+    let mut names: Vec<String> =
+        std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    let mut kept = vec![
+        "aged-target",
+        "b.db",
+        "b.db.partial-4000003-19-0",
+        "b.db.partial-4000004-20-0",
+        "b.db.partial-4000006-22-0",
+        "b.db.partial-4000007-24",
+        "b.db.partial-x-23-0",
+        "c.db.partial-4000008-25-0",
+        "live.db",
+        "live.db-shm",
+        "live.db-wal",
+    ];
+    if running_as_root {
+        kept.push("b.db.partial-4000005-21-0");
+        kept.sort();
+    }
+    assert_eq!(names, kept);
+    drop(held);
+    assert_eq!(SqliteStore::open(d.join("b.db")).unwrap().list_programs().unwrap().len(), 1);
+}
+
 /// A service's own pool backs up the same way, and its connection keeps its own
 /// settings; inside the service's open transaction a backup is refused, leaving no file.
 #[test]

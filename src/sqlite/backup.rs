@@ -23,6 +23,8 @@ impl<C: Connections> Store<SqliteBackend<C>> {
     /// still free, so `dest` is either the whole copy or untouched; it is compact (as
     /// after `vacuum`) and opens as any store file. On a connection a host lends inside
     /// its own transaction it is refused (SQLite copies only outside a transaction).
+    /// What earlier backups to `dest` left when they were killed (their temporary copy
+    /// and journal, unlocked and unwritten for a minute) is removed first.
     ///
     /// To restore, stop every store on the target, remove its `-wal` and `-shm` files
     /// (a WAL left from the old file would be replayed over the copy), then put the
@@ -43,23 +45,22 @@ impl<C: Connections> Store<SqliteBackend<C>> {
             live.as_ref().and_then(|l| std::fs::metadata(l).ok()).map_or(0o600, |m| m.permissions().mode() & 0o077)
                 | 0o600
         };
-        let partial = claim_partial(dest, mode)?;
+        let claim = claim_partial(dest, mode)?;
+        let partial = claim.path.as_path();
+        remove_abandoned(dest, &claim);
         // The name SQLite takes literally (not as a URI), or why it cannot.
-        let name = match super::connection::database_url(&partial, false) {
+        let name = match super::connection::database_url(partial, false) {
             Ok(name) => name,
             Err(e) => {
-                discard(&partial);
+                discard(partial);
                 return Err(refused(dest, e.to_string()));
             }
         };
-        let done = self
-            .backend()
-            .connections()
-            .read(&mut |conn| vacuum_into(conn, &name))
-            .and_then(|()| place(&partial, dest));
+        let done =
+            self.backend().connections().read(&mut |conn| vacuum_into(conn, &name)).and_then(|()| place(partial, dest));
         if done.is_err() {
             // Nothing half-written is left to be taken for a backup.
-            discard(&partial);
+            discard(partial);
         }
         done
     }
@@ -108,24 +109,46 @@ fn is_beside(dest: &Path, live: &Path) -> bool {
     })
 }
 
+/// The file a backup writes its copy into, held open and locked while the backup runs:
+/// the lock tells a later backup that this one is alive (it ends with its process).
+#[derive(Debug)]
+struct Claim {
+    path: PathBuf,
+    /// Keeps the lock; closed when the backup is done.
+    _locked: std::fs::File,
+}
+
+/// The start of a copy's temporary name: `dest`'s file name and `.partial-`; the
+/// process id, a time stamp and a counter follow.
+fn partial_prefix(dest: &Path) -> std::ffi::OsString {
+    let mut prefix = dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    prefix.push(".partial-");
+    prefix
+}
+
 /// Creates the file the copy is written into, beside `dest` (so the link stays on one
 /// file system) under a name no other file has: created here, so a failure removes
 /// only what this backup made. SQLite writes into an empty file as into a new one.
-fn claim_partial(dest: &Path, mode: u32) -> StorageResult<PathBuf> {
+fn claim_partial(dest: &Path, mode: u32) -> StorageResult<Claim> {
     use std::os::unix::fs::OpenOptionsExt;
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let file = dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     for _ in 0..64 {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut name = file.clone();
-        name.push(format!(".partial-{}-{stamp}-{n}", std::process::id()));
+        let mut name = partial_prefix(dest);
+        name.push(format!("{}-{stamp}-{n}", std::process::id()));
         let partial = dest.with_file_name(name);
         if journal_of(&partial).symlink_metadata().is_ok() {
             continue;
         }
         match std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&partial) {
-            Ok(_) => return Ok(partial),
+            Ok(file) => {
+                // New and unseen by anyone, so the lock is free; where the file system
+                // has no locks, the claim is still this backup's, only less protected
+                // from a later backup's clean-up (which also waits for it to age).
+                let _ = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive);
+                return Ok(Claim { path: partial, _locked: file });
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(refused(dest, "its directory does not exist".to_string()));
@@ -134,6 +157,82 @@ fn claim_partial(dest: &Path, mode: u32) -> StorageResult<PathBuf> {
         }
     }
     Err(refused(dest, "no free temporary name beside it".to_string()))
+}
+
+/// How long a copy must have gone unwritten before a later backup takes it for
+/// abandoned, on top of its being unlocked: a file system whose locks do not work
+/// then still leaves a running backup alone, as SQLite writes its copy steadily.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Removes, beside `dest`, the copies and journals that backups to `dest` left when
+/// they were killed (nothing runs on SIGKILL, and a copy can be as large as the
+/// store): files named as [`claim_partial`] names them, regular, owned by the user who
+/// owns `ours`, not written for [`ABANDONED_AFTER`], and, for a copy, not locked by
+/// the backup writing it. Best effort: what cannot be read or removed stays.
+fn remove_abandoned(dest: &Path, ours: &Claim) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(owner) = ours._locked.metadata().map(|m| m.uid()) else { return };
+    let prefix = partial_prefix(dest);
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some((copy, journal)) = abandoned_name(name.as_bytes(), prefix.as_bytes()) else { continue };
+        let path = entry.path();
+        if path == ours.path {
+            continue;
+        }
+        // Opened without following a link or waiting (a FIFO put there would block a
+        // plain open), and judged as opened.
+        let Some(file) = open_own_stale(&path, owner) else { continue };
+        if journal {
+            // A journal is only ever written with its copy held: one whose copy is gone
+            // or abandoned is left from a killed backup.
+            let copy_path = dir.join(std::ffi::OsStr::from_bytes(copy));
+            if copy_path.symlink_metadata().is_err() {
+                let _ = std::fs::remove_file(&path);
+            }
+            continue;
+        }
+        // Locked here while it is removed, so no backup can take it meanwhile.
+        if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok() {
+            let _ = std::fs::remove_file(&path);
+            let journal = journal_of(&path);
+            if open_own_stale(&journal, owner).is_some() {
+                let _ = std::fs::remove_file(&journal);
+            }
+        }
+    }
+}
+
+/// If `name` is one of [`claim_partial`]'s names after `prefix` (three runs of digits
+/// joined by `-`), or that name's journal: the copy's name, and whether `name` is the
+/// journal.
+fn abandoned_name<'a>(name: &'a [u8], prefix: &[u8]) -> Option<(&'a [u8], bool)> {
+    let rest = name.strip_prefix(prefix)?;
+    let (copy_rest, journal) = match rest.strip_suffix(b"-journal") {
+        Some(r) => (r, true),
+        None => (rest, false),
+    };
+    let parts: Vec<&[u8]> = copy_rest.split(|&b| b == b'-').collect();
+    let numbered = parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
+    numbered.then(|| (&name[..prefix.len() + copy_rest.len()], journal))
+}
+
+/// `path` opened to read if it is a regular file of `owner`'s not written for
+/// [`ABANDONED_AFTER`].
+fn open_own_stale(path: &Path, owner: u32) -> Option<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    use std::os::unix::fs::MetadataExt;
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let file = std::fs::File::from(rustix::fs::open(path, flags, Mode::empty()).ok()?);
+    let meta = file.metadata().ok()?;
+    let stale = meta.modified().ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= ABANDONED_AFTER);
+    (meta.is_file() && meta.uid() == owner && stale).then_some(file)
 }
 
 fn journal_of(partial: &Path) -> PathBuf {
@@ -205,7 +304,8 @@ mod tests {
     fn placing_the_copy_never_replaces_what_appeared_meanwhile() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("b.db");
-        let partial = claim_partial(&dest, 0o600).unwrap();
+        let claim = claim_partial(&dest, 0o600).unwrap();
+        let partial = claim.path.clone();
         std::fs::write(&partial, b"the copy").unwrap();
         std::fs::write(&dest, b"an operator's file").unwrap();
         assert!(place(&partial, &dest).unwrap_err().to_string().contains("appeared"));
@@ -215,7 +315,7 @@ mod tests {
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("b.db")]);
         std::fs::remove_file(&dest).unwrap();
-        let partial = claim_partial(&dest, 0o600).unwrap();
+        let partial = claim_partial(&dest, 0o600).unwrap().path;
         std::fs::write(&partial, b"the copy").unwrap();
         place(&partial, &dest).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"the copy");
@@ -227,7 +327,7 @@ mod tests {
     fn each_claim_is_a_new_empty_file() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("b.db");
-        let claims: Vec<_> = (0..5).map(|_| claim_partial(&dest, 0o600).unwrap()).collect();
+        let claims: Vec<_> = (0..5).map(|_| claim_partial(&dest, 0o600).unwrap().path).collect();
         for (k, claim) in claims.iter().enumerate() {
             assert_eq!(std::fs::metadata(claim).unwrap().len(), 0);
             assert!(!claims[..k].contains(claim));
