@@ -25,9 +25,15 @@ use lmlang_storage::store::{DatabaseErrorKind, StorageError};
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-/// A failure to report: the message, and whether it was the user's input (exit 2
-/// for usage problems is clap's; 1 for everything else).
+/// A failure to report: its message. The exit status is 2 for usage problems (clap's,
+/// and an empty option variable), [`RETRY_LATER`] when another writer held the
+/// database locked, and 1 for everything else.
 pub struct Failure(pub String);
+
+/// The exit status of a command that found the database locked by another writer and
+/// wrote nothing: sysexits' `EX_TEMPFAIL`, so a script can retry this failure, and
+/// only this one, later.
+const RETRY_LATER: u8 = 75;
 
 impl<E: std::fmt::Display> From<E> for Failure {
     fn from(e: E) -> Self {
@@ -126,13 +132,14 @@ fn main() -> ExitCode {
             // The library's wording of `Busy` also speaks to a service's own
             // transaction, which lmstore never has.
             let busy = StorageError::Busy.to_string();
-            if message.contains(&busy) {
+            let locked = message.contains(&busy);
+            if locked {
                 message =
                     message.replace(&busy, "another writer held the database locked; nothing was written, retry later");
                 message.push_str(&busy_hint(postgres, busy_timeout));
             }
             eprintln!("lmstore: error: {}", one_line(&message));
-            ExitCode::FAILURE
+            if locked { ExitCode::from(RETRY_LATER) } else { ExitCode::FAILURE }
         }
     }
 }

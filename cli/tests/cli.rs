@@ -464,7 +464,7 @@ fn busy_timeout_sets_how_long_a_command_waits_for_another_writer() {
     let holder = rusqlite::Connection::open(d.join("lmlang.db")).expect("connection");
     holder.execute_batch("BEGIN IMMEDIATE").expect("lock");
     let out = lmstore(d, &["--busy-timeout", "0.2", "tag", "sample", "quick"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(75), "EX_TEMPFAIL: a script may retry");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--busy-timeout") && err.contains("0.2 s"), "{err}");
     // Said to a user of the tool, who has no transaction of their own.
