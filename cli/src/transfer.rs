@@ -240,14 +240,45 @@ struct Origin {
     revision: Option<u64>,
 }
 
+/// An export file parsed, with the path of every field in it that no part of the
+/// format reads (`program.types.3.nmae`): serde skips such fields, so an agent's
+/// misspelt `name` would make a named type anonymous without a word.
+fn parse_export(text: &str) -> Result<(ExportFile, Vec<String>), serde_json::Error> {
+    let mut unread = Vec::new();
+    let mut parser = serde_json::Deserializer::from_str(text);
+    let file = serde_ignored::deserialize(&mut parser, |path| unread.push(path.to_string()))?;
+    parser.end()?;
+    Ok((file, unread))
+}
+
+/// The first few field paths, each cut short and with control characters escaped (a
+/// hostile file chooses them), and how many more there are.
+fn listed_fields(paths: &[String]) -> String {
+    const SHOWN: usize = 5;
+    const LONGEST: usize = 120;
+    let mut out: Vec<String> = paths
+        .iter()
+        .take(SHOWN)
+        .map(|p| {
+            let cut: String = p.chars().take(LONGEST).collect();
+            let more = if cut.len() < p.len() { "..." } else { "" };
+            format!("`{}{more}`", escape_controls(&cut))
+        })
+        .collect();
+    if paths.len() > SHOWN {
+        out.push(format!("and {} more", paths.len() - SHOWN));
+    }
+    out.join(", ")
+}
+
 /// [`read_export`], with what the file recorded about its origin.
 fn read_export_with_origin(path: &Path) -> Result<(String, ProgramGraph, Origin), Failure> {
     let text = read_text(path)?;
     let another_format = |version: u32| {
         Failure(format!("{} has export format {version}, this lmstore reads {EXPORT_FORMAT_VERSION}", path.display()))
     };
-    let file: ExportFile = match serde_json::from_str(&text) {
-        Ok(file) => file,
+    let (file, unread) = match parse_export(&text) {
+        Ok(parsed) => parsed,
         Err(e) => {
             // A file of another format is named as such, not met with the first field
             // this build does not find in it (read again only when the file is refused).
@@ -269,6 +300,13 @@ fn read_export_with_origin(path: &Path) -> Result<(String, ProgramGraph, Origin)
     };
     if file.export_format_version != EXPORT_FORMAT_VERSION {
         return Err(another_format(file.export_format_version));
+    }
+    if !unread.is_empty() {
+        return Err(Failure(format!(
+            "{} has fields lmstore does not read, which would be lost: {}; correct their names or remove them",
+            path.display(),
+            listed_fields(&unread)
+        )));
     }
     // The library's checks come first: they refuse ids implausibly far apart before
     // anything proportional to the id space is built, so any file is answered in

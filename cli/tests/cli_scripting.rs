@@ -193,3 +193,39 @@ fn saving_another_programs_export_says_whose_it_is() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains(r#"s2.json was exported from "sample", not "other""#), "{}", stderr(&out));
 }
+
+/// A field lmstore does not read is refused by its path, not dropped: a misspelt
+/// `name` in a type entry used to import the type as anonymous without a word, and a
+/// misspelt `revision` to save without the check that the program had not moved on.
+#[test]
+fn an_export_with_a_field_lmstore_does_not_read_is_refused_by_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let log_before = ok(d, &["log", "sample", "--json"]);
+    let exported: serde_json::Value = serde_json::from_str(&ok(d, &["export", "sample"])).unwrap();
+    let named = exported["program"]["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|t| t.get("name").is_some())
+        .expect("the sample has a named type");
+    let mut edited = exported.clone();
+    let name = edited["program"]["types"][named].as_object_mut().unwrap().remove("name").unwrap();
+    edited["program"]["types"][named]["nmae"] = name;
+    let revision = edited.as_object_mut().unwrap().remove("revision").unwrap();
+    edited["revison"] = revision;
+    std::fs::write(d.join("edited.json"), edited.to_string()).unwrap();
+    for args in [vec!["save", "sample", "edited.json"], vec!["import", "edited.json", "--name", "copy"]] {
+        let out = lmstore(d, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains("fields lmstore does not read"), "{args:?}: {err}");
+        assert!(err.contains("`revison`") && err.contains(&format!("`program.types.{named}.nmae`")), "{err}");
+    }
+    assert_eq!(ok(d, &["log", "sample", "--json"]), log_before, "nothing was written");
+    assert!(!ok(d, &["list"]).contains("copy"));
+    // The export as written reads.
+    std::fs::write(d.join("s.json"), exported.to_string()).unwrap();
+    ok(d, &["import", "s.json", "--name", "copy"]);
+}
