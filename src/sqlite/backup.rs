@@ -114,8 +114,8 @@ fn is_beside(dest: &Path, live: &Path) -> bool {
 #[derive(Debug)]
 struct Claim {
     path: PathBuf,
-    /// Keeps the lock; closed when the backup is done.
-    _locked: std::fs::File,
+    /// The file, open and locked until the backup is done.
+    file: std::fs::File,
 }
 
 /// The start of a copy's temporary name: `dest`'s file name and `.partial-`; the
@@ -147,7 +147,7 @@ fn claim_partial(dest: &Path, mode: u32) -> StorageResult<Claim> {
                 // has no locks, the claim is still this backup's, only less protected
                 // from a later backup's clean-up (which also waits for it to age).
                 let _ = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive);
-                return Ok(Claim { path: partial, _locked: file });
+                return Ok(Claim { path: partial, file });
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -172,7 +172,7 @@ const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 fn remove_abandoned(dest: &Path, ours: &Claim) {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::MetadataExt;
-    let Ok(owner) = ours._locked.metadata().map(|m| m.uid()) else { return };
+    let Ok(owner) = ours.file.metadata().map(|m| m.uid()) else { return };
     let prefix = partial_prefix(dest);
     let dir = match dest.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -182,10 +182,10 @@ fn remove_abandoned(dest: &Path, ours: &Claim) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some((copy, journal)) = abandoned_name(name.as_bytes(), prefix.as_bytes()) else { continue };
-        let path = entry.path();
-        if path == ours.path {
+        if ours.path.file_name() == Some(name.as_os_str()) {
             continue;
         }
+        let path = entry.path();
         // Opened without following a link or waiting (a FIFO put there would block a
         // plain open), and judged as opened.
         let Some(file) = open_own_stale(&path, owner) else { continue };
