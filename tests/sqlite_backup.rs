@@ -56,8 +56,13 @@ fn a_backup_taken_during_commits_is_one_moment_of_the_store() {
         assert!(revision >= *committed, "every commit made before the backup is in it: {revision} < {committed}");
         let then = store.load_at(p, revision).unwrap();
         assert_eq!(restored.hashes().program(), then.hashes().program(), "{} at revision {revision}", dest.display());
-        // The copy's history replays, and its ids go on past every one handed out.
-        assert_eq!(copy.load_at(p, 2).unwrap().hashes().program(), store.load_at(p, 2).unwrap().hashes().program());
+        // The copy's history replays back to the first revision (a copy taken before the
+        // writer's first commit holds only that one), and its ids go on past every one
+        // handed out.
+        for back in 1..=revision.min(2) {
+            let (copied, live) = (copy.load_at(p, back).unwrap(), store.load_at(p, back).unwrap());
+            assert_eq!(copied.hashes().program(), live.hashes().program(), "revision {back} of a copy at {revision}");
+        }
         let node = copy.insert_node(p, function, constant(-1)).unwrap();
         assert_eq!(node.0, restored.next_ids().node, "a new id, never one the copy's program handed out");
         revisions.push(revision);
@@ -126,24 +131,24 @@ fn a_backup_removes_what_killed_backups_to_the_same_file_left() {
         file
     };
     // Left by killed backups: a copy with its journal, and a journal alone.
-    make("b.db.partial-4000001-17-0", true);
-    make("b.db.partial-4000001-17-0-journal", true);
-    make("b.db.partial-4000002-18-3-journal", true);
+    make("b.db.lmlang-partial-4000001-17-0", true);
+    make("b.db.lmlang-partial-4000001-17-0-journal", true);
+    make("b.db.lmlang-partial-4000002-18-3-journal", true);
     // Kept: a copy written a moment ago, one a running backup holds locked, another
     // user's, a link to an aged file, and names of another pattern or another DEST.
-    make("b.db.partial-4000003-19-0", false);
-    let held = make("b.db.partial-4000004-20-0", true);
+    make("b.db.lmlang-partial-4000003-19-0", false);
+    let held = make("b.db.lmlang-partial-4000004-20-0", true);
     held.try_lock().unwrap();
     let running_as_root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(d).unwrap()) == 0;
-    make("b.db.partial-4000005-21-0", true);
+    make("b.db.lmlang-partial-4000005-21-0", true);
     if running_as_root {
-        std::os::unix::fs::chown(d.join("b.db.partial-4000005-21-0"), Some(65534), Some(65534)).unwrap();
+        std::os::unix::fs::chown(d.join("b.db.lmlang-partial-4000005-21-0"), Some(65534), Some(65534)).unwrap();
     }
     make("aged-target", true);
-    std::os::unix::fs::symlink(d.join("aged-target"), d.join("b.db.partial-4000006-22-0")).unwrap();
-    make("b.db.partial-x-23-0", true);
-    make("b.db.partial-4000007-24", true);
-    make("c.db.partial-4000008-25-0", true);
+    std::os::unix::fs::symlink(d.join("aged-target"), d.join("b.db.lmlang-partial-4000006-22-0")).unwrap();
+    make("b.db.lmlang-partial-x-23-0", true);
+    make("b.db.lmlang-partial-4000007-24", true);
+    make("c.db.lmlang-partial-4000008-25-0", true);
 
     store.backup_to(&d.join("b.db")).unwrap();
     let mut names: Vec<String> =
@@ -152,23 +157,48 @@ fn a_backup_removes_what_killed_backups_to_the_same_file_left() {
     let mut kept = vec![
         "aged-target",
         "b.db",
-        "b.db.partial-4000003-19-0",
-        "b.db.partial-4000004-20-0",
-        "b.db.partial-4000006-22-0",
-        "b.db.partial-4000007-24",
-        "b.db.partial-x-23-0",
-        "c.db.partial-4000008-25-0",
+        "b.db.lmlang-partial-4000003-19-0",
+        "b.db.lmlang-partial-4000004-20-0",
+        "b.db.lmlang-partial-4000006-22-0",
+        "b.db.lmlang-partial-4000007-24",
+        "b.db.lmlang-partial-x-23-0",
+        "c.db.lmlang-partial-4000008-25-0",
         "live.db",
         "live.db-shm",
         "live.db-wal",
     ];
     if running_as_root {
-        kept.push("b.db.partial-4000005-21-0");
+        kept.push("b.db.lmlang-partial-4000005-21-0");
         kept.sort();
     }
     assert_eq!(names, kept);
     drop(held);
     assert_eq!(SqliteStore::open(d.join("b.db")).unwrap().list_programs().unwrap().len(), 1);
+}
+
+/// The store's own file is never taken for a killed backup's leftover, whatever its
+/// name: a live database named as a backup's temporary copy of DEST, unwritten for a
+/// while, and its WAL, stay.
+#[test]
+fn a_backup_never_removes_the_live_database_whatever_its_name() {
+    use std::fs::{File, FileTimes};
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("x.db.lmlang-partial-1-2-3");
+    let store = SqliteStore::open(&live).unwrap();
+    let g = generate(&SynthConfig::new(100));
+    let p = store.insert_program("p", &g).unwrap();
+    store.checkpoint().unwrap();
+    let old = FileTimes::new().set_modified(SystemTime::now() - Duration::from_secs(600));
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = live.as_os_str().to_os_string();
+        name.push(suffix);
+        File::options().write(true).open(&name).unwrap().set_times(old).unwrap();
+    }
+    store.backup_to(&dir.path().join("x.db")).unwrap();
+    assert!(live.exists());
+    assert_eq!(SqliteStore::open(&live).unwrap().load_program(p).unwrap(), g);
+    assert_eq!(SqliteStore::open(dir.path().join("x.db")).unwrap().load_program(p).unwrap(), g);
 }
 
 /// A service's own pool backs up the same way, and its connection keeps its own

@@ -47,7 +47,7 @@ impl<C: Connections> Store<SqliteBackend<C>> {
         };
         let claim = claim_partial(dest, mode)?;
         let partial = claim.path.as_path();
-        remove_abandoned(dest, &claim);
+        remove_abandoned(dest, &claim, live.as_deref());
         // The name SQLite takes literally (not as a URI), or why it cannot.
         let name = match super::connection::database_url(partial, false) {
             Ok(name) => name,
@@ -118,11 +118,11 @@ struct Claim {
     file: std::fs::File,
 }
 
-/// The start of a copy's temporary name: `dest`'s file name and `.partial-`; the
+/// The start of a copy's temporary name: `dest`'s file name and `.lmlang-partial-`; the
 /// process id, a time stamp and a counter follow.
 fn partial_prefix(dest: &Path) -> std::ffi::OsString {
     let mut prefix = dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    prefix.push(".partial-");
+    prefix.push(".lmlang-partial-");
     prefix
 }
 
@@ -168,11 +168,25 @@ const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 /// they were killed (nothing runs on SIGKILL, and a copy can be as large as the
 /// store): files named as [`claim_partial`] names them, regular, owned by the user who
 /// owns `ours`, not written for [`ABANDONED_AFTER`], and, for a copy, not locked by
-/// the backup writing it. Best effort: what cannot be read or removed stays.
-fn remove_abandoned(dest: &Path, ours: &Claim) {
+/// the backup writing it. The `live` database and the files SQLite keeps beside it
+/// are never removed, whatever their names. Best effort: what cannot be read or
+/// removed stays.
+fn remove_abandoned(dest: &Path, ours: &Claim, live: Option<&Path>) {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::MetadataExt;
     let Ok(owner) = ours.file.metadata().map(|m| m.uid()) else { return };
+    let identity = |m: &std::fs::Metadata| (m.dev(), m.ino());
+    let kept: Vec<(u64, u64)> = live
+        .into_iter()
+        .flat_map(|live| {
+            ["", "-wal", "-shm", "-journal"].map(|suffix| {
+                let mut name = live.as_os_str().to_os_string();
+                name.push(suffix);
+                PathBuf::from(name)
+            })
+        })
+        .filter_map(|file| std::fs::metadata(file).ok().map(|m| identity(&m)))
+        .collect();
     let prefix = partial_prefix(dest);
     let dir = match dest.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -189,6 +203,9 @@ fn remove_abandoned(dest: &Path, ours: &Claim) {
         // Opened without following a link or waiting (a FIFO put there would block a
         // plain open), and judged as opened.
         let Some(file) = open_own_stale(&path, owner) else { continue };
+        if file.metadata().is_ok_and(|m| kept.contains(&identity(&m))) {
+            continue;
+        }
         if journal {
             // A journal is only ever written with its copy held: one whose copy is gone
             // or abandoned is left from a killed backup.
@@ -202,7 +219,8 @@ fn remove_abandoned(dest: &Path, ours: &Claim) {
         if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok() {
             let _ = std::fs::remove_file(&path);
             let journal = journal_of(&path);
-            if open_own_stale(&journal, owner).is_some() {
+            let journal_file = open_own_stale(&journal, owner);
+            if journal_file.is_some_and(|j| j.metadata().is_ok_and(|m| !kept.contains(&identity(&m)))) {
                 let _ = std::fs::remove_file(&journal);
             }
         }
