@@ -99,8 +99,8 @@ fn upgrade_refused_or_connect_failure(url: &str, e: StorageError) -> Failure {
         && let Err(old @ StorageError::SchemaTooOld { .. }) =
             PgStore::connect_with(url, PgConfig { migrate: false, ..PgConfig::default() })
     {
-        let Failure(refused) = refused_upgrade(redacted(url), &e);
-        return Failure(format!("{refused}. {old}"));
+        let refused = refused_upgrade(redacted(url), &e);
+        return Failure::new(format!("{}. {old}", refused.message));
     }
     connect_failure(url, e)
 }
@@ -109,14 +109,17 @@ fn upgrade_refused_or_connect_failure(url: &str, e: StorageError) -> Failure {
 /// failure to open or connect, and nothing the file's permissions explain. The
 /// migration's own words say what stands in the way.
 pub fn refused_upgrade(place: impl std::fmt::Display, e: &StorageError) -> Failure {
-    Failure(format!("upgrading the lmlang schema of {place} to this lmstore's was refused and left it as it was: {e}"))
+    Failure::new(format!(
+        "upgrading the lmlang schema of {place} to this lmstore's was refused and left it as it was: {e}"
+    ))
+    .caused_by(e)
 }
 
 #[cfg(feature = "postgres")]
 fn connect_failure(url: &str, e: StorageError) -> Failure {
     match e {
         StorageError::Migration(_) => refused_upgrade(redacted(url), &e),
-        e => Failure(format!("cannot connect to {}: {e}", redacted(url))),
+        e => Failure::new(format!("cannot connect to {}: {e}", redacted(url))).caused_by(&e),
     }
 }
 
@@ -152,7 +155,7 @@ pub fn connect_to_read(url: &str) -> Result<Db, Failure> {
                 .get_result::<Option<String>>(&mut conn)
                 .is_ok_and(|schema| schema.is_none())
             });
-            Err(Failure(if no_schema {
+            Err(Failure::new(if no_schema {
                 format!(
                     "no schema of the search path of {} exists; create it (CREATE SCHEMA), then \
                      `lmstore --db URL migrate` adds the lmlang tables",
@@ -178,7 +181,7 @@ pub fn connect_to_read(url: &str) -> Result<Db, Failure> {
 /// Without the feature, a URL is refused with what to do.
 #[cfg(not(feature = "postgres"))]
 pub fn connect(url: &str) -> Result<Db, Failure> {
-    Err(Failure(format!(
+    Err(Failure::new(format!(
         "{}: this lmstore was built without PostgreSQL support (build with --features postgres)",
         redacted(url)
     )))
@@ -189,11 +192,11 @@ impl Db {
     /// moved. A SQLite file has no such layout.
     pub fn partition_by_program(&self, partitions: u32) -> Result<u64, Failure> {
         match self {
-            Db::Sqlite(_) => Err(Failure(format!(
+            Db::Sqlite(_) => Err(Failure::new(format!(
                 "{partitions} partitions: partitioning is for a PostgreSQL store (--db postgres://...)"
             ))),
             #[cfg(feature = "postgres")]
-            Db::Postgres(s) => s.partition_by_program(partitions).map_err(|e| Failure(e.to_string())),
+            Db::Postgres(s) => s.partition_by_program(partitions).map_err(|e| Failure::new(e.to_string())),
         }
     }
 
@@ -240,10 +243,9 @@ impl Db {
         match self {
             Db::Sqlite(s) => s.backup_to(dest).map_err(Failure::from),
             #[cfg(feature = "postgres")]
-            Db::Postgres(_) => Err(Failure(
+            Db::Postgres(_) => Err(Failure::new(
                 "a PostgreSQL store is backed up with the server's own tools: pg_dump --schema=SCHEMA \
-                 (README, Backups)"
-                    .into(),
+                 (README, Backups)",
             )),
         }
     }

@@ -206,7 +206,7 @@ fn store_and_check(store: &Db, name: &str, g: &ProgramGraph, force: bool) -> Res
             Ok(id) => {
                 return match read_back_problem(store, id, g)? {
                     None => Ok(Stored::New),
-                    Some(problem) => Err(Failure(format!("{name}: {problem}"))),
+                    Some(problem) => Err(Failure::new(format!("{name}: {problem}"))),
                 };
             }
             // Another process stored one meanwhile: look at it as at any other.
@@ -218,12 +218,12 @@ fn store_and_check(store: &Db, name: &str, g: &ProgramGraph, force: bool) -> Res
     let differs = match read_back_problem(store, old, g) {
         Ok(None) => return Ok(Stored::Kept),
         Ok(Some(_)) => "holds something else than the demo's (edited since, or not the demo's)".to_string(),
-        Err(Failure(e)) => format!("could not be read ({e})"),
+        Err(Failure { message, .. }) => format!("could not be read ({message})"),
     };
     if force {
         return replace(store, name, g).map(|_| Stored::Replaced);
     }
-    Err(Failure(format!(
+    Err(Failure::new(format!(
         "a program named {name:?} is already stored and {differs}; it is left as it is. \
          `lmstore demo --force` replaces it (its history goes with it), or give the demo another database with --db"
     )))
@@ -252,7 +252,7 @@ fn replace(store: &Db, name: &str, g: &ProgramGraph) -> Result<ProgramId, Failur
     if let Some(problem) = read_back_problem(store, id, g)? {
         // Best effort: the old program was not touched either way.
         let _ = store.delete_program(id);
-        return Err(Failure(format!("{name}: {problem}")));
+        return Err(Failure::new(format!("{name}: {problem}")));
     }
     for _ in 0..3 {
         if let Ok(old) = store.find_program(name) {
@@ -267,7 +267,7 @@ fn replace(store: &Db, name: &str, g: &ProgramGraph) -> Result<ProgramId, Failur
             Err(e) => return Err(e.into()),
         }
     }
-    Err(Failure(format!("{name}: other processes kept storing a program of that name; this one is {staging:?}")))
+    Err(Failure::new(format!("{name}: other processes kept storing a program of that name; this one is {staging:?}")))
 }
 
 /// Whether a process with this id runs (a signal-0 probe: nothing is sent). One we may
@@ -283,7 +283,7 @@ fn process_alive(pid: u32) -> bool {
 pub fn demo(store: &Db, db: &Path, force: bool) -> CmdResult {
     let progress = Progress::steps(3);
     progress.step("storing the sample");
-    let sample = sample_program().map_err(|e| Failure(format!("building the sample failed: {e}")))?;
+    let sample = sample_program().map_err(|e| Failure::new(format!("building the sample failed: {e}")))?;
     let sample_stored = store_and_check(store, SAMPLE, &sample, force)?;
     progress.step("generating a 10k-node program");
     let generated = synthesize(&SynthConfig { nodes: 10_000, seed: 1, gaps: true });

@@ -32,7 +32,7 @@ pub fn dot(
     let g = program_or_file(store, program)?;
     let functions: Vec<FunctionId> = match function {
         Some(name) => vec![named_function(&g, name, program)?.ok_or_else(|| {
-            Failure(format!("no function {name:?} in {program}; `lmstore show {program}` lists them"))
+            Failure::new(format!("no function {name:?} in {program}; `lmstore show {program}` lists them"))
         })?],
         None => g.functions().map(|f| f.id).collect(),
     };
@@ -73,20 +73,20 @@ fn run_graphviz(text: &str, format: &str, path: &Path) -> Result<(), Failure> {
         file.rewind()?;
         Ok(file)
     };
-    let input = staged().map_err(|e| Failure(format!("cannot stage the DOT text for Graphviz: {e}")))?;
+    let input = staged().map_err(|e| Failure::new(format!("cannot stage the DOT text for Graphviz: {e}")))?;
     // The picture comes back on standard output and is written as every other output
     // is (whole or not at all, never through another user's link), not by Graphviz.
     let ran = Command::new("dot").arg(format!("-T{format}")).stdin(input).stdout(Stdio::piped()).output();
     let done = match ran {
         Ok(done) => done,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Failure(format!("Graphviz is not installed (no `dot` on PATH): {INSTALL_GRAPHVIZ}")));
+            return Err(Failure::new(format!("Graphviz is not installed (no `dot` on PATH): {INSTALL_GRAPHVIZ}")));
         }
-        Err(e) => return Err(Failure(format!("cannot run Graphviz's `dot`: {e}"))),
+        Err(e) => return Err(Failure::new(format!("cannot run Graphviz's `dot`: {e}"))),
     };
     if !done.status.success() {
         let why = String::from_utf8_lossy(&done.stderr);
-        return Err(Failure(format!("Graphviz failed ({}): {}", done.status, why.trim().replace('\n', "; "))));
+        return Err(Failure::new(format!("Graphviz failed ({}): {}", done.status, why.trim().replace('\n', "; "))));
     }
     crate::output::write_atomically(path, &done.stdout)
 }

@@ -17,7 +17,7 @@ pub fn revision(store: &Db, id: ProgramId, program: &str, what: &str) -> Result<
         // Tag names are never numbers: digits that overflow are no tag either.
         return what
             .parse::<u64>()
-            .map_err(|_| Failure(format!("{what} is no revision of {program}: revisions are below 2^64")));
+            .map_err(|_| Failure::new(format!("{what} is no revision of {program}: revisions are below 2^64")));
     }
     match store.tagged(id, what) {
         Err(StorageError::TagNotFound { .. }) => Err(no_tag(&program, what)),
@@ -29,13 +29,13 @@ pub fn revision(store: &Db, id: ProgramId, program: &str, what: &str) -> Result<
 /// names it by id).
 fn no_tag(program: &str, name: &str) -> Failure {
     let program = escape_controls(program);
-    Failure(format!("{program} has no tag {name:?}; `lmstore tag {program}` lists its tags"))
+    Failure::new(format!("{program} has no tag {name:?}; `lmstore tag {program}` lists its tags"))
 }
 
 /// A revision the program's history lacks, named as the user named the program.
 fn no_revision(program: &str, revision: u64) -> Failure {
     let program = escape_controls(program);
-    Failure(format!(
+    Failure::new(format!(
         "{program} has no revision {revision} in its history (pruned, written with recording off or \
          before a commit that was, or not made yet; `lmstore log {program}` lists what it holds)"
     ))
@@ -127,9 +127,9 @@ pub fn undo(store: &Db, program: &str, redo: bool, message: Option<&str>) -> Cmd
     let made = match if redo { store.redo(id, message) } else { store.undo(id, message) } {
         Ok(made) => made,
         // Said with the name the user gave, and as what it means for the step asked for.
-        Err(StorageError::NothingTo { .. }) => return Err(Failure(format!("nothing to {action} in {program}"))),
+        Err(StorageError::NothingTo { .. }) => return Err(Failure::new(format!("nothing to {action} in {program}"))),
         Err(StorageError::RevisionNotFound { revision, .. }) => {
-            return Err(Failure(format!(
+            return Err(Failure::new(format!(
                 "nothing left to {action} in {program}: it needs the history entry of revision {revision}, \
                  which was pruned (or written with recording off)"
             )));
@@ -205,14 +205,14 @@ pub fn tag(store: &Db, program: &str, name: Option<&str>, at: Option<&str>, dele
             };
             let before = match placed {
                 Err(StorageError::TagElsewhere { revision: old, .. }) => {
-                    return Err(Failure(format!(
+                    return Err(Failure::new(format!(
                         "{} already names revision {old} of {}; pass --force to move it to revision {revision}",
                         escape_controls(name),
                         escape_controls(program)
                     )));
                 }
                 Err(StorageError::RevisionNotFound { .. }) if at.is_none() => {
-                    return Err(Failure(format!(
+                    return Err(Failure::new(format!(
                         "{program} is at revision {revision}, which its history does not hold (written with \
                          recording off, or pruned); tag a recorded one with --revision (`lmstore log {program}`)"
                     )));
@@ -236,7 +236,7 @@ pub fn prune(store: &Db, program: &str, before: Option<u64>, keep: Option<u64>) 
         (Some(r), None) => Retention::Before(r),
         (None, Some(n)) => Retention::Newest(n),
         // clap requires exactly one, and --keep at least 1.
-        _ => return Err(Failure("give exactly one of --before REVISION and --keep COUNT".into())),
+        _ => return Err(Failure::new("give exactly one of --before REVISION and --keep COUNT")),
     };
     let gone = store.prune_history(id, retention)?;
     outln!("pruned {gone} history entries of {program}")?;

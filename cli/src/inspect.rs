@@ -70,7 +70,7 @@ pub fn program_or_file(store: Option<&Db>, what: &str) -> Result<ProgramGraph, F
             Err(_) => what.rsplit_once('@').and_then(|(p, at)| Some(format!("#{}@{at}", resolve(store, p).ok()?.0))),
         };
         if let Some(stored) = stored {
-            return Err(Failure(format!(
+            return Err(Failure::new(format!(
                 "{what:?} is both a stored program and a file here; write {} for the file or {stored} for the \
                  program",
                 Path::new(".").join(path).display()
@@ -171,12 +171,13 @@ fn diff_named_function(
     b: &str,
 ) -> Result<FunctionNodeDiff, Failure> {
     let in_a = crate::programs::named_function(ga, name, a)?.map(|f| ga.notation().function_name(f));
-    let qualified = match in_a {
-        Some(q) => q,
-        None => crate::programs::named_function(gb, name, b)?
-            .map(|f| gb.notation().function_name(f))
-            .ok_or_else(|| Failure(format!("no function {name:?} in {a} or {b}; `lmstore show {a}` lists them")))?,
-    };
+    let qualified =
+        match in_a {
+            Some(q) => q,
+            None => crate::programs::named_function(gb, name, b)?.map(|f| gb.notation().function_name(f)).ok_or_else(
+                || Failure::new(format!("no function {name:?} in {a} or {b}; `lmstore show {a}` lists them")),
+            )?,
+        };
     let (fa, fb) = (find_function(ga, &qualified), find_function(gb, &qualified));
     Ok(node_diff::diff_function(&qualified, ga, fa, gb, fb))
 }
@@ -370,7 +371,7 @@ pub fn verify(store: &Db, program: Option<&str>, json: bool) -> CmdResult {
         Some(Ok(id)) => vec![id],
         // Its name cannot be looked up in a damaged file: reported as its check.
         Some(Err(failure)) if listing_damage.iter().any(|(id, _)| id.is_none()) => {
-            unresolved = Some(failure.0);
+            unresolved = Some(failure.message);
             Vec::new()
         }
         Some(Err(failure)) => return Err(failure),

@@ -25,19 +25,39 @@ use lmlang_storage::store::{DatabaseErrorKind, StorageError};
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-/// A failure to report: its message. The exit status is 2 for usage problems (clap's,
-/// and an empty option variable), [`RETRY_LATER`] when another writer held the
-/// database locked, and 1 for everything else.
-pub struct Failure(pub String);
+/// A failure to report. The exit status is 2 for usage problems (clap's, and an empty
+/// option variable), [`RETRY_LATER`] when another writer held the database locked, and
+/// 1 for everything else.
+pub struct Failure {
+    /// What went wrong and what to do, as one line (or a list of problems).
+    pub message: String,
+    /// The failure was [`StorageError::Busy`]: told by the error itself, never by its
+    /// text, which may quote names and paths the user chose.
+    pub locked: bool,
+}
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Self {
+        Failure { message: message.into(), locked: false }
+    }
+
+    /// Marked as locked when `cause`, which the message reports, is [`StorageError::Busy`].
+    pub fn caused_by(mut self, cause: &StorageError) -> Self {
+        self.locked = matches!(cause, StorageError::Busy);
+        self
+    }
+}
 
 /// The exit status of a command that found the database locked by another writer and
 /// wrote nothing: sysexits' `EX_TEMPFAIL`, so a script can retry this failure, and
 /// only this one, later.
 const RETRY_LATER: u8 = 75;
 
-impl<E: std::fmt::Display> From<E> for Failure {
+impl<E: std::fmt::Display + 'static> From<E> for Failure {
     fn from(e: E) -> Self {
-        Failure(e.to_string())
+        let locked =
+            (&e as &dyn std::any::Any).downcast_ref::<StorageError>().is_some_and(|e| matches!(e, StorageError::Busy));
+        Failure { message: e.to_string(), locked }
     }
 }
 
@@ -125,15 +145,16 @@ fn main() -> ExitCode {
     let postgres = db::is_postgres_url(&cli.db);
     match run(cli) {
         Ok(code) => code,
-        Err(Failure(message)) => {
+        Err(Failure { mut message, locked }) => {
             // `--db` as given may be echoed by any message; its password never is.
             let shown = db::redacted(&db);
-            let mut message = if shown == db { message } else { message.replace(&db, &shown) };
+            if shown != db {
+                message = message.replace(&db, &shown);
+            }
             // The library's wording of `Busy` also speaks to a service's own
             // transaction, which lmstore never has.
-            let busy = StorageError::Busy.to_string();
-            let locked = message.contains(&busy);
             if locked {
+                let busy = StorageError::Busy.to_string();
                 message =
                     message.replace(&busy, "another writer held the database locked; nothing was written, retry later");
                 message.push_str(&busy_hint(postgres, busy_timeout));
@@ -196,7 +217,7 @@ fn run(mut cli: Cli) -> CmdResult {
         SqliteStore::open_with(&cli.db, writable.clone()).map(|s| Db::Sqlite(Box::new(s)).recording()).map_err(|e| {
             match e {
                 StorageError::Migration(_) => db::refused_upgrade(cli.db.display(), &e),
-                e => Failure(format!("cannot open {}: {e}", cli.db.display())),
+                e => Failure::new(format!("cannot open {}: {e}", cli.db.display())).caused_by(&e),
             }
         })
     };
@@ -212,7 +233,7 @@ fn run(mut cli: Cli) -> CmdResult {
             Ok(store) => Ok(Db::Sqlite(Box::new(store))),
             // A reading command does not install the schema beside another
             // application's tables; `migrate` (or any writing command) does.
-            Err(StorageError::ReadOnly) if db::holds_only_foreign_tables(&cli.db) => Err(Failure(format!(
+            Err(StorageError::ReadOnly) if db::holds_only_foreign_tables(&cli.db) => Err(Failure::new(format!(
                 "{} holds another application's tables and no lmlang schema; \
                  `lmstore --db {} migrate` adds the schema beside them",
                 cli.db.display(),
@@ -220,7 +241,7 @@ fn run(mut cli: Cli) -> CmdResult {
             ))),
             // An empty file is a database with nothing in it to read; a reading command
             // does not write the schema into it.
-            Err(StorageError::ReadOnly) if db::is_empty_file(&cli.db) => Err(Failure(format!(
+            Err(StorageError::ReadOnly) if db::is_empty_file(&cli.db) => Err(Failure::new(format!(
                 "{} is empty: it holds no programs yet; `lmstore --db {} demo` or `import` stores some",
                 cli.db.display(),
                 cli.db.display()
@@ -233,29 +254,30 @@ fn run(mut cli: Cli) -> CmdResult {
                 // The file could be written; the upgrade itself refused (a service's
                 // object in the way, say), and the message says what to do.
                 Err(e @ StorageError::Migration(_)) => Err(db::refused_upgrade(cli.db.display(), &e)),
-                Err(e) => Err(Failure(format!(
+                Err(e) => Err(Failure::new(format!(
                     "{} cannot be read without writing to it (its schema needs upgrading to this lmstore's, \
                      or its WAL index creating), and it cannot be written here ({e}); run \
                      `lmstore --db {} migrate` where it can, or read a writable copy",
                     cli.db.display(),
                     cli.db.display()
-                ))),
+                ))
+                .caused_by(&e)),
             },
             // Writes left beside the file (a transaction cut off midway) are applied,
             // or rolled back, by a writable open before anything is read.
             Err(e @ StorageError::Database { kind: DatabaseErrorKind::CannotOpen, .. })
                 if lmlang_storage::sqlite::writes_beside(&cli.db).is_some() =>
             {
-                open().map_err(|_| Failure(format!("cannot open {}: {e}", cli.db.display())))
+                open().map_err(|_| Failure::new(format!("cannot open {}: {e}", cli.db.display())).caused_by(&e))
             }
             // A mistyped path reports itself instead of becoming a new, empty database;
             // a path that cannot be followed (a loop of symbolic links) says why.
             Err(StorageError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !cli.db.exists() => {
                 match std::fs::metadata(&cli.db) {
                     Err(why) if why.kind() != std::io::ErrorKind::NotFound => {
-                        Err(Failure(format!("cannot open {}: {why}", cli.db.display())))
+                        Err(Failure::new(format!("cannot open {}: {why}", cli.db.display())))
                     }
-                    _ => Err(Failure(format!(
+                    _ => Err(Failure::new(format!(
                         "no database at {}; `lmstore --db {} demo` or `import` creates one",
                         cli.db.display(),
                         cli.db.display()
@@ -263,7 +285,7 @@ fn run(mut cli: Cli) -> CmdResult {
                 }
             }
             Err(StorageError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => open(),
-            Err(e) => Err(Failure(format!("cannot open {}: {e}", cli.db.display()))),
+            Err(e) => Err(Failure::new(format!("cannot open {}: {e}", cli.db.display())).caused_by(&e)),
         }
     };
     if let Command::Export { output: Some(out), .. }
@@ -319,7 +341,7 @@ fn run(mut cli: Cli) -> CmdResult {
         #[cfg(feature = "postgres")]
         Command::Bench(args) if postgres => bench::run_postgres(&cli.db.to_string_lossy(), &args),
         Command::Bench(_) if postgres => {
-            Err(Failure("bench on a server needs lmstore built with --features postgres".into()))
+            Err(Failure::new("bench on a server needs lmstore built with --features postgres"))
         }
         Command::Bench(args) => bench::run(&args),
         Command::Soak(args) => soak::run(&cli.db, &args),

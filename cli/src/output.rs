@@ -23,7 +23,7 @@ pub fn write_line(line: std::fmt::Arguments) -> Result<(), Failure> {
 
 /// The failure of a write to standard output.
 pub fn stdout_failed(e: std::io::Error) -> Failure {
-    Failure(format!("cannot write to standard output: {e}"))
+    Failure::new(format!("cannot write to standard output: {e}"))
 }
 
 /// Prints a value as pretty JSON on stdout.
@@ -143,7 +143,7 @@ impl Drop for Progress {
 /// removes every such file no process holds any more (see [`remove_abandoned`]).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let failed = |e: std::io::Error| Failure(format!("cannot write {}: {e}", path.display()));
+    let failed = |e: std::io::Error| Failure::new(format!("cannot write {}: {e}", path.display()));
     let existing = std::fs::symlink_metadata(path).ok();
     if let Some(m) = existing.as_ref().filter(|m| !m.file_type().is_file()) {
         return write_in_place(path, Some(m), bytes).map_err(failed);
@@ -298,7 +298,7 @@ pub fn refuse_database_files(output: &Path, db: &Path) -> Result<(), Failure> {
         std::path::PathBuf::from(file)
     };
     if [db.to_path_buf(), beside("-wal"), beside("-shm"), beside("-journal")].iter().any(|f| same(output, f)) {
-        return Err(Failure(format!(
+        return Err(Failure::new(format!(
             "{} is the database's own file; write the output somewhere else",
             output.display()
         )));

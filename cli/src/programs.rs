@@ -15,12 +15,12 @@ use std::process::ExitCode;
 /// `sample`. (The library itself takes any name.)
 pub fn check_new_name(name: &str) -> Result<(), Failure> {
     if name.contains('@') {
-        return Err(Failure(format!(
+        return Err(Failure::new(format!(
             "{name:?} contains '@', which lmstore reads as PROGRAM@REVISION; choose a name without it"
         )));
     }
     if name.strip_prefix('#').is_some_and(|rest| rest.parse::<i64>().is_ok()) {
-        return Err(Failure(format!("{name:?} reads as a program id (#ID); choose another name")));
+        return Err(Failure::new(format!("{name:?} reads as a program id (#ID); choose another name")));
     }
     Ok(())
 }
@@ -52,11 +52,11 @@ fn resolve_as(store: &Db, program: &str, bare_ids: bool) -> Result<ProgramId, Fa
                 if bare_ids {
                     return Ok(ProgramId(n));
                 }
-                return Err(Failure(format!(
+                return Err(Failure::new(format!(
                     "no program named {program:?}; to change program #{n} by its id, write #{n}"
                 )));
             }
-            Err(Failure(format!("no program named {program:?}; `lmstore list` shows the stored programs")))
+            Err(Failure::new(format!("no program named {program:?}; `lmstore list` shows the stored programs")))
         }
         Err(e) => Err(e.into()),
     }
@@ -206,7 +206,7 @@ pub fn named_function(g: &ProgramGraph, name: &str, program: &str) -> Result<Opt
         [one] => Ok(Some(*one)),
         several => {
             let names: Vec<String> = several.iter().map(|&f| g.notation().function_name(f)).collect();
-            Err(Failure(format!(
+            Err(Failure::new(format!(
                 "{} functions of {program} are named {name:?} ({}); give the qualified name",
                 several.len(),
                 crate::output::escape_controls(&names.join(", "))
@@ -222,7 +222,7 @@ pub fn show(store: &Db, program: &str, function: Option<&str>, json: bool) -> Cm
         None => crate::show::show_program(&g, json),
         Some(name) => {
             let f = named_function(&g, name, program)?.ok_or_else(|| {
-                Failure(format!("no function {name:?} in {program}; `lmstore show {program}` lists them"))
+                Failure::new(format!("no function {name:?} in {program}; `lmstore show {program}` lists them"))
             })?;
             crate::show::show_function(&g, f, json)
         }
@@ -238,7 +238,7 @@ pub fn delete(store: &Db, program: &str) -> CmdResult {
         // Our own rows cascade; a row of another application's table that refers to
         // the program (a service's foreign key) is what refuses.
         Err(StorageError::Database { kind: DatabaseErrorKind::ForeignKeyViolation, .. }) => {
-            return Err(Failure(format!(
+            return Err(Failure::new(format!(
                 "{} is still referred to by rows of another application's tables (a foreign key on \
                  lmlang_programs); nothing was deleted: delete or change those rows first",
                 crate::output::escape_controls(program)

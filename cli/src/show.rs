@@ -121,7 +121,7 @@ struct EdgeLine {
 
 pub fn show_function(g: &ProgramGraph, f: FunctionId, json: bool) -> CmdResult {
     let text = g.notation();
-    let def = g.function(f).ok_or_else(|| Failure(format!("function {f} vanished")))?;
+    let def = g.function(f).ok_or_else(|| Failure::new(format!("function {f} vanished")))?;
     let nodes: Vec<NodeLine> = g
         .function_nodes(f)
         .filter_map(|n| {

@@ -275,7 +275,10 @@ fn listed_fields(paths: &[String]) -> String {
 fn read_export_with_origin(path: &Path) -> Result<(String, ProgramGraph, Origin), Failure> {
     let text = read_text(path)?;
     let another_format = |version: u32| {
-        Failure(format!("{} has export format {version}, this lmstore reads {EXPORT_FORMAT_VERSION}", path.display()))
+        Failure::new(format!(
+            "{} has export format {version}, this lmstore reads {EXPORT_FORMAT_VERSION}",
+            path.display()
+        ))
     };
     let (file, unread) = match parse_export(&text) {
         Ok(parsed) => parsed,
@@ -295,14 +298,14 @@ fn read_export_with_origin(path: &Path) -> Result<(String, ProgramGraph, Origin)
             // names from it: control characters in them are escaped, not sent to the
             // terminal.
             let why = escape_controls(&e.to_string());
-            return Err(Failure(format!("{} is not an lmstore export: {why}", path.display())));
+            return Err(Failure::new(format!("{} is not an lmstore export: {why}", path.display())));
         }
     };
     if file.export_format_version != EXPORT_FORMAT_VERSION {
         return Err(another_format(file.export_format_version));
     }
     if !unread.is_empty() {
-        return Err(Failure(format!(
+        return Err(Failure::new(format!(
             "{} has fields lmstore does not read, which would be lost: {}; correct their names or remove them",
             path.display(),
             listed_fields(&unread)
@@ -318,7 +321,7 @@ fn read_export_with_origin(path: &Path) -> Result<(String, ProgramGraph, Origin)
     }
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
-        return Err(Failure(format!(
+        return Err(Failure::new(format!(
             "{} is invalid ({} problem(s)); nothing was written:\n{}",
             path.display(),
             problems.len(),
@@ -361,7 +364,7 @@ fn readable_kind(kind: std::fs::FileType) -> bool {
 /// cap fits every program's export.
 fn read_text(path: &Path) -> Result<String, Failure> {
     use std::io::Read as _;
-    let cannot = |e: std::io::Error| Failure(format!("cannot read {}: {e}", path.display()));
+    let cannot = |e: std::io::Error| Failure::new(format!("cannot read {}: {e}", path.display()));
     // `-` is standard input, as for other Unix tools (`lmstore export p | lmstore import -`).
     let mut file = if path == Path::new("-") {
         use std::os::fd::AsFd as _;
@@ -370,7 +373,7 @@ fn read_text(path: &Path) -> Result<String, Failure> {
         std::fs::File::open(path).map_err(cannot)?
     };
     if !readable_kind(file.metadata().map_err(cannot)?.file_type()) {
-        return Err(Failure(format!(
+        return Err(Failure::new(format!(
             "{} is not an export file (a terminal, device or directory); give a file or a pipe",
             path.display()
         )));
@@ -382,7 +385,7 @@ fn read_text(path: &Path) -> Result<String, Failure> {
     let skipped = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
     bytes.drain(..skipped);
     String::from_utf8(bytes).map_err(|e| {
-        Failure(format!(
+        Failure::new(format!(
             "{} is not UTF-8 text (an export is JSON in UTF-8): invalid byte at offset {}",
             path.display(),
             skipped + e.utf8_error().valid_up_to()
@@ -486,13 +489,13 @@ fn check_root_unchanged(
         return Ok(());
     }
     match &origin.root {
-        None => Err(Failure(format!(
+        None => Err(Failure::new(format!(
             "{} records no root this lmstore can compare (another hash algorithm), so whether {program} \
              changed since it was exported is unknown: saving it could undo those changes. Export {program} \
              again and redo the edit, or pass --force to replace it all the same",
             path.display()
         ))),
-        Some(recorded) if recorded != stored_root => Err(Failure(format!(
+        Some(recorded) if recorded != stored_root => Err(Failure::new(format!(
             "{program} has changed since {} was exported (stored root {stored_root}, exported from {recorded}): \
              saving it would undo those changes. Export {program} again and redo the edit, \
              or pass --force to replace it all the same",
@@ -509,7 +512,7 @@ fn moved(program: &str, path: &Path, exported_from: &str, exported_at: Option<u6
     // A file of another program's (a checkout saved over its copy, say) records that
     // program's revision: said so, rather than that this one changed.
     if exported_from != program && !program.starts_with('#') {
-        return Failure(format!(
+        return Failure::new(format!(
             "{} was exported from {exported_from:?}, not {program:?}: its revision says nothing about {program}, \
              so saving it could undo changes; nothing was saved. Export {program} and redo the edit, or pass \
              --force to replace it all the same",
@@ -517,13 +520,13 @@ fn moved(program: &str, path: &Path, exported_from: &str, exported_at: Option<u6
         ));
     }
     match exported_at {
-        Some(at) if at != before => Failure(format!(
+        Some(at) if at != before => Failure::new(format!(
             "{program} has changed since {} was exported (exported at revision {at}, now at {before}): saving \
              it would undo those changes; nothing was saved. Export {program} again and redo the edit, or pass \
              --force to replace it all the same",
             path.display()
         )),
-        _ => Failure(format!(
+        _ => Failure::new(format!(
             "{program} changed while {} was being saved (another writer committed); nothing was saved. \
              Export {program} again and redo the edit, or pass --force to replace it all the same",
             path.display()

@@ -229,3 +229,19 @@ fn an_export_with_a_field_lmstore_does_not_read_is_refused_by_its_path() {
     std::fs::write(d.join("s.json"), exported.to_string()).unwrap();
     ok(d, &["import", "s.json", "--name", "copy"]);
 }
+
+/// Exit status 75 (retry later) comes from the error itself, never from its text: a
+/// name or path that quotes the library's sentence for a locked database is a plain
+/// failure, and is shown as typed.
+#[test]
+fn a_name_that_quotes_the_locked_message_is_no_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let sentence = lmlang_storage::store::StorageError::Busy.to_string();
+    for args in [vec!["export", sentence.as_str()], vec!["import", sentence.as_str()]] {
+        let out = lmstore(d, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&sentence) && !stderr(&out).contains("nothing was written"), "{}", stderr(&out));
+    }
+}

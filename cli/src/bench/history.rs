@@ -75,7 +75,7 @@ fn save_times(
         for i in 0..=EDITS_PER_REP {
             k += 1;
             synth::one_node_edit(&mut g, seed.wrapping_add(k))
-                .ok_or_else(|| Failure("the program has no constant to edit".into()))?;
+                .ok_or_else(|| Failure::new("the program has no constant to edit"))?;
             let (saved, t) = timed(|| store.save_program(program, &g));
             saved?;
             if i > 0 {
@@ -110,7 +110,7 @@ pub fn measure(
     store.set_history(true);
     // The same file through a second store that records nothing: the operation as it
     // costs without history (no history rows, and no hashes kept for the root).
-    let off = SqliteStore::open(path).map_err(|e| Failure(format!("cannot open {}: {e}", path.display())))?;
+    let off = SqliteStore::open(path).map_err(|e| Failure::new(format!("cannot open {}: {e}", path.display())))?;
     off.set_history(false);
     (f.save_after_edit_ms, f.save_after_edit_ms_off) = save_times(store, &off, program, reps, seed)?;
     (f.node_commits_per_s, f.node_commits_per_s_off) = commit_rates(store, &off, program, functions, reps)?;
@@ -124,7 +124,7 @@ pub fn measure(
     let before = used_bytes(path)?;
     for k in 0..=EDITS_BEHIND {
         synth::one_node_edit(&mut g, seed.wrapping_mul(31).wrapping_add(k))
-            .ok_or_else(|| Failure("the program has no constant to edit".into()))?;
+            .ok_or_else(|| Failure::new("the program has no constant to edit"))?;
         store.save_program(program, &g)?;
     }
     f.bytes_per_edit_entry = (used_bytes(path)? - before) as f64 / (EDITS_BEHIND + 1) as f64;

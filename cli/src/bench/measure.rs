@@ -96,11 +96,11 @@ impl TempDb {
 }
 
 fn open_store(path: &Path) -> Result<SqliteStore, Failure> {
-    SqliteStore::open(path).map_err(|e| Failure(format!("cannot open {}: {e}", path.display())))
+    SqliteStore::open(path).map_err(|e| Failure::new(format!("cannot open {}: {e}", path.display())))
 }
 
 pub fn raw_err(e: rusqlite::Error) -> Failure {
-    Failure(format!("raw floor: {e}"))
+    Failure::new(format!("raw floor: {e}"))
 }
 
 /// Flushes files written by earlier steps (see `raw::settle`): a commit that
@@ -210,7 +210,7 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
     }
     report.bulk_save_ms = median(samples);
     report.bulk_save_with_checkpoint_ms = median(with_checkpoint);
-    let Some((main, program)) = kept else { return Err(Failure("no repetition ran".into())) };
+    let Some((main, program)) = kept else { return Err(Failure::new("no repetition ran")) };
     drop(graph);
     bar.inc(1);
 
@@ -241,7 +241,7 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
     }
     report.bulk_save_floor_ms = median(samples);
     report.bulk_save_with_checkpoint_floor_ms = median(with_checkpoint);
-    let Some(floor_db) = floor_db else { return Err(Failure("no repetition ran".into())) };
+    let Some(floor_db) = floor_db else { return Err(Failure::new("no repetition ran")) };
     report.bytes_per_node_floor = bytes_per_node(&floor_db.path, report.nodes)?;
     let mut floor = raw::open(&floor_db.path).map_err(raw_err)?;
     bar.inc(1);
@@ -257,15 +257,15 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
         loaded = Some(g?);
     }
     report.load_ms = median(samples);
-    let Some(mut loaded) = loaded else { return Err(Failure("no repetition ran".into())) };
+    let Some(mut loaded) = loaded else { return Err(Failure::new("no repetition ran")) };
     if loaded.node_count() != report.nodes || loaded.edge_count() != report.edges {
-        return Err(Failure("the loaded program differs from the one saved".into()));
+        return Err(Failure::new("the loaded program differs from the one saved"));
     }
     let mut samples = Vec::new();
     for _ in 0..reps {
         let (count, t) = raw::scan_program(&mut floor, &rows).map_err(raw_err)?;
         if count != report.rows {
-            return Err(Failure(format!("raw floor: scanned {count} rows of {}", report.rows)));
+            return Err(Failure::new(format!("raw floor: scanned {count} rows of {}", report.rows)));
         }
         samples.push(ms(t));
     }
@@ -299,7 +299,7 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
         .filter_map(|&id| constant(&loaded, id).map(|v| (id, v)))
         .collect();
     if constants.is_empty() {
-        return Err(Failure("the program has no constant to edit".into()));
+        return Err(Failure::new("the program has no constant to edit"));
     }
     black_box(loaded.hashes());
     let mut samples = Vec::new();
@@ -382,7 +382,7 @@ pub fn measure_size(nodes: usize, args: &BenchArgs, bar: &ProgressBar) -> Result
     step("history on and off");
     level(&[&main.path])?;
     if functions.is_empty() {
-        return Err(Failure("the program has no function".into()));
+        return Err(Failure::new("the program has no function"));
     }
     report.history = Some(super::history::measure(&store, &main.path, program, &functions, reps, args.seed)?);
     bar.inc(1);
@@ -393,7 +393,7 @@ pub(super) fn check_same(store: usize, floor: usize, query: &str) -> Result<(), 
     if store == floor {
         Ok(())
     } else {
-        Err(Failure(format!("{query}: the store returned {store} rows, the raw floor {floor}")))
+        Err(Failure::new(format!("{query}: the store returned {store} rows, the raw floor {floor}")))
     }
 }
 
@@ -424,7 +424,7 @@ pub(super) fn save_after_edit(
         for k in 0..=EDITS_PER_REP {
             let seed = seed.wrapping_mul(1_000_003).wrapping_add((rep * (EDITS_PER_REP + 1) + k) as u64);
             if synth::one_node_edit(&mut g, seed).is_none() {
-                return Err(Failure("the program has no constant to edit".into()));
+                return Err(Failure::new("the program has no constant to edit"));
             }
             let (saved, t) = timed(|| store.save_program(program, &g));
             let saved = saved?;
@@ -460,7 +460,7 @@ pub(super) fn mutation_rates(
     reps: usize,
     per_rep: usize,
 ) -> Result<MutationRates, Failure> {
-    let Some(function) = function else { return Err(Failure("the program has no function".into())) };
+    let Some(function) = function else { return Err(Failure::new("the program has no function")) };
     let op = || -> ComputeNodeOp { ComputeOp::Const { value: ConstValue::I64(7) }.into() };
     let mut last_node = store.insert_node(program, function, op())?;
     let mut last_edge = None;
@@ -490,7 +490,7 @@ fn floor_mutation_rates(
     rows: &raw::ProgramRows,
     reps: usize,
 ) -> Result<(f64, f64), Failure> {
-    let missing = |t: &str| Failure(format!("raw floor: no {t} rows"));
+    let missing = |t: &str| Failure::new(format!("raw floor: no {t} rows"));
     let nodes = rows.table("lmlang_compute_nodes").ok_or_else(|| missing("lmlang_compute_nodes"))?;
     let edges = rows.table("lmlang_flow_edges").ok_or_else(|| missing("lmlang_flow_edges"))?;
     let mut next_node = nodes.max_int("node_id").ok_or_else(|| missing("lmlang_compute_nodes"))? + 1;

@@ -35,12 +35,12 @@ fn vm_hwm_kib() -> Option<u64> {
 
 /// The child's side: load once and report.
 pub fn run_child(db: &Path, program: i64) -> crate::CmdResult {
-    let store = SqliteStore::open(db).map_err(|e| Failure(format!("cannot open {}: {e}", db.display())))?;
-    let before_kib = vm_hwm_kib().ok_or_else(|| Failure("no VmHWM in /proc/self/status".into()))?;
+    let store = SqliteStore::open(db).map_err(|e| Failure::new(format!("cannot open {}: {e}", db.display())))?;
+    let before_kib = vm_hwm_kib().ok_or_else(|| Failure::new("no VmHWM in /proc/self/status"))?;
     let start = Instant::now();
     let graph = store.load_program(ProgramId(program))?;
     let load_ms = start.elapsed().as_secs_f64() * 1e3;
-    let after_kib = vm_hwm_kib().ok_or_else(|| Failure("no VmHWM in /proc/self/status".into()))?;
+    let after_kib = vm_hwm_kib().ok_or_else(|| Failure::new("no VmHWM in /proc/self/status"))?;
     let peak = LoadPeak { before_kib, after_kib, load_ms, nodes: graph.node_count() };
     outln!("{}", serde_json::to_string(&peak)?)?;
     Ok(ExitCode::SUCCESS)
@@ -63,11 +63,11 @@ pub fn measure(db: &Path, program: ProgramId) -> Result<Option<LoadPeak>, Failur
         .output()?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(Failure(format!("the load child failed: {}", stderr.trim())));
+        return Err(Failure::new(format!("the load child failed: {}", stderr.trim())));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().last().unwrap_or_default();
     let peak: LoadPeak =
-        serde_json::from_str(line).map_err(|e| Failure(format!("unreadable report from the load child: {e}")))?;
+        serde_json::from_str(line).map_err(|e| Failure::new(format!("unreadable report from the load child: {e}")))?;
     Ok(Some(peak))
 }

@@ -76,10 +76,10 @@ pub fn run(args: &BenchArgs) -> CmdResult {
         return memory::run_child(db, program);
     }
     if args.partitions.is_some() {
-        return Err(Failure("--partitions is a PostgreSQL layout: use it with --db postgres://...".into()));
+        return Err(Failure::new("--partitions is a PostgreSQL layout: use it with --db postgres://..."));
     }
     if args.nodes.is_empty() || args.nodes.contains(&0) {
-        return Err(Failure("--nodes needs one or more sizes above zero".into()));
+        return Err(Failure::new("--nodes needs one or more sizes above zero"));
     }
     let machine = Machine::detect();
     let bar = progress_bar(measure::STEPS * args.nodes.len() as u64);
@@ -118,7 +118,7 @@ pub fn run_postgres(url: &str, args: &BenchArgs) -> CmdResult {
         return pg::run_writer(url, schema, program, start_at);
     }
     if args.nodes.is_empty() || args.nodes.contains(&0) {
-        return Err(Failure("--nodes needs one or more sizes above zero".into()));
+        return Err(Failure::new("--nodes needs one or more sizes above zero"));
     }
     let machine = Machine::detect();
     let bar = progress_bar((pg::STEPS + measure::STEPS) * args.nodes.len() as u64);
@@ -154,7 +154,7 @@ pub fn run_postgres(url: &str, args: &BenchArgs) -> CmdResult {
 fn write_json(args: &BenchArgs, reports: &impl serde::Serialize) -> Result<(), Failure> {
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(reports)?;
-        std::fs::write(path, text + "\n").map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(path, text + "\n").map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))?;
     }
     Ok(())
 }

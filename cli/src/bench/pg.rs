@@ -87,17 +87,17 @@ impl BenchSchema {
 
     fn store(&self, pool_size: u32) -> Result<PgStore, Failure> {
         PgStore::connect_with(&self.url, self.config(pool_size))
-            .map_err(|e| Failure(format!("cannot connect to {}: {e}", self.url)))
+            .map_err(|e| Failure::new(format!("cannot connect to {}: {e}", self.url)))
     }
 
     fn client(&self) -> Result<postgres::Client, Failure> {
-        pg_raw::connect(&self.url, &self.name).map_err(Failure)
+        pg_raw::connect(&self.url, &self.name).map_err(Failure::new)
     }
 
     fn sql(&self, sql: &str) -> Result<(), Failure> {
         let mut client = postgres::Client::connect(&self.url, postgres::NoTls)
-            .map_err(|e| Failure(format!("cannot connect to {}: {e}", self.url)))?;
-        client.batch_execute(sql).map_err(|e| Failure(format!("{sql}: {e}")))
+            .map_err(|e| Failure::new(format!("cannot connect to {}: {e}", self.url)))?;
+        client.batch_execute(sql).map_err(|e| Failure::new(format!("{sql}: {e}")))
     }
 
     fn drop_now(&self) -> Result<(), Failure> {
@@ -107,7 +107,7 @@ impl BenchSchema {
 
 impl Drop for BenchSchema {
     fn drop(&mut self) {
-        if let Err(Failure(e)) = self.drop_now() {
+        if let Err(Failure { message: e, .. }) = self.drop_now() {
             tracing::warn!(schema = %self.name, error = %e, "a benchmark schema was left behind");
         }
     }
@@ -137,23 +137,23 @@ pub fn measure_size(url: &str, nodes: usize, args: &BenchArgs, bar: &ProgressBar
         }
     }
     report.bulk_save_ms = measure::median(samples);
-    let Some((main, program)) = kept else { return Err(Failure("no repetition ran".into())) };
+    let Some((main, program)) = kept else { return Err(Failure::new("no repetition ran")) };
     bar.inc(1);
 
     step("raw floor: bulk COPY");
-    let rows: ProgramCopy = pg_raw::export(&mut main.client()?, &main.name, program.0).map_err(Failure)?;
+    let rows: ProgramCopy = pg_raw::export(&mut main.client()?, &main.name, program.0).map_err(Failure::new)?;
     report.rows = rows.rows;
     let mut samples = Vec::new();
     let mut floor: Option<BenchSchema> = None;
     for rep in 0..reps {
         let schema = BenchSchema::new(url, &format!("{nodes}_floor_{rep}"), args.partitions)?;
-        samples.push(measure::ms(pg_raw::bulk_copy(&mut schema.client()?, &rows).map_err(Failure)?));
+        samples.push(measure::ms(pg_raw::bulk_copy(&mut schema.client()?, &rows).map_err(Failure::new)?));
         if floor.is_none() {
             floor = Some(schema);
         }
     }
     report.bulk_save_floor_ms = measure::median(samples);
-    let Some(floor) = floor else { return Err(Failure("no repetition ran".into())) };
+    let Some(floor) = floor else { return Err(Failure::new("no repetition ran")) };
     let mut floor_client = floor.client()?;
     bar.inc(1);
 
@@ -164,16 +164,16 @@ pub fn measure_size(url: &str, nodes: usize, args: &BenchArgs, bar: &ProgressBar
         let (loaded, t) = measure::timed(|| store.load_program(program));
         let loaded = loaded?;
         if loaded.node_count() != report.nodes || loaded.edge_count() != report.edges {
-            return Err(Failure("the loaded program differs from the one saved".into()));
+            return Err(Failure::new("the loaded program differs from the one saved"));
         }
         samples.push(measure::ms(t));
     }
     report.load_ms = measure::median(samples);
     let mut samples = Vec::new();
     for _ in 0..reps {
-        let (seen, t) = pg_raw::scan(&mut floor_client, &rows).map_err(Failure)?;
+        let (seen, t) = pg_raw::scan(&mut floor_client, &rows).map_err(Failure::new)?;
         if seen != report.rows {
-            return Err(Failure(format!("raw floor: scanned {seen} rows of {}", report.rows)));
+            return Err(Failure::new(format!("raw floor: scanned {seen} rows of {}", report.rows)));
         }
         samples.push(measure::ms(t));
     }
@@ -200,7 +200,7 @@ pub fn measure_size(url: &str, nodes: usize, args: &BenchArgs, bar: &ProgressBar
         owner.push(per_call(t));
         let keys: Vec<i64> = fkeys.iter().map(|f| i64::from(f.0)).collect();
         let (t, floor_seen) =
-            pg_raw::indexed(&mut floor_client, program.0, pg_raw::NODES_BY_OWNER, &keys).map_err(Failure)?;
+            pg_raw::indexed(&mut floor_client, program.0, pg_raw::NODES_BY_OWNER, &keys).map_err(Failure::new)?;
         measure::check_same(seen, floor_seen, "find_nodes_by_owner")?;
         owner_floor.push(per_call(t));
 
@@ -212,7 +212,7 @@ pub fn measure_size(url: &str, nodes: usize, args: &BenchArgs, bar: &ProgressBar
         from.push(per_call(t));
         let keys: Vec<i64> = nkeys.iter().map(|n| i64::from(n.0)).collect();
         let (t, floor_seen) =
-            pg_raw::indexed(&mut floor_client, program.0, pg_raw::EDGES_FROM, &keys).map_err(Failure)?;
+            pg_raw::indexed(&mut floor_client, program.0, pg_raw::EDGES_FROM, &keys).map_err(Failure::new)?;
         measure::check_same(seen, floor_seen, "find_edges_from")?;
         from_floor.push(per_call(t));
     }
@@ -223,11 +223,11 @@ pub fn measure_size(url: &str, nodes: usize, args: &BenchArgs, bar: &ProgressBar
     bar.inc(1);
 
     step("single-mutation commits");
-    let function = functions.first().copied().ok_or_else(|| Failure("the program has no function".into()))?;
+    let function = functions.first().copied().ok_or_else(|| Failure::new("the program has no function"))?;
     let rates = measure::mutation_rates(&store, program, Some(function), reps, COMMITS_PER_REP)?;
     report.node_commits_per_s = rates.nodes_per_s;
     report.edge_commits_per_s = rates.edges_per_s;
-    let edge = rates.last_edge.ok_or_else(|| Failure("no edge was committed".into()))?;
+    let edge = rates.last_edge.ok_or_else(|| Failure::new("no edge was committed"))?;
     let template = Template { node: i64::from(rates.last_node.0), edge: i64::from(edge.0) };
     let (node_floor, edge_floor) = floor_commit_rates(&mut floor_client, &main, program, template, reps)?;
     report.node_commit_floor_per_s = node_floor;
@@ -269,16 +269,16 @@ fn floor_commit_rates(
                     "COPY (SELECT * FROM {table} WHERE program_id = {} AND {id_column} = {id}) TO STDOUT",
                     program.0
                 ))
-                .map_err(|e| Failure(format!("raw floor: {e}")))?,
+                .map_err(|e| Failure::new(format!("raw floor: {e}")))?,
             &mut data,
         )?;
         Ok(data)
     };
     let node_row = copy(&mut source, "lmlang_compute_nodes", "node_id", template.node)?;
     let mut writer =
-        floor.copy_in("COPY lmlang_compute_nodes FROM STDIN").map_err(|e| Failure(format!("raw floor: {e}")))?;
+        floor.copy_in("COPY lmlang_compute_nodes FROM STDIN").map_err(|e| Failure::new(format!("raw floor: {e}")))?;
     std::io::Write::write_all(&mut writer, &node_row)?;
-    writer.finish().map_err(|e| Failure(format!("raw floor: {e}")))?;
+    writer.finish().map_err(|e| Failure::new(format!("raw floor: {e}")))?;
     // An edge between two nodes that exist in the floor: the template node to itself is
     // a cycle the store would refuse, but the floor only measures the row's write.
     floor
@@ -287,7 +287,7 @@ fn floor_commit_rates(
              VALUES ($1, $2, $3, $3, NULL)",
             &[&program.0, &template.edge, &template.node],
         )
-        .map_err(|e| Failure(format!("raw floor: {e}")))?;
+        .map_err(|e| Failure::new(format!("raw floor: {e}")))?;
     // Fresh ids far above the program's, inside the ids' CHECK range (u32).
     let base = 3_000_000_000i64;
     let (mut nodes, mut edges) = (Vec::new(), Vec::new());
@@ -302,7 +302,7 @@ fn floor_commit_rates(
             first,
             COMMITS_PER_REP,
         )
-        .map_err(Failure)?;
+        .map_err(Failure::new)?;
         nodes.push(COMMITS_PER_REP as f64 / t.as_secs_f64());
         let t = pg_raw::single_row_commits(
             floor,
@@ -313,7 +313,7 @@ fn floor_commit_rates(
             first,
             COMMITS_PER_REP,
         )
-        .map_err(Failure)?;
+        .map_err(Failure::new)?;
         edges.push(COMMITS_PER_REP as f64 / t.as_secs_f64());
     }
     Ok((measure::median(nodes), measure::median(edges)))
@@ -368,7 +368,7 @@ fn writer_scaling(url: &str, nodes: usize, partitions: Option<u32>) -> Result<Ve
             match end {
                 Some(end) if output.status.success() => last_end = last_end.max(end),
                 _ => {
-                    return Err(Failure(format!(
+                    return Err(Failure::new(format!(
                         "a writer process failed: {}{}",
                         text.trim(),
                         String::from_utf8_lossy(&output.stderr).trim()
@@ -385,7 +385,7 @@ fn writer_scaling(url: &str, nodes: usize, partitions: Option<u32>) -> Result<Ve
 fn epoch_ms() -> Result<u64, Failure> {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|e| Failure(format!("the clock is before 1970: {e}")))?;
+        .map_err(|e| Failure::new(format!("the clock is before 1970: {e}")))?;
     Ok(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
 }
 
@@ -395,14 +395,14 @@ fn epoch_ms() -> Result<u64, Failure> {
 pub fn run_writer(url: &str, schema: &str, program: i64, start_at: u64) -> crate::CmdResult {
     let config = PgConfig { schema: Some(schema.to_string()), pool_size: 1, migrate: false, ..PgConfig::default() };
     let store = PgStore::connect_with(url, config)
-        .map_err(|e| Failure(format!("cannot connect to {}: {e}", crate::db::redacted(url))))?;
+        .map_err(|e| Failure::new(format!("cannot connect to {}: {e}", crate::db::redacted(url))))?;
     let program = ProgramId(program);
     let function = store
         .load_program(program)?
         .functions()
         .next()
         .map(|f| f.id)
-        .ok_or_else(|| Failure("the writer's program has no function".into()))?;
+        .ok_or_else(|| Failure::new("the writer's program has no function"))?;
     let op = || ComputeOp::Const { value: ConstValue::I64(1) }.into();
     store.insert_node(program, function, op())?;
     let now = epoch_ms()?;

@@ -135,7 +135,7 @@ pub fn run(db: &Path, args: &SoakArgs) -> CmdResult {
                 program_nodes: *nodes,
                 seed: *seed,
             };
-            let report = concurrency::run(&cfg).map_err(Failure)?;
+            let report = concurrency::run(&cfg).map_err(Failure::new)?;
             if *json {
                 print_json(&report)?;
             } else {
@@ -145,7 +145,7 @@ pub fn run(db: &Path, args: &SoakArgs) -> CmdResult {
             Ok(if healthy { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         SoakKind::CrashChild { seed, program_nodes, node_budget } => {
-            crash::child(db, *seed, crash::mix(*program_nodes, *node_budget)).map_err(Failure)?;
+            crash::child(db, *seed, crash::mix(*program_nodes, *node_budget)).map_err(Failure::new)?;
             Ok(ExitCode::SUCCESS)
         }
         SoakKind::Writer { program, ops } => writer(db, program, *ops),
@@ -166,17 +166,17 @@ fn scratch_database(db: &Path, file: &str) -> Result<(ScratchGuard, std::path::P
     if target::is_server(db) {
         #[cfg(feature = "postgres")]
         {
-            let scratch = target::Scratch::new(&db.to_string_lossy()).map_err(Failure)?;
+            let scratch = target::Scratch::new(&db.to_string_lossy()).map_err(Failure::new)?;
             let url = std::path::PathBuf::from(&scratch.url);
             return Ok((ScratchGuard::Schema(scratch), url));
         }
         #[cfg(not(feature = "postgres"))]
-        return Err(Failure(format!(
+        return Err(Failure::new(format!(
             "{}: this lmstore was built without PostgreSQL support",
             crate::db::redacted(&db.to_string_lossy())
         )));
     }
-    let dir = tempfile::tempdir().map_err(|e| Failure(format!("temporary directory: {e}")))?;
+    let dir = tempfile::tempdir().map_err(|e| Failure::new(format!("temporary directory: {e}")))?;
     let path = dir.path().join(file);
     Ok((ScratchGuard::Directory(dir), path))
 }
