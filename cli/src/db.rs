@@ -196,7 +196,7 @@ impl Db {
                 "{partitions} partitions: partitioning is for a PostgreSQL store (--db postgres://...)"
             ))),
             #[cfg(feature = "postgres")]
-            Db::Postgres(s) => s.partition_by_program(partitions).map_err(|e| Failure::new(e.to_string())),
+            Db::Postgres(s) => s.partition_by_program(partitions).map_err(Failure::from),
         }
     }
 

@@ -94,6 +94,9 @@ fn main_file(conn: &mut SqliteConnection) -> StorageResult<Option<PathBuf>> {
     Ok(attached.into_iter().find(|a| a.name == "main" && !a.file.is_empty()).map(|a| PathBuf::from(a.file)))
 }
 
+/// The live database's own name and the names of the files SQLite keeps beside it.
+const LIVE_SUFFIXES: [&str; 4] = ["", "-wal", "-shm", "-journal"];
+
 /// Whether `dest` names `live` or a file SQLite keeps beside it (`-wal`, `-shm`,
 /// `-journal`): a backup written there would be taken for one and replayed or
 /// deleted at the next open.
@@ -102,7 +105,7 @@ fn is_beside(dest: &Path, live: &Path) -> bool {
     let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
     let (Ok(dir), Ok(live)) = (dir.canonicalize(), live.canonicalize()) else { return false };
     let dest = dir.join(file);
-    ["", "-wal", "-shm", "-journal"].iter().any(|suffix| {
+    LIVE_SUFFIXES.iter().any(|suffix| {
         let mut beside = live.clone().into_os_string();
         beside.push(suffix);
         dest.as_os_str() == beside
@@ -179,7 +182,7 @@ fn remove_abandoned(dest: &Path, ours: &Claim, live: Option<&Path>) {
     let kept: Vec<(u64, u64)> = live
         .into_iter()
         .flat_map(|live| {
-            ["", "-wal", "-shm", "-journal"].map(|suffix| {
+            LIVE_SUFFIXES.map(|suffix| {
                 let mut name = live.as_os_str().to_os_string();
                 name.push(suffix);
                 PathBuf::from(name)
