@@ -1,6 +1,7 @@
 //! Command-line definitions (clap). Every command takes `--db` (or `LMLANG_DB`).
 
 use clap::{Parser, Subcommand};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// lmstore: store, inspect and verify lmlang program graphs in an embedded SQLite file.
@@ -129,10 +130,10 @@ pub enum Command {
     Diff {
         /// A stored program (name, #ID, PROGRAM@REVISION) or an exported file; a name that is both
         /// is refused: ./NAME is the file, #ID the program.
-        a: String,
+        a: OsString,
         /// A stored program (name, #ID, PROGRAM@REVISION) or an exported file; a name that is both
         /// is refused: ./NAME is the file, #ID the program.
-        b: String,
+        b: OsString,
         /// Nodes and edges added, removed and changed in this function (name or qualified name).
         #[arg(long, conflicts_with = "nodes")]
         function: Option<String>,
@@ -150,7 +151,7 @@ pub enum Command {
     Dot {
         /// A stored program (name, #ID, PROGRAM@REVISION) or an exported file; a name that is both
         /// is refused: ./NAME is the file, #ID the program.
-        program: String,
+        program: OsString,
         /// Only this function (name or qualified name); every function when absent.
         #[arg(long)]
         function: Option<String>,

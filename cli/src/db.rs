@@ -241,7 +241,16 @@ impl Db {
     /// backed up with the server's own tools.
     pub fn backup_to(&self, dest: &std::path::Path) -> Result<(), Failure> {
         match self {
-            Db::Sqlite(s) => s.backup_to(dest).map_err(Failure::from),
+            Db::Sqlite(s) => s.backup_to(dest).map_err(|e| match e {
+                // Only the copy is written: the library's wording (free space, or raise
+                // the store's max_page_count) is about the store's own file.
+                StorageError::Full => Failure::new(format!(
+                    "backup to {}: no room for the copy there (the disk is full); nothing was left there and the \
+                     store is unchanged; free space there or back up to another disk",
+                    dest.display()
+                )),
+                e => Failure::from(e),
+            }),
             #[cfg(feature = "postgres")]
             Db::Postgres(_) => Err(Failure::new(
                 "a PostgreSQL store is backed up with the server's own tools: pg_dump --schema=SCHEMA \

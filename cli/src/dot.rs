@@ -12,6 +12,7 @@ use crate::programs::named_function;
 use crate::{CmdResult, Failure};
 use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::model::{ComputeNodeOp, ComputeOp, FlowEdge, FunctionId};
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::{Seek as _, Write as _};
 use std::path::Path;
@@ -24,12 +25,13 @@ const INSTALL_GRAPHVIZ: &str = "install Graphviz (Debian/Ubuntu: `sudo apt-get i
 
 pub fn dot(
     store: Option<&Db>,
-    program: &str,
+    program: &OsStr,
     function: Option<&str>,
     output: Option<&Path>,
     svg: Option<&Path>,
 ) -> CmdResult {
     let g = program_or_file(store, program)?;
+    let program = &*program.to_string_lossy();
     let functions: Vec<FunctionId> = match function {
         Some(name) => vec![named_function(&g, name, program)?.ok_or_else(|| {
             Failure::new(format!("no function {name:?} in {program}; `lmstore show {program}` lists them"))
@@ -92,8 +94,9 @@ fn run_graphviz(text: &str, format: &str, path: &Path) -> Result<(), Failure> {
 }
 
 /// A DOT string literal: quotes and backslashes escaped, line breaks as `\n`, and any
-/// other control character written out (`\u{1b}`), as every other output of lmstore
-/// does: a stored name must not reach a terminal as an escape sequence.
+/// other control or invisible formatting character written out (`\u{1b}`,
+/// `\u{202e}`), as every other output of lmstore does: a stored name must not reach a
+/// terminal as an escape sequence, nor reorder the text around it.
 fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -103,7 +106,7 @@ fn quoted(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => {}
-            c if c.is_control() => {
+            c if crate::output::is_hidden(c) => {
                 for e in c.escape_default() {
                     if e == '\\' { out.push_str("\\\\") } else { out.push(e) }
                 }

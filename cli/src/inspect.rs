@@ -9,6 +9,7 @@ use lmlang_storage::graph::ProgramGraph;
 use lmlang_storage::hash;
 use lmlang_storage::store::{ProgramSummary, StorageError};
 use serde::Serialize;
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -44,7 +45,7 @@ pub fn hash(store: &Db, program: &str, json: bool) -> CmdResult {
 /// Whether a command that reads programs or files can go without a database: no
 /// SQLite database exists at `db` and every argument names a file, so comparing or
 /// drawing two exports needs no store (and creates none).
-pub fn files_without_database(db: &Path, postgres: bool, args: &[&str]) -> bool {
+pub fn files_without_database(db: &Path, postgres: bool, args: &[&OsStr]) -> bool {
     !postgres
         && std::fs::symlink_metadata(db).is_err()
         && args.iter().all(|a| crate::transfer::names_a_readable_file(Path::new(a)))
@@ -58,10 +59,11 @@ pub fn files_without_database(db: &Path, postgres: bool, args: &[&str]) -> bool 
 /// `./NAME` then picks the file and `#ID` the program.
 ///
 /// Without a store (no database exists, and every argument of the command is a file:
-/// see [`files_without_database`]) only files are read.
-pub fn program_or_file(store: Option<&Db>, what: &str) -> Result<ProgramGraph, Failure> {
+/// see [`files_without_database`]) only files are read, and so is a path that is not
+/// UTF-8, which no program's name can be.
+pub fn program_or_file(store: Option<&Db>, what: &OsStr) -> Result<ProgramGraph, Failure> {
     let path = Path::new(what);
-    let Some(store) = store else {
+    let (Some(store), Some(what)) = (store, what.to_str()) else {
         return crate::transfer::read_export(path).map(|(_, g)| g);
     };
     if crate::transfer::names_a_readable_file(path) {
@@ -93,8 +95,9 @@ struct NodeLevelDiff {
     functions: Vec<FunctionNodeDiff>,
 }
 
-pub fn diff(store: Option<&Db>, a: &str, b: &str, function: Option<&str>, nodes: bool, json: bool) -> CmdResult {
+pub fn diff(store: Option<&Db>, a: &OsStr, b: &OsStr, function: Option<&str>, nodes: bool, json: bool) -> CmdResult {
     let (ga, gb) = (program_or_file(store, a)?, program_or_file(store, b)?);
+    let (a, b) = (&*a.to_string_lossy(), &*b.to_string_lossy());
     let summary = hash::diff(&ga, &gb);
     let functions = match function {
         Some(name) => vec![diff_named_function(&ga, &gb, name, a, b)?],

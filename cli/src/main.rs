@@ -167,18 +167,20 @@ fn main() -> ExitCode {
 
 /// An error as one line: a driver's message over several lines (libpq's "Is the server
 /// running...?" below its first, a blank line after) is joined with spaces. Only the
-/// list of an invalid file's problems keeps a line each (`  - ` items).
+/// list of an invalid file's problems keeps a line each (`  - ` items). Whatever a
+/// message quotes (a path, a driver's words about a file) reaches the terminal with
+/// its control and invisible formatting characters escaped.
 fn one_line(message: &str) -> String {
     let mut out = String::new();
     for line in message.lines().filter(|l| !l.trim().is_empty()) {
         if out.is_empty() {
-            out.push_str(line.trim_end());
+            out.push_str(&output::escape_controls(line.trim_end()));
         } else if line.starts_with("  - ") {
             out.push('\n');
-            out.push_str(line.trim_end());
+            out.push_str(&output::escape_controls(line.trim_end()));
         } else {
             out.push(' ');
-            out.push_str(line.trim());
+            out.push_str(&output::escape_controls(line.trim()));
         }
     }
     out
@@ -309,12 +311,12 @@ fn run(mut cli: Cli) -> CmdResult {
         }
         Command::Hash { program, json } => inspect::hash(&read()?, &program, json),
         Command::Diff { a, b, function, nodes, json } => {
-            let files_only = inspect::files_without_database(&cli.db, postgres, &[&a, &b]);
+            let files_only = inspect::files_without_database(&cli.db, postgres, &[a.as_os_str(), b.as_os_str()]);
             let store = if files_only { None } else { Some(read()?) };
             inspect::diff(store.as_ref(), &a, &b, function.as_deref(), nodes, json)
         }
         Command::Dot { program, function, output, svg } => {
-            let files_only = inspect::files_without_database(&cli.db, postgres, &[&program]);
+            let files_only = inspect::files_without_database(&cli.db, postgres, &[program.as_os_str()]);
             let store = if files_only { None } else { Some(read()?) };
             dot::dot(store.as_ref(), &program, function.as_deref(), output.as_deref(), svg.as_deref())
         }

@@ -117,7 +117,7 @@ pub fn write_export(
         None => {
             // The bar goes first so that it never shares a terminal line with the document.
             progress.finish();
-            outln!("{text}")?;
+            crate::output::write_json(&text)?;
         }
     }
     Ok(ExitCode::SUCCESS)

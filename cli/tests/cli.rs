@@ -557,6 +557,48 @@ fn an_output_file_with_a_long_name_is_replaced_not_written_over() {
     }
 }
 
+/// A small tmpfs mounted for the life of the value (unmounted even when a test fails).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: std::path::PathBuf, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(&at).ok()?;
+        let mounted =
+            Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&at).output();
+        mounted.ok()?.status.success().then_some(Tmpfs(at))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+    }
+}
+
+/// A backup to a disk that fills says the copy found no room there (not the store's
+/// own `max_page_count`), leaves nothing there, and leaves the store as it was.
+#[test]
+fn a_backup_to_a_full_disk_leaves_nothing_there_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["generate", "--nodes", "20000", "--name", "big"]);
+    let hash = ok(d, &["hash", "big"]);
+    let Some(small) = Tmpfs::mount(d.join("small"), "256k") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs CAP_SYS_ADMIN)");
+        return;
+    };
+    let out = lmstore(d, &["backup", "small/copy.db"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("backup to small/copy.db: no room for the copy there"), "{err}");
+    assert!(!err.contains("max_page_count"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&small.0).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
+    drop(small);
+    assert!(lmstore(d, &["verify"]).status.success());
+    assert_eq!(ok(d, &["hash", "big"]), hash);
+}
+
 /// `lmstore backup` while another process writes: the copy verifies clean and holds
 /// what was committed before it began; it never overwrites a file, and a `file:` name
 /// is a file so named, not a URI.

@@ -950,6 +950,73 @@ fn show_escapes_control_characters_of_names_and_constants() {
     assert!(whole.contains("\\u{1b}[2J"), "{whole}");
 }
 
+/// Names holding a bidirectional override, a zero-width space or a C1 control (a
+/// database written by other means) never reach the terminal raw, where they would
+/// reorder or hide what follows: text output shows them escaped, JSON output as JSON
+/// escapes that read back as the same name, and messages escape what they quote.
+#[test]
+fn reordering_and_invisible_characters_in_names_are_shown_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    ok(d, &["export", "sample", "-o", "before.json"]);
+    let name = "ma\u{202e}ni\u{9b}31m";
+    let conn = rusqlite::Connection::open(d.join("lmlang.db")).unwrap();
+    conn.execute("UPDATE lmlang_functions SET name = ?1 WHERE name = 'main'", [name]).unwrap();
+    conn.execute("UPDATE lmlang_program_names SET name = 'sample' || char(8203) WHERE name = 'sample'", []).unwrap();
+    drop(conn);
+    let program = "sample\u{200b}";
+    let raw = |text: &str| text.contains(['\u{202e}', '\u{9b}', '\u{200b}']);
+    let listed = ok(d, &["list"]);
+    let shown = ok(d, &["show", program]);
+    let diffed = ok(d, &["diff", "./before.json", program]);
+    let drawn = ok(d, &["dot", program]);
+    for (what, out) in [("list", &listed), ("show", &shown), ("diff", &diffed), ("dot", &drawn)] {
+        assert!(!raw(out), "{what}: {out:?}");
+    }
+    assert!(listed.contains("sample\\u{200b}"), "{listed}");
+    assert!(shown.contains("ma\\u{202e}ni\\u{9b}31m"), "{shown}");
+    assert!(diffed.contains("+ app::ma\\u{202e}ni\\u{9b}31m"), "{diffed}");
+    for args in [&["export", program][..], &["show", program, "--json"], &["list", "--json"]] {
+        let text = ok(d, args);
+        assert!(!raw(&text), "{args:?}: {text:?}");
+        let read: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        let expected = if args[0] == "list" { program } else { name };
+        assert!(read.to_string().contains(expected), "{args:?}: the name reads back whole: {read}");
+    }
+    let out = lmstore(d, &["dot", program, "--function", "absent"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!raw(&err) && err.contains("sample\\u{200b}"), "{err:?}");
+}
+
+/// `diff` and `dot` read an export whose path is not UTF-8 (a name no program can
+/// have), against a stored program or without a database, as `import` reads it.
+#[test]
+fn diff_and_dot_read_exports_whose_paths_are_not_utf8() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo"]);
+    let odd = std::ffi::OsStr::from_bytes(b"caf\xe9.json");
+    std::fs::write(d.join(odd), ok(d, &["export", "sample"])).unwrap();
+    let run = |dir: &Path, args: &[&std::ffi::OsStr]| {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_lmstore")).args(args).current_dir(dir).env_remove("LMLANG_DB").output();
+        let out = out.expect("the binary runs");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    };
+    let diffed = run(d, &["diff".as_ref(), odd, "sample".as_ref()]);
+    assert!(diffed.starts_with("no differences"), "{diffed}");
+    assert!(run(d, &["dot".as_ref(), odd]).starts_with("digraph"));
+    let apart = tempfile::tempdir().unwrap();
+    std::fs::copy(d.join(odd), apart.path().join(odd)).unwrap();
+    let diffed = run(apart.path(), &["diff".as_ref(), odd, odd]);
+    assert!(diffed.starts_with("no differences"), "{diffed}");
+    assert!(!apart.path().join("lmlang.db").exists(), "comparing files created no database");
+}
+
 /// A program whose function type shares its parts (seven levels, each taking the one
 /// below six times: 6^7 `i64`s spelled out in full) imports, and `show` and `dot` print
 /// it with every type name cut short: output of a few kilobytes, not megabytes.
