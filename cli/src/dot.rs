@@ -43,11 +43,11 @@ pub fn dot(
     match (picture, output) {
         (Some((path, format)), _) => {
             run_graphviz(&text, format, path)?;
-            eprintln!("wrote {}", path.display());
+            crate::output::errln!("wrote {}", path.display());
         }
         (None, Some(path)) => {
             crate::output::write_atomically(path, text.as_bytes())?;
-            eprintln!("wrote {}", path.display());
+            crate::output::errln!("wrote {}", path.display());
         }
         (None, None) => write!(std::io::stdout().lock(), "{text}").map_err(crate::output::stdout_failed)?,
     }
@@ -106,7 +106,7 @@ fn quoted(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => {}
-            c if crate::output::is_hidden(c) => {
+            c if crate::escape::is_hidden(c) => {
                 for e in c.escape_default() {
                     if e == '\\' { out.push_str("\\\\") } else { out.push(e) }
                 }

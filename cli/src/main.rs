@@ -8,6 +8,7 @@ mod cli;
 mod db;
 mod demo;
 mod dot;
+mod escape;
 mod history;
 mod inspect;
 mod node_diff;

@@ -1,9 +1,10 @@
 //! Output helpers: JSON for scripts, aligned tables for people, progress on terminals.
 
 use crate::Failure;
+pub use crate::escape::escape_controls;
+use crate::escape::{escape_but_line_breaks, json_safe};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
@@ -17,10 +18,19 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
+/// `eprintln!` for notes and warnings, escaped as [`outln!`] escapes: they quote
+/// paths and stored names too.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::escape::escape_but_line_breaks(&format!($($arg)*)))
+    };
+}
+pub(crate) use errln;
+
 /// One line on standard output; [`outln!`] is the way to call it. Control and
-/// invisible formatting characters other than the line's own breaks are escaped as
-/// [`escape_controls`] escapes them, whatever the caller formatted: a name from a
-/// hostile file that some message forgot to escape still cannot drive the terminal.
+/// invisible characters other than the line's own breaks are escaped
+/// ([`escape_but_line_breaks`]), whatever the caller formatted: a name from a hostile
+/// file that some message forgot to escape still cannot drive the terminal.
 pub fn write_line(line: std::fmt::Arguments) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     match line.as_str() {
@@ -30,35 +40,10 @@ pub fn write_line(line: std::fmt::Arguments) -> Result<(), Failure> {
     .map_err(stdout_failed)
 }
 
-fn escape_but_line_breaks(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c != '\n' && is_hidden(c)) {
-        return Cow::Borrowed(text);
-    }
-    Cow::Owned(text.split('\n').map(escape_controls).collect::<Vec<_>>().join("\n"))
-}
-
-/// A JSON document on standard output, with what [`is_hidden`] finds and serde_json
-/// leaves as it is (bidirectional overrides, C1 controls) written as JSON escapes
-/// (`\u202e`): a program reads the same document, a terminal gets nothing to act on.
+/// A JSON document on standard output, as [`json_safe`] makes it: a program reads
+/// the same document, a terminal gets nothing to act on.
 pub fn write_json(text: &str) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    // serde_json escapes every character below U+0020 inside a string, so a raw line
-    // break is the layout's.
-    let escaped = |c: char| c != '\n' && is_hidden(c);
-    if !text.chars().any(escaped) {
-        return writeln!(out, "{text}").map_err(stdout_failed);
-    }
-    let mut safe = String::with_capacity(text.len() + 64);
-    for c in text.chars() {
-        if escaped(c) {
-            for unit in c.encode_utf16(&mut [0; 2]) {
-                safe.push_str(&format!("\\u{unit:04x}"));
-            }
-        } else {
-            safe.push(c);
-        }
-    }
-    writeln!(out, "{safe}").map_err(stdout_failed)
+    writeln!(std::io::stdout().lock(), "{}", json_safe(text)).map_err(stdout_failed)
 }
 
 /// The failure of a write to standard output.
@@ -104,48 +89,6 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) -> Result<(), Failure>
     Ok(())
 }
 
-/// `cell` with each control or invisible formatting character written as its Rust
-/// escape (`\n`, `\u{1b}`, `\u{202e}`): text from a database or a file must neither
-/// drive the terminal nor, through a bidirectional override, read other than it is.
-pub fn escape_controls(cell: &str) -> String {
-    if !cell.chars().any(is_hidden) {
-        return cell.to_string();
-    }
-    cell.chars().map(|c| if is_hidden(c) { c.escape_default().to_string() } else { c.to_string() }).collect()
-}
-
-/// Whether a terminal would act on `c` or draw it as nothing: control characters, and
-/// Unicode's format characters (general category Cf: the bidirectional overrides and
-/// isolates, zero-width spaces and joiners, the byte order mark, tags) and line and
-/// paragraph separators, which can reorder or hide what follows them on the line.
-pub fn is_hidden(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{ad}'
-                | '\u{600}'..='\u{605}'
-                | '\u{61c}'
-                | '\u{6dd}'
-                | '\u{70f}'
-                | '\u{890}'..='\u{891}'
-                | '\u{8e2}'
-                | '\u{180e}'
-                | '\u{200b}'..='\u{200f}'
-                | '\u{2028}'..='\u{202e}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{206f}'
-                | '\u{feff}'
-                | '\u{fff9}'..='\u{fffb}'
-                | '\u{110bd}'
-                | '\u{110cd}'
-                | '\u{13430}'..='\u{1343f}'
-                | '\u{1bca0}'..='\u{1bca3}'
-                | '\u{1d173}'..='\u{1d17a}'
-                | '\u{e0001}'
-                | '\u{e0020}'..='\u{e007f}'
-        )
-}
-
 /// Progress through the steps of one command, on stderr, drawn only when stderr is a
 /// terminal: piped or redirected output gets no bar characters at all.
 ///
@@ -182,7 +125,8 @@ impl Progress {
     /// Starts the next step (or item), described by `message`.
     pub fn step(&self, message: impl Into<String>) {
         self.bar.inc(1);
-        self.bar.set_message(message.into());
+        // Steps name programs and files, drawn on a terminal.
+        self.bar.set_message(escape_controls(&message.into()));
     }
 
     /// Removes the bar, leaving the terminal as it was.

@@ -172,7 +172,7 @@ pub fn list(store: Option<&Db>, json: bool, db: &std::path::Path) -> CmdResult {
     let damaged: Vec<&ListedProgram> = listed.iter().filter(|p| p.damage.is_some()).collect();
     for p in &damaged {
         let named = p.name.as_deref().map(|n| format!(" ({})", crate::output::escape_controls(n))).unwrap_or_default();
-        eprintln!(
+        crate::output::errln!(
             "lmstore: program #{}{named} is damaged: {}; `lmstore delete '#{}'` removes it",
             p.id,
             p.damage.as_deref().unwrap_or_default(),

@@ -112,7 +112,7 @@ pub fn write_export(
             progress.step(format!("writing {} bytes to {}", text.len(), path.display()));
             crate::output::write_atomically(path, (text + "\n").as_bytes())?;
             progress.finish();
-            eprintln!("exported {program} to {}", path.display());
+            crate::output::errln!("exported {program} to {}", path.display());
         }
         None => {
             // The bar goes first so that it never shares a terminal line with the document.
@@ -332,9 +332,13 @@ fn read_export_with_origin(path: &Path) -> Result<(String, ProgramGraph, Origin)
     // A root recorded by another hash algorithm says nothing about edits.
     if file.hash_algorithm_version == HASH_ALGORITHM_VERSION && actual != file.root_hash {
         // Not an error: agents may edit exports by hand. But say so.
-        eprintln!("note: {} was edited since export (root hash {actual}, recorded {})", path.display(), file.root_hash);
+        crate::output::errln!(
+            "note: {} was edited since export (root hash {actual}, recorded {})",
+            path.display(),
+            file.root_hash
+        );
     } else if file.hash_algorithm_version > HASH_ALGORITHM_VERSION {
-        eprintln!(
+        crate::output::errln!(
             "note: {} records its root under hash algorithm {}, newer than this build's {HASH_ALGORITHM_VERSION}; \
              the root was not compared",
             path.display(),
@@ -553,7 +557,7 @@ fn record_saved(path: &Path, origin: &Origin, saved_root: &str, saved_revision: 
         .and_then(|text| with_origin_replaced(&text, (recorded_root, saved_root), revision));
     match rewritten.map(|text| crate::output::write_atomically(path, text.as_bytes())) {
         Some(Ok(())) if !revision_unknown => {}
-        _ => eprintln!(
+        _ => crate::output::errln!(
             "note: could not record the saved root and revision in {}; saving it again after another edit \
              needs --force",
             path.display()

@@ -78,3 +78,22 @@ fn a_terminal_sees_the_steps() {
     assert!(!has_bar(&stdout) && !has_bar(&stderr));
     assert!(ok(d, &["--db", "tty.db", "list"]).contains("big"));
 }
+
+/// A step that names a stored program draws its name escaped on the terminal: a bell
+/// or a bidirectional override in a name (a database written by other means) is
+/// shown, not acted on.
+#[test]
+fn steps_draw_stored_names_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let Some(_) = on_terminal(d, "generate --nodes 2000 --name big") else {
+        eprintln!("no util-linux `script`: the terminal case is not checked here");
+        return;
+    };
+    let conn = rusqlite::Connection::open(d.join("tty.db")).unwrap();
+    conn.execute("UPDATE lmlang_program_names SET name = 'big' || char(7) || char(8238) || 'x'", []).unwrap();
+    drop(conn);
+    let verify = on_terminal(d, "verify").unwrap_or_default();
+    assert!(verify.contains("checking big\\u{7}\\u{202e}x"), "{verify:?}");
+    assert!(!verify.contains(['\u{7}', '\u{202e}']), "{verify:?}");
+}

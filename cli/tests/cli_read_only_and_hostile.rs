@@ -988,12 +988,26 @@ fn reordering_and_invisible_characters_in_names_are_shown_escaped() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(!raw(&err) && err.contains("sample\\u{200b}"), "{err:?}");
+    // What a damaged row holds, quoted by the note `list` writes about it.
+    let conn = rusqlite::Connection::open(d.join("lmlang.db")).unwrap();
+    let bad = r#"{"Str\u001b[31mRED\u202e":{}}"#;
+    conn.execute(
+        "UPDATE lmlang_types SET definition = ?1 WHERE type_id = (SELECT max(type_id) FROM lmlang_types)",
+        [bad],
+    )
+    .unwrap();
+    drop(conn);
+    let out = lmstore(d, &["list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is damaged") && err.contains("Str\\u{1b}[31mRED"), "{err:?}");
+    assert!(!raw(&err) && !err.contains('\u{1b}'), "{err:?}");
 }
 
 /// `diff` and `dot` read an export whose path is not UTF-8 (a name no program can
-/// have), against a stored program or without a database, as `import` reads it.
+/// have), against a stored program or without a database, as `import` reads it; a
+/// backup to such a path, which SQLite cannot name, is refused saying so once.
 #[test]
-fn diff_and_dot_read_exports_whose_paths_are_not_utf8() {
+fn non_utf8_paths_are_read_by_diff_and_dot_and_refused_plainly_by_backup() {
     use std::os::unix::ffi::OsStrExt as _;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -1015,6 +1029,17 @@ fn diff_and_dot_read_exports_whose_paths_are_not_utf8() {
     let diffed = run(apart.path(), &["diff".as_ref(), odd, odd]);
     assert!(diffed.starts_with("no differences"), "{diffed}");
     assert!(!apart.path().join("lmlang.db").exists(), "comparing files created no database");
+    let dest = std::ffi::OsStr::from_bytes(b"copy\xe9.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_lmstore")).arg("backup").arg(dest).current_dir(d).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is not valid UTF-8") && err.matches("database error").count() <= 1, "{err}");
+    let left: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_str().is_none() && n != odd)
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// A program whose function type shares its parts (seven levels, each taking the one
@@ -1099,14 +1124,17 @@ fn damaged_rows_are_typed_bounded_and_harmless() {
             .unwrap()
     };
     let entries = history(&conn);
-    conn.execute(&format!("UPDATE lmlang_programs SET revision = 9223372036854775807 WHERE id = {sample}"), [])
-        .unwrap();
     let edited = std::fs::read_to_string(&export).unwrap().replace("\"abs\"", "\"absolute\"");
     std::fs::write(&export, edited).unwrap();
-    let out = lmstore(d, &["save", "sample", export.to_str().unwrap(), "--force"]);
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("leaves no room for another commit"), "{out:?}");
-    assert_eq!(history(&conn), entries, "nothing recorded");
+    // One short of the largest too: a log or an undo bounds its range by the revision
+    // after the newest.
+    for revision in [i64::MAX, i64::MAX - 1] {
+        conn.execute(&format!("UPDATE lmlang_programs SET revision = {revision} WHERE id = {sample}"), []).unwrap();
+        let out = lmstore(d, &["save", "sample", export.to_str().unwrap(), "--force"]);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("leaves no room for another commit"), "{out:?}");
+        assert_eq!(history(&conn), entries, "nothing recorded");
+    }
     let names: i64 = conn
         .query_row(
             &format!("SELECT count(*) FROM lmlang_functions WHERE program_id = {sample} AND name = 'absolute'"),

@@ -30,6 +30,9 @@ impl<C: Connections> Store<SqliteBackend<C>> {
     /// (a WAL left from the old file would be replayed over the copy), then put the
     /// copy in its place.
     pub fn backup_to(&self, dest: &Path) -> StorageResult<()> {
+        if dest.to_str().is_none() {
+            return Err(refused(dest, "its path is not valid UTF-8, and SQLite names its files in UTF-8".into()));
+        }
         refuse_existing(dest)?;
         let live = self.backend().connections().read(&mut main_file)?;
         if let Some(live) = live.as_ref().filter(|live| is_beside(dest, live)) {

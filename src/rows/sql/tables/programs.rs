@@ -110,8 +110,10 @@ impl ProgramState {
     /// revision, next ids that never go down (see `NextIds::max`), fresh counts. Returns
     /// it with the header it makes.
     ///
-    /// A revision already at the largest a row holds (only a hand-edited row has one)
-    /// is refused as corrupt: the commit could not be numbered apart from the last.
+    /// A revision at or one short of the largest a row holds (only a hand-edited row
+    /// has one) is refused as corrupt: the commit could not be numbered apart from the
+    /// last, or its history could not be read (a log or an undo bounds its range by the
+    /// revision after the newest, which must fit too).
     pub fn after_write(
         program: ProgramId,
         header: Header,
@@ -119,7 +121,7 @@ impl ProgramState {
         now: i64,
     ) -> StorageResult<(ProgramState, Header)> {
         let revision = header.revision + 1;
-        if i64::try_from(revision).is_err() {
+        if i64::try_from(revision + 1).is_err() {
             return Err(corrupt(
                 "lmlang_programs",
                 program,
