@@ -492,6 +492,38 @@ fn a_damaged_history_row_is_named_by_its_stored_values() {
     assert!(text.contains("lmlang_history") && text.contains("revision -7") && !text.contains("Strict"), "{text}");
 }
 
+/// A damaged newest history entry refuses recorded edits (they read it for the undo
+/// stack), saying how the program is still edited: with recording off, which neither
+/// reads nor writes history.
+#[test]
+fn a_damaged_newest_history_entry_says_edits_go_on_with_recording_off() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("history.db");
+    let store = SqliteStore::open(&path).expect("store");
+    store.set_history(true);
+    let g = lmlang_storage::synth::generate(&lmlang_storage::synth::SynthConfig::new(200));
+    let p = store.insert_program("h", &g).expect("insert");
+    let f = g.functions().next().map(|f| f.id).expect("a function");
+    store.insert_node(p, f, ComputeOp::Print.into()).expect("edit");
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).expect("connection");
+    conn.execute_batch(&format!(
+        "PRAGMA ignore_check_constraints = ON; UPDATE lmlang_history SET root_hash = X'00' WHERE program_id = {} AND revision = 2;",
+        p.0
+    ))
+    .expect("damage");
+    drop(conn);
+    let store = SqliteStore::open(&path).expect("store");
+    store.set_history(true);
+    let err = store.insert_node(p, f, ComputeOp::Print.into()).expect_err("a damaged newest entry");
+    assert!(matches!(err, StorageError::Corrupt { table: "lmlang_history", .. }), "{err:?}");
+    assert!(err.to_string().contains("history recording off edits it"), "{err}");
+    assert_eq!(store.load_program(p).expect("loads").node_count(), g.node_count() + 1, "nothing written");
+    store.set_history(false);
+    store.insert_node(p, f, ComputeOp::Print.into()).expect("recording off, the edit goes on");
+    assert_eq!(store.load_program(p).expect("loads").node_count(), g.node_count() + 2);
+}
+
 #[test]
 fn a_program_without_its_name_row_is_reported_by_the_listing_not_hidden() {
     let dir = tempfile::tempdir().unwrap();

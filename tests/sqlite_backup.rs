@@ -230,10 +230,16 @@ fn a_store_on_a_services_pool_or_connection_backs_up_outside_its_transactions() 
     let inside = dir.path().join("inside.db");
     let refused: Result<(), diesel::result::Error> = conn.transaction(|conn| {
         diesel::sql_query("INSERT INTO svc_notes (id) VALUES (1)").execute(conn)?;
-        assert!(ConnectionStore::on_connection(conn).backup_to(&inside).is_err());
+        let refused = ConnectionStore::on_connection(conn).backup_to(&inside).unwrap_err();
+        assert!(refused.to_string().contains("runs outside transactions"), "{refused}");
         Ok(())
     });
     refused.unwrap();
+    assert!(!inside.exists());
+    // The same on a pool whose one connection is in a test transaction.
+    pool.get().unwrap().begin_test_transaction().unwrap();
+    let refused = store.backup_to(&inside).unwrap_err();
+    assert!(refused.to_string().contains("runs outside transactions"), "{refused}");
     assert!(!inside.exists());
     let left = std::fs::read_dir(dir.path())
         .unwrap()

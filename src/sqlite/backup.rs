@@ -9,7 +9,7 @@
 use super::error::classify;
 use super::{Connections, SqliteBackend};
 use crate::store::{DatabaseErrorKind, StorageError, StorageResult, Store};
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::sql_types::{Integer, Text};
 use diesel::sqlite::SqliteConnection;
 use diesel::{QueryableByName, RunQueryDsl};
@@ -22,7 +22,8 @@ impl<C: Connections> Store<SqliteBackend<C>> {
     /// temporary name of its own, synced, then linked into place only if `dest` is
     /// still free, so `dest` is either the whole copy or untouched; it is compact (as
     /// after `vacuum`) and opens as any store file. On a connection a host lends inside
-    /// its own transaction it is refused (SQLite copies only outside a transaction).
+    /// its own transaction, or a pool whose connection is in one (a test transaction),
+    /// it is refused saying so (SQLite copies only outside a transaction).
     /// What earlier backups to `dest` left when they were killed (their temporary copy
     /// and journal, unlocked and unwritten for a minute) is removed first.
     ///
@@ -59,8 +60,24 @@ impl<C: Connections> Store<SqliteBackend<C>> {
                 return Err(refused(dest, e.to_string()));
             }
         };
-        let done =
-            self.backend().connections().read(&mut |conn| vacuum_into(conn, &name)).and_then(|()| place(partial, dest));
+        let done = self
+            .backend()
+            .connections()
+            .read(&mut |conn| {
+                // SQLite's own refusal ("cannot VACUUM from within a transaction") says
+                // neither whose transaction nor what to do.
+                if AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?.is_some() {
+                    return Err(refused(
+                        dest,
+                        "a backup runs outside transactions, and the connection it got is inside one (a \
+                         transaction of the host's, or a test transaction on its pool); back up on a connection \
+                         that is not"
+                            .into(),
+                    ));
+                }
+                vacuum_into(conn, &name)
+            })
+            .and_then(|()| place(partial, dest));
         if done.is_err() {
             // Nothing half-written is left to be taken for a backup.
             discard(partial);

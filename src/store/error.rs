@@ -171,10 +171,16 @@ pub enum StorageError {
     /// a transaction of the caller's (a store on a lent connection) it can also mean
     /// that another writer committed after that transaction began (SQLite's stale
     /// snapshot of a deferred transaction, PostgreSQL's serialization failure): then
-    /// only the caller's whole transaction, begun again, can succeed.
+    /// only the caller's whole transaction, begun again, can succeed. A transaction the
+    /// caller holds open on another connection is another writer too: a pooled store
+    /// used inside it waits out the timeout every time, and no retry helps; inside a
+    /// transaction of its own a service writes through that transaction's connection
+    /// (`ConnectionStore`, `PgConnectionStore`).
     #[error(
         "the database stayed locked by another writer past the busy timeout, or another writer committed \
-         after the surrounding transaction began; retry later (the whole transaction, if it is yours)"
+         after the surrounding transaction began; retry later (the whole transaction, if it is yours; a \
+         transaction of yours open on another connection is another writer: write inside it through its \
+         connection)"
     )]
     Busy,
     /// The store or the database is read-only (a read-only store, file or session; for
@@ -366,6 +372,12 @@ fn describe_corrupt(table: &str, key: &str, detail: &str) -> String {
         format!("the database file is damaged or is not an SQLite database ({detail})")
     } else if table == UNREADABLE_ROW {
         format!("corrupt data: a stored row cannot be read ({detail})")
+    } else if table == "lmlang_history" {
+        // A recorded edit reads the newest entry, so it stops there; nothing else must.
+        format!(
+            "corrupt data in table {table}, row {key}: {detail} (the program's own rows are not affected: it \
+             loads and exports, and a store with history recording off edits it)"
+        )
     } else {
         format!("corrupt data in table {table}, row {key}: {detail}")
     }
