@@ -175,13 +175,13 @@ fn one_line(message: &str) -> String {
     let mut out = String::new();
     for line in message.lines().filter(|l| !l.trim().is_empty()) {
         if out.is_empty() {
-            out.push_str(&output::escape_controls(line.trim_end()));
+            out.push_str(&escape::escape_controls(line.trim_end()));
         } else if line.starts_with("  - ") {
             out.push('\n');
-            out.push_str(&output::escape_controls(line.trim_end()));
+            out.push_str(&escape::escape_controls(line.trim_end()));
         } else {
             out.push(' ');
-            out.push_str(&output::escape_controls(line.trim()));
+            out.push_str(&escape::escape_controls(line.trim()));
         }
     }
     out
