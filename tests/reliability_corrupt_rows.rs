@@ -468,17 +468,25 @@ fn a_huge_next_id_in_a_row_does_not_exhaust_memory() {
     }
 }
 
-#[test]
-fn a_damaged_history_row_is_named_by_its_stored_values() {
-    use lmlang_storage::store::{LogPage, ProgramHistory};
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("history.db");
-    let store = SqliteStore::open(&path).expect("store");
+/// A file at `path` holding a 200-node program whose history records its creation
+/// (revision 1) and one inserted node (revision 2): the program, the function edited
+/// and its node count before the edit.
+fn program_with_history(path: &Path) -> (ProgramId, FunctionId, usize) {
+    let store = SqliteStore::open(path).expect("store");
     store.set_history(true);
     let g = lmlang_storage::synth::generate(&lmlang_storage::synth::SynthConfig::new(200));
     let p = store.insert_program("h", &g).expect("insert");
     let f = g.functions().next().map(|f| f.id).expect("a function");
     store.insert_node(p, f, ComputeOp::Print.into()).expect("edit");
+    (p, f, g.node_count())
+}
+
+#[test]
+fn a_damaged_history_row_is_named_by_its_stored_values() {
+    use lmlang_storage::store::{LogPage, ProgramHistory};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("history.db");
+    let (p, _, _) = program_with_history(&path);
     let conn = rusqlite::Connection::open(&path).expect("connection");
     conn.execute_batch(&format!(
         "PRAGMA ignore_check_constraints = ON; UPDATE lmlang_history SET revision = -7 WHERE program_id = {} AND revision = 2;",
@@ -499,13 +507,7 @@ fn a_damaged_history_row_is_named_by_its_stored_values() {
 fn a_damaged_newest_history_entry_says_edits_go_on_with_recording_off() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("history.db");
-    let store = SqliteStore::open(&path).expect("store");
-    store.set_history(true);
-    let g = lmlang_storage::synth::generate(&lmlang_storage::synth::SynthConfig::new(200));
-    let p = store.insert_program("h", &g).expect("insert");
-    let f = g.functions().next().map(|f| f.id).expect("a function");
-    store.insert_node(p, f, ComputeOp::Print.into()).expect("edit");
-    drop(store);
+    let (p, f, nodes) = program_with_history(&path);
     let conn = rusqlite::Connection::open(&path).expect("connection");
     conn.execute_batch(&format!(
         "PRAGMA ignore_check_constraints = ON; UPDATE lmlang_history SET root_hash = X'00' WHERE program_id = {} AND revision = 2;",
@@ -518,10 +520,10 @@ fn a_damaged_newest_history_entry_says_edits_go_on_with_recording_off() {
     let err = store.insert_node(p, f, ComputeOp::Print.into()).expect_err("a damaged newest entry");
     assert!(matches!(err, StorageError::Corrupt { table: "lmlang_history", .. }), "{err:?}");
     assert!(err.to_string().contains("history recording off edits it"), "{err}");
-    assert_eq!(store.load_program(p).expect("loads").node_count(), g.node_count() + 1, "nothing written");
+    assert_eq!(store.load_program(p).expect("loads").node_count(), nodes + 1, "nothing written");
     store.set_history(false);
     store.insert_node(p, f, ComputeOp::Print.into()).expect("recording off, the edit goes on");
-    assert_eq!(store.load_program(p).expect("loads").node_count(), g.node_count() + 2);
+    assert_eq!(store.load_program(p).expect("loads").node_count(), nodes + 2);
 }
 
 #[test]

@@ -63,20 +63,7 @@ impl<C: Connections> Store<SqliteBackend<C>> {
         let done = self
             .backend()
             .connections()
-            .read(&mut |conn| {
-                // SQLite's own refusal ("cannot VACUUM from within a transaction") says
-                // neither whose transaction nor what to do.
-                if AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?.is_some() {
-                    return Err(refused(
-                        dest,
-                        "a backup runs outside transactions, and the connection it got is inside one (a \
-                         transaction of the host's, or a test transaction on its pool); back up on a connection \
-                         that is not"
-                            .into(),
-                    ));
-                }
-                vacuum_into(conn, &name)
-            })
+            .read(&mut |conn| vacuum_into(conn, &name, dest))
             .and_then(|()| place(partial, dest));
         if done.is_err() {
             // Nothing half-written is left to be taken for a backup.
@@ -319,10 +306,20 @@ struct QueryOnly {
     query_only: i32,
 }
 
-/// `VACUUM INTO name` on `conn`. The store's readers refuse writes (`query_only`), and
-/// SQLite counts writing the new file as one: lifted for this statement alone, and set
-/// back as it was (a host's connection keeps its own setting).
-fn vacuum_into(conn: &mut SqliteConnection, name: &str) -> StorageResult<()> {
+/// `VACUUM INTO name` on `conn`, for a backup to `dest`. The store's readers refuse
+/// writes (`query_only`), and SQLite counts writing the new file as one: lifted for
+/// this statement alone, and set back as it was (a host's connection keeps its own
+/// setting). Refused on a connection inside a transaction, whose refusal by SQLite
+/// ("cannot VACUUM from within a transaction") says neither whose nor what to do.
+fn vacuum_into(conn: &mut SqliteConnection, name: &str, dest: &Path) -> StorageResult<()> {
+    if AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?.is_some() {
+        return Err(refused(
+            dest,
+            "a backup runs outside transactions, and the connection it got is inside one (a transaction of the \
+             host's, or a test transaction on its pool); back up on a connection that is not"
+                .into(),
+        ));
+    }
     // Pragmas and `VACUUM INTO` are statements Diesel's builder does not have; the file
     // name is bound, never spliced into the SQL.
     let was: Vec<QueryOnly> = diesel::sql_query("PRAGMA query_only").load(conn).map_err(classify)?;
